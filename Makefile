@@ -1,0 +1,140 @@
+# gradwatch: non-recursive Makefile; every output goes under build/.
+#   make            build the daemon, the client library and the examples
+#   make run        build, then start gradwatchd on its defaults
+#   make test       build, then run every test (prove, TAP)
+#   make bench      build, then run the benchmarks (they print figures)
+#   make SANITIZE=address,undefined test    (or SANITIZE=thread)
+# System packages are installed on first use (apt-get; root or sudo).
+
+PREFIX	?= /usr/local
+CC	?= cc
+comma	:= ,
+ifdef SANITIZE
+BUILD	?= build/san-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD	?= build
+SANFLAGS :=
+endif
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libwebsockets-dev \
+	libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev \
+	curl jq sqlite3 perl
+
+PKGS	:= libmicrohttpd libwebsockets jansson sqlite3
+WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Wformat=2 -Wwrite-strings -Wvla
+ifdef CI
+WARN	+= -Werror
+endif
+OPT	?= -O2 -g
+CFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(WARN) \
+	$(SANFLAGS) -MMD -MP -pthread
+DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+DEPS_STAMP := build/.deps-installed
+
+.PHONY: all run test bench install clean deps lint headers
+all: $(DEPS_STAMP) daemon
+
+# Install the missing Debian packages, once (re-checked when this file changes).
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): Makefile
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p build && touch $@
+
+# ---- daemon ------------------------------------------------------------
+DAEMON_SRCS := $(wildcard daemon/*.c)
+DAEMON_OBJS := $(patsubst daemon/%.c,$(BUILD)/daemon/%.o,$(DAEMON_SRCS)) $(BUILD)/schema.o
+DAEMON_LIB_OBJS := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9][0-9]_*.sql))
+
+.PHONY: daemon
+daemon: $(BUILD)/gradwatchd
+
+$(BUILD)/gradwatchd: $(DAEMON_OBJS)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/daemon/%.o: daemon/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -c -o $@ $<
+
+# The migrations, embedded as C strings in order (schema_sql[i] is version i+1).
+$(BUILD)/schema.c: $(SCHEMA_SQL) Makefile
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from schema/*.sql by the Makefile; do not edit. */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'const char *const schema_sql[] = {'; \
+	  for f in $(SCHEMA_SQL); do \
+		echo "/* $$f */"; \
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $$f; \
+		echo ','; \
+	  done; \
+	  echo 'NULL };'; \
+	  echo 'const size_t schema_sql_count = $(words $(SCHEMA_SQL));'; } > $@
+
+$(BUILD)/schema.o: $(BUILD)/schema.c
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-overlength-strings -c -o $@ $<
+
+# Each daemon header compiles on its own.
+headers: $(DEPS_STAMP)
+	@for h in daemon/*.h; do \
+		echo "#include \"$$h\"" | $(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -I. -Idaemon -x c -fsyntax-only - || exit 1; \
+	done; echo "headers: every header compiles alone"
+
+# ---- unit tests ----------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+
+# test_<module> links <module>.o, the generic modules and what UNIT_DEPS_<test> adds.
+UNIT_COMMON := batch.o log.o xmalloc.o
+UNIT_DEPS_test_store := rowjson.o
+UNIT_DEPS_test_query := store.o rowjson.o
+unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
+	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o
+
+.SECONDEXPANSION:
+$(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_objs,$$*)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) $(shell pkg-config --cflags cmocka) -Idaemon \
+		-o $@ $< $(call unit_objs,$*) $(DEP_LIBS) $(shell pkg-config --libs cmocka)
+
+# ---- test, run, bench ----------------------------------------------------
+TEST_PROGS = $(UNIT_BINS) $(sort $(wildcard tests/integration/*.sh tests/integration/*.py))
+
+test: all $(UNIT_BINS)
+	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) CMOCKA_MESSAGE_OUTPUT=TAP \
+		prove --exec '' --timer $(TEST_PROGS)
+
+run: all
+	$(BUILD)/gradwatchd
+
+BENCH_BINS := $(BUILD)/bench/ingest
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $< $(DEP_LIBS)
+
+bench: all $(BENCH_BINS)
+	GW_BUILD=$(BUILD) bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/gradwatchd $(DESTDIR)$(PREFIX)/bin/gradwatchd
+
+lint:
+	clang-format --dry-run -Werror daemon/*.c daemon/*.h
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

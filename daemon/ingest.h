@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ingest: turns the body of POST /api/v1/ingest (API.md, "Ingest")
+ * into a struct batch, validating every part of it.  Pure: no I/O, no
+ * global state; any thread may call it.  Either the whole request is
+ * valid and a batch comes back, or nothing does and the cause names the
+ * offending part as a JSON path, e.g.
+ *   steps[3].layers["fc.weight"]: expected a number or "NaN"
+ */
+#ifndef GW_INGEST_H
+#define GW_INGEST_H
+
+#include <stddef.h>
+
+#include "batch.h"
+
+#define INGEST_RUN_KEY_MAX	128	/* bytes of [A-Za-z0-9._:-] */
+#define INGEST_SERIES_NAME_MAX	256	/* bytes of UTF-8 */
+#define INGEST_MAX_DEPTH	32	/* JSON nesting accepted anywhere */
+#define INGEST_MAX_SERIES	100000	/* distinct series in one request */
+
+/*
+ * Parse body (len bytes, not necessarily NUL-terminated).  On failure
+ * returns NULL, sets *code to the static error code ("bad_json" or
+ * "bad_request") and *cause to an allocated message for a person.
+ */
+struct batch	*ingest_parse(const char *body, size_t len, const char **code,
+		    char **cause);
+
+/*
+ * Parse the body of POST /api/v1/runs/{run}/finish: {"status":
+ * "finished" | "failed"}; an empty body means "finished".  Returns the
+ * static status string, or NULL with *code and *cause as above.
+ */
+const char	*ingest_parse_finish(const char *body, size_t len,
+		    const char **code, char **cause);
+
+/* 1 if s is a valid run key (1 to 128 bytes of [A-Za-z0-9._:-]). */
+int		 ingest_is_run_key(const char *s);
+
+#endif

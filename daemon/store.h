@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store: the daemon's only SQLite writer.  Opens the database, applies
+ * the embedded migrations (schema/NNNN_*.sql, tracked in PRAGMA
+ * user_version), and writes batches as chunks (see schema/0001_init.sql
+ * for the layout).  A struct store belongs to the writer thread: every
+ * function here must be called from the thread that opened it.
+ *
+ * A group commit is store_begin(), any number of store_apply() and
+ * store_finish_run() calls (each atomic on its own through a savepoint),
+ * then store_commit() or store_rollback().
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "batch.h"
+
+struct store;
+
+/* The schema version this binary writes (the number of migrations). */
+int		 store_schema_version(void);
+
+/*
+ * Open (creating if needed) and migrate path; ":memory:" works.  Sets
+ * WAL mode and synchronous=FULL so a commit is durable.  Refuses a
+ * database whose user_version is newer than this binary's.  NULL and
+ * an allocated *cause on failure.
+ */
+struct store	*store_open(const char *path, char **cause);
+/* Close st, finalizing every statement.  NULL and half-opened are fine. */
+void		 store_close(struct store *st);
+/* The writer connection, for rowjson_* calls on the writer thread. */
+sqlite3		*store_db(struct store *st);
+
+int		 store_begin(struct store *st, char **cause);
+/* Commit the open transaction; -1 and *cause if it failed (rolled back). */
+int		 store_commit(struct store *st, char **cause);
+/* Roll back the open transaction and forget cached state it touched. */
+void		 store_rollback(struct store *st);
+
+/*
+ * Inside an open transaction, write batch b: create or update its run
+ * (meta, project, config, layer metadata, last_seen = now, first/last
+ * step, points, dropped), create its series, and store every point,
+ * replacing any value stored before for the same (run, series, step).
+ * All or nothing: on failure nothing of b remains and -1 is returned
+ * with *cause.  On success *run_id is the run's id.
+ */
+int		 store_apply(struct store *st, const struct batch *b,
+		    double now, int64_t *run_id, char **cause);
+
+/*
+ * Inside an open transaction, set run's status to "finished" or
+ * "failed".  Returns 0, 1 if there is no such run, -1 with *cause on
+ * error.  *run_id is set on success.
+ */
+int		 store_finish_run(struct store *st, const char *run,
+		    const char *status, double now, int64_t *run_id,
+		    char **cause);
+
+#endif
