@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config: the directive table, file parsing and final checks.  Runs on
+ * the main thread during start-up only.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "xmalloc.h"
+
+struct config_directive {
+	const char	*name;
+	int		(*set)(struct config *, const char *, char **);
+	const char	*help;
+};
+
+static int
+config_parse_addr(const char *value, char **host, uint16_t *port,
+    char **cause)
+{
+	const char	*colon;
+	char		*end;
+	unsigned long	 p;
+	size_t		 hlen;
+
+	colon = strrchr(value, ':');
+	if (colon == NULL || colon == value) {
+		xasprintf(cause, "expected ADDR:PORT, got '%s'", value);
+		return -1;
+	}
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535) {
+		xasprintf(cause, "bad port in '%s'", value);
+		return -1;
+	}
+	hlen = (size_t)(colon - value);
+	if (value[0] == '[' && hlen >= 2 && value[hlen - 1] == ']')
+		*host = xstrndup(value + 1, hlen - 2);
+	else
+		*host = xstrndup(value, hlen);
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static int
+config_parse_size(const char *value, size_t min, size_t max, size_t *out,
+    char **cause)
+{
+	char			*end;
+	unsigned long long	 v;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (end == value || errno != 0 || value[0] == '-') {
+		xasprintf(cause, "expected a number, got '%s'", value);
+		return -1;
+	}
+	if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0)
+		v <<= 10;
+	else if (strcmp(end, "M") == 0)
+		v <<= 20;
+	else if (*end != '\0') {
+		xasprintf(cause, "expected a number (with k or M), got '%s'",
+		    value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		xasprintf(cause, "%llu is out of range [%zu, %zu]", v, min, max);
+		return -1;
+	}
+	*out = (size_t)v;
+	return 0;
+}
+
+static int
+config_parse_bool(const char *value, int *out, char **cause)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+	    strcmp(value, "1") == 0)
+		*out = 1;
+	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+	    strcmp(value, "0") == 0)
+		*out = 0;
+	else {
+		xasprintf(cause, "expected yes or no, got '%s'", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_set_http(struct config *cfg, const char *v, char **cause)
+{
+	char		*host = NULL;
+	uint16_t	 port;
+
+	if (config_parse_addr(v, &host, &port, cause) == -1)
+		return -1;
+	free(cfg->http_host);
+	cfg->http_host = host;
+	cfg->http_port = port;
+	return 0;
+}
+
+static int
+config_set_ws(struct config *cfg, const char *v, char **cause)
+{
+	char		*host = NULL;
+	uint16_t	 port;
+
+	if (config_parse_addr(v, &host, &port, cause) == -1)
+		return -1;
+	free(cfg->ws_host);
+	cfg->ws_host = host;
+	cfg->ws_port = port;
+	return 0;
+}
+
+static int
+config_set_path(char **dst, const char *v, char **cause)
+{
+	if (*v == '\0') {
+		xasprintf(cause, "empty path");
+		return -1;
+	}
+	free(*dst);
+	*dst = xstrdup(v);
+	return 0;
+}
+
+static int
+config_set_db(struct config *cfg, const char *v, char **cause)
+{
+	return config_set_path(&cfg->db_path, v, cause);
+}
+
+static int
+config_set_token_file(struct config *cfg, const char *v, char **cause)
+{
+	return config_set_path(&cfg->token_file, v, cause);
+}
+
+static int
+config_set_web_root(struct config *cfg, const char *v, char **cause)
+{
+	return config_set_path(&cfg->web_root, v, cause);
+}
+
+static int
+config_set_verbose(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_bool(v, &cfg->verbose, cause);
+}
+
+static int
+config_set_allow_remote(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_bool(v, &cfg->allow_remote, cause);
+}
+
+static int
+config_set_max_body(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_size(v, 1024, (size_t)1 << 30, &cfg->max_body,
+	    cause);
+}
+
+static int
+config_set_queue_points(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_size(v, 1000, (size_t)1 << 32,
+	    &cfg->queue_points, cause);
+}
+
+static int
+config_set_threads(unsigned int *dst, const char *v, char **cause)
+{
+	size_t	n;
+
+	if (config_parse_size(v, 1, 64, &n, cause) == -1)
+		return -1;
+	*dst = (unsigned int)n;
+	return 0;
+}
+
+static int
+config_set_http_threads(struct config *cfg, const char *v, char **cause)
+{
+	return config_set_threads(&cfg->http_threads, v, cause);
+}
+
+static int
+config_set_workers(struct config *cfg, const char *v, char **cause)
+{
+	return config_set_threads(&cfg->workers, v, cause);
+}
+
+static const struct config_directive config_directives[] = {
+	{ "http", config_set_http,
+	    "ADDR:PORT  HTTP API and dashboard (default 127.0.0.1:7070)" },
+	{ "ws", config_set_ws,
+	    "ADDR:PORT  WebSocket stream (default: the HTTP port + 1)" },
+	{ "db", config_set_db,
+	    "FILE       SQLite database (default ./gradwatch.db)" },
+	{ "token-file", config_set_token_file,
+	    "FILE       require 'Authorization: Bearer <token>' (first line)" },
+	{ "web-root", config_set_web_root,
+	    "DIR        serve the dashboard from DIR instead of the binary" },
+	{ "verbose", config_set_verbose,
+	    "yes|no     debug logging" },
+	{ "allow-remote", config_set_allow_remote,
+	    "yes|no     listen beyond loopback without a token" },
+	{ "max-body", config_set_max_body,
+	    "BYTES      largest request body (default 16M)" },
+	{ "queue-points", config_set_queue_points,
+	    "N          points waiting for the disk before 503 (default 8M)" },
+	{ "http-threads", config_set_http_threads,
+	    "N          HTTP I/O threads (default 2)" },
+	{ "workers", config_set_workers,
+	    "N          parse and query threads (default 4)" },
+};
+#define CONFIG_NDIRECTIVES \
+	(sizeof config_directives / sizeof config_directives[0])
+
+void
+config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->http_host = xstrdup(CONFIG_DEFAULT_HOST);
+	cfg->http_port = CONFIG_DEFAULT_PORT;
+	cfg->db_path = xstrdup(CONFIG_DEFAULT_DB);
+	cfg->max_body = (size_t)16 << 20;
+	cfg->queue_points = (size_t)8 << 20;
+	cfg->http_threads = 2;
+	cfg->workers = 4;
+}
+
+void
+config_cleanup(struct config *cfg)
+{
+	free(cfg->http_host);
+	free(cfg->ws_host);
+	free(cfg->db_path);
+	free(cfg->token_file);
+	if (cfg->token != NULL)
+		explicit_bzero(cfg->token, strlen(cfg->token));
+	free(cfg->token);
+	free(cfg->web_root);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+int
+config_set(struct config *cfg, const char *directive, const char *value,
+    char **cause)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NDIRECTIVES; i++)
+		if (strcmp(config_directives[i].name, directive) == 0)
+			return config_directives[i].set(cfg, value, cause);
+	xasprintf(cause, "unknown directive '%s'", directive);
+	return -1;
+}
+
+const char *
+config_directives_help(void)
+{
+	static char	buf[2048];
+	size_t		i, n = 0;
+
+	for (i = 0; i < CONFIG_NDIRECTIVES && n < sizeof buf; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "  %-13s %s\n",
+		    config_directives[i].name, config_directives[i].help);
+	return buf;
+}
+
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int
+config_load_file(struct config *cfg, const char *path, char **cause)
+{
+	FILE	*f;
+	char	*line = NULL, *copy = NULL, *s, *value, *why = NULL;
+	size_t	 cap = 0;
+	ssize_t	 len;
+	int	 lineno = 0, rc = -1;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((len = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		free(copy);
+		copy = xstrdup(config_trim(line));
+		if ((s = strchr(line, '#')) != NULL)
+			*s = '\0';
+		s = config_trim(line);
+		if (*s == '\0')
+			continue;
+		value = s + strcspn(s, " \t");
+		if (*value != '\0')
+			*value++ = '\0';
+		value = config_trim(value);
+		if (*value == '\0') {
+			xasprintf(cause, "%s:%d: missing value: '%s'", path,
+			    lineno, copy);
+			goto out;
+		}
+		if (config_set(cfg, s, value, &why) == -1) {
+			xasprintf(cause, "%s:%d: %s: '%s'", path, lineno, why,
+			    copy);
+			free(why);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(copy);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int
+config_read_token(struct config *cfg, char **cause)
+{
+	FILE	*f;
+	char	*line = NULL, *t;
+	size_t	 cap = 0;
+
+	if ((f = fopen(cfg->token_file, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", cfg->token_file, strerror(errno));
+		return -1;
+	}
+	if (getline(&line, &cap, f) == -1)
+		line = NULL;
+	fclose(f);
+	t = line == NULL ? NULL : config_trim(line);
+	if (t == NULL || *t == '\0') {
+		xasprintf(cause, "%s: the first line holds no token",
+		    cfg->token_file);
+		free(line);
+		return -1;
+	}
+	cfg->token = xstrdup(t);
+	explicit_bzero(line, cap);
+	free(line);
+	return 0;
+}
+
+int
+config_is_loopback(const char *host)
+{
+	struct addrinfo	 hints, *res = NULL, *ai;
+	int		 loop = 1;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return 0;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *sin =
+			    (const struct sockaddr_in *)(const void *)ai->ai_addr;
+
+			if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
+				loop = 0;
+		} else if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 =
+			    (const struct sockaddr_in6 *)(const void *)ai->ai_addr;
+
+			if (!IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+				loop = 0;
+		} else
+			loop = 0;
+	}
+	freeaddrinfo(res);
+	return loop;
+}
+
+int
+config_finish(struct config *cfg, char **cause)
+{
+	if (cfg->ws_host == NULL)
+		cfg->ws_host = xstrdup(cfg->http_host);
+	if (cfg->ws_port == 0)
+		cfg->ws_port = cfg->http_port == 0 ? 0 :
+		    (uint16_t)(cfg->http_port + 1);
+	if (cfg->token_file != NULL && config_read_token(cfg, cause) == -1)
+		return -1;
+	if (cfg->token == NULL && !cfg->allow_remote &&
+	    (!config_is_loopback(cfg->http_host) ||
+	    !config_is_loopback(cfg->ws_host))) {
+		xasprintf(cause, "refusing to listen on %s without a token: "
+		    "use --token-file, or allow-remote yes", 
+		    config_is_loopback(cfg->http_host) ? cfg->ws_host :
+		    cfg->http_host);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,767 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http_api: routes API.md's requests on libmicrohttpd.  MHD threads own
+ * struct request (made on the first call, freed at NOTIFY_COMPLETED):
+ * they collect the body, route, and either answer at once (cheap
+ * routes), stream (exports), or suspend the connection and hand the
+ * request to a pool worker (parsing, queries), which may hand it on to
+ * the writer (ingest).  Whoever finishes fills req->reply and resumes
+ * the connection; MHD then calls us again and we queue the response.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "config.h"
+#include "http_api.h"
+#include "ingest.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+#include "query.h"
+#include "writer.h"
+#include "xmalloc.h"
+
+#define HTTP_POOL_JOBS		1024	/* parse and query jobs waiting */
+#define HTTP_EXPORT_BLOCK	(64 * 1024)
+#define HTTP_API_PREFIX		"/api/v1/"
+#define HTTP_VERSION		"0.1.0"
+
+struct http {
+	const struct config	*cfg;
+	struct writer		*writer;
+	struct pool		*pool;
+	struct MHD_Daemon	*mhd;
+	struct http_hooks	 hooks;
+	uint16_t		 port;
+	_Atomic long		 in_flight;	/* dispatched, not yet answered */
+};
+
+enum http_route {
+	ROUTE_NONE = 0,
+	ROUTE_INGEST,
+	ROUTE_RUNS,
+	ROUTE_RUN,
+	ROUTE_POINTS,
+	ROUTE_HEATMAP,
+	ROUTE_EXPORT,
+	ROUTE_FINISH,
+	ROUTE_ALERTS,
+	ROUTE_INFO,
+	ROUTE_HEALTHZ,
+	ROUTE_METRICS,
+};
+
+/* The query-string values a route uses, copied before dispatch. */
+enum http_param {
+	P_SERIES, P_FROM, P_TO, P_MAX, P_BUCKETS, P_PROJECT, P_STATUS,
+	P_RUN, P_STATE, P_SINCE, P_FORMAT, P_COUNT
+};
+static const char *const http_param_names[P_COUNT] = {
+	"series", "from", "to", "max", "buckets", "project", "status",
+	"run", "state", "since", "format"
+};
+
+/* One request; owned by its MHD thread except while dispatched. */
+struct request {
+	struct http		*h;
+	struct MHD_Connection	*conn;
+	enum http_route		 route;
+	char			*run;		/* {run} of the path */
+	char			*params[P_COUNT];
+	char			*body;
+	size_t			 len;
+	size_t			 cap;
+	int			 too_large;
+	int			 dispatched;
+	int			 ready;		/* reply filled by a worker */
+	struct pool_job		 pjob;
+	struct writer_job	 wjob;
+	unsigned int		 status;	/* reply, once ready */
+	char			*reply;
+	int			 retry_after;
+};
+
+static double
+http_wallclock(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static enum metrics_route
+http_metrics_route(enum http_route r)
+{
+	switch (r) {
+	case ROUTE_INGEST:
+	case ROUTE_FINISH:
+		return METRICS_ROUTE_INGEST;
+	case ROUTE_EXPORT:
+		return METRICS_ROUTE_EXPORT;
+	case ROUTE_RUNS:
+	case ROUTE_RUN:
+	case ROUTE_POINTS:
+	case ROUTE_HEATMAP:
+	case ROUTE_ALERTS:
+		return METRICS_ROUTE_QUERY;
+	default:
+		return METRICS_ROUTE_OTHER;
+	}
+}
+
+/* Queue a response with body (taken over) and free it after sending. */
+static enum MHD_Result
+http_reply(struct request *req, unsigned int status, char *body,
+    const char *type)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 r;
+	char			 retry[16];
+
+	resp = MHD_create_response_from_buffer_with_free_callback(strlen(body),
+	    body, free);
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE) {
+		snprintf(retry, sizeof retry, "%d",
+		    req->retry_after > 0 ? req->retry_after : 1);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+		    retry);
+	}
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp,
+		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    req->route == ROUTE_INGEST || req->route == ROUTE_FINISH ?
+		    "POST" : "GET, HEAD");
+	r = MHD_queue_response(req->conn, status, resp);
+	MHD_destroy_response(resp);	/* MHD keeps its own reference */
+	metrics_request(http_metrics_route(req->route), status);
+	return r;
+}
+
+static enum MHD_Result
+http_json(struct request *req, unsigned int status, char *body)
+{
+	return http_reply(req, status, body, "application/json");
+}
+
+static enum MHD_Result
+http_error(struct request *req, unsigned int status, const char *code,
+    const char *message)
+{
+	return http_json(req, status, query_error_body(code, message));
+}
+
+/* Worker or writer thread: the reply is ready; wake the MHD thread. */
+static void
+http_resume(struct request *req, unsigned int status, char *body)
+{
+	req->status = status;
+	req->reply = body;
+	req->ready = 1;
+	atomic_fetch_sub(&req->h->in_flight, 1);
+	MHD_resume_connection(req->conn);
+}
+
+/* ---- routing --------------------------------------------------------- */
+
+/* Split path into a route and its {run}; ROUTE_NONE when unknown. */
+static enum http_route
+http_route_path(const char *url, char **run)
+{
+	const char	*p, *slash;
+	size_t		 n;
+
+	*run = NULL;
+	if (strcmp(url, "/healthz") == 0)
+		return ROUTE_HEALTHZ;
+	if (strcmp(url, "/metrics") == 0)
+		return ROUTE_METRICS;
+	if (strncmp(url, HTTP_API_PREFIX, strlen(HTTP_API_PREFIX)) != 0)
+		return ROUTE_NONE;
+	p = url + strlen(HTTP_API_PREFIX);
+	if (strcmp(p, "ingest") == 0)
+		return ROUTE_INGEST;
+	if (strcmp(p, "runs") == 0)
+		return ROUTE_RUNS;
+	if (strcmp(p, "alerts") == 0)
+		return ROUTE_ALERTS;
+	if (strcmp(p, "info") == 0)
+		return ROUTE_INFO;
+	if (strncmp(p, "runs/", 5) != 0)
+		return ROUTE_NONE;
+	p += 5;
+	slash = strchr(p, '/');
+	n = slash == NULL ? strlen(p) : (size_t)(slash - p);
+	if (n == 0)
+		return ROUTE_NONE;
+	*run = xstrndup(p, n);
+	if (slash == NULL)
+		return ROUTE_RUN;
+	slash++;
+	if (strcmp(slash, "points") == 0)
+		return ROUTE_POINTS;
+	if (strcmp(slash, "heatmap") == 0)
+		return ROUTE_HEATMAP;
+	if (strcmp(slash, "export") == 0)
+		return ROUTE_EXPORT;
+	if (strcmp(slash, "finish") == 0)
+		return ROUTE_FINISH;
+	free(*run);
+	*run = NULL;
+	return ROUTE_NONE;
+}
+
+static int
+http_route_is_post(enum http_route r)
+{
+	return r == ROUTE_INGEST || r == ROUTE_FINISH;
+}
+
+/* Constant-time comparison of the Authorization header with the token. */
+static int
+http_is_authorized(struct http *h, struct MHD_Connection *conn)
+{
+	const char	*auth;
+	const char	*tok = h->cfg->token;
+	size_t		 i, n, m;
+	unsigned char	 diff = 0;
+
+	if (tok == NULL)
+		return 1;
+	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
+		return 0;
+	auth += 7;
+	n = strlen(auth);
+	m = strlen(tok);
+	diff = n != m;
+	for (i = 0; i < m; i++)
+		diff |= (unsigned char)(tok[i] ^ (i < n ? auth[i] : 0));
+	return diff == 0;
+}
+
+/* ---- worker jobs ------------------------------------------------------- */
+
+/* Writer thread: the ingest or finish job is committed (or failed). */
+static void
+http_writer_done_cb(struct writer_job *job, void *arg)
+{
+	struct request	*req = arg;
+
+	http_resume(req, job->status, job->body);
+	job->body = NULL;
+}
+
+static void
+http_submit_writer(struct request *req)
+{
+	struct writer_job	*job = &req->wjob;
+
+	job->received_at = http_wallclock();
+	job->done = http_writer_done_cb;
+	job->done_arg = req;
+	if (writer_submit(req->h->writer, job) == -1) {
+		batch_free(job->batch);
+		job->batch = NULL;
+		req->retry_after = 1;
+		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    query_error_body("overloaded",
+		    "the writer is behind; retry after the Retry-After delay"));
+	}
+}
+
+/* Worker: parse an ingest or finish body, then queue it for the writer. */
+static void
+http_post_job(struct request *req)
+{
+	const char	*code = NULL, *status;
+	char		*cause = NULL;
+
+	metrics_bytes_in(req->len);
+	memset(&req->wjob, 0, sizeof req->wjob);
+	if (req->route == ROUTE_INGEST) {
+		req->wjob.kind = WRITER_JOB_INGEST;
+		req->wjob.batch = ingest_parse(req->body, req->len, &code,
+		    &cause);
+		if (req->wjob.batch == NULL)
+			goto bad;
+	} else {
+		status = ingest_parse_finish(req->body, req->len, &code,
+		    &cause);
+		if (status == NULL)
+			goto bad;
+		req->wjob.kind = WRITER_JOB_FINISH;
+		req->wjob.run = req->run;
+		req->wjob.finish_status = status;
+	}
+	free(req->body);
+	req->body = NULL;
+	http_submit_writer(req);
+	return;
+bad:
+	http_resume(req, MHD_HTTP_BAD_REQUEST, query_error_body(code, cause));
+	free(cause);
+}
+
+/* Worker: run a read-only query on this worker's connection. */
+static void
+http_query_job(struct query *q, struct request *req)
+{
+	struct query_reply	 r = { 0, NULL };
+	char		**p = req->params;
+
+	switch (req->route) {
+	case ROUTE_RUNS:
+		query_runs(q, p[P_PROJECT], p[P_STATUS], &r);
+		break;
+	case ROUTE_RUN:
+		query_run(q, req->run, &r);
+		break;
+	case ROUTE_POINTS:
+		query_points(q, req->run, p[P_SERIES], p[P_FROM], p[P_TO],
+		    p[P_MAX], &r);
+		break;
+	case ROUTE_HEATMAP:
+		query_heatmap(q, req->run, p[P_FROM], p[P_TO], p[P_BUCKETS],
+		    &r);
+		break;
+	case ROUTE_ALERTS:
+		query_alerts(q, p[P_RUN], p[P_STATE], p[P_SINCE], &r);
+		break;
+	default:
+		r.status = 500;
+		r.body = query_error_body("internal", "unroutable query");
+		break;
+	}
+	http_resume(req, r.status, r.body);
+}
+
+static void
+http_job_cb(void *state, void *arg)
+{
+	struct query	*q = state;
+	struct request	*req = arg;
+
+	if (http_route_is_post(req->route)) {
+		http_post_job(req);
+		return;
+	}
+	if (q == NULL) {
+		http_resume(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    query_error_body("internal", "no database connection"));
+		return;
+	}
+	http_query_job(q, req);
+}
+
+static void *
+http_worker_init_cb(void *ctx)
+{
+	struct http	*h = ctx;
+	struct query	*q;
+	char		*cause = NULL;
+
+	q = query_open(h->cfg->db_path, &cause);
+	if (q == NULL) {
+		log_warnx("http: worker: %s", cause);
+		free(cause);
+	}
+	return q;
+}
+
+static void
+http_worker_fini_cb(void *state)
+{
+	query_close(state);
+}
+
+/* Suspend the connection and give req to a worker. */
+static enum MHD_Result
+http_dispatch(struct request *req)
+{
+	req->pjob.run = http_job_cb;
+	req->pjob.arg = req;
+	req->dispatched = 1;
+	atomic_fetch_add(&req->h->in_flight, 1);
+	MHD_suspend_connection(req->conn);
+	if (pool_submit(req->h->pool, &req->pjob) == -1) {
+		req->retry_after = 1;
+		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    query_error_body("overloaded",
+		    "too many requests in progress; retry later"));
+	}
+	return MHD_YES;
+}
+
+/* ---- routes answered on the MHD thread -------------------------------- */
+
+static ssize_t
+http_export_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t	n;
+
+	(void)pos;
+	n = query_export_read(cls, buf, max);
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n;
+}
+
+static void
+http_export_free_cb(void *cls)
+{
+	query_export_close(cls);
+}
+
+static enum MHD_Result
+http_export(struct request *req)
+{
+	struct query_export	*x;
+	struct query_reply	 r = { 0, NULL };
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+
+	x = query_export_open(req->h->cfg->db_path, req->run,
+	    req->params[P_FORMAT], &r);
+	if (x == NULL)
+		return http_json(req, r.status, r.body);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	    HTTP_EXPORT_BLOCK, http_export_read_cb, x, http_export_free_cb);
+	if (resp == NULL) {
+		query_export_close(x);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    query_export_content_type(x));
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+	ret = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	metrics_request(METRICS_ROUTE_EXPORT, MHD_HTTP_OK);
+	return ret;
+}
+
+static enum MHD_Result
+http_info(struct request *req)
+{
+	const struct config	*cfg = req->h->cfg;
+	json_t			*o;
+	char			*s;
+
+	o = json_pack("{s:s, s:i, s:b, s:i}", "version", HTTP_VERSION,
+	    "stream_port", (int)cfg->ws_port, "auth", cfg->token != NULL,
+	    "schema_version", 1);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		fatalx("http: json_dumps failed");
+	return http_json(req, MHD_HTTP_OK, s);
+}
+
+static enum MHD_Result
+http_metrics(struct request *req)
+{
+	struct http	*h = req->h;
+	size_t		 viewers = 0;
+
+	if (h->hooks.stream_clients != NULL)
+		viewers = h->hooks.stream_clients(h->hooks.arg);
+	return http_reply(req, MHD_HTTP_OK,
+	    metrics_render(writer_queue_depth(h->writer), viewers),
+	    "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static enum MHD_Result
+http_static(struct request *req, const char *url)
+{
+	struct http		*h = req->h;
+	struct MHD_Response	*resp;
+	const void		*body;
+	const char		*type;
+	size_t			 len;
+	enum MHD_Result		 r;
+
+	if (h->hooks.static_file == NULL ||
+	    h->hooks.static_file(h->hooks.arg, url, &body, &len, &type) == -1)
+		return http_error(req, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such path");
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	r = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	metrics_request(METRICS_ROUTE_STATIC, MHD_HTTP_OK);
+	return r;
+}
+
+static void
+http_copy_params(struct request *req)
+{
+	const char	*v;
+	int		 i;
+
+	for (i = 0; i < P_COUNT; i++) {
+		v = MHD_lookup_connection_value(req->conn,
+		    MHD_GET_ARGUMENT_KIND, http_param_names[i]);
+		req->params[i] = v == NULL ? NULL : xstrdup(v);
+	}
+}
+
+/* The whole request is here: route it. */
+static enum MHD_Result
+http_route(struct request *req, const char *url, const char *method)
+{
+	int	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+		    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	int	is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+	if (req->route == ROUTE_NONE) {
+		if (is_get && strncmp(url, "/api/", 5) != 0)
+			return http_static(req, url);
+		return http_error(req, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such path");
+	}
+	if (http_route_is_post(req->route) ? !is_post : !is_get)
+		return http_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "bad_request", "method not allowed for this path");
+	if (req->run != NULL && !ingest_is_run_key(req->run))
+		return http_error(req, MHD_HTTP_BAD_REQUEST, "bad_request",
+		    "run: expected 1 to 128 characters of [A-Za-z0-9._:-]");
+	if (req->too_large)
+		return http_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+		    "request body over the limit");
+	switch (req->route) {
+	case ROUTE_HEALTHZ:
+		return http_json(req, MHD_HTTP_OK, xstrdup("{\"ok\":true}"));
+	case ROUTE_METRICS:
+		return http_metrics(req);
+	case ROUTE_INFO:
+		return http_info(req);
+	case ROUTE_EXPORT:
+		http_copy_params(req);
+		return http_export(req);
+	default:
+		http_copy_params(req);
+		return http_dispatch(req);
+	}
+}
+
+/* First call for a request: make its state and check what we can early. */
+static enum MHD_Result
+http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
+    void **con_cls)
+{
+	struct request	*req;
+	const char	*cl;
+	unsigned long long len;
+
+	req = xcalloc(1, sizeof *req);
+	req->h = h;
+	req->conn = conn;
+	req->route = http_route_path(url, &req->run);
+	*con_cls = req;
+	if (req->route != ROUTE_HEALTHZ && !http_is_authorized(h, conn))
+		return http_error(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		    "missing or wrong 'Authorization: Bearer <token>'");
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && (len = strtoull(cl, NULL, 10)) > h->cfg->max_body)
+		return http_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+		    "request body over the limit");
+	return MHD_YES;
+}
+
+static enum MHD_Result
+http_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct http	*h = cls;
+	struct request	*req = *con_cls;
+	size_t		 n = *upload_data_size;
+
+	(void)version;
+	if (req == NULL)
+		return http_begin(h, conn, url, con_cls);
+	if (req->ready) {
+		req->ready = 0;
+		return http_json(req, req->status, req->reply);
+	}
+	if (req->dispatched)	/* spurious call while suspended */
+		return MHD_YES;
+	if (n != 0) {
+		if (req->too_large || req->len + n > h->cfg->max_body) {
+			req->too_large = 1;
+			free(req->body);
+			req->body = NULL;
+			req->len = req->cap = 0;
+		} else {
+			if (req->len + n > req->cap) {
+				req->cap = req->cap == 0 ? 64 * 1024 : req->cap;
+				while (req->cap < req->len + n)
+					req->cap *= 2;
+				req->body = xreallocarray(req->body, 1, req->cap);
+			}
+			memcpy(req->body + req->len, upload_data, n);
+			req->len += n;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return http_route(req, url, method);
+}
+
+static void
+http_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request	*req = *con_cls;
+	int		 i;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	batch_free(req->wjob.batch);
+	free(req->wjob.body);
+	for (i = 0; i < P_COUNT; i++)
+		free(req->params[i]);
+	free(req->run);
+	free(req->body);
+	free(req->reply);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void
+http_log_cb(void *cls, const char *fmt, va_list ap)
+{
+	char	buf[512];
+	size_t	n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '.'))
+		buf[--n] = '\0';
+	log_debug("http: mhd: %s", buf);
+}
+
+struct http *
+http_start(const struct config *cfg, struct writer *w,
+    const struct http_hooks *hooks, char **cause)
+{
+	struct http		*h;
+	struct addrinfo		 hints, *res = NULL;
+	char			 port[8];
+	const union MHD_DaemonInfo *info;
+	int			 rc;
+
+	h = xcalloc(1, sizeof *h);
+	h->cfg = cfg;
+	h->writer = w;
+	if (hooks != NULL)
+		h->hooks = *hooks;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof port, "%u", cfg->http_port);
+	if ((rc = getaddrinfo(cfg->http_host, port, &hints, &res)) != 0) {
+		xasprintf(cause, "http: %s: %s", cfg->http_host,
+		    gai_strerror(rc));
+		goto fail;
+	}
+	h->pool = pool_start(cfg->workers, HTTP_POOL_JOBS, http_worker_init_cb,
+	    http_worker_fini_cb, h);
+	h->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	    (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	    0, NULL, NULL, http_access_cb, h,
+	    MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	    MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, h,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u,
+	    MHD_OPTION_END);
+	freeaddrinfo(res);
+	if (h->mhd == NULL) {
+		xasprintf(cause, "http: cannot listen on %s:%u: %s",
+		    cfg->http_host, cfg->http_port, strerror(errno));
+		goto fail;
+	}
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = info != NULL ? info->port : cfg->http_port;
+	return h;
+fail:
+	pool_stop(h->pool);
+	free(h);
+	return NULL;
+}
+
+uint16_t
+http_port(struct http *h)
+{
+	return h->port;
+}
+
+void
+http_quiesce(struct http *h)
+{
+	MHD_socket	fd;
+
+	fd = MHD_quiesce_daemon(h->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void
+http_drain(struct http *h)
+{
+	pool_stop(h->pool);
+	h->pool = NULL;
+}
+
+void
+http_stop(struct http *h, int timeout_ms)
+{
+	int	waited = 0;
+
+	if (h == NULL)
+		return;
+	while (atomic_load(&h->in_flight) > 0 && waited < timeout_ms) {
+		usleep(10 * 1000);
+		waited += 10;
+	}
+	/* Give MHD a moment to write the last answers out. */
+	usleep(50 * 1000);
+	MHD_stop_daemon(h->mhd);
+	pool_stop(h->pool);
+	free(h);
+}

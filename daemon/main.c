@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gradwatchd: start-up, the wait for a signal, and shutdown in reverse
+ * order.  Signals are blocked before any thread starts and the main
+ * thread takes them with sigwait(), so no other thread is interrupted.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http_api.h"
+#include "log.h"
+#include "store.h"
+#include "writer.h"
+
+#define GRADWATCHD_VERSION	"0.1.0"
+#define SHUTDOWN_ANSWER_MS	1500	/* of the 2 s a shutdown may take */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: gradwatchd [-hnvV] [-c file] [--http addr:port] [--ws addr:port]\n"
+"                  [--db file] [--token-file file] [--web-root dir]\n"
+"\n"
+"gradwatchd takes training metrics over HTTP, stores them in SQLite,\n"
+"watches them for failing training and serves the dashboard.\n"
+"\n"
+"  -c file             read directives from file (flags override it)\n"
+"  -n                  check the configuration and exit\n"
+"  -v                  log debug messages\n"
+"  -h, --help          show this help\n"
+"  -V, --version       print the version\n"
+"  --http addr:port    HTTP API and dashboard (default 127.0.0.1:7070)\n"
+"  --ws addr:port      WebSocket stream (default: HTTP port + 1)\n"
+"  --db file           SQLite database (default ./gradwatch.db)\n"
+"  --token-file file   require 'Authorization: Bearer <token>'\n"
+"  --web-root dir      serve the dashboard from dir (development)\n"
+"  --allow-remote      listen beyond loopback without a token\n"
+"\n"
+"Configuration file directives (one 'directive value' per line):\n%s",
+	    config_directives_help());
+}
+
+/* A flag and the directive it sets. */
+struct main_flag {
+	const char	*directive;
+	const char	*value;
+};
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "http", required_argument, NULL, 1 },
+		{ "ws", required_argument, NULL, 2 },
+		{ "db", required_argument, NULL, 3 },
+		{ "token-file", required_argument, NULL, 4 },
+		{ "web-root", required_argument, NULL, 5 },
+		{ "allow-remote", no_argument, NULL, 6 },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const flag_directives[] = {
+		NULL, "http", "ws", "db", "token-file", "web-root",
+		"allow-remote"
+	};
+	struct main_flag	 flags[32];
+	struct config		 cfg;
+	struct store		*st;
+	struct writer		*w;
+	struct http		*h;
+	const char		*conf_file = NULL;
+	char			*cause = NULL;
+	sigset_t		 set;
+	size_t			 nflags = 0, i;
+	int			 ch, verbose = 0, check_only = 0, sig;
+
+	while ((ch = getopt_long(argc, argv, "c:hnvV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'V':
+			printf("gradwatchd %s\n", GRADWATCHD_VERSION);
+			return 0;
+		case 1: case 2: case 3: case 4: case 5: case 6:
+			if (nflags == sizeof flags / sizeof flags[0]) {
+				fprintf(stderr, "gradwatchd: too many flags\n");
+				return 2;
+			}
+			flags[nflags].directive = flag_directives[ch];
+			flags[nflags].value = ch == 6 ? "yes" : optarg;
+			nflags++;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	config_init(&cfg);
+	if (conf_file != NULL && config_load_file(&cfg, conf_file, &cause) == -1)
+		goto config_fail;
+	for (i = 0; i < nflags; i++)
+		if (config_set(&cfg, flags[i].directive, flags[i].value,
+		    &cause) == -1)
+			goto config_fail;
+	if (verbose)
+		cfg.verbose = 1;
+	if (config_finish(&cfg, &cause) == -1)
+		goto config_fail;
+	log_init(cfg.verbose);
+	if (check_only) {
+		printf("gradwatchd: configuration OK\n");
+		config_cleanup(&cfg);
+		return 0;
+	}
+
+	/* Every thread inherits this mask; main takes the signals itself. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((st = store_open(cfg.db_path, &cause)) == NULL)
+		fatalx("%s", cause);
+	w = writer_start(st, cfg.queue_points);
+	if ((h = http_start(&cfg, w, NULL, &cause)) == NULL)
+		fatalx("%s", cause);
+	log_info("gradwatchd %s: listening on http://%s:%u, database %s",
+	    GRADWATCHD_VERSION, cfg.http_host, http_port(h), cfg.db_path);
+	if (cfg.token == NULL)
+		log_info("gradwatchd: no token file: %s",
+		    cfg.allow_remote ? "anyone who can reach the port may "
+		    "read and write" : "listening on loopback only");
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("gradwatchd: SIGHUP ignored; restart to reload");
+			continue;
+		}
+		break;
+	}
+	log_info("gradwatchd: %s: shutting down", strsignal(sig));
+	http_quiesce(h);	/* no new connections */
+	http_drain(h);		/* parse what has arrived */
+	writer_stop(w);		/* commit and answer everything queued */
+	http_stop(h, SHUTDOWN_ANSWER_MS);
+	config_cleanup(&cfg);
+	log_info("gradwatchd: stopped");
+	return 0;
+
+config_fail:
+	fprintf(stderr, "gradwatchd: %s\n", cause);
+	free(cause);
+	config_cleanup(&cfg);
+	return 1;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer: the store thread's loop.  Each round takes every waiting job
+ * (up to a cap), applies them in one transaction with a savepoint each
+ * (so one bad job fails alone), commits once, and only then answers:
+ * a 200 from the writer is a durability promise.
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "query.h"
+#include "queue.h"
+#include "rowjson.h"
+#include "store.h"
+#include "writer.h"
+#include "xmalloc.h"
+
+#define WRITER_MAX_JOBS		256	/* jobs in one transaction */
+#define WRITER_QUEUE_JOBS	4096
+#define WRITER_GROUP_POINTS	((size_t)2 << 20)
+
+struct writer {
+	struct store	*st;		/* writer thread only */
+	struct queue	*q;
+	pthread_t	 thread;
+};
+
+static double
+writer_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+writer_fail(struct writer_job *job, unsigned int status, const char *code,
+    const char *message)
+{
+	job->status = status;
+	job->body = query_error_body(code, message);
+}
+
+static char *
+writer_dump(json_t *o)
+{
+	char	*s;
+
+	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	json_decref(o);
+	if (s == NULL)
+		fatalx("writer: json_dumps failed");
+	return s;
+}
+
+/* Apply one job inside the open transaction; remember its run id. */
+static void
+writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	*run_id = -1;
+	if (job->kind == WRITER_JOB_INGEST) {
+		rc = store_apply(w->st, job->batch, job->received_at, run_id,
+		    &cause);
+	} else {
+		rc = store_finish_run(w->st, job->run, job->finish_status,
+		    job->received_at, run_id, &cause);
+		if (rc == 1) {
+			writer_fail(job, 404, "not_found", "no such run");
+			return;
+		}
+	}
+	if (rc == -1) {
+		log_warnx("writer: %s", cause);
+		writer_fail(job, 500, "internal", cause);
+		free(cause);
+		*run_id = -1;
+	}
+}
+
+/* Build the success answer of a committed job (writer thread). */
+static void
+writer_answer(struct writer *w, struct writer_job *job, int64_t run_id)
+{
+	sqlite3	*db = store_db(w->st);
+	json_t	*run, *o;
+
+	run = rowjson_run(db, run_id);
+	if (run == NULL) {
+		writer_fail(job, 500, "internal", "run vanished after commit");
+		return;
+	}
+	if (job->kind == WRITER_JOB_FINISH) {
+		job->status = 200;
+		job->body = writer_dump(run);
+		return;
+	}
+	o = json_pack("{s:I, s:O, s:o}",
+	    "accepted", (json_int_t)job->batch->npoints,
+	    "health", json_object_get(run, "health"),
+	    "alerts", rowjson_firing_alerts(db, run_id));
+	json_decref(run);
+	if (o == NULL)
+		fatalx("writer: json_pack failed");
+	job->status = 200;
+	job->body = writer_dump(o);
+}
+
+static void
+writer_round(struct writer *w, struct writer_job **jobs, size_t n)
+{
+	int64_t	 run_ids[WRITER_MAX_JOBS];
+	char	*cause = NULL;
+	double	 t0;
+	size_t	 i, points = 0, ok = 0;
+
+	t0 = writer_now();
+	if (store_begin(w->st, &cause) == -1) {
+		log_warnx("writer: %s", cause);
+		for (i = 0; i < n; i++)
+			writer_fail(jobs[i], 503, "overloaded", cause);
+		free(cause);
+		goto answer;
+	}
+	for (i = 0; i < n; i++) {
+		writer_apply(w, jobs[i], &run_ids[i]);
+		if (run_ids[i] != -1) {
+			ok++;
+			if (jobs[i]->kind == WRITER_JOB_INGEST)
+				points += jobs[i]->batch->npoints;
+		}
+	}
+	if (store_commit(w->st, &cause) == -1) {
+		log_warnx("writer: commit of %zu requests failed: %s", n, cause);
+		for (i = 0; i < n; i++)
+			if (run_ids[i] != -1) {
+				writer_fail(jobs[i], 503, "overloaded", cause);
+				run_ids[i] = -1;
+			}
+		free(cause);
+		goto answer;
+	}
+	metrics_commit(ok, writer_now() - t0);
+	metrics_points(points);
+	for (i = 0; i < n; i++)
+		if (run_ids[i] != -1)
+			writer_answer(w, jobs[i], run_ids[i]);
+answer:
+	for (i = 0; i < n; i++) {
+		struct writer_job	*job = jobs[i];
+
+		batch_free(job->batch);
+		job->batch = NULL;
+		job->done(job, job->done_arg);
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct writer		*w = arg;
+	struct writer_job	*jobs[WRITER_MAX_JOBS];
+	size_t			 n;
+
+	while ((n = queue_pop_many(w->q, (void **)jobs, WRITER_MAX_JOBS,
+	    WRITER_GROUP_POINTS)) > 0)
+		writer_round(w, jobs, n);
+	return NULL;
+}
+
+static size_t
+writer_job_weight(const struct writer_job *job)
+{
+	return job->kind == WRITER_JOB_INGEST ? job->batch->npoints + 1 : 1;
+}
+
+struct writer *
+writer_start(struct store *st, size_t queue_points)
+{
+	struct writer	*w;
+	int		 rc;
+
+	w = xcalloc(1, sizeof *w);
+	w->st = st;
+	w->q = queue_new(WRITER_QUEUE_JOBS, queue_points);
+	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0)
+		fatalx("writer: pthread_create: %s", strerror(rc));
+	return w;
+}
+
+int
+writer_submit(struct writer *w, struct writer_job *job)
+{
+	if (queue_push(w->q, job, writer_job_weight(job)) == -1) {
+		metrics_overloaded();
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+writer_queue_depth(struct writer *w)
+{
+	return queue_depth(w->q);
+}
+
+void
+writer_stop(struct writer *w)
+{
+	if (w == NULL)
+		return;
+	queue_close(w->q);
+	pthread_join(w->thread, NULL);
+	queue_free(w->q);
+	store_close(w->st);
+	free(w);
+}

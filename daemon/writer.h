@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer: the store thread.  It owns the struct store (the only SQLite
+ * writer), takes jobs from a bounded queue, commits many of them in one
+ * transaction (group commit), then answers each job through its done
+ * callback.  Callers never wait for the disk: they submit and are
+ * called back from the writer thread once their job is committed (or
+ * has failed).
+ */
+#ifndef GW_WRITER_H
+#define GW_WRITER_H
+
+#include <stddef.h>
+
+#include "batch.h"
+
+struct store;
+struct writer;
+struct writer_job;
+
+enum writer_job_kind {
+	WRITER_JOB_INGEST,	/* store batch */
+	WRITER_JOB_FINISH,	/* set run's status */
+};
+
+/* Called on the writer thread once the job is answered. */
+typedef void	(*writer_done_cb)(struct writer_job *job, void *arg);
+
+/* Owned by the submitter; the writer fills status and body. */
+struct writer_job {
+	enum writer_job_kind	 kind;
+	struct batch		*batch;		/* INGEST: freed by the writer */
+	const char		*run;		/* FINISH: borrowed until done */
+	const char		*finish_status;	/* FINISH: "finished" | "failed" */
+	double			 received_at;	/* seconds since the epoch */
+	writer_done_cb		 done;
+	void			*done_arg;
+	unsigned int		 status;	/* out: HTTP status */
+	char			*body;		/* out: allocated JSON */
+};
+
+/*
+ * Start the writer thread, which takes ownership of st.  queue_points
+ * bounds the points waiting to be written.
+ */
+struct writer	*writer_start(struct store *st, size_t queue_points);
+/*
+ * Queue job.  0, or -1 when the queue is full or stopping (the caller
+ * answers 503 and keeps ownership of the job).
+ */
+int		 writer_submit(struct writer *w, struct writer_job *job);
+/* Jobs waiting now. */
+size_t		 writer_queue_depth(struct writer *w);
+/*
+ * Stop: refuse new jobs, commit and answer every queued one, join the
+ * thread and close the store.
+ */
+void		 writer_stop(struct writer *w);
+
+#endif
