@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: MIT
+"""Test helpers: TAP output and a real gradwatchd on free loopback ports
+with a scratch database, stopped when the `with` block ends."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TOP = os.environ.get("GW_TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("GW_BUILD", "build")
+if not os.path.isabs(BUILD):
+    BUILD = os.path.join(TOP, BUILD)
+
+
+class TAP:
+    """Minimal TAP producer; done() prints the plan and exits."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, *diag):
+        self.n += 1
+        print("%s %d - %s" % ("ok" if cond else "not ok", self.n, name), flush=True)
+        if not cond:
+            self.failed += 1
+            for d in diag:
+                print("#   %s" % d, flush=True)
+        return cond
+
+    def is_(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r" % (got,), "want: %r" % (want,))
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        raise SystemExit(1 if self.failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Daemon:
+    """gradwatchd on free ports; `with Daemon() as d:` starts and stops it."""
+
+    def __init__(self, *args, db=None, tmp=None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="gw-test.")
+        self.own_tmp = tmp is None
+        self.db = db or os.path.join(self.tmp, "gw.db")
+        self.args = list(args)
+        self.proc = None
+
+    def start(self):
+        self.port = free_port()
+        self.ws_port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log = open(os.path.join(self.tmp, "daemon.log"), "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD, "gradwatchd"), "--http", "127.0.0.1:%d" % self.port,
+             "--ws", "127.0.0.1:%d" % self.ws_port, "--db", self.db] + self.args,
+            stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gradwatchd exited at start: see %s" % self.log.name)
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("gradwatchd did not answer /healthz")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return None
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=10)
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+        if self.own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body, headers or {})
+            r = conn.getresponse()
+            data = r.read()
+        finally:
+            conn.close()
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data
+        return r.status, parsed
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, None, headers)
+
+    def post(self, path, obj, headers=None):
+        return self.post_raw(path, json.dumps(obj).encode(), headers)
+
+    def post_raw(self, path, data, headers=None):
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return self.request("POST", path, data, h)
