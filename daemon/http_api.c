@@ -174,11 +174,13 @@ http_error(struct request *req, unsigned int status, const char *code,
 static void
 http_resume(struct request *req, unsigned int status, char *body)
 {
+	struct http	*h = req->h;
+
 	req->status = status;
 	req->reply = body;
 	req->ready = 1;
-	atomic_fetch_sub(&req->h->in_flight, 1);
-	MHD_resume_connection(req->conn);
+	MHD_resume_connection(req->conn);	/* req may be freed after this */
+	atomic_fetch_sub(&h->in_flight, 1);
 }
 
 /* ---- routing --------------------------------------------------------- */
@@ -267,9 +269,10 @@ static void
 http_writer_done_cb(struct writer_job *job, void *arg)
 {
 	struct request	*req = arg;
+	char		*body = job->body;
 
-	http_resume(req, job->status, job->body);
-	job->body = NULL;
+	job->body = NULL;	/* before the resume: req may be gone after it */
+	http_resume(req, job->status, body);
 }
 
 static void
@@ -608,8 +611,11 @@ http_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	if (req == NULL)
 		return http_begin(h, conn, url, con_cls);
 	if (req->ready) {
+		char	*reply = req->reply;
+
 		req->ready = 0;
-		return http_json(req, req->status, req->reply);
+		req->reply = NULL;	/* http_reply takes it over */
+		return http_json(req, req->status, reply);
 	}
 	if (req->dispatched)	/* spurious call while suspended */
 		return MHD_YES;

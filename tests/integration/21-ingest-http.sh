@@ -12,7 +12,7 @@ r=$(post_json /api/v1/ingest '{"run":"nf","steps":[
  {"step":0,"loss":1.5,"grad_norm":"NaN","layers":{"a.weight":"Infinity","b.weight":0.25}},
  {"step":1,"loss":"-Infinity","grad_norm":2,"layers":{"a.weight":"NaN","b.weight":"-Infinity"}}]}')
 is "$(status_of "$r")" 200 "non-finite values are accepted"
-is "$(jqr "$(body_of "$r")" .accepted)" 6 "accepted counts every point"
+is "$(jqr "$(body_of "$r")" .accepted)" 8 "accepted counts every point"
 r=$(req GET "/api/v1/runs/nf/points?series=loss,grad_norm,a.weight,b.weight")
 b=$(body_of "$r")
 is "$(jqr "$b" '.series.loss.values')" '[1.5,"-Infinity"]' "loss round-trips -Infinity"

@@ -17,6 +17,9 @@ WS_PORT=
 
 cleanup() {
 	stop_daemon KILL
+	if [ "$T_FAIL" -gt 0 ] && [ -s "$TMP/daemon.log" ]; then
+		echo "# daemon log:"; tail -n 40 "$TMP/daemon.log" | sed 's/^/#   /'
+	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
