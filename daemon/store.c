@@ -1,0 +1,1145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store: the daemon's only SQLite writer.  Opens and migrates the
+ * database, then writes each batch's series as chunks (schema/0001).
+ * A cache maps run keys and (run, kind, name) to ids, stored counts
+ * and the tail chunk, so that an append, the common case, costs two or
+ * three statements per series and no overlap query.  Writer thread only.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "batch.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "chunk blobs are little-endian: this file assumes a little-endian host"
+#endif
+
+extern const char *const schema_sql[];
+extern const size_t schema_sql_count;
+
+#define STORE_CHUNK_MAX		4096	/* points in one chunk row */
+#define STORE_MERGE_NEW_MAX	64	/* appends of fewer points merge... */
+#define STORE_MERGE_TAIL_MAX	256	/* ...into a tail of fewer points */
+#define STORE_CACHE_MAX		(1 << 20)	/* entries before a flush */
+#define STORE_BUSY_MS		5000
+
+enum store_sid {
+	SID_BEGIN,
+	SID_COMMIT,
+	SID_ROLLBACK,
+	SID_SAVEPOINT,
+	SID_RELEASE,
+	SID_ROLLBACK_TO,
+	SID_RUN_UPSERT,
+	SID_RUN_UPDATE,
+	SID_RUN_FINISH,
+	SID_SERIES_GET,
+	SID_SERIES_INSERT,
+	SID_SERIES_UPDATE,
+	SID_SERIES_META,
+	SID_CHUNK_TAIL,
+	SID_CHUNK_GET,
+	SID_CHUNK_OVERLAP,
+	SID_CHUNK_INSERT,
+	SID_CHUNK_UPDATE,
+	SID_CHUNK_DELETE,
+	SID_COUNT
+};
+
+/* Both run statements take ?2..?9 alike; ?1 is the key or the id. */
+#define STORE_RUN_SET							\
+	"project = coalesce(?2, project), config = coalesce(?3, config), " \
+	"meta = coalesce(?4, meta), "					\
+	"first_step = min(coalesce(first_step, ?5), coalesce(?5, first_step)), " \
+	"last_step = max(coalesce(last_step, ?6), coalesce(?6, last_step)), " \
+	"last_seen = ?7, points = points + ?8, dropped = dropped + ?9"
+
+/* Chunk reads return id, first_step, n, steps, vals (store_chunk_load). */
+#define STORE_CHUNK_COLS	"id, first_step, n, steps, vals"
+
+static const char *const store_sql[SID_COUNT] = {
+	[SID_BEGIN] = "BEGIN IMMEDIATE",
+	[SID_COMMIT] = "COMMIT",
+	[SID_ROLLBACK] = "ROLLBACK",
+	[SID_SAVEPOINT] = "SAVEPOINT store_apply",
+	[SID_RELEASE] = "RELEASE store_apply",
+	[SID_ROLLBACK_TO] = "ROLLBACK TO store_apply",
+	[SID_RUN_UPSERT] =
+	    "INSERT INTO runs (key, project, config, meta, first_step, "
+	    "last_step, started_at, last_seen, points, dropped) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) "
+	    "ON CONFLICT (key) DO UPDATE SET " STORE_RUN_SET " RETURNING id",
+	[SID_RUN_UPDATE] = "UPDATE runs SET " STORE_RUN_SET " WHERE id = ?1",
+	[SID_RUN_FINISH] =
+	    "UPDATE runs SET status = ?2, last_seen = ?3 WHERE key = ?1 "
+	    "RETURNING id",
+	[SID_SERIES_GET] =
+	    "SELECT id, points, last_step FROM series "
+	    "WHERE run_id = ?1 AND kind = ?2 AND name = ?3",
+	[SID_SERIES_INSERT] =
+	    "INSERT INTO series (run_id, kind, name) VALUES (?1, ?2, ?3)",
+	/* ?3 NULL: the batch did not reach the last step; keep last_*. */
+	[SID_SERIES_UPDATE] =
+	    "UPDATE series SET points = ?2, last_step = coalesce(?3, last_step), "
+	    "last_value = CASE WHEN ?3 IS NULL THEN last_value ELSE ?4 END, "
+	    "last_class = CASE WHEN ?3 IS NULL THEN last_class ELSE ?5 END "
+	    "WHERE id = ?1",
+	[SID_SERIES_META] =
+	    "UPDATE series SET numel = coalesce(?2, numel), "
+	    "depth = coalesce(?3, depth), shape = coalesce(?4, shape) "
+	    "WHERE id = ?1",
+	[SID_CHUNK_TAIL] =
+	    "SELECT id, n FROM chunks WHERE series_id = ?1 "
+	    "ORDER BY first_step DESC LIMIT 1",
+	[SID_CHUNK_GET] =
+	    "SELECT " STORE_CHUNK_COLS " FROM chunks WHERE id = ?1",
+	[SID_CHUNK_OVERLAP] =
+	    "SELECT " STORE_CHUNK_COLS " FROM chunks WHERE series_id = ?1 "
+	    "AND first_step <= ?2 AND last_step >= ?3 ORDER BY first_step",
+	/* Insert and update bind ?2..?11 alike (store_chunk_bind). */
+	[SID_CHUNK_INSERT] =
+	    "INSERT INTO chunks (series_id, first_step, last_step, n, steps, "
+	    "vals, min_value, min_step, max_value, max_step, nonfinite) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[SID_CHUNK_UPDATE] =
+	    "UPDATE chunks SET first_step = ?2, last_step = ?3, n = ?4, "
+	    "steps = ?5, vals = ?6, min_value = ?7, min_step = ?8, "
+	    "max_value = ?9, max_step = ?10, nonfinite = ?11 WHERE id = ?1",
+	[SID_CHUNK_DELETE] = "DELETE FROM chunks WHERE id = ?1",
+};
+
+/* What the cache knows of a series' tail chunk. */
+enum store_tail {
+	STORE_TAIL_NONE,	/* the series has no chunk */
+	STORE_TAIL_KNOWN,	/* tail_id holds the greatest steps */
+	STORE_TAIL_UNKNOWN	/* ask the database when it matters */
+};
+
+/*
+ * A cached run (kind -1, run_id 0, name the key) or series.  A stale
+ * entry is reloaded from the database before use; entries touched by a
+ * failed batch become stale, since the savepoint undid their rows.
+ */
+struct store_ent {
+	char		*name;
+	int64_t		 run_id;
+	int		 kind;
+	int		 stale;
+	uint64_t	 hash;
+	uint64_t	 gen;		/* the last batch that touched it */
+	int64_t		 id;
+	int64_t		 points;	/* distinct steps stored */
+	int64_t		 last_step;	/* meaningful when points > 0 */
+	enum store_tail	 tail;
+	int64_t		 tail_id;
+	int64_t		 tail_n;
+};
+
+/* Points as two arrays; scratch space owned by the store. */
+struct store_buf {
+	int64_t		*steps;
+	double		*vals;
+	size_t		 n;
+	size_t		 cap;
+};
+
+struct store_sortkey {
+	int64_t		 step;
+	size_t		 idx;
+};
+
+struct store {
+	sqlite3			*db;
+	sqlite3_stmt		*stmt[SID_COUNT];
+
+	struct store_ent	**tab;		/* open addressing, linear */
+	size_t			 tabsize;	/* a power of two */
+	size_t			 tabcount;
+	uint64_t		 gen;		/* store_apply calls so far */
+	struct store_ent	**touched;	/* by the current batch */
+	size_t			 ntouched;
+	size_t			 touchedcap;
+
+	struct store_sortkey	*keys;
+	size_t			 keyscap;
+	struct store_buf	 sorted;	/* a batch series, normalized */
+	struct store_buf	 old;		/* points read back from chunks */
+	struct store_buf	 oldsorted;
+	struct store_buf	 merged;	/* old and new, new winning */
+	int64_t			*cand;		/* ids of the chunks read */
+	size_t			 ncand;
+	size_t			 candcap;
+};
+
+static int
+store_err(struct store *st, char **cause, const char *what)
+{
+	xasprintf(cause, "store: %s: %s", what, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* Step a statement that returns no row, then reset it. */
+static int
+store_done(struct store *st, enum store_sid sid, const char *what,
+    char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[sid];
+	int		 rc;
+
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		store_err(st, cause, what);
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int
+store_exec(struct store *st, const char *sql, char **cause)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		xasprintf(cause, "store: %s: %s", sql,
+		    msg != NULL ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+store_buf_reserve(struct store_buf *buf, size_t n)
+{
+	if (n <= buf->cap)
+		return;
+	buf->cap = buf->cap == 0 ? 256 : buf->cap;
+	while (buf->cap < n)
+		buf->cap *= 2;
+	buf->steps = xreallocarray(buf->steps, buf->cap, sizeof *buf->steps);
+	buf->vals = xreallocarray(buf->vals, buf->cap, sizeof *buf->vals);
+}
+
+static void
+store_buf_free(struct store_buf *buf)
+{
+	free(buf->steps);
+	free(buf->vals);
+}
+
+/* Class of v for the *_class columns: 0 finite, 1 NaN, 2 +Inf, 3 -Inf. */
+static int
+store_class(double v)
+{
+	if (isnan(v))
+		return 1;
+	if (isinf(v))
+		return v > 0 ? 2 : 3;
+	return 0;
+}
+
+/* ---- the cache ---------------------------------------------------- */
+
+static uint64_t
+store_hash(int64_t run_id, int kind, const char *name)
+{
+	uint64_t		 h = 0xcbf29ce484222325ULL;
+	const unsigned char	*p;
+
+	h ^= (uint64_t)run_id * 0x9e3779b97f4a7c15ULL;
+	h ^= (uint64_t)(kind + 1) << 48;
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 31);
+}
+
+static void
+store_cache_clear(struct store *st)
+{
+	size_t	i;
+
+	for (i = 0; i < st->tabsize; i++) {
+		if (st->tab[i] != NULL) {
+			free(st->tab[i]->name);
+			free(st->tab[i]);
+			st->tab[i] = NULL;
+		}
+	}
+	st->tabcount = 0;
+	st->ntouched = 0;
+}
+
+static void
+store_cache_grow(struct store *st)
+{
+	struct store_ent	**old = st->tab;
+	size_t			  oldsize = st->tabsize, i, j;
+
+	st->tabsize = oldsize == 0 ? 1024 : oldsize * 2;
+	st->tab = xcalloc(st->tabsize, sizeof *st->tab);
+	for (i = 0; i < oldsize; i++) {
+		if (old[i] == NULL)
+			continue;
+		j = old[i]->hash & (st->tabsize - 1);
+		while (st->tab[j] != NULL)
+			j = (j + 1) & (st->tabsize - 1);
+		st->tab[j] = old[i];
+	}
+	free(old);
+}
+
+/*
+ * The entry for (run_id, kind, name), created stale when absent, and
+ * recorded as touched by the current batch.
+ */
+static struct store_ent *
+store_cache_get(struct store *st, int64_t run_id, int kind, const char *name)
+{
+	struct store_ent	*e;
+	uint64_t		 h;
+	size_t			 i;
+
+	if (st->tabcount + 1 > st->tabsize / 2)
+		store_cache_grow(st);
+	h = store_hash(run_id, kind, name);
+	i = h & (st->tabsize - 1);
+	while ((e = st->tab[i]) != NULL) {
+		if (e->hash == h && e->run_id == run_id && e->kind == kind &&
+		    strcmp(e->name, name) == 0)
+			break;
+		i = (i + 1) & (st->tabsize - 1);
+	}
+	if (e == NULL) {
+		e = xcalloc(1, sizeof *e);
+		e->name = xstrdup(name);
+		e->run_id = run_id;
+		e->kind = kind;
+		e->hash = h;
+		e->stale = 1;
+		st->tab[i] = e;
+		st->tabcount++;
+	}
+	if (e->gen != st->gen) {
+		e->gen = st->gen;
+		if (st->ntouched == st->touchedcap) {
+			st->touchedcap = st->touchedcap == 0 ? 64 :
+			    st->touchedcap * 2;
+			st->touched = xreallocarray(st->touched,
+			    st->touchedcap, sizeof *st->touched);
+		}
+		st->touched[st->ntouched++] = e;
+	}
+	return e;
+}
+
+/* ---- open, close, transactions -------------------------------------- */
+
+int
+store_schema_version(void)
+{
+	return (int)schema_sql_count;
+}
+
+static int
+store_user_version(struct store *st, int *version, char **cause)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s,
+	    NULL) != SQLITE_OK)
+		return store_err(st, cause, "user_version");
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		store_err(st, cause, "user_version");
+		sqlite3_finalize(s);
+		return -1;
+	}
+	*version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/*
+ * Apply the missing migrations, each in its own transaction.  The
+ * version is read inside the transaction, so two processes opening the
+ * same file cannot apply a migration twice.
+ */
+static int
+store_migrate(struct store *st, const char *path, char **cause)
+{
+	char	*sql = NULL;
+	int	 version, latest = store_schema_version();
+
+	for (;;) {
+		if (store_exec(st, "BEGIN IMMEDIATE", cause) == -1)
+			return -1;
+		if (store_user_version(st, &version, cause) == -1)
+			goto fail;
+		if (version > latest) {
+			xasprintf(cause, "%s: schema version %d is newer than "
+			    "this gradwatchd (%d); upgrade gradwatchd", path,
+			    version, latest);
+			goto fail;
+		}
+		if (version < 0) {
+			xasprintf(cause, "%s: invalid schema version %d", path,
+			    version);
+			goto fail;
+		}
+		if (version == latest)
+			break;
+		if (store_exec(st, schema_sql[version], cause) == -1)
+			goto fail;
+		xasprintf(&sql, "PRAGMA user_version = %d", version + 1);
+		if (store_exec(st, sql, cause) == -1)
+			goto fail;
+		free(sql);
+		sql = NULL;
+		if (store_exec(st, "COMMIT", cause) == -1)
+			goto fail;
+	}
+	return store_exec(st, "COMMIT", cause);
+
+fail:
+	free(sql);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+store_journal_cb(void *arg, int ncol, char **vals, char **names)
+{
+	char	*mode = arg;
+
+	(void)names;
+	if (ncol > 0 && vals[0] != NULL)
+		snprintf(mode, 16, "%s", vals[0]);
+	return 0;
+}
+
+struct store *
+store_open(const char *path, char **cause)
+{
+	struct store	*st;
+	char		 mode[16] = "";
+	char		*msg = NULL;
+	int		 i;
+
+	st = xcalloc(1, sizeof *st);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path, st->db == NULL ?
+		    "out of memory" : sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL",
+	    store_journal_cb, mode, &msg) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path,
+		    msg != NULL ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		goto fail;
+	}
+	/* Readers on other threads need WAL; an in-memory db has no file. */
+	if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+		xasprintf(cause, "%s: cannot use WAL (journal mode %s)", path,
+		    mode);
+		goto fail;
+	}
+	if (store_exec(st, "PRAGMA synchronous = FULL", cause) == -1 ||
+	    store_exec(st, "PRAGMA foreign_keys = ON", cause) == -1)
+		goto fail;
+	if (store_migrate(st, path, cause) == -1)
+		goto fail;
+	for (i = 0; i < SID_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			xasprintf(cause, "store: prepare %s: %s", store_sql[i],
+			    sqlite3_errmsg(st->db));
+			goto fail;
+		}
+	}
+	return st;
+
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void
+store_close(struct store *st)
+{
+	int	i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < SID_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	store_cache_clear(st);
+	free(st->tab);
+	free(st->touched);
+	free(st->keys);
+	store_buf_free(&st->sorted);
+	store_buf_free(&st->old);
+	store_buf_free(&st->oldsorted);
+	store_buf_free(&st->merged);
+	free(st->cand);
+	free(st);
+}
+
+sqlite3 *
+store_db(struct store *st)
+{
+	return st->db;
+}
+
+int
+store_begin(struct store *st, char **cause)
+{
+	return store_done(st, SID_BEGIN, "begin", cause);
+}
+
+int
+store_commit(struct store *st, char **cause)
+{
+	char	*ignored = NULL;
+
+	if (store_done(st, SID_COMMIT, "commit", cause) == -1) {
+		/* COMMIT may fail and leave the transaction open. */
+		if (!sqlite3_get_autocommit(st->db) &&
+		    store_done(st, SID_ROLLBACK, "rollback", &ignored) == -1)
+			free(ignored);
+		store_cache_clear(st);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_rollback(struct store *st)
+{
+	char	*cause = NULL;
+
+	if (!sqlite3_get_autocommit(st->db) &&
+	    store_done(st, SID_ROLLBACK, "rollback", &cause) == -1)
+		free(cause);
+	store_cache_clear(st);
+}
+
+/* ---- runs and series ------------------------------------------------ */
+
+static void
+store_run_bind(sqlite3_stmt *s, const struct batch *b, int have_steps,
+    int64_t first, int64_t last, double now)
+{
+	if (b->project != NULL)
+		sqlite3_bind_text(s, 2, b->project, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	if (b->config_json != NULL)
+		sqlite3_bind_text(s, 3, b->config_json, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 3);
+	if (b->meta_json != NULL)
+		sqlite3_bind_text(s, 4, b->meta_json, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	if (have_steps) {
+		sqlite3_bind_int64(s, 5, first);
+		sqlite3_bind_int64(s, 6, last);
+	} else {
+		sqlite3_bind_null(s, 5);
+		sqlite3_bind_null(s, 6);
+	}
+	sqlite3_bind_double(s, 7, now);
+	sqlite3_bind_int64(s, 8, (int64_t)b->npoints);
+	sqlite3_bind_int64(s, 9, b->dropped);
+}
+
+/* Create or update b's run; its id in *run_id. */
+static int
+store_run_write(struct store *st, const struct batch *b, double now,
+    int64_t *run_id, char **cause)
+{
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+	int64_t			 first = INT64_MAX, last = INT64_MIN;
+	size_t			 i;
+	int			 have_steps = 0;
+
+	for (i = 0; i < b->nsteps; i++) {
+		first = b->steps[i] < first ? b->steps[i] : first;
+		last = b->steps[i] > last ? b->steps[i] : last;
+		have_steps = 1;
+	}
+	for (i = 0; i < b->nseries; i++) {
+		const struct batch_series	*bs = &b->series[i];
+		size_t				 j;
+
+		for (j = 0; j < bs->n; j++) {
+			first = bs->steps[j] < first ? bs->steps[j] : first;
+			last = bs->steps[j] > last ? bs->steps[j] : last;
+			have_steps = 1;
+		}
+	}
+
+	e = store_cache_get(st, 0, -1, b->run);
+	if (!e->stale) {
+		s = st->stmt[SID_RUN_UPDATE];
+		sqlite3_bind_int64(s, 1, e->id);
+		store_run_bind(s, b, have_steps, first, last, now);
+		if (store_done(st, SID_RUN_UPDATE, "update run", cause) == -1)
+			return -1;
+		if (sqlite3_changes(st->db) == 1) {
+			*run_id = e->id;
+			return 0;
+		}
+		e->stale = 1;		/* gone behind our back */
+	}
+	s = st->stmt[SID_RUN_UPSERT];
+	sqlite3_bind_text(s, 1, b->run, -1, SQLITE_STATIC);
+	store_run_bind(s, b, have_steps, first, last, now);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		store_err(st, cause, "upsert run");
+		sqlite3_reset(s);
+		return -1;
+	}
+	e->id = sqlite3_column_int64(s, 0);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		store_err(st, cause, "upsert run");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	e->stale = 0;
+	*run_id = e->id;
+	return 0;
+}
+
+/* The cache entry of series (run_id, kind, name), created if needed. */
+static struct store_ent *
+store_series_get(struct store *st, int64_t run_id, enum series_kind kind,
+    const char *name, char **cause)
+{
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+	const char		*kname = series_kind_name(kind);
+	int			 rc;
+
+	e = store_cache_get(st, run_id, (int)kind, name);
+	if (!e->stale)
+		return e;
+
+	s = st->stmt[SID_SERIES_GET];
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, kname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		e->id = sqlite3_column_int64(s, 0);
+		e->points = sqlite3_column_int64(s, 1);
+		e->last_step = sqlite3_column_int64(s, 2);
+		e->tail = e->points > 0 ? STORE_TAIL_UNKNOWN : STORE_TAIL_NONE;
+		sqlite3_reset(s);
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		s = st->stmt[SID_SERIES_INSERT];
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_text(s, 2, kname, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+		if (store_done(st, SID_SERIES_INSERT, "insert series",
+		    cause) == -1)
+			return NULL;
+		e->id = sqlite3_last_insert_rowid(st->db);
+		e->points = 0;
+		e->tail = STORE_TAIL_NONE;
+	} else {
+		store_err(st, cause, "read series");
+		sqlite3_reset(s);
+		return NULL;
+	}
+	e->stale = 0;
+	return e;
+}
+
+static int
+store_layer_meta(struct store *st, int64_t run_id,
+    const struct batch_layer_meta *lm, char **cause)
+{
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+
+	if ((e = store_series_get(st, run_id, SERIES_LAYER_GRAD, lm->name,
+	    cause)) == NULL)
+		return -1;
+	s = st->stmt[SID_SERIES_META];
+	sqlite3_bind_int64(s, 1, e->id);
+	if (lm->numel >= 0)
+		sqlite3_bind_int64(s, 2, lm->numel);
+	else
+		sqlite3_bind_null(s, 2);
+	if (lm->depth >= 0)
+		sqlite3_bind_int64(s, 3, lm->depth);
+	else
+		sqlite3_bind_null(s, 3);
+	if (lm->shape_json != NULL)
+		sqlite3_bind_text(s, 4, lm->shape_json, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	return store_done(st, SID_SERIES_META, "layer metadata", cause);
+}
+
+/* ---- points ----------------------------------------------------------- */
+
+static int
+store_sortkey_cmp(const void *a, const void *b)
+{
+	const struct store_sortkey	*x = a, *y = b;
+
+	if (x->step != y->step)
+		return x->step < y->step ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Points (steps, vals, n) in ascending step order with each step once,
+ * the last of equal steps winning.  Returns the input itself when it is
+ * already so (the common case), or out's arrays.
+ */
+static void
+store_normalize(struct store *st, const int64_t *steps, const double *vals,
+    size_t n, struct store_buf *out, const int64_t **rsteps,
+    const double **rvals, size_t *rn)
+{
+	size_t	i, m;
+
+	for (i = 1; i < n; i++)
+		if (steps[i] <= steps[i - 1])
+			break;
+	if (i >= n) {
+		*rsteps = steps;
+		*rvals = vals;
+		*rn = n;
+		return;
+	}
+	if (n > st->keyscap) {
+		st->keyscap = n;
+		st->keys = xreallocarray(st->keys, n, sizeof *st->keys);
+	}
+	for (i = 0; i < n; i++) {
+		st->keys[i].step = steps[i];
+		st->keys[i].idx = i;
+	}
+	/* Ties broken by position: a stable sort, so the last one wins. */
+	qsort(st->keys, n, sizeof *st->keys, store_sortkey_cmp);
+	store_buf_reserve(out, n);
+	for (i = 0, m = 0; i < n; i++) {
+		if (i + 1 < n && st->keys[i + 1].step == st->keys[i].step)
+			continue;
+		out->steps[m] = st->keys[i].step;
+		out->vals[m] = vals[st->keys[i].idx];
+		m++;
+	}
+	out->n = m;
+	*rsteps = out->steps;
+	*rvals = out->vals;
+	*rn = m;
+}
+
+/* Append the chunk in the current row of s (STORE_CHUNK_COLS) to st->old. */
+static int
+store_chunk_load(struct store *st, sqlite3_stmt *s, char **cause)
+{
+	struct store_buf	*o = &st->old;
+	const void		*sb, *vb;
+	int64_t			 id, first, n, i;
+
+	id = sqlite3_column_int64(s, 0);
+	first = sqlite3_column_int64(s, 1);
+	n = sqlite3_column_int64(s, 2);
+	sb = sqlite3_column_blob(s, 3);
+	vb = sqlite3_column_blob(s, 4);
+	if (n <= 0 || n > INT32_MAX / 8 ||
+	    sqlite3_column_bytes(s, 4) != n * 8 ||
+	    (sb != NULL && sqlite3_column_bytes(s, 3) != n * 8)) {
+		xasprintf(cause, "store: chunk %lld is corrupt", (long long)id);
+		return -1;
+	}
+	store_buf_reserve(o, o->n + (size_t)n);
+	if (sb != NULL)
+		memcpy(o->steps + o->n, sb, (size_t)n * 8);
+	else
+		for (i = 0; i < n; i++)
+			o->steps[o->n + (size_t)i] = first + i;
+	memcpy(o->vals + o->n, vb, (size_t)n * 8);
+	o->n += (size_t)n;
+
+	if (st->ncand == st->candcap) {
+		st->candcap = st->candcap == 0 ? 16 : st->candcap * 2;
+		st->cand = xreallocarray(st->cand, st->candcap,
+		    sizeof *st->cand);
+	}
+	st->cand[st->ncand++] = id;
+	return 0;
+}
+
+/*
+ * Read the chunks that a statement (already bound) returns into st->old.
+ * All rows are read before any chunk is rewritten: SQLite leaves a
+ * table changed under a running SELECT undefined.
+ */
+static int
+store_chunks_read(struct store *st, enum store_sid sid, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[sid];
+	int		 rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (store_chunk_load(st, s, cause) == -1) {
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		store_err(st, cause, "read chunks");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Bind ?2..?11 of a chunk insert or update: the points and their summary. */
+static void
+store_chunk_bind(sqlite3_stmt *s, const int64_t *steps, const double *vals,
+    size_t n)
+{
+	size_t	i, imin = SIZE_MAX, imax = SIZE_MAX;
+	int64_t	nonfinite = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!isfinite(vals[i])) {
+			nonfinite++;
+			continue;
+		}
+		if (imin == SIZE_MAX || vals[i] < vals[imin])
+			imin = i;
+		if (imax == SIZE_MAX || vals[i] > vals[imax])
+			imax = i;
+	}
+	sqlite3_bind_int64(s, 2, steps[0]);
+	sqlite3_bind_int64(s, 3, steps[n - 1]);
+	sqlite3_bind_int64(s, 4, (int64_t)n);
+	/* Strictly ascending, so this span means consecutive. */
+	if ((uint64_t)steps[n - 1] - (uint64_t)steps[0] == n - 1)
+		sqlite3_bind_null(s, 5);
+	else
+		sqlite3_bind_blob(s, 5, steps, (int)(n * 8), SQLITE_STATIC);
+	sqlite3_bind_blob(s, 6, vals, (int)(n * 8), SQLITE_STATIC);
+	if (imin != SIZE_MAX) {
+		sqlite3_bind_double(s, 7, vals[imin]);
+		sqlite3_bind_int64(s, 8, steps[imin]);
+		sqlite3_bind_double(s, 9, vals[imax]);
+		sqlite3_bind_int64(s, 10, steps[imax]);
+	} else {
+		for (i = 7; i <= 10; i++)
+			sqlite3_bind_null(s, (int)i);
+	}
+	sqlite3_bind_int64(s, 11, nonfinite);
+}
+
+/*
+ * Write points (ascending, unique) as chunks of at most STORE_CHUNK_MAX,
+ * reusing the rows st->cand (which held them before), inserting more
+ * rows or deleting surplus ones.  The last chunk's id and size go to
+ * *last_id and *last_n.
+ */
+static int
+store_chunks_write(struct store *st, int64_t series_id, const int64_t *steps,
+    const double *vals, size_t n, int64_t *last_id, int64_t *last_n,
+    char **cause)
+{
+	sqlite3_stmt	*s;
+	size_t		 off, k, i;
+
+	for (off = 0, i = 0; off < n; off += k, i++) {
+		k = n - off < STORE_CHUNK_MAX ? n - off : STORE_CHUNK_MAX;
+		if (i < st->ncand) {
+			s = st->stmt[SID_CHUNK_UPDATE];
+			sqlite3_bind_int64(s, 1, st->cand[i]);
+			store_chunk_bind(s, steps + off, vals + off, k);
+			if (store_done(st, SID_CHUNK_UPDATE, "update chunk",
+			    cause) == -1)
+				return -1;
+			*last_id = st->cand[i];
+		} else {
+			s = st->stmt[SID_CHUNK_INSERT];
+			sqlite3_bind_int64(s, 1, series_id);
+			store_chunk_bind(s, steps + off, vals + off, k);
+			if (store_done(st, SID_CHUNK_INSERT, "insert chunk",
+			    cause) == -1)
+				return -1;
+			*last_id = sqlite3_last_insert_rowid(st->db);
+		}
+		*last_n = (int64_t)k;
+	}
+	for (; i < st->ncand; i++) {
+		sqlite3_bind_int64(st->stmt[SID_CHUNK_DELETE], 1, st->cand[i]);
+		if (store_done(st, SID_CHUNK_DELETE, "delete chunk",
+		    cause) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Merge old (ascending, unique) and new points into st->merged; new wins. */
+static void
+store_merge(struct store *st, const int64_t *os, const double *ov, size_t on,
+    const int64_t *ns, const double *nv, size_t nn)
+{
+	struct store_buf	*m = &st->merged;
+	size_t			 i = 0, j = 0, k = 0;
+
+	store_buf_reserve(m, on + nn);
+	while (i < on && j < nn) {
+		if (os[i] < ns[j]) {
+			m->steps[k] = os[i];
+			m->vals[k++] = ov[i++];
+		} else {
+			if (os[i] == ns[j])
+				i++;
+			m->steps[k] = ns[j];
+			m->vals[k++] = nv[j++];
+		}
+	}
+	for (; i < on; i++, k++) {
+		m->steps[k] = os[i];
+		m->vals[k] = ov[i];
+	}
+	for (; j < nn; j++, k++) {
+		m->steps[k] = ns[j];
+		m->vals[k] = nv[j];
+	}
+	m->n = k;
+}
+
+static int
+store_series_update(struct store *st, struct store_ent *e, int reached,
+    double last_value, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_SERIES_UPDATE];
+	int		 class = store_class(last_value);
+
+	sqlite3_bind_int64(s, 1, e->id);
+	sqlite3_bind_int64(s, 2, e->points);
+	if (reached) {
+		sqlite3_bind_int64(s, 3, e->last_step);
+		if (class == 0)
+			sqlite3_bind_double(s, 4, last_value);
+		else
+			sqlite3_bind_null(s, 4);
+		sqlite3_bind_int(s, 5, class);
+	} else {
+		sqlite3_bind_null(s, 3);
+		sqlite3_bind_null(s, 4);
+		sqlite3_bind_int(s, 5, 0);
+	}
+	return store_done(st, SID_SERIES_UPDATE, "update series", cause);
+}
+
+/*
+ * Store one batch series.  An append (every step after the stored ones)
+ * reads no chunk, except a small tail it merges into.  Otherwise every
+ * chunk whose range meets the new steps is read, merged with the new
+ * points and written back over the same rows, so no step is ever
+ * stored twice.
+ */
+static int
+store_series_write(struct store *st, int64_t run_id,
+    const struct batch_series *bs, char **cause)
+{
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+	const int64_t		*ns, *ws, *os;
+	const double		*nv, *wv, *ov;
+	size_t			 nn, wn, on;
+	int64_t			 last_id = 0, last_n = 0, first, last;
+	int			 append, reached, rc;
+
+	if (bs->n == 0)
+		return 0;
+	if ((e = store_series_get(st, run_id, bs->kind, bs->name,
+	    cause)) == NULL)
+		return -1;
+	store_normalize(st, bs->steps, bs->values, bs->n, &st->sorted,
+	    &ns, &nv, &nn);
+	first = ns[0];
+	last = ns[nn - 1];
+	append = e->points == 0 || first > e->last_step;
+	st->old.n = 0;
+	st->ncand = 0;
+
+	if (append && nn < STORE_MERGE_NEW_MAX &&
+	    e->tail == STORE_TAIL_UNKNOWN) {
+		s = st->stmt[SID_CHUNK_TAIL];
+		sqlite3_bind_int64(s, 1, e->id);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			e->tail = STORE_TAIL_KNOWN;
+			e->tail_id = sqlite3_column_int64(s, 0);
+			e->tail_n = sqlite3_column_int64(s, 1);
+		} else if (rc == SQLITE_DONE) {
+			e->tail = STORE_TAIL_NONE;
+		} else {
+			store_err(st, cause, "find tail chunk");
+			sqlite3_reset(s);
+			return -1;
+		}
+		sqlite3_reset(s);
+	}
+	if (append && nn < STORE_MERGE_NEW_MAX &&
+	    e->tail == STORE_TAIL_KNOWN && e->tail_n < STORE_MERGE_TAIL_MAX) {
+		sqlite3_bind_int64(st->stmt[SID_CHUNK_GET], 1, e->tail_id);
+		if (store_chunks_read(st, SID_CHUNK_GET, cause) == -1)
+			return -1;
+	} else if (!append) {
+		s = st->stmt[SID_CHUNK_OVERLAP];
+		sqlite3_bind_int64(s, 1, e->id);
+		sqlite3_bind_int64(s, 2, last);
+		sqlite3_bind_int64(s, 3, first);
+		if (store_chunks_read(st, SID_CHUNK_OVERLAP, cause) == -1)
+			return -1;
+	}
+
+	if (st->old.n == 0) {
+		ws = ns;
+		wv = nv;
+		wn = nn;
+	} else {
+		/* Chunks interleave, so their concatenation may be unsorted. */
+		store_normalize(st, st->old.steps, st->old.vals, st->old.n,
+		    &st->oldsorted, &os, &ov, &on);
+		store_merge(st, os, ov, on, ns, nv, nn);
+		ws = st->merged.steps;
+		wv = st->merged.vals;
+		wn = st->merged.n;
+	}
+	if (store_chunks_write(st, e->id, ws, wv, wn, &last_id, &last_n,
+	    cause) == -1)
+		return -1;
+
+	/* The merge added wn - old.n distinct steps. */
+	e->points += (int64_t)wn - (int64_t)st->old.n;
+	reached = append || last >= e->last_step;
+	if (reached) {
+		e->last_step = last;
+		/* The last piece written holds the series' greatest step. */
+		e->tail = STORE_TAIL_KNOWN;
+		e->tail_id = last_id;
+		e->tail_n = last_n;
+	} else {
+		/* The tail may have been among the chunks rewritten. */
+		e->tail = STORE_TAIL_UNKNOWN;
+	}
+	return store_series_update(st, e, reached, nv[nn - 1], cause);
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+/* After a failed batch: undo it in the database and in the cache. */
+static void
+store_apply_undo(struct store *st, int outer)
+{
+	char	*cause = NULL;
+	size_t	 i;
+
+	if (!sqlite3_get_autocommit(st->db)) {
+		if (store_done(st, SID_ROLLBACK_TO, "rollback to", &cause) ==
+		    -1 || store_done(st, SID_RELEASE, "release", &cause) == -1)
+			free(cause);
+	}
+	if (outer && sqlite3_get_autocommit(st->db)) {
+		/* SQLite rolled back the whole transaction (e.g. disk full). */
+		store_cache_clear(st);
+		return;
+	}
+	for (i = 0; i < st->ntouched; i++)
+		st->touched[i]->stale = 1;
+	st->ntouched = 0;
+}
+
+int
+store_apply(struct store *st, const struct batch *b, double now,
+    int64_t *run_id, char **cause)
+{
+	int64_t	rid;
+	size_t	i;
+	int	outer;
+
+	if (st->tabcount > STORE_CACHE_MAX)
+		store_cache_clear(st);
+	st->gen++;
+	st->ntouched = 0;
+	outer = !sqlite3_get_autocommit(st->db);
+	if (store_done(st, SID_SAVEPOINT, "savepoint", cause) == -1)
+		return -1;
+	if (store_run_write(st, b, now, &rid, cause) == -1)
+		goto fail;
+	for (i = 0; i < b->nlayers_meta; i++)
+		if (store_layer_meta(st, rid, &b->layers_meta[i], cause) == -1)
+			goto fail;
+	for (i = 0; i < b->nseries; i++)
+		if (store_series_write(st, rid, &b->series[i], cause) == -1)
+			goto fail;
+	if (store_done(st, SID_RELEASE, "release", cause) == -1)
+		goto fail;
+	st->ntouched = 0;
+	*run_id = rid;
+	return 0;
+
+fail:
+	store_apply_undo(st, outer);
+	return -1;
+}
+
+int
+store_finish_run(struct store *st, const char *run, const char *status,
+    double now, int64_t *run_id, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_RUN_FINISH];
+	int64_t		 id = 0;
+	int		 rc, found = 0;
+
+	sqlite3_bind_text(s, 1, run, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 3, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		found = 1;
+	}
+	if (rc != SQLITE_DONE) {
+		store_err(st, cause, "finish run");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	if (!found)
+		return 1;
+	*run_id = id;
+	return 0;
+}

@@ -1,0 +1,1187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of store.c, mostly on ":memory:" and on temporary files
+ * for reopening and versioning.  The tests read back what the store
+ * wrote with plain SQL, decoding the chunk blobs themselves, and check
+ * the schema's invariants (no step in two chunks, summaries, counters)
+ * against a model of what was sent, including a randomized run of
+ * resends, failed batches and rollbacks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "batch.h"
+#include "store.h"
+#include "xmalloc.h"
+
+extern const size_t schema_sql_count;
+
+#define MAXSTEP		20000
+
+/* What a series should hold: a value per present step. */
+struct model {
+	unsigned char	present[MAXSTEP];
+	double		vals[MAXSTEP];
+};
+
+static double
+nan_payload(void)
+{
+	uint64_t	bits = 0x7ff8000000000123ULL;
+	double		v;
+
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
+static int
+same_bits(double a, double b)
+{
+	return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static struct store *
+open_mem(void)
+{
+	struct store	*st;
+	char		*cause = NULL;
+
+	st = store_open(":memory:", &cause);
+	if (st == NULL)
+		fail_msg("store_open: %s", cause);
+	return st;
+}
+
+static char *
+tmpdir_new(void)
+{
+	char	*dir = xstrdup("/tmp/test_store.XXXXXX");
+
+	assert_non_null(mkdtemp(dir));
+	return dir;
+}
+
+static void
+tmpdir_free(char *dir, const char *file)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char			*p;
+	size_t			 i;
+
+	for (i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		xasprintf(&p, "%s/%s%s", dir, file, sfx[i]);
+		unlink(p);
+		free(p);
+	}
+	rmdir(dir);
+	free(dir);
+}
+
+static int64_t
+query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*s;
+	int64_t		 v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void
+add_point(struct batch *b, enum series_kind kind, const char *name,
+    int64_t step, double v)
+{
+	batch_series_push(b, batch_series_get(b, kind, name), step, v);
+}
+
+static void
+add_step(struct batch *b, int64_t step)
+{
+	b->steps = xreallocarray(b->steps, b->nsteps + 1, sizeof *b->steps);
+	b->steps[b->nsteps++] = step;
+}
+
+/* Apply b in its own transaction, then free it.  Returns the run id. */
+static int64_t
+apply1(struct store *st, struct batch *b, double now)
+{
+	char	*cause = NULL;
+	int64_t	 rid = -1;
+
+	assert_int_equal(store_begin(st, &cause), 0);
+	if (store_apply(st, b, now, &rid, &cause) != 0)
+		fail_msg("store_apply: %s", cause);
+	if (store_commit(st, &cause) != 0)
+		fail_msg("store_commit: %s", cause);
+	batch_free(b);
+	return rid;
+}
+
+/* A batch of one series with the points steps[i] -> vals[i]. */
+static struct batch *
+batch1(const char *run, enum series_kind kind, const char *name,
+    const int64_t *steps, const double *vals, size_t n)
+{
+	struct batch	*b = batch_new(run);
+	size_t		 i, si = batch_series_get(b, kind, name);
+
+	for (i = 0; i < n; i++) {
+		batch_series_push(b, si, steps[i], vals[i]);
+		add_step(b, steps[i]);
+	}
+	return b;
+}
+
+/* Send steps [from, to) of series name with value f(step) = step * k. */
+static void
+send_range(struct store *st, struct model *m, const char *run,
+    enum series_kind kind, const char *name, int64_t from, int64_t to,
+    double k)
+{
+	struct batch	*b = batch_new(run);
+	size_t		 si = batch_series_get(b, kind, name);
+	int64_t		 s;
+
+	for (s = from; s < to; s++) {
+		batch_series_push(b, si, s, (double)s * k);
+		add_step(b, s);
+		if (m != NULL) {
+			m->present[s] = 1;
+			m->vals[s] = (double)s * k;
+		}
+	}
+	apply1(st, b, 1000.0);
+}
+
+static int64_t
+series_id(sqlite3 *db, const char *run, const char *kind, const char *name)
+{
+	sqlite3_stmt	*s;
+	int64_t		 id = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT s.id FROM series s "
+	    "JOIN runs r ON r.id = s.run_id WHERE r.key = ?1 AND s.kind = ?2 "
+	    "AND s.name = ?3", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, run, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return id;
+}
+
+static int64_t
+chunk_count(sqlite3 *db, int64_t sid)
+{
+	sqlite3_stmt	*s;
+	int64_t		 n;
+
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "SELECT count(*) FROM chunks WHERE series_id = ?1", -1, &s, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(s, 1, sid);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/*
+ * Decode every chunk of series sid into a model, checking each chunk
+ * against its columns (range, n, NULL steps iff consecutive, summary)
+ * and that no step is stored in two chunks.  Returns the chunk count.
+ */
+static int64_t
+read_series(sqlite3 *db, int64_t sid, struct model *out)
+{
+	sqlite3_stmt	*s;
+	int64_t		 nchunks = 0, first, last, n, i, nonfinite, step;
+	int64_t		 minstep = 0, maxstep = 0;
+	double		 v, minv = 0, maxv = 0;
+	const void	*sb, *vb;
+	int		 havefin;
+
+	memset(out, 0, sizeof *out);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT first_step, last_step, "
+	    "n, steps, vals, min_value, min_step, max_value, max_step, "
+	    "nonfinite FROM chunks WHERE series_id = ?1 ORDER BY first_step",
+	    -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, sid);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		nchunks++;
+		first = sqlite3_column_int64(s, 0);
+		last = sqlite3_column_int64(s, 1);
+		n = sqlite3_column_int64(s, 2);
+		sb = sqlite3_column_blob(s, 3);
+		vb = sqlite3_column_blob(s, 4);
+		assert_true(n > 0 && n <= 4096);
+		assert_int_equal(sqlite3_column_bytes(s, 4), n * 8);
+		if (sb == NULL)
+			assert_int_equal(last - first, n - 1);
+		else {
+			assert_int_equal(sqlite3_column_bytes(s, 3), n * 8);
+			assert_true(last - first != n - 1);
+		}
+		havefin = 0;
+		nonfinite = 0;
+		for (i = 0; i < n; i++) {
+			if (sb != NULL)
+				memcpy(&step, (const char *)sb + i * 8, 8);
+			else
+				step = first + i;
+			memcpy(&v, (const char *)vb + i * 8, 8);
+			if (i == 0)
+				assert_int_equal(step, first);
+			if (i == n - 1)
+				assert_int_equal(step, last);
+			assert_true(step >= 0 && step < MAXSTEP);
+			/* No step in two chunks, ascending within one. */
+			assert_int_equal(out->present[step], 0);
+			if (i > 0 && sb != NULL) {
+				int64_t	prev;
+
+				memcpy(&prev, (const char *)sb + (i - 1) * 8, 8);
+				assert_true(prev < step);
+			}
+			out->present[step] = 1;
+			out->vals[step] = v;
+			if (!isfinite(v)) {
+				nonfinite++;
+				continue;
+			}
+			if (!havefin || v < minv) {
+				minv = v;
+				minstep = step;
+			}
+			if (!havefin || v > maxv) {
+				maxv = v;
+				maxstep = step;
+			}
+			havefin = 1;
+		}
+		assert_int_equal(sqlite3_column_int64(s, 9), nonfinite);
+		if (havefin) {
+			assert_true(sqlite3_column_double(s, 5) == minv);
+			assert_int_equal(sqlite3_column_int64(s, 6), minstep);
+			assert_true(sqlite3_column_double(s, 7) == maxv);
+			assert_int_equal(sqlite3_column_int64(s, 8), maxstep);
+		} else {
+			assert_int_equal(sqlite3_column_type(s, 5), SQLITE_NULL);
+			assert_int_equal(sqlite3_column_type(s, 7), SQLITE_NULL);
+		}
+	}
+	sqlite3_finalize(s);
+	return nchunks;
+}
+
+/*
+ * Check series (run, kind, name) against model m: the same steps with
+ * the same bits, series.points, last_step and last_value/last_class.
+ * Returns the chunk count.
+ */
+static int64_t
+check_series(sqlite3 *db, const char *run, const char *kind,
+    const char *name, const struct model *m)
+{
+	struct model	*got = xcalloc(1, sizeof *got);
+	sqlite3_stmt	*s;
+	int64_t		 sid, nchunks, npoints = 0, last = -1, i;
+	int		 class;
+
+	sid = series_id(db, run, kind, name);
+	assert_true(sid > 0);
+	nchunks = read_series(db, sid, got);
+	for (i = 0; i < MAXSTEP; i++) {
+		if (m->present[i] != got->present[i])
+			fail_msg("%s/%s step %lld: present %d, stored %d", run,
+			    name, (long long)i, m->present[i], got->present[i]);
+		if (!m->present[i])
+			continue;
+		if (!same_bits(m->vals[i], got->vals[i]))
+			fail_msg("%s/%s step %lld: sent %.17g, stored %.17g",
+			    run, name, (long long)i, m->vals[i], got->vals[i]);
+		npoints++;
+		last = i;
+	}
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT points, last_step, "
+	    "last_value, last_class FROM series WHERE id = ?1", -1, &s, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(s, 1, sid);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(s, 0), npoints);
+	if (npoints > 0) {
+		assert_int_equal(sqlite3_column_int64(s, 1), last);
+		class = sqlite3_column_int(s, 3);
+		if (isnan(m->vals[last]))
+			assert_int_equal(class, 1);
+		else if (isinf(m->vals[last]))
+			assert_int_equal(class, m->vals[last] > 0 ? 2 : 3);
+		else {
+			assert_int_equal(class, 0);
+			assert_true(sqlite3_column_double(s, 2) ==
+			    m->vals[last]);
+		}
+		if (class != 0)
+			assert_int_equal(sqlite3_column_type(s, 2),
+			    SQLITE_NULL);
+	}
+	sqlite3_finalize(s);
+	free(got);
+	return nchunks;
+}
+
+/* ---- migrations ------------------------------------------------------- */
+
+static void
+test_migrate_memory(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+
+	(void)state;
+	assert_int_equal(store_schema_version(), (int)schema_sql_count);
+	assert_true(store_schema_version() >= 1);
+	assert_int_equal(query_int(db, "PRAGMA user_version"),
+	    store_schema_version());
+	assert_int_equal(query_int(db, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE name IN ('runs', 'series', 'chunks', 'alerts')"), 4);
+	store_close(st);
+	store_close(NULL);
+}
+
+static void
+test_reopen_file(void **state)
+{
+	struct store	*st;
+	struct model	*m = xcalloc(1, sizeof *m);
+	char		*dir = tmpdir_new(), *path, *cause = NULL;
+	sqlite3		*db;
+
+	(void)state;
+	xasprintf(&path, "%s/gw.db", dir);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	assert_int_equal(query_int(db, "PRAGMA user_version"),
+	    store_schema_version());
+	assert_int_equal(query_int(db, "PRAGMA synchronous"), 2);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 10, 0.5);
+	store_close(st);
+
+	/* Reopening applies nothing again and finds the data. */
+	st = store_open(path, &cause);
+	if (st == NULL)
+		fail_msg("reopen: %s", cause);
+	db = store_db(st);
+	assert_int_equal(query_int(db, "PRAGMA user_version"),
+	    store_schema_version());
+	assert_int_equal(query_int(db, "SELECT count(*) FROM "
+	    "pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+	/* A cold cache finds the tail chunk and merges small appends. */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 10, 12, 0.5);
+	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
+	/* And a cold cache sees a resend as one. */
+	store_close(st);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 5, 8, 2.0);
+	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 15);
+	store_close(st);
+	tmpdir_free(dir, "gw.db");
+	free(path);
+	free(m);
+}
+
+static void
+test_newer_refused(void **state)
+{
+	struct store	*st;
+	sqlite3		*db;
+	char		*dir = tmpdir_new(), *path, *sql, *want;
+	char		*cause = NULL;
+	int		 newer = store_schema_version() + 6;
+
+	(void)state;
+	xasprintf(&path, "%s/gw.db", dir);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	store_close(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	xasprintf(&sql, "PRAGMA user_version = %d", newer);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	st = store_open(path, &cause);
+	assert_null(st);
+	assert_non_null(cause);
+	xasprintf(&want, "%s: schema version %d is newer than this "
+	    "gradwatchd (%d); upgrade gradwatchd", path, newer,
+	    store_schema_version());
+	assert_string_equal(cause, want);
+	free(cause);
+	free(want);
+	free(sql);
+
+	/* The refused database is left as it was. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(query_int(db, "PRAGMA user_version"), newer);
+	sqlite3_close(db);
+	tmpdir_free(dir, "gw.db");
+	free(path);
+}
+
+static void
+test_open_bad_path(void **state)
+{
+	char	*cause = NULL;
+
+	(void)state;
+	assert_null(store_open("/nonexistent-dir/x/gw.db", &cause));
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "/nonexistent-dir/x/gw.db"));
+	free(cause);
+}
+
+/* ---- points ------------------------------------------------------------- */
+
+static void
+test_append_nonfinite(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	int64_t		 steps[6] = { 0, 1, 2, 3, 4, 5 }, sid;
+	double		 vals[6] = { 1.5, nan_payload(), INFINITY, -INFINITY,
+			    -2.25, 7.0 };
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < 6; i++) {
+		m->present[steps[i]] = 1;
+		m->vals[steps[i]] = vals[i];
+	}
+	apply1(st, batch1("r1", SERIES_LAYER_GRAD, "fc.weight", steps, vals,
+	    6), 10.0);
+	assert_int_equal(check_series(db, "r1", "layer_grad", "fc.weight", m),
+	    1);
+	sid = series_id(db, "r1", "layer_grad", "fc.weight");
+	/* Consecutive steps: no steps blob; the summary skips non-finites. */
+	assert_int_equal(query_int(db, "SELECT steps IS NULL FROM chunks"), 1);
+	assert_int_equal(query_int(db, "SELECT nonfinite FROM chunks"), 3);
+	assert_int_equal(query_int(db, "SELECT min_step FROM chunks"), 4);
+	assert_int_equal(query_int(db, "SELECT max_step FROM chunks"), 5);
+	assert_int_equal(query_int(db, "SELECT series_id FROM chunks"), sid);
+
+	/* The last value may be non-finite: NULL and a class. */
+	steps[0] = 6;
+	vals[0] = -INFINITY;
+	m->present[6] = 1;
+	m->vals[6] = -INFINITY;
+	apply1(st, batch1("r1", SERIES_LAYER_GRAD, "fc.weight", steps, vals,
+	    1), 11.0);
+	check_series(db, "r1", "layer_grad", "fc.weight", m);
+	assert_int_equal(query_int(db, "SELECT last_class FROM series"), 3);
+	steps[0] = 7;
+	vals[0] = nan_payload();
+	m->present[7] = 1;
+	m->vals[7] = nan_payload();
+	apply1(st, batch1("r1", SERIES_LAYER_GRAD, "fc.weight", steps, vals,
+	    1), 12.0);
+	check_series(db, "r1", "layer_grad", "fc.weight", m);
+	assert_int_equal(query_int(db, "SELECT last_class FROM series"), 1);
+	assert_int_equal(query_int(db, "SELECT kind = 'layer_grad' "
+	    "FROM series"), 1);
+	/* A chunk of non-finite values only has no min or max. */
+	steps[0] = 100;
+	steps[1] = 102;
+	vals[0] = INFINITY;
+	vals[1] = nan_payload();
+	for (i = 0; i < 2; i++) {
+		m->present[steps[i]] = 1;
+		m->vals[steps[i]] = vals[i];
+	}
+	apply1(st, batch1("r1", SERIES_LAYER_GRAD, "fc.weight", steps, vals,
+	    2), 13.0);
+	check_series(db, "r1", "layer_grad", "fc.weight", m);
+	store_close(st);
+	free(m);
+}
+
+static void
+test_resend_replaces(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+
+	(void)state;
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 100, 1.0);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 100, 200, 1.0);
+	/* Resend the same two requests with other values. */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 100, 3.0);
+	check_series(db, "r", "loss", "loss", m);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 100, 200, 5.0);
+	assert_true(check_series(db, "r", "loss", "loss", m) <= 2);
+	/* A retry of the last step only. */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 199, 200, -1.0);
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(query_int(db, "SELECT points FROM series"), 200);
+	/* The run counts every point written, resends included. */
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 401);
+	store_close(st);
+	free(m);
+}
+
+static void
+test_overlap_partial(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+
+	(void)state;
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 0, 100, 1.0);
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 50, 150, 2.0);
+	check_series(db, "r", "grad_norm", "grad_norm", m);
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 20, 31, 3.0);
+	check_series(db, "r", "grad_norm", "grad_norm", m);
+	assert_int_equal(query_int(db, "SELECT points FROM series"), 150);
+	assert_int_equal(query_int(db, "SELECT last_step FROM series"), 149);
+	assert_true(query_int(db, "SELECT last_value FROM series") == 298);
+	/* Older steps only: the last value stays. */
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 0, 5, 9.0);
+	check_series(db, "r", "grad_norm", "grad_norm", m);
+	assert_true(query_int(db, "SELECT last_value FROM series") == 298);
+	/* A resend reaching past the end moves it. */
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 140, 160, 4.0);
+	check_series(db, "r", "grad_norm", "grad_norm", m);
+	assert_int_equal(query_int(db, "SELECT last_step FROM series"), 159);
+	/* Spanning many chunks: resend over split chunks. */
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 160, 9000, 1.0);
+	send_range(st, m, "r", SERIES_GRAD_NORM, "grad_norm", 4000, 8500, 6.0);
+	check_series(db, "r", "grad_norm", "grad_norm", m);
+	store_close(st);
+	free(m);
+}
+
+static void
+test_interleaved(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct batch	*b;
+	int64_t		 s;
+
+	(void)state;
+	b = batch_new("r");
+	for (s = 0; s < 200; s += 2) {
+		add_point(b, SERIES_METRIC, "acc", s, (double)s);
+		m->present[s] = 1;
+		m->vals[s] = (double)s;
+	}
+	apply1(st, b, 1.0);
+	assert_int_equal(query_int(db, "SELECT steps IS NOT NULL FROM chunks"),
+	    1);
+	check_series(db, "r", "metric", "acc", m);
+	b = batch_new("r");
+	for (s = 1; s < 200; s += 2) {
+		add_point(b, SERIES_METRIC, "acc", s, -(double)s);
+		m->present[s] = 1;
+		m->vals[s] = -(double)s;
+	}
+	apply1(st, b, 2.0);
+	check_series(db, "r", "metric", "acc", m);
+	assert_int_equal(query_int(db, "SELECT points FROM series"), 200);
+	assert_int_equal(query_int(db, "SELECT last_step FROM series"), 199);
+	/* Steps far apart interleave with the existing range. */
+	b = batch_new("r");
+	for (s = 0; s < 3; s++) {
+		add_point(b, SERIES_METRIC, "acc", 1000 + s * 1000, 1.0);
+		add_point(b, SERIES_METRIC, "acc", 150 + s, 2.0);
+		m->present[1000 + s * 1000] = 1;
+		m->vals[1000 + s * 1000] = 1.0;
+		m->present[150 + s] = 1;
+		m->vals[150 + s] = 2.0;
+	}
+	apply1(st, b, 3.0);
+	check_series(db, "r", "metric", "acc", m);
+	assert_int_equal(query_int(db, "SELECT last_step FROM series"), 3000);
+	store_close(st);
+	free(m);
+}
+
+static void
+test_unsorted_duplicates(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	int64_t		 steps[8] = { 5, 3, 5, 4, 3, 9, 5, 0 };
+	double		 vals[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	(void)state;
+	apply1(st, batch1("r", SERIES_LR, "lr", steps, vals, 8), 1.0);
+	m->present[0] = m->present[3] = m->present[4] = 1;
+	m->present[5] = m->present[9] = 1;
+	m->vals[0] = 8;
+	m->vals[3] = 5;
+	m->vals[4] = 4;
+	m->vals[5] = 7;
+	m->vals[9] = 6;
+	check_series(db, "r", "lr", "lr", m);
+	assert_int_equal(query_int(db, "SELECT points FROM series"), 5);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 8);
+	assert_int_equal(query_int(db, "SELECT first_step FROM runs"), 0);
+	assert_int_equal(query_int(db, "SELECT last_step FROM runs"), 9);
+	store_close(st);
+	free(m);
+}
+
+static void
+test_tail_merge(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 s, rid;
+
+	(void)state;
+	/* 1000 single-step requests, ten per transaction. */
+	for (s = 0; s < 1000; s++) {
+		if (s % 10 == 0)
+			assert_int_equal(store_begin(st, &cause), 0);
+		b = batch_new("r");
+		add_step(b, s);
+		add_point(b, SERIES_LOSS, "loss", s, 1.0 / (double)(s + 1));
+		add_point(b, SERIES_LAYER_GRAD, "a", s, (double)s);
+		m->present[s] = 1;
+		m->vals[s] = 1.0 / (double)(s + 1);
+		assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+		batch_free(b);
+		if (s % 10 == 9)
+			assert_int_equal(store_commit(st, &cause), 0);
+	}
+	assert_true(check_series(db, "r", "loss", "loss", m) <= 5);
+	assert_true(chunk_count(db, series_id(db, "r", "layer_grad", "a")) <=
+	    5);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "steps IS NOT NULL"), 0);
+	/* A big append goes to new chunks of at most 4096 points. */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 1000, 11000, 0.25);
+	assert_true(check_series(db, "r", "loss", "loss", m) <= 8);
+	assert_int_equal(query_int(db, "SELECT max(n) FROM chunks"), 4096);
+	store_close(st);
+	free(m);
+}
+
+/* ---- atomicity ---------------------------------------------------------- */
+
+/* Make any batch that creates a series named "poison" fail. */
+static void
+install_poison(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_exec(db, "CREATE TEMP TRIGGER poison "
+	    "BEFORE INSERT ON series WHEN NEW.name = 'poison' "
+	    "BEGIN SELECT RAISE(ABORT, 'poisoned'); END", NULL, NULL, NULL),
+	    SQLITE_OK);
+}
+
+static void
+test_failed_batch(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 rid = -1, s;
+
+	(void)state;
+	install_poison(db);
+	assert_int_equal(store_begin(st, &cause), 0);
+	b = batch_new("r");
+	b->dropped = 2;
+	for (s = 0; s < 10; s++) {
+		add_step(b, s);
+		add_point(b, SERIES_LOSS, "loss", s, (double)s);
+		m->present[s] = 1;
+		m->vals[s] = (double)s;
+	}
+	assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+	batch_free(b);
+
+	/* Appends (tail merge), a resend, a new series, then the poison. */
+	b = batch_new("r");
+	b->dropped = 5;
+	b->project = xstrdup("p");
+	for (s = 5; s < 20; s++) {
+		add_step(b, s);
+		add_point(b, SERIES_LOSS, "loss", s, 100.0);
+		add_point(b, SERIES_LR, "lr", s, 100.0);
+	}
+	add_point(b, SERIES_METRIC, "poison", 3, 1.0);
+	assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), -1);
+	assert_non_null(cause);
+	assert_non_null(strstr(cause, "poisoned"));
+	assert_true(strncmp(cause, "store: ", 7) == 0);
+	free(cause);
+	cause = NULL;
+	batch_free(b);
+	/* A failed batch of a new run leaves no run. */
+	b = batch_new("other");
+	add_point(b, SERIES_METRIC, "poison", 3, 1.0);
+	assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), -1);
+	free(cause);
+	cause = NULL;
+	batch_free(b);
+
+	/* The transaction goes on, and the cache agrees with the rows. */
+	b = batch_new("r");
+	for (s = 10; s < 12; s++) {
+		add_step(b, s);
+		add_point(b, SERIES_LOSS, "loss", s, -(double)s);
+		m->present[s] = 1;
+		m->vals[s] = -(double)s;
+	}
+	assert_int_equal(store_apply(st, b, 3.0, &rid, &cause), 0);
+	batch_free(b);
+	assert_int_equal(store_commit(st, &cause), 0);
+
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(series_id(db, "r", "lr", "lr"), -1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 1);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 12);
+	assert_int_equal(query_int(db, "SELECT dropped FROM runs"), 2);
+	assert_int_equal(query_int(db, "SELECT last_step FROM runs"), 11);
+	assert_int_equal(query_int(db, "SELECT project IS NULL FROM runs"), 1);
+	assert_int_equal(query_int(db, "SELECT last_seen FROM runs"), 3);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM series"), 1);
+	store_close(st);
+	free(m);
+}
+
+static void
+test_rollback(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 rid, s;
+
+	(void)state;
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 5, 1.0);
+	assert_int_equal(store_begin(st, &cause), 0);
+	b = batch_new("r");
+	for (s = 3; s < 8; s++)
+		add_point(b, SERIES_LOSS, "loss", s, 50.0);
+	add_point(b, SERIES_LR, "lr", 0, 1.0);
+	assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), 0);
+	batch_free(b);
+	b = batch_new("new-run");
+	add_point(b, SERIES_LOSS, "loss", 0, 1.0);
+	assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), 0);
+	batch_free(b);
+	store_rollback(st);
+
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 1);
+	/* Later appends see the rolled-back state, not the cached one. */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 5, 7, 2.0);
+	send_range(st, NULL, "new-run", SERIES_LOSS, "loss", 0, 1, 2.0);
+	b = batch_new("r");
+	add_point(b, SERIES_LR, "lr", 0, 1.0);
+	apply1(st, b, 3.0);
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(query_int(db, "SELECT points FROM runs WHERE "
+	    "key = 'r'"), 8);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM series"), 3);
+	/* Rolling back with no transaction open is harmless. */
+	store_rollback(st);
+	store_close(st);
+	free(m);
+}
+
+/* ---- runs ------------------------------------------------------------- */
+
+static void
+test_finish_run(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	char		*cause = NULL;
+	int64_t		 rid, fid = -1;
+
+	(void)state;
+	rid = apply1(st, batch_new("r"), 1.0);
+	assert_true(rid > 0);
+	assert_int_equal(query_int(db, "SELECT status = 'running' FROM runs"),
+	    1);
+	assert_int_equal(store_begin(st, &cause), 0);
+	assert_int_equal(store_finish_run(st, "r", "finished", 5.0, &fid,
+	    &cause), 0);
+	assert_int_equal(fid, rid);
+	assert_int_equal(store_finish_run(st, "nope", "finished", 5.0, &fid,
+	    &cause), 1);
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_int_equal(query_int(db, "SELECT status = 'finished' FROM runs"),
+	    1);
+	assert_int_equal(query_int(db, "SELECT last_seen FROM runs"), 5);
+	assert_int_equal(query_int(db, "SELECT started_at FROM runs"), 1);
+
+	assert_int_equal(store_begin(st, &cause), 0);
+	assert_int_equal(store_finish_run(st, "r", "failed", 6.0, &fid,
+	    &cause), 0);
+	assert_int_equal(store_finish_run(st, "r", "exploded", 7.0, &fid,
+	    &cause), -1);
+	assert_non_null(cause);
+	assert_true(strncmp(cause, "store: ", 7) == 0);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_int_equal(query_int(db, "SELECT status = 'failed' FROM runs"),
+	    1);
+	assert_int_equal(query_int(db, "SELECT last_seen FROM runs"), 6);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 1);
+	store_close(st);
+}
+
+static void
+test_run_counters(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 rid1, rid2, s;
+
+	(void)state;
+	b = batch_new("r");
+	b->project = xstrdup("cifar");
+	b->config_json = xstrdup("{\"lr\":0.1}");
+	b->meta_json = xstrdup("{\"project\":\"cifar\"}");
+	b->dropped = 3;
+	for (s = 100; s < 110; s++) {
+		add_step(b, s);
+		add_point(b, SERIES_LOSS, "loss", s, 1.0);
+		add_point(b, SERIES_LR, "lr", s, 0.1);
+	}
+	rid1 = apply1(st, b, 10.0);
+
+	/* No meta: kept.  Earlier steps: first_step moves. */
+	b = batch_new("r");
+	b->dropped = 4;
+	for (s = 50; s < 55; s++) {
+		add_step(b, s);
+		add_point(b, SERIES_LOSS, "loss", s, 1.0);
+	}
+	rid2 = apply1(st, b, 20.0);
+	assert_int_equal(rid1, rid2);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 25);
+	assert_int_equal(query_int(db, "SELECT dropped FROM runs"), 7);
+	assert_int_equal(query_int(db, "SELECT first_step FROM runs"), 50);
+	assert_int_equal(query_int(db, "SELECT last_step FROM runs"), 109);
+	assert_int_equal(query_int(db, "SELECT started_at FROM runs"), 10);
+	assert_int_equal(query_int(db, "SELECT last_seen FROM runs"), 20);
+	assert_int_equal(query_int(db, "SELECT project = 'cifar' AND "
+	    "config = '{\"lr\":0.1}' AND meta = '{\"project\":\"cifar\"}' "
+	    "FROM runs"), 1);
+
+	/* A meta-only batch updates metadata but no step. */
+	b = batch_new("r");
+	b->project = xstrdup("imagenet");
+	rid2 = apply1(st, b, 30.0);
+	assert_int_equal(rid1, rid2);
+	assert_int_equal(query_int(db, "SELECT project = 'imagenet' AND "
+	    "config = '{\"lr\":0.1}' FROM runs"), 1);
+	assert_int_equal(query_int(db, "SELECT first_step FROM runs"), 50);
+	assert_int_equal(query_int(db, "SELECT last_step FROM runs"), 109);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 25);
+
+	/* A new run without steps has NULL steps; another run is separate. */
+	rid2 = apply1(st, batch_new("r2"), 40.0);
+	assert_true(rid2 != rid1);
+	assert_int_equal(query_int(db, "SELECT first_step IS NULL AND "
+	    "last_step IS NULL AND points = 0 AND status = 'running' AND "
+	    "health = 'ok' FROM runs WHERE key = 'r2'"), 1);
+	b = batch_new("r2");
+	add_point(b, SERIES_LOSS, "loss", 7, 1.0);
+	apply1(st, b, 41.0);
+	assert_int_equal(query_int(db, "SELECT first_step = 7 AND "
+	    "last_step = 7 FROM runs WHERE key = 'r2'"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM series WHERE "
+	    "name = 'loss'"), 2);
+
+	/* Without store_begin, a batch is its own transaction. */
+	b = batch_new("r3");
+	add_point(b, SERIES_LOSS, "loss", 1, 1.0);
+	assert_int_equal(store_apply(st, b, 50.0, &rid2, &cause), 0);
+	batch_free(b);
+	assert_int_equal(sqlite3_get_autocommit(db), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 3);
+	store_close(st);
+}
+
+static void
+test_layer_meta(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct batch	*b;
+
+	(void)state;
+	b = batch_new("r");
+	b->layers_meta = xcalloc(2, sizeof *b->layers_meta);
+	b->nlayers_meta = 2;
+	b->layers_meta[0].name = xstrdup("conv1.weight");
+	b->layers_meta[0].numel = 1728;
+	b->layers_meta[0].depth = 0;
+	b->layers_meta[0].shape_json = xstrdup("[64,3,3,3]");
+	b->layers_meta[1].name = xstrdup("fc.bias");
+	b->layers_meta[1].numel = 10;
+	b->layers_meta[1].depth = -1;
+	add_point(b, SERIES_LAYER_GRAD, "conv1.weight", 0, 0.5);
+	apply1(st, b, 1.0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM series"), 2);
+	assert_int_equal(query_int(db, "SELECT numel = 1728 AND depth = 0 AND "
+	    "shape = '[64,3,3,3]' AND points = 1 AND kind = 'layer_grad' "
+	    "FROM series WHERE name = 'conv1.weight'"), 1);
+	assert_int_equal(query_int(db, "SELECT numel = 10 AND depth IS NULL "
+	    "AND shape IS NULL AND points = 0 AND last_step IS NULL AND "
+	    "kind = 'layer_grad' FROM series WHERE name = 'fc.bias'"), 1);
+
+	/* Partial metadata keeps what it does not give; data joins it. */
+	b = batch_new("r");
+	b->layers_meta = xcalloc(1, sizeof *b->layers_meta);
+	b->nlayers_meta = 1;
+	b->layers_meta[0].name = xstrdup("fc.bias");
+	b->layers_meta[0].numel = -1;
+	b->layers_meta[0].depth = 3;
+	add_point(b, SERIES_LAYER_GRAD, "fc.bias", 4, 0.25);
+	add_point(b, SERIES_LAYER_WEIGHT, "fc.bias", 4, 2.0);
+	apply1(st, b, 2.0);
+	assert_int_equal(query_int(db, "SELECT numel = 10 AND depth = 3 AND "
+	    "points = 1 AND last_step = 4 FROM series WHERE name = 'fc.bias' "
+	    "AND kind = 'layer_grad'"), 1);
+	assert_int_equal(query_int(db, "SELECT numel IS NULL FROM series "
+	    "WHERE kind = 'layer_weight'"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM series"), 3);
+	store_close(st);
+}
+
+/* ---- randomized ------------------------------------------------------- */
+
+#define RND_RUNS	2
+#define RND_SERIES	3
+#define RND_STEPS	3000
+
+static uint64_t	rnd_state = 0x243f6a8885a308d3ULL;
+
+static uint64_t
+rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static double
+rnd_value(void)
+{
+	switch (rnd() % 16) {
+	case 0:
+		return nan_payload();
+	case 1:
+		return INFINITY;
+	case 2:
+		return -INFINITY;
+	default:
+		return (double)(int64_t)(rnd() % 2000000) / 1000.0 - 1000.0;
+	}
+}
+
+/*
+ * Random batches (appends, resends, scattered and duplicate steps,
+ * single steps), grouped into transactions, some batches poisoned and
+ * some transactions rolled back; after each transaction every series
+ * must match the model.
+ */
+static void
+test_random(void **state)
+{
+	static const char *const runs[RND_RUNS] = { "ra", "rb" };
+	static const char *const names[RND_SERIES] = { "x", "y", "z" };
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m, *saved, *pend;
+	struct batch	*b;
+	char		*cause = NULL, *sql;
+	int64_t		 rid, from, len, s, next[RND_RUNS][RND_SERIES];
+	int64_t		 points[RND_RUNS], savedpoints[RND_RUNS];
+	int64_t		 savednext[RND_RUNS][RND_SERIES];
+	size_t		 nm = RND_RUNS * RND_SERIES, tx, i, k, r, j, op, n;
+	int		 poison;
+
+	(void)state;
+	m = xcalloc(nm, sizeof *m);
+	saved = xcalloc(nm, sizeof *saved);
+	pend = xcalloc(nm, sizeof *pend);
+	memset(next, 0, sizeof next);
+	memset(points, 0, sizeof points);
+	install_poison(db);
+	for (tx = 0; tx < 60; tx++) {
+		memcpy(saved, m, nm * sizeof *m);
+		memcpy(savedpoints, points, sizeof points);
+		memcpy(savednext, next, sizeof next);
+		assert_int_equal(store_begin(st, &cause), 0);
+		for (k = 0; k < 1 + rnd() % 8; k++) {
+			r = rnd() % RND_RUNS;
+			b = batch_new(runs[r]);
+			memcpy(pend, m, nm * sizeof *m);
+			n = 0;
+			for (j = 0; j < RND_SERIES; j++) {
+				struct model	*pm = &pend[r * RND_SERIES + j];
+				int64_t		*nx = &next[r][j];
+				size_t		 si;
+
+				if (rnd() % 4 == 0)
+					continue;
+				si = batch_series_get(b, SERIES_LAYER_GRAD,
+				    names[j]);
+				op = rnd() % 10;
+				if (op < 4) {		/* append */
+					len = op == 0 ? 1 + (int64_t)(rnd() %
+					    3) : 1 + (int64_t)(rnd() % 200);
+					from = *nx;
+				} else if (op < 7) {	/* resend a range */
+					from = (int64_t)(rnd() % (uint64_t)
+					    (*nx + 1));
+					len = 1 + (int64_t)(rnd() % 300);
+				} else {		/* scattered steps */
+					from = -1;
+					len = 1 + (int64_t)(rnd() % 40);
+				}
+				if (op == 9 && rnd() % 4 == 0)
+					len = 5000;	/* a split */
+				for (s = 0; s < len; s++) {
+					int64_t	step;
+					double	v = rnd_value();
+
+					step = from >= 0 ? from + s :
+					    (int64_t)(rnd() % RND_STEPS);
+					if (step >= RND_STEPS)
+						break;
+					batch_series_push(b, si, step, v);
+					pm->present[step] = 1;
+					pm->vals[step] = v;
+					if (step >= *nx)
+						*nx = step + 1;
+					n++;
+				}
+			}
+			poison = rnd() % 7 == 0;
+			if (poison)
+				add_point(b, SERIES_METRIC, "poison", 1, 1.0);
+			if (store_apply(st, b, (double)tx, &rid, &cause) ==
+			    0) {
+				assert_false(poison);
+				memcpy(m, pend, nm * sizeof *m);
+				points[r] += (int64_t)n;
+			} else {
+				assert_true(poison);
+				free(cause);
+				cause = NULL;
+				/* Undo the steps the batch would have added. */
+				for (j = 0; j < RND_SERIES; j++) {
+					struct model	*pm;
+
+					pm = &m[r * RND_SERIES + j];
+					next[r][j] = 0;
+					for (s = 0; s < RND_STEPS; s++)
+						if (pm->present[s])
+							next[r][j] = s + 1;
+				}
+			}
+			batch_free(b);
+		}
+		if (rnd() % 5 == 0) {
+			store_rollback(st);
+			memcpy(m, saved, nm * sizeof *m);
+			memcpy(points, savedpoints, sizeof points);
+			memcpy(next, savednext, sizeof next);
+		} else
+			assert_int_equal(store_commit(st, &cause), 0);
+
+		for (i = 0; i < nm; i++) {
+			r = i / RND_SERIES;
+			if (series_id(db, runs[r], "layer_grad",
+			    names[i % RND_SERIES]) == -1) {
+				for (s = 0; s < RND_STEPS; s++)
+					assert_int_equal(m[i].present[s], 0);
+				continue;
+			}
+			check_series(db, runs[r], "layer_grad",
+			    names[i % RND_SERIES], &m[i]);
+		}
+		for (r = 0; r < RND_RUNS; r++) {
+			xasprintf(&sql, "SELECT coalesce((SELECT points FROM "
+			    "runs WHERE key = '%s'), 0)", runs[r]);
+			assert_int_equal(query_int(db, sql), points[r]);
+			free(sql);
+		}
+	}
+	assert_int_equal(query_int(db, "SELECT count(*) FROM series WHERE "
+	    "name = 'poison'"), 0);
+	store_close(st);
+	free(m);
+	free(saved);
+	free(pend);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_migrate_memory),
+		cmocka_unit_test(test_reopen_file),
+		cmocka_unit_test(test_newer_refused),
+		cmocka_unit_test(test_open_bad_path),
+		cmocka_unit_test(test_append_nonfinite),
+		cmocka_unit_test(test_resend_replaces),
+		cmocka_unit_test(test_overlap_partial),
+		cmocka_unit_test(test_interleaved),
+		cmocka_unit_test(test_unsorted_duplicates),
+		cmocka_unit_test(test_tail_merge),
+		cmocka_unit_test(test_failed_batch),
+		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_finish_run),
+		cmocka_unit_test(test_run_counters),
+		cmocka_unit_test(test_layer_meta),
+		cmocka_unit_test(test_random),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
