@@ -655,6 +655,7 @@ conn_main(void *arg)
 
 	if (conn_connect(c) == -1) {
 		c->failed = 1;
+		atomic_store(&stop, 1);
 		return NULL;
 	}
 	for (;;) {

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# bench/run.sh: the benchmarks behind `make bench`.  Starts the real
+# gradwatchd on free loopback ports with a scratch database in a temp
+# folder (a fresh one for every measured run, always stopped on exit),
+# and alternates, BENCH_REPEAT times, the raw SQLite baseline with an
+# ingest run of each body form, so that every daemon figure has a
+# baseline taken minutes from it on the same disk.  Then one long run
+# for memory flatness and the query benchmark; last, a summary of
+# medians against the goals.  Traffic goes to 127.0.0.1 only.
+#
+# Environment: GW_BUILD (build folder, default build), BENCH_SECONDS
+# (10, per ingest run), BENCH_REPEAT (3), BENCH_LONG (60; 0 skips),
+# BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_QUERY
+# (1; 0 skips), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
+# TMPDIR (where the databases go).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${GW_BUILD:-build}
+case $build in /*) ;; *) build=$top/$build ;; esac
+daemon=$build/gradwatchd
+secs=${BENCH_SECONDS:-10}
+repeat=${BENCH_REPEAT:-3}
+long=${BENCH_LONG:-60}
+raw_secs=${BENCH_RAW_SECONDS:-3}
+conns=${BENCH_CONNS:-4}
+do_query=${BENCH_QUERY:-1}
+strict=${BENCH_STRICT:-0}
+
+# The Makefile builds bench/ingest; build the others by its own rule.
+for b in ingest raw_sqlite; do
+	if [ ! -x "$build/bench/$b" ] || [ "$top/bench/$b.c" -nt "$build/bench/$b" ]; then
+		make -s -C "$top" BUILD="${GW_BUILD:-build}" "${GW_BUILD:-build}/bench/$b" >&2
+	fi
+done
+if [ ! -x "$daemon" ]; then
+	echo "run.sh: $daemon is missing; run make first" >&2
+	exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gw-bench.XXXXXX")
+dpid=
+cleanup() {
+	stop_daemon
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port nothing listens on (connecting is refused); the daemon's bind
+# decides in the end, and start_daemon retries on other ports.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# start_daemon DB: start gradwatchd on DB; sets dpid and url.
+start_daemon() {
+	local try i hp wp
+	for try in 1 2 3 4 5; do
+		hp=$(free_port)
+		wp=$(free_port)
+		[ "$hp" != "$wp" ] || continue
+		"$daemon" --http "127.0.0.1:$hp" --ws "127.0.0.1:$wp" \
+			--db "$1" 2>>"$tmp/daemon.log" &
+		dpid=$!
+		for i in $(seq 100); do
+			if curl -sf -o /dev/null "http://127.0.0.1:$hp/healthz"; then
+				url=127.0.0.1:$hp
+				return 0
+			fi
+			kill -0 "$dpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop_daemon
+	done
+	echo "run.sh: gradwatchd did not start; the end of its log:" >&2
+	tail -n 20 "$tmp/daemon.log" >&2
+	exit 1
+}
+
+# Stop the daemon we started (by its pid), SIGKILL after 20 s.
+stop_daemon() {
+	local i
+	[ -n "$dpid" ] || return 0
+	kill -TERM "$dpid" 2>/dev/null || true
+	for i in $(seq 200); do
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$dpid" 2>/dev/null; then
+		echo "run.sh: gradwatchd ignored SIGTERM for 20 s; killing it" >&2
+		kill -KILL "$dpid" 2>/dev/null || true
+	fi
+	wait "$dpid" 2>/dev/null || true
+	dpid=
+}
+
+rm_db() {
+	rm -f "$1" "$1-wal" "$1-shm" "$1-journal"
+}
+
+# kv KEY: the value of KEY= on each RESULT line read from stdin.
+kv() {
+	sed -n "s/.* $1=\([^ ]*\).*/\1/p"
+}
+
+# median: of the numbers on stdin, one a line ("nan" if none).
+median() {
+	sort -g | awk '{ a[NR] = $1 }
+		END {
+			if (NR == 0) print "nan"
+			else if (NR % 2) printf "%.6f\n", a[(NR + 1) / 2]
+			else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2
+		}'
+}
+
+# ingest_run FORM SECONDS TAG: one measured run on a fresh daemon.
+ingest_run() {
+	local db=$tmp/gw-$3.db
+	start_daemon "$db"
+	if ! "$build/bench/ingest" --url "$url" --pid "$dpid" --form "$1" \
+		--seconds "$2" --conns "$conns" >"$tmp/$3.out"; then
+		cat "$tmp/$3.out"
+		echo "run.sh: ingest $1 failed; the end of the daemon's log:" >&2
+		tail -n 20 "$tmp/daemon.log" >&2
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/$3.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/$3.out" >>"$tmp/results"
+	stop_daemon
+	rm_db "$db"
+}
+
+: >"$tmp/results"
+echo "== gradwatch benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+echo "   $repeat x (raw SQLite ${raw_secs}s a variant, ingest ${secs}s a form), long run ${long}s; databases in $tmp"
+for i in $(seq "$repeat"); do
+	echo "-- round $i of $repeat"
+	"$build/bench/raw_sqlite" --dir "$tmp" --seconds "$raw_secs" \
+		--sync all >"$tmp/raw.out"
+	awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "  raw sqlite %-6s %-6s %9.0f rows/s\n", v["mode"],
+		    v["sync"], v["rows_per_s"] }' "$tmp/raw.out"
+	cat "$tmp/raw.out" >>"$tmp/results"
+	for form in compact object; do
+		ingest_run "$form" "$secs" "$form-$i"
+	done
+done
+
+if [ "$long" != 0 ]; then
+	echo "-- memory: one compact run of ${long}s"
+	ingest_run compact "$long" long
+	sed -i '$ s/bench=ingest/bench=ingest_long/' "$tmp/results"
+fi
+
+if [ "$do_query" != 0 ]; then
+	echo "-- queries"
+	start_daemon "$tmp/gw-query.db"
+	if ! GW_BUILD="$build" "$top/bench/query.sh" "$url" >"$tmp/query.out"; then
+		cat "$tmp/query.out"
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/query.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/query.out" >>"$tmp/results"
+	stop_daemon
+	rm_db "$tmp/gw-query.db"
+fi
+
+# ---- summary ---------------------------------------------------------------
+R=$tmp/results
+raw_med() {
+	grep "bench=raw_sqlite mode=$1 sync=$2 " "$R" | kv rows_per_s | median
+}
+ing_med() {
+	grep "bench=ingest form=$1 " "$R" | kv "$2" | median
+}
+raw_af=$(raw_med append full)
+raw_kf=$(raw_med keyed full)
+raw_an=$(raw_med append normal)
+raw_kn=$(raw_med keyed normal)
+missed=0
+
+# verdict OK: sets V to PASS or FAIL, counting misses.
+verdict() {
+	if [ "$1" = 1 ]; then
+		V=PASS
+	else
+		missed=$((missed + 1))
+		V=FAIL
+	fi
+}
+
+echo
+echo "== summary: medians of $repeat runs ($(date -u '+%H:%M UTC'))"
+printf "raw SQLite, one row a point, 10,000-row transactions, WAL:\n"
+printf "  append FULL %.0f, keyed FULL %.0f, append NORMAL %.0f, keyed NORMAL %.0f rows/s\n" \
+	"$raw_af" "$raw_kf" "$raw_an" "$raw_kn"
+printf "%-46s %-40s %s\n" "goal" "measured" "verdict"
+for form in compact object; do
+	pps=$(ing_med "$form" points_per_s)
+	cpu=$(ing_med "$form" cpu_us_per_point)
+	p50=$(ing_med "$form" p50_ms)
+	p99=$(ing_med "$form" p99_ms)
+	# The ratio of medians, and the median of the per-round ratios.
+	paired=$(paste <(grep "bench=raw_sqlite mode=append sync=full " "$R" | kv rows_per_s) \
+		<(grep "bench=ingest form=$form " "$R" | kv points_per_s) |
+		awk '$1 > 0 { print $2 / $1 }' | median)
+	ratio=$(awk -v a="$pps" -v b="$raw_af" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+	ok=$(awk -v r="$ratio" 'BEGIN { print ((r >= 2) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "$form ingest >= 2x raw append FULL" \
+		"$(printf '%.0f points/s = %.2fx (paired %.2fx)' "$pps" "$ratio" "$paired")" \
+		"$V"
+	ok=$(awk -v c="$cpu" 'BEGIN { print ((c >= 0 && c < 0.5) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "$form daemon CPU < 0.5 us/point" \
+		"$(printf '%.3f us/point' "$cpu")" "$V"
+	printf "%-46s %-40s\n" "  ($form request latency)" \
+		"$(printf 'p50 %.1f ms, p99 %.1f ms' "$p50" "$p99")"
+done
+if [ "$long" != 0 ]; then
+	line=$(grep 'bench=ingest_long ' "$R")
+	q=$(echo "$line" | kv rss_quarter_kb)
+	last=$(echo "$line" | kv rss_last_kb)
+	lo=$(echo "$line" | kv rss_min_kb)
+	hi=$(echo "$line" | kv rss_max_kb)
+	# Flat: from a quarter of the run to its end, RSS grows by at most
+	# 8 MiB or 5%, whichever is more (allocator noise, page cache maps).
+	ok=$(awk -v q="$q" -v l="$last" 'BEGIN {
+		tol = q * 0.05; if (tol < 8192) tol = 8192
+		print ((q > 0 && l - q <= tol) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "RSS flat over ${long}s (compact)" \
+		"$(printf '%+.1f MiB from 1/4 to end; %.0f-%.0f MiB' \
+		"$(awk -v a="$last" -v b="$q" 'BEGIN { print (a - b) / 1024 }')" \
+		"$(awk -v a="$lo" 'BEGIN { print a / 1024 }')" \
+		"$(awk -v a="$hi" 'BEGIN { print a / 1024 }')")" "$V"
+	printf "%-46s %-40s\n" "  (long run rate, CPU)" \
+		"$(printf '%.0f points/s, %.3f us/point' "$(echo "$line" | kv points_per_s)" \
+		"$(echo "$line" | kv cpu_us_per_point)")"
+fi
+if [ "$do_query" != 0 ]; then
+	for q in points:100 heatmap:300; do
+		name=${q%%:*}
+		goal=${q##*:}
+		med=$(grep "bench=query name=$name " "$R" | kv median_ms)
+		mx=$(grep "bench=query name=$name " "$R" | kv max_ms)
+		ok=$(awk -v m="$med" -v g="$goal" 'BEGIN { print ((m < g) ? 1 : 0) }')
+		verdict "$ok"
+		case $name in
+		points) what="1 series, ${BENCH_QUERY_POINTS_STEPS:-1000000} steps -> 2,000: < 100 ms" ;;
+		heatmap) what="heatmap ${BENCH_QUERY_LAYERS:-200} x ${BENCH_QUERY_HEATMAP_STEPS:-100000} steps: < 300 ms" ;;
+		esac
+		printf "%-46s %-40s %s\n" "$what" \
+			"$(printf 'median %.1f ms, max %.1f ms' "$med" "$mx")" \
+			"$V"
+	done
+fi
+echo "every RESULT line:"
+sed 's/^/  /' "$R"
+if [ "$missed" -gt 0 ]; then
+	echo "$missed goal(s) missed"
+	[ "$strict" = 0 ] || exit 1
+fi
+exit 0
