@@ -1,0 +1,1696 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * query: answers the GET routes of API.md from a read-only SQLite
+ * connection.  Points live in chunks (schema/0001_init.sql); the
+ * points and heatmap routes bucket them, taking a chunk's min/max
+ * summary instead of its blobs whenever the chunk lies inside one
+ * bucket, and the export streams a run chunk by chunk in constant
+ * memory.  A struct query or query_export is used by one thread at a
+ * time; each reply is read inside one read transaction.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "batch.h"
+#include "log.h"
+#include "query.h"
+#include "rowjson.h"
+#include "xmalloc.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "chunk blobs are little-endian; this reader decodes them natively"
+#endif
+
+#define QUERY_BUSY_MS		5000
+#define QUERY_POINTS_MAX_LIMIT	1000000
+#define QUERY_HEATMAP_BUCKETS_MAX 10000
+#define QUERY_KEY_MAX		128
+#define QUERY_ECHO_MAX		200	/* bytes of a parameter quoted back */
+#define QUERY_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(17))
+
+/* Prepared statements of a struct query, by index. */
+enum query_stmt {
+	QS_BEGIN,
+	QS_COMMIT,
+	QS_RUN_BY_KEY,
+	QS_RUNS,
+	QS_SERIES_OF_RUN,
+	QS_SERIES_BY_NAME,
+	QS_SERIES_BY_KIND,
+	QS_EXTENT,
+	QS_CHUNKS,
+	QS_LAYERS,
+	QS_ALERTS,
+	QS_COUNT
+};
+
+/*
+ * QS_CHUNKS (and the export's chunk statement) select these columns,
+ * chunks overlapping steps [?2, ?3] of series ?1 by first step.
+ */
+enum chunk_col {
+	CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS, CC_MIN, CC_MIN_STEP,
+	CC_MAX, CC_MAX_STEP, CC_NONFINITE
+};
+#define QUERY_CHUNK_COLS						\
+	"SELECT first_step, last_step, n, steps, vals, min_value, min_step,"\
+	" max_value, max_step, nonfinite FROM chunks"
+
+/* Preference of a bare series name across kinds (the brief's order). */
+#define QUERY_KIND_ORDER						\
+	"CASE kind WHEN 'loss' THEN 0 WHEN 'grad_norm' THEN 1"		\
+	" WHEN 'lr' THEN 2 WHEN 'clip_pre_norm' THEN 3"			\
+	" WHEN 'clip_max_norm' THEN 4 WHEN 'loss_scale' THEN 5"		\
+	" WHEN 'skipped' THEN 6 WHEN 'time' THEN 7"			\
+	" WHEN 'layer_grad' THEN 8 WHEN 'metric' THEN 9"		\
+	" WHEN 'layer_weight' THEN 10 ELSE 11 END"
+
+static const char *const query_sql[QS_COUNT] = {
+	[QS_BEGIN] = "BEGIN",
+	[QS_COMMIT] = "COMMIT",
+	[QS_RUN_BY_KEY] =
+	    "SELECT id, first_step, last_step FROM runs WHERE key = ?1",
+	[QS_RUNS] =
+	    "SELECT id FROM runs WHERE (?1 IS NULL OR project = ?1)"
+	    " AND (?2 IS NULL OR status = ?2)"
+	    " ORDER BY started_at DESC, id DESC",
+	[QS_SERIES_OF_RUN] =
+	    "SELECT name, kind, points, last_step, last_value, last_class,"
+	    " numel, depth, shape FROM series WHERE run_id = ?1 ORDER BY id",
+	[QS_SERIES_BY_NAME] =
+	    "SELECT id, kind FROM series WHERE run_id = ?1 AND name = ?2"
+	    " ORDER BY " QUERY_KIND_ORDER ", id LIMIT 1",
+	[QS_SERIES_BY_KIND] =
+	    "SELECT id, kind FROM series"
+	    " WHERE run_id = ?1 AND kind = ?2 AND name = ?3",
+	[QS_EXTENT] =
+	    "SELECT total(n), min(first_step), max(last_step) FROM chunks"
+	    " WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2",
+	[QS_CHUNKS] = QUERY_CHUNK_COLS
+	    " WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"
+	    " ORDER BY first_step",
+	[QS_LAYERS] =
+	    "SELECT id, name FROM series"
+	    " WHERE run_id = ?1 AND kind = 'layer_grad'"
+	    " ORDER BY depth IS NULL, depth, id",
+	[QS_ALERTS] =
+	    "SELECT a.id FROM alerts a JOIN runs r ON r.id = a.run_id"
+	    " WHERE (?1 IS NULL OR r.key = ?1)"
+	    " AND (?2 IS NULL OR a.state = ?2)"
+	    " AND (?3 IS NULL OR a.fired_at >= ?3)"
+	    " ORDER BY a.fired_at DESC, a.id DESC",
+};
+
+struct query {
+	sqlite3		*db;
+	sqlite3_stmt	*st[QS_COUNT];
+};
+
+/* One point of a series. */
+struct point {
+	int64_t	 step;
+	double	 v;
+};
+
+/* A growable array of points. */
+struct points {
+	struct point	*p;
+	size_t		 n;
+	size_t		 cap;
+};
+
+/* A chunk's points, decoded from its blobs; pos is a read cursor. */
+struct chunk {
+	int64_t		*steps;
+	double		*vals;
+	size_t		 n;
+	size_t		 cap;
+	size_t		 pos;
+};
+
+/* The min and max finite point of a downsampling bucket. */
+struct bucket {
+	int64_t	 min_step;
+	int64_t	 max_step;
+	double	 min;
+	double	 max;
+	int	 have;
+};
+
+/* A step range cut into nb buckets of w steps from lo. */
+struct buckets {
+	int64_t		 lo;
+	int64_t		 hi;
+	uint64_t	 w;
+	size_t		 nb;
+};
+
+/* Heatmap cell ranks: a higher rank wins; NaN over +Inf over -Inf. */
+enum cell_rank { CELL_NONE, CELL_FINITE, CELL_NINF, CELL_PINF, CELL_NAN };
+
+struct cell {
+	double		 max;
+	unsigned char	 rank;
+};
+
+/* ---- replies ----------------------------------------------------------- */
+
+/* Dump j (stolen) as a compact body that round-trips doubles. */
+static char *
+query_dump(json_t *j)
+{
+	char	*s;
+
+	s = json_dumps(j, QUERY_JSON_FLAGS);
+	json_decref(j);
+	if (s == NULL)
+		fatalx("query: json_dumps failed");
+	return s;
+}
+
+/* s if Jansson takes it as UTF-8, else an allocated copy with '?' for non-ASCII. */
+static json_t *
+query_safe_string(const char *s)
+{
+	json_t	*j;
+	char	*t;
+	size_t	 i;
+
+	if ((j = json_string(s)) != NULL)
+		return j;
+	t = xstrdup(s);
+	for (i = 0; t[i] != '\0'; i++)
+		if ((unsigned char)t[i] >= 0x80)
+			t[i] = '?';
+	j = json_string(t);
+	free(t);
+	return j;
+}
+
+char *
+query_error_body(const char *code, const char *message)
+{
+	json_t	*o;
+
+	o = json_object();
+	json_object_set_new(o, "error", query_safe_string(code));
+	json_object_set_new(o, "message", query_safe_string(message));
+	return query_dump(o);
+}
+
+static void
+query_reply_json(struct query_reply *r, json_t *j)
+{
+	r->status = 200;
+	r->body = query_dump(j);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+query_reply_error(struct query_reply *r, unsigned int status,
+    const char *code, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatalx("query: vsnprintf failed");
+	msg = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	r->status = status;
+	r->body = query_error_body(code, msg);
+	free(msg);
+}
+
+/* A 500 for an SQLite failure, or for the cause already in msg. */
+static void
+query_reply_internal(struct query_reply *r, const char *msg)
+{
+	query_reply_error(r, 500, "internal", "query: %s", msg);
+}
+
+/* ---- parameters ---------------------------------------------------------- */
+
+/* 1 if s is absent or empty: "?from=" means no bound. */
+static int
+query_is_absent(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+/* 1 if key is a run key of API.md: 1-128 of [A-Za-z0-9._:-]. */
+static int
+query_key_is_valid(const char *key)
+{
+	size_t	i;
+	char	c;
+
+	for (i = 0; key[i] != '\0'; i++) {
+		if (i >= QUERY_KEY_MAX)
+			return 0;
+		c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == ':' || c == '-'))
+			return 0;
+	}
+	return i > 0;
+}
+
+/* Parse decimal digits into 0..INT64_MAX; -1 on anything else. */
+static int
+query_parse_u63(const char *s, int64_t *out)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	if (*s == '\0')
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > ((uint64_t)INT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = (int64_t)v;
+	return 0;
+}
+
+/*
+ * The from/to parameters into [*from, *to], keeping the defaults
+ * already there when absent.  -1 with r filled on garbage or from > to.
+ */
+static int
+query_parse_range(const char *from, const char *to, int64_t *lo, int64_t *hi,
+    struct query_reply *r)
+{
+	if (!query_is_absent(from) && query_parse_u63(from, lo) == -1) {
+		query_reply_error(r, 400, "bad_request",
+		    "from: not a step: %.*s", QUERY_ECHO_MAX, from);
+		return -1;
+	}
+	if (!query_is_absent(to) && query_parse_u63(to, hi) == -1) {
+		query_reply_error(r, 400, "bad_request",
+		    "to: not a step: %.*s", QUERY_ECHO_MAX, to);
+		return -1;
+	}
+	if (!query_is_absent(from) && !query_is_absent(to) && *lo > *hi) {
+		query_reply_error(r, 400, "bad_request",
+		    "from %" PRId64 " is after to %" PRId64, *lo, *hi);
+		return -1;
+	}
+	return 0;
+}
+
+/* An integer parameter in [min, max] or its default; -1 with r filled. */
+static int
+query_parse_count(const char *name, const char *s, int64_t min, int64_t max,
+    int64_t *out, struct query_reply *r)
+{
+	if (query_is_absent(s))
+		return 0;
+	if (query_parse_u63(s, out) == -1 || *out < min || *out > max) {
+		query_reply_error(r, 400, "bad_request",
+		    "%s: want an integer from %" PRId64 " to %" PRId64 ": %.*s",
+		    name, min, max, QUERY_ECHO_MAX, s);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+struct query *
+query_open(const char *path, char **cause)
+{
+	struct query	*q;
+	int		 i, rc;
+
+	q = xcalloc(1, sizeof *q);
+	rc = sqlite3_open_v2(path, &q->db,
+	    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path, q->db != NULL ?
+		    sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(q->db, QUERY_BUSY_MS);
+	for (i = 0; i < QS_COUNT; i++) {
+		if (sqlite3_prepare_v3(q->db, query_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
+			xasprintf(cause, "%s: %s", path, sqlite3_errmsg(q->db));
+			goto fail;
+		}
+	}
+	return q;
+
+fail:
+	query_close(q);
+	return NULL;
+}
+
+void
+query_close(struct query *q)
+{
+	int	i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < QS_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+/* The statement i, reset and unbound, ready for new bindings. */
+static sqlite3_stmt *
+query_stmt(struct query *q, enum query_stmt i)
+{
+	sqlite3_reset(q->st[i]);
+	sqlite3_clear_bindings(q->st[i]);
+	return q->st[i];
+}
+
+/* Run a statement that returns no rows; -1 on failure. */
+static int
+query_exec(struct query *q, enum query_stmt i)
+{
+	sqlite3_stmt	*st = query_stmt(q, i);
+	int		 rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Start the read transaction of one reply; -1 with r filled. */
+static int
+query_begin(struct query *q, struct query_reply *r)
+{
+	if (query_exec(q, QS_BEGIN) == -1) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* End the read transaction, resetting every statement first. */
+static void
+query_end(struct query *q)
+{
+	int	i;
+
+	for (i = 0; i < QS_COUNT; i++)
+		sqlite3_reset(q->st[i]);
+	if (sqlite3_get_autocommit(q->db) == 0 &&
+	    query_exec(q, QS_COMMIT) == -1)
+		log_warnx("query: commit: %s", sqlite3_errmsg(q->db));
+}
+
+/*
+ * Look up run key: 1 and its id (and first/last step, -1 when NULL),
+ * 0 with r filled (400 malformed, 404 unknown), -1 with r filled (500).
+ */
+static int
+query_find_run(struct query *q, const char *key, int64_t *id, int64_t *first,
+    int64_t *last, struct query_reply *r)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (key == NULL || !query_key_is_valid(key)) {
+		query_reply_error(r, 400, "bad_request", "not a run key: %.*s",
+		    QUERY_ECHO_MAX, key != NULL ? key : "");
+		return 0;
+	}
+	st = query_stmt(q, QS_RUN_BY_KEY);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		query_reply_error(r, 404, "not_found", "no run %s", key);
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		sqlite3_reset(st);
+		return -1;
+	}
+	*id = sqlite3_column_int64(st, 0);
+	if (first != NULL)
+		*first = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int64(st, 1);
+	if (last != NULL)
+		*last = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int64(st, 2);
+	sqlite3_reset(st);
+	return 1;
+}
+
+/* ---- chunks -------------------------------------------------------------- */
+
+static void
+chunk_reserve(struct chunk *c, size_t n)
+{
+	if (n <= c->cap)
+		return;
+	c->steps = xreallocarray(c->steps, n, sizeof *c->steps);
+	c->vals = xreallocarray(c->vals, n, sizeof *c->vals);
+	c->cap = n;
+}
+
+static void
+chunk_cleanup(struct chunk *c)
+{
+	free(c->steps);
+	free(c->vals);
+	memset(c, 0, sizeof *c);
+}
+
+/*
+ * Decode the blobs of the chunk row in st (columns as enum chunk_col)
+ * into c, checking them against the row: -1 with a static *why when
+ * the row breaks the layout of schema 0001.
+ */
+static int
+chunk_decode(sqlite3_stmt *st, struct chunk *c, const char **why)
+{
+	const unsigned char	*sb, *vb;
+	int64_t			 first, last, n;
+	size_t			 i;
+
+	first = sqlite3_column_int64(st, CC_FIRST);
+	last = sqlite3_column_int64(st, CC_LAST);
+	n = sqlite3_column_int64(st, CC_N);
+	if (n <= 0 || (uint64_t)n > SIZE_MAX / 8) {
+		*why = "chunk with a bad point count";
+		return -1;
+	}
+	vb = sqlite3_column_blob(st, CC_VALS);
+	if (vb == NULL || sqlite3_column_bytes(st, CC_VALS) != n * 8) {
+		*why = "chunk vals blob does not hold n values";
+		return -1;
+	}
+	chunk_reserve(c, (size_t)n);
+	c->n = (size_t)n;
+	c->pos = 0;
+	memcpy(c->vals, vb, c->n * 8);
+	if (sqlite3_column_type(st, CC_STEPS) == SQLITE_NULL) {
+		if (last - first != n - 1) {
+			*why = "consecutive chunk whose range is not n steps";
+			return -1;
+		}
+		for (i = 0; i < c->n; i++)
+			c->steps[i] = first + (int64_t)i;
+		return 0;
+	}
+	sb = sqlite3_column_blob(st, CC_STEPS);
+	if (sb == NULL || sqlite3_column_bytes(st, CC_STEPS) != n * 8) {
+		*why = "chunk steps blob does not hold n steps";
+		return -1;
+	}
+	memcpy(c->steps, sb, c->n * 8);
+	for (i = 1; i < c->n; i++) {
+		if (c->steps[i] <= c->steps[i - 1]) {
+			*why = "chunk steps not ascending";
+			return -1;
+		}
+	}
+	if (c->steps[0] != first || c->steps[c->n - 1] != last) {
+		*why = "chunk steps disagree with first_step/last_step";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- points -------------------------------------------------------------- */
+
+static void
+points_push(struct points *pts, int64_t step, double v)
+{
+	if (pts->n == pts->cap) {
+		pts->cap = pts->cap == 0 ? 256 : pts->cap * 2;
+		pts->p = xreallocarray(pts->p, pts->cap, sizeof *pts->p);
+	}
+	pts->p[pts->n].step = step;
+	pts->p[pts->n].v = v;
+	pts->n++;
+}
+
+static int
+point_cmp(const void *a, const void *b)
+{
+	const struct point	*pa = a, *pb = b;
+
+	return (pa->step > pb->step) - (pa->step < pb->step);
+}
+
+/* Cut [lo, hi] into about nb_want buckets of equal width. */
+static void
+buckets_init(struct buckets *bk, int64_t lo, int64_t hi, uint64_t nb_want)
+{
+	uint64_t	span = (uint64_t)hi - (uint64_t)lo + 1;
+
+	if (nb_want == 0)
+		nb_want = 1;
+	if (nb_want > span)
+		nb_want = span;
+	bk->lo = lo;
+	bk->hi = hi;
+	bk->w = span / nb_want + (span % nb_want != 0);
+	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
+}
+
+static size_t
+buckets_index(const struct buckets *bk, int64_t step)
+{
+	return (size_t)(((uint64_t)step - (uint64_t)bk->lo) / bk->w);
+}
+
+/* 1 if every step of the chunk row in st is in [lo, hi] and one bucket. */
+static int
+buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st)
+{
+	int64_t	first = sqlite3_column_int64(st, CC_FIRST);
+	int64_t	last = sqlite3_column_int64(st, CC_LAST);
+
+	return first >= bk->lo && last <= bk->hi && first <= last &&
+	    buckets_index(bk, first) == buckets_index(bk, last);
+}
+
+static void
+bucket_add(struct bucket *b, int64_t step, double v)
+{
+	if (!b->have) {
+		b->have = 1;
+		b->min = b->max = v;
+		b->min_step = b->max_step = step;
+		return;
+	}
+	if (v < b->min || (v == b->min && step < b->min_step)) {
+		b->min = v;
+		b->min_step = step;
+	}
+	if (v > b->max || (v == b->max && step < b->max_step)) {
+		b->max = v;
+		b->max_step = step;
+	}
+}
+
+/*
+ * Keep, of sorted non-finite points, the first and the last of each
+ * class in each bucket: bounds the answer for a series that stays NaN
+ * while every bucket still shows what it held.
+ */
+static void
+points_thin_nonfinite(struct points *nf, const struct buckets *bk)
+{
+	size_t	 a, b, i, k, n = 0;
+	ssize_t	 first[4], last[4];
+	char	*keep;
+
+	keep = xcalloc(nf->n, 1);
+	for (a = 0; a < nf->n; a = b) {
+		for (b = a; b < nf->n && buckets_index(bk, nf->p[b].step) ==
+		    buckets_index(bk, nf->p[a].step); b++)
+			;
+		for (k = 0; k < 4; k++)
+			first[k] = last[k] = -1;
+		for (i = a; i < b; i++) {
+			k = (size_t)rowjson_class(nf->p[i].v);
+			if (first[k] == -1)
+				first[k] = (ssize_t)i;
+			last[k] = (ssize_t)i;
+		}
+		for (k = 0; k < 4; k++) {
+			if (first[k] != -1) {
+				keep[first[k]] = 1;
+				keep[last[k]] = 1;
+			}
+		}
+	}
+	for (i = 0; i < nf->n; i++)
+		if (keep[i])
+			nf->p[n++] = nf->p[i];
+	nf->n = n;
+	free(keep);
+}
+
+/*
+ * Every point of series sid in [from, to] into pts, in step order.
+ * -1 with *why (static) on a database error or a broken chunk.
+ */
+static int
+query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
+    struct points *pts, struct chunk *c, const char **why)
+{
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc, sorted = 1;
+
+	st = query_stmt(q, QS_CHUNKS);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (chunk_decode(st, c, why) == -1)
+			return -1;
+		for (i = 0; i < c->n; i++) {
+			if (c->steps[i] < from || c->steps[i] > to)
+				continue;
+			if (pts->n > 0 && c->steps[i] < pts->p[pts->n - 1].step)
+				sorted = 0;	/* interleaved chunks */
+			points_push(pts, c->steps[i], c->vals[i]);
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*why = sqlite3_errmsg(q->db);
+		return -1;
+	}
+	if (!sorted)
+		qsort(pts->p, pts->n, sizeof *pts->p, point_cmp);
+	return 0;
+}
+
+/*
+ * Downsample series sid over bk into pts (step order): per bucket its
+ * min and max finite point, plus the non-finite points.  *exact is the
+ * number of points in range.  -1 with *why on error.
+ */
+static int
+query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
+    size_t max, struct points *pts, int64_t *exact, struct chunk *c,
+    const char **why)
+{
+	struct bucket	*b;
+	struct points	 nf = { NULL, 0, 0 };
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc, ret = -1;
+
+	b = xcalloc(bk->nb, sizeof *b);
+	*exact = 0;
+	st = query_stmt(q, QS_CHUNKS);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 3, bk->hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, CC_NONFINITE) == 0 &&
+		    sqlite3_column_type(st, CC_MIN) != SQLITE_NULL &&
+		    sqlite3_column_type(st, CC_MAX) != SQLITE_NULL &&
+		    buckets_hold_chunk(bk, st)) {
+			/* The summary stands for the whole chunk. */
+			i = buckets_index(bk, sqlite3_column_int64(st, CC_FIRST));
+			bucket_add(&b[i], sqlite3_column_int64(st, CC_MIN_STEP),
+			    sqlite3_column_double(st, CC_MIN));
+			bucket_add(&b[i], sqlite3_column_int64(st, CC_MAX_STEP),
+			    sqlite3_column_double(st, CC_MAX));
+			*exact += sqlite3_column_int64(st, CC_N);
+			continue;
+		}
+		if (chunk_decode(st, c, why) == -1)
+			goto done;
+		for (i = 0; i < c->n; i++) {
+			if (c->steps[i] < bk->lo || c->steps[i] > bk->hi)
+				continue;
+			(*exact)++;
+			if (isfinite(c->vals[i]))
+				bucket_add(&b[buckets_index(bk, c->steps[i])],
+				    c->steps[i], c->vals[i]);
+			else
+				points_push(&nf, c->steps[i], c->vals[i]);
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		*why = sqlite3_errmsg(q->db);
+		goto done;
+	}
+	qsort(nf.p, nf.n, sizeof *nf.p, point_cmp);
+	if (nf.n > max)
+		points_thin_nonfinite(&nf, bk);
+	for (i = 0; i < bk->nb; i++) {
+		if (!b[i].have)
+			continue;
+		if (b[i].min_step <= b[i].max_step) {
+			points_push(pts, b[i].min_step, b[i].min);
+			if (b[i].max_step != b[i].min_step)
+				points_push(pts, b[i].max_step, b[i].max);
+		} else {
+			points_push(pts, b[i].max_step, b[i].max);
+			points_push(pts, b[i].min_step, b[i].min);
+		}
+	}
+	for (i = 0; i < nf.n; i++)
+		points_push(pts, nf.p[i].step, nf.p[i].v);
+	if (nf.n > 0)
+		qsort(pts->p, pts->n, sizeof *pts->p, point_cmp);
+	ret = 0;
+
+done:
+	sqlite3_reset(st);
+	free(nf.p);
+	free(b);
+	return ret;
+}
+
+/*
+ * Fill o with series sid's points in [from, to], downsampled when more
+ * than max lie there.  -1 with *why on error.
+ */
+static int
+query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
+    size_t max, json_t *o, const char **why)
+{
+	struct points	 pts = { NULL, 0, 0 };
+	struct chunk	 c;
+	struct buckets	 bk;
+	sqlite3_stmt	*st;
+	json_t		*steps, *vals;
+	int64_t		 total, lo, hi, exact;
+	size_t		 i;
+	int		 downsampled = 0, ret = -1;
+
+	memset(&c, 0, sizeof c);
+	memset(&bk, 0, sizeof bk);
+	st = query_stmt(q, QS_EXTENT);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		*why = sqlite3_errmsg(q->db);
+		sqlite3_reset(st);
+		goto done;
+	}
+	/* An upper bound: chunks straddling from or to count whole. */
+	total = (int64_t)sqlite3_column_double(st, 0);
+	lo = sqlite3_column_int64(st, 1);
+	hi = sqlite3_column_int64(st, 2);
+	sqlite3_reset(st);
+	if (total > (int64_t)max) {
+		buckets_init(&bk, lo > from ? lo : from, hi < to ? hi : to,
+		    max / 2);
+		if (query_points_bucketed(q, sid, &bk, max, &pts, &exact, &c,
+		    why) == -1)
+			goto done;
+		if (exact <= (int64_t)max)
+			pts.n = 0;	/* the bound overcounted: send all */
+		else
+			downsampled = 1;
+	}
+	if (!downsampled && total > 0 &&
+	    query_points_all(q, sid, from, to, &pts, &c, why) == -1)
+		goto done;
+
+	steps = json_array();
+	vals = json_array();
+	for (i = 0; i < pts.n; i++) {
+		json_array_append_new(steps, json_integer(pts.p[i].step));
+		json_array_append_new(vals, rowjson_number(pts.p[i].v));
+	}
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "values", vals);
+	json_object_set_new(o, "downsampled", json_boolean(downsampled));
+	if (downsampled) {
+		json_object_set_new(o, "buckets", json_integer((json_int_t)bk.nb));
+		json_object_set_new(o, "bucket_size",
+		    json_integer((json_int_t)bk.w));
+	}
+	ret = 0;
+
+done:
+	chunk_cleanup(&c);
+	free(pts.p);
+	return ret;
+}
+
+/*
+ * Resolve a requested series name of run_id: "kind:name" explicitly
+ * when kind is a wire kind, else by name across kinds in preference
+ * order.  1 with *sid and *kind (allocated), 0 if none, -1 on error.
+ */
+static int
+query_find_series(struct query *q, int64_t run_id, const char *want,
+    int64_t *sid, char **kind)
+{
+	sqlite3_stmt	*st;
+	const char	*colon;
+	char		*k;
+	int		 rc;
+
+	if ((colon = strchr(want, ':')) != NULL) {
+		k = xstrndup(want, (size_t)(colon - want));
+		if (series_kind_parse(k) != -1) {
+			st = query_stmt(q, QS_SERIES_BY_KIND);
+			sqlite3_bind_int64(st, 1, run_id);
+			sqlite3_bind_text(st, 2, k, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, colon + 1, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				*sid = sqlite3_column_int64(st, 0);
+				*kind = k;
+				sqlite3_reset(st);
+				return 1;
+			}
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE) {
+				free(k);
+				return -1;
+			}
+			/* Not found: maybe the name itself holds a colon. */
+		}
+		free(k);
+	}
+	st = query_stmt(q, QS_SERIES_BY_NAME);
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_text(st, 2, want, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*sid = sqlite3_column_int64(st, 0);
+		*kind = xstrdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void
+query_points(struct query *q, const char *run, const char *series,
+    const char *from, const char *to, const char *max, struct query_reply *r)
+{
+	json_t		*all = NULL, *o;
+	char		*list = NULL, *name, *next, *kind;
+	const char	*why;
+	int64_t		 run_id, lo = 0, hi = INT64_MAX, nmax, sid;
+	int		 rc;
+
+	nmax = QUERY_POINTS_MAX_DEFAULT;
+	if (query_is_absent(series)) {
+		query_reply_error(r, 400, "bad_request",
+		    "series: name at least one series");
+		return;
+	}
+	if (query_parse_range(from, to, &lo, &hi, r) == -1 ||
+	    query_parse_count("max", max, 2, QUERY_POINTS_MAX_LIMIT, &nmax,
+	    r) == -1)
+		return;
+	if (query_begin(q, r) == -1)
+		return;
+	if (query_find_run(q, run, &run_id, NULL, NULL, r) != 1)
+		goto done;
+
+	all = json_object();
+	list = xstrdup(series);
+	for (name = list; name != NULL; name = next) {
+		if ((next = strchr(name, ',')) != NULL)
+			*next++ = '\0';
+		if (*name == '\0') {
+			query_reply_error(r, 400, "bad_request",
+			    "series: empty name in %.*s", QUERY_ECHO_MAX,
+			    series);
+			goto done;
+		}
+		if (json_object_get(all, name) != NULL)
+			continue;	/* asked twice */
+		rc = query_find_series(q, run_id, name, &sid, &kind);
+		if (rc == -1) {
+			query_reply_internal(r, sqlite3_errmsg(q->db));
+			goto done;
+		}
+		if (rc == 0) {
+			query_reply_error(r, 404, "not_found",
+			    "run %s has no series %.*s", run, QUERY_ECHO_MAX,
+			    name);
+			goto done;
+		}
+		o = json_object();
+		json_object_set_new(o, "kind", json_string(kind));
+		free(kind);
+		if (json_object_set_new(all, name, o) == -1) {
+			query_reply_error(r, 400, "bad_request",
+			    "series: name is not UTF-8");
+			goto done;
+		}
+		if (query_series_points(q, sid, lo, hi, (size_t)nmax, o,
+		    &why) == -1) {
+			query_reply_internal(r, why);
+			goto done;
+		}
+	}
+	query_reply_json(r, json_pack("{s:O}", "series", all));
+
+done:
+	json_decref(all);
+	free(list);
+	query_end(q);
+}
+
+/* ---- heatmap ------------------------------------------------------------- */
+
+static void
+cell_add(struct cell *c, double v)
+{
+	unsigned char	rank;
+
+	if (isfinite(v)) {
+		if (c->rank < CELL_FINITE) {
+			c->rank = CELL_FINITE;
+			c->max = v;
+		} else if (c->rank == CELL_FINITE && v > c->max)
+			c->max = v;
+		return;
+	}
+	rank = isnan(v) ? CELL_NAN : v > 0 ? CELL_PINF : CELL_NINF;
+	if (rank > c->rank)
+		c->rank = rank;
+}
+
+static json_t *
+cell_json(const struct cell *c)
+{
+	switch (c->rank) {
+	case CELL_NONE:
+		return json_null();
+	case CELL_FINITE:
+		return json_real(c->max);
+	case CELL_NINF:
+		return rowjson_number(-INFINITY);
+	case CELL_PINF:
+		return rowjson_number(INFINITY);
+	default:
+		return rowjson_number(NAN);
+	}
+}
+
+/* Fill cells with layer sid's largest value per bucket of bk. */
+static int
+query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
+    struct cell *cells, struct chunk *c, const char **why)
+{
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc;
+
+	memset(cells, 0, bk->nb * sizeof *cells);
+	st = query_stmt(q, QS_CHUNKS);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 3, bk->hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, CC_NONFINITE) == 0 &&
+		    sqlite3_column_type(st, CC_MAX) != SQLITE_NULL &&
+		    buckets_hold_chunk(bk, st)) {
+			cell_add(&cells[buckets_index(bk,
+			    sqlite3_column_int64(st, CC_FIRST))],
+			    sqlite3_column_double(st, CC_MAX));
+			continue;
+		}
+		if (chunk_decode(st, c, why) == -1) {
+			sqlite3_reset(st);
+			return -1;
+		}
+		for (i = 0; i < c->n; i++)
+			if (c->steps[i] >= bk->lo && c->steps[i] <= bk->hi)
+				cell_add(&cells[buckets_index(bk, c->steps[i])],
+				    c->vals[i]);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*why = sqlite3_errmsg(q->db);
+		return -1;
+	}
+	return 0;
+}
+
+void
+query_heatmap(struct query *q, const char *run, const char *from,
+    const char *to, const char *buckets, struct query_reply *r)
+{
+	struct buckets	 bk;
+	struct cell	*cells = NULL;
+	struct chunk	 c;
+	sqlite3_stmt	*st;
+	json_t		*o = NULL, *names, *steps, *values, *row;
+	const char	*why;
+	int64_t		 run_id, first, last, lo, hi, nb;
+	size_t		 i;
+	int		 rc;
+
+	memset(&c, 0, sizeof c);
+	memset(&bk, 0, sizeof bk);
+	nb = QUERY_HEATMAP_BUCKETS_DEFAULT;
+	lo = hi = 0;
+	if (query_parse_range(from, to, &lo, &hi, r) == -1 ||
+	    query_parse_count("buckets", buckets, 1,
+	    QUERY_HEATMAP_BUCKETS_MAX, &nb, r) == -1)
+		return;
+	if (query_begin(q, r) == -1)
+		return;
+	if (query_find_run(q, run, &run_id, &first, &last, r) != 1)
+		goto done;
+	/* Absent bounds are the run's; a run without steps has no buckets. */
+	if (query_is_absent(from))
+		lo = first;
+	if (query_is_absent(to))
+		hi = last;
+	if (lo >= 0 && hi >= lo)
+		buckets_init(&bk, lo, hi, (uint64_t)nb);
+	cells = xcalloc(bk.nb == 0 ? 1 : bk.nb, sizeof *cells);
+
+	o = json_object();
+	names = json_array();
+	values = json_array();
+	steps = json_array();
+	json_object_set_new(o, "layers", names);
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "values", values);
+	json_object_set_new(o, "from", lo >= 0 ? json_integer(lo) : json_null());
+	json_object_set_new(o, "to", hi >= 0 ? json_integer(hi) : json_null());
+	json_object_set_new(o, "bucket_size", json_integer((json_int_t)bk.w));
+	for (i = 0; i < bk.nb; i++)
+		json_array_append_new(steps,
+		    json_integer(bk.lo + (int64_t)(i * bk.w)));
+
+	st = query_stmt(q, QS_LAYERS);
+	sqlite3_bind_int64(st, 1, run_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_array_append_new(names,
+		    json_string((const char *)sqlite3_column_text(st, 1)));
+		row = json_array();
+		json_array_append_new(values, row);
+		if (bk.nb == 0)
+			continue;
+		if (query_heatmap_layer(q, sqlite3_column_int64(st, 0), &bk,
+		    cells, &c, &why) == -1) {
+			query_reply_internal(r, why);
+			goto done;
+		}
+		for (i = 0; i < bk.nb; i++)
+			json_array_append_new(row, cell_json(&cells[i]));
+	}
+	if (rc != SQLITE_DONE) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	query_reply_json(r, o);
+	o = NULL;
+
+done:
+	json_decref(o);
+	free(cells);
+	chunk_cleanup(&c);
+	query_end(q);
+}
+
+/* ---- runs and alerts ----------------------------------------------------- */
+
+void
+query_runs(struct query *q, const char *project, const char *status,
+    struct query_reply *r)
+{
+	sqlite3_stmt	*st;
+	json_t		*runs = NULL, *run;
+	int		 rc;
+
+	if (!query_is_absent(status) && strcmp(status, "running") != 0 &&
+	    strcmp(status, "finished") != 0 && strcmp(status, "failed") != 0 &&
+	    strcmp(status, "stalled") != 0) {
+		query_reply_error(r, 400, "bad_request", "status: want running,"
+		    " finished, failed or stalled, not %.*s", QUERY_ECHO_MAX,
+		    status);
+		return;
+	}
+	if (query_begin(q, r) == -1)
+		return;
+	runs = json_array();
+	st = query_stmt(q, QS_RUNS);
+	if (!query_is_absent(project))
+		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	if (!query_is_absent(status))
+		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		run = rowjson_run(q->db, sqlite3_column_int64(st, 0));
+		if (run == NULL) {
+			query_reply_internal(r, sqlite3_errmsg(q->db));
+			goto done;
+		}
+		json_array_append_new(runs, run);
+	}
+	if (rc != SQLITE_DONE) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	query_reply_json(r, json_pack("{s:O}", "runs", runs));
+
+done:
+	json_decref(runs);
+	query_end(q);
+}
+
+/* The series row in st (QS_SERIES_OF_RUN) as API.md's series object. */
+static json_t *
+query_series_json(sqlite3_stmt *st)
+{
+	json_t	*o, *shape;
+
+	o = json_object();
+	json_object_set_new(o, "name",
+	    json_string((const char *)sqlite3_column_text(st, 0)));
+	json_object_set_new(o, "kind",
+	    json_string((const char *)sqlite3_column_text(st, 1)));
+	json_object_set_new(o, "points", json_integer(sqlite3_column_int64(st,
+	    2)));
+	json_object_set_new(o, "last_step",
+	    sqlite3_column_type(st, 3) == SQLITE_NULL ? json_null() :
+	    json_integer(sqlite3_column_int64(st, 3)));
+	if (sqlite3_column_int(st, 5) == 0 &&
+	    sqlite3_column_type(st, 4) == SQLITE_NULL)
+		json_object_set_new(o, "last_value", json_null());
+	else
+		json_object_set_new(o, "last_value",
+		    rowjson_number(rowjson_column_value(st, 4, 5)));
+	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+		json_object_set_new(o, "numel",
+		    json_integer(sqlite3_column_int64(st, 6)));
+	if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+		json_object_set_new(o, "depth",
+		    json_integer(sqlite3_column_int64(st, 7)));
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
+		shape = json_loads((const char *)sqlite3_column_text(st, 8),
+		    JSON_DECODE_ANY, NULL);
+		if (shape != NULL)
+			json_object_set_new(o, "shape", shape);
+	}
+	return o;
+}
+
+void
+query_run(struct query *q, const char *run, struct query_reply *r)
+{
+	sqlite3_stmt	*st;
+	json_t		*o = NULL, *series;
+	int64_t		 run_id;
+	int		 rc;
+
+	if (query_begin(q, r) == -1)
+		return;
+	if (query_find_run(q, run, &run_id, NULL, NULL, r) != 1)
+		goto done;
+	if ((o = rowjson_run(q->db, run_id)) == NULL) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	series = json_array();
+	json_object_set_new(o, "series", series);
+	st = query_stmt(q, QS_SERIES_OF_RUN);
+	sqlite3_bind_int64(st, 1, run_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(series, query_series_json(st));
+	if (rc != SQLITE_DONE) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	query_reply_json(r, o);
+	o = NULL;
+
+done:
+	json_decref(o);
+	query_end(q);
+}
+
+/* Parse seconds since the epoch: a finite decimal number. */
+static int
+query_parse_time(const char *s, double *out)
+{
+	char	*end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(*out))
+		return -1;
+	return 0;
+}
+
+void
+query_alerts(struct query *q, const char *run, const char *state,
+    const char *since, struct query_reply *r)
+{
+	sqlite3_stmt	*st;
+	json_t		*alerts = NULL, *a;
+	double		 t = 0;
+	int		 rc;
+
+	if (!query_is_absent(run) && !query_key_is_valid(run)) {
+		query_reply_error(r, 400, "bad_request", "run: not a run key:"
+		    " %.*s", QUERY_ECHO_MAX, run);
+		return;
+	}
+	if (!query_is_absent(state) && strcmp(state, "firing") != 0 &&
+	    strcmp(state, "resolved") != 0) {
+		query_reply_error(r, 400, "bad_request",
+		    "state: want firing or resolved, not %.*s", QUERY_ECHO_MAX,
+		    state);
+		return;
+	}
+	if (!query_is_absent(since) && query_parse_time(since, &t) == -1) {
+		query_reply_error(r, 400, "bad_request", "since: want seconds"
+		    " since the epoch, not %.*s", QUERY_ECHO_MAX, since);
+		return;
+	}
+	if (query_begin(q, r) == -1)
+		return;
+	alerts = json_array();
+	st = query_stmt(q, QS_ALERTS);
+	if (!query_is_absent(run))
+		sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+	if (!query_is_absent(state))
+		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	if (!query_is_absent(since))
+		sqlite3_bind_double(st, 3, t);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		a = rowjson_alert(q->db, sqlite3_column_int64(st, 0));
+		if (a == NULL) {
+			query_reply_internal(r, sqlite3_errmsg(q->db));
+			goto done;
+		}
+		json_array_append_new(alerts, a);
+	}
+	if (rc != SQLITE_DONE) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	query_reply_json(r, json_pack("{s:O}", "alerts", alerts));
+
+done:
+	json_decref(alerts);
+	query_end(q);
+}
+
+/* ---- export -------------------------------------------------------------- */
+
+enum export_format { EXPORT_CSV, EXPORT_JSONL };
+enum export_state { EXPORT_HEADER, EXPORT_POINTS, EXPORT_DONE, EXPORT_FAILED };
+
+struct query_export {
+	sqlite3			*db;
+	sqlite3_stmt		*series;	/* the run's series by id */
+	sqlite3_stmt		*chunks;	/* a series' chunks by first step */
+	enum export_format	 format;
+	enum export_state	 state;
+	int			 in_series;	/* chunks is bound to a series */
+	int			 pending;	/* chunks has a row not yet loaded */
+	int64_t			 pending_first;
+	char			*prefix;	/* the line up to the step */
+	size_t			 prefixlen;
+	struct chunk		*act;		/* decoded chunks being merged */
+	size_t			 nact;
+	size_t			 capact;
+	char			*line;		/* carry: line[off..len) unsent */
+	size_t			 linelen;
+	size_t			 lineoff;
+	size_t			 linecap;
+};
+
+static void
+export_line_reserve(struct query_export *x, size_t more)
+{
+	if (x->linelen + more <= x->linecap)
+		return;
+	while (x->linelen + more > x->linecap)
+		x->linecap = x->linecap == 0 ? 256 : x->linecap * 2;
+	x->line = xreallocarray(x->line, x->linecap, 1);
+}
+
+static void
+export_line_add(struct query_export *x, const char *s, size_t len)
+{
+	export_line_reserve(x, len);
+	memcpy(x->line + x->linelen, s, len);
+	x->linelen += len;
+}
+
+/* Append name to the line, quoted per RFC 4180 when it needs it. */
+static void
+export_add_csv_field(struct query_export *x, const char *name)
+{
+	const char	*p;
+
+	if (strpbrk(name, ",\"\r\n") == NULL) {
+		export_line_add(x, name, strlen(name));
+		return;
+	}
+	export_line_add(x, "\"", 1);
+	for (p = name; *p != '\0'; p++) {
+		if (*p == '"')
+			export_line_add(x, "\"", 1);
+		export_line_add(x, p, 1);
+	}
+	export_line_add(x, "\"", 1);
+}
+
+/* Append name to the line as a JSON string (it is UTF-8 already). */
+static void
+export_add_json_string(struct query_export *x, const char *name)
+{
+	const unsigned char	*p;
+	char			 esc[8];
+
+	export_line_add(x, "\"", 1);
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			export_line_add(x, esc, 2);
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", *p);
+			export_line_add(x, esc, 6);
+		} else
+			export_line_add(x, (const char *)p, 1);
+	}
+	export_line_add(x, "\"", 1);
+}
+
+/* Build the per-series line prefix, in the line buffer, then keep it. */
+static void
+export_set_prefix(struct query_export *x, const char *name, const char *kind)
+{
+	x->linelen = x->lineoff = 0;
+	if (x->format == EXPORT_CSV) {
+		export_add_csv_field(x, name);
+		export_line_add(x, ",", 1);
+		export_add_csv_field(x, kind);
+		export_line_add(x, ",", 1);
+	} else {
+		export_line_add(x, "{\"series\":", 10);
+		export_add_json_string(x, name);
+		export_line_add(x, ",\"kind\":", 8);
+		export_add_json_string(x, kind);
+		export_line_add(x, ",\"step\":", 8);
+	}
+	free(x->prefix);
+	x->prefix = xstrndup(x->line, x->linelen);
+	x->prefixlen = x->linelen;
+	x->linelen = 0;
+}
+
+/* Format one point as the whole line buffer. */
+static void
+export_format_point(struct query_export *x, int64_t step, double v)
+{
+	char		 tail[64];
+	const char	*num;
+	char		 val[32];
+	int		 n;
+
+	if (isnan(v))
+		num = "NaN";
+	else if (isinf(v))
+		num = v > 0 ? "Infinity" : "-Infinity";
+	else {
+		snprintf(val, sizeof val, "%.17g", v);
+		num = val;
+	}
+	if (x->format == EXPORT_CSV)
+		n = snprintf(tail, sizeof tail, "%" PRId64 ",%s\n", step, num);
+	else if (isfinite(v))
+		n = snprintf(tail, sizeof tail, "%" PRId64 ",\"value\":%s}\n",
+		    step, num);
+	else
+		n = snprintf(tail, sizeof tail,
+		    "%" PRId64 ",\"value\":\"%s\"}\n", step, num);
+	x->linelen = x->lineoff = 0;
+	export_line_add(x, x->prefix, x->prefixlen);
+	export_line_add(x, tail, (size_t)n);
+}
+
+/* Decode the pending chunk row into a new active chunk, then step on. */
+static int
+export_load_pending(struct query_export *x)
+{
+	const char	*why;
+	int		 rc;
+
+	if (x->nact == x->capact) {
+		x->capact = x->capact == 0 ? 4 : x->capact * 2;
+		x->act = xreallocarray(x->act, x->capact, sizeof *x->act);
+		memset(x->act + x->nact, 0,
+		    (x->capact - x->nact) * sizeof *x->act);
+	}
+	if (chunk_decode(x->chunks, &x->act[x->nact], &why) == -1) {
+		log_warnx("query: export: %s", why);
+		return -1;
+	}
+	x->nact++;
+	rc = sqlite3_step(x->chunks);
+	if (rc == SQLITE_ROW) {
+		x->pending = 1;
+		x->pending_first = sqlite3_column_int64(x->chunks, CC_FIRST);
+	} else if (rc == SQLITE_DONE)
+		x->pending = 0;
+	else {
+		log_warnx("query: export: %s", sqlite3_errmsg(x->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* Move to the run's next series: 1, 0 when there is none, -1 on error. */
+static int
+export_next_series(struct query_export *x)
+{
+	int	rc;
+
+	rc = sqlite3_step(x->series);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		goto fail;
+	export_set_prefix(x, (const char *)sqlite3_column_text(x->series, 1),
+	    (const char *)sqlite3_column_text(x->series, 2));
+	sqlite3_reset(x->chunks);
+	sqlite3_bind_int64(x->chunks, 1, sqlite3_column_int64(x->series, 0));
+	rc = sqlite3_step(x->chunks);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	x->pending = rc == SQLITE_ROW;
+	if (x->pending)
+		x->pending_first = sqlite3_column_int64(x->chunks, CC_FIRST);
+	return 1;
+
+fail:
+	log_warnx("query: export: %s", sqlite3_errmsg(x->db));
+	return -1;
+}
+
+/*
+ * The next point of the run, series by series in step order, merging
+ * the series' chunks whose ranges overlap: 1, 0 at the end, -1.
+ * Chunks come by first step, so an active point below the pending
+ * chunk's first step is below every point not loaded yet.
+ */
+static int
+export_next_point(struct query_export *x, int64_t *step, double *v)
+{
+	struct chunk	*c, tmp;
+	size_t		 i, k;
+	int		 rc;
+
+	for (;;) {
+		if (x->nact == 0) {
+			if (x->pending) {
+				if (export_load_pending(x) == -1)
+					return -1;
+				continue;
+			}
+			if ((rc = export_next_series(x)) != 1)
+				return rc;
+			continue;
+		}
+		k = 0;
+		for (i = 1; i < x->nact; i++)
+			if (x->act[i].steps[x->act[i].pos] <
+			    x->act[k].steps[x->act[k].pos])
+				k = i;
+		c = &x->act[k];
+		if (x->pending && x->pending_first <= c->steps[c->pos]) {
+			if (export_load_pending(x) == -1)
+				return -1;
+			continue;
+		}
+		*step = c->steps[c->pos];
+		*v = c->vals[c->pos];
+		if (++c->pos == c->n) {
+			/* Swap out, keeping its buffers for reuse. */
+			x->nact--;
+			tmp = x->act[k];
+			x->act[k] = x->act[x->nact];
+			x->act[x->nact] = tmp;
+		}
+		return 1;
+	}
+}
+
+void
+query_export_close(struct query_export *x)
+{
+	size_t	i;
+
+	if (x == NULL)
+		return;
+	sqlite3_finalize(x->series);
+	sqlite3_finalize(x->chunks);
+	if (x->db != NULL && sqlite3_get_autocommit(x->db) == 0)
+		sqlite3_exec(x->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(x->db);
+	for (i = 0; i < x->capact; i++)
+		chunk_cleanup(&x->act[i]);
+	free(x->act);
+	free(x->prefix);
+	free(x->line);
+	free(x);
+}
+
+struct query_export *
+query_export_open(const char *path, const char *run, const char *format,
+    struct query_reply *r)
+{
+	struct query_export	*x;
+	sqlite3_stmt		*st = NULL;
+	int			 rc;
+
+	x = xcalloc(1, sizeof *x);
+	if (query_is_absent(format) || strcmp(format, "csv") == 0)
+		x->format = EXPORT_CSV;
+	else if (strcmp(format, "jsonl") == 0)
+		x->format = EXPORT_JSONL;
+	else {
+		query_reply_error(r, 400, "bad_request",
+		    "format: want csv or jsonl, not %.*s", QUERY_ECHO_MAX,
+		    format);
+		goto fail;
+	}
+	if (run == NULL || !query_key_is_valid(run)) {
+		query_reply_error(r, 400, "bad_request", "not a run key: %.*s",
+		    QUERY_ECHO_MAX, run != NULL ? run : "");
+		goto fail;
+	}
+	rc = sqlite3_open_v2(path, &x->db,
+	    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		query_reply_internal(r, x->db != NULL ? sqlite3_errmsg(x->db) :
+		    sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(x->db, QUERY_BUSY_MS);
+	if (sqlite3_exec(x->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(x->db, "SELECT id FROM runs WHERE key = ?1",
+	    -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(x->db, "SELECT id, name, kind FROM series"
+	    " WHERE run_id = ?1 ORDER BY id", -1, &x->series, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_prepare_v2(x->db, QUERY_CHUNK_COLS
+	    " WHERE series_id = ?1 ORDER BY first_step", -1, &x->chunks,
+	    NULL) != SQLITE_OK) {
+		query_reply_internal(r, sqlite3_errmsg(x->db));
+		goto fail;
+	}
+	/* The first read fixes the snapshot the whole export sees. */
+	sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		query_reply_error(r, 404, "not_found", "no run %s", run);
+		goto fail;
+	}
+	if (rc != SQLITE_ROW) {
+		query_reply_internal(r, sqlite3_errmsg(x->db));
+		goto fail;
+	}
+	sqlite3_bind_int64(x->series, 1, sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	x->state = EXPORT_HEADER;
+	r->status = 200;
+	r->body = NULL;
+	return x;
+
+fail:
+	sqlite3_finalize(st);
+	query_export_close(x);
+	return NULL;
+}
+
+const char *
+query_export_content_type(struct query_export *x)
+{
+	return x->format == EXPORT_CSV ? "text/csv; charset=utf-8" :
+	    "application/x-ndjson";
+}
+
+/*
+ * Whole lines while they fit; a line is split only when it alone is
+ * longer than what is left of an empty buf.
+ */
+ssize_t
+query_export_read(struct query_export *x, char *buf, size_t max)
+{
+	size_t	out = 0, len;
+	int64_t	step;
+	double	v;
+	int	rc;
+
+	if (x->state == EXPORT_FAILED)
+		return -1;
+	if (max > SSIZE_MAX)
+		max = SSIZE_MAX;
+	while (out < max) {
+		if (x->lineoff < x->linelen) {
+			len = x->linelen - x->lineoff;
+			if (len > max - out) {
+				if (out > 0)
+					break;	/* whole lines first */
+				len = max - out;
+			}
+			memcpy(buf + out, x->line + x->lineoff, len);
+			x->lineoff += len;
+			out += len;
+			continue;
+		}
+		if (x->state == EXPORT_DONE)
+			break;
+		if (x->state == EXPORT_HEADER) {
+			x->linelen = x->lineoff = 0;
+			if (x->format == EXPORT_CSV)
+				export_line_add(x, "series,kind,step,value\n",
+				    23);
+			x->state = EXPORT_POINTS;
+			continue;
+		}
+		rc = export_next_point(x, &step, &v);
+		if (rc == 0) {
+			x->state = EXPORT_DONE;
+			continue;
+		}
+		if (rc == -1) {
+			x->state = EXPORT_FAILED;
+			return out > 0 ? (ssize_t)out : -1;
+		}
+		export_format_point(x, step, v);
+	}
+	return (ssize_t)out;
+}

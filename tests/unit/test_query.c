@@ -1,0 +1,1483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for query (and rowjson): every route against a temporary
+ * database file whose rows are inserted with plain SQL per schema 0001,
+ * so the tests pin the storage layout contract (packed blobs, NULL
+ * steps blobs, interleaved chunk ranges, *_class columns) rather than
+ * what one writer happens to produce.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "query.h"
+#include "rowjson.h"
+
+extern const char *const schema_sql[];
+extern const size_t schema_sql_count;
+
+struct fx {
+	char		 dir[64];
+	char		 path[96];
+	sqlite3		*db;	/* the writer side of the fixture */
+	struct query	*q;
+};
+
+/* ---- fixture: a database built with plain SQL ---------------------------- */
+
+static void
+fx_exec(struct fx *fx, const char *sql)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(fx->db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err);
+}
+
+static int
+fx_setup(void **state)
+{
+	struct fx	*fx;
+	char		*cause = NULL;
+	size_t		 i;
+
+	fx = calloc(1, sizeof *fx);
+	assert_non_null(fx);
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/gw-test-query.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->path, sizeof fx->path, "%s/gw.db", fx->dir);
+	assert_int_equal(sqlite3_open(fx->path, &fx->db), SQLITE_OK);
+	fx_exec(fx, "PRAGMA journal_mode=WAL");
+	for (i = 0; i < schema_sql_count; i++)
+		fx_exec(fx, schema_sql[i]);
+	fx->q = query_open(fx->path, &cause);
+	if (fx->q == NULL)
+		fail_msg("query_open: %s", cause);
+	*state = fx;
+	return 0;
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx	*fx = *state;
+	char		 p[128];
+
+	query_close(fx->q);
+	sqlite3_close(fx->db);
+	unlink(fx->path);
+	snprintf(p, sizeof p, "%s-wal", fx->path);
+	unlink(p);
+	snprintf(p, sizeof p, "%s-shm", fx->path);
+	unlink(p);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static sqlite3_stmt *
+fx_prepare(struct fx *fx, const char *sql)
+{
+	sqlite3_stmt	*st;
+
+	if (sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(fx->db));
+	return st;
+}
+
+static void
+fx_done(struct fx *fx, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_DONE)
+		fail_msg("insert: %s", sqlite3_errmsg(fx->db));
+	sqlite3_finalize(st);
+}
+
+static int64_t
+fx_run(struct fx *fx, const char *key, const char *project,
+    const char *status, double started_at)
+{
+	sqlite3_stmt	*st;
+
+	st = fx_prepare(fx, "INSERT INTO runs (key, project, status,"
+	    " started_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (project != NULL)
+		sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 4, started_at);
+	fx_done(fx, st);
+	return sqlite3_last_insert_rowid(fx->db);
+}
+
+/* A series; depth < 0 leaves it NULL. */
+static int64_t
+fx_series(struct fx *fx, int64_t run_id, const char *kind, const char *name,
+    int64_t depth)
+{
+	sqlite3_stmt	*st;
+
+	st = fx_prepare(fx, "INSERT INTO series (run_id, kind, name, depth)"
+	    " VALUES (?1, ?2, ?3, ?4)");
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	if (depth >= 0)
+		sqlite3_bind_int64(st, 4, depth);
+	fx_done(fx, st);
+	return sqlite3_last_insert_rowid(fx->db);
+}
+
+/*
+ * One chunk of n points per schema 0001: the summary computed here,
+ * the steps blob NULL when packed is 0 (steps must then be consecutive).
+ */
+static void
+fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
+    size_t n, int packed)
+{
+	sqlite3_stmt	*st;
+	double		 mn = 0, mx = 0;
+	int64_t		 mns = 0, mxs = 0, nonfinite = 0;
+	size_t		 i;
+	int		 have = 0;
+
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			assert_true(steps[i] > steps[i - 1]);
+		if (!packed && i > 0)
+			assert_true(steps[i] == steps[i - 1] + 1);
+		if (!isfinite(vals[i])) {
+			nonfinite++;
+			continue;
+		}
+		if (!have || vals[i] < mn) {
+			mn = vals[i];
+			mns = steps[i];
+		}
+		if (!have || vals[i] > mx) {
+			mx = vals[i];
+			mxs = steps[i];
+		}
+		have = 1;
+	}
+	st = fx_prepare(fx, "INSERT INTO chunks (series_id, first_step,"
+	    " last_step, n, steps, vals, min_value, min_step, max_value,"
+	    " max_step, nonfinite) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+	    " ?9, ?10, ?11)");
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, steps[0]);
+	sqlite3_bind_int64(st, 3, steps[n - 1]);
+	sqlite3_bind_int64(st, 4, (int64_t)n);
+	if (packed)
+		sqlite3_bind_blob(st, 5, steps, (int)(n * 8), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, vals, (int)(n * 8), SQLITE_STATIC);
+	if (have) {
+		sqlite3_bind_double(st, 7, mn);
+		sqlite3_bind_int64(st, 8, mns);
+		sqlite3_bind_double(st, 9, mx);
+		sqlite3_bind_int64(st, 10, mxs);
+	}
+	sqlite3_bind_int64(st, 11, nonfinite);
+	fx_done(fx, st);
+}
+
+/* Store steps[0..n) in chunks of k points (consecutive ones unpacked). */
+static void
+fx_points(struct fx *fx, int64_t sid, const int64_t *steps,
+    const double *vals, size_t n, size_t k)
+{
+	size_t	i, m, j;
+	int	packed;
+
+	for (i = 0; i < n; i += m) {
+		m = n - i < k ? n - i : k;
+		packed = 0;
+		for (j = 1; j < m; j++)
+			if (steps[i + j] != steps[i + j - 1] + 1)
+				packed = 1;
+		fx_chunk(fx, sid, steps + i, vals + i, m, packed);
+	}
+}
+
+/* The run's first/last step and points, as the writer keeps them. */
+static void
+fx_run_steps(struct fx *fx, int64_t run_id, int64_t first, int64_t last,
+    int64_t points)
+{
+	char	sql[256];
+
+	snprintf(sql, sizeof sql, "UPDATE runs SET first_step = %lld,"
+	    " last_step = %lld, points = %lld WHERE id = %lld",
+	    (long long)first, (long long)last, (long long)points,
+	    (long long)run_id);
+	fx_exec(fx, sql);
+}
+
+static void
+fx_alert(struct fx *fx, int64_t run_id, const char *kind, const char *state,
+    double fired_at, double value, const char *series, const char *detail)
+{
+	sqlite3_stmt	*st;
+
+	st = fx_prepare(fx, "INSERT INTO alerts (run_id, kind, severity,"
+	    " state, series, onset_step, fire_step, fired_at, value,"
+	    " value_class, baseline, threshold, message, detail)"
+	    " VALUES (?1, ?2, 'warning', ?3, ?4, 10, 12, ?5, ?6, ?7, 1.5,"
+	    " 10, 'something happened', ?8)");
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+	if (series != NULL)
+		sqlite3_bind_text(st, 4, series, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 5, fired_at);
+	if (isfinite(value))
+		sqlite3_bind_double(st, 6, value);
+	sqlite3_bind_int(st, 7, rowjson_class(value));
+	if (detail != NULL)
+		sqlite3_bind_text(st, 8, detail, -1, SQLITE_STATIC);
+	fx_done(fx, st);
+}
+
+/* ---- reply helpers ------------------------------------------------------- */
+
+/* Parse a 200 reply and free its body. */
+static json_t *
+reply_ok(struct query_reply *r)
+{
+	json_error_t	 err;
+	json_t		*j;
+
+	if (r->status != 200)
+		fail_msg("status %u: %s", r->status, r->body);
+	j = json_loads(r->body, 0, &err);
+	if (j == NULL)
+		fail_msg("bad JSON (%s): %s", err.text, r->body);
+	free(r->body);
+	r->body = NULL;
+	return j;
+}
+
+/* Check an error reply: its status, code and a word of its message. */
+static void
+reply_err(struct query_reply *r, unsigned int status, const char *code,
+    const char *word)
+{
+	json_t	*j;
+
+	if (r->status != status)
+		fail_msg("want %u, got %u: %s", status, r->status, r->body);
+	j = json_loads(r->body, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "error")),
+	    code);
+	assert_non_null(json_string_value(json_object_get(j, "message")));
+	if (word != NULL && strstr(json_string_value(json_object_get(j,
+	    "message")), word) == NULL)
+		fail_msg("message lacks %s: %s", word, r->body);
+	json_decref(j);
+	free(r->body);
+	r->body = NULL;
+}
+
+/* A number or non-finite string of a reply as a double. */
+static double
+jnum(json_t *j)
+{
+	const char	*s;
+
+	if (json_is_number(j))
+		return json_number_value(j);
+	s = json_string_value(j);
+	assert_non_null(s);
+	if (strcmp(s, "NaN") == 0)
+		return NAN;
+	if (strcmp(s, "Infinity") == 0)
+		return INFINITY;
+	assert_string_equal(s, "-Infinity");
+	return -INFINITY;
+}
+
+/* The series object name of a points reply. */
+static json_t *
+points_of(json_t *j, const char *name)
+{
+	json_t	*s;
+
+	s = json_object_get(json_object_get(j, "series"), name);
+	if (s == NULL)
+		fail_msg("no series %s", name);
+	assert_int_equal(json_array_size(json_object_get(s, "steps")),
+	    json_array_size(json_object_get(s, "values")));
+	return s;
+}
+
+static int64_t
+step_at(json_t *s, size_t i)
+{
+	return json_integer_value(json_array_get(json_object_get(s, "steps"),
+	    i));
+}
+
+static double
+value_at(json_t *s, size_t i)
+{
+	return jnum(json_array_get(json_object_get(s, "values"), i));
+}
+
+/* Index of step in a points reply's series, or -1. */
+static ssize_t
+find_step(json_t *s, int64_t step)
+{
+	size_t	i, n = json_array_size(json_object_get(s, "steps"));
+
+	for (i = 0; i < n; i++)
+		if (step_at(s, i) == step)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* ---- rowjson ------------------------------------------------------------- */
+
+static void
+test_rowjson_numbers(void **state)
+{
+	struct fx	*fx = *state;
+	sqlite3_stmt	*st;
+	json_t		*j;
+	char		*s;
+
+	(void)fx;
+	j = rowjson_number(NAN);
+	assert_string_equal(json_string_value(j), "NaN");
+	json_decref(j);
+	j = rowjson_number(INFINITY);
+	assert_string_equal(json_string_value(j), "Infinity");
+	json_decref(j);
+	j = rowjson_number(-INFINITY);
+	assert_string_equal(json_string_value(j), "-Infinity");
+	json_decref(j);
+	j = rowjson_number(0.1);
+	s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+	assert_true(strtod(s, NULL) == 0.1);
+	free(s);
+	json_decref(j);
+	assert_int_equal(rowjson_class(1.0), 0);
+	assert_int_equal(rowjson_class(NAN), 1);
+	assert_int_equal(rowjson_class(INFINITY), 2);
+	assert_int_equal(rowjson_class(-INFINITY), 3);
+
+	st = fx_prepare(fx, "SELECT 2.5, 0, NULL, 1, NULL, 2, 7.0, 3");
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_true(rowjson_column_value(st, 0, 1) == 2.5);
+	assert_true(isnan(rowjson_column_value(st, 2, 3)));
+	assert_true(rowjson_column_value(st, 4, 5) == INFINITY);
+	assert_true(rowjson_column_value(st, 6, 7) == -INFINITY);
+	sqlite3_finalize(st);
+
+	s = query_error_body("bad_request", "bad \xff byte");
+	j = json_loads(s, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "error")),
+	    "bad_request");
+	assert_string_equal(json_string_value(json_object_get(j, "message")),
+	    "bad ? byte");
+	json_decref(j);
+	free(s);
+}
+
+static void
+test_rowjson_run_alert(void **state)
+{
+	struct fx	*fx = *state;
+	json_t		*j, *a;
+	int64_t		 id;
+
+	id = fx_run(fx, "r1", "proj", "running", 100.5);
+	fx_exec(fx, "UPDATE runs SET config = '{\"lr\":0.1}',"
+	    " meta = '{\"project\":\"proj\"}', dropped = 3");
+	fx_alert(fx, id, "nonfinite", "firing", 200, NAN, "loss",
+	    "{\"lead\":5}");
+	fx_alert(fx, id, "grad_spike", "resolved", 150, 7.5, NULL, NULL);
+	fx_alert(fx, id, "stall", "firing", 100, 1, NULL, NULL);
+
+	j = rowjson_run(fx->db, id);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "run")),
+	    "r1");
+	assert_string_equal(json_string_value(json_object_get(j, "project")),
+	    "proj");
+	assert_string_equal(json_string_value(json_object_get(j, "health")),
+	    "ok");
+	assert_true(json_is_null(json_object_get(j, "first_step")));
+	assert_true(json_real_value(json_object_get(j, "started_at")) ==
+	    100.5);
+	assert_int_equal(json_integer_value(json_object_get(j,
+	    "alerts_firing")), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "dropped")),
+	    3);
+	assert_true(json_real_value(json_object_get(json_object_get(j,
+	    "config"), "lr")) == 0.1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    j, "meta"), "project")), "proj");
+	json_decref(j);
+	assert_null(rowjson_run(fx->db, id + 100));
+
+	j = rowjson_firing_alerts(fx->db, id);
+	assert_int_equal(json_array_size(j), 2);
+	a = json_array_get(j, 0);	/* oldest first */
+	assert_string_equal(json_string_value(json_object_get(a, "kind")),
+	    "stall");
+	assert_true(json_is_null(json_object_get(a, "series")));
+	assert_null(json_object_get(a, "detail"));
+	a = json_array_get(j, 1);
+	assert_string_equal(json_string_value(json_object_get(a, "value")),
+	    "NaN");
+	assert_string_equal(json_string_value(json_object_get(a, "run")),
+	    "r1");
+	assert_string_equal(json_string_value(json_object_get(a, "series")),
+	    "loss");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+	    a, "detail"), "lead")), 5);
+	assert_int_equal(json_integer_value(json_object_get(a, "onset_step")),
+	    10);
+	assert_true(json_is_null(json_object_get(a, "resolve_step")));
+	assert_true(json_is_null(json_object_get(a, "resolved_at")));
+	assert_true(json_real_value(json_object_get(a, "threshold")) == 10);
+	assert_string_equal(json_string_value(json_object_get(a, "message")),
+	    "something happened");
+	json_decref(j);
+	j = rowjson_alert(fx->db, 2);
+	assert_non_null(j);
+	assert_true(json_real_value(json_object_get(j, "value")) == 7.5);
+	assert_string_equal(json_string_value(json_object_get(j, "state")),
+	    "resolved");
+	json_decref(j);
+	assert_null(rowjson_alert(fx->db, 99));
+}
+
+/* ---- runs ---------------------------------------------------------------- */
+
+static void
+test_runs_list(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	json_t			*j, *runs;
+	int64_t			 a;
+
+	a = fx_run(fx, "a", "p1", "finished", 100);
+	fx_run(fx, "b", "p2", "running", 300);
+	fx_run(fx, "c", "p1", "running", 200);
+	fx_run(fx, "d", NULL, "stalled", 300);	/* same time, newer id */
+	fx_alert(fx, a, "stall", "firing", 1, 1, NULL, NULL);
+
+	query_runs(fx->q, NULL, NULL, &r);
+	j = reply_ok(&r);
+	runs = json_object_get(j, "runs");
+	assert_int_equal(json_array_size(runs), 4);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(runs, 0), "run")), "d");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(runs, 1), "run")), "b");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(runs, 2), "run")), "c");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(runs, 3), "run")), "a");
+	assert_true(json_is_null(json_object_get(json_array_get(runs, 0),
+	    "project")));
+	assert_int_equal(json_integer_value(json_object_get(
+	    json_array_get(runs, 3), "alerts_firing")), 1);
+	assert_true(json_is_null(json_object_get(json_array_get(runs, 3),
+	    "config")));
+	json_decref(j);
+
+	query_runs(fx->q, "p1", NULL, &r);
+	j = reply_ok(&r);
+	runs = json_object_get(j, "runs");
+	assert_int_equal(json_array_size(runs), 2);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(runs, 0), "run")), "c");
+	json_decref(j);
+
+	query_runs(fx->q, "p1", "running", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "runs")), 1);
+	json_decref(j);
+
+	query_runs(fx->q, NULL, "stalled", &r);
+	j = reply_ok(&r);
+	runs = json_object_get(j, "runs");
+	assert_int_equal(json_array_size(runs), 1);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(runs, 0), "status")), "stalled");
+	json_decref(j);
+
+	query_runs(fx->q, "nope", NULL, &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "runs")), 0);
+	json_decref(j);
+
+	query_runs(fx->q, NULL, "paused", &r);
+	reply_err(&r, 400, "bad_request", "paused");
+}
+
+static void
+test_run_detail(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	json_t			*j, *series, *s;
+	int64_t			 id, sid;
+
+	id = fx_run(fx, "r.1:x-y_z", "p", "running", 10);
+	fx_run_steps(fx, id, 0, 9, 30);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	fx_exec(fx, "UPDATE series SET points = 10, last_step = 9,"
+	    " last_value = NULL, last_class = 1 WHERE kind = 'loss'");
+	(void)sid;
+	fx_series(fx, id, "layer_grad", "fc.weight", 3);
+	fx_exec(fx, "UPDATE series SET points = 10, last_step = 9,"
+	    " last_value = 0.25, numel = 1728, shape = '[64,3,3,3]'"
+	    " WHERE kind = 'layer_grad'");
+	fx_series(fx, id, "metric", "acc", -1);
+
+	query_run(fx->q, "r.1:x-y_z", &r);
+	j = reply_ok(&r);
+	assert_string_equal(json_string_value(json_object_get(j, "run")),
+	    "r.1:x-y_z");
+	assert_int_equal(json_integer_value(json_object_get(j, "last_step")),
+	    9);
+	series = json_object_get(j, "series");
+	assert_int_equal(json_array_size(series), 3);
+	s = json_array_get(series, 0);
+	assert_string_equal(json_string_value(json_object_get(s, "name")),
+	    "loss");
+	assert_string_equal(json_string_value(json_object_get(s, "kind")),
+	    "loss");
+	assert_string_equal(json_string_value(json_object_get(s,
+	    "last_value")), "NaN");
+	assert_null(json_object_get(s, "depth"));
+	s = json_array_get(series, 1);
+	assert_string_equal(json_string_value(json_object_get(s, "kind")),
+	    "layer_grad");
+	assert_true(json_real_value(json_object_get(s, "last_value")) == 0.25);
+	assert_int_equal(json_integer_value(json_object_get(s, "numel")),
+	    1728);
+	assert_int_equal(json_integer_value(json_object_get(s, "depth")), 3);
+	assert_int_equal(json_array_size(json_object_get(s, "shape")), 4);
+	s = json_array_get(series, 2);
+	assert_true(json_is_null(json_object_get(s, "last_value")));
+	assert_true(json_is_null(json_object_get(s, "last_step")));
+	assert_int_equal(json_integer_value(json_object_get(s, "points")), 0);
+	json_decref(j);
+
+	query_run(fx->q, "ghost", &r);
+	reply_err(&r, 404, "not_found", "ghost");
+	query_run(fx->q, "bad key", &r);
+	reply_err(&r, 400, "bad_request", NULL);
+	query_run(fx->q, "", &r);
+	reply_err(&r, 400, "bad_request", NULL);
+}
+
+/* ---- points -------------------------------------------------------------- */
+
+static void
+test_points_plain(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, sid, steps[10];
+	double			 vals[10];
+	json_t			*j, *s;
+	size_t			 i;
+
+	id = fx_run(fx, "r", NULL, "running", 1);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	for (i = 0; i < 10; i++) {
+		steps[i] = 100 + (int64_t)i;
+		vals[i] = 1.0 / (double)(i + 1);
+	}
+	vals[4] = NAN;
+	vals[7] = -INFINITY;
+	fx_points(fx, sid, steps, vals, 10, 4);
+	/* A metric also named "loss", and a grad_norm named "g". */
+	sid = fx_series(fx, id, "metric", "loss", -1);
+	steps[0] = 5;
+	vals[0] = 42;
+	fx_chunk(fx, sid, steps, vals, 1, 0);
+	sid = fx_series(fx, id, "grad_norm", "grad_norm", -1);
+	fx_chunk(fx, sid, steps, vals, 1, 0);
+
+	query_points(fx->q, "r", "loss", NULL, NULL, NULL, &r);
+	j = reply_ok(&r);
+	s = points_of(j, "loss");
+	assert_string_equal(json_string_value(json_object_get(s, "kind")),
+	    "loss");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 10);
+	assert_true(json_is_false(json_object_get(s, "downsampled")));
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(step_at(s, i), 100 + (int64_t)i);
+		if (i == 4)
+			assert_true(isnan(value_at(s, i)));
+		else if (i == 7)
+			assert_true(value_at(s, i) == -INFINITY);
+		else
+			assert_true(value_at(s, i) == 1.0 / (double)(i + 1));
+	}
+	json_decref(j);
+
+	/* Explicit kind, several series, a range. */
+	query_points(fx->q, "r", "metric:loss,loss,grad_norm", "103", "108",
+	    NULL, &r);
+	j = reply_ok(&r);
+	s = points_of(j, "metric:loss");
+	assert_string_equal(json_string_value(json_object_get(s, "kind")),
+	    "metric");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 0);
+	s = points_of(j, "loss");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 6);
+	assert_int_equal(step_at(s, 0), 103);
+	assert_int_equal(step_at(s, 5), 108);
+	s = points_of(j, "grad_norm");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 0);
+	json_decref(j);
+
+	query_points(fx->q, "r", "metric:loss", "", "", "", &r);
+	j = reply_ok(&r);
+	s = points_of(j, "metric:loss");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 1);
+	assert_true(value_at(s, 0) == 42);
+	json_decref(j);
+
+	/* Errors. */
+	query_points(fx->q, "r", NULL, NULL, NULL, NULL, &r);
+	reply_err(&r, 400, "bad_request", "series");
+	query_points(fx->q, "r", "", NULL, NULL, NULL, &r);
+	reply_err(&r, 400, "bad_request", "series");
+	query_points(fx->q, "r", "loss,,lr", NULL, NULL, NULL, &r);
+	reply_err(&r, 400, "bad_request", NULL);
+	query_points(fx->q, "r", "loss,nosuch", NULL, NULL, NULL, &r);
+	reply_err(&r, 404, "not_found", "nosuch");
+	query_points(fx->q, "r", "layer_grad:loss", NULL, NULL, NULL, &r);
+	reply_err(&r, 404, "not_found", "layer_grad:loss");
+	query_points(fx->q, "ghost", "loss", NULL, NULL, NULL, &r);
+	reply_err(&r, 404, "not_found", "ghost");
+	query_points(fx->q, "bad/key", "loss", NULL, NULL, NULL, &r);
+	reply_err(&r, 400, "bad_request", NULL);
+	query_points(fx->q, "r", "loss", "-1", NULL, NULL, &r);
+	reply_err(&r, 400, "bad_request", "from");
+	query_points(fx->q, "r", "loss", NULL, "12x", NULL, &r);
+	reply_err(&r, 400, "bad_request", "to");
+	query_points(fx->q, "r", "loss", "99999999999999999999", NULL, NULL,
+	    &r);
+	reply_err(&r, 400, "bad_request", "from");
+	query_points(fx->q, "r", "loss", "9", "3", NULL, &r);
+	reply_err(&r, 400, "bad_request", "after");
+	query_points(fx->q, "r", "loss", NULL, NULL, "1", &r);
+	reply_err(&r, 400, "bad_request", "max");
+	query_points(fx->q, "r", "loss", NULL, NULL, "1000001", &r);
+	reply_err(&r, 400, "bad_request", "max");
+	query_points(fx->q, "r", "loss", NULL, NULL, "abc", &r);
+	reply_err(&r, 400, "bad_request", "max");
+}
+
+/* Chunks {0,2,4,..}, {1,3,5,..} interleave; 100..149 has no steps blob. */
+static int64_t
+fx_interleaved(struct fx *fx, int64_t run_id, const char *name,
+    double (*f)(int64_t))
+{
+	int64_t	sid, ev[50], od[50], cs[50];
+	double	ve[50], vo[50], vc[50];
+	size_t	i;
+
+	sid = fx_series(fx, run_id, "layer_grad", name, -1);
+	for (i = 0; i < 50; i++) {
+		ev[i] = 2 * (int64_t)i;
+		od[i] = 2 * (int64_t)i + 1;
+		cs[i] = 100 + (int64_t)i;
+		ve[i] = f(ev[i]);
+		vo[i] = f(od[i]);
+		vc[i] = f(cs[i]);
+	}
+	fx_chunk(fx, sid, cs, vc, 50, 0);	/* inserted first: id order */
+	fx_chunk(fx, sid, od, vo, 50, 1);
+	fx_chunk(fx, sid, ev, ve, 50, 1);
+	return sid;
+}
+
+static double
+f_wave(int64_t s)
+{
+	if (s == 77)
+		return NAN;
+	return sin((double)s * 0.3) * 10 + (double)(s % 7);
+}
+
+static void
+test_points_interleaved(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	json_t			*j, *s;
+	size_t			 i, n, b;
+	int64_t			 id, st;
+	double			 mn, mx, v;
+
+	id = fx_run(fx, "r", NULL, "running", 1);
+	fx_interleaved(fx, id, "w", f_wave);
+
+	query_points(fx->q, "r", "w", NULL, NULL, NULL, &r);
+	j = reply_ok(&r);
+	s = points_of(j, "w");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 150);
+	for (i = 0; i < 150; i++) {
+		assert_int_equal(step_at(s, i), (int64_t)i);
+		v = value_at(s, i);
+		if (i == 77)
+			assert_true(isnan(v));
+		else
+			assert_true(v == f_wave((int64_t)i));
+	}
+	json_decref(j);
+
+	/* Range cut through all three chunks. */
+	query_points(fx->q, "r", "w", "95", "104", NULL, &r);
+	j = reply_ok(&r);
+	s = points_of(j, "w");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 10);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(step_at(s, i), 95 + (int64_t)i);
+	json_decref(j);
+
+	/* Downsampled: 10 buckets of 15 steps over interleaved chunks. */
+	query_points(fx->q, "r", "w", NULL, NULL, "20", &r);
+	j = reply_ok(&r);
+	s = points_of(j, "w");
+	assert_true(json_is_true(json_object_get(s, "downsampled")));
+	assert_int_equal(json_integer_value(json_object_get(s, "buckets")),
+	    10);
+	n = json_array_size(json_object_get(s, "steps"));
+	assert_true(n <= 21);
+	for (i = 1; i < n; i++)
+		assert_true(step_at(s, i) > step_at(s, i - 1));
+	assert_true(find_step(s, 77) >= 0);
+	assert_true(isnan(value_at(s, (size_t)find_step(s, 77))));
+	for (b = 0; b < 10; b++) {
+		mn = INFINITY;
+		mx = -INFINITY;
+		for (st = (int64_t)b * 15; st < (int64_t)b * 15 + 15; st++) {
+			if (st == 77)
+				continue;
+			if (f_wave(st) < mn)
+				mn = f_wave(st);
+			if (f_wave(st) > mx)
+				mx = f_wave(st);
+		}
+		/* The bucket's min and max are there, at their steps. */
+		for (i = 0; i < n; i++) {
+			st = step_at(s, i);
+			if (st < (int64_t)b * 15 || st >= (int64_t)b * 15 + 15)
+				continue;
+			if (st != 77)
+				assert_true(value_at(s, i) == f_wave(st));
+			if (value_at(s, i) == mn)
+				mn = NAN;
+			if (value_at(s, i) == mx)
+				mx = NAN;
+		}
+		assert_true(isnan(mn) && isnan(mx));
+	}
+	json_decref(j);
+}
+
+/* A loss curve with a spike at 5123, NaN at 7777 and +Inf at 8000. */
+static double
+f_curve(int64_t s)
+{
+	if (s == 5123)
+		return 1000;
+	if (s == 7777)
+		return NAN;
+	if (s == 8000)
+		return INFINITY;
+	return 2.0 / (1.0 + (double)s * 0.001) + 0.05 * sin((double)s);
+}
+
+/*
+ * Check a downsampled reply of series f over [lo, hi] against brute
+ * force: buckets of w steps from lo, each with its min and max.
+ */
+static void
+check_downsampled(json_t *s, double (*f)(int64_t), int64_t lo, int64_t hi,
+    int64_t w)
+{
+	size_t	 i, n, k, nb;
+	int64_t	 st, b;
+	double	 v, *mn, *mx;
+	int	*seen;
+
+	assert_true(json_is_true(json_object_get(s, "downsampled")));
+	assert_int_equal(json_integer_value(json_object_get(s, "bucket_size")),
+	    w);
+	nb = (size_t)((hi - lo) / w + 1);
+	assert_int_equal(json_integer_value(json_object_get(s, "buckets")),
+	    nb);
+	n = json_array_size(json_object_get(s, "steps"));
+	mn = calloc(nb, sizeof *mn);
+	mx = calloc(nb, sizeof *mx);
+	seen = calloc(nb, sizeof *seen);
+	for (k = 0; k < nb; k++) {
+		mn[k] = INFINITY;
+		mx[k] = -INFINITY;
+	}
+	for (st = lo; st <= hi; st++) {
+		v = f(st);
+		if (!isfinite(v))
+			continue;
+		b = (st - lo) / w;
+		if (v < mn[b])
+			mn[b] = v;
+		if (v > mx[b])
+			mx[b] = v;
+	}
+	for (i = 0; i < n; i++) {
+		st = step_at(s, i);
+		assert_true(st >= lo && st <= hi);
+		if (i > 0)
+			assert_true(st > step_at(s, i - 1));
+		v = value_at(s, i);
+		if (isnan(v))
+			assert_true(isnan(f(st)));
+		else
+			assert_true(v == f(st));
+		b = (st - lo) / w;
+		if (v == mn[b])
+			seen[b] |= 1;
+		if (v == mx[b])
+			seen[b] |= 2;
+	}
+	for (st = lo; st <= hi; st++)	/* every non-finite point kept */
+		if (!isfinite(f(st)))
+			assert_true(find_step(s, st) >= 0);
+	for (k = 0; k < nb; k++)
+		assert_int_equal(seen[k], 3);
+	assert_true(n <= 2 * nb + 2);
+	free(mn);
+	free(mx);
+	free(seen);
+}
+
+static void
+test_points_downsample(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, sid, *steps;
+	double			*vals;
+	json_t			*j, *s;
+	size_t			 i, n = 10000;
+
+	steps = calloc(n, sizeof *steps);
+	vals = calloc(n, sizeof *vals);
+	for (i = 0; i < n; i++) {
+		steps[i] = (int64_t)i;
+		vals[i] = f_curve((int64_t)i);
+	}
+	id = fx_run(fx, "r", NULL, "running", 1);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	fx_points(fx, sid, steps, vals, n, 50);	/* aligned to buckets */
+	sid = fx_series(fx, id, "grad_norm", "grad_norm", -1);
+	fx_points(fx, sid, steps, vals, n, 37);	/* straddling buckets */
+	free(steps);
+	free(vals);
+
+	query_points(fx->q, "r", "loss,grad_norm", NULL, NULL, "100", &r);
+	j = reply_ok(&r);
+	s = points_of(j, "loss");
+	check_downsampled(s, f_curve, 0, 9999, 200);
+	assert_true(value_at(s, (size_t)find_step(s, 5123)) == 1000);
+	assert_true(isnan(value_at(s, (size_t)find_step(s, 7777))));
+	assert_true(value_at(s, (size_t)find_step(s, 8000)) == INFINITY);
+	check_downsampled(points_of(j, "grad_norm"), f_curve, 0, 9999, 200);
+	json_decref(j);
+
+	/* The default max, a sub-range, and odd bucket widths. */
+	query_points(fx->q, "r", "loss", "1001", "9876", NULL, &r);
+	j = reply_ok(&r);
+	check_downsampled(points_of(j, "loss"), f_curve, 1001, 9876, 9);
+	json_decref(j);
+	query_points(fx->q, "r", "grad_norm", "333", "7800", "2", &r);
+	j = reply_ok(&r);
+	check_downsampled(points_of(j, "grad_norm"), f_curve, 333, 7800, 7468);
+	json_decref(j);
+
+	/* Chunk counts overestimate a cut range: 100 points, max 100. */
+	query_points(fx->q, "r", "grad_norm", "20", "119", "100", &r);
+	j = reply_ok(&r);
+	s = points_of(j, "grad_norm");
+	assert_true(json_is_false(json_object_get(s, "downsampled")));
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 100);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(step_at(s, i), 20 + (int64_t)i);
+	json_decref(j);
+}
+
+/* A series that goes NaN for good: the answer stays bounded. */
+static double
+f_diverge(int64_t s)
+{
+	return s < 1000 ? 1.0 / (double)(s + 1) : NAN;
+}
+
+static void
+test_points_all_nan(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, sid, steps[5000];
+	double			 vals[5000];
+	json_t			*j, *s;
+	size_t			 i, n;
+
+	id = fx_run(fx, "r", NULL, "running", 1);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	for (i = 0; i < 5000; i++) {
+		steps[i] = (int64_t)i;
+		vals[i] = f_diverge((int64_t)i);
+	}
+	fx_points(fx, sid, steps, vals, 5000, 100);
+	query_points(fx->q, "r", "loss", NULL, NULL, "100", &r);
+	j = reply_ok(&r);
+	s = points_of(j, "loss");
+	n = json_array_size(json_object_get(s, "steps"));
+	/* 4000 NaN points > max: first and last NaN of each bucket. */
+	assert_true(n <= 20 + 2 * 50);
+	assert_true(find_step(s, 1000) >= 0);
+	assert_true(find_step(s, 4999) >= 0);
+	assert_true(isnan(value_at(s, (size_t)find_step(s, 4999))));
+	for (i = 1000; i < 5000; i += 100)	/* each bucket shows NaN */
+		assert_true(find_step(s, (int64_t)i) >= 0);
+	json_decref(j);
+}
+
+/* ---- heatmap ------------------------------------------------------------- */
+
+static double
+f_layer(int64_t s)
+{
+	return (double)((s * 37) % 101) / 10.0;
+}
+
+static void
+test_heatmap(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, a, b, c, steps[100];
+	double			 vals[100], want;
+	json_t			*j, *layers, *row, *v;
+	size_t			 i, k;
+
+	id = fx_run(fx, "r", NULL, "running", 1);
+	fx_run_steps(fx, id, 0, 149, 0);
+	/* Ids in order a, b, c; depths put c first, then a; b has none. */
+	a = fx_series(fx, id, "layer_grad", "a", 5);
+	b = fx_series(fx, id, "layer_grad", "b", -1);
+	c = fx_series(fx, id, "layer_grad", "c", 0);
+	fx_series(fx, id, "layer_weight", "a", 5);	/* not a grad */
+	for (i = 0; i < 100; i++) {
+		steps[i] = (int64_t)i;
+		vals[i] = f_layer((int64_t)i);
+	}
+	fx_points(fx, a, steps, vals, 100, 5);	/* inside buckets of 10 */
+	vals[12] = INFINITY;	/* bucket 1: +Inf */
+	vals[23] = INFINITY;	/* bucket 2: NaN wins over +Inf */
+	vals[27] = NAN;
+	vals[35] = -INFINITY;	/* bucket 3: -Inf wins over finite */
+	fx_points(fx, b, steps, vals, 50, 7);	/* b: steps 0..49 only */
+	fx_interleaved(fx, id, "tmp", f_layer);	/* series "tmp": ignored */
+	fx_exec(fx, "UPDATE series SET kind = 'metric' WHERE name = 'tmp'");
+	for (i = 0; i < 100; i++)
+		vals[i] = 2 * f_layer((int64_t)i);
+	fx_points(fx, c, steps, vals, 100, 100);
+
+	query_heatmap(fx->q, "r", NULL, "99", "10", &r);
+	j = reply_ok(&r);
+	layers = json_object_get(j, "layers");
+	assert_int_equal(json_array_size(layers), 3);
+	assert_string_equal(json_string_value(json_array_get(layers, 0)), "c");
+	assert_string_equal(json_string_value(json_array_get(layers, 1)), "a");
+	assert_string_equal(json_string_value(json_array_get(layers, 2)), "b");
+	assert_int_equal(json_array_size(json_object_get(j, "steps")), 10);
+	for (k = 0; k < 10; k++)
+		assert_int_equal(json_integer_value(json_array_get(
+		    json_object_get(j, "steps"), k)), 10 * (int64_t)k);
+	assert_int_equal(json_integer_value(json_object_get(j, "bucket_size")),
+	    10);
+	assert_int_equal(json_integer_value(json_object_get(j, "from")), 0);
+	assert_int_equal(json_integer_value(json_object_get(j, "to")), 99);
+	assert_int_equal(json_array_size(json_object_get(j, "values")), 3);
+	for (k = 0; k < 10; k++) {
+		want = 0;
+		for (i = k * 10; i < k * 10 + 10; i++)
+			if (f_layer((int64_t)i) > want)
+				want = f_layer((int64_t)i);
+		row = json_array_get(json_object_get(j, "values"), 1);
+		assert_int_equal(json_array_size(row), 10);
+		assert_true(json_number_value(json_array_get(row, k)) == want);
+		row = json_array_get(json_object_get(j, "values"), 0);
+		assert_true(json_number_value(json_array_get(row, k)) ==
+		    2 * want);
+		row = json_array_get(json_object_get(j, "values"), 2);
+		v = json_array_get(row, k);
+		switch (k) {
+		case 0:
+		case 4:
+			assert_true(json_number_value(v) == want);
+			break;
+		case 1:
+			assert_string_equal(json_string_value(v), "Infinity");
+			break;
+		case 2:
+			assert_string_equal(json_string_value(v), "NaN");
+			break;
+		case 3:
+			assert_string_equal(json_string_value(v), "-Infinity");
+			break;
+		default:
+			assert_true(json_is_null(v));	/* b has no data */
+		}
+	}
+	json_decref(j);
+
+	/* Defaults: the run's steps 0..149 in 500 buckets -> 150 of 1. */
+	query_heatmap(fx->q, "r", NULL, NULL, NULL, &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "steps")), 150);
+	row = json_array_get(json_object_get(j, "values"), 1);
+	assert_int_equal(json_array_size(row), 150);
+	assert_true(json_number_value(json_array_get(row, 42)) ==
+	    f_layer(42));
+	assert_true(json_is_null(json_array_get(row, 100)));
+	json_decref(j);
+
+	/* Uneven buckets: 7..30 in 5 buckets of 5, the last one short. */
+	query_heatmap(fx->q, "r", "7", "30", "5", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "steps")), 5);
+	assert_int_equal(json_integer_value(json_array_get(
+	    json_object_get(j, "steps"), 4)), 27);
+	row = json_array_get(json_object_get(j, "values"), 1);
+	for (k = 0; k < 5; k++) {
+		want = 0;
+		for (i = 7 + k * 5; i < 7 + k * 5 + 5 && i <= 30; i++)
+			if (f_layer((int64_t)i) > want)
+				want = f_layer((int64_t)i);
+		assert_true(json_number_value(json_array_get(row, k)) == want);
+	}
+	json_decref(j);
+
+	query_heatmap(fx->q, "r", NULL, NULL, "0", &r);
+	reply_err(&r, 400, "bad_request", "buckets");
+	query_heatmap(fx->q, "r", NULL, NULL, "10001", &r);
+	reply_err(&r, 400, "bad_request", "buckets");
+	query_heatmap(fx->q, "r", "5", "4", NULL, &r);
+	reply_err(&r, 400, "bad_request", NULL);
+	query_heatmap(fx->q, "nope", NULL, NULL, NULL, &r);
+	reply_err(&r, 404, "not_found", NULL);
+
+	/* A run without steps: its layers, no buckets. */
+	id = fx_run(fx, "empty", NULL, "running", 2);
+	fx_series(fx, id, "layer_grad", "x", -1);
+	query_heatmap(fx->q, "empty", NULL, NULL, NULL, &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "layers")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "steps")), 0);
+	assert_int_equal(json_array_size(json_array_get(json_object_get(j,
+	    "values"), 0)), 0);
+	json_decref(j);
+}
+
+/* ---- alerts -------------------------------------------------------------- */
+
+static void
+test_alerts(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	json_t			*j, *al;
+	int64_t			 a, b;
+
+	a = fx_run(fx, "a", NULL, "running", 1);
+	b = fx_run(fx, "b", NULL, "running", 1);
+	fx_alert(fx, a, "nonfinite", "firing", 1000.5, INFINITY, "loss", NULL);
+	fx_alert(fx, a, "grad_spike", "resolved", 2000, 3, "grad_norm", NULL);
+	fx_alert(fx, b, "stall", "firing", 1500, 1, NULL, "{\"x\":[1,2]}");
+
+	query_alerts(fx->q, NULL, NULL, NULL, &r);
+	j = reply_ok(&r);
+	al = json_object_get(j, "alerts");
+	assert_int_equal(json_array_size(al), 3);
+	assert_int_equal(json_integer_value(json_object_get(
+	    json_array_get(al, 0), "id")), 2);
+	assert_int_equal(json_integer_value(json_object_get(
+	    json_array_get(al, 1), "id")), 3);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(al, 1), "run")), "b");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(
+	    json_array_get(al, 1), "detail"), "x")), 2);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(al, 2), "value")), "Infinity");
+	json_decref(j);
+
+	query_alerts(fx->q, "a", "firing", NULL, &r);
+	j = reply_ok(&r);
+	al = json_object_get(j, "alerts");
+	assert_int_equal(json_array_size(al), 1);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(al, 0), "kind")), "nonfinite");
+	json_decref(j);
+
+	query_alerts(fx->q, NULL, "resolved", NULL, &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "alerts")), 1);
+	json_decref(j);
+
+	query_alerts(fx->q, NULL, NULL, "1500", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "alerts")), 2);
+	json_decref(j);
+	query_alerts(fx->q, NULL, NULL, "1000.25", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "alerts")), 3);
+	json_decref(j);
+	query_alerts(fx->q, "zzz", NULL, NULL, &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "alerts")), 0);
+	json_decref(j);
+
+	query_alerts(fx->q, NULL, "open", NULL, &r);
+	reply_err(&r, 400, "bad_request", "open");
+	query_alerts(fx->q, NULL, NULL, "yesterday", &r);
+	reply_err(&r, 400, "bad_request", "yesterday");
+	query_alerts(fx->q, NULL, NULL, "nan", &r);
+	reply_err(&r, 400, "bad_request", NULL);
+	query_alerts(fx->q, "a b", NULL, NULL, &r);
+	reply_err(&r, 400, "bad_request", NULL);
+}
+
+/* ---- export -------------------------------------------------------------- */
+
+/* The whole export, read max bytes at a time; checks every call. */
+static char *
+export_all(struct fx *fx, const char *run, const char *format, size_t max,
+    size_t *ncalls)
+{
+	struct query_export	*x;
+	struct query_reply	 r = { 0, NULL };
+	char			*buf, *out = NULL;
+	size_t			 len = 0, cap = 0;
+	ssize_t			 n;
+
+	x = query_export_open(fx->path, run, format, &r);
+	if (x == NULL)
+		fail_msg("export_open: %u %s", r.status, r.body);
+	assert_null(r.body);
+	buf = malloc(max);
+	*ncalls = 0;
+	while ((n = query_export_read(x, buf, max)) > 0) {
+		assert_true((size_t)n <= max);
+		(*ncalls)++;
+		if (len + (size_t)n + 1 > cap) {
+			cap = (len + (size_t)n + 1) * 2;
+			out = realloc(out, cap);
+		}
+		memcpy(out + len, buf, (size_t)n);
+		len += (size_t)n;
+		/* Whole lines whenever a line fits in max. */
+		if (max >= 64)
+			assert_true(buf[n - 1] == '\n');
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(query_export_read(x, buf, max), 0);
+	query_export_close(x);
+	free(buf);
+	if (out == NULL)
+		out = calloc(1, 1);
+	out[len] = '\0';
+	return out;
+}
+
+static double
+f_small(int64_t s)
+{
+	return (double)s + 0.5;
+}
+
+static void
+fx_small_run(struct fx *fx)
+{
+	int64_t	id, sid, steps[4] = { 0, 1, 2, 3 };
+	double	vals[4] = { 0.1, NAN, INFINITY, -INFINITY };
+	size_t	i;
+
+	id = fx_run(fx, "small", NULL, "running", 1);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	fx_chunk(fx, sid, steps, vals, 4, 0);
+	sid = fx_series(fx, id, "layer_grad", "a,\"b\"\nc", -1);
+	for (i = 0; i < 2; i++) {
+		steps[i] = 10 + 2 * (int64_t)i + 1;
+		vals[i] = f_small(steps[i]);
+	}
+	fx_chunk(fx, sid, steps, vals, 2, 1);	/* 11, 13 */
+	for (i = 0; i < 3; i++) {
+		steps[i] = 10 + 2 * (int64_t)i;
+		vals[i] = f_small(steps[i]);
+	}
+	fx_chunk(fx, sid, steps, vals, 3, 1);	/* 10, 12, 14 */
+	steps[0] = 20;
+	vals[0] = 1e300;
+	fx_chunk(fx, sid, steps, vals, 1, 0);
+	sid = fx_series(fx, id, "metric", "acc\\", -1);
+	steps[0] = 7;
+	vals[0] = 0.5;
+	fx_chunk(fx, sid, steps, vals, 1, 0);
+}
+
+static void
+test_export_small(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_export	*x;
+	struct query_reply	 r;
+	char			*csv, *jsonl, *pieces;
+	size_t			 calls;
+	static const char	 want_csv[] =
+	    "series,kind,step,value\n"
+	    "loss,loss,0,0.10000000000000001\n"
+	    "loss,loss,1,NaN\n"
+	    "loss,loss,2,Infinity\n"
+	    "loss,loss,3,-Infinity\n"
+	    "\"a,\"\"b\"\"\nc\",layer_grad,10,10.5\n"
+	    "\"a,\"\"b\"\"\nc\",layer_grad,11,11.5\n"
+	    "\"a,\"\"b\"\"\nc\",layer_grad,12,12.5\n"
+	    "\"a,\"\"b\"\"\nc\",layer_grad,13,13.5\n"
+	    "\"a,\"\"b\"\"\nc\",layer_grad,14,14.5\n"
+	    "\"a,\"\"b\"\"\nc\",layer_grad,20,1.0000000000000001e+300\n"
+	    "acc\\,metric,7,0.5\n";
+	static const char	 want_jsonl[] =
+	    "{\"series\":\"loss\",\"kind\":\"loss\",\"step\":0,"
+	    "\"value\":0.10000000000000001}\n"
+	    "{\"series\":\"loss\",\"kind\":\"loss\",\"step\":1,"
+	    "\"value\":\"NaN\"}\n"
+	    "{\"series\":\"loss\",\"kind\":\"loss\",\"step\":2,"
+	    "\"value\":\"Infinity\"}\n"
+	    "{\"series\":\"loss\",\"kind\":\"loss\",\"step\":3,"
+	    "\"value\":\"-Infinity\"}\n"
+	    "{\"series\":\"a,\\\"b\\\"\\u000ac\",\"kind\":\"layer_grad\","
+	    "\"step\":10,\"value\":10.5}\n"
+	    "{\"series\":\"a,\\\"b\\\"\\u000ac\",\"kind\":\"layer_grad\","
+	    "\"step\":11,\"value\":11.5}\n"
+	    "{\"series\":\"a,\\\"b\\\"\\u000ac\",\"kind\":\"layer_grad\","
+	    "\"step\":12,\"value\":12.5}\n"
+	    "{\"series\":\"a,\\\"b\\\"\\u000ac\",\"kind\":\"layer_grad\","
+	    "\"step\":13,\"value\":13.5}\n"
+	    "{\"series\":\"a,\\\"b\\\"\\u000ac\",\"kind\":\"layer_grad\","
+	    "\"step\":14,\"value\":14.5}\n"
+	    "{\"series\":\"a,\\\"b\\\"\\u000ac\",\"kind\":\"layer_grad\","
+	    "\"step\":20,\"value\":1.0000000000000001e+300}\n"
+	    "{\"series\":\"acc\\\\\",\"kind\":\"metric\",\"step\":7,"
+	    "\"value\":0.5}\n";
+
+	fx_small_run(fx);
+	csv = export_all(fx, "small", "csv", 4096, &calls);
+	assert_string_equal(csv, want_csv);
+	assert_int_equal(calls, 1);
+	free(csv);
+	csv = export_all(fx, "small", NULL, 40, &calls);	/* default csv */
+	assert_string_equal(csv, want_csv);
+	assert_true(calls > 5);
+	free(csv);
+	jsonl = export_all(fx, "small", "jsonl", 4096, &calls);
+	assert_string_equal(jsonl, want_jsonl);
+	free(jsonl);
+	/* Lines longer than the buffer come in pieces, nothing lost. */
+	pieces = export_all(fx, "small", "jsonl", 7, &calls);
+	assert_string_equal(pieces, want_jsonl);
+	free(pieces);
+
+	x = query_export_open(fx->path, "small", "jsonl", &r);
+	assert_non_null(x);
+	assert_string_equal(query_export_content_type(x),
+	    "application/x-ndjson");
+	query_export_close(x);
+	x = query_export_open(fx->path, "small", "csv", &r);
+	assert_non_null(x);
+	assert_string_equal(query_export_content_type(x),
+	    "text/csv; charset=utf-8");
+	query_export_close(x);
+
+	assert_null(query_export_open(fx->path, "nope", "csv", &r));
+	reply_err(&r, 404, "not_found", "nope");
+	assert_null(query_export_open(fx->path, "small", "xml", &r));
+	reply_err(&r, 400, "bad_request", "xml");
+	assert_null(query_export_open(fx->path, "sm all", "csv", &r));
+	reply_err(&r, 400, "bad_request", NULL);
+}
+
+static double
+f_big(int64_t s)
+{
+	return (double)s * 0.5 - 3;
+}
+
+static void
+test_export_large(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_export	*x;
+	struct query_reply	 r;
+	int64_t			 id, sid, *steps, last;
+	double			*vals;
+	char			*csv, *line, *save, name[16];
+	size_t			 i, k, calls, lines = 0, n = 25000;
+	long			 series;
+
+	steps = calloc(n, sizeof *steps);
+	vals = calloc(n, sizeof *vals);
+	id = fx_run(fx, "big", NULL, "running", 1);
+	fx_exec(fx, "BEGIN");
+	for (k = 0; k < 2; k++) {
+		snprintf(name, sizeof name, "s%zu", k);
+		sid = fx_series(fx, id, "layer_grad", name, -1);
+		/* Series 0: plain chunks of 50; series 1: odd/even halves. */
+		for (i = 0; i < n; i++) {
+			steps[i] = k == 0 ? (int64_t)i :
+			    (int64_t)(i < n / 2 ? 2 * i : 2 * (i - n / 2) + 1);
+			vals[i] = f_big(steps[i]);
+		}
+		fx_points(fx, sid, steps, vals, k == 0 ? n : n / 2, 50);
+		if (k == 1)
+			fx_points(fx, sid, steps + n / 2, vals + n / 2, n / 2,
+			    45);
+	}
+	fx_exec(fx, "COMMIT");
+	free(steps);
+	free(vals);
+
+	csv = export_all(fx, "big", "csv", 100, &calls);
+	assert_true(calls > 1000);
+	last = -1;
+	series = -1;
+	for (line = strtok_r(csv, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		long	s;
+		long long st;
+		double	v;
+
+		if (lines++ == 0) {
+			assert_string_equal(line, "series,kind,step,value");
+			continue;
+		}
+		assert_int_equal(sscanf(line, "s%ld,layer_grad,%lld,%lf", &s,
+		    &st, &v), 3);
+		if (s != series) {
+			assert_int_equal(s, series + 1);
+			series = s;
+			last = -1;
+		}
+		assert_int_equal(st, last + 1);	/* merged in step order */
+		assert_true(v == f_big(st));
+		last = st;
+	}
+	assert_int_equal(lines, 2 * n + 1);
+	assert_int_equal(series, 1);
+	free(csv);
+
+	/* A writer commit after open does not show: one snapshot. */
+	x = query_export_open(fx->path, "big", "jsonl", &r);
+	assert_non_null(x);
+	fx_exec(fx, "DELETE FROM chunks");
+	{
+		char	buf[100];
+		ssize_t	m;
+
+		lines = 0;
+		while ((m = query_export_read(x, buf, sizeof buf)) > 0)
+			for (i = 0; i < (size_t)m; i++)
+				lines += buf[i] == '\n';
+		assert_int_equal(m, 0);
+	}
+	assert_int_equal(lines, 2 * n);
+	query_export_close(x);
+}
+
+/* A chunk whose blob breaks the layout: a 500, not garbage. */
+static void
+test_corrupt_chunk(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	struct query_export	*x;
+	int64_t			 id, sid, steps[3] = { 5, 6, 7 };
+	double			 vals[3] = { 1, 2, 3 };
+	char			 buf[256];
+
+	id = fx_run(fx, "r", NULL, "running", 1);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	fx_chunk(fx, sid, steps, vals, 3, 0);
+	fx_exec(fx, "UPDATE chunks SET n = 4, last_step = 8");
+	query_points(fx->q, "r", "loss", NULL, NULL, NULL, &r);
+	reply_err(&r, 500, "internal", "chunk");
+	x = query_export_open(fx->path, "r", "csv", &r);
+	assert_non_null(x);
+	assert_int_equal(query_export_read(x, buf, sizeof buf), 23);
+	assert_int_equal(query_export_read(x, buf, sizeof buf), -1);
+	query_export_close(x);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_rowjson_numbers,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rowjson_run_alert,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_runs_list,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_run_detail,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_points_plain,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_points_interleaved,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_points_downsample,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_points_all_nan,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_heatmap,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_alerts,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_export_small,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_export_large,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_chunk,
+		    fx_setup, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
