@@ -99,8 +99,10 @@ static const char *const store_sql[SID_COUNT] = {
 	[SID_CHUNK_TAIL] =
 	    "SELECT id, n FROM chunks WHERE series_id = ?1 "
 	    "ORDER BY first_step DESC LIMIT 1",
+	/* The series check guards against a cached id reused by SQLite. */
 	[SID_CHUNK_GET] =
-	    "SELECT " STORE_CHUNK_COLS " FROM chunks WHERE id = ?1",
+	    "SELECT " STORE_CHUNK_COLS " FROM chunks "
+	    "WHERE id = ?1 AND series_id = ?2",
 	[SID_CHUNK_OVERLAP] =
 	    "SELECT " STORE_CHUNK_COLS " FROM chunks WHERE series_id = ?1 "
 	    "AND first_step <= ?2 AND last_step >= ?3 ORDER BY first_step",
@@ -1015,6 +1017,7 @@ store_series_write(struct store *st, int64_t run_id,
 	if (append && nn < STORE_MERGE_NEW_MAX &&
 	    e->tail == STORE_TAIL_KNOWN && e->tail_n < STORE_MERGE_TAIL_MAX) {
 		sqlite3_bind_int64(st->stmt[SID_CHUNK_GET], 1, e->tail_id);
+		sqlite3_bind_int64(st->stmt[SID_CHUNK_GET], 2, e->id);
 		if (store_chunks_read(st, SID_CHUNK_GET, cause) == -1)
 			return -1;
 	} else if (!append) {

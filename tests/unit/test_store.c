@@ -694,6 +694,58 @@ test_tail_merge(void **state)
 	free(m);
 }
 
+/*
+ * A resend that does not reach the last step may delete the tail chunk,
+ * and SQLite reuses the greatest rowid: the next append must not merge
+ * into another series' chunk.
+ */
+static void
+test_tail_deleted(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*mx = xcalloc(1, sizeof *mx);
+	struct model	*my = xcalloc(1, sizeof *my);
+
+	(void)state;
+	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 0, 100, 1.0);
+	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 100, 200, 1.0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 2);
+	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 50, 151, 2.0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 1);
+	send_range(st, my, "r", SERIES_LAYER_GRAD, "y", 0, 100, 3.0);
+	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 200, 201, 4.0);
+	check_series(db, "r", "layer_grad", "x", mx);
+	check_series(db, "r", "layer_grad", "y", my);
+	store_close(st);
+	free(mx);
+	free(my);
+}
+
+/* Rows deleted behind the cache's back (a run removed by hand). */
+static void
+test_run_deleted(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	int64_t		 rid1, rid2;
+
+	(void)state;
+	rid1 = apply1(st, batch_new("r"), 1.0);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM runs", NULL, NULL,
+	    NULL), SQLITE_OK);
+	rid2 = apply1(st, batch_new("r"), 2.0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 1);
+	assert_int_equal(query_int(db, "SELECT id FROM runs"), rid2);
+	assert_int_equal(query_int(db, "SELECT started_at FROM runs"), 2);
+	(void)rid1;
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 3, 1.0);
+	check_series(db, "r", "loss", "loss", m);
+	store_close(st);
+	free(m);
+}
+
 /* ---- atomicity ---------------------------------------------------------- */
 
 /* Make any batch that creates a series named "poison" fail. */
@@ -1175,6 +1227,8 @@ main(void)
 		cmocka_unit_test(test_interleaved),
 		cmocka_unit_test(test_unsorted_duplicates),
 		cmocka_unit_test(test_tail_merge),
+		cmocka_unit_test(test_tail_deleted),
+		cmocka_unit_test(test_run_deleted),
 		cmocka_unit_test(test_failed_batch),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_finish_run),
