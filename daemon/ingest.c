@@ -1079,26 +1079,31 @@ ingest_load(struct ingest *ig, const char *body, size_t len)
 {
 	json_error_t	 err;
 	json_t		*root;
-	const char	*text;
+	const char	*text, *near;
 
 	root = json_loadb(body == NULL ? "" : body, len, INGEST_JSON_FLAGS,
 	    &err);
 	if (root != NULL)
 		return root;
+	/* Jansson's own words, but not its flag names. */
+	if ((near = strstr(err.text, " near ")) == NULL)
+		near = "";
 	switch (json_error_code(&err)) {
 	case json_error_null_character:
+	case json_error_null_byte_in_key:
 		text = "\\u0000 (NUL) is not allowed in strings";
 		break;
 	case json_error_out_of_memory:
 		fatalx("ingest: jansson: %s", err.text);
 	default:
 		text = err.text;
+		near = "";
 		break;
 	}
 	ig->code = "bad_json";
 	free(ig->cause);
-	xasprintf(&ig->cause, "invalid JSON at line %d, column %d: %s",
-	    err.line, err.column, text);
+	xasprintf(&ig->cause, "invalid JSON at line %d, column %d: %s%s",
+	    err.line, err.column, text, near);
 	return NULL;
 }
 
