@@ -19,6 +19,8 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -65,6 +67,15 @@ struct reader {
 	size_t		 start;
 	size_t		 end;
 };
+
+/* One of the daemon's threads and its CPU seconds. */
+struct task_cpu {
+	long		 tid;
+	char		 comm[32];
+	double		 cpu;
+};
+
+#define MAX_TASKS	256
 
 /* One connection and its thread; only that thread touches it until join. */
 struct conn {
@@ -696,28 +707,101 @@ conn_main(void *arg)
 	return NULL;
 }
 
-/* The daemon's CPU seconds (utime + stime); -1 if unreadable. */
+/*
+ * CPU seconds (utime + stime) from a /proc stat file, and the thread's
+ * name into comm; -1 if unreadable.
+ */
 static double
-proc_cpu(long pid)
+stat_cpu(const char *path, char *comm, size_t commlen)
 {
-	char		 path[64], buf[4096], *p;
+	char		 buf[4096], *p, *q;
 	unsigned long	 ut, st;
 	FILE		*f;
 	size_t		 n;
 
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	/* Fields after the parenthesised name: state is field 3. */
-	if ((p = strrchr(buf, ')')) == NULL)
+	if ((p = strrchr(buf, ')')) == NULL || (q = strchr(buf, '(')) == NULL)
 		return -1;
+	if (comm != NULL)
+		snprintf(comm, commlen, "%.*s", (int)(p - q - 1), q + 1);
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
 	    "%lu %lu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The daemon's CPU seconds; -1 if unreadable. */
+static double
+proc_cpu(long pid)
+{
+	char	path[64];
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	return stat_cpu(path, NULL, 0);
+}
+
+/* CPU seconds of each of the daemon's threads; returns how many. */
+static size_t
+proc_tasks(long pid, struct task_cpu *t, size_t max)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 path[300];
+	size_t		 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%ld/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while (n < max && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/task/%s/stat", pid,
+		    de->d_name);
+		t[n].tid = atol(de->d_name);
+		if ((t[n].cpu = stat_cpu(path, t[n].comm,
+		    sizeof t[n].comm)) >= 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+cmp_task(const void *a, const void *b)
+{
+	double	x = ((const struct task_cpu *)a)->cpu;
+	double	y = ((const struct task_cpu *)b)->cpu;
+
+	return (x < y) - (x > y);	/* busiest first */
+}
+
+/*
+ * Print the busiest threads over the window: one thread near 1.00
+ * core while the rest idle shows a serial bottleneck.
+ */
+static void
+print_tasks(struct task_cpu *t0, size_t n0, struct task_cpu *t1, size_t n1,
+    double elapsed)
+{
+	size_t	i, j;
+
+	for (i = 0; i < n1; i++)
+		for (j = 0; j < n0; j++)
+			if (t0[j].tid == t1[i].tid) {
+				t1[i].cpu -= t0[j].cpu;
+				break;
+			}
+	qsort(t1, n1, sizeof *t1, cmp_task);
+	printf("  daemon threads, cores busy:");
+	for (i = 0; i < n1 && i < 6 && t1[i].cpu > 0; i++)
+		printf(" %s/%ld %.2f", t1[i].comm, t1[i].tid,
+		    t1[i].cpu / elapsed);
+	printf("\n");
 }
 
 /* The daemon's VmRSS in kB; -1 if unreadable. */
@@ -913,6 +997,7 @@ parse_args(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	static struct task_cpu tasks0[MAX_TASKS], tasks1[MAX_TASKS];
 	struct conn	*conns;
 	const char	*form;
 	double		*scale, *lat, t_start, cpu0 = -1, cpu1 = -1;
@@ -922,7 +1007,7 @@ main(int argc, char **argv)
 	long		 rss_quarter = -1, rss_last = -1;
 	uint64_t	 points = 0, reqs = 0, points_all = 0, n503 = 0;
 	uint64_t	 reconnects = 0;
-	size_t		 nlat = 0;
+	size_t		 nlat = 0, ntasks0 = 0, ntasks1 = 0;
 	int		 i, l, failed = 0, sample;
 
 	parse_args(argc, argv);
@@ -972,6 +1057,7 @@ main(int argc, char **argv)
 		self0 = self_cpu();
 		if (opt.pid > 0) {
 			cpu0 = proc_cpu(opt.pid);
+			ntasks0 = proc_tasks(opt.pid, tasks0, MAX_TASKS);
 			rss_first = rss_min = rss_max = proc_rss(opt.pid);
 		}
 		/* Sample RSS once a second through the window. */
@@ -994,8 +1080,10 @@ main(int argc, char **argv)
 			if (t >= opt.t_end)
 				break;
 		}
-		if (opt.pid > 0)
+		if (opt.pid > 0) {
 			cpu1 = proc_cpu(opt.pid);
+			ntasks1 = proc_tasks(opt.pid, tasks1, MAX_TASKS);
+		}
 		self1 = self_cpu();
 		atomic_store(&stop, 1);	/* ends any Retry-After wait */
 		elapsed = now_mono() - opt.t_window;
@@ -1044,6 +1132,8 @@ main(int argc, char **argv)
 		if (cpu_pp >= 0)
 			printf("  daemon CPU %.3f us/point (%.2f cores busy)\n",
 			    cpu_pp, (cpu1 - cpu0) / elapsed);
+		if (ntasks1 > 0)
+			print_tasks(tasks0, ntasks0, tasks1, ntasks1, elapsed);
 		printf("  generator CPU %.3f us/point\n",
 		    points ? (self1 - self0) * 1e6 / points : 0.0);
 		if (rss_min >= 0)

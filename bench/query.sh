@@ -82,6 +82,6 @@ time_get() {
 }
 
 time_get points "/api/v1/runs/bench-points/points?series=loss&max=2000" \
-	'"\(.series.loss.steps | length) of \(.series.loss.steps[-1] + 1) steps returned"'
+	'"\(.series.loss.steps | length) points returned, steps \(.series.loss.steps[0])..\(.series.loss.steps[-1])"'
 time_get heatmap "/api/v1/runs/bench-heatmap/heatmap" \
 	'"\(.layers | length) layers x \(.steps | length) buckets"'
