@@ -72,7 +72,7 @@ $(BUILD)/daemon/%.o: daemon/%.c | $(DEPS_STAMP)
 # The migrations, embedded as C strings in order (schema_sql[i] is version i+1).
 $(BUILD)/schema.c: $(SCHEMA_SQL) Makefile
 	@mkdir -p $(@D)
-	@{ echo '/* Generated from schema/*.sql by the Makefile; do not edit. */'; \
+	@{ echo '/* Generated from the schema folder by the Makefile; do not edit. */'; \
 	  echo '#include <stddef.h>'; \
 	  echo 'const char *const schema_sql[] = {'; \
 	  for f in $(SCHEMA_SQL); do \
