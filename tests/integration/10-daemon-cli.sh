@@ -3,7 +3,7 @@
 # gradwatchd's command line and configuration file: help, version, -n,
 # errors with file:line, flags overriding the file, the loopback rule,
 # a database newer than the binary, and a clean SIGTERM/SIGINT shutdown.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 
 out=$("$GRADWATCHD" --help 2>&1); rc=$?
 is "$rc" 0 "--help exits 0"

@@ -4,7 +4,7 @@
 # NAME.expect gives (status, error code, a substring of the message,
 # and for 200 optionally the accepted count); a refused request stores
 # nothing, and the daemon survives them all.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 start_daemon || exit 1
 
 points_total() { sqlite3 "$TMP/gw.db" 'SELECT COALESCE(SUM(points),0) FROM runs'; }

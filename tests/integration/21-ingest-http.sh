@@ -3,7 +3,7 @@
 # Ingest over HTTP: the non-finite round trip, all-or-nothing, safe
 # retries (a re-sent step replaces its value), finish, and the HTTP-level
 # refusals (413, 405, 404, garbage bodies).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 printf 'max-body 4096\n' > "$TMP/small.conf"
 start_daemon -c "$TMP/small.conf" || exit 1
 

@@ -3,7 +3,7 @@
 # Every query route of API.md against a real daemon: runs (order and
 # filters), one run with its series, points (with downsampling that keeps
 # spikes and NaN), the heatmap, alerts, export, info, healthz, metrics.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 start_daemon || exit 1
 
 post_json /api/v1/ingest '{"run":"a1","meta":{"project":"cifar","config":{"lr":0.1},

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # A 200 is a promise: points survive a restart, and a kill -9 right
 # after acknowledgements loses none of the acknowledged points.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 start_daemon || exit 1
 
 post_json /api/v1/ingest '{"run":"keep","steps":[{"step":0,"loss":1},{"step":1,"loss":"NaN"}]}' >/dev/null

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # With a token file every route but GET /healthz needs the bearer token.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 printf 'sesame-%s\n' "$RANDOM" > "$TMP/token"
 tok=$(head -1 "$TMP/token")
 start_daemon --token-file "$TMP/token" || exit 1

@@ -3,7 +3,7 @@
 # When the writer cannot keep up, the bounded queue answers 503 with
 # Retry-After instead of growing; refused requests store nothing and
 # every accepted one is stored.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/lib.sh"
 printf 'queue-points 1000\n' > "$TMP/q.conf"
 start_daemon -c "$TMP/q.conf" || exit 1
 
