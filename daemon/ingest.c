@@ -157,6 +157,7 @@ ingest_dump_string(struct ingest_buf *bf, const char *s, size_t len)
  * Append d in the shortest form that reads back as the same double, and
  * as a real ("3.0", not "3"); Jansson's own dump would write 0.1 as
  * 0.10000000000000001, which is what a person would then see as config.
+ * Assumes the C locale for numbers, which the daemon never changes.
  */
 static void
 ingest_dump_real(struct ingest_buf *bf, double d)

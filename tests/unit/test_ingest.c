@@ -1150,10 +1150,15 @@ main(void)
 		    "top of the tree or set GW_TOP)\n", dir);
 		return 1;
 	}
-	while ((de = readdir(d)) != NULL && n < MAX_TESTS) {
+	while ((de = readdir(d)) != NULL) {
 		l = strlen(de->d_name);
 		if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
 			continue;
+		if (n == MAX_TESTS) {
+			fprintf(stderr, "test_ingest: over %d tests\n",
+			    MAX_TESTS);
+			return 1;
+		}
 		dc = &cases[ncases++];
 		dc->json = path_join(dir, de->d_name, l, "");
 		dc->expect = path_join(dir, de->d_name, l - 5, ".expect");
