@@ -36,6 +36,8 @@
 #define QUERY_HEATMAP_BUCKETS_MAX 10000
 #define QUERY_KEY_MAX		128
 #define QUERY_ECHO_MAX		200	/* bytes of a parameter quoted back */
+#define QUERY_SCAN_SPARSENESS	4	/* table walk if rows/wanted below */
+#define QUERY_MMAP_SIZE		((size_t)(sizeof(void *) >= 8 ? 1 << 30 : 0))
 #define QUERY_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(17))
 
 /* Prepared statements of a struct query, by index. */
@@ -49,22 +51,47 @@ enum query_stmt {
 	QS_SERIES_BY_KIND,
 	QS_EXTENT,
 	QS_CHUNKS,
+	QS_SUMMARIES,
+	QS_HEAT_LAYER,
+	QS_CHUNK_BY_ID,
+	QS_SPAN,
+	QS_RANGE,
 	QS_LAYERS,
 	QS_ALERTS,
 	QS_COUNT
 };
 
 /*
- * QS_CHUNKS (and the export's chunk statement) select these columns,
- * chunks overlapping steps [?2, ?3] of series ?1 by first step.
+ * QS_CHUNKS, QS_CHUNK_BY_ID and the export's chunk statement select a
+ * chunk with its blobs, QS_SUMMARIES without them (SQLite copies every
+ * selected blob out of the page, used or not).  Both select the chunks
+ * overlapping steps [?2, ?3] of series ?1 by first step.
  */
-enum chunk_col {
-	CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS, CC_MIN, CC_MIN_STEP,
-	CC_MAX, CC_MAX_STEP, CC_NONFINITE
-};
+enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS };
 #define QUERY_CHUNK_COLS						\
-	"SELECT first_step, last_step, n, steps, vals, min_value, min_step,"\
-	" max_value, max_step, nonfinite FROM chunks"
+	"SELECT first_step, last_step, n, steps, vals FROM chunks"
+/*
+ * The summary statements share their first columns; SC_WHOLE is 1 when
+ * the summary stands for every value of the chunk (all finite, and the
+ * min/max there).  The points add the min and max, the heatmap only
+ * the max and the series (fewer columns: each costs on every row).
+ */
+enum summary_col {
+	SC_ID, SC_FIRST, SC_LAST, SC_WHOLE,
+	SC_N = 4, SC_MIN, SC_MIN_STEP, SC_MAX, SC_MAX_STEP,
+	HC_MAX = 4, HC_SERIES
+};
+#define QUERY_POINTS_SUMMARY						\
+	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
+	" min_value IS NOT NULL AND max_value IS NOT NULL, n, min_value,"	\
+	" min_step, max_value, max_step FROM chunks"
+#define QUERY_HEAT_SUMMARY						\
+	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
+	" max_value IS NOT NULL, max_value, series_id FROM chunks"
+
+#define QUERY_OVERLAP							\
+	" WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"	\
+	" ORDER BY first_step"
 
 /* Preference of a bare series name across kinds (the brief's order). */
 #define QUERY_KIND_ORDER						\
@@ -96,9 +123,14 @@ static const char *const query_sql[QS_COUNT] = {
 	[QS_EXTENT] =
 	    "SELECT total(n), min(first_step), max(last_step) FROM chunks"
 	    " WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2",
-	[QS_CHUNKS] = QUERY_CHUNK_COLS
-	    " WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"
-	    " ORDER BY first_step",
+	[QS_CHUNKS] = QUERY_CHUNK_COLS QUERY_OVERLAP,
+	[QS_SUMMARIES] = QUERY_POINTS_SUMMARY QUERY_OVERLAP,
+	[QS_HEAT_LAYER] = QUERY_HEAT_SUMMARY QUERY_OVERLAP,
+	[QS_CHUNK_BY_ID] = QUERY_CHUNK_COLS " WHERE id = ?1",
+	[QS_SPAN] =	/* covered by chunks_by_series */
+	    "SELECT min(id), max(id), count(*) FROM chunks"
+	    " WHERE series_id = ?1 AND first_step <= ?2",
+	[QS_RANGE] = QUERY_HEAT_SUMMARY " WHERE id BETWEEN ?1 AND ?2",
 	[QS_LAYERS] =
 	    "SELECT id, name FROM series"
 	    " WHERE run_id = ?1 AND kind = 'layer_grad'"
@@ -336,6 +368,20 @@ query_parse_count(const char *name, const char *s, int64_t min, int64_t max,
 
 /* ---- connection ---------------------------------------------------------- */
 
+/*
+ * Map the file for reading: a heatmap walks hundreds of thousands of
+ * rows, and mapped pages cost no read(2) or copy into the page cache.
+ * Best effort; without it reads are only slower.
+ */
+static void
+query_tune(sqlite3 *db)
+{
+	char	sql[64];
+
+	snprintf(sql, sizeof sql, "PRAGMA mmap_size=%zu", QUERY_MMAP_SIZE);
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
 struct query *
 query_open(const char *path, char **cause)
 {
@@ -351,6 +397,7 @@ query_open(const char *path, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(q->db, QUERY_BUSY_MS);
+	query_tune(q->db);
 	for (i = 0; i < QS_COUNT; i++) {
 		if (sqlite3_prepare_v3(q->db, query_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
@@ -539,6 +586,28 @@ chunk_decode(sqlite3_stmt *st, struct chunk *c, const char **why)
 	return 0;
 }
 
+/* Decode chunk id into c; -1 with *why. */
+static int
+query_chunk_load(struct query *q, int64_t id, struct chunk *c,
+    const char **why)
+{
+	sqlite3_stmt	*st;
+	int		 rc, ret;
+
+	st = query_stmt(q, QS_CHUNK_BY_ID);
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		ret = chunk_decode(st, c, why);
+	else {
+		*why = rc == SQLITE_DONE ? "chunk vanished inside a read"
+		    " transaction" : sqlite3_errmsg(q->db);
+		ret = -1;
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
 /* ---- points -------------------------------------------------------------- */
 
 static void
@@ -583,13 +652,18 @@ buckets_index(const struct buckets *bk, int64_t step)
 	return (size_t)(((uint64_t)step - (uint64_t)bk->lo) / bk->w);
 }
 
-/* 1 if every step of the chunk row in st is in [lo, hi] and one bucket. */
+/*
+ * 1 if the summary row in st (enum summary_col) stands for its chunk:
+ * all its steps in [lo, hi] and one bucket, all its values finite.
+ */
 static int
 buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st)
 {
-	int64_t	first = sqlite3_column_int64(st, CC_FIRST);
-	int64_t	last = sqlite3_column_int64(st, CC_LAST);
+	int64_t	first = sqlite3_column_int64(st, SC_FIRST);
+	int64_t	last = sqlite3_column_int64(st, SC_LAST);
 
+	if (sqlite3_column_int(st, SC_WHOLE) == 0)
+		return 0;
 	return first >= bk->lo && last <= bk->hi && first <= last &&
 	    buckets_index(bk, first) == buckets_index(bk, last);
 }
@@ -707,25 +781,22 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 
 	b = xcalloc(bk->nb, sizeof *b);
 	*exact = 0;
-	st = query_stmt(q, QS_CHUNKS);
+	st = query_stmt(q, QS_SUMMARIES);
 	sqlite3_bind_int64(st, 1, sid);
 	sqlite3_bind_int64(st, 2, bk->lo);
 	sqlite3_bind_int64(st, 3, bk->hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, CC_NONFINITE) == 0 &&
-		    sqlite3_column_type(st, CC_MIN) != SQLITE_NULL &&
-		    sqlite3_column_type(st, CC_MAX) != SQLITE_NULL &&
-		    buckets_hold_chunk(bk, st)) {
-			/* The summary stands for the whole chunk. */
-			i = buckets_index(bk, sqlite3_column_int64(st, CC_FIRST));
-			bucket_add(&b[i], sqlite3_column_int64(st, CC_MIN_STEP),
-			    sqlite3_column_double(st, CC_MIN));
-			bucket_add(&b[i], sqlite3_column_int64(st, CC_MAX_STEP),
-			    sqlite3_column_double(st, CC_MAX));
-			*exact += sqlite3_column_int64(st, CC_N);
+		if (buckets_hold_chunk(bk, st)) {
+			i = buckets_index(bk, sqlite3_column_int64(st, SC_FIRST));
+			bucket_add(&b[i], sqlite3_column_int64(st, SC_MIN_STEP),
+			    sqlite3_column_double(st, SC_MIN));
+			bucket_add(&b[i], sqlite3_column_int64(st, SC_MAX_STEP),
+			    sqlite3_column_double(st, SC_MAX));
+			*exact += sqlite3_column_int64(st, SC_N);
 			continue;
 		}
-		if (chunk_decode(st, c, why) == -1)
+		if (query_chunk_load(q, sqlite3_column_int64(st, SC_ID), c,
+		    why) == -1)
 			goto done;
 		for (i = 0; i < c->n; i++) {
 			if (c->steps[i] < bk->lo || c->steps[i] > bk->hi)
@@ -999,39 +1070,82 @@ cell_json(const struct cell *c)
 	}
 }
 
-/* Fill cells with layer sid's largest value per bucket of bk. */
+/* A layer of the heatmap: its series and its row in the answer. */
+struct heat_layer {
+	int64_t		 sid;
+	size_t		 row;
+};
+
+static int
+heat_layer_cmp(const void *a, const void *b)
+{
+	const struct heat_layer	*la = a, *lb = b;
+
+	return (la->sid > lb->sid) - (la->sid < lb->sid);
+}
+
+/* Row of series sid in layers (sorted by sid), or -1 if not a layer. */
+static ssize_t
+heat_layer_find(const struct heat_layer *layers, size_t n, int64_t sid)
+{
+	size_t	lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (layers[mid].sid < sid)
+			lo = mid + 1;
+		else if (layers[mid].sid > sid)
+			hi = mid;
+		else
+			return (ssize_t)layers[mid].row;
+	}
+	return -1;
+}
+
+/*
+ * Add the chunk summarised by the row of st (enum summary_col) to
+ * cells, the row of one layer: its max when it stands for the chunk,
+ * else every point of its blobs in range.
+ */
+static int
+heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+    struct cell *cells, struct chunk *c, const char **why)
+{
+	size_t	i;
+
+	if (buckets_hold_chunk(bk, st)) {
+		cell_add(&cells[buckets_index(bk,
+		    sqlite3_column_int64(st, SC_FIRST))],
+		    sqlite3_column_double(st, HC_MAX));
+		return 0;
+	}
+	if (query_chunk_load(q, sqlite3_column_int64(st, SC_ID), c, why) == -1)
+		return -1;
+	for (i = 0; i < c->n; i++)
+		if (c->steps[i] >= bk->lo && c->steps[i] <= bk->hi)
+			cell_add(&cells[buckets_index(bk, c->steps[i])],
+			    c->vals[i]);
+	return 0;
+}
+
+/* Fill cells with layer sid's largest value per bucket, by its index. */
 static int
 query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
     struct cell *cells, struct chunk *c, const char **why)
 {
 	sqlite3_stmt	*st;
-	size_t		 i;
 	int		 rc;
 
-	memset(cells, 0, bk->nb * sizeof *cells);
-	st = query_stmt(q, QS_CHUNKS);
+	st = query_stmt(q, QS_HEAT_LAYER);
 	sqlite3_bind_int64(st, 1, sid);
 	sqlite3_bind_int64(st, 2, bk->lo);
 	sqlite3_bind_int64(st, 3, bk->hi);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, CC_NONFINITE) == 0 &&
-		    sqlite3_column_type(st, CC_MAX) != SQLITE_NULL &&
-		    buckets_hold_chunk(bk, st)) {
-			cell_add(&cells[buckets_index(bk,
-			    sqlite3_column_int64(st, CC_FIRST))],
-			    sqlite3_column_double(st, CC_MAX));
-			continue;
-		}
-		if (chunk_decode(st, c, why) == -1) {
-			sqlite3_reset(st);
-			return -1;
-		}
-		for (i = 0; i < c->n; i++)
-			if (c->steps[i] >= bk->lo && c->steps[i] <= bk->hi)
-				cell_add(&cells[buckets_index(bk, c->steps[i])],
-				    c->vals[i]);
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (heat_add_chunk(q, st, bk, cells, c, why) == -1)
+			break;
 	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return -1;
 	if (rc != SQLITE_DONE) {
 		*why = sqlite3_errmsg(q->db);
 		return -1;
@@ -1039,21 +1153,133 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 	return 0;
 }
 
+/*
+ * The id span and count of the layers' chunks that start by bk->hi,
+ * from the index alone.  -1 with *why.
+ */
+static int
+query_heatmap_span(struct query *q, const struct heat_layer *layers,
+    size_t nl, const struct buckets *bk, int64_t *min_id, int64_t *max_id,
+    int64_t *count, const char **why)
+{
+	sqlite3_stmt	*st;
+	size_t		 l;
+	int64_t		 n;
+
+	*min_id = INT64_MAX;
+	*max_id = INT64_MIN;
+	*count = 0;
+	st = query_stmt(q, QS_SPAN);
+	for (l = 0; l < nl; l++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, layers[l].sid);
+		sqlite3_bind_int64(st, 2, bk->hi);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			*why = sqlite3_errmsg(q->db);
+			sqlite3_reset(st);
+			return -1;
+		}
+		if ((n = sqlite3_column_int64(st, 2)) == 0)
+			continue;
+		*count += n;
+		if (sqlite3_column_int64(st, 0) < *min_id)
+			*min_id = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_int64(st, 1) > *max_id)
+			*max_id = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/*
+ * Fill the cells of every layer in one walk of the chunks table over
+ * ids [min_id, max_id], skipping the rows of other series.  A writer
+ * stores a step's layers side by side, so this reads the run's rows in
+ * table order instead of seeking each one through the index.
+ */
+static int
+query_heatmap_scan(struct query *q, const struct heat_layer *layers,
+    size_t nl, const struct buckets *bk, int64_t min_id, int64_t max_id,
+    struct cell *cells, struct chunk *c, const char **why)
+{
+	sqlite3_stmt	*st;
+	ssize_t		 row;
+	int		 rc;
+
+	st = query_stmt(q, QS_RANGE);
+	sqlite3_bind_int64(st, 1, min_id);
+	sqlite3_bind_int64(st, 2, max_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row = heat_layer_find(layers, nl,
+		    sqlite3_column_int64(st, HC_SERIES));
+		if (row == -1 || sqlite3_column_int64(st, SC_FIRST) > bk->hi ||
+		    sqlite3_column_int64(st, SC_LAST) < bk->lo)
+			continue;
+		if (heat_add_chunk(q, st, bk, cells + (size_t)row * bk->nb, c,
+		    why) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return -1;
+	if (rc != SQLITE_DONE) {
+		*why = sqlite3_errmsg(q->db);
+		return -1;
+	}
+	return 0;
+}
+
+/* Fill cells (nl rows of bk->nb) for layers, sorted by sid. */
+static int
+query_heatmap_cells(struct query *q, const struct heat_layer *layers,
+    size_t nl, const struct buckets *bk, struct cell *cells,
+    const char **why)
+{
+	struct chunk	 c;
+	int64_t		 min_id, max_id, count;
+	size_t		 l;
+	int		 ret = -1;
+
+	memset(&c, 0, sizeof c);
+	if (query_heatmap_span(q, layers, nl, bk, &min_id, &max_id, &count,
+	    why) == -1)
+		goto done;
+	if (count == 0) {
+		ret = 0;
+		goto done;
+	}
+	/* Walk the table when the layers' rows are most of the span. */
+	if ((uint64_t)max_id - (uint64_t)min_id <
+	    (uint64_t)count * QUERY_SCAN_SPARSENESS) {
+		ret = query_heatmap_scan(q, layers, nl, bk, min_id, max_id,
+		    cells, &c, why);
+		goto done;
+	}
+	for (l = 0; l < nl; l++)
+		if (query_heatmap_layer(q, layers[l].sid, bk,
+		    cells + layers[l].row * bk->nb, &c, why) == -1)
+			goto done;
+	ret = 0;
+
+done:
+	chunk_cleanup(&c);
+	return ret;
+}
+
 void
 query_heatmap(struct query *q, const char *run, const char *from,
     const char *to, const char *buckets, struct query_reply *r)
 {
-	struct buckets	 bk;
-	struct cell	*cells = NULL;
-	struct chunk	 c;
-	sqlite3_stmt	*st;
-	json_t		*o = NULL, *names, *steps, *values, *row;
-	const char	*why;
-	int64_t		 run_id, first, last, lo, hi, nb;
-	size_t		 i;
-	int		 rc;
+	struct buckets		 bk;
+	struct heat_layer	*layers = NULL;
+	struct cell		*cells = NULL;
+	sqlite3_stmt		*st;
+	json_t			*o = NULL, *names, *steps, *values, *row;
+	const char		*why;
+	int64_t			 run_id, first, last, lo, hi, nb;
+	size_t			 i, l, nl = 0, cap = 0;
+	int			 rc;
 
-	memset(&c, 0, sizeof c);
 	memset(&bk, 0, sizeof bk);
 	nb = QUERY_HEATMAP_BUCKETS_DEFAULT;
 	lo = hi = 0;
@@ -1072,15 +1298,12 @@ query_heatmap(struct query *q, const char *run, const char *from,
 		hi = last;
 	if (lo >= 0 && hi >= lo)
 		buckets_init(&bk, lo, hi, (uint64_t)nb);
-	cells = xcalloc(bk.nb == 0 ? 1 : bk.nb, sizeof *cells);
 
 	o = json_object();
 	names = json_array();
-	values = json_array();
 	steps = json_array();
 	json_object_set_new(o, "layers", names);
 	json_object_set_new(o, "steps", steps);
-	json_object_set_new(o, "values", values);
 	json_object_set_new(o, "from", lo >= 0 ? json_integer(lo) : json_null());
 	json_object_set_new(o, "to", hi >= 0 ? json_integer(hi) : json_null());
 	json_object_set_new(o, "bucket_size", json_integer((json_int_t)bk.w));
@@ -1091,23 +1314,36 @@ query_heatmap(struct query *q, const char *run, const char *from,
 	st = query_stmt(q, QS_LAYERS);
 	sqlite3_bind_int64(st, 1, run_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nl == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			layers = xreallocarray(layers, cap, sizeof *layers);
+		}
+		layers[nl].sid = sqlite3_column_int64(st, 0);
+		layers[nl].row = nl;
+		nl++;
 		json_array_append_new(names,
 		    json_string((const char *)sqlite3_column_text(st, 1)));
-		row = json_array();
-		json_array_append_new(values, row);
-		if (bk.nb == 0)
-			continue;
-		if (query_heatmap_layer(q, sqlite3_column_int64(st, 0), &bk,
-		    cells, &c, &why) == -1) {
-			query_reply_internal(r, why);
-			goto done;
-		}
-		for (i = 0; i < bk.nb; i++)
-			json_array_append_new(row, cell_json(&cells[i]));
 	}
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		query_reply_internal(r, sqlite3_errmsg(q->db));
 		goto done;
+	}
+	cells = xcalloc(nl * bk.nb + 1, sizeof *cells);
+	qsort(layers, nl, sizeof *layers, heat_layer_cmp);
+	if (nl > 0 && bk.nb > 0 &&
+	    query_heatmap_cells(q, layers, nl, &bk, cells, &why) == -1) {
+		query_reply_internal(r, why);
+		goto done;
+	}
+	values = json_array();
+	json_object_set_new(o, "values", values);
+	for (l = 0; l < nl; l++) {
+		row = json_array();
+		json_array_append_new(values, row);
+		for (i = 0; i < bk.nb; i++)
+			json_array_append_new(row,
+			    cell_json(&cells[l * bk.nb + i]));
 	}
 	query_reply_json(r, o);
 	o = NULL;
@@ -1115,7 +1351,7 @@ query_heatmap(struct query *q, const char *run, const char *from,
 done:
 	json_decref(o);
 	free(cells);
-	chunk_cleanup(&c);
+	free(layers);
 	query_end(q);
 }
 
@@ -1599,6 +1835,7 @@ query_export_open(const char *path, const char *run, const char *format,
 		goto fail;
 	}
 	sqlite3_busy_timeout(x->db, QUERY_BUSY_MS);
+	query_tune(x->db);
 	if (sqlite3_exec(x->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(x->db, "SELECT id FROM runs WHERE key = ?1",
 	    -1, &st, NULL) != SQLITE_OK ||

@@ -979,17 +979,32 @@ f_layer(int64_t s)
 	return (double)((s * 37) % 101) / 10.0;
 }
 
+/* Chunks of another run's series, to spread a run's chunk ids apart. */
 static void
-test_heatmap(void **state)
+fx_filler(struct fx *fx, int64_t filler)
 {
-	struct fx		*fx = *state;
-	struct query_reply	 r;
-	int64_t			 id, a, b, c, steps[100];
-	double			 vals[100], want;
-	json_t			*j, *layers, *row, *v;
-	size_t			 i, k;
+	static int64_t	step;
+	double		v = 1e6;
+	int		i;
 
-	id = fx_run(fx, "r", NULL, "running", 1);
+	if (filler == 0)
+		return;
+	for (i = 0; i < 60; i++, step++)
+		fx_chunk(fx, filler, &step, &v, 1, 0);
+}
+
+/*
+ * The heatmap run: layer_grad a (depth 5), b (none), c (depth 0) with
+ * other series among them; filler != 0 spreads its chunks apart.
+ */
+static int64_t
+fx_heat_run(struct fx *fx, const char *key, int64_t filler)
+{
+	int64_t	id, a, b, c, steps[100];
+	double	vals[100];
+	size_t	i;
+
+	id = fx_run(fx, key, NULL, "running", 1);
 	fx_run_steps(fx, id, 0, 149, 0);
 	/* Ids in order a, b, c; depths put c first, then a; b has none. */
 	a = fx_series(fx, id, "layer_grad", "a", 5);
@@ -1000,17 +1015,36 @@ test_heatmap(void **state)
 		steps[i] = (int64_t)i;
 		vals[i] = f_layer((int64_t)i);
 	}
+	fx_filler(fx, filler);
 	fx_points(fx, a, steps, vals, 100, 5);	/* inside buckets of 10 */
+	fx_filler(fx, filler);
 	vals[12] = INFINITY;	/* bucket 1: +Inf */
 	vals[23] = INFINITY;	/* bucket 2: NaN wins over +Inf */
 	vals[27] = NAN;
 	vals[35] = -INFINITY;	/* bucket 3: -Inf wins over finite */
 	fx_points(fx, b, steps, vals, 50, 7);	/* b: steps 0..49 only */
+	fx_filler(fx, filler);
 	fx_interleaved(fx, id, "tmp", f_layer);	/* series "tmp": ignored */
 	fx_exec(fx, "UPDATE series SET kind = 'metric' WHERE name = 'tmp'");
+	fx_filler(fx, filler);
 	for (i = 0; i < 100; i++)
 		vals[i] = 2 * f_layer((int64_t)i);
 	fx_points(fx, c, steps, vals, 100, 100);
+	fx_filler(fx, filler);
+	return id;
+}
+
+static void
+test_heatmap(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id;
+	double			 want;
+	json_t			*j, *layers, *row, *v;
+	size_t			 i, k;
+
+	fx_heat_run(fx, "r", 0);
 
 	query_heatmap(fx->q, "r", NULL, "99", "10", &r);
 	j = reply_ok(&r);
@@ -1107,6 +1141,55 @@ test_heatmap(void **state)
 	assert_int_equal(json_array_size(json_array_get(json_object_get(j,
 	    "values"), 0)), 0);
 	json_decref(j);
+}
+
+/*
+ * The same layers with their chunk ids spread apart (the per-layer
+ * index path) and side by side (the table walk) give the same answer.
+ */
+static void
+test_heatmap_sparse(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 other, filler;
+	json_t			*dense, *sparse;
+	size_t			 i, k;
+	static const char *const params[][3] = {
+		{ NULL, "99", "10" }, { NULL, NULL, NULL }, { "7", "30", "5" },
+		{ "0", "0", "3" }, { "40", "1000", "7" }, { "3", "97", "1" },
+	};
+
+	other = fx_run(fx, "other", NULL, "running", 0);
+	filler = fx_series(fx, other, "metric", "filler", -1);
+	fx_heat_run(fx, "dense", 0);
+	fx_heat_run(fx, "sparse", filler);
+	for (i = 0; i < sizeof params / sizeof params[0]; i++) {
+		query_heatmap(fx->q, "dense", params[i][0], params[i][1],
+		    params[i][2], &r);
+		dense = reply_ok(&r);
+		query_heatmap(fx->q, "sparse", params[i][0], params[i][1],
+		    params[i][2], &r);
+		sparse = reply_ok(&r);
+		assert_int_equal(json_array_size(json_object_get(sparse,
+		    "layers")), 3);
+		assert_true(json_array_size(json_object_get(sparse, "steps")) >
+		    0);
+		/* Every layer has step 0 (so chunks starting at to count). */
+		if (params[i][1] != NULL && strcmp(params[i][1], "0") == 0)
+			for (k = 0; k < 3; k++)
+				assert_true(json_is_number(json_array_get(
+				    json_array_get(json_object_get(sparse,
+				    "values"), k), 0)));
+		if (!json_equal(dense, sparse)) {
+			char	*a = json_dumps(dense, JSON_COMPACT);
+			char	*b = json_dumps(sparse, JSON_COMPACT);
+
+			fail_msg("case %zu differs:\n%s\n%s", i, a, b);
+		}
+		json_decref(dense);
+		json_decref(sparse);
+	}
 }
 
 /* ---- alerts -------------------------------------------------------------- */
@@ -1468,6 +1551,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_points_all_nan,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_heatmap,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_heatmap_sparse,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_alerts,
 		    fx_setup, fx_teardown),
