@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #define STEP_FIELD	12	/* width of a patched step number */
-#define MAX_RETRIES	50	/* 503s or reconnects in a row before giving up */
+#define MAX_RETRIES	50	/* 503s or reconnects in a row, then give up */
 
 enum form {
 	FORM_COMPACT,
@@ -336,7 +336,8 @@ body_build(struct body *bd, const char *run, const double *scale, int k)
 		b.p[b.len] = '\0';
 		sbuf_printf(&b, ",\"time\":%.3f,\"loss\":",
 		    1764061200.0 + 0.25 * (k * opt.steps_per_req + i));
-		add_number(&b, 2.3 * exp(-0.01 * k) * (1 + 0.02 * rng_normal()));
+		add_number(&b, 2.3 * exp(-0.01 * k) *
+		    (1 + 0.02 * rng_normal()));
 		if (opt.layers > 0)
 			sbuf_add(&b, opt.form == FORM_COMPACT ?
 			    ",\"layers\":[" : ",\"layers\":{", 11);
@@ -642,7 +643,8 @@ conn_record(struct conn *c, double t0, double t1, long long n)
 {
 	c->points_all += (uint64_t)n;
 	c->reqs_all++;
-	if (t0 < opt.t_window || t1 > opt.t_end)
+	/* Completions inside the window measure its throughput. */
+	if (t1 < opt.t_window || t1 > opt.t_end)
 		return;
 	c->points += (uint64_t)n;
 	c->reqs++;
@@ -941,7 +943,8 @@ parse_args(int argc, char **argv)
 			    100000);
 			break;
 		case 'p':
-			opt.pid = (long)parse_num(optarg, "--pid", 1, INT32_MAX);
+			opt.pid = (long)parse_num(optarg, "--pid", 1,
+			    INT32_MAX);
 			break;
 		case 'q':
 			opt.quiet = 1;
@@ -1037,7 +1040,8 @@ main(int argc, char **argv)
 	if (!opt.quiet)
 		fprintf(stderr, "ingest: %d conns, %d layers x %d steps a "
 		    "request, %s form, %zu bytes a body\n", opt.conns,
-		    opt.layers, opt.steps_per_req, form, conns[0].bodies[0].len);
+		    opt.layers, opt.steps_per_req, form,
+		    conns[0].bodies[0].len);
 
 	t_start = now_mono();
 	if (opt.fill) {
