@@ -5,7 +5,8 @@
  * wrote with plain SQL, decoding the chunk blobs themselves, and check
  * the schema's invariants (no step in two chunks, summaries, counters)
  * against a model of what was sent, including a randomized run of
- * resends, failed batches and rollbacks.
+ * resends, failed batches and rollbacks.  Appends reach the chunks at
+ * store_commit(), so the tests read the tables after a commit.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -746,6 +747,67 @@ test_run_deleted(void **state)
 	free(m);
 }
 
+/*
+ * Several requests in one transaction: appends are buffered, a resend
+ * flushes them first, and the commit writes one chunk per series.
+ */
+static void
+test_group(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct model	*m2 = xcalloc(1, sizeof *m2);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 rid, s, k;
+
+	(void)state;
+	assert_int_equal(store_begin(st, &cause), 0);
+	for (k = 0; k < 3; k++) {
+		b = batch_new("r");
+		for (s = k * 10; s < k * 10 + 10; s++) {
+			add_point(b, SERIES_LOSS, "loss", s, (double)s);
+			m->present[s] = 1;
+			m->vals[s] = (double)s;
+		}
+		if (k == 2) {
+			/* A resend of buffered steps, and of the batch's own. */
+			for (s = 5; s < 15; s++) {
+				add_point(b, SERIES_LOSS, "loss", s, -1.0);
+				m->vals[s] = -1.0;
+			}
+		}
+		assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+		batch_free(b);
+	}
+	b = batch_new("r");
+	add_point(b, SERIES_LOSS, "loss", 30, 30.0);
+	m->present[30] = 1;
+	m->vals[30] = 30.0;
+	assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+	batch_free(b);
+	/* 100 requests of 50 steps: buffers never pass a chunk. */
+	for (k = 0; k < 100; k++) {
+		b = batch_new("r");
+		for (s = k * 50; s < k * 50 + 50; s++) {
+			add_point(b, SERIES_LAYER_GRAD, "big", s, (double)k);
+			m2->present[s] = 1;
+			m2->vals[s] = (double)k;
+		}
+		assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+		batch_free(b);
+	}
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_true(check_series(db, "r", "loss", "loss", m) <= 3);
+	assert_int_equal(check_series(db, "r", "layer_grad", "big", m2), 2);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"),
+	    31 + 10 + 5000);
+	store_close(st);
+	free(m);
+	free(m2);
+}
+
 /* ---- atomicity ---------------------------------------------------------- */
 
 /* Make any batch that creates a series named "poison" fail. */
@@ -828,6 +890,122 @@ test_failed_batch(void **state)
 	assert_int_equal(query_int(db, "SELECT project IS NULL FROM runs"), 1);
 	assert_int_equal(query_int(db, "SELECT last_seen FROM runs"), 3);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM series"), 1);
+	store_close(st);
+	free(m);
+}
+
+/* Make the writing of any chunk that meets steps 7777-7786 fail. */
+static void
+install_bad_chunk(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_exec(db, "CREATE TEMP TRIGGER bad_chunk_i "
+	    "BEFORE INSERT ON chunks WHEN NEW.first_step <= 7786 AND "
+	    "NEW.last_step >= 7777 BEGIN SELECT RAISE(ABORT, 'bad chunk'); END;"
+	    "CREATE TEMP TRIGGER bad_chunk_u "
+	    "BEFORE UPDATE ON chunks WHEN NEW.first_step <= 7786 AND "
+	    "NEW.last_step >= 7777 BEGIN SELECT RAISE(ABORT, 'bad chunk'); END",
+	    NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void
+drop_bad_chunk(sqlite3 *db)
+{
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER bad_chunk_i; "
+	    "DROP TRIGGER bad_chunk_u", NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void
+test_commit_fails(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 rid, s;
+	int		 pass;
+
+	(void)state;
+	install_bad_chunk(db);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 10, 1.0);
+	for (pass = 0; pass < 2; pass++) {
+		assert_int_equal(store_begin(st, &cause), 0);
+		b = batch_new("r");
+		for (s = 7777; s < 7787; s++)
+			add_point(b, SERIES_LOSS, "loss", s, 2.0);
+		assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), 0);
+		batch_free(b);
+		b = batch_new("q");
+		add_point(b, SERIES_LOSS, "loss", 1, 2.0);
+		assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), 0);
+		batch_free(b);
+		if (pass == 1)
+			break;
+		/* The flush at commit fails: all of it is rolled back. */
+		assert_int_equal(store_commit(st, &cause), -1);
+		assert_non_null(cause);
+		assert_true(strncmp(cause, "store: ", 7) == 0);
+		assert_non_null(strstr(cause, "bad chunk"));
+		free(cause);
+		cause = NULL;
+		assert_int_equal(sqlite3_get_autocommit(db), 1);
+		assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 1);
+		assert_int_equal(query_int(db, "SELECT points FROM runs"), 10);
+		check_series(db, "r", "loss", "loss", m);
+		drop_bad_chunk(db);
+	}
+	/* The same again goes through: no stale cache entry remains. */
+	assert_int_equal(store_commit(st, &cause), 0);
+	for (s = 7777; s < 7787; s++) {
+		m->present[s] = 1;
+		m->vals[s] = 2.0;
+	}
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(query_int(db, "SELECT points FROM runs WHERE "
+	    "key = 'r'"), 20);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 2);
+	store_close(st);
+	free(m);
+}
+
+/* A resend must flush the buffered appends first; that may fail too. */
+static void
+test_preflush_fails(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 rid, s;
+
+	(void)state;
+	install_bad_chunk(db);
+	assert_int_equal(store_begin(st, &cause), 0);
+	b = batch_new("r");
+	for (s = 7777; s < 7787; s++) {
+		add_point(b, SERIES_LOSS, "loss", s, 1.0);
+		m->present[s] = 1;
+		m->vals[s] = 1.0;
+	}
+	assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+	batch_free(b);
+	b = batch_new("r");
+	b->dropped = 9;
+	add_point(b, SERIES_LR, "lr", 1, 1.0);
+	add_point(b, SERIES_LOSS, "loss", 7780, 5.0);
+	assert_int_equal(store_apply(st, b, 2.0, &rid, &cause), -1);
+	assert_non_null(strstr(cause, "bad chunk"));
+	free(cause);
+	cause = NULL;
+	batch_free(b);
+	/* The buffered points survived; the failed batch left nothing. */
+	drop_bad_chunk(db);
+	assert_int_equal(store_commit(st, &cause), 0);
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(series_id(db, "r", "lr", "lr"), -1);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 10);
+	assert_int_equal(query_int(db, "SELECT dropped FROM runs"), 0);
 	store_close(st);
 	free(m);
 }
@@ -993,6 +1171,20 @@ test_run_counters(void **state)
 	batch_free(b);
 	assert_int_equal(sqlite3_get_autocommit(db), 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 3);
+	assert_int_equal(query_int(db, "SELECT points = 1 AND last_step = 1 "
+	    "FROM series WHERE run_id = (SELECT id FROM runs WHERE "
+	    "key = 'r3')"), 1);
+	b = batch_new("r3");
+	add_point(b, SERIES_LOSS, "loss", 1, 2.5);
+	add_point(b, SERIES_LOSS, "loss", 2, 3.5);
+	assert_int_equal(store_apply(st, b, 51.0, &rid2, &cause), 0);
+	batch_free(b);
+	assert_int_equal(query_int(db, "SELECT points = 2 AND last_step = 2 "
+	    "AND last_value = 3.5 FROM series WHERE run_id = (SELECT id FROM "
+	    "runs WHERE key = 'r3')"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "series_id IN (SELECT id FROM series WHERE run_id = (SELECT id "
+	    "FROM runs WHERE key = 'r3'))"), 1);
 	store_close(st);
 }
 
@@ -1229,7 +1421,10 @@ main(void)
 		cmocka_unit_test(test_tail_merge),
 		cmocka_unit_test(test_tail_deleted),
 		cmocka_unit_test(test_run_deleted),
+		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_failed_batch),
+		cmocka_unit_test(test_commit_fails),
+		cmocka_unit_test(test_preflush_fails),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_finish_run),
 		cmocka_unit_test(test_run_counters),
