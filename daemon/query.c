@@ -813,7 +813,8 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 		*why = sqlite3_errmsg(q->db);
 		goto done;
 	}
-	qsort(nf.p, nf.n, sizeof *nf.p, point_cmp);
+	if (nf.n > 1)
+		qsort(nf.p, nf.n, sizeof *nf.p, point_cmp);
 	if (nf.n > max)
 		points_thin_nonfinite(&nf, bk);
 	for (i = 0; i < bk->nb; i++) {
@@ -1330,7 +1331,8 @@ query_heatmap(struct query *q, const char *run, const char *from,
 		goto done;
 	}
 	cells = xcalloc(nl * bk.nb + 1, sizeof *cells);
-	qsort(layers, nl, sizeof *layers, heat_layer_cmp);
+	if (nl > 1)
+		qsort(layers, nl, sizeof *layers, heat_layer_cmp);
 	if (nl > 0 && bk.nb > 0 &&
 	    query_heatmap_cells(q, layers, nl, &bk, cells, &why) == -1) {
 		query_reply_internal(r, why);

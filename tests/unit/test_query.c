@@ -20,8 +20,11 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "batch.h"
 #include "query.h"
 #include "rowjson.h"
+#include "store.h"
+#include "xmalloc.h"
 
 extern const char *const schema_sql[];
 extern const size_t schema_sql_count;
@@ -70,16 +73,20 @@ fx_setup(void **state)
 static int
 fx_teardown(void **state)
 {
+	static const char *const files[] = {
+		"gw.db", "gw.db-wal", "gw.db-shm",
+		"store.db", "store.db-wal", "store.db-shm",
+	};
 	struct fx	*fx = *state;
 	char		 p[128];
+	size_t		 i;
 
 	query_close(fx->q);
 	sqlite3_close(fx->db);
-	unlink(fx->path);
-	snprintf(p, sizeof p, "%s-wal", fx->path);
-	unlink(p);
-	snprintf(p, sizeof p, "%s-shm", fx->path);
-	unlink(p);
+	for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", fx->dir, files[i]);
+		unlink(p);
+	}
 	rmdir(fx->dir);
 	free(fx);
 	return 0;
@@ -1264,7 +1271,7 @@ test_alerts(void **state)
 
 /* The whole export, read max bytes at a time; checks every call. */
 static char *
-export_all(struct fx *fx, const char *run, const char *format, size_t max,
+export_all(const char *path, const char *run, const char *format, size_t max,
     size_t *ncalls)
 {
 	struct query_export	*x;
@@ -1273,7 +1280,7 @@ export_all(struct fx *fx, const char *run, const char *format, size_t max,
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
 
-	x = query_export_open(fx->path, run, format, &r);
+	x = query_export_open(path, run, format, &r);
 	if (x == NULL)
 		fail_msg("export_open: %u %s", r.status, r.body);
 	assert_null(r.body);
@@ -1384,19 +1391,19 @@ test_export_small(void **state)
 	    "\"value\":0.5}\n";
 
 	fx_small_run(fx);
-	csv = export_all(fx, "small", "csv", 4096, &calls);
+	csv = export_all(fx->path, "small", "csv", 4096, &calls);
 	assert_string_equal(csv, want_csv);
 	assert_int_equal(calls, 1);
 	free(csv);
-	csv = export_all(fx, "small", NULL, 40, &calls);	/* default csv */
+	csv = export_all(fx->path, "small", NULL, 40, &calls);	/* default csv */
 	assert_string_equal(csv, want_csv);
 	assert_true(calls > 5);
 	free(csv);
-	jsonl = export_all(fx, "small", "jsonl", 4096, &calls);
+	jsonl = export_all(fx->path, "small", "jsonl", 4096, &calls);
 	assert_string_equal(jsonl, want_jsonl);
 	free(jsonl);
 	/* Lines longer than the buffer come in pieces, nothing lost. */
-	pieces = export_all(fx, "small", "jsonl", 7, &calls);
+	pieces = export_all(fx->path, "small", "jsonl", 7, &calls);
 	assert_string_equal(pieces, want_jsonl);
 	free(pieces);
 
@@ -1459,7 +1466,7 @@ test_export_large(void **state)
 	free(steps);
 	free(vals);
 
-	csv = export_all(fx, "big", "csv", 100, &calls);
+	csv = export_all(fx->path, "big", "csv", 100, &calls);
 	assert_true(calls > 1000);
 	last = -1;
 	series = -1;
@@ -1530,6 +1537,159 @@ test_corrupt_chunk(void **state)
 	query_export_close(x);
 }
 
+/* ---- with the real writer ------------------------------------------------ */
+
+static double
+f_store(int64_t s)
+{
+	if (s == 150)
+		return NAN;
+	return 1.0 + (double)((s * 13) % 17);
+}
+
+/* Write steps [from, to) of loss, l1 and l2 through store_apply. */
+static void
+store_steps(struct store *st, int64_t from, int64_t to, double bias)
+{
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 s, rid;
+
+	b = batch_new("sr");
+	b->project = xstrdup("p");
+	b->config_json = xstrdup("{\"lr\":0.5}");
+	for (s = from; s < to; s++) {
+		b->steps = xreallocarray(b->steps, b->nsteps + 1,
+		    sizeof *b->steps);
+		b->steps[b->nsteps++] = s;
+		batch_series_push(b, batch_series_get(b, SERIES_LOSS, "loss"),
+		    s, f_store(s) + bias);
+		batch_series_push(b, batch_series_get(b, SERIES_LAYER_GRAD,
+		    "l1"), s, f_store(s) * 2);
+		batch_series_push(b, batch_series_get(b, SERIES_LAYER_GRAD,
+		    "l2"), s, s == 70 ? INFINITY : f_store(s) * 3);
+	}
+	if (store_begin(st, &cause) == -1 ||
+	    store_apply(st, b, 1000.0 + (double)from, &rid, &cause) == -1 ||
+	    store_commit(st, &cause) == -1)
+		fail_msg("store: %s", cause);
+	batch_free(b);
+}
+
+/*
+ * What store.c writes, query.c reads: the layout contract end to end,
+ * including a resend that replaces values inside older chunks.
+ */
+static void
+test_store_roundtrip(void **state)
+{
+	struct fx		*fx = *state;
+	struct store		*st;
+	struct query		*q;
+	struct query_reply	 r;
+	char			 path[128], *cause = NULL, *csv;
+	json_t			*j, *s, *row;
+	size_t			 i, calls, lines;
+	int64_t			 step;
+	double			 want;
+
+	snprintf(path, sizeof path, "%s/store.db", fx->dir);
+	st = store_open(path, &cause);
+	if (st == NULL)
+		fail_msg("store_open: %s", cause);
+	for (step = 0; step < 200; step += 20)
+		store_steps(st, step, step + 20, 0);
+	store_steps(st, 45, 55, 100);	/* resend: replaces 45..54 */
+	store_steps(st, 199, 201, 0);	/* one old step, one new */
+
+	q = query_open(path, &cause);
+	if (q == NULL)
+		fail_msg("query_open: %s", cause);
+	query_run(q, "sr", &r);
+	j = reply_ok(&r);
+	assert_string_equal(json_string_value(json_object_get(j, "project")),
+	    "p");
+	assert_true(json_real_value(json_object_get(json_object_get(j,
+	    "config"), "lr")) == 0.5);
+	assert_int_equal(json_integer_value(json_object_get(j, "last_step")),
+	    200);
+	assert_int_equal(json_array_size(json_object_get(j, "series")), 3);
+	s = json_array_get(json_object_get(j, "series"), 0);
+	assert_string_equal(json_string_value(json_object_get(s, "name")),
+	    "loss");
+	assert_int_equal(json_integer_value(json_object_get(s, "points")),
+	    201);
+	json_decref(j);
+
+	query_points(q, "sr", "loss", NULL, NULL, NULL, &r);
+	j = reply_ok(&r);
+	s = points_of(j, "loss");
+	assert_int_equal(json_array_size(json_object_get(s, "steps")), 201);
+	for (i = 0; i < 201; i++) {
+		step = (int64_t)i;
+		assert_int_equal(step_at(s, i), step);
+		want = f_store(step) + (step >= 45 && step < 55 ? 100 : 0);
+		if (step == 150)
+			assert_true(isnan(value_at(s, i)));
+		else
+			assert_true(value_at(s, i) == want);
+	}
+	json_decref(j);
+
+	query_points(q, "sr", "loss", "0", "199", "20", &r);
+	j = reply_ok(&r);
+	s = points_of(j, "loss");
+	assert_true(json_is_true(json_object_get(s, "downsampled")));
+	/* Bucket 40..59 keeps its max, a resent value. */
+	want = 0;
+	for (step = 45; step < 55; step++)
+		if (f_store(step) + 100 > want)
+			want = f_store(step) + 100;
+	for (i = 0; i < json_array_size(json_object_get(s, "steps")); i++)
+		if (step_at(s, i) >= 40 && step_at(s, i) < 60 &&
+		    value_at(s, i) == want)
+			want = -1;
+	assert_true(want == -1);
+	assert_true(isnan(value_at(s, (size_t)find_step(s, 150))));
+	json_decref(j);
+
+	query_heatmap(q, "sr", "0", "199", "10", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_array_size(json_object_get(j, "layers")), 2);
+	row = json_array_get(json_object_get(j, "values"), 1);	/* l2 */
+	assert_string_equal(json_string_value(json_array_get(row, 3)),
+	    "Infinity");
+	for (i = 0; i < 10; i++) {
+		if (i == 3)
+			continue;
+		want = 0;
+		for (step = (int64_t)i * 20; step < (int64_t)i * 20 + 20; step++)
+			if (step != 150 && f_store(step) * 3 > want)
+				want = f_store(step) * 3;
+		if (i == 7)	/* l2 holds NaN * 3 at 150: NaN wins */
+			assert_string_equal(json_string_value(json_array_get(
+			    row, i)), "NaN");
+		else
+			assert_true(json_number_value(json_array_get(row, i)) ==
+			    want);
+	}
+	json_decref(j);
+	query_close(q);
+
+	csv = export_all(path, "sr", "csv", 100, &calls);
+	lines = 0;
+	for (i = 0; csv[i] != '\0'; i++)
+		lines += csv[i] == '\n';
+	assert_int_equal(lines, 1 + 3 * 201);
+	snprintf(path, sizeof path, "\nloss,loss,47,%.17g\nloss,loss,48,",
+	    f_store(47) + 100);
+	assert_non_null(strstr(csv, path));
+	assert_non_null(strstr(csv, "\nl2,layer_grad,70,Infinity\n"));
+	assert_non_null(strstr(csv, "\nloss,loss,150,NaN\n"));
+	free(csv);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -1561,6 +1721,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_export_large,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_chunk,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_store_roundtrip,
 		    fx_setup, fx_teardown),
 	};
 
