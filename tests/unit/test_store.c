@@ -63,29 +63,44 @@ open_mem(void)
 	return st;
 }
 
-static char *
-tmpdir_new(void)
-{
-	char	*dir = xstrdup("/tmp/test_store.XXXXXX");
+/* A fixture: a temporary directory and a database path inside it. */
+struct tmpdb {
+	char	dir[64];
+	char	path[96];
+};
 
-	assert_non_null(mkdtemp(dir));
-	return dir;
+static int
+tmpdb_setup(void **state)
+{
+	struct tmpdb	*t = xcalloc(1, sizeof *t);
+
+	snprintf(t->dir, sizeof t->dir, "%s", "/tmp/test_store.XXXXXX");
+	if (mkdtemp(t->dir) == NULL) {
+		free(t);
+		return -1;
+	}
+	snprintf(t->path, sizeof t->path, "%s/gw.db", t->dir);
+	*state = t;
+	return 0;
 }
 
-static void
-tmpdir_free(char *dir, const char *file)
+/* Runs after a failed test too, so nothing is left behind. */
+static int
+tmpdb_teardown(void **state)
 {
 	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	struct tmpdb		*t = *state;
 	char			*p;
 	size_t			 i;
 
 	for (i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-		xasprintf(&p, "%s/%s%s", dir, file, sfx[i]);
+		xasprintf(&p, "%s%s", t->path, sfx[i]);
 		unlink(p);
 		free(p);
 	}
-	rmdir(dir);
-	free(dir);
+	rmdir(t->dir);
+	free(t);
+	return 0;
 }
 
 static int64_t
@@ -370,11 +385,10 @@ test_reopen_file(void **state)
 {
 	struct store	*st;
 	struct model	*m = xcalloc(1, sizeof *m);
-	char		*dir = tmpdir_new(), *path, *cause = NULL;
+	const char	*path = ((struct tmpdb *)*state)->path;
+	char		*cause = NULL;
 	sqlite3		*db;
 
-	(void)state;
-	xasprintf(&path, "%s/gw.db", dir);
 	st = store_open(path, &cause);
 	assert_non_null(st);
 	db = store_db(st);
@@ -405,8 +419,6 @@ test_reopen_file(void **state)
 	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
 	assert_int_equal(query_int(db, "SELECT points FROM runs"), 15);
 	store_close(st);
-	tmpdir_free(dir, "gw.db");
-	free(path);
 	free(m);
 }
 
@@ -415,12 +427,10 @@ test_newer_refused(void **state)
 {
 	struct store	*st;
 	sqlite3		*db;
-	char		*dir = tmpdir_new(), *path, *sql, *want;
-	char		*cause = NULL;
+	const char	*path = ((struct tmpdb *)*state)->path;
+	char		*sql, *want, *cause = NULL;
 	int		 newer = store_schema_version() + 6;
 
-	(void)state;
-	xasprintf(&path, "%s/gw.db", dir);
 	st = store_open(path, &cause);
 	assert_non_null(st);
 	store_close(st);
@@ -444,8 +454,6 @@ test_newer_refused(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(query_int(db, "PRAGMA user_version"), newer);
 	sqlite3_close(db);
-	tmpdir_free(dir, "gw.db");
-	free(path);
 }
 
 static void
@@ -1271,17 +1279,19 @@ rnd_value(void)
  * Random batches (appends, resends, scattered and duplicate steps,
  * single steps), grouped into transactions, some batches poisoned and
  * some transactions rolled back; after each transaction every series
- * must match the model.
+ * must match the model.  On a file, reopened now and then so that the
+ * cache starts cold.
  */
 static void
 test_random(void **state)
 {
 	static const char *const runs[RND_RUNS] = { "ra", "rb" };
 	static const char *const names[RND_SERIES] = { "x", "y", "z" };
-	struct store	*st = open_mem();
-	sqlite3		*db = store_db(st);
+	struct store	*st;
+	sqlite3		*db;
 	struct model	*m, *saved, *pend;
 	struct batch	*b;
+	const char	*path = ((struct tmpdb *)*state)->path;
 	char		*cause = NULL, *sql;
 	int64_t		 rid, from, len, s, next[RND_RUNS][RND_SERIES];
 	int64_t		 points[RND_RUNS], savedpoints[RND_RUNS];
@@ -1289,14 +1299,23 @@ test_random(void **state)
 	size_t		 nm = RND_RUNS * RND_SERIES, tx, i, k, r, j, op, n;
 	int		 poison;
 
-	(void)state;
 	m = xcalloc(nm, sizeof *m);
 	saved = xcalloc(nm, sizeof *saved);
 	pend = xcalloc(nm, sizeof *pend);
 	memset(next, 0, sizeof next);
 	memset(points, 0, sizeof points);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
 	install_poison(db);
-	for (tx = 0; tx < 60; tx++) {
+	for (tx = 0; tx < 150; tx++) {
+		if (tx % 20 == 19) {
+			store_close(st);
+			st = store_open(path, &cause);
+			assert_non_null(st);
+			db = store_db(st);
+			install_poison(db);
+		}
 		memcpy(saved, m, nm * sizeof *m);
 		memcpy(savedpoints, points, sizeof points);
 		memcpy(savednext, next, sizeof next);
@@ -1410,8 +1429,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_migrate_memory),
-		cmocka_unit_test(test_reopen_file),
-		cmocka_unit_test(test_newer_refused),
+		cmocka_unit_test_setup_teardown(test_reopen_file, tmpdb_setup,
+		    tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_newer_refused, tmpdb_setup,
+		    tmpdb_teardown),
 		cmocka_unit_test(test_open_bad_path),
 		cmocka_unit_test(test_append_nonfinite),
 		cmocka_unit_test(test_resend_replaces),
@@ -1429,7 +1450,8 @@ main(void)
 		cmocka_unit_test(test_finish_run),
 		cmocka_unit_test(test_run_counters),
 		cmocka_unit_test(test_layer_meta),
-		cmocka_unit_test(test_random),
+		cmocka_unit_test_setup_teardown(test_random, tmpdb_setup,
+		    tmpdb_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
