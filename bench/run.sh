@@ -31,7 +31,7 @@ strict=${BENCH_STRICT:-0}
 # The Makefile builds bench/ingest; build the others by its own rule.
 for b in ingest raw_sqlite; do
 	if [ ! -x "$build/bench/$b" ] || [ "$top/bench/$b.c" -nt "$build/bench/$b" ]; then
-		make -s -C "$top" BUILD="${GW_BUILD:-build}" "${GW_BUILD:-build}/bench/$b" >&2
+		make -s --no-print-directory -C "$top" BUILD="${GW_BUILD:-build}" "${GW_BUILD:-build}/bench/$b" >&2
 	fi
 done
 if [ ! -x "$daemon" ]; then
