@@ -32,7 +32,7 @@ extern const size_t schema_sql_count;
 #define STORE_MERGE_NEW_MAX	64	/* flushes of fewer points merge... */
 #define STORE_MERGE_TAIL_MAX	256	/* ...into a tail of fewer points */
 #define STORE_PENDING_MAX	((size_t)1 << 20)	/* points buffered */
-#define STORE_KEEP_POINTS	1024	/* a flushed buffer this small... */
+#define STORE_KEEP_POINTS	STORE_CHUNK_MAX	/* a flushed buffer this small... */
 #define STORE_KEEP_BYTES	((size_t)32 << 20)	/* ...is kept, up to this */
 #define STORE_CACHE_MAX		((size_t)1 << 20)	/* cached entries */
 #define STORE_BUSY_MS		5000
