@@ -56,6 +56,7 @@ enum store_sid {
 	SID_SERIES_META,
 	SID_CHUNK_TAIL,
 	SID_CHUNK_GET,
+	SID_CHUNK_SPAN,
 	SID_CHUNK_OVERLAP,
 	SID_CHUNK_INSERT,
 	SID_CHUNK_UPDATE,
@@ -112,9 +113,17 @@ static const char *const store_sql[SID_COUNT] = {
 	[SID_CHUNK_GET] =
 	    "SELECT " STORE_CHUNK_COLS " FROM chunks "
 	    "WHERE id = ?1 AND series_id = ?2",
+	[SID_CHUNK_SPAN] =
+	    "SELECT coalesce(max(last_step - first_step), 0) FROM chunks "
+	    "WHERE series_id = ?1",
+	/*
+	 * Chunks meeting steps [?3, ?2].  None spans more than ?4 steps, so
+	 * the index range starts at ?3 - ?4, not at the series' start.
+	 */
 	[SID_CHUNK_OVERLAP] =
 	    "SELECT " STORE_CHUNK_COLS " FROM chunks WHERE series_id = ?1 "
-	    "AND first_step <= ?2 AND last_step >= ?3 ORDER BY first_step",
+	    "AND first_step >= ?3 - ?4 AND first_step <= ?2 "
+	    "AND last_step >= ?3 ORDER BY first_step",
 	/* Insert and update bind ?2..?11 alike (store_chunk_bind). */
 	[SID_CHUNK_INSERT] =
 	    "INSERT INTO chunks (series_id, first_step, last_step, n, steps, "
@@ -149,6 +158,7 @@ struct store_state {
 	enum store_tail	 tail;
 	int64_t		 tail_id;
 	int64_t		 tail_n;
+	int64_t		 maxspan;	/* >= every last_step - first_step; -1 unknown */
 	size_t		 pn;		/* pending points */
 	int		 dirty;		/* the series row is behind */
 };
@@ -814,15 +824,18 @@ store_chunk_bind(sqlite3_stmt *s, const int64_t *steps, const double *vals,
  * *last_id and *last_n.
  */
 static int
-store_chunks_write(struct store *st, int64_t series_id, const int64_t *steps,
-    const double *vals, size_t n, int64_t *last_id, int64_t *last_n,
-    char **cause)
+store_chunks_write(struct store *st, struct store_ent *e,
+    const int64_t *steps, const double *vals, size_t n, int64_t *last_id,
+    int64_t *last_n, char **cause)
 {
 	sqlite3_stmt	*s;
 	size_t		 off, k, i;
 
 	for (off = 0, i = 0; off < n; off += k, i++) {
 		k = n - off < STORE_CHUNK_MAX ? n - off : STORE_CHUNK_MAX;
+		if (e->s.maxspan >= 0 &&
+		    steps[off + k - 1] - steps[off] > e->s.maxspan)
+			e->s.maxspan = steps[off + k - 1] - steps[off];
 		if (i < st->ncand) {
 			s = st->stmt[SID_CHUNK_UPDATE];
 			sqlite3_bind_int64(s, 1, st->cand[i]);
@@ -833,7 +846,7 @@ store_chunks_write(struct store *st, int64_t series_id, const int64_t *steps,
 			*last_id = st->cand[i];
 		} else {
 			s = st->stmt[SID_CHUNK_INSERT];
-			sqlite3_bind_int64(s, 1, series_id);
+			sqlite3_bind_int64(s, 1, e->s.id);
 			store_chunk_bind(s, steps + off, vals + off, k);
 			if (store_done(st, SID_CHUNK_INSERT, "insert chunk",
 			    cause) == -1)
@@ -909,6 +922,28 @@ store_tail_find(struct store *st, struct store_ent *e, char **cause)
 }
 
 /*
+ * Find a bound of e's chunk spans if the cache has none: a scan of the
+ * series' chunks, once per series while it stays cached.
+ */
+static int
+store_maxspan_find(struct store *st, struct store_ent *e, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_CHUNK_SPAN];
+
+	if (e->s.maxspan >= 0)
+		return 0;
+	sqlite3_bind_int64(s, 1, e->s.id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		store_err(st, cause, "chunk spans");
+		sqlite3_reset(s);
+		return -1;
+	}
+	e->s.maxspan = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+/*
  * Store points (ascending, unique) of series e in its chunks.  After
  * every stored step (append), nothing is read but a small tail chunk to
  * merge into.  Otherwise every chunk whose range meets the points is
@@ -942,10 +977,13 @@ store_points_write(struct store *st, struct store_ent *e, int append,
 		if (store_chunks_read(st, SID_CHUNK_GET, cause) == -1)
 			return -1;
 	} else if (!append) {
+		if (store_maxspan_find(st, e, cause) == -1)
+			return -1;
 		s = st->stmt[SID_CHUNK_OVERLAP];
 		sqlite3_bind_int64(s, 1, e->s.id);
 		sqlite3_bind_int64(s, 2, ns[nn - 1]);
 		sqlite3_bind_int64(s, 3, ns[0]);
+		sqlite3_bind_int64(s, 4, e->s.maxspan);
 		if (store_chunks_read(st, SID_CHUNK_OVERLAP, cause) == -1)
 			return -1;
 	}
@@ -963,7 +1001,7 @@ store_points_write(struct store *st, struct store_ent *e, int append,
 		wv = st->merged.vals;
 		wn = st->merged.n;
 	}
-	if (store_chunks_write(st, e->s.id, ws, wv, wn, &last_id, &last_n,
+	if (store_chunks_write(st, e, ws, wv, wn, &last_id, &last_n,
 	    cause) == -1)
 		return -1;
 	*added = (int64_t)wn - (int64_t)st->old.n;
@@ -1219,6 +1257,7 @@ store_series_get(struct store *st, int64_t run_id, enum series_kind kind,
 		e->s.last_value = store_column_value(s, 3, 4);
 		e->s.tail = e->s.points > 0 ? STORE_TAIL_UNKNOWN :
 		    STORE_TAIL_NONE;
+		e->s.maxspan = e->s.points > 0 ? -1 : 0;
 		sqlite3_reset(s);
 	} else if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);

@@ -637,6 +637,39 @@ test_interleaved(void **state)
 	free(m);
 }
 
+/*
+ * A chunk may span far (sparse steps merged into a tail): a resend must
+ * find it although it starts long before the resent step, with the
+ * cache warm or cold.
+ */
+static void
+test_wide_chunk(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m = xcalloc(1, sizeof *m);
+	char		*cause = NULL;
+
+	(void)state;
+	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 100, 1.0);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 100, 101, 1.0);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 15000, 15001, 1.0);
+	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 15001, 15101, 1.0);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 15101, 15201, 1.0);
+	assert_int_equal(check_series(db, "r", "loss", "loss", m), 3);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 15000, 15001, 2.0);
+	check_series(db, "r", "loss", "loss", m);
+	/* A rollback empties the cache: the bound is read again. */
+	assert_int_equal(store_begin(st, &cause), 0);
+	store_rollback(st);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 100, 101, 3.0);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 14990, 15002, 4.0);
+	check_series(db, "r", "loss", "loss", m);
+	store_close(st);
+	free(m);
+}
+
 static void
 test_unsorted_duplicates(void **state)
 {
@@ -1438,6 +1471,7 @@ main(void)
 		cmocka_unit_test(test_resend_replaces),
 		cmocka_unit_test(test_overlap_partial),
 		cmocka_unit_test(test_interleaved),
+		cmocka_unit_test(test_wide_chunk),
 		cmocka_unit_test(test_unsorted_duplicates),
 		cmocka_unit_test(test_tail_merge),
 		cmocka_unit_test(test_tail_deleted),
