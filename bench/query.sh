@@ -23,7 +23,16 @@ heat_steps=${BENCH_QUERY_HEATMAP_STEPS:-100000}
 heat_layers=${BENCH_QUERY_LAYERS:-200}
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/gw-query.XXXXXX")
-trap 'rm -rf "$out"' EXIT
+p1=
+p2=
+cleanup() {
+	for p in $p1 $p2; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	rm -rf "$out"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Fill both runs at once; each ingest is one keep-alive connection.
 t0=$(date +%s.%N)
@@ -36,6 +45,8 @@ p2=$!
 rc=0
 wait $p1 || rc=1
 wait $p2 || rc=1
+p1=
+p2=
 t1=$(date +%s.%N)
 if [ $rc -ne 0 ]; then
 	echo "query.sh: filling the database failed" >&2

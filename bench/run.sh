@@ -41,7 +41,14 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gw-bench.XXXXXX")
 dpid=
+cpid=
+# Children run in the background and are waited for, so that a signal
+# is handled at once; cleanup ends them by pid.
 cleanup() {
+	if [ -n "$cpid" ]; then
+		kill -TERM "$cpid" 2>/dev/null || true
+		wait "$cpid" 2>/dev/null || true
+	fi
 	stop_daemon
 	rm -rf "$tmp"
 }
@@ -126,8 +133,13 @@ median() {
 ingest_run() {
 	local db=$tmp/gw-$3.db
 	start_daemon "$db"
-	if ! "$build/bench/ingest" --url "$url" --pid "$dpid" --form "$1" \
-		--seconds "$2" --conns "$conns" >"$tmp/$3.out"; then
+	"$build/bench/ingest" --url "$url" --pid "$dpid" --form "$1" \
+		--seconds "$2" --conns "$conns" >"$tmp/$3.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	if [ "$rc" != 0 ]; then
 		cat "$tmp/$3.out"
 		echo "run.sh: ingest $1 failed; the end of the daemon's log:" >&2
 		tail -n 20 "$tmp/daemon.log" >&2
@@ -145,7 +157,12 @@ echo "   $repeat x (raw SQLite ${raw_secs}s a variant, ingest ${secs}s a form), 
 for i in $(seq "$repeat"); do
 	echo "-- round $i of $repeat"
 	"$build/bench/raw_sqlite" --dir "$tmp" --seconds "$raw_secs" \
-		--sync all >"$tmp/raw.out"
+		--sync all >"$tmp/raw.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	[ "$rc" = 0 ] || exit 1
 	awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		printf "  raw sqlite %-6s %-6s %9.0f rows/s\n", v["mode"],
 		    v["sync"], v["rows_per_s"] }' "$tmp/raw.out"
@@ -164,7 +181,12 @@ fi
 if [ "$do_query" != 0 ]; then
 	echo "-- queries"
 	start_daemon "$tmp/gw-query.db"
-	if ! GW_BUILD="$build" "$top/bench/query.sh" "$url" >"$tmp/query.out"; then
+	GW_BUILD="$build" "$top/bench/query.sh" "$url" >"$tmp/query.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	if [ "$rc" != 0 ]; then
 		cat "$tmp/query.out"
 		exit 1
 	fi
