@@ -28,13 +28,18 @@
 extern const char *const schema_sql[];
 extern const size_t schema_sql_count;
 
-#define STORE_CHUNK_MAX		4096	/* points in one chunk row */
-#define STORE_MERGE_NEW_MAX	64	/* flushes of fewer points merge... */
-#define STORE_MERGE_TAIL_MAX	256	/* ...into a tail of fewer points */
-#define STORE_PENDING_MAX	((size_t)1 << 20)	/* points buffered */
-#define STORE_KEEP_POINTS	STORE_CHUNK_MAX	/* a flushed buffer this small... */
-#define STORE_KEEP_BYTES	((size_t)32 << 20)	/* ...is kept, up to this */
-#define STORE_CACHE_MAX		((size_t)1 << 20)	/* cached entries */
+/* Points in one chunk row. */
+#define STORE_CHUNK_MAX		4096
+/* A flush of fewer points merges into a tail chunk of fewer points. */
+#define STORE_MERGE_NEW_MAX	64
+#define STORE_MERGE_TAIL_MAX	256
+/* Pending points, all series, before a flush in mid-transaction. */
+#define STORE_PENDING_MAX	((size_t)1 << 20)
+/* A flushed buffer this small is kept, while all of them fit the bytes. */
+#define STORE_KEEP_POINTS	STORE_CHUNK_MAX
+#define STORE_KEEP_BYTES	((size_t)32 << 20)
+/* Cached entries before the cache is emptied between transactions. */
+#define STORE_CACHE_MAX		((size_t)1 << 20)
 #define STORE_BUSY_MS		5000
 
 enum store_sid {
@@ -68,7 +73,8 @@ enum store_sid {
 #define STORE_RUN_SET							\
 	"project = coalesce(?2, project), config = coalesce(?3, config), " \
 	"meta = coalesce(?4, meta), "					\
-	"first_step = min(coalesce(first_step, ?5), coalesce(?5, first_step)), " \
+	"first_step = min(coalesce(first_step, ?5), "			\
+	"coalesce(?5, first_step)), "					\
 	"last_step = max(coalesce(last_step, ?6), coalesce(?6, last_step)), " \
 	"last_seen = ?7, points = points + ?8, dropped = dropped + ?9"
 
@@ -150,15 +156,15 @@ enum store_tail {
  * series row is brought up to date when they are flushed.
  */
 struct store_state {
-	int		 stale;		/* reload from the database first */
+	int		 stale;		/* reload from the database */
 	int64_t		 id;
 	int64_t		 points;	/* distinct steps */
-	int64_t		 last_step;	/* the greatest, when points > 0 */
+	int64_t		 last_step;	/* the greatest, if points > 0 */
 	double		 last_value;	/* its value */
 	enum store_tail	 tail;
 	int64_t		 tail_id;
 	int64_t		 tail_n;
-	int64_t		 maxspan;	/* >= every last_step - first_step; -1 unknown */
+	int64_t		 maxspan;	/* >= any chunk's span; -1: ask */
 	size_t		 pn;		/* pending points */
 	int		 dirty;		/* the series row is behind */
 };
@@ -174,7 +180,7 @@ struct store_ent {
 	int			 kind;
 	int			 queued;	/* in st->dirty */
 	uint64_t		 hash;
-	uint64_t		 gen;		/* the last batch to touch it */
+	uint64_t		 gen;		/* last batch to touch it */
 	struct store_state	 s;
 	int64_t			*psteps;
 	double			*pvals;
@@ -204,26 +210,28 @@ struct store {
 	sqlite3			*db;
 	sqlite3_stmt		*stmt[SID_COUNT];
 
-	struct store_ent	**tab;		/* open addressing, linear */
+	/* The cache: open addressing, linear probing. */
+	struct store_ent	**tab;
 	size_t			 tabsize;	/* a power of two */
 	size_t			 tabcount;
-	uint64_t		 gen;		/* store_apply calls so far */
-	struct store_undo	*undo;		/* entries the batch touched */
+	uint64_t		 gen;		/* store_apply() calls */
+	struct store_undo	*undo;		/* what the batch touched */
 	size_t			 nundo;
 	size_t			 undocap;
-	struct store_ent	**dirty;	/* entries with work to flush */
+	struct store_ent	**dirty;	/* entries to flush */
 	size_t			 ndirty;
 	size_t			 dirtycap;
-	size_t			 pending;	/* pending points, all series */
-	size_t			 pbytes;	/* in pending buffers, all series */
+	size_t			 pending;	/* points, all series */
+	size_t			 pbytes;	/* in pending buffers */
 
+	/* Scratch space for writing a series. */
 	struct store_sortkey	*keys;
 	size_t			 keyscap;
-	struct store_buf	 sorted;	/* a batch series, normalized */
-	struct store_buf	 old;		/* points read back from chunks */
+	struct store_buf	 sorted;	/* batch points, sorted */
+	struct store_buf	 old;		/* points of chunks read */
 	struct store_buf	 oldsorted;
-	struct store_buf	 merged;	/* old and new, new winning */
-	int64_t			*cand;		/* ids of the chunks read */
+	struct store_buf	 merged;	/* old and new, new wins */
+	int64_t			*cand;		/* ids of chunks read */
 	size_t			 ncand;
 	size_t			 candcap;
 };

@@ -270,7 +270,8 @@ read_series(sqlite3 *db, int64_t sid, struct model *out)
 			if (i > 0 && sb != NULL) {
 				int64_t	prev;
 
-				memcpy(&prev, (const char *)sb + (i - 1) * 8, 8);
+				memcpy(&prev, (const char *)sb + (i - 1) * 8,
+				    8);
 				assert_true(prev < step);
 			}
 			out->present[step] = 1;
@@ -296,8 +297,10 @@ read_series(sqlite3 *db, int64_t sid, struct model *out)
 			assert_true(sqlite3_column_double(s, 7) == maxv);
 			assert_int_equal(sqlite3_column_int64(s, 8), maxstep);
 		} else {
-			assert_int_equal(sqlite3_column_type(s, 5), SQLITE_NULL);
-			assert_int_equal(sqlite3_column_type(s, 7), SQLITE_NULL);
+			assert_int_equal(sqlite3_column_type(s, 5),
+			    SQLITE_NULL);
+			assert_int_equal(sqlite3_column_type(s, 7),
+			    SQLITE_NULL);
 		}
 	}
 	sqlite3_finalize(s);
@@ -813,7 +816,7 @@ test_group(void **state)
 			m->vals[s] = (double)s;
 		}
 		if (k == 2) {
-			/* A resend of buffered steps, and of the batch's own. */
+			/* Resend buffered steps and the batch's own. */
 			for (s = 5; s < 15; s++) {
 				add_point(b, SERIES_LOSS, "loss", s, -1.0);
 				m->vals[s] = -1.0;
