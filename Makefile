@@ -119,7 +119,7 @@ test: all $(UNIT_BINS)
 run: all
 	$(BUILD)/gradwatchd
 
-BENCH_BINS := $(BUILD)/bench/ingest
+BENCH_BINS := $(BUILD)/bench/ingest $(BUILD)/bench/raw_sqlite
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $< $(DEP_LIBS)
