@@ -39,7 +39,7 @@ extern const size_t schema_sql_count;
 #define STORE_KEEP_POINTS	STORE_CHUNK_MAX
 #define STORE_KEEP_BYTES	((size_t)32 << 20)
 /* Cached entries before the cache is emptied between transactions. */
-#define STORE_CACHE_MAX		((size_t)1 << 20)
+#define STORE_CACHE_MAX		((size_t)1 << 18)
 #define STORE_BUSY_MS		5000
 
 enum store_sid {
@@ -1025,9 +1025,12 @@ store_points_write(struct store *st, struct store_ent *e, int append,
 	return 0;
 }
 
-/* Write e's pending points and its series row.  Not atomic alone. */
+/*
+ * Write e's pending points and its series row, leaving e's buffer for
+ * store_flush_done() once the writes are sure to stay.
+ */
 static int
-store_flush(struct store *st, struct store_ent *e, char **cause)
+store_flush_write(struct store *st, struct store_ent *e, char **cause)
 {
 	sqlite3_stmt	*s = st->stmt[SID_SERIES_UPDATE];
 	int64_t		 added;
@@ -1053,11 +1056,16 @@ store_flush(struct store *st, struct store_ent *e, char **cause)
 		sqlite3_bind_null(s, 4);
 		sqlite3_bind_int(s, 5, 0);
 	}
-	if (store_done(st, SID_SERIES_UPDATE, "update series", cause) == -1)
-		return -1;
+	return store_done(st, SID_SERIES_UPDATE, "update series", cause);
+}
+
+static void
+store_flush_done(struct store *st, struct store_ent *e)
+{
+	if (e->s.stale || !e->s.dirty)
+		return;
 	store_pending_done(st, e);
 	e->s.dirty = 0;
-	return 0;
 }
 
 /*
@@ -1071,13 +1079,14 @@ store_flush_atomic(struct store *st, struct store_ent *e, char **cause)
 
 	if (store_done(st, SID_FLUSH_SAVEPOINT, "savepoint", cause) == -1)
 		return -1;
-	if (store_flush(st, e, cause) == -1 ||
+	if (store_flush_write(st, e, cause) == -1 ||
 	    store_done(st, SID_FLUSH_RELEASE, "release", cause) == -1) {
 		store_done_quiet(st, SID_FLUSH_ROLLBACK_TO);
 		store_done_quiet(st, SID_FLUSH_RELEASE);
 		e->s = saved;
 		return -1;
 	}
+	store_flush_done(st, e);
 	return 0;
 }
 
@@ -1090,9 +1099,15 @@ store_flush_all(struct store *st, int atomic, char **cause)
 
 	for (i = 0; i < st->ndirty; i++) {
 		e = st->dirty[i];
-		if (atomic ? store_flush_atomic(st, e, cause) == -1 :
-		    store_flush(st, e, cause) == -1)
-			return -1;
+		if (atomic) {
+			if (store_flush_atomic(st, e, cause) == -1)
+				return -1;
+		} else {
+			/* A failure here rolls back more than e. */
+			if (store_flush_write(st, e, cause) == -1)
+				return -1;
+			store_flush_done(st, e);
+		}
 	}
 	for (i = 0; i < st->ndirty; i++)
 		st->dirty[i]->queued = 0;
