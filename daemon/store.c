@@ -793,16 +793,23 @@ store_chunk_bind(sqlite3_stmt *s, const int64_t *steps, const double *vals,
 {
 	size_t	i, imin = SIZE_MAX, imax = SIZE_MAX;
 	int64_t	nonfinite = 0;
+	double	v, lo = INFINITY, hi = -INFINITY;
 
+	/* The first of equal extremes wins; any finite v beats the start. */
 	for (i = 0; i < n; i++) {
-		if (!isfinite(vals[i])) {
+		v = vals[i];
+		if (!isfinite(v)) {
 			nonfinite++;
 			continue;
 		}
-		if (imin == SIZE_MAX || vals[i] < vals[imin])
+		if (v < lo) {
+			lo = v;
 			imin = i;
-		if (imax == SIZE_MAX || vals[i] > vals[imax])
+		}
+		if (v > hi) {
+			hi = v;
 			imax = i;
+		}
 	}
 	sqlite3_bind_int64(s, 2, steps[0]);
 	sqlite3_bind_int64(s, 3, steps[n - 1]);
