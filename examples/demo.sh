@@ -91,7 +91,7 @@ scenarios=(
 	"nan-batch|--nan-at $((steps / 2))"
 	"clip-too-low|--clip 1e-3"
 )
-echo "demo: training ${#scenarios[@]} networks for $steps steps each (project demo)..."
+echo "demo: training ${#scenarios[@]} networks for $steps steps each: runs demo-<scenario>-$stamp, project demo"
 pids=()
 for s in "${scenarios[@]}"; do
 	name=${s%%|*}
@@ -109,11 +109,12 @@ for s in "${scenarios[@]}"; do
 	rc=$?
 	i=$((i + 1))
 	case $rc in
-	0) what=$(grep -E '^(done|the loss is non-finite)' "$demo_dir/$name.log" | tr '\n' ' ') ;;
+	0) what=$(grep -E '^(done|gradient norm non-finite)' "$demo_dir/$name.log" |
+		sed -e '1s/^done: //' -e '2s/^/                /') ;;
 	2) what="stopped: gradwatch said the run was critical" ;;
 	*) what="FAILED (exit $rc), see $demo_dir/$name.log"; failed=1 ;;
 	esac
-	printf '  %-13s demo-%s-%s: %s\n' "$name" "$name" "$stamp" "$what"
+	printf '  %-13s %s\n' "$name" "$what"
 done
 
 echo

@@ -821,25 +821,63 @@ report_critical(struct gw_client *gw, int64_t step)
 		    al[i].series, (long long)al[i].onset_step, al[i].message);
 }
 
-/* The last step's gradient norm per weight tensor, input side first. */
+/* What a run did, for its closing lines. */
+struct summary {
+	int64_t		 steps;		/* steps trained */
+	int64_t		 bad_loss;	/* first non-finite loss, or -1 */
+	int64_t		 bad_grad;	/* first non-finite gradient norm */
+	int64_t		 clipped;	/* steps whose gradient was clipped */
+	int64_t		 max_step;	/* where the largest finite grad norm was */
+	double		 max_grad;
+	double		 loss;		/* the last step's */
+	double		 val;		/* the last held-out accuracy */
+};
+
+/* NaN without a sign, so that printf never says "-nan". */
+static double
+unsigned_nan(double v)
+{
+	return isnan(v) ? NAN : v;
+}
+
+/*
+ * The closing lines: one summary line, then each weight tensor's last
+ * gradient and weight norm, input side first.
+ */
 static void
-print_layers(const struct net *n)
+summary_print(const struct summary *sum, const struct opts *o,
+    const struct net *n)
 {
 	char	 name[32];
 	double	 g, first = 0, last = 0;
 	int	 l;
 
-	printf("%-12s %12s %12s\n", "tensor", "grad norm", "weight norm");
 	for (l = 0; l < n->depth; l++) {
 		g = norm2(n->grad + n->woff[l], net_wlen(n, l));
-		snprintf(name, sizeof name, "fc%d.weight", l);
-		printf("%-12s %12.3e %12.3e\n", name, g,
-		    norm2(n->param + n->woff[l], net_wlen(n, l)));
-		if (l == 0)
-			first = g;
+		first = l == 0 ? g : first;
 		last = g;
 	}
-	printf("grad norm ratio fc0/fc%d: %.3e\n", n->depth - 1, first / last);
+	printf("done: %lld steps, loss %.4g", (long long)sum->steps,
+	    unsigned_nan(sum->loss));
+	if (sum->bad_loss >= 0)
+		printf(" (non-finite from step %lld)", (long long)sum->bad_loss);
+	printf(", held-out accuracy %.3f", sum->val);
+	if (o->clip > 0)
+		printf(", clipped %lld of %lld steps", (long long)sum->clipped,
+		    (long long)sum->steps);
+	printf(", grad norm fc0/fc%d %.3g\n", n->depth - 1,
+	    unsigned_nan(first / last));
+	if (sum->bad_grad >= 0)
+		printf("gradient norm non-finite from step %lld, largest finite "
+		    "%.3g at step %lld\n", (long long)sum->bad_grad,
+		    sum->max_grad, (long long)sum->max_step);
+	printf("%-12s %12s %12s\n", "tensor", "grad norm", "weight norm");
+	for (l = 0; l < n->depth; l++) {
+		snprintf(name, sizeof name, "fc%d.weight", l);
+		printf("%-12s %12.3e %12.3e\n", name,
+		    unsigned_nan(norm2(n->grad + n->woff[l], net_wlen(n, l))),
+		    unsigned_nan(norm2(n->param + n->woff[l], net_wlen(n, l))));
+	}
 }
 
 /*
@@ -850,10 +888,11 @@ static int
 train(const struct opts *o, struct net *n, struct watch *w,
     const struct task *task, struct rng *r)
 {
-	double	*x = NULL, *ex = NULL, loss = NAN, gnorm, acc, lr, val = -1;
-	int	*y = NULL, *ey = NULL, correct, rc = 1;
-	int64_t	 step, bad_loss = -1, bad_grad = -1;
-	size_t	 j;
+	struct summary	 sum = { 0, -1, -1, 0, -1, 0, NAN, -1 };
+	double		*x = NULL, *ex = NULL, gnorm, acc, lr;
+	int		*y = NULL, *ey = NULL, correct, rc = 1;
+	int64_t		 step;
+	size_t		 j;
 
 	x = calloc((size_t)o->batch * MLP_INPUTS, sizeof *x);
 	y = calloc(o->batch, sizeof *y);
@@ -868,56 +907,56 @@ train(const struct opts *o, struct net *n, struct watch *w,
 		task_sample(task, r, x, y, o->batch);
 		if (step == o->nan_at)
 			x[0] = NAN;	/* one corrupt feature of one sample */
-		loss = net_forward(n, x, y, o->batch, &correct);
+		sum.loss = net_forward(n, x, y, o->batch, &correct);
 		net_backward(n, y, o->batch);
 		gnorm = norm2(n->grad, n->nparams);
 		acc = (double)correct / o->batch;
 		lr = o->lr;
 		if (step < o->warmup)
 			lr *= (double)(step + 1) / o->warmup;
-		watch_step(w, o, n, step, loss, gnorm, lr);
+		watch_step(w, o, n, step, sum.loss, gnorm, lr);
 		gw_metric_value(w->gw, step, w->acc, acc);
-		if (!isfinite(loss) && bad_loss < 0)
-			bad_loss = step;
-		if (!isfinite(gnorm) && bad_grad < 0)
-			bad_grad = step;
+		if (!isfinite(sum.loss) && sum.bad_loss < 0)
+			sum.bad_loss = step;
+		if (!isfinite(gnorm) && sum.bad_grad < 0)
+			sum.bad_grad = step;
+		if (isfinite(gnorm) && gnorm > sum.max_grad) {
+			sum.max_grad = gnorm;
+			sum.max_step = step;
+		}
 		if (o->clip > 0) {
 			gw_clip(w->gw, step, o->clip, gnorm);
-			if (!(gnorm <= o->clip))	/* NaN poisons, as usual */
+			if (!(gnorm <= o->clip)) {	/* NaN poisons, as usual */
 				for (j = 0; j < n->nparams; j++)
 					n->grad[j] *= o->clip / gnorm;
+				sum.clipped++;
+			}
 		}
 		net_update(n, lr, o->momentum);
-		if ((step + 1) % o->eval_every == 0 || step + 1 == o->steps) {
-			val = evaluate(n, ex, ey);
-			gw_metric_value(w->gw, step, w->val_acc, val);
+		sum.steps = step + 1;
+		if (sum.steps % o->eval_every == 0 || sum.steps == o->steps) {
+			sum.val = evaluate(n, ex, ey);
+			gw_metric_value(w->gw, step, w->val_acc, sum.val);
 		}
 		if (!o->quiet && (step % o->print_every == 0 ||
-		    step + 1 == o->steps))
+		    sum.steps == o->steps))
 			printf("step %5lld  loss %-10.4g grad_norm %-10.4g "
-			    "acc %.2f  health %s\n", (long long)step, loss,
-			    gnorm, acc, health_name(gw_health(w->gw)));
+			    "acc %.2f  health %s\n", (long long)step,
+			    unsigned_nan(sum.loss), unsigned_nan(gnorm), acc,
+			    health_name(gw_health(w->gw)));
 		if (o->stop_on_critical &&
 		    gw_health(w->gw) == GW_HEALTH_CRITICAL) {
 			report_critical(w->gw, step);
 			rc = 2;
-			goto out;
+			break;
 		}
 		if (o->step_ms > 0)
 			sleep_ms(o->step_ms);
 	}
-	rc = 0;
-	if (o->quiet)
-		goto out;
-	if (bad_loss >= 0)
-		printf("the loss is non-finite from step %lld\n",
-		    (long long)bad_loss);
-	if (bad_grad >= 0)
-		printf("the gradient norm is non-finite from step %lld\n",
-		    (long long)bad_grad);
-	printf("done: %lld steps, last loss %.4g, held-out accuracy %.3f\n",
-	    (long long)o->steps, loss, val);
-	print_layers(n);
+	if (rc != 2)
+		rc = 0;
+	if (!o->quiet)
+		summary_print(&sum, o, n);
 
 out:
 	free(x);
