@@ -92,6 +92,25 @@ headers: $(DEPS_STAMP)
 		echo "#include \"$$h\"" | $(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -I. -Idaemon -x c -fsyntax-only - || exit 1; \
 	done; echo "headers: every header compiles alone"
 
+# ---- examples ------------------------------------------------------------
+# Each examples/NAME.c is a training program, built into build/examples/NAME
+# against libgradwatch (the variables of its section).  `make demo` starts
+# gradwatchd unless one answers and trains the examples against it.
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+
+.PHONY: examples demo
+all: examples
+examples: $(EXAMPLE_BINS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libgradwatch.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(GW_LIB_CFLAGS) -o $@ $< $(GW_LIB_LDLIBS) -lm
+
+demo: all
+	GW_BUILD=$(BUILD) examples/demo.sh --no-build
+# ---- end of examples -----------------------------------------------------
+
 # ---- unit tests ----------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -109,8 +128,99 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_objs,$$*)
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) $(shell pkg-config --cflags cmocka) -Idaemon \
 		-o $@ $< $(call unit_objs,$*) $(DEP_LIBS) $(shell pkg-config --libs cmocka)
 
+# ---- libgradwatch ------------------------------------------------------
+# The client library: build/libgradwatch.so (SONAME libgradwatch.so.0,
+# only gw_ symbols exported) and build/libgradwatch.a, both from the same
+# -fPIC objects; its tests in tests/client/ (TAP programs, against a live
+# daemon and against none) and bench/client.  A program using the library
+# compiles with $(GW_LIB_CFLAGS) and links with $(GW_LIB_LDLIBS).
+GW_SOMAJOR	:= 0
+LIB_PKGS	:= libcurl jansson
+LIB_SRCS	:= $(wildcard client_lib/*.c)
+LIB_OBJS	:= $(patsubst client_lib/%.c,$(BUILD)/client_lib/%.o,$(LIB_SRCS))
+LIB_CFLAGS	= -fPIC -fvisibility=hidden -DGW_BUILDING_LIBRARY \
+	-Iclient_lib/include -Iclient_lib $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
+LIB_LIBS	= $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
+GW_LIB_CFLAGS	:= -Iclient_lib/include
+GW_LIB_LDLIBS	= -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lgradwatch
+
+.PHONY: lib install-lib client-tsan
+all: lib
+lib: $(BUILD)/libgradwatch.so $(BUILD)/libgradwatch.a
+
+$(BUILD)/client_lib/%.o: client_lib/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(LIB_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libgradwatch.so.$(GW_SOMAJOR): $(LIB_OBJS) client_lib/exports.txt
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,libgradwatch.so.$(GW_SOMAJOR) \
+		-Wl,--version-script=client_lib/exports.txt -Wl,-z,defs \
+		-o $@ $(LIB_OBJS) $(LIB_LIBS)
+
+$(BUILD)/libgradwatch.so: $(BUILD)/libgradwatch.so.$(GW_SOMAJOR)
+	ln -sf libgradwatch.so.$(GW_SOMAJOR) $@
+
+$(BUILD)/libgradwatch.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+# The client tests link the shared library (so they test what is shipped).
+CLIENT_TEST_SRCS := $(filter-out tests/client/gwt.c,$(wildcard tests/client/*.c))
+CLIENT_TEST_BINS := $(patsubst tests/client/%.c,$(BUILD)/tests/client/%,$(CLIENT_TEST_SRCS))
+CLIENT_TEST_CFLAGS = $(GW_LIB_CFLAGS) -Itests/client $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
+CLIENT_TEST_LIBS = $(GW_LIB_LDLIBS) $(LIB_LIBS)
+
+$(BUILD)/tests/client/gwt.o: tests/client/gwt.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CLIENT_TEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/client/%: tests/client/%.c $(BUILD)/tests/client/gwt.o \
+    $(BUILD)/libgradwatch.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CLIENT_TEST_CFLAGS) -o $@ $< \
+		$(BUILD)/tests/client/gwt.o $(CLIENT_TEST_LIBS)
+
+# Without SANITIZE, the threads test also runs built with ThreadSanitizer
+# (library included); `make client-tsan` builds just that.
+ifndef SANITIZE
+TSAN_DIR := build/tsan-client
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -O1 -g
+TSAN_OBJS := $(patsubst client_lib/%.c,$(TSAN_DIR)/client_lib/%.o,$(LIB_SRCS))
+CLIENT_TSAN_BINS := $(patsubst tests/client/%.c,$(TSAN_DIR)/tests/client/%,$(wildcard tests/client/40-threads.c))
+$(TSAN_DIR)/client_lib/%.o: client_lib/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(TSAN_FLAGS) $(LIB_CFLAGS) -c -o $@ $<
+$(TSAN_DIR)/tests/client/%: tests/client/%.c tests/client/gwt.c $(TSAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(TSAN_FLAGS) $(CLIENT_TEST_CFLAGS) -o $@ $< \
+		tests/client/gwt.c $(TSAN_OBJS) $(LIB_LIBS)
+endif
+client-tsan: $(CLIENT_TSAN_BINS)
+CLIENT_TEST_PROGS = $(CLIENT_TEST_BINS) $(CLIENT_TSAN_BINS) $(wildcard tests/client/*.sh)
+test: $(CLIENT_TEST_BINS) $(CLIENT_TSAN_BINS)
+
+$(BUILD)/bench/client: bench/client.c $(BUILD)/libgradwatch.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CLIENT_TEST_CFLAGS) -o $@ $< $(CLIENT_TEST_LIBS)
+bench: $(BUILD)/bench/client
+
+# make install PREFIX=...: the header, both libraries and gradwatch.pc.
+install: install-lib
+install-lib: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 client_lib/include/gradwatch.h $(DESTDIR)$(PREFIX)/include/gradwatch.h
+	install -m 755 $(BUILD)/libgradwatch.so.$(GW_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libgradwatch.so.$(GW_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libgradwatch.so
+	install -m 644 $(BUILD)/libgradwatch.a $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+		-e "s|@VERSION@|$$(sed -n 's/^#define GW_VERSION[^"]*"\(.*\)"/\1/p' client_lib/include/gradwatch.h)|g" \
+		-e 's|@REQUIRES@|$(LIB_PKGS)|g' \
+		client_lib/gradwatch.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gradwatch.pc
+# ---- end of libgradwatch ------------------------------------------------
+
 # ---- test, run, bench ----------------------------------------------------
-TEST_PROGS = $(UNIT_BINS) $(sort $(wildcard tests/integration/*.sh tests/integration/*.py))
+TEST_PROGS = $(UNIT_BINS) $(sort $(wildcard tests/integration/*.sh tests/integration/*.py)) \
+	$(CLIENT_TEST_PROGS)
 
 test: all $(UNIT_BINS)
 	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) CMOCKA_MESSAGE_OUTPUT=TAP \
