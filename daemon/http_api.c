@@ -24,6 +24,7 @@
 #include "config.h"
 #include "http_api.h"
 #include "ingest.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -304,8 +305,10 @@ http_post_job(struct request *req)
 	memset(&req->wjob, 0, sizeof req->wjob);
 	if (req->route == ROUTE_INGEST) {
 		req->wjob.kind = WRITER_JOB_INGEST;
+		jsonarena_begin();	/* ingest_parse keeps no json_t */
 		req->wjob.batch = ingest_parse(req->body, req->len, &code,
 		    &cause);
+		jsonarena_end();
 		if (req->wjob.batch == NULL)
 			goto bad;
 	} else {

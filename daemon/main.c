@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "http_api.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -143,6 +144,7 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	jsonarena_install();
 	if ((st = store_open(cfg.db_path, &cause)) == NULL)
 		fatalx("%s", cause);
 	w = writer_start(st, cfg.queue_points);
