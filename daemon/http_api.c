@@ -4,7 +4,7 @@
  * struct request (made on the first call, freed at NOTIFY_COMPLETED):
  * they collect the body, route, and either answer at once (cheap
  * routes), stream (exports), or suspend the connection and hand the
- * request to a pool worker (parsing, queries), which may hand it on to
+ * request to a worker (parsing, queries), which may hand it on to
  * the writer (ingest).  Whoever finishes fills req->reply and resumes
  * the connection; MHD then calls us again and we queue the response.
  */
@@ -40,7 +40,8 @@
 struct http {
 	const struct config	*cfg;
 	struct writer		*writer;
-	struct pool		*pool;
+	struct pool		*parsers;	/* ingest bodies; no database */
+	struct pool		*readers;	/* queries; a connection each */
 	struct MHD_Daemon	*mhd;
 	struct http_hooks	 hooks;
 	uint16_t		 port;
@@ -410,7 +411,9 @@ http_dispatch(struct request *req)
 	req->dispatched = 1;
 	atomic_fetch_add(&req->h->in_flight, 1);
 	MHD_suspend_connection(req->conn);
-	if (pool_submit(req->h->pool, &req->pjob) == -1) {
+	/* Separate pools: slow queries never hold up ingest parsing. */
+	if (pool_submit(http_route_is_post(req->route) ? req->h->parsers :
+	    req->h->readers, &req->pjob) == -1) {
 		req->retry_after = 1;
 		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    query_error_body("overloaded",
@@ -705,7 +708,8 @@ http_start(const struct config *cfg, struct writer *w,
 		    gai_strerror(rc));
 		goto fail;
 	}
-	h->pool = pool_start(cfg->workers, HTTP_POOL_JOBS, http_worker_init_cb,
+	h->parsers = pool_start(cfg->workers, HTTP_POOL_JOBS, NULL, NULL, NULL);
+	h->readers = pool_start(cfg->workers, HTTP_POOL_JOBS, http_worker_init_cb,
 	    http_worker_fini_cb, h);
 	h->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
@@ -729,7 +733,8 @@ http_start(const struct config *cfg, struct writer *w,
 	h->port = info != NULL ? info->port : cfg->http_port;
 	return h;
 fail:
-	pool_stop(h->pool);
+	pool_stop(h->parsers);
+	pool_stop(h->readers);
 	free(h);
 	return NULL;
 }
@@ -753,8 +758,8 @@ http_quiesce(struct http *h)
 void
 http_drain(struct http *h)
 {
-	pool_stop(h->pool);
-	h->pool = NULL;
+	pool_stop(h->parsers);
+	h->parsers = NULL;
 }
 
 void
@@ -771,6 +776,7 @@ http_stop(struct http *h, int timeout_ms)
 	/* Give MHD a moment to write the last answers out. */
 	usleep(50 * 1000);
 	MHD_stop_daemon(h->mhd);
-	pool_stop(h->pool);
+	pool_stop(h->parsers);
+	pool_stop(h->readers);
 	free(h);
 }

@@ -2,7 +2,7 @@
 /*
  * http_api: the HTTP side of gradwatchd on libmicrohttpd: routing,
  * authentication, request bodies and responses.  MHD's own threads do
- * only I/O and routing; parsing and queries run on a worker pool and
+ * only I/O and routing; parsing and queries run on two worker pools and
  * ingest commits on the writer thread, with the connection suspended
  * meanwhile, so no HTTP thread waits on the disk or on a slow query.
  */
