@@ -37,6 +37,7 @@
 #define QUERY_KEY_MAX		128
 #define QUERY_ECHO_MAX		200	/* bytes of a parameter quoted back */
 #define QUERY_SCAN_SPARSENESS	4	/* table walk if rows/wanted below */
+#define QUERY_SCAN_PROBE	64	/* rows before the walk judges blobs */
 #define QUERY_MMAP_SIZE		((size_t)(sizeof(void *) >= 8 ? 1 << 30 : 0))
 #define QUERY_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(17))
 
@@ -56,6 +57,7 @@ enum query_stmt {
 	QS_CHUNK_BY_ID,
 	QS_SPAN,
 	QS_RANGE,
+	QS_RANGE_BLOBS,
 	QS_LAYERS,
 	QS_ALERTS,
 	QS_COUNT
@@ -79,7 +81,7 @@ enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS };
 enum summary_col {
 	SC_ID, SC_FIRST, SC_LAST, SC_WHOLE,
 	SC_N = 4, SC_MIN, SC_MIN_STEP, SC_MAX, SC_MAX_STEP,
-	HC_MAX = 4, HC_SERIES
+	HC_MAX = 4, HC_SERIES, HC_N, HC_STEPS, HC_VALS
 };
 #define QUERY_POINTS_SUMMARY						\
 	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
@@ -131,6 +133,10 @@ static const char *const query_sql[QS_COUNT] = {
 	    "SELECT min(id), max(id), count(*) FROM chunks"
 	    " WHERE series_id = ?1 AND first_step <= ?2",
 	[QS_RANGE] = QUERY_HEAT_SUMMARY " WHERE id BETWEEN ?1 AND ?2",
+	[QS_RANGE_BLOBS] =
+	    "SELECT id, first_step, last_step, nonfinite = 0 AND"
+	    " max_value IS NOT NULL, max_value, series_id, n, steps, vals"
+	    " FROM chunks WHERE id BETWEEN ?1 AND ?2",
 	[QS_LAYERS] =
 	    "SELECT id, name FROM series"
 	    " WHERE run_id = ?1 AND kind = 'layer_grad'"
@@ -530,82 +536,145 @@ chunk_cleanup(struct chunk *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* Where a statement's row holds a chunk's range, count and blobs. */
+struct chunk_cols {
+	int	first;
+	int	last;
+	int	n;
+	int	steps;
+	int	vals;
+};
+static const struct chunk_cols chunk_cols_plain = {	/* QUERY_CHUNK_COLS */
+	CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS
+};
+static const struct chunk_cols chunk_cols_heat = {	/* QS_RANGE_BLOBS */
+	SC_FIRST, SC_LAST, HC_N, HC_STEPS, HC_VALS
+};
+
 /*
- * Decode the blobs of the chunk row in st (columns as enum chunk_col)
- * into c, checking them against the row: -1 with a static *why when
- * the row breaks the layout of schema 0001.
+ * A chunk read in place: pointers into a statement's row, valid until
+ * that statement steps or resets.  Blob bytes need not be aligned.
+ */
+struct chunk_view {
+	int64_t			 first;
+	int64_t			 last;
+	size_t			 n;
+	const unsigned char	*steps;		/* NULL: consecutive */
+	const unsigned char	*vals;
+};
+
+static inline int64_t
+view_step(const struct chunk_view *v, size_t i)
+{
+	int64_t	s;
+
+	if (v->steps == NULL)
+		return v->first + (int64_t)i;
+	memcpy(&s, v->steps + i * 8, 8);
+	return s;
+}
+
+static inline double
+view_value(const struct chunk_view *v, size_t i)
+{
+	double	x;
+
+	memcpy(&x, v->vals + i * 8, 8);
+	return x;
+}
+
+/*
+ * View the chunk in the row of st, checking it against the layout of
+ * schema 0001 (blob sizes, ascending steps matching the range): -1
+ * with a static *why when it breaks it.
  */
 static int
-chunk_decode(sqlite3_stmt *st, struct chunk *c, const char **why)
+chunk_view_get(sqlite3_stmt *st, const struct chunk_cols *cc,
+    struct chunk_view *v, const char **why)
 {
-	const unsigned char	*sb, *vb;
-	int64_t			 first, last, n;
-	size_t			 i;
+	int64_t	n, prev, s;
+	size_t	i;
 
-	first = sqlite3_column_int64(st, CC_FIRST);
-	last = sqlite3_column_int64(st, CC_LAST);
-	n = sqlite3_column_int64(st, CC_N);
-	if (n <= 0 || (uint64_t)n > SIZE_MAX / 8) {
+	v->first = sqlite3_column_int64(st, cc->first);
+	v->last = sqlite3_column_int64(st, cc->last);
+	n = sqlite3_column_int64(st, cc->n);
+	if (n <= 0 || n > INT_MAX / 8) {
 		*why = "chunk with a bad point count";
 		return -1;
 	}
-	vb = sqlite3_column_blob(st, CC_VALS);
-	if (vb == NULL || sqlite3_column_bytes(st, CC_VALS) != n * 8) {
+	v->n = (size_t)n;
+	v->vals = sqlite3_column_blob(st, cc->vals);
+	if (v->vals == NULL || sqlite3_column_bytes(st, cc->vals) != n * 8) {
 		*why = "chunk vals blob does not hold n values";
 		return -1;
 	}
-	chunk_reserve(c, (size_t)n);
-	c->n = (size_t)n;
-	c->pos = 0;
-	memcpy(c->vals, vb, c->n * 8);
-	if (sqlite3_column_type(st, CC_STEPS) == SQLITE_NULL) {
-		if (last - first != n - 1) {
+	if (sqlite3_column_type(st, cc->steps) == SQLITE_NULL) {
+		v->steps = NULL;
+		if (v->last < v->first || (uint64_t)v->last -
+		    (uint64_t)v->first != (uint64_t)n - 1) {
 			*why = "consecutive chunk whose range is not n steps";
 			return -1;
 		}
-		for (i = 0; i < c->n; i++)
-			c->steps[i] = first + (int64_t)i;
 		return 0;
 	}
-	sb = sqlite3_column_blob(st, CC_STEPS);
-	if (sb == NULL || sqlite3_column_bytes(st, CC_STEPS) != n * 8) {
+	v->steps = sqlite3_column_blob(st, cc->steps);
+	if (v->steps == NULL || sqlite3_column_bytes(st, cc->steps) != n * 8) {
 		*why = "chunk steps blob does not hold n steps";
 		return -1;
 	}
-	memcpy(c->steps, sb, c->n * 8);
-	for (i = 1; i < c->n; i++) {
-		if (c->steps[i] <= c->steps[i - 1]) {
+	prev = view_step(v, 0);
+	for (i = 1; i < v->n; i++) {
+		s = view_step(v, i);
+		if (s <= prev) {
 			*why = "chunk steps not ascending";
 			return -1;
 		}
+		prev = s;
 	}
-	if (c->steps[0] != first || c->steps[c->n - 1] != last) {
+	if (view_step(v, 0) != v->first || prev != v->last) {
 		*why = "chunk steps disagree with first_step/last_step";
 		return -1;
 	}
 	return 0;
 }
 
-/* Decode chunk id into c; -1 with *why. */
+/* Copy the chunk in the row of st (QUERY_CHUNK_COLS) into c; -1, *why. */
 static int
-query_chunk_load(struct query *q, int64_t id, struct chunk *c,
+chunk_decode(sqlite3_stmt *st, struct chunk *c, const char **why)
+{
+	struct chunk_view	v;
+	size_t			i;
+
+	if (chunk_view_get(st, &chunk_cols_plain, &v, why) == -1)
+		return -1;
+	chunk_reserve(c, v.n);
+	c->n = v.n;
+	c->pos = 0;
+	memcpy(c->vals, v.vals, v.n * 8);
+	if (v.steps != NULL)
+		memcpy(c->steps, v.steps, v.n * 8);
+	else
+		for (i = 0; i < v.n; i++)
+			c->steps[i] = v.first + (int64_t)i;
+	return 0;
+}
+
+/* View chunk id, valid until the next fetch; -1 with *why. */
+static int
+query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
     const char **why)
 {
 	sqlite3_stmt	*st;
-	int		 rc, ret;
+	int		 rc;
 
 	st = query_stmt(q, QS_CHUNK_BY_ID);
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		ret = chunk_decode(st, c, why);
-	else {
-		*why = rc == SQLITE_DONE ? "chunk vanished inside a read"
-		    " transaction" : sqlite3_errmsg(q->db);
-		ret = -1;
-	}
-	sqlite3_reset(st);
-	return ret;
+		return chunk_view_get(st, &chunk_cols_plain, v, why);
+	*why = rc == SQLITE_DONE ? "chunk vanished inside a read transaction" :
+	    sqlite3_errmsg(q->db);
+	return -1;
 }
 
 /* ---- points -------------------------------------------------------------- */
@@ -687,6 +756,103 @@ bucket_add(struct bucket *b, int64_t step, double v)
 	}
 }
 
+/* Walks a chunk view's points in [lo, hi] a bucket at a time. */
+struct view_walk {
+	const struct chunk_view	*v;
+	const struct buckets	*bk;
+	size_t			 i;	/* next point */
+	int			 started;
+};
+
+static void
+view_walk_init(struct view_walk *w, const struct chunk_view *v,
+    const struct buckets *bk)
+{
+	w->v = v;
+	w->bk = bk;
+	w->i = 0;
+	w->started = 0;
+}
+
+/*
+ * The next run of points [*i0, *i1) lying in one bucket *b: 1, or 0
+ * when no point of the chunk is left in [lo, hi].  One division per
+ * bucket, none per point.
+ */
+static int
+view_walk_next(struct view_walk *w, size_t *b, size_t *i0, size_t *i1)
+{
+	const struct chunk_view	*v = w->v;
+	const struct buckets	*bk = w->bk;
+	uint64_t		 end;
+	int64_t			 s;
+
+	if (!w->started) {
+		w->started = 1;
+		if (v->first < bk->lo && v->steps == NULL)
+			w->i = (size_t)((uint64_t)bk->lo - (uint64_t)v->first);
+		else if (v->first < bk->lo)
+			while (w->i < v->n && view_step(v, w->i) < bk->lo)
+				w->i++;
+	}
+	if (w->i >= v->n || (s = view_step(v, w->i)) > bk->hi)
+		return 0;
+	*b = buckets_index(bk, s);
+	/* The bucket's last step, within [lo, hi]. */
+	end = (uint64_t)bk->lo + ((uint64_t)*b + 1) * bk->w - 1;
+	if (end > (uint64_t)bk->hi)
+		end = (uint64_t)bk->hi;
+	*i0 = w->i;
+	if (v->steps == NULL)
+		w->i += (size_t)(end - (uint64_t)s) + 1;
+	else
+		while (w->i < v->n && (uint64_t)view_step(v, w->i) <= end)
+			w->i++;
+	if (w->i > v->n)
+		w->i = v->n;
+	*i1 = w->i;
+	return 1;
+}
+
+/*
+ * Add the points of v in bk's range to the buckets b, the non-finite
+ * ones to nf; count them into *exact.
+ */
+static void
+points_fold_view(const struct chunk_view *v, const struct buckets *bk,
+    struct bucket *b, struct points *nf, int64_t *exact)
+{
+	struct view_walk	 w;
+	size_t			 k, i, i0, i1, imin, imax;
+	double			 x, mn, mx;
+
+	view_walk_init(&w, v, bk);
+	while (view_walk_next(&w, &k, &i0, &i1)) {
+		*exact += (int64_t)(i1 - i0);
+		imin = imax = SIZE_MAX;
+		mn = mx = 0;
+		for (i = i0; i < i1; i++) {
+			x = view_value(v, i);
+			if (!isfinite(x)) {
+				points_push(nf, view_step(v, i), x);
+				continue;
+			}
+			if (imin == SIZE_MAX || x < mn) {
+				mn = x;
+				imin = i;
+			}
+			if (imax == SIZE_MAX || x > mx) {
+				mx = x;
+				imax = i;
+			}
+		}
+		if (imin != SIZE_MAX) {
+			bucket_add(&b[k], view_step(v, imin), mn);
+			bucket_add(&b[k], view_step(v, imax), mx);
+		}
+	}
+}
+
 /*
  * Keep, of sorted non-finite points, the first and the last of each
  * class in each bucket: bounds the answer for a series that stays NaN
@@ -732,25 +898,30 @@ points_thin_nonfinite(struct points *nf, const struct buckets *bk)
  */
 static int
 query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
-    struct points *pts, struct chunk *c, const char **why)
+    struct points *pts, const char **why)
 {
-	sqlite3_stmt	*st;
-	size_t		 i;
-	int		 rc, sorted = 1;
+	struct chunk_view	 v;
+	sqlite3_stmt		*st;
+	int64_t			 s;
+	size_t			 i;
+	int			 rc, sorted = 1;
 
 	st = query_stmt(q, QS_CHUNKS);
 	sqlite3_bind_int64(st, 1, sid);
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (chunk_decode(st, c, why) == -1)
+		if (chunk_view_get(st, &chunk_cols_plain, &v, why) == -1) {
+			sqlite3_reset(st);
 			return -1;
-		for (i = 0; i < c->n; i++) {
-			if (c->steps[i] < from || c->steps[i] > to)
+		}
+		for (i = 0; i < v.n; i++) {
+			s = view_step(&v, i);
+			if (s < from || s > to)
 				continue;
-			if (pts->n > 0 && c->steps[i] < pts->p[pts->n - 1].step)
+			if (pts->n > 0 && s < pts->p[pts->n - 1].step)
 				sorted = 0;	/* interleaved chunks */
-			points_push(pts, c->steps[i], c->vals[i]);
+			points_push(pts, s, view_value(&v, i));
 		}
 	}
 	sqlite3_reset(st);
@@ -770,14 +941,14 @@ query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
  */
 static int
 query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
-    size_t max, struct points *pts, int64_t *exact, struct chunk *c,
-    const char **why)
+    size_t max, struct points *pts, int64_t *exact, const char **why)
 {
-	struct bucket	*b;
-	struct points	 nf = { NULL, 0, 0 };
-	sqlite3_stmt	*st;
-	size_t		 i;
-	int		 rc, ret = -1;
+	struct chunk_view	 v;
+	struct bucket		*b;
+	struct points		 nf = { NULL, 0, 0 };
+	sqlite3_stmt		*st;
+	size_t			 i;
+	int			 rc, ret = -1;
 
 	b = xcalloc(bk->nb, sizeof *b);
 	*exact = 0;
@@ -795,19 +966,10 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 			*exact += sqlite3_column_int64(st, SC_N);
 			continue;
 		}
-		if (query_chunk_load(q, sqlite3_column_int64(st, SC_ID), c,
+		if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
 		    why) == -1)
 			goto done;
-		for (i = 0; i < c->n; i++) {
-			if (c->steps[i] < bk->lo || c->steps[i] > bk->hi)
-				continue;
-			(*exact)++;
-			if (isfinite(c->vals[i]))
-				bucket_add(&b[buckets_index(bk, c->steps[i])],
-				    c->steps[i], c->vals[i]);
-			else
-				points_push(&nf, c->steps[i], c->vals[i]);
-		}
+		points_fold_view(&v, bk, b, &nf, exact);
 	}
 	if (rc != SQLITE_DONE) {
 		*why = sqlite3_errmsg(q->db);
@@ -851,7 +1013,6 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
     size_t max, json_t *o, const char **why)
 {
 	struct points	 pts = { NULL, 0, 0 };
-	struct chunk	 c;
 	struct buckets	 bk;
 	sqlite3_stmt	*st;
 	json_t		*steps, *vals;
@@ -859,7 +1020,6 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	size_t		 i;
 	int		 downsampled = 0, ret = -1;
 
-	memset(&c, 0, sizeof c);
 	memset(&bk, 0, sizeof bk);
 	st = query_stmt(q, QS_EXTENT);
 	sqlite3_bind_int64(st, 1, sid);
@@ -878,7 +1038,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	if (total > (int64_t)max) {
 		buckets_init(&bk, lo > from ? lo : from, hi < to ? hi : to,
 		    max / 2);
-		if (query_points_bucketed(q, sid, &bk, max, &pts, &exact, &c,
+		if (query_points_bucketed(q, sid, &bk, max, &pts, &exact,
 		    why) == -1)
 			goto done;
 		if (exact <= (int64_t)max)
@@ -887,7 +1047,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 			downsampled = 1;
 	}
 	if (!downsampled && total > 0 &&
-	    query_points_all(q, sid, from, to, &pts, &c, why) == -1)
+	    query_points_all(q, sid, from, to, &pts, why) == -1)
 		goto done;
 
 	steps = json_array();
@@ -907,7 +1067,6 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	ret = 0;
 
 done:
-	chunk_cleanup(&c);
 	free(pts.p);
 	return ret;
 }
@@ -1103,16 +1262,44 @@ heat_layer_find(const struct heat_layer *layers, size_t n, int64_t sid)
 	return -1;
 }
 
+/* Add the points of v in bk's range to cells, the row of one layer. */
+static void
+heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
+    struct cell *cells)
+{
+	struct view_walk	 w;
+	size_t			 k, i, i0, i1;
+	double			 x, mx;
+	int			 have;
+
+	view_walk_init(&w, v, bk);
+	while (view_walk_next(&w, &k, &i0, &i1)) {
+		have = 0;
+		mx = 0;
+		for (i = i0; i < i1; i++) {
+			x = view_value(v, i);
+			if (!isfinite(x))
+				cell_add(&cells[k], x);
+			else if (!have || x > mx) {
+				mx = x;
+				have = 1;
+			}
+		}
+		if (have)
+			cell_add(&cells[k], mx);
+	}
+}
+
 /*
- * Add the chunk summarised by the row of st (enum summary_col) to
- * cells, the row of one layer: its max when it stands for the chunk,
- * else every point of its blobs in range.
+ * Add the chunk summarised by the row of st (a heat summary) to cells:
+ * its max when that stands for the chunk, else the points of its
+ * blobs, from st itself when it holds them (cc), else fetched by id.
  */
 static int
-heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
-    struct cell *cells, struct chunk *c, const char **why)
+heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
+    const struct buckets *bk, struct cell *cells, const char **why)
 {
-	size_t	i;
+	struct chunk_view	v;
 
 	if (buckets_hold_chunk(bk, st)) {
 		cell_add(&cells[buckets_index(bk,
@@ -1120,19 +1307,20 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 		    sqlite3_column_double(st, HC_MAX));
 		return 0;
 	}
-	if (query_chunk_load(q, sqlite3_column_int64(st, SC_ID), c, why) == -1)
+	if (cc != NULL) {
+		if (chunk_view_get(st, cc, &v, why) == -1)
+			return -1;
+	} else if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
+	    why) == -1)
 		return -1;
-	for (i = 0; i < c->n; i++)
-		if (c->steps[i] >= bk->lo && c->steps[i] <= bk->hi)
-			cell_add(&cells[buckets_index(bk, c->steps[i])],
-			    c->vals[i]);
+	heat_fold_view(&v, bk, cells);
 	return 0;
 }
 
 /* Fill cells with layer sid's largest value per bucket, by its index. */
 static int
 query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
-    struct cell *cells, struct chunk *c, const char **why)
+    struct cell *cells, const char **why)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -1142,7 +1330,7 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 	sqlite3_bind_int64(st, 2, bk->lo);
 	sqlite3_bind_int64(st, 3, bk->hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (heat_add_chunk(q, st, bk, cells, c, why) == -1)
+		if (heat_add_chunk(q, st, NULL, bk, cells, why) == -1)
 			break;
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
@@ -1196,16 +1384,20 @@ query_heatmap_span(struct query *q, const struct heat_layer *layers,
  * Fill the cells of every layer in one walk of the chunks table over
  * ids [min_id, max_id], skipping the rows of other series.  A writer
  * stores a step's layers side by side, so this reads the run's rows in
- * table order instead of seeking each one through the index.
+ * table order instead of seeking each one through the index.  The
+ * walk starts without the blobs (SQLite copies every selected blob)
+ * and takes them along once most chunks turn out to straddle buckets.
  */
 static int
 query_heatmap_scan(struct query *q, const struct heat_layer *layers,
     size_t nl, const struct buckets *bk, int64_t min_id, int64_t max_id,
-    struct cell *cells, struct chunk *c, const char **why)
+    struct cell *cells, const char **why)
 {
-	sqlite3_stmt	*st;
-	ssize_t		 row;
-	int		 rc;
+	const struct chunk_cols	*cc = NULL;
+	sqlite3_stmt		*st;
+	ssize_t			 row;
+	size_t			 seen = 0, fetched = 0;
+	int			 rc;
 
 	st = query_stmt(q, QS_RANGE);
 	sqlite3_bind_int64(st, 1, min_id);
@@ -1216,9 +1408,22 @@ query_heatmap_scan(struct query *q, const struct heat_layer *layers,
 		if (row == -1 || sqlite3_column_int64(st, SC_FIRST) > bk->hi ||
 		    sqlite3_column_int64(st, SC_LAST) < bk->lo)
 			continue;
-		if (heat_add_chunk(q, st, bk, cells + (size_t)row * bk->nb, c,
+		seen++;
+		if (cc == NULL && !buckets_hold_chunk(bk, st))
+			fetched++;
+		if (heat_add_chunk(q, st, cc, bk, cells + (size_t)row * bk->nb,
 		    why) == -1)
 			break;
+		if (cc == NULL && seen >= QUERY_SCAN_PROBE &&
+		    fetched > seen / 2) {
+			/* Go on from the next id with the blobs. */
+			min_id = sqlite3_column_int64(st, SC_ID) + 1;
+			sqlite3_reset(st);
+			st = query_stmt(q, QS_RANGE_BLOBS);
+			sqlite3_bind_int64(st, 1, min_id);
+			sqlite3_bind_int64(st, 2, max_id);
+			cc = &chunk_cols_heat;
+		}
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
@@ -1236,12 +1441,10 @@ query_heatmap_cells(struct query *q, const struct heat_layer *layers,
     size_t nl, const struct buckets *bk, struct cell *cells,
     const char **why)
 {
-	struct chunk	 c;
 	int64_t		 min_id, max_id, count;
 	size_t		 l;
 	int		 ret = -1;
 
-	memset(&c, 0, sizeof c);
 	if (query_heatmap_span(q, layers, nl, bk, &min_id, &max_id, &count,
 	    why) == -1)
 		goto done;
@@ -1253,17 +1456,16 @@ query_heatmap_cells(struct query *q, const struct heat_layer *layers,
 	if ((uint64_t)max_id - (uint64_t)min_id <
 	    (uint64_t)count * QUERY_SCAN_SPARSENESS) {
 		ret = query_heatmap_scan(q, layers, nl, bk, min_id, max_id,
-		    cells, &c, why);
+		    cells, why);
 		goto done;
 	}
 	for (l = 0; l < nl; l++)
 		if (query_heatmap_layer(q, layers[l].sid, bk,
-		    cells + layers[l].row * bk->nb, &c, why) == -1)
+		    cells + layers[l].row * bk->nb, why) == -1)
 			goto done;
 	ret = 0;
 
 done:
-	chunk_cleanup(&c);
 	return ret;
 }
 

@@ -1199,6 +1199,126 @@ test_heatmap_sparse(void **state)
 	}
 }
 
+/* Layer l's value at step s of the big heatmap; odd layers skip s % 3 == 0. */
+static double
+f_big_layer(int64_t l, int64_t s)
+{
+	if (s == 333 + l)
+		return NAN;
+	if (s == 500 + 7 * l)
+		return INFINITY;
+	if (s == 900 && l == 4)
+		return -INFINITY;
+	return (double)((s * (l + 3) * 7919) % 1009) / 100.0;
+}
+
+/* The expected cell of layer l over steps [a, b]: as cell_add ranks. */
+static void
+check_cell(json_t *v, int64_t l, int64_t a, int64_t b)
+{
+	double	x, mx = 0;
+	int	rank = 0, r;
+	int64_t	s;
+
+	for (s = a; s <= b; s++) {
+		if ((l % 2) == 1 && s % 3 == 0)
+			continue;
+		x = f_big_layer(l, s);
+		r = isnan(x) ? 4 : x == INFINITY ? 3 : x == -INFINITY ? 2 : 1;
+		if (r == 1 && (rank < 1 || (rank == 1 && x > mx))) {
+			mx = x;
+			rank = 1;
+		} else if (r > rank)
+			rank = r;
+	}
+	switch (rank) {
+	case 0:
+		assert_true(json_is_null(v));
+		break;
+	case 1:
+		assert_true(json_is_number(v));
+		assert_true(json_number_value(v) == mx);
+		break;
+	default:
+		assert_string_equal(json_string_value(v), rank == 4 ? "NaN" :
+		    rank == 3 ? "Infinity" : "-Infinity");
+	}
+}
+
+/*
+ * Ten layers of 1000 steps written step-major in chunks of 30, as the
+ * writer does; odd layers have packed steps.  Every cell against brute
+ * force, with buckets inside chunks, across them, and mostly holding
+ * whole chunks (summaries).
+ */
+static void
+test_heatmap_big(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, sids[10], steps[30], s0, s, l;
+	double			 vals[30];
+	json_t			*j, *row;
+	size_t			 n, k, b;
+	char			 name[16];
+	static const char *const buckets[] = { "50", "1000", "10", "7" };
+
+	id = fx_run(fx, "big", NULL, "running", 1);
+	fx_run_steps(fx, id, 0, 999, 0);
+	for (l = 0; l < 10; l++) {
+		snprintf(name, sizeof name, "L%lld", (long long)l);
+		sids[l] = fx_series(fx, id, "layer_grad", name, l);
+	}
+	fx_exec(fx, "BEGIN");
+	for (s0 = 0; s0 < 1000; s0 += 30) {
+		for (l = 0; l < 10; l++) {
+			for (n = 0, s = s0; s < s0 + 30 && s < 1000; s++) {
+				if ((l % 2) == 1 && s % 3 == 0)
+					continue;
+				steps[n] = s;
+				vals[n++] = f_big_layer(l, s);
+			}
+			fx_chunk(fx, sids[l], steps, vals, n, l % 2);
+		}
+	}
+	fx_exec(fx, "COMMIT");
+
+	for (k = 0; k < sizeof buckets / sizeof buckets[0]; k++) {
+		int64_t	w;
+
+		query_heatmap(fx->q, "big", NULL, NULL, buckets[k], &r);
+		j = reply_ok(&r);
+		w = json_integer_value(json_object_get(j, "bucket_size"));
+		n = json_array_size(json_object_get(j, "steps"));
+		assert_int_equal(n, (1000 + w - 1) / w);
+		for (l = 0; l < 10; l++) {
+			row = json_array_get(json_object_get(j, "values"),
+			    (size_t)l);
+			assert_int_equal(json_array_size(row), n);
+			for (b = 0; b < n; b++)
+				check_cell(json_array_get(row, b), l,
+				    (int64_t)b * w, (int64_t)b * w + w - 1 > 999 ?
+				    999 : (int64_t)b * w + w - 1);
+		}
+		json_decref(j);
+	}
+	/* A cut range: chunks straddle from and to. */
+	query_heatmap(fx->q, "big", "95", "904", "37", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "bucket_size")),
+	    22);
+	n = json_array_size(json_object_get(j, "steps"));
+	assert_int_equal(n, 37);
+	for (l = 0; l < 10; l++) {
+		row = json_array_get(json_object_get(j, "values"), (size_t)l);
+		for (b = 0; b < n; b++)
+			check_cell(json_array_get(row, b), l, 95 + (int64_t)b * 22,
+			    95 + (int64_t)b * 22 + 21 > 904 ? 904 :
+			    95 + (int64_t)b * 22 + 21);
+	}
+	json_decref(j);
+}
+
 /* ---- alerts -------------------------------------------------------------- */
 
 static void
@@ -1713,6 +1833,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_heatmap,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_heatmap_sparse,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_heatmap_big,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_alerts,
 		    fx_setup, fx_teardown),
