@@ -80,6 +80,7 @@ struct gwt_req {
 	double		 t;		/* gwt_now() when it was read */
 	char		 method[8];
 	char		 path[256];
+	char		 headers[2048];	/* the request line and headers */
 	char		*body;
 	size_t		 len;
 	int		 conn;		/* which accepted connection */
