@@ -733,8 +733,8 @@ http_start(const struct config *cfg, struct writer *w,
 	h->port = info != NULL ? info->port : cfg->http_port;
 	return h;
 fail:
-	pool_stop(h->parsers);
-	pool_stop(h->readers);
+	pool_free(h->parsers);
+	pool_free(h->readers);
 	free(h);
 	return NULL;
 }
@@ -758,8 +758,7 @@ http_quiesce(struct http *h)
 void
 http_drain(struct http *h)
 {
-	pool_stop(h->parsers);
-	h->parsers = NULL;
+	pool_stop(h->parsers);	/* later submits answer 503 */
 }
 
 void
@@ -776,7 +775,7 @@ http_stop(struct http *h, int timeout_ms)
 	/* Give MHD a moment to write the last answers out. */
 	usleep(50 * 1000);
 	MHD_stop_daemon(h->mhd);
-	pool_stop(h->parsers);
-	pool_stop(h->readers);
+	pool_free(h->parsers);
+	pool_free(h->readers);
 	free(h);
 }

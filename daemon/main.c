@@ -171,6 +171,7 @@ main(int argc, char *argv[])
 	http_drain(h);		/* parse what has arrived */
 	writer_stop(w);		/* commit and answer everything queued */
 	http_stop(h, SHUTDOWN_ANSWER_MS);
+	writer_free(w);
 	config_cleanup(&cfg);
 	log_info("gradwatchd: stopped");
 	return 0;

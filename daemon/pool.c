@@ -13,6 +13,7 @@ struct pool {
 	struct queue	*q;
 	pthread_t	*threads;
 	unsigned int	 n;
+	int		 stopped;
 	pool_init_cb	 init;
 	pool_fini_cb	 fini;
 	void		*ctx;
@@ -66,11 +67,20 @@ pool_stop(struct pool *p)
 {
 	unsigned int	i;
 
-	if (p == NULL)
+	if (p == NULL || p->stopped)
 		return;
 	queue_close(p->q);
 	for (i = 0; i < p->n; i++)
 		pthread_join(p->threads[i], NULL);
+	p->stopped = 1;
+}
+
+void
+pool_free(struct pool *p)
+{
+	if (p == NULL)
+		return;
+	pool_stop(p);
 	queue_free(p->q);
 	free(p->threads);
 	free(p);

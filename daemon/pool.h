@@ -31,7 +31,12 @@ struct pool	*pool_start(unsigned int n, size_t max_jobs, pool_init_cb init,
 		    pool_fini_cb fini, void *ctx);
 /* Queue job.  0, or -1 when the queue is full or the pool stopping. */
 int		 pool_submit(struct pool *p, struct pool_job *job);
-/* Run every queued job, then join the workers.  NULL is fine. */
+/*
+ * Refuse new jobs, run every queued one, then join the workers.  After
+ * it pool_submit() keeps answering -1 until pool_free().  NULL is fine.
+ */
 void		 pool_stop(struct pool *p);
+/* Free a stopped pool.  NULL is fine. */
+void		 pool_free(struct pool *p);
 
 #endif

@@ -28,6 +28,7 @@ struct writer {
 	struct store	*st;		/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
+	int		 stopped;	/* main thread only */
 };
 
 static double
@@ -215,11 +216,21 @@ writer_queue_depth(struct writer *w)
 void
 writer_stop(struct writer *w)
 {
-	if (w == NULL)
+	if (w == NULL || w->stopped)
 		return;
 	queue_close(w->q);
 	pthread_join(w->thread, NULL);
-	queue_free(w->q);
 	store_close(w->st);
+	w->st = NULL;
+	w->stopped = 1;
+}
+
+void
+writer_free(struct writer *w)
+{
+	if (w == NULL)
+		return;
+	writer_stop(w);
+	queue_free(w->q);
 	free(w);
 }

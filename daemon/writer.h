@@ -53,8 +53,11 @@ int		 writer_submit(struct writer *w, struct writer_job *job);
 size_t		 writer_queue_depth(struct writer *w);
 /*
  * Stop: refuse new jobs, commit and answer every queued one, join the
- * thread and close the store.
+ * thread and close the store.  writer_submit() then answers -1 and
+ * writer_queue_depth() 0 until writer_free().
  */
 void		 writer_stop(struct writer *w);
+/* Free a stopped writer.  NULL is fine. */
+void		 writer_free(struct writer *w);
 
 #endif

@@ -63,4 +63,25 @@ for w in 0 1 2 3; do
 done
 is "$missing" 0 "kill -9 lost none of the acknowledged steps"
 is "$(sqlite3 "$TMP/gw.db" 'PRAGMA integrity_check')" ok "the database passes integrity_check"
+
+# SIGTERM under load: requests in flight are answered, exit 0 within 2 s,
+# and every acknowledged step is there after a restart.
+sqlite3 "$TMP/gw.db" "DELETE FROM runs WHERE key LIKE 'crash-%'"
+/usr/bin/python3 "$TMP/hammer.py" "$PORT" "$TMP/acked2.json" &
+hammer=$!
+sleep 1
+start=$(date +%s%N)
+stop_daemon TERM
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait $hammer
+is "$DAEMON_STATUS" 0 "SIGTERM under load exits 0"
+[ "$ms" -lt 2000 ] && ok "and within 2 s (${ms} ms)" || nok "SIGTERM under load took ${ms} ms"
+start_daemon || exit 1
+missing=0
+for w in 0 1 2 3; do
+	want=$(jq -c ".[\"crash-$w\"] | sort" "$TMP/acked2.json")
+	got=$(curl -s "$URL/api/v1/runs/crash-$w/points?series=loss&max=1000000" | jq -c '.series.loss.steps // []')
+	missing=$((missing + $(jq -n --argjson w "$want" --argjson g "$got" '$w - $g | length')))
+done
+is "$missing" 0 "SIGTERM lost none of the acknowledged steps"
 done_testing
