@@ -65,9 +65,10 @@ enum query_stmt {
 
 /*
  * QS_CHUNKS, QS_CHUNK_BY_ID and the export's chunk statement select a
- * chunk with its blobs, QS_SUMMARIES without them (SQLite copies every
- * selected blob out of the page, used or not).  Both select the chunks
- * overlapping steps [?2, ?3] of series ?1 by first step.
+ * chunk with its blobs; the summary statements leave them out (SQLite
+ * copies every selected blob out of the page, used or not).  The
+ * QUERY_OVERLAP ones select the chunks of series ?1 overlapping steps
+ * [?2, ?3] by first step.
  */
 enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS };
 #define QUERY_CHUNK_COLS						\
@@ -152,6 +153,7 @@ static const char *const query_sql[QS_COUNT] = {
 struct query {
 	sqlite3		*db;
 	sqlite3_stmt	*st[QS_COUNT];
+	char		 err[256];	/* see query_errmsg() */
 };
 
 /* One point of a series. */
@@ -216,7 +218,7 @@ query_dump(json_t *j)
 	return s;
 }
 
-/* s if Jansson takes it as UTF-8, else an allocated copy with '?' for non-ASCII. */
+/* s as a JSON string; not UTF-8, with '?' for every non-ASCII byte. */
 static json_t *
 query_safe_string(const char *s)
 {
@@ -429,6 +431,17 @@ query_close(struct query *q)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
 	free(q);
+}
+
+/*
+ * The connection's last error, copied: SQLite's own message changes
+ * with the next call on the connection (a reset on the way out).
+ */
+static const char *
+query_errmsg(struct query *q)
+{
+	snprintf(q->err, sizeof q->err, "%s", sqlite3_errmsg(q->db));
+	return q->err;
 }
 
 /* The statement i, reset and unbound, ready for new bindings. */
@@ -673,7 +686,7 @@ query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
 	if (rc == SQLITE_ROW)
 		return chunk_view_get(st, &chunk_cols_plain, v, why);
 	*why = rc == SQLITE_DONE ? "chunk vanished inside a read transaction" :
-	    sqlite3_errmsg(q->db);
+	    query_errmsg(q);
 	return -1;
 }
 
@@ -926,7 +939,7 @@ query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		*why = sqlite3_errmsg(q->db);
+		*why = query_errmsg(q);
 		return -1;
 	}
 	if (!sorted)
@@ -972,7 +985,7 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 		points_fold_view(&v, bk, b, &nf, exact);
 	}
 	if (rc != SQLITE_DONE) {
-		*why = sqlite3_errmsg(q->db);
+		*why = query_errmsg(q);
 		goto done;
 	}
 	if (nf.n > 1)
@@ -1026,7 +1039,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		*why = sqlite3_errmsg(q->db);
+		*why = query_errmsg(q);
 		sqlite3_reset(st);
 		goto done;
 	}
@@ -1336,7 +1349,7 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 	if (rc == SQLITE_ROW)
 		return -1;
 	if (rc != SQLITE_DONE) {
-		*why = sqlite3_errmsg(q->db);
+		*why = query_errmsg(q);
 		return -1;
 	}
 	return 0;
@@ -1364,7 +1377,7 @@ query_heatmap_span(struct query *q, const struct heat_layer *layers,
 		sqlite3_bind_int64(st, 1, layers[l].sid);
 		sqlite3_bind_int64(st, 2, bk->hi);
 		if (sqlite3_step(st) != SQLITE_ROW) {
-			*why = sqlite3_errmsg(q->db);
+			*why = query_errmsg(q);
 			sqlite3_reset(st);
 			return -1;
 		}
@@ -1429,7 +1442,7 @@ query_heatmap_scan(struct query *q, const struct heat_layer *layers,
 	if (rc == SQLITE_ROW)
 		return -1;
 	if (rc != SQLITE_DONE) {
-		*why = sqlite3_errmsg(q->db);
+		*why = query_errmsg(q);
 		return -1;
 	}
 	return 0;
@@ -1754,7 +1767,6 @@ struct query_export {
 	sqlite3_stmt		*chunks;	/* a series' chunks by first step */
 	enum export_format	 format;
 	enum export_state	 state;
-	int			 in_series;	/* chunks is bound to a series */
 	int			 pending;	/* chunks has a row not yet loaded */
 	int64_t			 pending_first;
 	char			*prefix;	/* the line up to the step */
