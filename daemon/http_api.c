@@ -402,6 +402,13 @@ http_worker_fini_cb(void *state)
 	query_close(state);
 }
 
+static void
+http_parser_fini_cb(void *state)
+{
+	(void)state;
+	jsonarena_release();
+}
+
 /* Suspend the connection and give req to a worker. */
 static enum MHD_Result
 http_dispatch(struct request *req)
@@ -708,7 +715,8 @@ http_start(const struct config *cfg, struct writer *w,
 		    gai_strerror(rc));
 		goto fail;
 	}
-	h->parsers = pool_start(cfg->workers, HTTP_POOL_JOBS, NULL, NULL, NULL);
+	h->parsers = pool_start(cfg->workers, HTTP_POOL_JOBS, NULL,
+	    http_parser_fini_cb, NULL);
 	h->readers = pool_start(cfg->workers, HTTP_POOL_JOBS, http_worker_init_cb,
 	    http_worker_fini_cb, h);
 	h->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |

@@ -121,3 +121,11 @@ jsonarena_end(void)
 	}
 	a->blocks = keep;
 }
+
+void
+jsonarena_release(void)
+{
+	jsonarena_end();
+	free(jsonarena.blocks);
+	jsonarena.blocks = NULL;
+}

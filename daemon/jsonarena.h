@@ -19,5 +19,7 @@ void	jsonarena_install(void);
 void	jsonarena_begin(void);
 /* End the window, releasing every allocation made in it. */
 void	jsonarena_end(void);
+/* Free the block this thread keeps between windows (at thread exit). */
+void	jsonarena_release(void);
 
 #endif
