@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mlp: a small multilayer perceptron trained with mini-batch SGD (with
- * momentum) on a Gaussian-mixture classification task it generates
- * itself; forward and backward passes in plain C, softmax cross-entropy.
+ * optional momentum and a warm-up) on a Gaussian-mixture classification
+ * task it generates itself; forward and backward passes in plain C,
+ * softmax cross-entropy.
  * It logs every step to gradwatchd through libgradwatch, and its flags
  * make training fail the ways gradwatch watches for (see usage()).
  * Single-threaded: the library's sender is the only other thread.
@@ -25,7 +26,6 @@
 #define MLP_NOISE	0.9	/* std of a sample around its centre */
 #define MLP_EVAL_N	1000	/* held-out samples */
 #define MLP_MAX_ALERTS	8
-#define MLP_CLOSE_MS	3000	/* gw_close's timeout at exit */
 
 enum act { ACT_RELU, ACT_TANH, ACT_SIGMOID };
 static const char *const act_names[] = { "relu", "tanh", "sigmoid" };
@@ -48,6 +48,7 @@ struct opts {
 	const char	*project;
 	const char	*url;
 	int		 step_ms;
+	int		 close_ms;	/* gw_close's timeout at exit */
 	int		 print_every;
 	int		 weight_every;
 	int		 eval_every;
@@ -56,7 +57,7 @@ struct opts {
 	int		 gradcheck;
 };
 
-/* A splitmix64 generator: the same numbers on every platform. */
+/* A splitmix64 generator: a seed gives the same run every time. */
 struct rng {
 	uint64_t	 s;
 	int		 has_spare;
@@ -182,8 +183,9 @@ net_free(struct net *n)
 
 /*
  * A network of depth layers, width wide, for up to maxbatch samples,
- * with weights drawn from N(0, (scale * gain / fan_in)) (He's gain 2
- * for ReLU, 1 otherwise) and zero biases; NULL when out of memory.
+ * with zero biases and weights drawn from N(0, std^2), std = scale *
+ * sqrt(gain / fan_in) (He's gain 2 for ReLU, else Xavier's 1); NULL
+ * when out of memory.
  */
 static struct net *
 net_new(int depth, int width, enum act act, double scale, int maxbatch,
@@ -299,7 +301,7 @@ net_forward(struct net *n, const double *x, const int *y, int nb,
     int *correct)
 {
 	double	*z, *p, m, sum, loss = 0;
-	int	 l, k, c, best, K = MLP_CLASSES;
+	int	 l, k, c, best, nc = MLP_CLASSES;
 	size_t	 j, len;
 
 	memcpy(n->a[0], x, (size_t)nb * MLP_INPUTS * sizeof *x);
@@ -313,19 +315,19 @@ net_forward(struct net *n, const double *x, const int *y, int nb,
 	}
 	*correct = 0;
 	for (k = 0; k < nb; k++) {
-		z = n->a[n->depth] + k * K;
-		p = n->prob + k * K;
+		z = n->a[n->depth] + k * nc;
+		p = n->prob + k * nc;
 		m = z[0];
 		best = 0;
-		for (c = 1; c < K; c++)
+		for (c = 1; c < nc; c++)
 			if (z[c] > m) {
 				m = z[c];
 				best = c;
 			}
 		sum = 0;
-		for (c = 0; c < K; c++)
+		for (c = 0; c < nc; c++)
 			sum += (p[c] = exp(z[c] - m));
-		for (c = 0; c < K; c++)
+		for (c = 0; c < nc; c++)
 			p[c] /= sum;
 		loss += log(sum) - (z[y[k]] - m);
 		*correct += best == y[k];
@@ -445,8 +447,10 @@ gradcheck_act(enum act act, uint64_t seed)
 		num = (up - down) / (2 * h);
 		ana = n->grad[j];
 		err = fabs(num - ana) / fmax(1e-3, fabs(num) + fabs(ana));
-		if (!(err <= worst))	/* NaN counts as worst */
-			worst = err, wj = j;
+		if (!(err <= worst)) {	/* NaN counts as worst */
+			worst = err;
+			wj = j;
+		}
 	}
 	if (worst <= tol)
 		rc = 0;
@@ -472,12 +476,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: mlp [-hq] [--steps N] [--lr X] [--momentum X] [--batch N]\n"
-"           [--depth N] [--width N] [--act relu|tanh|sigmoid]\n"
+"usage: mlp [-hq] [--steps N] [--lr X] [--warmup N] [--momentum X]\n"
+"           [--batch N] [--depth N] [--width N] [--act relu|tanh|sigmoid]\n"
 "           [--init-scale small|normal|large|X] [--clip X] [--nan-at STEP]\n"
 "           [--seed N] [--run NAME] [--project NAME] [--url URL]\n"
-"           [--stop-on-critical] [--step-ms MS] [--print-every N]\n"
-"           [--weight-every N] [--eval-every N] [--gradcheck]\n"
+"           [--stop-on-critical] [--step-ms MS] [--close-ms MS]\n"
+"           [--print-every N]"
+" [--weight-every N] [--eval-every N] [--gradcheck]\n"
 "\n"
 "Trains a multilayer perceptron with SGD on a generated Gaussian-mixture\n"
 "classification task (%d inputs, %d classes) and logs every step to\n"
@@ -485,14 +490,15 @@ usage(FILE *f)
 "needs the daemon: without it, it runs the same.\n"
 "\n"
 "  --steps N            training steps (default 500)\n"
-"  --lr X               learning rate (default 0.05; 1.5 explodes)\n"
-"  --momentum X         SGD momentum (default 0.9)\n"
+"  --lr X               learning rate (default 0.1; 2 explodes)\n"
+"  --warmup N           raise the lr linearly over N steps (default 100)\n"
+"  --momentum X         SGD momentum (default 0)\n"
 "  --batch N            mini-batch size (default 32)\n"
 "  --depth N            linear layers, N-1 of them hidden (default 4)\n"
 "  --width N            hidden units per layer (default 64)\n"
 "  --act NAME           relu, tanh or sigmoid (default relu)\n"
 "  --init-scale S       weight init: small (0.25), normal (1), large (4)\n"
-"                       or a factor on the He/Xavier std\n"
+"                       or any factor on the He/Xavier std\n"
 "  --clip X             clip the global gradient norm to X, log it\n"
 "  --nan-at STEP        put a NaN into the input batch of STEP\n"
 "  --seed N             random seed (default 1)\n"
@@ -502,18 +508,19 @@ usage(FILE *f)
 "  --stop-on-critical   stop, and mark the run failed, when gradwatch says\n"
 "                       the run is critical\n"
 "  --step-ms MS         sleep MS milliseconds per step (a realistic pace)\n"
+"  --close-ms MS        at exit, wait at most MS for the daemon (3000)\n"
 "  --print-every N      progress line every N steps (default 50)\n"
 "  --weight-every N     log weight norms every N steps (default 10)\n"
 "  --eval-every N       held-out accuracy every N steps (default 50)\n"
 "  --gradcheck          check backprop against finite differences, exit\n"
-"  -q, --quiet          no progress lines\n"
+"  -q, --quiet          no progress or summary lines\n"
 "  -h, --help           this help\n"
 "\n"
 "Going wrong on purpose:\n"
-"  mlp --lr 1.5                                  explodes to NaN\n"
-"  mlp --act sigmoid --depth 12 --init-scale small   vanishing gradients\n"
-"  mlp --nan-at 200                              one poisoned batch\n"
-"  mlp --clip 1e-3                               every step clipped\n"
+"  mlp --lr 2                                       explodes to NaN\n"
+"  mlp --act sigmoid --depth 12 --init-scale small  vanishing gradients\n"
+"  mlp --nan-at 200                                 one poisoned batch\n"
+"  mlp --clip 1e-3                                  every step clipped\n"
 "\n"
 "Exit status: 0 trained, 1 bad usage or a failed gradcheck, 2 stopped\n"
 "because the run turned critical.\n", MLP_INPUTS, MLP_CLASSES);
@@ -575,17 +582,47 @@ parse_scale(const char *s, double *out)
 	return 0;
 }
 
+/* The long options without a short form. */
+enum {
+	O_STEPS = 256, O_LR, O_WARMUP, O_MOMENTUM, O_BATCH, O_DEPTH, O_WIDTH,
+	O_ACT, O_INIT, O_CLIP, O_NAN, O_SEED, O_RUN, O_PROJECT, O_URL, O_STOP,
+	O_STEPMS, O_CLOSEMS, O_PRINT, O_WEIGHT, O_EVAL, O_GRADCHECK
+};
+
+/* The int field an option sets, NULL for the others. */
+static int *
+opts_int_field(struct opts *o, int ch)
+{
+	switch (ch) {
+	case O_BATCH:
+		return &o->batch;
+	case O_DEPTH:
+		return &o->depth;
+	case O_WIDTH:
+		return &o->width;
+	case O_STEPMS:
+		return &o->step_ms;
+	case O_CLOSEMS:
+		return &o->close_ms;
+	case O_PRINT:
+		return &o->print_every;
+	case O_WEIGHT:
+		return &o->weight_every;
+	case O_EVAL:
+		return &o->eval_every;
+	default:
+		return NULL;
+	}
+}
+
 /* Fill o from argv; -1 with a message on stderr for bad usage. */
 static int
 opts_parse(struct opts *o, int argc, char *argv[])
 {
-	enum { O_STEPS = 256, O_LR, O_MOMENTUM, O_BATCH, O_DEPTH, O_WIDTH,
-	    O_ACT, O_INIT, O_CLIP, O_NAN, O_SEED, O_RUN, O_PROJECT, O_URL,
-	    O_STOP, O_STEPMS, O_PRINT, O_WEIGHT, O_EVAL, O_GRADCHECK,
-	    O_WARMUP };
 	static const struct option longopts[] = {
 		{ "steps", required_argument, NULL, O_STEPS },
 		{ "lr", required_argument, NULL, O_LR },
+		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "momentum", required_argument, NULL, O_MOMENTUM },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "depth", required_argument, NULL, O_DEPTH },
@@ -600,22 +637,23 @@ opts_parse(struct opts *o, int argc, char *argv[])
 		{ "url", required_argument, NULL, O_URL },
 		{ "stop-on-critical", no_argument, NULL, O_STOP },
 		{ "step-ms", required_argument, NULL, O_STEPMS },
+		{ "close-ms", required_argument, NULL, O_CLOSEMS },
 		{ "print-every", required_argument, NULL, O_PRINT },
 		{ "weight-every", required_argument, NULL, O_WEIGHT },
 		{ "eval-every", required_argument, NULL, O_EVAL },
 		{ "gradcheck", no_argument, NULL, O_GRADCHECK },
-		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int64_t		 v = 0;
-	int		 ch, bad;
+	int		 ch, bad, i;
 
 	*o = (struct opts){ .steps = 500, .nan_at = -1, .lr = 0.1,
 	    .warmup = 100, .init_scale = 1, .batch = 32, .depth = 4,
 	    .width = 64, .act = ACT_RELU, .seed = 1, .project = "examples",
-	    .print_every = 50, .weight_every = 10, .eval_every = 50 };
+	    .close_ms = 3000, .print_every = 50, .weight_every = 10,
+	    .eval_every = 50 };
 	while ((ch = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
 		bad = 0;
 		switch (ch) {
@@ -657,16 +695,14 @@ opts_parse(struct opts *o, int argc, char *argv[])
 		case O_DEPTH:
 		case O_WIDTH:
 		case O_STEPMS:
+		case O_CLOSEMS:
 		case O_PRINT:
 		case O_WEIGHT:
 		case O_EVAL:
-			bad = parse_int(optarg, ch == O_STEPMS ? 0 : 1,
+			bad = parse_int(optarg,
+			    ch == O_STEPMS || ch == O_CLOSEMS ? 0 : 1,
 			    ch == O_DEPTH ? 64 : 100000, &v);
-			*(ch == O_BATCH ? &o->batch : ch == O_DEPTH ? &o->depth :
-			    ch == O_WIDTH ? &o->width : ch == O_STEPMS ?
-			    &o->step_ms : ch == O_PRINT ? &o->print_every :
-			    ch == O_WEIGHT ? &o->weight_every :
-			    &o->eval_every) = (int)v;
+			*opts_int_field(o, ch) = (int)v;
 			break;
 		case O_RUN:
 			o->run = optarg;
@@ -688,8 +724,10 @@ opts_parse(struct opts *o, int argc, char *argv[])
 			return -1;
 		}
 		if (bad) {
+			for (i = 0; longopts[i].val != ch; i++)
+				;
 			fprintf(stderr, "mlp: bad value for --%s: %s\n",
-			    longopts[ch - O_STEPS].name, optarg);
+			    longopts[i].name, optarg);
 			return -1;
 		}
 	}
@@ -1031,7 +1069,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "mlp: gradwatch dropped %llu values\n",
 		    (unsigned long long)gw_dropped(w.gw));
 	rc = gw_close_status(w.gw, status == 0 ? GW_RUN_FINISHED :
-	    GW_RUN_FAILED, MLP_CLOSE_MS);
+	    GW_RUN_FAILED, o.close_ms);
 	if (w.gw != NULL && rc != GW_OK && !o.quiet)
 		fprintf(stderr, "mlp: not everything reached gradwatchd: %s\n",
 		    gw_strerror(rc));
