@@ -461,7 +461,7 @@ gw_close_status(struct gw_client *c, int status, int timeout_ms)
 {
 	struct timespec	ts;
 	uint64_t	main, prio, refused;
-	int64_t		start, end, reserve;
+	int64_t		start, end, reserve, grace;
 	int		rc;
 
 	if (c == NULL)
@@ -473,8 +473,13 @@ gw_close_status(struct gw_client *c, int status, int timeout_ms)
 		timeout_ms = 0;
 	start = gw__now_ms();
 	end = start + timeout_ms;
-	/* Keep a fifth (at most 250 ms) of the time for the finish request. */
+	/*
+	 * Keep a fifth (at most 250 ms) of the time for the finish request,
+	 * and have the sender give up a little before we do, so that we can
+	 * join it rather than leave it behind.
+	 */
 	reserve = timeout_ms / 5 < 250 ? timeout_ms / 5 : 250;
+	grace = timeout_ms / 10 < 20 ? timeout_ms / 10 : 20;
 	main = atomic_load(&c->ring.tail);
 	prio = atomic_load(&c->prio.tail);
 
@@ -485,8 +490,8 @@ gw_close_status(struct gw_client *c, int status, int timeout_ms)
 	    GW_RUN_FINISHED;
 	c->flush_req = 1;
 	c->finish_rc = GW_ETIMEDOUT;
-	atomic_store(&c->flush_deadline, end - reserve);
-	atomic_store(&c->deadline, end);
+	atomic_store(&c->flush_deadline, end - grace - reserve);
+	atomic_store(&c->deadline, end - grace);
 	pthread_cond_signal(&c->cv_sender);
 	pthread_mutex_unlock(&c->lock);
 	gw__transport_wakeup(c->tr);	/* re-read the deadlines */

@@ -502,8 +502,10 @@ gw__sender_main(void *arg)
 	}
 	if (next == GW__FINISH || next == GW__WORK)
 		gw__sender_finish(c);
-	if (s->pending)
-		gw__debug(c, "closing: %zu values not sent", s->req_points);
+	if (s->pending || gw__ring_level(&c->ring) + gw__ring_level(&c->prio) > 0)
+		gw__debug(c, "closing: %llu values not sent",
+		    (unsigned long long)((s->pending ? s->req_points : 0) +
+		    gw__ring_level(&c->ring) + gw__ring_level(&c->prio)));
 	uselocale(LC_GLOBAL_LOCALE);
 	if (s->loc != (locale_t)0)
 		freelocale(s->loc);

@@ -555,14 +555,24 @@ gwt_fake_read(struct gwt_fake *f, int fd, char **buf, size_t *len,
 	}
 }
 
-static void
-gwt_fake_serve(struct gwt_fake *f, int fd, int conn)
+struct gwt_conn {
+	pthread_t	 thread;
+	struct gwt_fake	*f;
+	int		 fd;
+	int		 conn;
+};
+
+/* One connection's thread: read requests, record them, answer. */
+static void *
+gwt_fake_serve(void *arg)
 {
+	struct gwt_conn	*cn = arg;
+	struct gwt_fake	*f = cn->f;
 	struct gwt_req	 req;
 	char		*buf = NULL, headers[1024], body[8192], out[10240];
 	size_t		 len = 0, cap = 0, hdr_end, body_len, total;
 	long		 status;
-	int		 i, n;
+	int		 i, n, fd = cn->fd;
 
 	for (;;) {
 		hdr_end = body_len = 0;
@@ -571,7 +581,7 @@ gwt_fake_serve(struct gwt_fake *f, int fd, int conn)
 			break;
 		memset(&req, 0, sizeof req);
 		req.t = gwt_now();
-		req.conn = conn;
+		req.conn = cn->conn;
 		sscanf(buf, "%7s %255s", req.method, req.path);
 		snprintf(req.headers, sizeof req.headers, "%.*s",
 		    (int)hdr_end, buf);
@@ -581,16 +591,15 @@ gwt_fake_serve(struct gwt_fake *f, int fd, int conn)
 		memcpy(req.body, buf + hdr_end, body_len);
 		req.body[body_len] = '\0';
 		pthread_mutex_lock(&f->lock);
-		i = f->nreqs;
+		i = f->nreqs++;
+		f->reqs = realloc(f->reqs, (size_t)f->nreqs * sizeof *f->reqs);
+		f->reqs[i] = req;
 		pthread_mutex_unlock(&f->lock);
 		headers[0] = body[0] = '\0';
 		status = f->cb(f, i, &req, headers, sizeof headers, body,
 		    sizeof body);
-		req.status = status;
 		pthread_mutex_lock(&f->lock);
-		f->reqs = realloc(f->reqs, (size_t)(f->nreqs + 1) *
-		    sizeof *f->reqs);
-		f->reqs[f->nreqs++] = req;
+		f->reqs[i].status = status;
 		pthread_mutex_unlock(&f->lock);
 		total = hdr_end + body_len;
 		memmove(buf, buf + total, len - total);
@@ -605,6 +614,7 @@ gwt_fake_serve(struct gwt_fake *f, int fd, int conn)
 	}
 	free(buf);
 	close(fd);
+	return NULL;
 }
 
 static void *
@@ -612,7 +622,8 @@ gwt_fake_main(void *arg)
 {
 	struct gwt_fake	*f = arg;
 	struct pollfd	 pfd = { f->lfd, POLLIN, 0 };
-	int		 fd, conn;
+	struct gwt_conn	*cn;
+	int		 fd;
 
 	while (!gwt_fake_stopping(f)) {
 		if (poll(&pfd, 1, 100) <= 0)
@@ -620,9 +631,18 @@ gwt_fake_main(void *arg)
 		if ((fd = accept(f->lfd, NULL, NULL)) == -1)
 			continue;
 		pthread_mutex_lock(&f->lock);
-		conn = f->nconns++;
+		if (f->nconns == GWT_FAKE_CONNS ||
+		    (cn = calloc(1, sizeof *cn)) == NULL) {
+			pthread_mutex_unlock(&f->lock);
+			close(fd);
+			continue;
+		}
+		cn->f = f;
+		cn->fd = fd;
+		cn->conn = f->nconns;
+		f->conns[f->nconns++] = cn;
+		pthread_create(&cn->thread, NULL, gwt_fake_serve, cn);
 		pthread_mutex_unlock(&f->lock);
-		gwt_fake_serve(f, fd, conn);
 	}
 	return NULL;
 }
@@ -662,6 +682,10 @@ gwt_fake_stop(struct gwt_fake *f)
 	f->stop = 1;
 	pthread_mutex_unlock(&f->lock);
 	pthread_join(f->thread, NULL);
+	for (i = 0; i < f->nconns; i++) {
+		pthread_join(f->conns[i]->thread, NULL);
+		free(f->conns[i]);
+	}
 	close(f->lfd);
 	for (i = 0; i < f->nreqs; i++)
 		free(f->reqs[i].body);

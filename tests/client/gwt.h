@@ -88,12 +88,15 @@ struct gwt_req {
 };
 struct gwt_fake;
 /*
- * Decides the answer to request i: returns the status, may fill extra
- * headers ("Name: value\r\n" lines) and the body.  Runs on the fake's
- * thread.
+ * Decides the answer to request i: returns the status (0: close the
+ * connection without an answer), may fill extra headers ("Name: value\r\n"
+ * lines) and the body.  Runs on the thread of the request's connection
+ * (one per connection).
  */
 typedef long	(*gwt_fake_cb)(struct gwt_fake *f, int i, const struct gwt_req *r,
 		    char *headers, size_t hlen, char *body, size_t blen);
+#define GWT_FAKE_CONNS	64
+struct gwt_conn;
 struct gwt_fake {
 	int		 lfd;
 	int		 port;
@@ -103,7 +106,8 @@ struct gwt_fake {
 	pthread_mutex_t	 lock;
 	struct gwt_req	*reqs;		/* {lock} */
 	int		 nreqs;		/* {lock} */
-	int		 nconns;	/* {lock} */
+	int		 nconns;	/* {lock} connections accepted */
+	struct gwt_conn	*conns[GWT_FAKE_CONNS];	/* {lock} one thread each */
 	gwt_fake_cb	 cb;
 	void		*arg;
 };
