@@ -133,7 +133,7 @@ if [ -n "$daemon_pid" ]; then
 		kill -TERM "$daemon_pid" 2>/dev/null
 		wait "$daemon_pid" 2>/dev/null
 		rm -f "$demo_dir/gradwatchd.pid"
-		echo "demo: stopped gradwatchd"
+		echo "demo: stopped gradwatchd; the data stays in $demo_dir/gradwatch.db"
 	else
 		echo "gradwatchd (pid $daemon_pid) keeps running; stop it with: kill $daemon_pid"
 	fi

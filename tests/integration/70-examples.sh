@@ -102,6 +102,47 @@ like "$out" "done: 50 steps" "and trains every step"
 if [ "$ms" -lt 1500 ]; then ok "in ${ms} ms with a 500 ms close timeout"; else nok "took ${ms} ms"; fi
 like "$(cat "$TMP/nod.err")" "not everything reached gradwatchd" "and says that its data did not arrive"
 
+# --stop-on-critical, against a stand-in daemon that calls every run
+# critical (the real detector decides that; here only mlp's side is tested).
+fake_port=$(free_port)
+/usr/bin/python3 - "$fake_port" "$TMP/finish.json" <<'PY' 2>"$TMP/fake.log" &
+import http.server, json, sys
+ALERT = {"id": 1, "run": "ex-stop", "kind": "grad_explosion", "severity": "critical",
+         "state": "firing", "series": "fc0.weight", "onset_step": 3, "fire_step": 5,
+         "message": "gradient norm 1000x its baseline"}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path.endswith("/finish"):
+            open(sys.argv[2], "w").write(body.decode())
+            out = {"run": "ex-stop", "status": json.loads(body)["status"]}
+        else:
+            out = {"accepted": 1, "health": "critical", "alerts": [ALERT]}
+        data = json.dumps(out).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$fake_port/" && break
+	sleep 0.05
+done
+out=$("$MLP" --url "http://127.0.0.1:$fake_port" --run ex-stop --steps 3000 --step-ms 1 \
+	--print-every 100000 --stop-on-critical 2>&1)
+is "$?" 2 "--stop-on-critical stops with exit status 2 once the run is critical"
+like "$out" "gradwatch says the run is critical (1 alert firing)" "it says why"
+like "$out" "critical grad_explosion on fc0.weight since step 3: gradient norm 1000x its baseline" \
+	"naming the alert from gw_alerts()"
+is "$(jq -r .status "$TMP/finish.json" 2>/dev/null)" failed "and marks the run failed"
+kill "$fake_pid" 2>/dev/null
+
 # The demo: against this daemon, then starting and stopping its own.
 DEMO_DIR=$TMP/demo "$GW_TOP/examples/demo.sh" --once --no-build --steps 40 --step-ms 0 >"$TMP/demo.out" 2>&1
 is "$?" 0 "demo.sh --once runs against a daemon that answers"
