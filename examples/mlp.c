@@ -1035,6 +1035,7 @@ main(int argc, char *argv[])
 	char			 config[512];
 	int			 rc, status = 1;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* progress lines as they happen */
 	if (opts_parse(&o, argc, argv) == -1)
 		return 1;
 	if (o.gradcheck)
