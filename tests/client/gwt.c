@@ -30,7 +30,10 @@ static int	 t_n;
 static int	 t_fail;
 static char	 t_tmp[256];
 static pid_t	 t_owner;
-static struct gwt_daemon *t_daemons[16];
+static struct {			/* every daemon started, for cleanup */
+	pid_t	 pid;
+	char	 log[512];
+} t_daemons[16];
 static int	 t_ndaemons;
 static int	 t_logs_dumped;
 
@@ -84,9 +87,9 @@ gwt_dump_logs(void)
 	if (t_logs_dumped++)
 		return;
 	for (i = 0; i < t_ndaemons; i++) {
-		if ((f = fopen(t_daemons[i]->log, "r")) == NULL)
+		if ((f = fopen(t_daemons[i].log, "r")) == NULL)
 			continue;
-		diag("daemon log %s:", t_daemons[i]->log);
+		diag("daemon log %s:", t_daemons[i].log);
 		for (n = 0; fgets(line, sizeof line, f) != NULL && n < 40; n++) {
 			line[strcspn(line, "\n")] = '\0';
 			diag("  %s", line);
@@ -165,7 +168,10 @@ gwt_cleanup(void)
 	if (getpid() != t_owner)
 		return;
 	for (i = 0; i < t_ndaemons; i++)
-		gwt_daemon_stop(t_daemons[i], SIGKILL);
+		if (t_daemons[i].pid > 0) {
+			kill(t_daemons[i].pid, SIGKILL);
+			waitpid(t_daemons[i].pid, NULL, 0);
+		}
 	if (t_tmp[0] != '\0' && getenv("GWT_KEEP") == NULL) {
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", t_tmp);
 		if (system(cmd) != 0)
@@ -211,7 +217,7 @@ gwt_daemon_start(struct gwt_daemon *d, const char *conf_text)
 	char	 bin[512], http[64], ws[64], *answer;
 	FILE	*f;
 	double	 end;
-	int	 fd, status, i, known = 0;
+	int	 fd, status;
 
 	gwt_tmpdir();
 	if (d->port == 0) {
@@ -232,10 +238,11 @@ gwt_daemon_start(struct gwt_daemon *d, const char *conf_text)
 		fputs(conf_text, f);
 		fclose(f);
 	}
-	for (i = 0; i < t_ndaemons; i++)
-		known |= t_daemons[i] == d;
-	if (!known && t_ndaemons < 16)
-		t_daemons[t_ndaemons++] = d;
+	if (d->slot == 0 && t_ndaemons < 16) {
+		d->slot = ++t_ndaemons;
+		snprintf(t_daemons[d->slot - 1].log, sizeof t_daemons[0].log,
+		    "%s", d->log);
+	}
 	gwt_build_path(bin, sizeof bin, "gradwatchd");
 	snprintf(http, sizeof http, "127.0.0.1:%d", d->port);
 	snprintf(ws, sizeof ws, "127.0.0.1:%d", d->ws_port);
@@ -256,11 +263,15 @@ gwt_daemon_start(struct gwt_daemon *d, const char *conf_text)
 			    d->db, (char *)NULL);
 		_exit(127);
 	}
+	if (d->slot > 0)
+		t_daemons[d->slot - 1].pid = d->pid;
 	end = gwt_now() + 10;
 	while (gwt_now() < end) {
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			diag("gradwatchd exited at start (see %s)", d->log);
 			d->pid = 0;
+			if (d->slot > 0)
+				t_daemons[d->slot - 1].pid = 0;
 			return -1;
 		}
 		snprintf(bin, sizeof bin, "%s/healthz", d->url);
@@ -285,6 +296,8 @@ gwt_daemon_stop(struct gwt_daemon *d, int sig)
 	kill(d->pid, sig);
 	waitpid(d->pid, &status, 0);
 	d->pid = 0;
+	if (d->slot > 0)
+		t_daemons[d->slot - 1].pid = 0;
 }
 
 struct gwt_buf {
@@ -552,6 +565,7 @@ gwt_fake_read(struct gwt_fake *f, int fd, char **buf, size_t *len,
 		if ((r = read(fd, *buf + *len, *cap - *len - 1)) <= 0)
 			return -1;
 		*len += (size_t)r;
+		(*buf)[*len] = '\0';
 	}
 }
 

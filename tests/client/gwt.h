@@ -40,6 +40,7 @@ struct gwt_daemon {
 	char		 log[512];
 	char		 conf[512];	/* "" or a config file */
 	char		 url[64];
+	int		 slot;		/* the helper's own */
 };
 /* Start (or restart on the same port and database); 0 once /healthz answers. */
 int	 gwt_daemon_start(struct gwt_daemon *d, const char *conf_text);
