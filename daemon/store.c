@@ -616,7 +616,13 @@ store_open(const char *path, char **cause)
 		    mode);
 		goto fail;
 	}
+	/*
+	 * A 64 MiB page cache keeps the b-tree pages that every commit
+	 * touches; with the default 2 MiB the writer re-read them.
+	 */
 	if (store_exec(st, "PRAGMA synchronous = FULL", cause) == -1 ||
+	    store_exec(st, "PRAGMA cache_size = -65536", cause) == -1 ||
+	    store_exec(st, "PRAGMA journal_size_limit = 67108864", cause) == -1 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", cause) == -1)
 		goto fail;
 	if (store_migrate(st, path, cause) == -1)

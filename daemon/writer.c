@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "log.h"
 #include "metrics.h"
 #include "query.h"
@@ -26,6 +27,7 @@
 
 struct writer {
 	struct store	*st;		/* writer thread only */
+	struct checkpoint *cp;		/* NULL for an in-memory store */
 	struct queue	*q;
 	pthread_t	 thread;
 	int		 stopped;	/* main thread only */
@@ -184,13 +186,17 @@ writer_job_weight(const struct writer_job *job)
 }
 
 struct writer *
-writer_start(struct store *st, size_t queue_points)
+writer_start(struct store *st, const char *db_path, size_t queue_points)
 {
 	struct writer	*w;
+	char		*cause = NULL;
 	int		 rc;
 
 	w = xcalloc(1, sizeof *w);
 	w->st = st;
+	if (strcmp(db_path, ":memory:") != 0 &&
+	    (w->cp = checkpoint_start(db_path, store_db(st), &cause)) == NULL)
+		fatalx("%s", cause);
 	w->q = queue_new(WRITER_QUEUE_JOBS, queue_points);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0)
 		fatalx("writer: pthread_create: %s", strerror(rc));
@@ -220,6 +226,8 @@ writer_stop(struct writer *w)
 		return;
 	queue_close(w->q);
 	pthread_join(w->thread, NULL);
+	checkpoint_stop(w->cp);		/* before the store: it holds the hook */
+	w->cp = NULL;
 	store_close(w->st);
 	w->st = NULL;
 	w->stopped = 1;

@@ -40,10 +40,12 @@ struct writer_job {
 };
 
 /*
- * Start the writer thread, which takes ownership of st.  queue_points
- * bounds the points waiting to be written.
+ * Start the writer thread, which takes ownership of st, the store opened
+ * at db_path.  queue_points bounds the points waiting to be written.
+ * Checkpoints run on a thread of their own (checkpoint.h).
  */
-struct writer	*writer_start(struct store *st, size_t queue_points);
+struct writer	*writer_start(struct store *st, const char *db_path,
+		    size_t queue_points);
 /*
  * Queue job.  0, or -1 when the queue is full or stopping (the caller
  * answers 503 and keeps ownership of the job).
