@@ -301,7 +301,8 @@ gw__encode_columns(const struct gw_client *c, struct gw__enc *e,
 			return -1;
 		e->cols[e->ncols++] = id;
 	}
-	qsort(e->cols, e->ncols, sizeof *e->cols, gw__u32_cmp);
+	if (e->ncols > 1)
+		qsort(e->cols, e->ncols, sizeof *e->cols, gw__u32_cmp);
 	for (i = 0; i < e->ncols; i++)
 		e->colof[e->cols[i]] = (uint32_t)i;
 	if (gw__grow(&e->gv, &e->gvcap, e->ncols, sizeof *e->gv, 0) ||
@@ -325,8 +326,10 @@ gw__encode_step(const struct gw_client *c, struct gw__enc *e,
 	int64_t			 step = recs[0].step;
 	int			 anyg = 0, anyw = 0;
 
-	memset(e->gset, 0, e->ncols);
-	memset(e->wset, 0, e->ncols);
+	if (e->ncols > 0) {
+		memset(e->gset, 0, e->ncols);
+		memset(e->wset, 0, e->ncols);
+	}
 	if (++e->stepserial == 0)
 		e->stepserial = 1;
 	for (i = 0; i < n; i++) {

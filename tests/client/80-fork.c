@@ -69,6 +69,16 @@ child_checks(struct gw_client *gw, const char *url, int k)
 	if (gwt_now() - t0 > 0.1)
 		return 9;	/* nothing waited */
 
+#if defined(__SANITIZE_THREAD__)
+	/* ThreadSanitizer cannot start threads after a multi-threaded fork. */
+	(void)opt;
+	(void)mine;
+	(void)run;
+	(void)step;
+	(void)url;
+	(void)k;
+	return 0;
+#endif
 	/* A fresh client in the child works. */
 	snprintf(run, sizeof run, "child-%d", k);
 	opt.url = url;
@@ -200,8 +210,13 @@ main(void)
 	}
 	is_int(missing, 0, "every loss of the parent arrived");
 	is_int(dup, 0, "none twice: no child sent the parent's points");
+#if defined(__SANITIZE_THREAD__)
+	ok(1, "# SKIP children open no client under ThreadSanitizer");
+	(void)child_runs;
+#else
 	ok(child_runs >= k, "the children's own clients sent (%d requests)",
 	    child_runs);
+#endif
 	gwt_fake_stop(&f);
 	return done_testing();
 }

@@ -541,8 +541,8 @@ gwt_fake_read(struct gwt_fake *f, int fd, char **buf, size_t *len,
 	ssize_t		 r;
 
 	for (;;) {
-		if (*hdr_end == 0 && (p = memmem(*buf, *len, "\r\n\r\n", 4)) !=
-		    NULL) {
+		if (*hdr_end == 0 && *len > 0 &&
+		    (p = memmem(*buf, *len, "\r\n\r\n", 4)) != NULL) {
 			*hdr_end = (size_t)(p - *buf) + 4;
 			(*buf)[*hdr_end - 1] = '\0';
 			cl = strcasestr(*buf, "\ncontent-length:");
