@@ -89,7 +89,7 @@ $(BUILD)/schema.o: $(BUILD)/schema.c
 # Each daemon header compiles on its own.
 headers: $(DEPS_STAMP)
 	@for h in daemon/*.h; do \
-		echo "#include \"$$h\"" | $(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -I. -Idaemon -x c -fsyntax-only - || exit 1; \
+		echo "#include \"$$h\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) $(DEP_CFLAGS) -I. -Idaemon -x c -fsyntax-only - || exit 1; \
 	done; echo "headers: every header compiles alone"
 
 # ---- examples ------------------------------------------------------------

@@ -2,6 +2,7 @@
 /* queue: bounded mutex+condvar FIFO; see queue.h.  Any thread. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "queue.h"
 #include "xmalloc.h"
@@ -69,14 +70,12 @@ out:
 	return rc;
 }
 
-size_t
-queue_pop_many(struct queue *q, void **out, size_t max, size_t max_weight)
+/* Move up to max items out; q->lock is held. */
+static size_t
+queue_take(struct queue *q, void **out, size_t max, size_t max_weight)
 {
 	size_t	n = 0, w = 0;
 
-	pthread_mutex_lock(&q->lock);
-	while (q->count == 0 && !q->closed)
-		pthread_cond_wait(&q->nonempty, &q->lock);
 	while (n < max && q->count > 0) {
 		struct queue_slot	*s = &q->slots[q->head];
 
@@ -88,6 +87,43 @@ queue_pop_many(struct queue *q, void **out, size_t max, size_t max_weight)
 		q->head = (q->head + 1) % q->max_items;
 		q->count--;
 	}
+	return n;
+}
+
+size_t
+queue_pop_many(struct queue *q, void **out, size_t max, size_t max_weight)
+{
+	size_t	n;
+
+	pthread_mutex_lock(&q->lock);
+	while (q->count == 0 && !q->closed)
+		pthread_cond_wait(&q->nonempty, &q->lock);
+	n = queue_take(q, out, max, max_weight);
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+size_t
+queue_pop_wait(struct queue *q, void **out, size_t max, size_t max_weight,
+    int timeout_ms, int *closed)
+{
+	struct timespec	until;
+	size_t		n;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q->lock);
+	while (q->count == 0 && !q->closed)
+		if (pthread_cond_timedwait(&q->nonempty, &q->lock,
+		    &until) != 0)
+			break;
+	n = queue_take(q, out, max, max_weight);
+	*closed = q->closed && q->count == 0;
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }

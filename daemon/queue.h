@@ -31,6 +31,12 @@ int		 queue_push(struct queue *q, void *item, size_t w);
  */
 size_t		 queue_pop_many(struct queue *q, void **out, size_t max,
 		    size_t max_weight);
+/*
+ * As queue_pop_many, but wait at most timeout_ms: 0 items then means
+ * a timeout, or (with *closed set) closed and empty.
+ */
+size_t		 queue_pop_wait(struct queue *q, void **out, size_t max,
+		    size_t max_weight, int timeout_ms, int *closed);
 /* Refuse further pushes and wake every waiting consumer. */
 void		 queue_close(struct queue *q);
 /* Items queued now (a snapshot). */
