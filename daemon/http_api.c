@@ -45,7 +45,7 @@ struct http {
 	struct MHD_Daemon	*mhd;
 	struct http_hooks	 hooks;
 	uint16_t		 port;
-	_Atomic long		 in_flight;	/* dispatched, not yet answered */
+	_Atomic long		 in_flight;	/* dispatched, answer not yet sent */
 };
 
 enum http_route {
@@ -176,13 +176,10 @@ http_error(struct request *req, unsigned int status, const char *code,
 static void
 http_resume(struct request *req, unsigned int status, char *body)
 {
-	struct http	*h = req->h;
-
 	req->status = status;
 	req->reply = body;
 	req->ready = 1;
 	MHD_resume_connection(req->conn);	/* req may be freed after this */
-	atomic_fetch_sub(&h->in_flight, 1);
 }
 
 /* ---- routing --------------------------------------------------------- */
@@ -666,6 +663,8 @@ http_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (req == NULL)
 		return;
+	if (req->dispatched)	/* its answer is sent (or the peer left) */
+		atomic_fetch_sub(&req->h->in_flight, 1);
 	batch_free(req->wjob.batch);
 	free(req->wjob.body);
 	for (i = 0; i < P_COUNT; i++)
@@ -776,12 +775,11 @@ http_stop(struct http *h, int timeout_ms)
 
 	if (h == NULL)
 		return;
+	/* Every dispatched request's answer is written out before we stop. */
 	while (atomic_load(&h->in_flight) > 0 && waited < timeout_ms) {
-		usleep(10 * 1000);
-		waited += 10;
+		usleep(5 * 1000);
+		waited += 5;
 	}
-	/* Give MHD a moment to write the last answers out. */
-	usleep(50 * 1000);
 	MHD_stop_daemon(h->mhd);
 	pool_free(h->parsers);
 	pool_free(h->readers);
