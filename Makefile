@@ -21,6 +21,16 @@ endif
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libwebsockets-dev \
 	libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev \
 	curl jq sqlite3 perl
+# The dashboard (npm installs uPlot) and its browser tests (Debian's Chromium,
+# fonts for its screenshots).  Node and npm only when missing: NodeSource's
+# nodejs package bundles npm and conflicts with Debian's npm.
+DEB_PKGS += chromium fonts-dejavu-core
+ifeq ($(shell command -v node 2>/dev/null),)
+DEB_PKGS += nodejs
+endif
+ifeq ($(shell command -v npm 2>/dev/null),)
+DEB_PKGS += npm
+endif
 
 PKGS	:= libmicrohttpd libwebsockets jansson sqlite3
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -55,7 +65,8 @@ $(DEPS_STAMP): Makefile
 
 # ---- daemon ------------------------------------------------------------
 DAEMON_SRCS := $(wildcard daemon/*.c)
-DAEMON_OBJS := $(patsubst daemon/%.c,$(BUILD)/daemon/%.o,$(DAEMON_SRCS)) $(BUILD)/schema.o
+DAEMON_OBJS := $(patsubst daemon/%.c,$(BUILD)/daemon/%.o,$(DAEMON_SRCS)) $(BUILD)/schema.o \
+	$(BUILD)/daemon/webfiles_data.o
 DAEMON_LIB_OBJS := $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
 SCHEMA_SQL := $(sort $(wildcard schema/[0-9][0-9][0-9][0-9]_*.sql))
 
@@ -250,5 +261,54 @@ lint: headers
 
 clean:
 	rm -rf build
+
+# ---- dashboard and stream ------------------------------------------------
+# npm installs uPlot (and playwright-core for the browser tests) into
+# node_modules from package-lock.json.  The dashboard (web/ and uPlot's
+# files, served under /vendor/) is embedded into the daemon as
+# $(BUILD)/webfiles_data.c; `gradwatchd --web-root web` serves web/ from
+# disk instead while developing.  Browser tests drive /usr/bin/chromium.
+NPM_STAMP	:= node_modules/.installed
+WEB_FILES	:= $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+UPLOT_FILES	:= node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css
+BROWSER_TESTS	:= $(sort $(wildcard tests/browser/[0-9]*.mjs))
+
+$(NPM_STAMP): package.json package-lock.json | $(DEPS_STAMP)
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+$(UPLOT_FILES): $(NPM_STAMP)
+
+# Each file becomes a byte array; webfiles_paths[i] is its URL path.
+$(BUILD)/webfiles_data.c: $(WEB_FILES) $(UPLOT_FILES) Makefile web
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from web/ and uPlot by the Makefile; do not edit. */'; \
+	  echo '#include <stddef.h>'; \
+	  i=0; for f in $(WEB_FILES) $(UPLOT_FILES); do \
+		echo "static const unsigned char webfile_$$i[] = {"; \
+		od -An -v -tu1 $$f | sed -e 's/^ *//' -e 's/  */,/g' -e 's/$$/,/'; \
+		echo '0 };'; i=$$((i + 1)); \
+	  done; \
+	  echo 'const char *const webfiles_paths[] = {'; \
+	  for f in $(WEB_FILES); do echo "\"/$${f#web/}\","; done; \
+	  for f in $(UPLOT_FILES); do echo "\"/vendor/$${f##*/}\","; done; \
+	  echo 'NULL };'; \
+	  echo 'const unsigned char *const webfiles_bodies[] = {'; \
+	  i=0; for f in $(WEB_FILES) $(UPLOT_FILES); do echo "webfile_$$i,"; i=$$((i + 1)); done; \
+	  echo 'NULL };'; \
+	  echo 'const size_t webfiles_lens[] = {'; \
+	  for f in $(WEB_FILES) $(UPLOT_FILES); do echo "$$(wc -c < $$f),"; done; \
+	  echo '0 };'; \
+	  echo 'const size_t webfiles_count = $(words $(WEB_FILES) $(UPLOT_FILES));'; } > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/daemon/webfiles_data.o: $(BUILD)/webfiles_data.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-missing-variable-declarations -c -o $@ $<
+
+UNIT_DEPS_test_webfiles := webfiles_data.o
+TEST_PROGS += $(BROWSER_TESTS)
+test: $(NPM_STAMP)
+bench: $(NPM_STAMP)
+# ---- end of dashboard and stream -----------------------------------------
 
 -include $(shell find build -name '*.d' 2>/dev/null)

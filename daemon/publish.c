@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * publish: stream messages from committed rounds; see publish.h.  It
+ * remembers each run's last published status and health, so that a run
+ * message goes out only on a change.  Step summaries are built in one
+ * pass over the batch's loss, grad_norm and layer series, looking each
+ * point's step up among the few steps that get a message.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "publish.h"
+#include "rowjson.h"
+#include "ws_stream.h"
+#include "xmalloc.h"
+
+/* A run's state as last published. */
+struct publish_run {
+	int64_t		 id;
+	char		*status;
+	char		*health;
+};
+
+struct publish {
+	struct ws_stream	*ws;
+	struct publish_run	*runs;	/* sorted by id */
+	size_t			 nruns, caprun;
+};
+
+struct publish *
+publish_new(struct ws_stream *ws)
+{
+	struct publish	*p;
+
+	p = xcalloc(1, sizeof *p);
+	p->ws = ws;
+	return p;
+}
+
+void
+publish_free(struct publish *p)
+{
+	size_t	i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nruns; i++) {
+		free(p->runs[i].status);
+		free(p->runs[i].health);
+	}
+	free(p->runs);
+	free(p);
+}
+
+int
+publish_is_wanted(struct publish *p)
+{
+	return p != NULL && ws_stream_clients(p->ws) > 0;
+}
+
+/* Serialise o (consumed) and publish it. */
+static void
+publish_send(struct publish *p, enum ws_stream_kind kind, const char *run,
+    json_t *o)
+{
+	char	*s;
+
+	if (o == NULL)
+		fatalx("publish: json_pack failed");
+	if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("publish: json_dumps failed");
+	json_decref(o);
+	ws_stream_publish(p->ws, kind, run, s, strlen(s));
+	free(s);
+}
+
+static int
+publish_cmp_step(const void *a, const void *b)
+{
+	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+publish_is_step_series(enum series_kind k)
+{
+	return k == SERIES_LOSS || k == SERIES_GRAD_NORM || k == SERIES_LR ||
+	    k == SERIES_LAYER_GRAD || k == SERIES_CLIP_PRE_NORM ||
+	    k == SERIES_CLIP_MAX_NORM;
+}
+
+/* Set v into the summary o as series s says. */
+static void
+publish_set(json_t *o, const struct batch_series *s, double v)
+{
+	json_t	*sub;
+
+	switch (s->kind) {
+	case SERIES_LAYER_GRAD:
+		json_object_set_new(json_object_get(o, "layers"), s->name,
+		    rowjson_number(v));
+		break;
+	case SERIES_CLIP_PRE_NORM:
+	case SERIES_CLIP_MAX_NORM:
+		if ((sub = json_object_get(o, "clip")) == NULL) {
+			sub = json_object();
+			json_object_set_new(o, "clip", sub);
+		}
+		json_object_set_new(sub, s->kind == SERIES_CLIP_PRE_NORM ?
+		    "pre_norm" : "max_norm", rowjson_number(v));
+		break;
+	default:
+		json_object_set_new(o, s->name, rowjson_number(v));
+		break;
+	}
+}
+
+void
+publish_batch(struct publish *p, const struct batch *b)
+{
+	const struct batch_series	*s;
+	int64_t				*steps = NULL, *hit, last;
+	json_t				**msgs = NULL;
+	size_t				 i, j, n = 0, nnf = 0;
+
+	if (!publish_is_wanted(p) || b->nsteps == 0)
+		return;
+	/* The steps that get a message: non-finite ones, then the last. */
+	last = b->steps[0];
+	for (i = 1; i < b->nsteps; i++)
+		if (b->steps[i] > last)
+			last = b->steps[i];
+	steps = xreallocarray(NULL, PUBLISH_MAX_NONFINITE + 1, sizeof *steps);
+	for (i = 0; i < b->nseries; i++) {
+		s = &b->series[i];
+		if (s->kind != SERIES_LOSS && s->kind != SERIES_GRAD_NORM &&
+		    s->kind != SERIES_LAYER_GRAD)
+			continue;
+		for (j = 0; j < s->n; j++) {
+			if (isfinite(s->values[j]))
+				continue;
+			if (nnf > 0 && bsearch(&s->steps[j], steps, nnf,
+			    sizeof *steps, publish_cmp_step) != NULL)
+				continue;
+			if (nnf == PUBLISH_MAX_NONFINITE) {
+				/* Keep the earliest: replace the latest. */
+				if (s->steps[j] >= steps[nnf - 1])
+					continue;
+				steps[nnf - 1] = s->steps[j];
+			} else
+				steps[nnf++] = s->steps[j];
+			qsort(steps, nnf, sizeof *steps, publish_cmp_step);
+		}
+	}
+	n = nnf;
+	if (nnf == 0 || bsearch(&last, steps, nnf, sizeof *steps,
+	    publish_cmp_step) == NULL)
+		steps[n++] = last;	/* the largest: order kept */
+	msgs = xreallocarray(NULL, n, sizeof *msgs);
+	for (i = 0; i < n; i++)
+		msgs[i] = json_pack("{s:s, s:s, s:I, s:o}", "type", "step",
+		    "run", b->run, "step", (json_int_t)steps[i],
+		    "layers", json_object());
+	for (i = 0; i < b->nseries; i++) {
+		s = &b->series[i];
+		if (!publish_is_step_series(s->kind))
+			continue;
+		for (j = 0; j < s->n; j++) {
+			hit = bsearch(&s->steps[j], steps, n, sizeof *steps,
+			    publish_cmp_step);
+			if (hit != NULL)
+				publish_set(msgs[hit - steps], s, s->values[j]);
+		}
+	}
+	for (i = 0; i < n; i++)
+		publish_send(p, i < nnf ? WS_STREAM_STEP_NONFINITE :
+		    WS_STREAM_STEP, b->run, msgs[i]);
+	free(msgs);
+	free(steps);
+}
+
+static struct publish_run *
+publish_run_find(struct publish *p, int64_t id, size_t *at)
+{
+	size_t	lo = 0, hi = p->nruns, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (p->runs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return lo < p->nruns && p->runs[lo].id == id ? &p->runs[lo] : NULL;
+}
+
+void
+publish_run(struct publish *p, sqlite3 *db, int64_t run_id)
+{
+	struct publish_run	*r;
+	json_t			*o;
+	const char		*status, *health, *key;
+	char			*run;
+	size_t			 at;
+
+	if (!publish_is_wanted(p))
+		return;
+	if ((o = rowjson_run(db, run_id)) == NULL)
+		return;
+	status = json_string_value(json_object_get(o, "status"));
+	health = json_string_value(json_object_get(o, "health"));
+	key = json_string_value(json_object_get(o, "run"));
+	if (status == NULL || health == NULL || key == NULL) {
+		json_decref(o);
+		return;
+	}
+	if ((r = publish_run_find(p, run_id, &at)) != NULL &&
+	    strcmp(r->status, status) == 0 && strcmp(r->health, health) == 0) {
+		json_decref(o);
+		return;
+	}
+	if (r == NULL) {
+		if (p->nruns == p->caprun) {
+			p->caprun = p->caprun == 0 ? 64 : p->caprun * 2;
+			p->runs = xreallocarray(p->runs, p->caprun,
+			    sizeof *p->runs);
+		}
+		memmove(&p->runs[at + 1], &p->runs[at],
+		    (p->nruns - at) * sizeof *p->runs);
+		p->nruns++;
+		r = &p->runs[at];
+		r->id = run_id;
+	} else {
+		free(r->status);
+		free(r->health);
+	}
+	r->status = xstrdup(status);
+	r->health = xstrdup(health);
+	/* The stream's run carries no meta: it can be large, and is in GET. */
+	json_object_del(o, "meta");
+	run = xstrdup(key);		/* o goes with the message */
+	publish_send(p, WS_STREAM_RUN, run,
+	    json_pack("{s:s, s:o}", "type", "run", "run", o));
+	free(run);
+}
+
+void
+publish_alert(struct publish *p, sqlite3 *db, int64_t alert_id)
+{
+	json_t		*o;
+	char		*run;
+
+	if (!publish_is_wanted(p))
+		return;
+	if ((o = rowjson_alert(db, alert_id)) == NULL)
+		return;
+	run = xstrdup(json_string_value(json_object_get(o, "run")) != NULL ?
+	    json_string_value(json_object_get(o, "run")) : "");
+	publish_send(p, WS_STREAM_ALERT, run,
+	    json_pack("{s:s, s:o}", "type", "alert", "alert", o));
+	free(run);
+}

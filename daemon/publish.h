@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * publish: the writer thread's side of the live stream.  After each
+ * COMMIT it turns what the round changed into the stream's messages
+ * (API.md, "Stream"): step summaries of each ingested batch, the runs
+ * whose status or health changed, and the alerts that fired, changed
+ * or resolved.  JSON is built here, on the writer thread, from the
+ * writer's own connection; only bytes go to ws_stream_publish().
+ * Writer thread only.
+ */
+#ifndef GW_PUBLISH_H
+#define GW_PUBLISH_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "batch.h"
+
+struct publish;
+struct ws_stream;
+
+/* Publishing into ws (borrowed; NULL: every call does nothing). */
+struct publish	*publish_new(struct ws_stream *ws);
+void		 publish_free(struct publish *p);
+/* 1 when someone watches the stream (else skip building messages). */
+int		 publish_is_wanted(struct publish *p);
+/*
+ * b was committed: a step message for its last step, and one for each
+ * step with a non-finite loss, grad_norm or layer value (at most
+ * PUBLISH_MAX_NONFINITE of them, the earliest).
+ */
+void		 publish_batch(struct publish *p, const struct batch *b);
+#define PUBLISH_MAX_NONFINITE	100
+/* A run message for run_id when it is new here or its status or health changed. */
+void		 publish_run(struct publish *p, sqlite3 *db, int64_t run_id);
+/* An alert message for alert_id (it fired, changed or resolved). */
+void		 publish_alert(struct publish *p, sqlite3 *db, int64_t alert_id);
+
+#endif
