@@ -356,11 +356,10 @@ class Watcher:
                 n = len(idx)
                 if norms is not None:
                     parts.append(norms)
-                    if len(self._clips) == 1:
-                        total = self._clips[0][0].to(device=dev, dtype=torch.float32)
-                    else:
-                        total = (_vector_norm(norms) if _vector_norm is not None else norms.norm()).reshape(1)
-                    parts.append(total)
+                    parts.append((_vector_norm(norms) if _vector_norm is not None else norms.norm()).reshape(1))
+                clipped = bool(self._clips)
+                if clipped:
+                    parts.append(self._clips[0][0].to(device=dev, dtype=torch.float32))
                 has_loss = self._loss_sum is not None
                 if has_loss:
                     parts.append((self._loss_sum.to(device=dev, dtype=torch.float32) / self._loss_n))
@@ -379,8 +378,9 @@ class Watcher:
                 run.log_grad_norm(step, gnorm)
                 k = n + 1
                 bad = not math.isfinite(gnorm)
-                if self._clips:
-                    run.log_clip(step, self._clips[0][1], gnorm)
+            if clipped:
+                run.log_clip(step, self._clips[0][1], vals[k])
+                k += 1
             if has_loss:
                 run.log_loss(step, vals[k])
                 bad = bad or not math.isfinite(vals[k])
