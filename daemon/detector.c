@@ -422,11 +422,13 @@ detector_run_layers_meta(struct run *r, const struct batch *b)
 	const struct batch_layer_meta	*lm;
 	struct layer			*l;
 	size_t				 i;
+	uint32_t			 idx;
 	int				 ndim;
 
 	for (i = 0; i < b->nlayers_meta; i++) {
 		lm = &b->layers_meta[i];
-		l = r->layers[detector_layer_get(r, lm->name)];
+		idx = detector_layer_get(r, lm->name);	/* may move r->layers */
+		l = r->layers[idx];
 		if (lm->depth >= 0)
 			l->depth = lm->depth;
 		if (lm->numel > 0)
@@ -819,7 +821,9 @@ detector_grad(struct detector *d, struct run *r,
 	r->glast = g;
 	r->glast_step = x->step;
 	r->ngrad++;
-	if (detector_freezes(ex, x->step) || detector_freezes(sp, x->step)) {
+	/* Frozen while its alert fires; a warm-up always completes. */
+	if (baseline_is_ready(b) && (detector_freezes(ex, x->step) ||
+	    detector_freezes(sp, x->step))) {
 		if (++r->gfrozen < c->grad_freeze_steps)
 			return;
 		/* A lasting new level: start a new baseline. */
@@ -958,7 +962,8 @@ detector_loss(struct detector *d, struct run *r,
 	r->llast = loss;
 	r->llast_step = x->step;
 	r->nloss++;
-	if (detector_freezes(dv, x->step) || detector_freezes(sp, x->step)) {
+	if (baseline_is_ready(b) && (detector_freezes(dv, x->step) ||
+	    detector_freezes(sp, x->step))) {
 		if (++r->lfrozen < c->loss_freeze_steps)
 			return;
 		baseline_reset(b, (uint32_t)c->loss_warmup);
@@ -1027,7 +1032,7 @@ detector_layers(struct detector *d, struct run *r,
 				l->zv = l->base.v;
 				l->z_step = x->step;
 			}
-			if (!frozen)
+			if (!frozen || !baseline_is_ready(&l->base))
 				baseline_add(&l->base, y, a, c->grad_s_floor,
 				    c->grad_winsor);
 			if (l->ybar.n == 0)
@@ -1584,13 +1589,15 @@ detector_restore(struct detector *d, int64_t run_id, enum alert_kind kind,
 	struct run	*r;
 	struct alert	*al;
 	struct layer	*l;
+	uint32_t	 idx;
 
 	if ((unsigned)kind >= ALERT_KIND_COUNT)
 		return;
 	r = detector_run_get(d, run_id);
 	if ((kind == ALERT_VANISHING || kind == ALERT_DEAD_LAYER) &&
 	    series != NULL && *series != '\0') {
-		l = r->layers[detector_layer_get(r, series)];
+		idx = detector_layer_get(r, series);	/* may move r->layers */
+		l = r->layers[idx];
 		al = kind == ALERT_VANISHING ? &l->al_van : &l->al_dead;
 	} else
 		al = &r->al[kind];
