@@ -46,7 +46,7 @@ DEP_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 DEPS_STAMP := build/.deps-installed
 
-.PHONY: all run test bench install clean deps lint headers
+.PHONY: all run test bench install clean deps lint headers eval
 all: $(DEPS_STAMP) daemon
 
 # Install the missing Debian packages, once (re-checked when this file changes).
@@ -248,6 +248,11 @@ $(BUILD)/bench/%: bench/%.c
 
 bench: all $(BENCH_BINS)
 	GW_BUILD=$(BUILD) bench/run.sh
+
+# Replay labelled traces through the real daemon and score its alerts.
+# TRACES="dir ..." adds folders of traces (each with its labels.json).
+eval: all
+	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) tests/eval/eval.py tests/data/traces $(TRACES)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

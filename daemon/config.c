@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "detector.h"
 #include "xmalloc.h"
 
 struct config_directive {
@@ -243,6 +244,7 @@ config_init(struct config *cfg)
 	cfg->queue_points = (size_t)8 << 20;
 	cfg->http_threads = 2;
 	cfg->workers = 4;
+	cfg->detector = detector_config_new();
 }
 
 void
@@ -256,6 +258,7 @@ config_cleanup(struct config *cfg)
 		explicit_bzero(cfg->token, strlen(cfg->token));
 	free(cfg->token);
 	free(cfg->web_root);
+	detector_config_free(cfg->detector);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -265,6 +268,10 @@ config_set(struct config *cfg, const char *directive, const char *value,
 {
 	size_t	i;
 
+	if (strncmp(directive, CONFIG_DETECTOR_PREFIX,
+	    strlen(CONFIG_DETECTOR_PREFIX)) == 0)
+		return detector_config_set(cfg->detector,
+		    directive + strlen(CONFIG_DETECTOR_PREFIX), value, cause);
 	for (i = 0; i < CONFIG_NDIRECTIVES; i++)
 		if (strcmp(config_directives[i].name, directive) == 0)
 			return config_directives[i].set(cfg, value, cause);

@@ -14,6 +14,9 @@
 #define CONFIG_DEFAULT_HOST	"127.0.0.1"
 #define CONFIG_DEFAULT_PORT	7070
 #define CONFIG_DEFAULT_DB	"./gradwatch.db"
+#define CONFIG_DETECTOR_PREFIX	"detector."
+
+struct detector_config;
 
 struct config {
 	char		*http_host;
@@ -30,6 +33,7 @@ struct config {
 	size_t		 queue_points;	/* points waiting for the writer */
 	unsigned int	 http_threads;
 	unsigned int	 workers;	/* parse and query threads */
+	struct detector_config *detector; /* "detector.<name> value" lines */
 };
 
 /* Fill cfg with the defaults. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "detector.h"
 #include "http_api.h"
 #include "jsonarena.h"
 #include "log.h"
@@ -43,8 +44,11 @@ usage(FILE *f)
 "  --web-root dir      serve the dashboard from dir (development)\n"
 "  --allow-remote      listen beyond loopback without a token\n"
 "\n"
-"Configuration file directives (one 'directive value' per line):\n%s",
-	    config_directives_help());
+"Configuration file directives (one 'directive value' per line):\n%s"
+"\n"
+"Detector thresholds, as 'detector.<name> value' lines (a run may override\n"
+"them in its meta as {\"detector\": {\"<name>\": value}}):\n%s",
+	    config_directives_help(), detector_config_help());
 }
 
 /* A flag and the directive it sets. */
@@ -147,7 +151,7 @@ main(int argc, char *argv[])
 	jsonarena_install();
 	if ((st = store_open(cfg.db_path, &cause)) == NULL)
 		fatalx("%s", cause);
-	w = writer_start(st, cfg.db_path, cfg.queue_points);
+	w = writer_start(st, cfg.db_path, cfg.queue_points, cfg.detector);
 	if ((h = http_start(&cfg, w, NULL, &cause)) == NULL)
 		fatalx("%s", cause);
 	log_info("gradwatchd %s: listening on http://%s:%u, database %s",

@@ -18,16 +18,19 @@
 #include "queue.h"
 #include "rowjson.h"
 #include "store.h"
+#include "watch.h"
 #include "writer.h"
 #include "xmalloc.h"
 
 #define WRITER_MAX_JOBS		256	/* jobs in one transaction */
 #define WRITER_QUEUE_JOBS	4096
 #define WRITER_GROUP_POINTS	((size_t)2 << 20)
+#define WRITER_TICK_MS		1000	/* the detector's stall timer */
 
 struct writer {
 	struct store	*st;		/* writer thread only */
 	struct checkpoint *cp;		/* NULL for an in-memory store */
+	struct watch	*watch;		/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
 	int		 stopped;	/* main thread only */
@@ -62,6 +65,15 @@ writer_dump(json_t *o)
 	return s;
 }
 
+static double
+writer_wallclock(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Apply one job inside the open transaction; remember its run id. */
 static void
 writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
@@ -86,6 +98,31 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 		writer_fail(job, 500, "internal", cause);
 		free(cause);
 		*run_id = -1;
+		return;
+	}
+	if (job->kind == WRITER_JOB_INGEST)
+		watch_batch(w->watch, store_db(w->st), *run_id, job->batch,
+		    job->received_at);
+	else
+		watch_finish(w->watch, store_db(w->st), *run_id,
+		    job->received_at);
+}
+
+/* The stall timer, in a transaction of its own. */
+static void
+writer_tick(struct writer *w)
+{
+	char	*cause = NULL;
+
+	if (store_begin(w->st, &cause) == -1) {
+		log_warnx("writer: tick: %s", cause);
+		free(cause);
+		return;
+	}
+	watch_tick(w->watch, store_db(w->st), writer_wallclock());
+	if (store_commit(w->st, &cause) == -1) {
+		log_warnx("writer: tick: %s", cause);
+		free(cause);
 	}
 }
 
@@ -172,10 +209,21 @@ writer_main(void *arg)
 	struct writer		*w = arg;
 	struct writer_job	*jobs[WRITER_MAX_JOBS];
 	size_t			 n;
+	double			 last_tick, t;
+	int			 closed = 0;
 
-	while ((n = queue_pop_many(w->q, (void **)jobs, WRITER_MAX_JOBS,
-	    WRITER_GROUP_POINTS)) > 0)
-		writer_round(w, jobs, n);
+	watch_restore(w->watch, store_db(w->st));
+	last_tick = writer_now();
+	while (!closed) {
+		n = queue_pop_wait(w->q, (void **)jobs, WRITER_MAX_JOBS,
+		    WRITER_GROUP_POINTS, WRITER_TICK_MS, &closed);
+		if (n > 0)
+			writer_round(w, jobs, n);
+		if ((t = writer_now()) - last_tick >= WRITER_TICK_MS / 1e3) {
+			writer_tick(w);
+			last_tick = t;
+		}
+	}
 	return NULL;
 }
 
@@ -186,7 +234,8 @@ writer_job_weight(const struct writer_job *job)
 }
 
 struct writer *
-writer_start(struct store *st, const char *db_path, size_t queue_points)
+writer_start(struct store *st, const char *db_path, size_t queue_points,
+    const struct detector_config *detector_cfg)
 {
 	struct writer	*w;
 	char		*cause = NULL;
@@ -194,6 +243,7 @@ writer_start(struct store *st, const char *db_path, size_t queue_points)
 
 	w = xcalloc(1, sizeof *w);
 	w->st = st;
+	w->watch = watch_new(detector_cfg);
 	if (strcmp(db_path, ":memory:") != 0 &&
 	    (w->cp = checkpoint_start(db_path, store_db(st), &cause)) == NULL)
 		fatalx("%s", cause);
@@ -228,6 +278,8 @@ writer_stop(struct writer *w)
 	pthread_join(w->thread, NULL);
 	checkpoint_stop(w->cp);		/* before the store: it holds the hook */
 	w->cp = NULL;
+	watch_free(w->watch);
+	w->watch = NULL;
 	store_close(w->st);
 	w->st = NULL;
 	w->stopped = 1;

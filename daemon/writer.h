@@ -14,6 +14,7 @@
 
 #include "batch.h"
 
+struct detector_config;
 struct store;
 struct writer;
 struct writer_job;
@@ -42,10 +43,12 @@ struct writer_job {
 /*
  * Start the writer thread, which takes ownership of st, the store opened
  * at db_path.  queue_points bounds the points waiting to be written.
- * Checkpoints run on a thread of their own (checkpoint.h).
+ * Checkpoints run on a thread of their own (checkpoint.h); detection
+ * with detector_cfg (borrowed) runs on the writer thread (watch.h).
  */
 struct writer	*writer_start(struct store *st, const char *db_path,
-		    size_t queue_points);
+		    size_t queue_points,
+		    const struct detector_config *detector_cfg);
 /*
  * Queue job.  0, or -1 when the queue is full or stopping (the caller
  * answers 503 and keeps ownership of the job).

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch: detector events into alert rows; see watch.h.  Replay after a
+ * restart feeds at most WATCH_REPLAY_STEPS recent steps of each active
+ * run, enough for every baseline's warm-up and slow averages.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alertstore.h"
+#include "detector.h"
+#include "history.h"
+#include "log.h"
+#include "watch.h"
+#include "xmalloc.h"
+
+#define WATCH_REPLAY_STEPS	2000
+
+struct watch {
+	struct detector		*det;
+	struct detector_events	 events;	/* reused between calls */
+};
+
+struct watch *
+watch_new(const struct detector_config *cfg)
+{
+	struct watch	*w;
+
+	w = xcalloc(1, sizeof *w);
+	w->det = detector_new(cfg);
+	return w;
+}
+
+void
+watch_free(struct watch *w)
+{
+	if (w == NULL)
+		return;
+	detector_free(w->det);
+	detector_events_cleanup(&w->events);
+	free(w);
+}
+
+/* Write w->events, then bring the runs they touched up to date. */
+static void
+watch_apply_events(struct watch *w, sqlite3 *db, double now)
+{
+	struct detector_event	*ev;
+	int64_t			 id, last_run = -1;
+	char			*cause = NULL;
+	int			 changed;
+	size_t			 i;
+
+	for (i = 0; i < w->events.n; i++) {
+		ev = &w->events.ev[i];
+		if (alertstore_apply(db, ev, now, &id, &cause) == -1) {
+			log_warnx("watch: %s", cause);
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		log_debug("watch: run %lld: %s %s %s%s%s at step %lld",
+		    (long long)ev->run_id, ev->type == DETECTOR_FIRE ? "fire" :
+		    ev->type == DETECTOR_UPDATE ? "update" : "resolve",
+		    alert_severity_name(ev->severity), alert_kind_name(ev->kind),
+		    *ev->series != '\0' ? " on " : "", ev->series,
+		    (long long)(ev->type == DETECTOR_RESOLVE ?
+		    ev->resolve_step : ev->fire_step));
+	}
+	/* Events come grouped by run; sync each run once. */
+	for (i = 0; i < w->events.n; i++) {
+		ev = &w->events.ev[i];
+		if (ev->run_id == last_run)
+			continue;
+		last_run = ev->run_id;
+		if (alertstore_sync_run(db, ev->run_id, &changed,
+		    &cause) == -1) {
+			log_warnx("watch: %s", cause);
+			free(cause);
+			cause = NULL;
+		}
+	}
+	detector_events_clear(&w->events);
+}
+
+void
+watch_batch(struct watch *w, sqlite3 *db, int64_t run_id,
+    const struct batch *b, double now)
+{
+	detector_feed(w->det, run_id, b, now, 0, &w->events);
+	watch_apply_events(w, db, now);
+}
+
+void
+watch_finish(struct watch *w, sqlite3 *db, int64_t run_id, double now)
+{
+	char	*cause = NULL;
+	int	 changed;
+
+	detector_forget(w->det, run_id);
+	if (alertstore_resolve_stall(db, run_id, -1, now, &cause) == -1 ||
+	    alertstore_sync_run(db, run_id, &changed, &cause) == -1) {
+		log_warnx("watch: %s", cause);
+		free(cause);
+	}
+}
+
+void
+watch_tick(struct watch *w, sqlite3 *db, double now)
+{
+	detector_tick(w->det, now, &w->events);
+	watch_apply_events(w, db, now);
+}
+
+static void
+watch_restore_alert_cb(void *arg, int64_t run_id, const char *kind,
+    const char *series, const char *severity, int64_t onset_step,
+    int64_t fire_step)
+{
+	struct watch	*w = arg;
+	int		 k = alert_kind_parse(kind);
+	int		 sev = alert_severity_parse(severity);
+
+	if (k < 0 || sev < 0)
+		return;
+	detector_restore(w->det, run_id, (enum alert_kind)k, series,
+	    (enum alert_severity)sev, onset_step, fire_step);
+}
+
+struct watch_replay {
+	struct watch	*w;
+	sqlite3		*db;
+	size_t		 runs;
+	double		 now;	/* for steps stored without a time */
+};
+
+static void
+watch_replay_run_cb(void *arg, int64_t run_id, const char *key,
+    int64_t last_step)
+{
+	struct watch_replay	*r = arg;
+	struct batch		*b;
+	char			*cause = NULL;
+	int64_t			 from;
+
+	if (last_step < 0)
+		return;
+	from = last_step >= WATCH_REPLAY_STEPS ?
+	    last_step - WATCH_REPLAY_STEPS + 1 : 0;
+	if ((b = history_load(r->db, run_id, from, &cause)) == NULL) {
+		log_warnx("watch: run %s: %s", key, cause);
+		free(cause);
+		return;
+	}
+	detector_feed(r->w->det, run_id, b, r->now, 1, &r->w->events);
+	detector_events_clear(&r->w->events);
+	batch_free(b);
+	r->runs++;
+}
+
+void
+watch_restore(struct watch *w, sqlite3 *db)
+{
+	struct watch_replay	 r = { w, db, 0, 0 };
+	struct timespec		 ts;
+	char			*cause = NULL;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (alertstore_each_firing(db, watch_restore_alert_cb, w,
+	    &cause) == -1 ||
+	    history_each_active(db, watch_replay_run_cb, &r, &cause) == -1) {
+		log_warnx("watch: restore: %s", cause);
+		free(cause);
+	}
+	if (r.runs > 0)
+		log_info("watch: rebuilt the detector for %zu active runs",
+		    r.runs);
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch: the writer thread's glue between the detector and the
+ * database.  It feeds each batch the writer stores to the detector,
+ * writes the resulting alert events and run health in the same
+ * transaction, runs the stall timer, and after a restart rebuilds the
+ * detector from the stored history.  Writer thread only.
+ */
+#ifndef GW_WATCH_H
+#define GW_WATCH_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "batch.h"
+
+struct detector_config;
+struct watch;
+
+/* A watch using cfg (borrowed; it must outlive the watch). */
+struct watch	*watch_new(const struct detector_config *cfg);
+void		 watch_free(struct watch *w);
+/*
+ * Outside a transaction, at start: restore the firing alerts of active
+ * runs and replay their recent steps so baselines pick up where they
+ * were.  Failures are logged; detection then starts afresh.
+ */
+void		 watch_restore(struct watch *w, sqlite3 *db);
+/*
+ * Inside the writer's transaction, after run_id's batch b was applied:
+ * detect, and write alert changes and health.  Failures are logged, not
+ * returned: the points are stored either way.
+ */
+void		 watch_batch(struct watch *w, sqlite3 *db, int64_t run_id,
+		    const struct batch *b, double now);
+/* Inside the transaction: run_id finished or failed. */
+void		 watch_finish(struct watch *w, sqlite3 *db, int64_t run_id,
+		    double now);
+/* Inside a transaction: the stall timer (about once a second). */
+void		 watch_tick(struct watch *w, sqlite3 *db, double now);
+
+#endif
