@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -292,6 +293,19 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+def _default_key() -> str:
+    """C's default run key, program-YYYYmmdd-HHMMSS-xxxxxx, with the script's
+    name for the program (C would see "python3"); "python" in a notebook."""
+    arg0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if arg0.endswith(".py"):
+        arg0 = arg0[:-3]
+    if arg0 in ("", "-c", "-m", "ipykernel_launcher", "__main__") or "ipykernel" in sys.modules:
+        arg0 = "python"
+    prog = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._:-") else "-" for ch in arg0)
+    prog = "-".join(p for p in prog.split("-") if p)[:48].strip("-") or "run"
+    return "%s-%s-%06x" % (prog, time.strftime("%Y%m%d-%H%M%S"), int.from_bytes(os.urandom(3), "big"))
+
+
 class Run:
     """One training run, reported to gradwatchd.
 
@@ -300,8 +314,9 @@ class Run:
     yet, so opening never blocks.  Every argument is optional and has the
     C library's default: ``url`` is ``$GRADWATCH_URL`` or
     ``http://127.0.0.1:7070``, ``token`` is ``$GRADWATCH_TOKEN``, ``name``
-    (the run key, 1 to 128 of ``[A-Za-z0-9._:-]``) is made from the
-    program's name, the time and a random suffix; ``buffer_points`` (values
+    (the run key, 1 to 128 of ``[A-Za-z0-9._:-]``) is made as in C from
+    the program's name (here the script's), the time and a random suffix,
+    ``train-20250101-120000-a1b2c3``; ``buffer_points`` (values
     buffered, 1048576) and ``flush_interval`` (seconds between sends, 0.25).
     ``config`` is a dict sent once as the run's configuration (or a JSON
     object as a string).  ``close_timeout`` bounds the wait in
@@ -333,6 +348,8 @@ class Run:
             flush_ms = max(1, int(round(flush_interval * 1000)))
         if buffer_points < 0:
             raise GradwatchError("gradwatch: buffer_points: expected >= 0", Status.INVALID)
+        if name is None:
+            name = _default_key()
         opt = _Options(_to_bytes(url), _to_bytes(name), _to_bytes(project),
                        _to_bytes(config), _to_bytes(token), buffer_points, flush_ms)
         h = _P()

@@ -125,7 +125,8 @@ class Watcher:
 
     ``step`` is the step number the next optimizer step is logged under
     (it counts optimizer steps from ``start_step``, skipped ones
-    included); ``last_step`` the last one logged (-1 before any).  Log
+    included); ``last_step`` the last one taken (-1 before any);
+    ``last_grad_norm`` and ``last_loss`` the values last logged.  Log
     your own values for a step with ``run.log(w.step, ...)`` before the
     optimizer step, or ``run.log(w.last_step, ...)`` after it.
     """
@@ -149,6 +150,8 @@ class Watcher:
         self.step = int(start_step)
         self.last_step = -1
         self.critical = False           # the last step found the run critical
+        self.last_grad_norm = math.nan  # the last logged step's global norm
+        self.last_loss = math.nan       # and its loss (from Watcher.loss)
         self._start = int(start_step)
         named = list(model.named_parameters())
         self._names = [n for n, _ in named]
@@ -376,6 +379,7 @@ class Watcher:
                 run.log_layer_grads(step, ids, vals[:n])
                 gnorm = vals[n]
                 run.log_grad_norm(step, gnorm)
+                self.last_grad_norm = gnorm
                 k = n + 1
                 bad = not math.isfinite(gnorm)
             if clipped:
@@ -383,6 +387,7 @@ class Watcher:
                 k += 1
             if has_loss:
                 run.log_loss(step, vals[k])
+                self.last_loss = vals[k]
                 bad = bad or not math.isfinite(vals[k])
                 k += 1
             if scale is not None:
