@@ -28,7 +28,7 @@ class Closed(Exception):
 
 class WebSocket:
     def __init__(self, host, port, path="/", protocol="gradwatch.v1",
-                 headers=None, timeout=10.0, rcvbuf=None):
+                 headers=None, timeout=10.0, rcvbuf=None, host_header=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             # Before connect, so the window offered never grows past it.
@@ -39,7 +39,7 @@ class WebSocket:
         self.buf = b""
         self.closed = False
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host, port),
+        lines = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host_header or host, port),
                  "Upgrade: websocket", "Connection: Upgrade",
                  "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"]
         if protocol:
