@@ -525,6 +525,8 @@ http_static(struct request *req, const char *url)
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	/* Revalidate each time: the files change with the daemon's version. */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	r = MHD_queue_response(req->conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	metrics_request(METRICS_ROUTE_STATIC, MHD_HTTP_OK);
