@@ -170,6 +170,12 @@ config_set_allow_remote(struct config *cfg, const char *v, char **cause)
 }
 
 static int
+config_set_detect(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_bool(v, &cfg->detect, cause);
+}
+
+static int
 config_set_max_body(struct config *cfg, const char *v, char **cause)
 {
 	return config_parse_size(v, 1024, (size_t)1 << 30, &cfg->max_body,
@@ -221,6 +227,8 @@ static const struct config_directive config_directives[] = {
 	    "yes|no     debug logging" },
 	{ "allow-remote", config_set_allow_remote,
 	    "yes|no     listen beyond loopback without a token" },
+	{ "detect", config_set_detect,
+	    "yes|no     watch runs for failing training (default yes)" },
 	{ "max-body", config_set_max_body,
 	    "BYTES      largest request body (default 16M)" },
 	{ "queue-points", config_set_queue_points,
@@ -244,6 +252,7 @@ config_init(struct config *cfg)
 	cfg->queue_points = (size_t)8 << 20;
 	cfg->http_threads = 2;
 	cfg->workers = 4;
+	cfg->detect = 1;
 	cfg->detector = detector_config_new();
 }
 

@@ -29,6 +29,7 @@ struct config {
 	char		*web_root;	/* NULL: serve the embedded dashboard */
 	int		 verbose;
 	int		 allow_remote;	/* listen beyond loopback without a token */
+	int		 detect;	/* run the detector (default yes) */
 	size_t		 max_body;	/* bytes of one request body */
 	size_t		 queue_points;	/* points waiting for the writer */
 	unsigned int	 http_threads;

@@ -151,7 +151,8 @@ main(int argc, char *argv[])
 	jsonarena_install();
 	if ((st = store_open(cfg.db_path, &cause)) == NULL)
 		fatalx("%s", cause);
-	w = writer_start(st, cfg.db_path, cfg.queue_points, cfg.detector);
+	w = writer_start(st, cfg.db_path, cfg.queue_points,
+	    cfg.detect ? cfg.detector : NULL);
 	if ((h = http_start(&cfg, w, NULL, &cause)) == NULL)
 		fatalx("%s", cause);
 	log_info("gradwatchd %s: listening on http://%s:%u, database %s",

@@ -30,7 +30,7 @@
 struct writer {
 	struct store	*st;		/* writer thread only */
 	struct checkpoint *cp;		/* NULL for an in-memory store */
-	struct watch	*watch;		/* writer thread only */
+	struct watch	*watch;		/* writer thread only; NULL: no detection */
 	struct queue	*q;
 	pthread_t	 thread;
 	int		 stopped;	/* main thread only */
@@ -100,6 +100,8 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 		*run_id = -1;
 		return;
 	}
+	if (w->watch == NULL)
+		return;
 	if (job->kind == WRITER_JOB_INGEST)
 		watch_batch(w->watch, store_db(w->st), *run_id, job->batch,
 		    job->received_at);
@@ -114,6 +116,8 @@ writer_tick(struct writer *w)
 {
 	char	*cause = NULL;
 
+	if (w->watch == NULL)
+		return;
 	if (store_begin(w->st, &cause) == -1) {
 		log_warnx("writer: tick: %s", cause);
 		free(cause);
@@ -212,7 +216,8 @@ writer_main(void *arg)
 	double			 last_tick, t;
 	int			 closed = 0;
 
-	watch_restore(w->watch, store_db(w->st));
+	if (w->watch != NULL)
+		watch_restore(w->watch, store_db(w->st));
 	last_tick = writer_now();
 	while (!closed) {
 		n = queue_pop_wait(w->q, (void **)jobs, WRITER_MAX_JOBS,
@@ -243,7 +248,8 @@ writer_start(struct store *st, const char *db_path, size_t queue_points,
 
 	w = xcalloc(1, sizeof *w);
 	w->st = st;
-	w->watch = watch_new(detector_cfg);
+	if (detector_cfg != NULL)
+		w->watch = watch_new(detector_cfg);
 	if (strcmp(db_path, ":memory:") != 0 &&
 	    (w->cp = checkpoint_start(db_path, store_db(st), &cause)) == NULL)
 		fatalx("%s", cause);

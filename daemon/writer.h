@@ -44,7 +44,8 @@ struct writer_job {
  * Start the writer thread, which takes ownership of st, the store opened
  * at db_path.  queue_points bounds the points waiting to be written.
  * Checkpoints run on a thread of their own (checkpoint.h); detection
- * with detector_cfg (borrowed) runs on the writer thread (watch.h).
+ * with detector_cfg (borrowed; NULL: off) runs on the writer thread
+ * (watch.h).
  */
 struct writer	*writer_start(struct store *st, const char *db_path,
 		    size_t queue_points,
