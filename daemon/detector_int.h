@@ -170,6 +170,20 @@
 	    "dead_layer and no_gradient resolve after this many non-zero steps") \
 	X(nonfinite_resolve_steps, "nonfinite.resolve_steps", 100, 1, 1e9, 1, \
 	    "nonfinite resolves after this many finite, non-skipped steps") \
+	X(scaler_window, "scaler.window", 1000, 1, 1e9, 0,		\
+	    "1/a of the EW rate of loss-scaler overflow (skipped) steps") \
+	X(scaler_start, "scaler.start", 200, 0, 1e9, 1,			\
+	    "steps before the overflow rate is judged (start-up bursts are normal)") \
+	X(scaler_rate_warning, "scaler.rate_warning", 0.05, 0, 1, 0,	\
+	    "nonfinite on loss_scale (warning) above this overflow rate") \
+	X(scaler_rate_critical, "scaler.rate_critical", 0.25, 0, 1, 0,	\
+	    "... critical above this rate")				\
+	X(scaler_min_scale, "scaler.min_scale", 1, 0, 1e30, 0,		\
+	    "a skipped step at a loss scale at or below this is a collapse (critical)") \
+	X(scaler_collapse_skips, "scaler.collapse_skips", 3, 1, 1e9, 1,	\
+	    "... as are this many skipped steps in a row with a non-finite loss") \
+	X(scaler_resolve_steps, "scaler.resolve_steps", 100, 1, 1e9, 1,	\
+	    "the loss-scale alert resolves after this many clean steps")	\
 	X(stall_alpha, "stall.alpha", 0.05, 0.0001, 1, 0,		\
 	    "EW weight of the ln step interval")			\
 	X(stall_factor, "stall.factor", 10, 1, 1e6, 0,			\
@@ -204,6 +218,9 @@ int	detector_config_apply_meta(struct detector_config *cfg,
  */
 int	detector_config_apply_meta(struct detector_config *cfg,
 	    const char *meta_json);
+
+/* The series of the loss scaler's alert (kind nonfinite). */
+#define DETECTOR_SCALER_SERIES	"loss_scale"
 
 /* One (run, kind, series) key's lifecycle. */
 struct alert {
@@ -281,6 +298,7 @@ struct run {
 	struct cusum	 gcusum;
 	double		 gr;		/* growth of ln norm per step */
 	double		 gprev;		/* previous ln norm; NaN */
+	double		 gy_onset;	/* ln norm where the CUSUM left 0 */
 	uint64_t	 ngrad;
 	uint32_t	 gfrozen;
 	double		 glast;
@@ -315,6 +333,13 @@ struct run {
 	double		 last_batch;	/* now of the last batch with new steps */
 	struct ewmean	 dt_step;	/* EW ln seconds between steps */
 	struct ewmean	 dt_batch;	/* EW ln seconds between batches */
+
+	double		 ovf_rate;	/* EW rate of skipped steps, from 0 */
+	uint64_t	 nscaler;	/* steps that said whether they skipped */
+	uint32_t	 skip_run;	/* skipped steps in a row */
+	uint32_t	 skip_nan_run;	/* ... of them with a non-finite loss */
+	int64_t		 skip_since;
+	struct alert	 al_scaler;	/* nonfinite on "loss_scale" */
 
 	struct alert	 al[ALERT_KIND_COUNT];	/* the run-level alerts */
 };
@@ -405,6 +430,36 @@ struct detector_report {
 	char		*detail;
 };
 
+/* detector.c: the lifecycle of one alert key. */
+/* 1 if al may fire now at sev: not replaying, not firing, not cooling down. */
+int	detector_alert_may_fire(const struct detector *, const struct run *,
+	    const struct alert *, enum alert_kind, enum alert_severity,
+	    int64_t step);
+/* Fire al (the event takes rep's strings). */
+void	detector_alert_fire(struct detector *, struct run *, struct alert *,
+	    enum alert_kind, const char *series, enum alert_severity,
+	    int64_t onset, int64_t step, const struct detector_report *rep);
+/* A firing alert changed (severity up); frees rep's strings otherwise. */
+void	detector_alert_update(struct detector *, struct run *, struct alert *,
+	    enum alert_kind, const char *series, enum alert_severity,
+	    const struct detector_report *rep);
+/* End a firing alert; takes message and detail (freed when not firing). */
+void	detector_alert_resolve(struct detector *, struct run *, struct alert *,
+	    enum alert_kind, const char *series, int64_t step, char *message,
+	    char *detail);
+/* Count one evaluation with the resolve condition ok; 1 when it held long enough. */
+int	detector_alert_settled(const struct run *, struct alert *, int ok,
+	    double steps);
+/* 1 if al fires and the point at step must not move its baseline. */
+int	detector_alert_freezes(const struct alert *, int64_t step);
+
+/* Sort r->byorder: the eligible tensors from the input side to the output. */
+void	detector_run_order(struct run *);
+
+/* detector_rules.c: every rule, for one new step of run r. */
+void	detector_rules_step(struct detector *, struct run *,
+	    const struct detector_step *);
+
 /* detector_msg.c: each fills rep (or returns a string) for a person. */
 void	detector_msg_nonfinite(const struct detector *, const struct run *,
 	    const struct detector_step *, struct detector_report *);
@@ -429,6 +484,8 @@ void	detector_msg_clip(const struct detector *, const struct run *,
 	    struct detector_report *);
 void	detector_msg_stall(const struct run *, double gap, double typical,
 	    double deadline, enum alert_severity, struct detector_report *);
+void	detector_msg_scaler(const struct run *, const struct detector_step *,
+	    int collapse, struct detector_report *);
 char	*detector_msg_stall_end(const struct run *, const struct alert *,
 	    int64_t step, double now);
 /* "kind on series resolved at step after N steps (peak ...): outcome step". */

@@ -299,9 +299,11 @@ detector_msg_nonfinite(const struct detector *d, const struct run *r,
 		    "it: check the loss for log, sqrt or division of values "
 		    "that can reach zero or below (e.g. a variance without "
 		    "softplus), and the targets of this batch.";
-	else if (!loss_bad && !grad_bad && nbad > 0 && nbad <= 3)
-		hint = "Only some tensors are affected: check their layers' "
-		    "operations and any gradient hooks.";
+	else if (!loss_bad && nbad > 0 && nbad <= 3 && nbad < r->nlayers)
+		hint = "The loss is finite and only these tensors are not "
+		    "(the global norm follows from them): check their layers' "
+		    "operations and any gradient hooks, then restart from a "
+		    "checkpoint before this step.";
 	else
 		hint = "Nothing grew before it, so suspect the data: check the "
 		    "batch of this step for NaN/Inf inputs, then restart from "
@@ -718,6 +720,47 @@ detector_msg_clip(const struct detector *d, const struct run *r,
 	rep->threshold = kind == ALERT_CLIP_SURGE ?
 	    fmax(r->cfg->clip_surge_rate, r->cfg->clip_surge_factor * r->pl.p) :
 	    r->cfg->clip_saturation_rate;
+}
+
+void
+detector_msg_scaler(const struct run *r, const struct detector_step *x,
+    int collapse, struct detector_report *rep)
+{
+	struct jb	 j;
+	char		 v1[32];
+	int		 has_scale = (x->has >> SERIES_LOSS_SCALE) & 1;
+
+	if (collapse)
+		xasprintf(&rep->message, "Loss scaler collapse at step %lld: "
+		    "%u skipped (overflow) steps in a row since step %lld%s%s. "
+		    "Mixed precision cannot find a working scale: check for "
+		    "inputs or activations that overflow float16 (e.g. "
+		    "unnormalised inputs), lower the learning rate, or train in "
+		    "bf16 or float32; restart from a checkpoint before step "
+		    "%lld.", (long long)x->step, r->skip_run,
+		    (long long)r->skip_since, has_scale ? ", loss scale now " :
+		    "", has_scale ? fmtv(v1, sizeof v1, x->loss_scale) : "",
+		    (long long)r->skip_since);
+	else
+		xasprintf(&rep->message, "The loss scaler skips %.0f%% of "
+		    "recent steps (overflows; %llu skipped so far). A few are "
+		    "normal (one per growth interval); this many mean float16 "
+		    "overflows all the time: check for growing activations or "
+		    "gradients, lower the learning rate, or train in bf16.",
+		    100 * r->ovf_rate, (unsigned long long)r->nskipped +
+		    ((x->has >> SERIES_SKIPPED) & 1 && x->skipped != 0));
+	jb_begin(&j);
+	jb_str(&j, "rule", collapse ? "loss_scale_collapse" :
+	    "overflow_rate");
+	jb_num(&j, "overflow_rate", r->ovf_rate);
+	jb_int(&j, "skipped_in_a_row", r->skip_run);
+	if (has_scale)
+		jb_num(&j, "loss_scale", x->loss_scale);
+	rep->detail = jb_end(&j);
+	rep->value = collapse && has_scale ? x->loss_scale : r->ovf_rate;
+	rep->baseline = NAN;
+	rep->threshold = collapse && has_scale ? r->cfg->scaler_min_scale :
+	    r->cfg->scaler_rate_warning;
 }
 
 void

@@ -567,6 +567,42 @@ test_explosion_resolve(void **state)
 	detector_config_free(cfg);
 }
 
+/*
+ * Sustained but decaying (a burst of bad batches) is a spike; sustained
+ * and growing is an explosion.  Both stay >= 10x for 6 steps.
+ */
+static void
+test_burst_vs_explosion(void **state)
+{
+	static const double	decay[6] = { 30, 20, 15, 12, 11, 10.5 };
+	static const double	grow[6] = { 10, 11, 12, 13, 14, 15 };
+	struct detector_config	*cfg = detector_config_new();
+	struct detector_events	 out = { 0 };
+	struct detector		*d = detector_new(cfg);
+	struct gen		 g;
+	int			 i;
+
+	(void)state;
+	gen_init(&g);
+	gen_run(&g, d, 1, 0, 300, 0, &out);
+	for (i = 0; i < 6; i++)
+		gen_one(&g, d, 1, 300 + i, decay[i], 1, &out);
+	assert_non_null(find_ev(&out, DETECTOR_FIRE, ALERT_GRAD_SPIKE, ""));
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_GRAD_EXPLOSION,
+	    NULL), 0);
+	detector_events_clear(&out);
+	gen_init(&g);
+	gen_run(&g, d, 2, 0, 300, 0, &out);
+	for (i = 0; i < 6; i++)
+		gen_one(&g, d, 2, 300 + i, grow[i], 1, &out);
+	assert_non_null(find_ev(&out, DETECTOR_FIRE, ALERT_GRAD_EXPLOSION, ""));
+	assert_int_equal(find_ev(&out, DETECTOR_FIRE, ALERT_GRAD_EXPLOSION,
+	    "")->fire_step, 302);		/* S = 4, 8, 12 */
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
 /* 1000 bad steps give one alert each, not 1000. */
 static void
 test_no_storm(void **state)
@@ -786,6 +822,112 @@ test_skipped(void **state)
 	assert_int_equal(ev->fire_step, 400);
 	check_event(ev);
 	assert_non_null(strstr(ev->detail_json, "\"skipped_steps_before\":12"));
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
+/*
+ * The loss scaler: a skip at the minimum scale, or skips with a NaN loss,
+ * are a collapse; a high overflow rate is a warning that can escalate.
+ */
+static void
+test_scaler(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	const struct detector_event	*ev;
+	struct detector			*d = detector_new(cfg);
+	struct gen			 g;
+	struct tb			 t;
+	double				 scale = 65536;
+	int64_t				 s, k;
+
+	(void)state;
+	/* Run 1: healthy, then every step overflows and the scale halves. */
+	gen_init(&g);
+	for (s = 0; s < 400; s += 50) {
+		tb_start(&t);
+		for (k = s; k < s + 50; k++) {
+			gen_step(&g, &t, k, 1, 1);
+			tb_put(&t, SERIES_SKIPPED, NULL, k, k >= 300);
+			tb_put(&t, SERIES_LOSS_SCALE, NULL, k, scale);
+			if (k >= 300) {
+				tb_put(&t, SERIES_GRAD_NORM, NULL, k, INFINITY);
+				scale /= 2;
+			}
+		}
+		tb_feed(&t, d, 1, 0, 0, &out);
+	}
+	check_events(&out);
+	assert_int_equal(out.n, 1);
+	ev = &out.ev[0];
+	assert_int_equal(ev->kind, ALERT_NONFINITE);
+	assert_string_equal(ev->series, "loss_scale");
+	assert_int_equal(ev->severity, ALERT_CRITICAL);
+	assert_int_equal(ev->onset_step, 300);
+	assert_int_equal(ev->fire_step, 316);	/* 65536 / 2^16 = 1 */
+	assert_non_null(strstr(ev->message, "collapse"));
+	detector_events_clear(&out);
+
+	/* Run 2: three skipped steps in a row with a non-finite loss. */
+	gen_init(&g);
+	tb_start(&t);
+	for (k = 0; k < 110; k++) {
+		gen_step(&g, &t, k, 1, 1);
+		tb_put(&t, SERIES_SKIPPED, NULL, k, k >= 100);
+		if (k >= 100)
+			tb_put(&t, SERIES_LOSS, NULL, k, NAN);
+	}
+	tb_feed(&t, d, 2, 0, 0, &out);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_NONFINITE, "loss_scale");
+	assert_non_null(ev);
+	assert_int_equal(ev->fire_step, 102);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_NONFINITE, ""),
+	    0);				/* skipped: not a NaN alarm */
+	detector_events_clear(&out);
+
+	/*
+	 * Run 3: one step in three skipped, finite loss: the rate passes 5%
+	 * (warning, judged from the 200th step), then 25% (UPDATE to critical,
+	 * ~1400 steps in: the EW rate over ~1000 steps starts at 0).
+	 */
+	gen_init(&g);
+	for (s = 0; s < 2000; s += 50) {
+		tb_start(&t);
+		for (k = s; k < s + 50; k++) {
+			gen_step(&g, &t, k, 1, 1);
+			tb_put(&t, SERIES_SKIPPED, NULL, k, k % 3 == 0);
+		}
+		tb_feed(&t, d, 3, 0, 0, &out);
+	}
+	check_events(&out);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_NONFINITE, "loss_scale");
+	assert_non_null(ev);
+	assert_int_equal(ev->severity, ALERT_WARNING);
+	assert_int_equal(ev->fire_step, 199);	/* the 200th step */
+	assert_non_null(strstr(ev->message, "skips"));
+	ev = find_ev(&out, DETECTOR_UPDATE, ALERT_NONFINITE, "loss_scale");
+	assert_non_null(ev);
+	assert_int_equal(ev->severity, ALERT_CRITICAL);
+	assert_int_equal(ev->fire_step, 199);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_NONFINITE, NULL),
+	    1);
+	detector_events_clear(&out);
+	/* Restored under its series, it is not fired again and resolves. */
+	detector_restore(d, 4, ALERT_NONFINITE, "loss_scale", ALERT_CRITICAL,
+	    10, 12);
+	gen_init(&g);
+	tb_start(&t);
+	for (k = 0; k < 150; k++) {
+		gen_step(&g, &t, k, 1, 1);
+		tb_put(&t, SERIES_SKIPPED, NULL, k, 0);
+	}
+	tb_feed(&t, d, 4, 0, 0, &out);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(out.ev[0].type, DETECTOR_RESOLVE);
+	assert_string_equal(out.ev[0].series, "loss_scale");
+	assert_int_equal(out.ev[0].resolve_step, 99);
 	detector_events_cleanup(&out);
 	detector_free(d);
 	detector_config_free(cfg);
@@ -1431,10 +1573,12 @@ main(void)
 		cmocka_unit_test(test_spike_hysteresis_cooldown),
 		cmocka_unit_test(test_supersession),
 		cmocka_unit_test(test_explosion_resolve),
+		cmocka_unit_test(test_burst_vs_explosion),
 		cmocka_unit_test(test_no_storm),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_vanishing_depth),
 		cmocka_unit_test(test_skipped),
+		cmocka_unit_test(test_scaler),
 		cmocka_unit_test(test_nan_loss_only),
 		cmocka_unit_test(test_absent_vs_zero),
 		cmocka_unit_test(test_cooldown_severity),

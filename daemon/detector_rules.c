@@ -1,0 +1,834 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * detector_rules: the detector's rules, one step of one run at a time
+ * (DETECTION.md (a) to (f)): non-finite values and the loss scaler,
+ * gradient spikes and explosions, loss spikes and divergence, dead
+ * layers and missing gradients, vanishing gradients, clipping, and the
+ * run's rhythm for stalls.  Each rule updates its O(1) statistics and
+ * drives its alerts through detector.c's lifecycle.  Writer thread.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "baseline.h"
+#include "batch.h"
+#include "detector.h"
+#include "detector_int.h"
+#include "xmalloc.h"
+
+#define LN10	2.302585092994046
+
+/* The batch's values at one step, gathered by detector_feed(). */
+static int
+detector_has(const struct detector_step *x, enum series_kind k)
+{
+	return (x->has >> k) & 1;
+}
+
+static void
+detector_nonfinite(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*al = &r->al[ALERT_NONFINITE];
+	struct alert			*ex = &r->al[ALERT_GRAD_EXPLOSION];
+	struct alert			*sp = &r->al[ALERT_GRAD_SPIKE];
+	struct detector_report		 rep;
+	int				 bad;
+
+	bad = (detector_has(x, SERIES_LOSS) && !isfinite(x->loss)) ||
+	    (detector_has(x, SERIES_GRAD_NORM) && !isfinite(x->grad)) ||
+	    (detector_has(x, SERIES_CLIP_PRE_NORM) && !isfinite(x->cpre)) ||
+	    x->nnonfinite > 0;
+	if (!bad) {
+		if (al->firing && detector_alert_settled(r, al, 1,
+		    c->nonfinite_resolve_steps))
+			detector_alert_resolve(d, r, al, ALERT_NONFINITE, "", x->step,
+			    detector_msg_resolved(r, al, ALERT_NONFINITE, "",
+			    x->step, "recovered: finite values again"), NULL);
+		return;
+	}
+	if (al->firing) {
+		al->ok = 0;
+		al->count++;
+		return;
+	}
+	if (!detector_alert_may_fire(d, r, al, ALERT_NONFINITE, ALERT_CRITICAL,
+	    x->step))
+		return;
+	detector_msg_nonfinite(d, r, x, &rep);
+	/* Supersession: the NaN ends the explosion (recording its lead). */
+	if (ex->firing)
+		detector_alert_resolve(d, r, ex, ALERT_GRAD_EXPLOSION, "", x->step,
+		    detector_msg_superseded(r, ex, ALERT_GRAD_EXPLOSION,
+		    ALERT_NONFINITE, x->step), detector_detail_lead(ex,
+		    x->step));
+	if (sp->firing)
+		detector_alert_resolve(d, r, sp, ALERT_GRAD_SPIKE, "", x->step,
+		    detector_msg_superseded(r, sp, ALERT_GRAD_SPIKE,
+		    ALERT_NONFINITE, x->step), NULL);
+	detector_alert_fire(d, r, al, ALERT_NONFINITE, "", ALERT_CRITICAL, x->step,
+	    x->step, &rep);
+}
+
+/*
+ * The loss scaler (DETECTION.md (c)): a skipped step is an overflow, and
+ * benign; but a high overflow rate, a skip at the minimum scale or a run
+ * of skips with a non-finite loss means mixed precision has failed (and
+ * a run that only skips would otherwise look silent).  Raised as
+ * nonfinite on the series "loss_scale", apart from NaN/Inf values.
+ */
+static void
+detector_scaler(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*al = &r->al_scaler;
+	struct detector_report		 rep;
+	int				 skipped, collapse, sev = -1;
+
+	if (!detector_has(x, SERIES_SKIPPED))
+		return;
+	skipped = x->skipped != 0;
+	r->ovf_rate += (skipped - r->ovf_rate) / c->scaler_window;
+	r->nscaler++;
+	if (skipped) {
+		if (r->skip_run++ == 0)
+			r->skip_since = x->step;
+		if (detector_has(x, SERIES_LOSS) && !isfinite(x->loss))
+			r->skip_nan_run++;
+		else
+			r->skip_nan_run = 0;
+	} else
+		r->skip_run = r->skip_nan_run = 0;
+	collapse = (skipped && detector_has(x, SERIES_LOSS_SCALE) &&
+	    x->loss_scale <= c->scaler_min_scale) ||
+	    r->skip_nan_run >= (uint32_t)c->scaler_collapse_skips;
+	if (collapse)
+		sev = ALERT_CRITICAL;
+	else if (r->nscaler >= c->scaler_start) {
+		if (r->ovf_rate > c->scaler_rate_critical)
+			sev = ALERT_CRITICAL;
+		else if (r->ovf_rate > c->scaler_rate_warning)
+			sev = ALERT_WARNING;
+	}
+	if (al->firing) {
+		if (detector_alert_settled(r, al, !skipped &&
+		    r->ovf_rate <= c->scaler_rate_warning,
+		    c->scaler_resolve_steps))
+			detector_alert_resolve(d, r, al, ALERT_NONFINITE,
+			    DETECTOR_SCALER_SERIES, x->step,
+			    detector_msg_resolved(r, al, ALERT_NONFINITE,
+			    DETECTOR_SCALER_SERIES, x->step, "recovered: the "
+			    "loss scaler steps cleanly again"), NULL);
+		else if (sev > (int)al->severity) {
+			detector_msg_scaler(r, x, collapse, &rep);
+			detector_alert_update(d, r, al, ALERT_NONFINITE,
+			    DETECTOR_SCALER_SERIES, (enum alert_severity)sev,
+			    &rep);
+		}
+	} else if (sev >= 0 && detector_alert_may_fire(d, r, al,
+	    ALERT_NONFINITE, (enum alert_severity)sev, x->step)) {
+		detector_msg_scaler(r, x, collapse, &rep);
+		detector_alert_fire(d, r, al, ALERT_NONFINITE,
+		    DETECTOR_SCALER_SERIES, (enum alert_severity)sev,
+		    r->skip_run > 0 ? r->skip_since : x->step, x->step, &rep);
+	}
+}
+
+/* A one-step lr change by rebase.lr_factor or more re-baselines. */
+static void
+detector_lr(struct run *r, const struct detector_step *x)
+{
+	double	lr = x->lr;
+
+	if (!detector_has(x, SERIES_LR) || !isfinite(lr) || lr <= 0)
+		return;
+	if (r->lr > 0) {
+		if (fabs(log(lr / r->lr)) >= log(r->cfg->rebase_lr_factor)) {
+			r->rebase_until = x->step +
+			    (int64_t)r->cfg->rebase_steps;
+			cusum_reset(&r->gcusum);
+			cusum_reset(&r->lcusum);
+		}
+		if (lr > r->lr * (1 + 1e-9)) {
+			if (r->nlr == 1 || r->lr_rising)
+				r->lr_rising = 1;
+			r->warmup_over = !r->lr_rising;
+		} else if (r->lr_rising) {
+			r->lr_rising = 0;
+			r->warmup_over = 1;
+		}
+	}
+	r->lr = lr;
+	r->nlr++;
+}
+
+static int
+detector_rebasing(const struct run *r, int64_t step)
+{
+	return step <= r->rebase_until;
+}
+
+/* Explosion and spike of the global gradient norm (DETECTION.md (a)). */
+static void
+detector_grad(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*ex = &r->al[ALERT_GRAD_EXPLOSION];
+	struct alert			*sp = &r->al[ALERT_GRAD_SPIKE];
+	struct alert			*nf = &r->al[ALERT_NONFINITE];
+	struct baseline			*b = &r->gbase;
+	struct detector_report		 rep;
+	struct detector_grad_eval	 e;
+	double				 a, g = x->grad;
+	int				 zrules, rebasing, explode, spike;
+
+	if (!detector_has(x, SERIES_GRAD_NORM) || !isfinite(g) || g <= 0)
+		return;
+	memset(&e, 0, sizeof e);
+	e.step = x->step;
+	e.g = g;
+	e.y = baseline_ln(g);
+	rebasing = detector_rebasing(r, x->step);
+	a = 1 - c->grad_alpha;
+	if (rebasing && a < c->rebase_a)
+		a = c->rebase_a;
+	if (baseline_is_ready(b)) {
+		e.m = b->m;
+		e.s = baseline_scale(b, c->grad_s_floor);
+		e.z = (e.y - e.m) / e.s;
+		e.ratio = exp(e.y - e.m);
+		cusum_add(&r->gcusum, e.z, c->grad_cusum_k, c->grad_cusum_cap,
+		    x->step);
+		if (r->gcusum.onset == x->step)
+			r->gy_onset = e.y;
+		if (!isnan(r->gprev))
+			r->gr = c->grad_growth_beta * r->gr +
+			    (1 - c->grad_growth_beta) * (e.y - r->gprev);
+		e.r = r->gr;
+		e.cusum = r->gcusum.s;
+		e.to_overflow = e.r > 0 ? (c->grad_overflow_ln - e.y) / e.r :
+		    INFINITY;
+		zrules = r->ngrad >= c->min_step;
+		e.zth = c->grad_spike_z + (rebasing ? c->rebase_z_add : 0);
+		/*
+		 * Growth: r > 0, and net growth since the CUSUM's onset (r
+		 * alone still remembers the jump of a burst that decays).
+		 */
+		e.by_cusum = zrules && e.cusum >= c->grad_explosion_cusum &&
+		    e.r > 0 && e.y > r->gy_onset &&
+		    e.ratio >= c->grad_explosion_ratio;
+		e.by_ratio = e.ratio >= c->grad_explosion_hard_ratio;
+		e.by_overflow = e.to_overflow <= c->grad_overflow_steps;
+		explode = e.by_cusum || e.by_ratio || e.by_overflow;
+		spike = zrules && e.z >= e.zth &&
+		    e.ratio >= c->grad_spike_ratio;
+
+		if (ex->firing) {
+			if (e.ratio > ex->peak)
+				ex->peak = e.ratio;
+			if (detector_alert_settled(r, ex,
+			    e.z < c->grad_explosion_resolve_z,
+			    c->grad_explosion_resolve_steps))
+				detector_alert_resolve(d, r, ex,
+				    ALERT_GRAD_EXPLOSION, "", x->step,
+				    detector_msg_resolved(r, ex,
+				    ALERT_GRAD_EXPLOSION, "", x->step,
+				    "recovered: the norm is back near its "
+				    "baseline"), NULL);
+		} else if (explode && !nf->firing && detector_alert_may_fire(d, r,
+		    ex, ALERT_GRAD_EXPLOSION, ALERT_CRITICAL, x->step)) {
+			e.onset = r->gcusum.onset >= 0 ? r->gcusum.onset :
+			    x->step;
+			detector_msg_explosion(d, r, &e, &rep);
+			if (sp->firing)
+				detector_alert_resolve(d, r, sp, ALERT_GRAD_SPIKE,
+				    "", x->step, detector_msg_superseded(r,
+				    sp, ALERT_GRAD_SPIKE, ALERT_GRAD_EXPLOSION,
+				    x->step), NULL);
+			detector_alert_fire(d, r, ex, ALERT_GRAD_EXPLOSION, "",
+			    ALERT_CRITICAL, e.onset, x->step, &rep);
+			ex->peak = e.ratio;
+			r->explosion_fire = x->step;
+		}
+		if (sp->firing) {
+			if (e.ratio > sp->peak)
+				sp->peak = e.ratio;
+			if (detector_alert_settled(r, sp,
+			    e.z < c->grad_spike_resolve_z,
+			    c->grad_spike_resolve_steps))
+				detector_alert_resolve(d, r, sp, ALERT_GRAD_SPIKE,
+				    "", x->step, detector_msg_resolved(r, sp,
+				    ALERT_GRAD_SPIKE, "", x->step,
+				    "recovered: the norm is back near its "
+				    "baseline"), NULL);
+		} else if (spike && !ex->firing && !nf->firing &&
+		    detector_alert_may_fire(d, r, sp, ALERT_GRAD_SPIKE,
+		    ALERT_WARNING, x->step)) {
+			e.onset = x->step;
+			detector_msg_spike(d, r, &e, &rep);
+			detector_alert_fire(d, r, sp, ALERT_GRAD_SPIKE, "",
+			    ALERT_WARNING, x->step, x->step, &rep);
+			sp->peak = e.ratio;
+		}
+	}
+	r->gprev = e.y;
+	r->glast = g;
+	r->glast_step = x->step;
+	r->ngrad++;
+	/* Frozen while its alert fires; a warm-up always completes. */
+	if (baseline_is_ready(b) && (detector_alert_freezes(ex, x->step) ||
+	    detector_alert_freezes(sp, x->step))) {
+		if (++r->gfrozen < c->grad_freeze_steps)
+			return;
+		/* A lasting new level: start a new baseline. */
+		baseline_reset(b, (uint32_t)c->grad_warmup);
+		cusum_reset(&r->gcusum);
+		r->gfrozen = 0;
+		if (ex->firing)
+			detector_alert_resolve(d, r, ex, ALERT_GRAD_EXPLOSION, "",
+			    x->step, detector_msg_resolved(r, ex,
+			    ALERT_GRAD_EXPLOSION, "", x->step, "re-baselined: "
+			    "the norm settled at a new level"), NULL);
+		if (sp->firing)
+			detector_alert_resolve(d, r, sp, ALERT_GRAD_SPIKE, "",
+			    x->step, detector_msg_resolved(r, sp,
+			    ALERT_GRAD_SPIKE, "", x->step, "re-baselined: the "
+			    "norm settled at a new level"), NULL);
+		return;
+	}
+	r->gfrozen = 0;
+	baseline_add(b, e.y, a, c->grad_s_floor, c->grad_winsor);
+}
+
+/* Loss spikes and divergence (DETECTION.md (d)). */
+static void
+detector_loss(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*dv = &r->al[ALERT_DIVERGENCE];
+	struct alert			*sp = &r->al[ALERT_LOSS_SPIKE];
+	struct alert			*nf = &r->al[ALERT_NONFINITE];
+	struct baseline			*b = &r->lbase;
+	struct detector_report		 rep;
+	struct detector_loss_eval	 e;
+	double				 a, floor, loss = x->loss;
+	int				 zrules, rebasing, spike;
+
+	if (!detector_has(x, SERIES_LOSS) || !isfinite(loss))
+		return;
+	if (!r->lraw && loss <= 0) {
+		/* A signed loss: the raw domain from now on. */
+		r->lraw = 1;
+		baseline_reset(b, (uint32_t)c->loss_warmup);
+		cusum_reset(&r->lcusum);
+		r->linit = NAN;
+		r->lmin = INFINITY;
+		memset(&r->llevel, 0, sizeof r->llevel);
+	}
+	memset(&e, 0, sizeof e);
+	e.step = x->step;
+	e.loss = loss;
+	e.y = r->lraw ? loss : baseline_ln(loss);
+	e.raw = r->lraw;
+	rebasing = detector_rebasing(r, x->step);
+	a = 1 - c->loss_alpha;
+	if (rebasing && a < c->rebase_a)
+		a = c->rebase_a;
+	floor = c->loss_s_floor;
+	if (baseline_is_ready(b)) {
+		if (r->lraw)
+			floor = fmax(c->loss_s_floor * fabs(b->m), 1e-12);
+		if (isnan(r->linit))
+			r->linit = b->m;
+		ewmean_add(&r->llevel, e.y, 1 - c->loss_level_alpha);
+		if (r->llevel.p < r->lmin)
+			r->lmin = r->llevel.p;
+		e.m = b->m;
+		e.s = baseline_scale(b, floor);
+		e.z = (e.y - e.m) / e.s;
+		if (r->lraw)
+			e.ratio = e.m != 0 ? 1 + (loss - e.m) / fabs(e.m) :
+			    INFINITY;
+		else
+			e.ratio = exp(e.y - e.m);
+		cusum_add(&r->lcusum, e.z, c->loss_cusum_k, c->loss_cusum_cap,
+		    x->step);
+		e.cusum = r->lcusum.s;
+		e.linit = r->linit;
+		e.level = r->llevel.p;
+		zrules = r->nloss >= c->loss_min_step;
+		e.zth = c->loss_spike_z + (rebasing ? c->rebase_z_add : 0);
+		spike = zrules && e.z >= e.zth &&
+		    e.ratio >= c->loss_spike_ratio;
+		e.by_cusum = zrules &&
+		    e.cusum >= c->loss_divergence_cusum;
+		e.by_init = zrules && !r->lraw &&
+		    e.level >= r->linit + log(c->loss_init_factor) &&
+		    r->lmin <= r->linit - log(c->loss_init_progress);
+		e.by_linger = sp->firing &&
+		    x->step - sp->fire_step >= (int64_t)c->loss_linger_steps;
+
+		if (dv->firing) {
+			/* On the unfrozen level: single noisy steps do not reset it. */
+			if (detector_alert_settled(r, dv, e.level < e.m +
+			    c->loss_resolve_z * e.s && !e.by_init,
+			    c->loss_divergence_resolve_steps))
+				detector_alert_resolve(d, r, dv, ALERT_DIVERGENCE,
+				    "", x->step, detector_msg_resolved(r, dv,
+				    ALERT_DIVERGENCE, "", x->step, "recovered: "
+				    "the loss is back near its baseline"),
+				    NULL);
+		} else if ((e.by_cusum || e.by_init || e.by_linger) &&
+		    !nf->firing && detector_alert_may_fire(d, r, dv,
+		    ALERT_DIVERGENCE, ALERT_CRITICAL, x->step)) {
+			e.onset = e.by_linger ? sp->onset_step :
+			    e.by_cusum && r->lcusum.onset >= 0 ?
+			    r->lcusum.onset : x->step;
+			detector_msg_divergence(d, r, &e, &rep);
+			if (sp->firing)
+				detector_alert_resolve(d, r, sp, ALERT_LOSS_SPIKE,
+				    "", x->step, detector_msg_superseded(r,
+				    sp, ALERT_LOSS_SPIKE, ALERT_DIVERGENCE,
+				    x->step), NULL);
+			detector_alert_fire(d, r, dv, ALERT_DIVERGENCE, "",
+			    ALERT_CRITICAL, e.onset, x->step, &rep);
+		}
+		if (sp->firing) {
+			if (e.ratio > sp->peak)
+				sp->peak = e.ratio;
+			if (detector_alert_settled(r, sp, e.z < c->loss_resolve_z,
+			    c->loss_resolve_steps))
+				detector_alert_resolve(d, r, sp, ALERT_LOSS_SPIKE,
+				    "", x->step, detector_msg_resolved(r, sp,
+				    ALERT_LOSS_SPIKE, "", x->step, "recovered: "
+				    "the loss is back near its baseline"),
+				    NULL);
+		} else if (spike && !dv->firing && detector_alert_may_fire(d, r, sp,
+		    ALERT_LOSS_SPIKE, ALERT_WARNING, x->step)) {
+			e.onset = x->step;
+			detector_msg_loss_spike(d, r, &e, &rep);
+			detector_alert_fire(d, r, sp, ALERT_LOSS_SPIKE, "",
+			    ALERT_WARNING, x->step, x->step, &rep);
+			sp->peak = e.ratio;
+		}
+	}
+	r->llast = loss;
+	r->llast_step = x->step;
+	r->nloss++;
+	if (baseline_is_ready(b) && (detector_alert_freezes(dv, x->step) ||
+	    detector_alert_freezes(sp, x->step))) {
+		if (++r->lfrozen < c->loss_freeze_steps)
+			return;
+		baseline_reset(b, (uint32_t)c->loss_warmup);
+		cusum_reset(&r->lcusum);
+		r->lfrozen = 0;
+		if (dv->firing)
+			detector_alert_resolve(d, r, dv, ALERT_DIVERGENCE, "",
+			    x->step, detector_msg_resolved(r, dv,
+			    ALERT_DIVERGENCE, "", x->step, "re-baselined: the "
+			    "loss settled at a new level"), NULL);
+		if (sp->firing)
+			detector_alert_resolve(d, r, sp, ALERT_LOSS_SPIKE, "",
+			    x->step, detector_msg_resolved(r, sp,
+			    ALERT_LOSS_SPIKE, "", x->step, "re-baselined: the "
+			    "loss settled at a new level"), NULL);
+		return;
+	}
+	r->lfrozen = 0;
+	baseline_add(b, e.y, a, floor, c->loss_winsor);
+}
+
+/*
+ * Each tensor present at this step: its attribution baseline, its
+ * vanishing level, and the dead-layer counters and alert.
+ */
+static void
+detector_layers(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct layer			*l;
+	struct detector_report		 rep;
+	double				 v, y, a, va;
+	size_t				 i;
+	int				 frozen, global_pos;
+	uint32_t			 need;
+
+	frozen = detector_alert_freezes(&r->al[ALERT_GRAD_EXPLOSION], x->step) ||
+	    detector_alert_freezes(&r->al[ALERT_GRAD_SPIKE], x->step);
+	a = 1 - c->grad_alpha;
+	if (detector_rebasing(r, x->step) && a < c->rebase_a)
+		a = c->rebase_a;
+	va = 1 - c->vanish_alpha;
+	global_pos = detector_has(x, SERIES_GRAD_NORM) ? x->grad > 0 :
+	    x->npositive > 0;
+	for (i = 0; i < x->nl; i++) {
+		l = r->layers[d->lslot[i]];
+		v = d->lval[i];
+		l->last = v;
+		if (!isfinite(v))
+			continue;
+		if (v <= c->dead_zero) {
+			if (global_pos) {
+				if (l->zero_run++ == 0)
+					l->zero_since = x->step;
+				l->nonzero_run = 0;
+			}
+		} else {
+			l->ever_nonzero = 1;
+			l->nonzero_run++;
+			l->zero_run = 0;
+			y = baseline_ln(v);
+			if (baseline_is_ready(&l->base)) {
+				/* z = dy / scale, worked out only for messages. */
+				l->dy = y - l->base.m;
+				l->zv = l->base.v;
+				l->z_step = x->step;
+			}
+			if (!frozen || !baseline_is_ready(&l->base))
+				baseline_add(&l->base, y, a, c->grad_s_floor,
+				    c->grad_winsor);
+			if (l->ybar.n == 0)
+				l->first_step = x->step;
+			ewmean_add(&l->ybar, y - l->half_ln_numel, va);
+		}
+		/* Dead layer: exact zeros while others learn. */
+		need = (uint32_t)c->dead_steps;
+		if (l->zero_run >= need && l->ever_nonzero && !l->died) {
+			l->died = 1;
+			r->ndied++;
+		} else if (l->died && l->nonzero_run >=
+		    (uint32_t)c->dead_resolve_steps) {
+			l->died = 0;
+			r->ndied--;
+		}
+		if (l->al_dead.firing) {
+			if (detector_alert_settled(r, &l->al_dead,
+			    l->nonzero_run > 0, c->dead_resolve_steps))
+				detector_alert_resolve(d, r, &l->al_dead,
+				    ALERT_DEAD_LAYER, l->name, x->step,
+				    detector_msg_resolved(r, &l->al_dead,
+				    ALERT_DEAD_LAYER, l->name, x->step,
+				    "recovered: non-zero gradients again"),
+				    NULL);
+		} else if (l->zero_run >= need) {
+			enum alert_severity sev = l->ever_nonzero ?
+			    ALERT_WARNING : ALERT_INFO;
+
+			if (detector_alert_may_fire(d, r, &l->al_dead,
+			    ALERT_DEAD_LAYER, sev, x->step)) {
+				detector_msg_dead(d, r, l, x, &rep);
+				detector_alert_fire(d, r, &l->al_dead,
+				    ALERT_DEAD_LAYER, l->name, sev,
+				    l->zero_since, x->step, &rep);
+			}
+		}
+	}
+}
+
+/* Zero global norm with a finite loss, or a share of dead tensors. */
+static void
+detector_no_gradient(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*al = &r->al[ALERT_NO_GRADIENT];
+	struct detector_report		 rep;
+	int				 by_global, by_share, loss_ok;
+
+	if (detector_has(x, SERIES_GRAD_NORM) && isfinite(x->grad)) {
+		loss_ok = !detector_has(x, SERIES_LOSS) || isfinite(x->loss);
+		if (x->grad <= c->dead_zero && loss_ok) {
+			if (r->zero_global++ == 0)
+				r->zero_global_since = x->step;
+		} else if (x->grad > c->dead_zero)
+			r->zero_global = 0;
+	}
+	by_global = r->zero_global >= (uint32_t)c->dead_global_steps;
+	by_share = r->ndied > 0 && r->nlayers > 0 &&
+	    (double)r->ndied >= c->dead_share * (double)r->nlayers;
+	if (al->firing) {
+		if (detector_alert_settled(r, al, !by_global && !by_share,
+		    c->dead_resolve_steps))
+			detector_alert_resolve(d, r, al, ALERT_NO_GRADIENT, "",
+			    x->step, detector_msg_resolved(r, al,
+			    ALERT_NO_GRADIENT, "", x->step, "recovered: "
+			    "gradients flow again"), NULL);
+	} else if ((by_global || by_share) && detector_alert_may_fire(d, r, al,
+	    ALERT_NO_GRADIENT, ALERT_CRITICAL, x->step)) {
+		detector_msg_no_gradient(d, r, x, by_global, &rep);
+		detector_alert_fire(d, r, al, ALERT_NO_GRADIENT, "", ALERT_CRITICAL,
+		    by_global ? r->zero_global_since : x->step, x->step, &rep);
+	}
+}
+
+/* Fill e for a message about l. */
+static void
+detector_vanish_eval(struct detector_vanish_eval *e, const struct layer *l,
+    double med, double qlast, double dq, uint32_t n, uint32_t nfiring)
+{
+	memset(e, 0, sizeof *e);
+	e->l = l;
+	e->med = med;
+	e->qlast = qlast;
+	e->dq = dq;
+	e->n = n;
+	e->nfiring = nfiring;
+}
+
+/*
+ * Vanishing gradients per tensor (DETECTION.md (b)): V1 against its own
+ * peak, V2 against the median tensor, V3 the depth profile.  O(L) a
+ * step, with selection on a reused buffer.  A first pass grades every
+ * tensor, so that an alert fires at once at critical when half the net
+ * is affected; a second drives the alerts.
+ */
+static void
+detector_vanishing(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct layer			*l;
+	struct detector_report		 rep;
+	struct detector_vanish_eval	 e;
+	double				 med, dq = 0, qlast = NAN;
+	double				 v1, v2, v3, v3i, res;
+	uint32_t			 i, n = 0, q, nwarn = 0;
+	int				 sev, crit;
+
+	if (r->order_dirty)
+		detector_run_order(r);
+	if (r->nbyorder == 0)
+		return;
+	if (d->captmp < r->nbyorder) {
+		d->captmp = r->nbyorder * 2;
+		d->tmp = xreallocarray(d->tmp, d->captmp, sizeof *d->tmp);
+	}
+	/* The levels in depth order; selection permutes only slices. */
+	for (i = 0; i < r->nbyorder; i++) {
+		l = r->layers[r->byorder[i]];
+		if (l->ybar.n > 0)
+			d->tmp[n++] = l->ybar.p;
+	}
+	if (n < (uint32_t)c->vanish_min_layers)
+		return;
+	q = n / 4 > 0 ? n / 4 : 1;
+	if (r->nsteps >= c->vanish_v3_start) {
+		qlast = baseline_median(d->tmp + n - q, q);
+		dq = baseline_median(d->tmp, q) - qlast;
+	}
+	med = baseline_median(d->tmp, n);
+	v1 = c->vanish_v1_decades * LN10;
+	v2 = c->vanish_v2_decades * LN10;
+	v3 = c->vanish_v3_decades * LN10;
+	v3i = c->vanish_v3_info_decades * LN10;
+	res = c->vanish_resolve_decades * LN10;
+
+	for (i = 0; i < r->nbyorder; i++) {
+		l = r->layers[r->byorder[i]];
+		l->sev = -1;
+		if (l->ybar.n == 0)
+			continue;
+		if (!l->has_ref && l->ybar.n >= c->vanish_t_ref &&
+		    r->warmup_over) {
+			l->has_ref = 1;
+			l->uref = l->ybar.p - med;
+			l->ymax = l->ybar.p;
+		}
+		l->c1 = l->c2 = l->c3 = 0;
+		if (l->has_ref) {
+			if (l->ybar.p > l->ymax)
+				l->ymax = l->ybar.p;
+			l->c1 = l->ymax - l->ybar.p;
+			l->c2 = l->uref - (l->ybar.p - med);
+		}
+		if (dq <= -v3i)
+			l->c3 = qlast - l->ybar.p;
+		if (l->c1 >= v1 || l->c2 >= v2) {
+			if (l->v_bad++ == 0)
+				l->v_onset = x->step;
+		} else
+			l->v_bad = 0;
+		if (l->v_bad >= c->vanish_persist || (dq <= -v3 && l->c3 >= v3))
+			l->sev = ALERT_WARNING;
+		else if (l->c3 >= v3i)
+			l->sev = ALERT_INFO;
+		if (l->sev >= ALERT_WARNING || (l->al_van.firing &&
+		    l->al_van.severity >= ALERT_WARNING))
+			nwarn++;
+	}
+	/* Half the tensors or more: the net, not a layer, is broken. */
+	crit = nwarn > 0 && (double)nwarn >= c->vanish_critical_share * n;
+
+	for (i = 0; i < r->nbyorder; i++) {
+		l = r->layers[r->byorder[i]];
+		if (l->ybar.n == 0)
+			continue;
+		sev = l->sev;
+		if (sev == ALERT_WARNING && crit)
+			sev = ALERT_CRITICAL;
+		if (l->al_van.firing) {
+			if (detector_alert_settled(r, &l->al_van, l->c1 < res &&
+			    l->c2 < res && l->c3 < res,
+			    c->vanish_resolve_steps))
+				detector_alert_resolve(d, r, &l->al_van,
+				    ALERT_VANISHING, l->name, x->step,
+				    detector_msg_resolved(r, &l->al_van,
+				    ALERT_VANISHING, l->name, x->step,
+				    "recovered: the gradient is back within a "
+				    "decade"), NULL);
+			else if (sev > (int)l->al_van.severity ||
+			    (crit && l->al_van.severity == ALERT_WARNING)) {
+				detector_vanish_eval(&e, l, med, qlast, dq, n,
+				    nwarn);
+				detector_msg_vanishing(d, r, &e, &rep);
+				detector_alert_update(d, r, &l->al_van,
+				    ALERT_VANISHING, l->name, crit ?
+				    ALERT_CRITICAL : (enum alert_severity)sev,
+				    &rep);
+			}
+		} else if (sev >= 0 && detector_alert_may_fire(d, r, &l->al_van,
+		    ALERT_VANISHING, (enum alert_severity)sev, x->step)) {
+			detector_vanish_eval(&e, l, med, qlast, dq, n, nwarn);
+			detector_msg_vanishing(d, r, &e, &rep);
+			detector_alert_fire(d, r, &l->al_van, ALERT_VANISHING,
+			    l->name, (enum alert_severity)sev,
+			    l->v_bad >= c->vanish_persist ? l->v_onset :
+			    l->first_step, x->step, &rep);
+		}
+	}
+}
+
+/* Clipping pathologies (DETECTION.md (e)), from the clip series. */
+static void
+detector_clip(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*sat = &r->al[ALERT_CLIP_SATURATION];
+	struct alert			*sur = &r->al[ALERT_CLIP_SURGE];
+	struct detector_report		 rep;
+	double				 clipped;
+	int				 crit, active, early, surge;
+
+	if (!detector_has(x, SERIES_CLIP_PRE_NORM) ||
+	    !detector_has(x, SERIES_CLIP_MAX_NORM) || !isfinite(x->cpre) ||
+	    !isfinite(x->cmax) || x->cmax <= 0)
+		return;
+	clipped = x->cpre > x->cmax ? 1 : 0;
+	ewmean_add(&r->ps, clipped, 1 / c->clip_short);
+	if (!detector_alert_freezes(sur, x->step))
+		ewmean_add(&r->pl, clipped, 1 / c->clip_long);
+	if (clipped) {
+		ewmean_add(&r->kappa, log(x->cpre / x->cmax), 1 / c->clip_short);
+		if (++r->kappa_n >= 500) {
+			r->kappa_prev = r->kappa_ref;
+			r->kappa_ref = r->kappa.p;
+			r->kappa_n = 0;
+		}
+	}
+	r->nclip++;
+	if (r->ps.p >= c->clip_saturation_rate) {
+		if (r->sat_run++ == 0)
+			r->sat_since = x->step;
+	} else
+		r->sat_run = 0;
+	active = r->nclip >= c->clip_start && r->warmup_over;
+	early = r->nclip >= c->clip_early_start && r->warmup_over;
+	crit = r->ps.p >= c->clip_critical_rate && r->kappa.n > 0 &&
+	    (r->kappa.p >= log(c->clip_critical_ratio) ||
+	    (!isnan(r->kappa_prev) && r->kappa.p - r->kappa_prev > log(2)));
+	if (sat->firing) {
+		if (detector_alert_settled(r, sat,
+		    r->ps.p <= c->clip_saturation_resolve,
+		    c->clip_resolve_steps))
+			detector_alert_resolve(d, r, sat, ALERT_CLIP_SATURATION, "",
+			    x->step, detector_msg_resolved(r, sat,
+			    ALERT_CLIP_SATURATION, "", x->step, "recovered: "
+			    "clipping is occasional again"), NULL);
+		else if (crit && sat->severity < ALERT_CRITICAL) {
+			detector_msg_clip(d, r, x, ALERT_CLIP_SATURATION, 1,
+			    &rep);
+			detector_alert_update(d, r, sat, ALERT_CLIP_SATURATION, "",
+			    ALERT_CRITICAL, &rep);
+		}
+	} else if (r->sat_run >= c->clip_saturation_steps &&
+	    ((crit && early) || active)) {
+		enum alert_severity sev = crit ? ALERT_CRITICAL : ALERT_WARNING;
+
+		if (detector_alert_may_fire(d, r, sat, ALERT_CLIP_SATURATION, sev,
+		    x->step)) {
+			detector_msg_clip(d, r, x, ALERT_CLIP_SATURATION, crit,
+			    &rep);
+			detector_alert_fire(d, r, sat, ALERT_CLIP_SATURATION, "", sev,
+			    r->sat_since, x->step, &rep);
+		}
+	}
+	surge = active && r->ps.p >= c->clip_surge_rate &&
+	    r->ps.p >= c->clip_surge_factor * r->pl.p;
+	if (sur->firing) {
+		if (detector_alert_settled(r, sur,
+		    r->ps.p <= c->clip_surge_resolve_factor * r->pl.p,
+		    c->clip_resolve_steps))
+			detector_alert_resolve(d, r, sur, ALERT_CLIP_SURGE, "",
+			    x->step, detector_msg_resolved(r, sur,
+			    ALERT_CLIP_SURGE, "", x->step, "recovered: the "
+			    "clip rate is back to its long-run level"),
+			    NULL);
+	} else if (surge && !sat->firing && detector_alert_may_fire(d, r, sur,
+	    ALERT_CLIP_SURGE, ALERT_WARNING, x->step)) {
+		detector_msg_clip(d, r, x, ALERT_CLIP_SURGE, 0, &rep);
+		detector_alert_fire(d, r, sur, ALERT_CLIP_SURGE, "", ALERT_WARNING,
+		    x->step, x->step, &rep);
+	}
+}
+
+/* The run's rhythm and the end of a stall: a new step arrived. */
+static void
+detector_rhythm(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	struct alert	*al = &r->al[ALERT_STALL];
+	double		 t;
+
+	t = detector_has(x, SERIES_TIME) ? x->time : d->now;
+	if (r->nsteps > 0 && t > r->last_time)
+		ewmean_add(&r->dt_step, log(t - r->last_time),
+		    r->cfg->stall_alpha);
+	r->last_time = t;
+	if (d->now > r->last_advance)
+		r->last_advance = d->now;
+	if (al->firing)
+		detector_alert_resolve(d, r, al, ALERT_STALL, "", x->step,
+		    detector_msg_stall_end(r, al, x->step, d->now), NULL);
+}
+
+void
+detector_rules_step(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	detector_rhythm(d, r, x);
+	r->last_step = x->step;
+	r->nsteps++;
+	detector_scaler(d, r, x);
+	if (detector_has(x, SERIES_SKIPPED) && x->skipped != 0) {
+		/* A loss-scaler overflow: benign, counted, never a baseline. */
+		r->nskipped++;
+		return;
+	}
+	detector_nonfinite(d, r, x);
+	detector_lr(r, x);
+	detector_layers(d, r, x);	/* first: attribution z for the rules */
+	detector_grad(d, r, x);
+	detector_loss(d, r, x);
+	detector_no_gradient(d, r, x);
+	detector_vanishing(d, r, x);
+	detector_clip(d, r, x);
+}
+
