@@ -10,6 +10,7 @@
  * takes a lock the parent's threads may have held, nor sends their data.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,13 @@ gw__atfork_child(void)
 static void
 gw__init_once(void)
 {
+	/*
+	 * Jansson seeds its hash function on first use, and a thread that
+	 * comes second spins until the first is done: a child forked while
+	 * our sender was seeding would spin forever.  Seed it here, before
+	 * any sender exists (a no-op when the program already has).
+	 */
+	json_object_seed(0);
 	pthread_atfork(NULL, NULL, gw__atfork_child);
 }
 

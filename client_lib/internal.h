@@ -264,11 +264,13 @@ void	 gw__transport_free(struct gw__transport *tr);
 /*
  * POST body to url; gives up at *deadline (ms, monotonic; re-read while
  * waiting, so a closer may lower it and call gw__transport_wakeup).
- * Returns 0 with *out filled (status 0 for a network error).
+ * Once the body is sent, calls idle_cb(arg) (if not NULL) while waiting
+ * for the answer, until it returns 1.  Returns 0 with *out filled
+ * (status 0 for a network error).
  */
 int	 gw__transport_post(struct gw__transport *tr, const char *url,
 	    const char *body, size_t len, _Atomic int64_t *deadline,
-	    struct gw__reply *out);
+	    int (*idle_cb)(void *), void *arg, struct gw__reply *out);
 /* Any thread: interrupt a wait in gw__transport_post. */
 void	 gw__transport_wakeup(struct gw__transport *tr);
 

@@ -6,9 +6,11 @@
  * steps or about GW__REQ_BYTES, and posts them one at a time, in order:
  * a request is resent (the daemon replaces a resent step) until it is
  * accepted or refused, with exponential backoff, jitter and Retry-After,
- * and nothing later goes out before it.  While it waits, the ring keeps
- * filling and drops when full.  Only this thread touches s, the encoder
- * and the transport; it meets the others under c->lock.
+ * and nothing later goes out before it.  While it waits for an answer
+ * with more backlog behind, it encodes the next request (so encoding and
+ * the daemon's commit overlap), but sends it only after.  While it waits,
+ * the ring keeps filling and drops when full.  Only this thread touches
+ * s, the encoder and the transport; it meets the others under c->lock.
  */
 #define _GNU_SOURCE		/* pthread_setname_np */
 #include <errno.h>
@@ -24,21 +26,26 @@
 
 #include "internal.h"
 
+/* An encoded request: the one in flight, or the next. */
+struct gw__req {
+	struct gw__buf	 body;
+	int		 valid;
+	size_t		 points;
+	uint64_t	 dropped;	/* "dropped" in body */
+	uint64_t	 main;		/* ring positions before its records */
+	uint64_t	 prio;
+	int		 more;		/* its drain stopped at a limit */
+};
+
 struct gw__sender {
 	struct gw__srec	*recs;		/* drained, not yet encoded */
 	size_t		 n;
 	size_t		 cap;
-	struct gw__buf	 body;		/* the pending request */
 	struct gw__enc	 enc;
+	struct gw__req	 req[2];	/* req[cur] goes first */
+	int		 cur;
 
-	int		 pending;	/* body waits to be (re)sent */
-	size_t		 req_points;
-	uint64_t	 req_dropped;	/* "dropped" in body */
-	uint64_t	 req_main;	/* ring positions before body's records */
-	uint64_t	 req_prio;
-	int		 more;		/* the last drain stopped at a limit */
-
-	uint64_t	 reported;	/* drops the daemon has counted */
+	uint64_t	 claimed;	/* drops counted in built requests */
 	uint32_t	 meta_layers;	/* layers sent in meta so far */
 	int		 meta_sent;
 	int		 accepted;	/* the daemon has taken a request */
@@ -48,7 +55,11 @@ struct gw__sender {
 	uint64_t	 rng;
 	uint64_t	 drops_logged;
 	locale_t	 loc;
+	struct gw_client *c;
 };
+
+#define GW__CUR(s)	(&(s)->req[(s)->cur])
+#define GW__NEXT(s)	(&(s)->req[1 - (s)->cur])
 
 enum gw__next {
 	GW__WORK,		/* drain and send, or resend */
@@ -71,7 +82,8 @@ gw__sender_free(struct gw__sender *s)
 	if (s == NULL)
 		return;
 	free(s->recs);
-	gw__buf_free(&s->body);
+	gw__buf_free(&s->req[0].body);
+	gw__buf_free(&s->req[1].body);
 	gw__enc_free(&s->enc);
 	free(s);
 }
@@ -80,9 +92,13 @@ gw__sender_free(struct gw__sender *s)
 static void
 gw__sender_publish_locked(struct gw_client *c, struct gw__sender *s)
 {
-	c->done_main = s->pending ? s->req_main :
+	const struct gw__req	*r = GW__CUR(s);
+
+	if (!r->valid)
+		r = GW__NEXT(s);	/* (never valid without the current) */
+	c->done_main = r->valid ? r->main :
 	    atomic_load_explicit(&c->ring.head, memory_order_relaxed);
-	c->done_prio = s->pending ? s->req_prio :
+	c->done_prio = r->valid ? r->prio :
 	    atomic_load_explicit(&c->prio.head, memory_order_relaxed);
 	pthread_cond_broadcast(&c->cv_done);
 }
@@ -142,13 +158,14 @@ gw__sender_wait(struct gw_client *c, struct gw__sender *s)
 		}
 		have = gw__ring_level(&c->ring) > 0 ||
 		    gw__ring_level(&c->prio) > 0;
-		if (s->pending) {
+		if (GW__CUR(s)->valid) {
 			if (now >= s->retry_at) {
 				next = GW__WORK;
 				break;
 			}
 			wake_at = s->retry_at;
-		} else if (have && (s->more || c->wake || c->flush_req ||
+		} else if (have && (GW__NEXT(s)->more || c->wake ||
+		    c->flush_req ||
 		    now >= s->next_tick)) {
 			next = GW__WORK;
 			break;
@@ -167,7 +184,7 @@ gw__sender_wait(struct gw_client *c, struct gw__sender *s)
 		ts.tv_nsec = (wake_at % 1000) * 1000000;
 		pthread_cond_timedwait(&c->cv_sender, &c->lock, &ts);
 	}
-	if (next == GW__WORK && !s->pending) {
+	if (next == GW__WORK && !GW__CUR(s)->valid) {
 		c->wake = 0;
 		c->flush_req = 0;
 		s->next_tick = now + (c->closing ? 1 : c->flush_ms);
@@ -200,11 +217,12 @@ gw__sender_take(struct gw__sender *s, struct gw__ring *r)
 }
 
 /*
- * Drain up to a request's worth: the reserve first (it is small), then
- * the main ring, stopping before a new step once the request is full.
+ * Drain up to a request's worth into s->recs: the reserve first (it is
+ * small), then the main ring, stopping before a new step once the
+ * request is full.  r gets the ring positions it starts from.
  */
 static void
-gw__sender_drain(struct gw_client *c, struct gw__sender *s)
+gw__sender_drain(struct gw_client *c, struct gw__sender *s, struct gw__req *r)
 {
 	uint32_t	key;
 	int64_t		step, last = 0;
@@ -212,17 +230,15 @@ gw__sender_drain(struct gw_client *c, struct gw__sender *s)
 	size_t		steps = 0, bytes = 256;
 
 	s->n = 0;
-	s->more = 0;
-	s->req_main = atomic_load_explicit(&c->ring.head,
-	    memory_order_relaxed);
-	s->req_prio = atomic_load_explicit(&c->prio.head,
-	    memory_order_relaxed);
+	r->more = 0;
+	r->main = atomic_load_explicit(&c->ring.head, memory_order_relaxed);
+	r->prio = atomic_load_explicit(&c->prio.head, memory_order_relaxed);
 	while (gw__sender_take(s, &c->prio) == 0)
 		bytes += 32;
 	while (gw__ring_peek(&c->ring, &key, &step, &value) == 0) {
 		if (steps == 0 || step != last) {
 			if (steps >= GW__REQ_STEPS || bytes >= GW__REQ_BYTES) {
-				s->more = 1;
+				r->more = 1;
 				break;
 			}
 			steps++;
@@ -230,7 +246,7 @@ gw__sender_drain(struct gw_client *c, struct gw__sender *s)
 			last = step;
 		}
 		if (gw__sender_take(s, &c->ring) == -1) {
-			s->more = 1;
+			r->more = 1;
 			break;
 		}
 		bytes += 24;
@@ -238,21 +254,22 @@ gw__sender_drain(struct gw_client *c, struct gw__sender *s)
 	atomic_store(&c->wake_pending, 0);
 }
 
-/* Encode what was drained (and the meta) as the pending request. */
+/* Drain and encode (with the meta when it changed) into r. */
 static void
-gw__sender_build(struct gw_client *c, struct gw__sender *s)
+gw__sender_build(struct gw_client *c, struct gw__sender *s, struct gw__req *r)
 {
 	uint64_t	dropped;
 	uint32_t	nlayers;
 	int		with_meta;
 
+	gw__sender_drain(c, s, r);
 	nlayers = atomic_load_explicit(&c->layers.count, memory_order_acquire);
 	with_meta = !s->meta_sent || nlayers > s->meta_layers;
 	if (s->n == 0 && !with_meta)
 		return;
-	dropped = atomic_load(&c->dropped) - s->reported;
+	dropped = atomic_load(&c->dropped) - s->claimed;
 	if (gw__encode_request(c, &s->enc, s->recs, s->n, nlayers, with_meta,
-	    dropped, gw__wall_time(), &s->body) == -1) {
+	    dropped, gw__wall_time(), &r->body) == -1) {
 		atomic_fetch_add(&c->dropped, s->n);
 		gw__sender_error(c, GW_ENOMEM, "out of memory: %zu values "
 		    "dropped", s->n);
@@ -263,10 +280,26 @@ gw__sender_build(struct gw_client *c, struct gw__sender *s)
 		s->meta_sent = 1;
 		s->meta_layers = nlayers;
 	}
-	s->pending = 1;
-	s->req_points = s->n;
-	s->req_dropped = dropped;
+	s->claimed += dropped;
+	r->valid = 1;
+	r->points = s->n;
+	r->dropped = dropped;
 	s->n = 0;
+}
+
+/*
+ * Called by the transport while it waits for the answer to the current
+ * request: with a backlog behind it, encode the next one now.  Returns 1
+ * when there is nothing more to do while waiting.
+ */
+static int
+gw__sender_idle_cb(void *arg)
+{
+	struct gw__sender	*s = arg;
+
+	if (!GW__NEXT(s)->valid && GW__CUR(s)->more)
+		gw__sender_build(s->c, s, GW__NEXT(s));
+	return 1;
 }
 
 static int
@@ -375,43 +408,52 @@ gw__error_text(const struct gw__reply *r, char *out, size_t size)
 	json_decref(root);
 }
 
-/* Post the pending request once; 0, or -1 when closing ran out of time. */
+/* The current request is resolved: the next one (if built) is current. */
+static void
+gw__sender_next(struct gw_client *c, struct gw__sender *s)
+{
+	GW__CUR(s)->valid = 0;
+	s->cur = 1 - s->cur;
+	s->attempts = 0;
+	pthread_mutex_lock(&c->lock);
+	gw__sender_publish_locked(c, s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Post the current request once; 0, or -1 when closing ran out of time. */
 static int
 gw__sender_send(struct gw_client *c, struct gw__sender *s)
 {
-	struct gw__reply	r;
-	char			text[160];
-	int64_t			base, delay;
+	struct gw__req		*q = GW__CUR(s);
+	struct gw__reply	 r;
+	char			 text[160];
+	int64_t			 base, delay;
 
-	gw__transport_post(c->tr, c->url_ingest, s->body.p, s->body.len,
-	    &c->flush_deadline, &r);
+	gw__transport_post(c->tr, c->url_ingest, q->body.p, q->body.len,
+	    &c->flush_deadline, gw__sender_idle_cb, s, &r);
 	if (r.aborted)
 		return -1;
 	if (r.status >= 200 && r.status < 300) {
 		gw__sender_answer(c, r.body, r.len);
 		if (s->attempts > 0 || !s->accepted)
 			gw__debug(c, "%s: accepted (%zu values)", c->url_ingest,
-			    s->req_points);
-		s->reported += s->req_dropped;
-		s->pending = 0;
-		s->attempts = 0;
+			    q->points);
 		s->accepted = 1;
 		pthread_mutex_lock(&c->lock);
 		c->last_err = GW_OK;
-		gw__sender_publish_locked(c, s);
 		pthread_mutex_unlock(&c->lock);
+		gw__sender_next(c, s);
 		return 0;
 	}
 	if (r.status != 0 && r.status != 408 && r.status != 429 &&
 	    r.status < 500) {
 		/* A refusal: resending the same body cannot help. */
 		gw__error_text(&r, text, sizeof text);
-		atomic_fetch_add(&c->dropped, s->req_points);
-		s->pending = 0;
-		s->attempts = 0;
+		atomic_fetch_add(&c->dropped, q->points);
+		s->claimed -= q->dropped;	/* the next request reports them */
 		gw__sender_error(c, GW_EREFUSED, "daemon refused %zu values "
-		    "(%ld %s)", s->req_points, r.status, text);
-		gw__sender_publish(c, s);
+		    "(%ld %s)", q->points, r.status, text);
+		gw__sender_next(c, s);
 		return 0;
 	}
 	s->attempts++;
@@ -450,7 +492,7 @@ gw__sender_finish(struct gw_client *c)
 	    "{\"status\":\"finished\"}";
 	pthread_mutex_unlock(&c->lock);
 	gw__transport_post(c->tr, c->url_finish, body, strlen(body),
-	    &c->deadline, &r);
+	    &c->deadline, NULL, NULL, &r);
 	if (r.status == 200)
 		rc = GW_OK;
 	else if (r.aborted) {
@@ -475,7 +517,7 @@ gw__sender_main(void *arg)
 	struct gw_client	*c = arg;
 	struct gw__sender	*s = c->snd;
 	enum gw__next		 next;
-	uint64_t		 dropped;
+	uint64_t		 dropped, unsent;
 	int			 abandoned;
 
 	pthread_setname_np(pthread_self(), "gw-sender");
@@ -483,10 +525,9 @@ gw__sender_main(void *arg)
 	if (s->loc != (locale_t)0)
 		uselocale(s->loc);	/* %g writes '.', whatever the program set */
 	while ((next = gw__sender_wait(c, s)) == GW__WORK) {
-		if (!s->pending) {
-			gw__sender_drain(c, s);
-			gw__sender_build(c, s);
-			if (!s->pending) {
+		if (!GW__CUR(s)->valid) {
+			gw__sender_build(c, s, GW__CUR(s));
+			if (!GW__CUR(s)->valid) {
 				gw__sender_publish(c, s);
 				continue;
 			}
@@ -502,10 +543,12 @@ gw__sender_main(void *arg)
 	}
 	if (next == GW__FINISH || next == GW__WORK)
 		gw__sender_finish(c);
-	if (s->pending || gw__ring_level(&c->ring) + gw__ring_level(&c->prio) > 0)
+	unsent = (GW__CUR(s)->valid ? GW__CUR(s)->points : 0) +
+	    (GW__NEXT(s)->valid ? GW__NEXT(s)->points : 0) +
+	    gw__ring_level(&c->ring) + gw__ring_level(&c->prio);
+	if (unsent > 0)
 		gw__debug(c, "closing: %llu values not sent",
-		    (unsigned long long)((s->pending ? s->req_points : 0) +
-		    gw__ring_level(&c->ring) + gw__ring_level(&c->prio)));
+		    (unsigned long long)unsent);
 	uselocale(LC_GLOBAL_LOCALE);
 	if (s->loc != (locale_t)0)
 		freelocale(s->loc);
@@ -528,6 +571,7 @@ gw__sender_start(struct gw_client *c)
 
 	if ((c->snd = calloc(1, sizeof *c->snd)) == NULL)
 		return GW_ENOMEM;
+	c->snd->c = c;
 	if (getrandom(&c->snd->rng, sizeof c->snd->rng, GRND_NONBLOCK) !=
 	    sizeof c->snd->rng)
 		c->snd->rng = (uint64_t)gw__now_ms() ^ (uintptr_t)c;
@@ -540,6 +584,8 @@ gw__sender_start(struct gw_client *c)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return GW_ENOMEM;
+	/* Named here too, so that it has its name as soon as we return. */
+	pthread_setname_np(c->thread, "gw-sender");
 	c->thread_started = 1;
 	return GW_OK;
 }

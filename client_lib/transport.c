@@ -140,11 +140,11 @@ gw__transport_wakeup(struct gw__transport *tr)
 int
 gw__transport_post(struct gw__transport *tr, const char *url,
     const char *body, size_t len, _Atomic int64_t *deadline,
-    struct gw__reply *out)
+    int (*idle_cb)(void *), void *arg, struct gw__reply *out)
 {
 	struct CURLMsg	*msg;
 	CURLcode	 code = CURLE_OK;
-	curl_off_t	 ra = -1;
+	curl_off_t	 ra = -1, up = 0;
 	int64_t		 now, left, end;
 	int		 running = 1, nmsg, done = 0;
 	long		 timeout;
@@ -181,6 +181,14 @@ gw__transport_post(struct gw__transport *tr, const char *url,
 			}
 		if (done || running == 0)
 			break;
+		if (idle_cb != NULL && curl_easy_getinfo(tr->easy,
+		    CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK &&
+		    up >= (curl_off_t)len) {
+			/* Sent; the answer comes after the daemon's commit. */
+			if (idle_cb(arg))
+				idle_cb = NULL;
+			continue;
+		}
 		now = gw__now_ms();
 		end = atomic_load(deadline);
 		if (now >= end) {
