@@ -122,7 +122,7 @@
 	    "V3 at info level")						\
 	X(vanish_v3_start, "vanish.v3_start", 25, 1, 1e9, 1,		\
 	    "steps before V3 (the depth profile) is evaluated")		\
-	X(vanish_persist, "vanish.persist", 100, 1, 1e9, 1,		\
+	X(vanish_persist, "vanish.persist", 50, 1, 1e9, 1,		\
 	    "steps V1 or V2 must hold before vanishing fires")		\
 	X(vanish_resolve_decades, "vanish.resolve_decades", 1, 0, 100, 0, \
 	    "vanishing resolves below this many decades ...")		\

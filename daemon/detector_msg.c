@@ -242,7 +242,7 @@ detector_msg_nonfinite(const struct detector *d, const struct run *r,
 	const struct layer	**bad = NULL;
 	struct jb		 j;
 	char			 fields[256], names[512], v1[32], v2[32];
-	char			 lead[160];
+	char			 lead[160], before[96];
 	const char		*hint;
 	size_t			 i, nbad = 0, off;
 	int			 loss_bad, grad_bad, w;
@@ -308,11 +308,17 @@ detector_msg_nonfinite(const struct detector *d, const struct run *r,
 		hint = "Nothing grew before it, so suspect the data: check the "
 		    "batch of this step for NaN/Inf inputs, then restart from "
 		    "a checkpoint before it.";
+	if (((x->has >> SERIES_LOSS) & 1) && isfinite(x->loss))
+		snprintf(before, sizeof before, "the loss is finite (%s)",
+		    fmtv(v1, sizeof v1, x->loss));
+	else
+		snprintf(before, sizeof before, "last finite loss %s at step "
+		    "%lld", fmtv(v1, sizeof v1, r->llast),
+		    (long long)r->llast_step);
 	xasprintf(&rep->message, "Non-finite values at step %lld in %s%s%s%s "
-	    "(last finite loss %s at step %lld, gradient norm %s at step "
-	    "%lld).%s %s", (long long)x->step, fields, nbad > 0 ? ": " : "",
-	    names, nbad > NONFINITE_NAMES ? ", ..." : "",
-	    fmtv(v1, sizeof v1, r->llast), (long long)r->llast_step,
+	    "(%s; last finite gradient norm %s at step %lld).%s %s",
+	    (long long)x->step, fields, nbad > 0 ? ": " : "", names,
+	    nbad > NONFINITE_NAMES ? ", ..." : "", before,
 	    fmtv(v2, sizeof v2, r->glast), (long long)r->glast_step, lead,
 	    hint);
 	jb_begin(&j);
@@ -527,7 +533,7 @@ detector_msg_vanishing(const struct detector *d, const struct run *r,
 	struct jb		 j;
 	char			 v1[32], v2[32], how[256], share[96];
 	const char		*rule, *hint;
-	double			 dec;
+	double			 dec, r1, r2, r3;
 	uint32_t		 i, nfiring = 0;
 
 	(void)d;
@@ -537,7 +543,11 @@ detector_msg_vanishing(const struct detector *d, const struct run *r,
 			nfiring++;
 	if (e->nfiring > 0)
 		nfiring = e->nfiring;
-	if (l->c3 >= l->c1 && l->c3 >= l->c2 && l->c3 > 0) {
+	/* The rule furthest past its own threshold speaks. */
+	r1 = l->c1 / (r->cfg->vanish_v1_decades * LN10);
+	r2 = l->c2 / (r->cfg->vanish_v2_decades * LN10);
+	r3 = l->c3 / (r->cfg->vanish_v3_decades * LN10);
+	if (r3 >= r1 && r3 >= r2 && l->c3 > 0) {
 		rule = "V3";
 		dec = l->c3 / LN10;
 		snprintf(how, sizeof how, "%.1f decades below the last layers "
@@ -548,7 +558,7 @@ detector_msg_vanishing(const struct detector *d, const struct run *r,
 		    "initialisation (weights too small), saturating activations "
 		    "(sigmoid, tanh), and add normalisation or residual "
 		    "connections; the early layers are not learning.";
-	} else if (l->c1 >= l->c2) {
+	} else if (r1 >= r2) {
 		rule = "V1";
 		dec = l->c1 / LN10;
 		snprintf(how, sizeof how, "%.1f decades below its own peak",

@@ -773,6 +773,55 @@ test_vanishing_depth(void **state)
 	detector_config_free(cfg);
 }
 
+/*
+ * A tensor that collapses 1000x mid-run, in the middle of the net (so
+ * not V3's quartiles): V2 finds it within 200 steps.
+ */
+static void
+test_vanishing_midrun(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	const struct detector_event	*ev;
+	struct detector			*d = detector_new(cfg);
+	struct gen			 g;
+	struct tb			 t;
+	int64_t				 s, k, warned = -1;
+	size_t				 i;
+
+	(void)state;
+	gen_init(&g);
+	for (s = 0; s < 1000; s += 10) {
+		tb_start(&t);
+		for (k = s; k < s + 10; k++) {
+			gen_step(&g, &t, k, 1, 1);
+			if (k >= 500)
+				tb_put(&t, SERIES_LAYER_GRAD, "l1.weight", k,
+				    5e-5 * exp(0.02 * gen_gauss(&g)));
+		}
+		tb_feed(&t, d, 1, 0, 0, &out);
+		for (i = 0; i < out.n; i++) {
+			check_event(&out.ev[i]);
+			assert_int_equal(out.ev[i].kind, ALERT_VANISHING);
+			assert_string_equal(out.ev[i].series, "l1.weight");
+			if (warned < 0 && out.ev[i].severity >= ALERT_WARNING &&
+			    out.ev[i].type != DETECTOR_RESOLVE) {
+				warned = k - 1;
+				ev = &out.ev[i];
+				assert_non_null(strstr(ev->message, "median"));
+				assert_true(ev->onset_step > 500);
+			}
+		}
+		detector_events_clear(&out);
+	}
+	printf("# 1000x collapse of l1.weight at step 500: warning by step "
+	    "%lld\n", (long long)warned);
+	assert_true(warned > 500 && warned <= 700);
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
 /* Skipped steps (loss-scaler overflows) are no NaN and feed no baseline. */
 static void
 test_skipped(void **state)
@@ -1577,6 +1626,7 @@ main(void)
 		cmocka_unit_test(test_no_storm),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_vanishing_depth),
+		cmocka_unit_test(test_vanishing_midrun),
 		cmocka_unit_test(test_skipped),
 		cmocka_unit_test(test_scaler),
 		cmocka_unit_test(test_nan_loss_only),
