@@ -318,4 +318,23 @@ test: $(NPM_STAMP)
 bench: $(NPM_STAMP)
 # ---- end of dashboard and stream -----------------------------------------
 
+# ---- python --------------------------------------------------------------
+# The Python binding (client_lib/python: the gradwatch package, ctypes over
+# $(BUILD)/libgradwatch.so, and gradwatch.torch), its tests in tests/python/
+# (numbered scripts; gwpy.py is their helper) and bench/torch_overhead.py.
+# All run under Debian's /usr/bin/python3, which sees python3-torch (another
+# python3 may come first on PATH).  `pip install ./client_lib/python`
+# bundles the built library into the package; a test does it in a venv.
+DEB_PKGS += python3 python3-torch python3-numpy python3-pip python3-setuptools \
+	python3-wheel python3-venv
+PY_TESTS := $(sort $(wildcard tests/python/[0-9]*.py))
+TEST_PROGS += $(PY_TESTS)
+test: $(BUILD)/libgradwatch.so
+
+.PHONY: bench-python
+bench: bench-python
+bench-python: $(BUILD)/libgradwatch.so $(BUILD)/gradwatchd
+	GW_BUILD=$(BUILD) /usr/bin/python3 bench/torch_overhead.py
+# ---- end of python -------------------------------------------------------
+
 -include $(shell find build -name '*.d' 2>/dev/null)
