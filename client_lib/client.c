@@ -87,7 +87,14 @@ gw__wake(struct gw_client *c)
 {
 	if (atomic_exchange_explicit(&c->wake_pending, 1, memory_order_relaxed))
 		return;
-	pthread_mutex_lock(&c->lock);
+	/*
+	 * Never wait for the lock here: the sender may hold it, and may be
+	 * preempted while it does.  When it is busy, it drains soon anyway
+	 * (at the latest on its next tick), so the wake-up is only lost
+	 * time, never lost data.
+	 */
+	if (pthread_mutex_trylock(&c->lock) != 0)
+		return;
 	c->wake = 1;
 	pthread_cond_signal(&c->cv_sender);
 	pthread_mutex_unlock(&c->lock);
