@@ -52,7 +52,7 @@ extern "C" {
 /* Result codes: 0 or negative. */
 #define GW_OK		 0
 #define GW_EINVAL	-1	/* bad argument or option */
-#define GW_ENOMEM	-2	/* out of memory (gw_open, gw_layer only) */
+#define GW_ENOMEM	-2	/* out of memory (gw_open, gw_layer, gw_metric only) */
 #define GW_EFULL	-3	/* buffer full: the value was dropped and counted */
 #define GW_ECONN	-4	/* the daemon could not be reached (yet) */
 #define GW_ETIMEDOUT	-5	/* gw_flush/gw_close: not everything was sent in time */
@@ -78,7 +78,9 @@ struct gw_options {
 	const char	*project;	/* copied; NULL: none */
 	const char	*config_json;	/* a JSON object, copied; sent as meta.config */
 	const char	*token;		/* NULL: $GRADWATCH_TOKEN, else none */
-	size_t		 buffer_points;	/* values buffered; 0: 1048576 */
+	size_t		 buffer_points;	/* values buffered (rounded up to a power
+					   of 2, plus a reserve of 1/16 for
+					   evidence); 0: 1048576 */
 	unsigned int	 flush_interval_ms; /* 0: 250 */
 };
 
@@ -95,7 +97,10 @@ struct gw_alert {
 /*
  * Open a client: validate the options, copy them and start the sender.
  * Does not contact the daemon (so it never blocks on it).  On failure
- * *out is NULL and a negative code is returned.
+ * *out is NULL, a negative code is returned and gw_errmsg(NULL) says
+ * why.  A handle inherited by a child of fork() is inert there (its
+ * calls return GW_ECLOSED or a neutral value at once); the child may
+ * open its own.
  */
 GW_API int	 gw_open(struct gw_client **out, const struct gw_options *opt);
 
@@ -129,7 +134,7 @@ GW_API int	 gw_layer_weight(struct gw_client *c, int64_t step, int layer,
 /* The step's clipping: pre_norm > max_norm means it clipped. */
 GW_API int	 gw_clip(struct gw_client *c, int64_t step, double max_norm,
 		    double pre_norm);
-/* Mixed precision: the step was skipped (overflow) or not, at this loss scale. */
+/* Mixed precision: the step was skipped (overflow) or not, at this loss scale (<= 0: none). */
 GW_API int	 gw_skipped(struct gw_client *c, int64_t step, int skipped,
 		    double loss_scale);
 GW_API int	 gw_metric_value(struct gw_client *c, int64_t step, int metric,
@@ -141,24 +146,29 @@ GW_API int	 gw_step_time(struct gw_client *c, int64_t step, double time);
 GW_API int	 gw_health(struct gw_client *c);
 /* Copy up to max firing alerts into out; returns how many are firing. */
 GW_API int	 gw_alerts(struct gw_client *c, struct gw_alert *out, int max);
-/* Values dropped so far because the buffer was full. */
+/* Values dropped so far: the buffer was full, or the daemon refused them. */
 GW_API uint64_t	 gw_dropped(struct gw_client *c);
 /* The run key in use (owned by the handle). */
 GW_API const char *gw_run(struct gw_client *c);
 /*
  * The last error the sender met, for a person ("" if none); owned by
- * the handle, valid until the next call on it from this thread.
+ * the handle, valid until the next call on it from this thread.  With a
+ * NULL handle: why this thread's last gw_open failed.
  */
 GW_API const char *gw_errmsg(struct gw_client *c);
 
 /*
  * Wait until everything logged before the call has been accepted by the
- * daemon, at most timeout_ms.  GW_OK, GW_ETIMEDOUT, GW_ECONN, GW_EREFUSED.
+ * daemon, at most timeout_ms.  GW_OK; GW_EREFUSED when some of it was
+ * refused (and dropped); otherwise GW_ECONN if the daemon could not be
+ * reached, GW_ETIMEDOUT if it was slow or overloaded.
  */
 GW_API int	 gw_flush(struct gw_client *c, int timeout_ms);
 /*
  * Flush (within timeout_ms), mark the run finished, stop the sender and
- * free c.  Returns as gw_flush; c is freed whatever it returns.
+ * free c.  Returns as gw_flush; c is freed whatever it returns.  No
+ * other call on c may run at the same time or after.  In a child of
+ * fork() it frees nothing and returns GW_ECLOSED at once.
  */
 GW_API int	 gw_close(struct gw_client *c, int timeout_ms);
 /* As gw_close, with GW_RUN_FINISHED or GW_RUN_FAILED. */
