@@ -8,10 +8,12 @@ would.  With seed 1 the gradient norm, about 0.1 to 5 until then, climbs
 from about step 160 (9 at 163, 53 at 168, 1.7e3 at 170, 3.3e5 at 175,
 2.4e18 at 185), is infinite at step 186 and the loss and every
 gradient are NaN after it; seeds 2 and 3 go the same way, a step or two
-apart.  What the daemon should show: grad_explosion (critical) while the
-norm climbs, then nonfinite; with --stop-on-critical the script stops
-at the first critical answer, before more NaN updates, exits 2 and
-marks the run failed.
+apart.  What the daemon shows (seed 1): divergence of the loss at step
+169 and grad_explosion at 172, both critical, while the norm climbs,
+then nonfinite at 186, which supersedes the explosion.  With
+--stop-on-critical the script stops at the first critical answer (step
+173 or so: the answer comes a few steps after the data), before any NaN
+update, exits 2 and marks the run failed.
 
     /usr/bin/python3 examples/torch_exploding_rnn.py [--url URL] [--steps 220] [--stop-on-critical]
 """
