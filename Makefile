@@ -242,10 +242,16 @@ test: all $(UNIT_BINS)
 run: all
 	$(BUILD)/gradwatchd
 
-BENCH_BINS := $(BUILD)/bench/ingest $(BUILD)/bench/raw_sqlite
+BENCH_BINS := $(BUILD)/bench/ingest $(BUILD)/bench/raw_sqlite $(BUILD)/bench/detector
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $< $(DEP_LIBS)
+
+# The detector alone, linked with its modules.
+$(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,detector.o \
+		detector_rules.o detector_config.o detector_msg.o baseline.o batch.o log.o xmalloc.o)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $^ $(DEP_LIBS)
 
 bench: all $(BENCH_BINS)
 	GW_BUILD=$(BUILD) bench/run.sh
