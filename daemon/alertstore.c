@@ -89,7 +89,8 @@ alertstore_change(sqlite3 *db, const struct detector_event *ev, double now,
 	static const char resolve[] =
 	    "UPDATE alerts SET state = 'resolved', resolve_step = ?4,"
 	    " resolved_at = ?5,"
-	    " detail = json_set(COALESCE(detail, '{}'), '$.resolution', ?6)"
+	    " detail = json_patch(json_set(COALESCE(detail, '{}'),"
+	    "   '$.resolution', ?6), COALESCE(?7, '{}'))"
 	    " WHERE run_id = ?1 AND kind = ?2 AND series IS ?3"
 	    " AND state = 'firing' RETURNING id";
 	sqlite3_stmt	*s = NULL;
@@ -116,6 +117,9 @@ alertstore_change(sqlite3 *db, const struct detector_event *ev, double now,
 		sqlite3_bind_int64(s, 4, ev->resolve_step);
 		sqlite3_bind_double(s, 5, now);
 		sqlite3_bind_text(s, 6, ev->message, -1, SQLITE_STATIC);
+		if (ev->detail_json != NULL)	/* e.g. an explosion's lead time */
+			sqlite3_bind_text(s, 7, ev->detail_json, -1,
+			    SQLITE_STATIC);
 	}
 	*alert_id = -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
