@@ -208,6 +208,20 @@ with Daemon() as d:
     t.ok(close_to(points(d, "t-manual", "0.weight")["0.weight"][1][0], want, 1e-6),
          "without an optimizer, log_grads() logs the current gradients")
 
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradwatch.Run(name="t-unkept", url=d.url) as run:
+        gwt.watch(model, run, opt)          # the two-line form: the watcher is not kept
+        import gc
+        gc.collect()
+        for s in range(3):
+            opt.zero_grad()
+            model(torch.ones(2, 3)).sum().backward()
+            opt.step()
+        run.flush(5.0)
+    t.is_(points(d, "t-unkept", "0.weight")["0.weight"][0], [0, 1, 2],
+          "a watcher nobody keeps goes on working (the optimizer holds it)")
+
     # ---- a GradScaler -----------------------------------------------------------------
     class CpuScaler:
         """torch 1.13's GradScaler is CUDA-only; this follows its contract on the

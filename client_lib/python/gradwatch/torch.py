@@ -182,7 +182,9 @@ class Watcher:
     # ---- hooks ---------------------------------------------------------------
 
     def _hook_optimizer(self, opt: torch.optim.Optimizer) -> None:
-        wself = weakref.ref(self)
+        # The hooks hold the watcher: it lives as long as the optimizer
+        # does (or until remove()), whether or not the caller keeps it.
+        wself = self._self
         if hasattr(opt, "register_step_pre_hook") and hasattr(opt, "register_step_post_hook"):
             def pre(_opt: Any, _args: Any, _kwargs: Any) -> None:
                 w = wself()
@@ -223,7 +225,7 @@ class Watcher:
         self._undo.append(undo)
 
     def _hook_scaler(self, scaler: Any) -> None:
-        wself = weakref.ref(self)
+        wself = self._self
         orig = scaler.step
 
         def step(sc_self: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -242,6 +244,9 @@ class Watcher:
             if scaler.__dict__.get("step") is bound:
                 del scaler.step
         self._undo.append(undo)
+
+    def _self(self) -> "Watcher":
+        return self
 
     def _covers(self, params: Sequence[torch.Tensor]) -> bool:
         return bool(params) and self._active and id(params[0]) in self._param_ids
