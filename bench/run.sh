@@ -76,7 +76,8 @@ start_daemon() {
 		wp=$(free_port)
 		[ "$hp" != "$wp" ] || continue
 		"$daemon" --http "127.0.0.1:$hp" --ws "127.0.0.1:$wp" \
-			--db "$1" 2>>"$tmp/daemon.log" &
+			--db "$1" ${DAEMON_CONF:+-c "$DAEMON_CONF"} \
+			2>>"$tmp/daemon.log" &
 		dpid=$!
 		for i in $(seq 100); do
 			if curl -sf -o /dev/null "http://127.0.0.1:$hp/healthz"; then
@@ -152,6 +153,7 @@ ingest_run() {
 }
 
 : >"$tmp/results"
+echo "detect no" >"$tmp/nodetect.conf"
 echo "== gradwatch benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
 echo "   $repeat x (raw SQLite ${raw_secs}s a variant, ingest ${secs}s a form), long run ${long}s; databases in $tmp"
 for i in $(seq "$repeat"); do
@@ -170,6 +172,9 @@ for i in $(seq "$repeat"); do
 	for form in compact object; do
 		ingest_run "$form" "$secs" "$form-$i"
 	done
+	echo "  (compact again, with detection off)"
+	DAEMON_CONF=$tmp/nodetect.conf ingest_run compact "$secs" "nodetect-$i"
+	sed -i '$ s/bench=ingest /bench=ingest_nodetect /' "$tmp/results"
 done
 
 if [ "$long" != 0 ]; then
@@ -195,6 +200,11 @@ if [ "$do_query" != 0 ]; then
 	stop_daemon
 	rm_db "$tmp/gw-query.db"
 fi
+
+echo "-- the detector alone"
+"$build/bench/detector" >"$tmp/detector.out" || exit 1
+sed 's/^/  /' "$tmp/detector.out" | grep -v '^  RESULT'
+grep '^RESULT' "$tmp/detector.out" | sed 's/^RESULT /RESULT bench=detector /' >>"$tmp/results"
 
 # ---- summary ---------------------------------------------------------------
 R=$tmp/results
@@ -248,6 +258,18 @@ for form in compact object; do
 	printf "%-46s %-40s\n" "  ($form request latency)" \
 		"$(printf 'p50 %.1f ms, p99 %.1f ms' "$p50" "$p99")"
 done
+on=$(ing_med compact points_per_s)
+off=$(grep "bench=ingest_nodetect form=compact " "$R" | kv points_per_s | median)
+gap=$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.1f", (b > 0 ? 100 * (b - a) / b : 0) }')
+ok=$(awk -v g="$gap" 'BEGIN { print ((g < 10) ? 1 : 0) }')
+verdict "$ok"
+printf "%-46s %-40s %s\n" "ingest with detection within 10% of without" \
+	"$(printf '%.0f vs %.0f points/s: %s%% slower' "$on" "$off" "$gap")" "$V"
+det=$(grep "bench=detector " "$R" | kv detector_points_per_s)
+ok=$(awk -v d="$det" 'BEGIN { print ((d > 20e6) ? 1 : 0) }')
+verdict "$ok"
+printf "%-46s %-40s %s\n" "detector alone > 20M points/s a core" \
+	"$(printf '%.1fM points/s' "$(awk -v d="$det" 'BEGIN { print d / 1e6 }')")" "$V"
 if [ "$long" != 0 ]; then
 	line=$(grep 'bench=ingest_long ' "$R")
 	q=$(echo "$line" | kv rss_quarter_kb)
