@@ -74,7 +74,7 @@ struct gw_client;
 /* Zero-initialise; zero or NULL means the default.  New fields go at the end. */
 struct gw_options {
 	const char	*url;		/* NULL: $GRADWATCH_URL, else http://127.0.0.1:7070 */
-	const char	*run;		/* run key, copied; NULL: program-YYYYmmdd-HHMMSS-xxxx */
+	const char	*run;		/* run key, copied; NULL: program-YYYYmmdd-HHMMSS-xxxxxx */
 	const char	*project;	/* copied; NULL: none */
 	const char	*config_json;	/* a JSON object, copied; sent as meta.config */
 	const char	*token;		/* NULL: $GRADWATCH_TOKEN, else none */
