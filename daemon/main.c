@@ -17,7 +17,9 @@
 #include "jsonarena.h"
 #include "log.h"
 #include "store.h"
+#include "webfiles.h"
 #include "writer.h"
+#include "ws_stream.h"
 
 #define GRADWATCHD_VERSION	"0.1.0"
 #define SHUTDOWN_ANSWER_MS	1500	/* of the 2 s a shutdown may take */
@@ -57,6 +59,29 @@ struct main_flag {
 	const char	*value;
 };
 
+/* What the HTTP hooks reach: the stream and the dashboard's files. */
+struct main_parts {
+	struct ws_stream	*ws;
+	struct webfiles		*wf;
+};
+
+static size_t
+main_stream_clients(void *arg)
+{
+	struct main_parts	*p = arg;
+
+	return ws_stream_clients(p->ws);
+}
+
+static int
+main_static_file(void *arg, const char *path, const void **body,
+    size_t *len, const char **type)
+{
+	struct main_parts	*p = arg;
+
+	return webfiles_get_cb(p->wf, path, body, len, type);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -80,6 +105,8 @@ main(int argc, char *argv[])
 	struct store		*st;
 	struct writer		*w;
 	struct http		*h;
+	struct main_parts	 parts;
+	struct http_hooks	 hooks;
 	const char		*conf_file = NULL;
 	char			*cause = NULL;
 	sigset_t		 set;
@@ -151,12 +178,23 @@ main(int argc, char *argv[])
 	jsonarena_install();
 	if ((st = store_open(cfg.db_path, &cause)) == NULL)
 		fatalx("%s", cause);
-	w = writer_start(st, cfg.db_path, cfg.queue_points,
-	    cfg.detect ? cfg.detector : NULL);
-	if ((h = http_start(&cfg, w, NULL, &cause)) == NULL)
+	if ((parts.wf = webfiles_new(cfg.web_root, &cause)) == NULL)
 		fatalx("%s", cause);
-	log_info("gradwatchd %s: listening on http://%s:%u, database %s",
-	    GRADWATCHD_VERSION, cfg.http_host, http_port(h), cfg.db_path);
+	if ((parts.ws = ws_stream_start(&cfg, &cause)) == NULL)
+		fatalx("%s", cause);
+	w = writer_start(st, cfg.db_path, cfg.queue_points,
+	    cfg.detect ? cfg.detector : NULL, parts.ws);
+	hooks.stream_clients = main_stream_clients;
+	hooks.static_file = main_static_file;
+	hooks.arg = &parts;
+	if ((h = http_start(&cfg, w, &hooks, &cause)) == NULL)
+		fatalx("%s", cause);
+	log_info("gradwatchd %s: listening on http://%s:%u, stream on "
+	    "ws://%s:%u, database %s", GRADWATCHD_VERSION, cfg.http_host,
+	    http_port(h), cfg.ws_host, cfg.ws_port, cfg.db_path);
+	if (cfg.web_root != NULL)
+		log_info("gradwatchd: serving the dashboard from %s",
+		    cfg.web_root);
 	if (cfg.token == NULL)
 		log_info("gradwatchd: no token file: %s",
 		    cfg.allow_remote ? "anyone who can reach the port may "
@@ -177,6 +215,8 @@ main(int argc, char *argv[])
 	writer_stop(w);		/* commit and answer everything queued */
 	http_stop(h, SHUTDOWN_ANSWER_MS);
 	writer_free(w);
+	ws_stream_stop(parts.ws);	/* after the writer, its publisher */
+	webfiles_free(parts.wf);	/* after MHD, which sent its files */
 	config_cleanup(&cfg);
 	log_info("gradwatchd: stopped");
 	return 0;

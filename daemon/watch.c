@@ -17,10 +17,30 @@
 
 #define WATCH_REPLAY_STEPS	2000
 
+/* A growable list of ids. */
+struct watch_ids {
+	int64_t		*id;
+	size_t		 n, cap;
+};
+
 struct watch {
 	struct detector		*det;
 	struct detector_events	 events;	/* reused between calls */
+	struct watch_ids	 alerts;	/* changed since the last clear */
+	struct watch_ids	 runs;
 };
+
+static void
+watch_ids_add(struct watch_ids *l, int64_t id)
+{
+	if (l->n > 0 && l->id[l->n - 1] == id)
+		return;
+	if (l->n == l->cap) {
+		l->cap = l->cap == 0 ? 16 : l->cap * 2;
+		l->id = xreallocarray(l->id, l->cap, sizeof *l->id);
+	}
+	l->id[l->n++] = id;
+}
 
 struct watch *
 watch_new(const struct detector_config *cfg)
@@ -39,6 +59,8 @@ watch_free(struct watch *w)
 		return;
 	detector_free(w->det);
 	detector_events_cleanup(&w->events);
+	free(w->alerts.id);
+	free(w->runs.id);
 	free(w);
 }
 
@@ -60,6 +82,8 @@ watch_apply_events(struct watch *w, sqlite3 *db, double now)
 			cause = NULL;
 			continue;
 		}
+		if (id != -1)
+			watch_ids_add(&w->alerts, id);
 		log_debug("watch: run %lld: %s %s %s%s%s at step %lld",
 		    (long long)ev->run_id, ev->type == DETECTOR_FIRE ? "fire" :
 		    ev->type == DETECTOR_UPDATE ? "update" : "resolve",
@@ -79,7 +103,8 @@ watch_apply_events(struct watch *w, sqlite3 *db, double now)
 			log_warnx("watch: %s", cause);
 			free(cause);
 			cause = NULL;
-		}
+		} else if (changed)
+			watch_ids_add(&w->runs, ev->run_id);
 	}
 	detector_events_clear(&w->events);
 }
@@ -103,7 +128,25 @@ watch_finish(struct watch *w, sqlite3 *db, int64_t run_id, double now)
 	    alertstore_sync_run(db, run_id, &changed, &cause) == -1) {
 		log_warnx("watch: %s", cause);
 		free(cause);
-	}
+	} else if (changed)
+		watch_ids_add(&w->runs, run_id);
+}
+
+void
+watch_changes(struct watch *w, const int64_t **alert_ids, size_t *nalerts,
+    const int64_t **run_ids, size_t *nruns)
+{
+	*alert_ids = w->alerts.id;
+	*nalerts = w->alerts.n;
+	*run_ids = w->runs.id;
+	*nruns = w->runs.n;
+}
+
+void
+watch_changes_clear(struct watch *w)
+{
+	w->alerts.n = 0;
+	w->runs.n = 0;
 }
 
 void

@@ -9,6 +9,7 @@
 #ifndef GW_WATCH_H
 #define GW_WATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
@@ -39,5 +40,14 @@ void		 watch_finish(struct watch *w, sqlite3 *db, int64_t run_id,
 		    double now);
 /* Inside a transaction: the stall timer (about once a second). */
 void		 watch_tick(struct watch *w, sqlite3 *db, double now);
+/*
+ * What the calls since the last watch_changes_clear() changed: the ids
+ * of the alerts they fired, updated or resolved (an id may repeat), and
+ * the runs whose health or status changed.  Borrowed until the next
+ * call; the writer publishes them once the transaction has committed.
+ */
+void		 watch_changes(struct watch *w, const int64_t **alert_ids,
+		    size_t *nalerts, const int64_t **run_ids, size_t *nruns);
+void		 watch_changes_clear(struct watch *w);
 
 #endif

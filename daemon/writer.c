@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "log.h"
 #include "metrics.h"
+#include "publish.h"
 #include "query.h"
 #include "queue.h"
 #include "rowjson.h"
@@ -31,6 +32,7 @@ struct writer {
 	struct store	*st;		/* writer thread only */
 	struct checkpoint *cp;		/* NULL for an in-memory store */
 	struct watch	*watch;		/* writer thread only; NULL: no detection */
+	struct publish	*pub;		/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
 	int		 stopped;	/* main thread only */
@@ -110,6 +112,39 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 		    job->received_at);
 }
 
+/*
+ * After a COMMIT: the stream's messages for the n jobs (run_ids[i] -1
+ * for a failed one) and for what the detector changed meanwhile.
+ */
+static void
+writer_publish(struct writer *w, struct writer_job **jobs,
+    const int64_t *run_ids, size_t n)
+{
+	sqlite3		*db = store_db(w->st);
+	const int64_t	*aids = NULL, *rids = NULL;
+	size_t		 na = 0, nr = 0, i, j;
+
+	if (!publish_is_wanted(w->pub))
+		return;
+	if (w->watch != NULL)
+		watch_changes(w->watch, &aids, &na, &rids, &nr);
+	for (i = 0; i < n; i++) {
+		if (run_ids[i] == -1)
+			continue;
+		if (jobs[i]->kind == WRITER_JOB_INGEST)
+			publish_batch(w->pub, jobs[i]->batch);
+		publish_run(w->pub, db, run_ids[i]);	/* only on a change */
+	}
+	for (i = 0; i < nr; i++)
+		publish_run(w->pub, db, rids[i]);
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < i && aids[j] != aids[i]; j++)
+			;
+		if (j == i)		/* once, in its committed state */
+			publish_alert(w->pub, db, aids[i]);
+	}
+}
+
 /* The stall timer, in a transaction of its own. */
 static void
 writer_tick(struct writer *w)
@@ -123,11 +158,14 @@ writer_tick(struct writer *w)
 		free(cause);
 		return;
 	}
+	watch_changes_clear(w->watch);
 	watch_tick(w->watch, store_db(w->st), writer_wallclock());
 	if (store_commit(w->st, &cause) == -1) {
 		log_warnx("writer: tick: %s", cause);
 		free(cause);
+		return;
 	}
+	writer_publish(w, NULL, NULL, 0);
 }
 
 /* Build the success answer of a committed job (writer thread). */
@@ -167,6 +205,8 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	size_t	 i, points = 0, ok = 0;
 
 	t0 = writer_now();
+	if (w->watch != NULL)
+		watch_changes_clear(w->watch);
 	if (store_begin(w->st, &cause) == -1) {
 		log_warnx("writer: %s", cause);
 		for (i = 0; i < n; i++)
@@ -197,6 +237,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	for (i = 0; i < n; i++)
 		if (run_ids[i] != -1)
 			writer_answer(w, jobs[i], run_ids[i]);
+	writer_publish(w, jobs, run_ids, n);
 answer:
 	for (i = 0; i < n; i++) {
 		struct writer_job	*job = jobs[i];
@@ -240,7 +281,7 @@ writer_job_weight(const struct writer_job *job)
 
 struct writer *
 writer_start(struct store *st, const char *db_path, size_t queue_points,
-    const struct detector_config *detector_cfg)
+    const struct detector_config *detector_cfg, struct ws_stream *ws)
 {
 	struct writer	*w;
 	char		*cause = NULL;
@@ -248,6 +289,7 @@ writer_start(struct store *st, const char *db_path, size_t queue_points,
 
 	w = xcalloc(1, sizeof *w);
 	w->st = st;
+	w->pub = publish_new(ws);
 	if (detector_cfg != NULL)
 		w->watch = watch_new(detector_cfg);
 	if (strcmp(db_path, ":memory:") != 0 &&
@@ -288,6 +330,8 @@ writer_stop(struct writer *w)
 	w->watch = NULL;
 	store_close(w->st);
 	w->st = NULL;
+	publish_free(w->pub);
+	w->pub = NULL;
 	w->stopped = 1;
 }
 

@@ -18,6 +18,7 @@ struct detector_config;
 struct store;
 struct writer;
 struct writer_job;
+struct ws_stream;
 
 enum writer_job_kind {
 	WRITER_JOB_INGEST,	/* store batch */
@@ -45,11 +46,14 @@ struct writer_job {
  * at db_path.  queue_points bounds the points waiting to be written.
  * Checkpoints run on a thread of their own (checkpoint.h); detection
  * with detector_cfg (borrowed; NULL: off) runs on the writer thread
- * (watch.h).
+ * (watch.h).  After each commit the writer publishes the stream's
+ * messages into ws (borrowed; NULL: none), so ws must be stopped only
+ * after the writer.
  */
 struct writer	*writer_start(struct store *st, const char *db_path,
 		    size_t queue_points,
-		    const struct detector_config *detector_cfg);
+		    const struct detector_config *detector_cfg,
+		    struct ws_stream *ws);
 /*
  * Queue job.  0, or -1 when the queue is full or stopping (the caller
  * answers 503 and keeps ownership of the job).
