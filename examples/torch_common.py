@@ -15,6 +15,8 @@ except ImportError:         # from a checkout: the package beside the C library
 import gradwatch.torch
 import torch
 
+__all__ = ["finish", "gradwatch", "options", "torch"]
+
 
 def options(doc, steps):
     """The options every torch_*.py example takes."""

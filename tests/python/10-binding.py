@@ -7,13 +7,11 @@ environment is read as in C, a run is closed by its `with` block (failed
 on an exception) and at exit (failed after a crash), and
 `pip install ./client_lib/python` gives a package that works outside
 the checkout."""
-import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gwpy import PKG, PYTHON, TAP, Daemon, close_to, env_for_child, lib_or_skip, points  # noqa: E402

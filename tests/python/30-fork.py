@@ -8,7 +8,6 @@ included) neither closes nor blocks on the parent's.  For notebooks:
 importing gradwatch starts no thread and installs no signal handler,
 and neither does opening a run (but its one sender thread)."""
 import os
-import signal
 import subprocess
 import sys
 import time
