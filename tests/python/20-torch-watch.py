@@ -15,10 +15,10 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gwpy import TAP, Daemon, close_to, lib_or_skip, points, torch_or_skip  # noqa: E402
+from gwpy import TAP, Daemon, close_to, require_lib, points, require_torch  # noqa: E402
 
-lib_or_skip()
-torch = torch_or_skip()
+require_lib()
+torch = require_torch()
 import gradwatch  # noqa: E402
 import gradwatch.torch as gwt  # noqa: E402
 

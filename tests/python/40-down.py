@@ -11,11 +11,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gwpy import TAP, Daemon, free_port, lib_or_skip, points, torch_or_skip  # noqa: E402
+from gwpy import TAP, Daemon, free_port, require_lib, points, require_torch  # noqa: E402
 import gwtest  # noqa: E402  (on the path now)
 
-lib_or_skip()
-torch = torch_or_skip()
+require_lib()
+torch = require_torch()
 import gradwatch  # noqa: E402
 import gradwatch.torch as gwt  # noqa: E402
 

@@ -18,8 +18,8 @@ sys.path.insert(0, PKG)
 PYTHON = sys.executable or "/usr/bin/python3"
 
 
-def lib_or_skip():
-    """Set GRADWATCH_LIB to a loadable library, or print a TAP skip and exit."""
+def require_lib():
+    """Set GRADWATCH_LIB to a loadable library, or bail out (a failure)."""
     if os.environ.get("GRADWATCH_LIB"):
         return os.environ["GRADWATCH_LIB"]
     cands = [os.path.join(BUILD, "libgradwatch.so.0")]
@@ -29,17 +29,17 @@ def lib_or_skip():
         if os.path.exists(c):
             os.environ["GRADWATCH_LIB"] = c
             return c
-    print("1..0 # SKIP no loadable libgradwatch (tried %s); run make" % ", ".join(cands))
-    raise SystemExit(0)
+    print("Bail out! no loadable libgradwatch (tried %s); run make" % ", ".join(cands))
+    raise SystemExit(1)
 
 
-def torch_or_skip():
-    """Import torch, or print a TAP skip and exit."""
+def require_torch():
+    """Import torch, or bail out (a failure)."""
     try:
         import torch  # noqa: F401
     except ImportError:
-        print("1..0 # SKIP %s has no torch (python3-torch)" % PYTHON)
-        raise SystemExit(0)
+        print("Bail out! %s has no torch: make installs python3-torch" % PYTHON)
+        raise SystemExit(1)
     return torch
 
 
