@@ -336,6 +336,14 @@ DEB_PKGS += python3 python3-torch python3-numpy python3-pip python3-setuptools \
 PY_TESTS := $(sort $(wildcard tests/python/[0-9]*.py))
 TEST_PROGS += $(PY_TESTS)
 test: $(BUILD)/libgradwatch.so
+ifdef SANITIZE
+# A sanitized library cannot load into an unsanitized python3: the Python
+# tests use the plain build's library, built here.
+.PHONY: python-plain-lib
+test: python-plain-lib
+python-plain-lib:
+	$(MAKE) SANITIZE= build/libgradwatch.so
+endif
 
 .PHONY: bench-python
 bench: bench-python
