@@ -169,6 +169,8 @@ test_backoff_order(void)
 			in_order = 0;
 	ok(in_order && n == 350, "accepted requests carry steps 0..349 in "
 	    "order, once each (%d)", n);
+	is_int(f.nconns, 1, "every request went over one kept-alive "
+	    "connection");
 out:
 	gw_close(gw, 1000);
 	gwt_fake_stop(&f);
