@@ -259,7 +259,7 @@ bench: all $(BENCH_BINS)
 # Replay labelled traces through the real daemon and score its alerts.
 # TRACES="dir ..." adds folders of traces (each with its labels.json).
 eval: all
-	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) tests/eval/eval.py tests/data/traces $(TRACES)
+	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) tests/eval/eval.py tests/data/traces tests/data/traces_heldout $(TRACES)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
