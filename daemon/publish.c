@@ -201,7 +201,8 @@ publish_run_find(struct publish *p, int64_t id, size_t *at)
 }
 
 void
-publish_run(struct publish *p, sqlite3 *db, int64_t run_id)
+publish_run(struct publish *p, sqlite3 *db, int64_t run_id,
+    int maybe_changed)
 {
 	struct publish_run	*r;
 	json_t			*o;
@@ -210,6 +211,8 @@ publish_run(struct publish *p, sqlite3 *db, int64_t run_id)
 	size_t			 at;
 
 	if (!publish_is_wanted(p))
+		return;
+	if (!maybe_changed && publish_run_find(p, run_id, &at) != NULL)
 		return;
 	if ((o = rowjson_run(db, run_id)) == NULL)
 		return;

@@ -32,8 +32,13 @@ int		 publish_is_wanted(struct publish *p);
  */
 void		 publish_batch(struct publish *p, const struct batch *b);
 #define PUBLISH_MAX_NONFINITE	100
-/* A run message for run_id when it is new here or its status or health changed. */
-void		 publish_run(struct publish *p, sqlite3 *db, int64_t run_id);
+/*
+ * A run message for run_id when it is new here or its status or health
+ * changed.  With maybe_changed 0 (an ingest, which changes neither) a
+ * run already published costs nothing: no query.
+ */
+void		 publish_run(struct publish *p, sqlite3 *db, int64_t run_id,
+		    int maybe_changed);
 /* An alert message for alert_id (it fired, changed or resolved). */
 void		 publish_alert(struct publish *p, sqlite3 *db, int64_t alert_id);
 

@@ -128,20 +128,22 @@ writer_publish(struct writer *w, struct writer_job **jobs,
 		return;
 	if (w->watch != NULL)
 		watch_changes(w->watch, &aids, &na, &rids, &nr);
-	for (i = 0; i < n; i++) {
-		if (run_ids[i] == -1)
-			continue;
-		if (jobs[i]->kind == WRITER_JOB_INGEST)
-			publish_batch(w->pub, jobs[i]->batch);
-		publish_run(w->pub, db, run_ids[i]);	/* only on a change */
-	}
-	for (i = 0; i < nr; i++)
-		publish_run(w->pub, db, rids[i]);
+	/* Alerts first: they are what a viewer most needs soon. */
 	for (i = 0; i < na; i++) {
 		for (j = 0; j < i && aids[j] != aids[i]; j++)
 			;
 		if (j == i)		/* once, in its committed state */
 			publish_alert(w->pub, db, aids[i]);
+	}
+	for (i = 0; i < nr; i++)
+		publish_run(w->pub, db, rids[i], 1);
+	for (i = 0; i < n; i++) {
+		if (run_ids[i] == -1)
+			continue;
+		publish_run(w->pub, db, run_ids[i],
+		    jobs[i]->kind == WRITER_JOB_FINISH);	/* only on a change */
+		if (jobs[i]->kind == WRITER_JOB_INGEST)
+			publish_batch(w->pub, jobs[i]->batch);
 	}
 }
 
@@ -234,10 +236,10 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	}
 	metrics_commit(ok, writer_now() - t0);
 	metrics_points(points);
+	writer_publish(w, jobs, run_ids, n);	/* viewers before answers */
 	for (i = 0; i < n; i++)
 		if (run_ids[i] != -1)
 			writer_answer(w, jobs[i], run_ids[i]);
-	writer_publish(w, jobs, run_ids, n);
 answer:
 	for (i = 0; i < n; i++) {
 		struct writer_job	*job = jobs[i];

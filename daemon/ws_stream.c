@@ -76,6 +76,7 @@ struct ws_client {
 	struct ws_slot	*slots;
 	int		 resync_pending; /* a resync is queued, not yet sent */
 	int		 closing;
+	int64_t		 timer_due;	/* when the lws timer fires; 0: none */
 	char		*rx;
 	size_t		 rxlen;
 };
@@ -290,19 +291,13 @@ ws_client_is_subscribed(const struct ws_client *c, const char *run)
 	return 0;
 }
 
-/*
- * The next message c may be sent now, or NULL; *wait_us is set to how
- * long until a coalesced step falls due (-1 if none is waiting).
- */
+/* The next message c may be sent now (the FIFO first), or NULL. */
 static struct ws_msg *
-ws_client_next(struct ws_client *c, int64_t now, int64_t *wait_us)
+ws_client_next(struct ws_client *c, int64_t now)
 {
 	struct ws_entry	*e;
 	struct ws_slot	*s, *best = NULL;
 	struct ws_msg	*m;
-	int64_t		 due, soonest = -1;
-
-	*wait_us = -1;
 	if ((e = c->head) != NULL) {
 		c->head = e->next;
 		if (c->head == NULL)
@@ -313,25 +308,17 @@ ws_client_next(struct ws_client *c, int64_t now, int64_t *wait_us)
 		free(e);
 		return m;
 	}
-	for (s = c->slots; s != NULL; s = s->next) {
-		if (s->pending == NULL)
-			continue;
-		due = s->last_sent + WS_STEP_INTERVAL_US;
-		if (due <= now) {
-			if (best == NULL || s->last_sent < best->last_sent)
-				best = s;
-		} else if (soonest == -1 || due < soonest)
-			soonest = due;
-	}
-	if (best != NULL) {
-		m = best->pending;
-		best->pending = NULL;
-		best->last_sent = now;
-		return m;
-	}
-	if (soonest != -1)
-		*wait_us = soonest - now;
-	return NULL;
+	for (s = c->slots; s != NULL; s = s->next)
+		if (s->pending != NULL &&
+		    s->last_sent + WS_STEP_INTERVAL_US <= now &&
+		    (best == NULL || s->last_sent < best->last_sent))
+			best = s;
+	if (best == NULL)
+		return NULL;
+	m = best->pending;
+	best->pending = NULL;
+	best->last_sent = now;
+	return m;
 }
 
 static int
@@ -347,20 +334,55 @@ ws_client_has_output(const struct ws_client *c)
 	return 0;
 }
 
+/*
+ * Ask for WRITEABLE if c has something to send now; if it only has
+ * steps that are not due yet, make sure the timer will wake it then.
+ * Waking every viewer for a step it may not be sent yet would cost a
+ * callback per viewer per commit.
+ */
+static void
+ws_client_wake(struct ws_client *c, int64_t now)
+{
+	const struct ws_slot	*s;
+	int64_t			 due, soonest = 0;
+
+	if (c->closing)
+		return;
+	if (c->head != NULL) {
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+	for (s = c->slots; s != NULL; s = s->next) {
+		if (s->pending == NULL)
+			continue;
+		due = s->last_sent + WS_STEP_INTERVAL_US;
+		if (due <= now) {
+			lws_callback_on_writable(c->wsi);
+			return;
+		}
+		if (soonest == 0 || due < soonest)
+			soonest = due;
+	}
+	if (soonest != 0 && (c->timer_due == 0 || soonest < c->timer_due)) {
+		c->timer_due = soonest;
+		lws_set_timer_usecs(c->wsi, soonest - now);
+	}
+}
+
 /* WRITEABLE: one lws_write.  -1 closes the connection. */
 static int
 ws_client_send_next(struct ws_client *c)
 {
 	struct ws_msg	*m;
-	int64_t		 wait_us;
+	int64_t		 now;
 	int		 n;
 
 	if (c->closing)
 		return -1;
-	m = ws_client_next(c, ws_now_us(), &wait_us);
+	now = ws_now_us();
+	m = ws_client_next(c, now);
 	if (m == NULL) {
-		if (wait_us >= 0)
-			lws_set_timer_usecs(c->wsi, wait_us > 0 ? wait_us : 1);
+		ws_client_wake(c, now);		/* a timer for later steps */
 		return 0;
 	}
 	if (m->kind == WS_KIND_RESYNC)
@@ -372,7 +394,7 @@ ws_client_send_next(struct ws_client *c)
 	}
 	ws_msg_unref(m);
 	if (ws_client_has_output(c))
-		lws_callback_on_writable(c->wsi);
+		ws_client_wake(c, now);
 	return 0;
 }
 
@@ -612,6 +634,7 @@ ws_stream_dispatch(struct ws_stream *ws)
 {
 	struct ws_msg		*m, *next;
 	struct ws_client	*c;
+	int64_t			 now;
 
 	pthread_mutex_lock(&ws->lock);
 	m = ws->inbox;
@@ -627,9 +650,9 @@ ws_stream_dispatch(struct ws_stream *ws)
 				ws_client_enqueue(c, m);
 		ws_msg_unref(m);
 	}
+	now = ws_now_us();
 	for (c = ws->clients; c != NULL; c = c->next)
-		if (!c->closing && ws_client_has_output(c))
-			lws_callback_on_writable(c->wsi);
+		ws_client_wake(c, now);
 }
 
 static void
@@ -694,6 +717,7 @@ ws_stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ws_client_send_next(c);
 	case LWS_CALLBACK_TIMER:	/* a coalesced step fell due */
+		c->timer_due = 0;
 		lws_callback_on_writable(wsi);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
