@@ -206,6 +206,27 @@ echo "-- the detector alone"
 sed 's/^/  /' "$tmp/detector.out" | grep -v '^  RESULT'
 grep '^RESULT' "$tmp/detector.out" | sed 's/^RESULT /RESULT bench=detector /' >>"$tmp/results"
 
+# ---- stream (bench/stream.py: its own daemon, 100 viewers) ------------------
+# BENCH_STREAM (1; 0 skips), BENCH_STREAM_SECONDS (5 per ingest run),
+# BENCH_STREAM_ROUNDS (3 pairs of runs without and with viewers).
+do_stream=${BENCH_STREAM:-1}
+if [ "$do_stream" != 0 ]; then
+	echo "-- stream: alert latency with 100 viewers; ingest with 100 viewers vs none"
+	GW_BUILD="$build" python3 "$top/bench/stream.py" --clients 100 --alerts 200 \
+		--seconds "${BENCH_STREAM_SECONDS:-5}" --rounds "${BENCH_STREAM_ROUNDS:-3}" \
+		--conns "$conns" >"$tmp/stream.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	if [ "$rc" != 0 ]; then
+		cat "$tmp/stream.out"
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/stream.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/stream.out" >>"$tmp/results"
+fi
+
 # ---- summary ---------------------------------------------------------------
 R=$tmp/results
 raw_med() {
@@ -307,6 +328,22 @@ if [ "$do_query" != 0 ]; then
 			"$(printf 'median %.1f ms, max %.1f ms' "$med" "$mx")" \
 			"$V"
 	done
+fi
+if [ "$do_stream" != 0 ]; then
+	line=$(grep 'bench=stream_latency ' "$R")
+	p50=$(echo "$line" | kv p50_ms)
+	p99=$(echo "$line" | kv p99_ms)
+	ok=$(awk -v p="$p99" -v m="$(echo "$line" | kv missed)" 'BEGIN { print ((p < 20 && m == 0) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "alert to 100 viewers: p99 < 20 ms" \
+		"$(printf 'p50 %.1f ms, p99 %.1f ms' "$p50" "$p99")" "$V"
+	line=$(grep 'bench=stream_ingest ' "$R")
+	diff=$(echo "$line" | kv diff_pct)
+	ok=$(awk -v d="$diff" 'BEGIN { print ((d < 5) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "ingest with 100 viewers vs none: < 5% apart" \
+		"$(printf '%.0f vs %.0f points/s (%.1f%%)' "$(echo "$line" | kv viewers_points_per_s)" \
+		"$(echo "$line" | kv none_points_per_s)" "$diff")" "$V"
 fi
 echo "every RESULT line:"
 sed 's/^/  /' "$R"
