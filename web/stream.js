@@ -17,6 +17,7 @@ export class Stream {
     this.backoff = 250;
     this.timer = null;
     this.stopped = false;
+    this.opened = 0; // connections opened so far
   }
 
   /** Connect using GET /api/v1/info's stream_port and auth. */
@@ -48,7 +49,8 @@ export class Stream {
       this.backoff = 250;
       this.setState('live');
       if (this.subs.size) ws.send(JSON.stringify({ subscribe: [...this.subs] }));
-      this.emit({ type: 'open' });
+      // After a reconnect the views refetch what they missed meanwhile.
+      if (this.opened++ > 0) this.emit({ type: 'open', reconnect: true });
     };
     ws.onmessage = (e) => {
       let m;
@@ -98,7 +100,7 @@ export class Stream {
     if (add.length) this.send({ subscribe: add });
   }
 
-  /** Call fn(msg) for every message, plus {type:'open'} on each (re)connect. */
+  /** Call fn(msg) for every message, plus {type:'open'} on each reconnect. */
   on(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
