@@ -29,6 +29,8 @@ def options(doc, steps):
     ap.add_argument("--close-timeout", type=float, default=5.0, help="seconds to wait at the end (%(default)s)")
     ap.add_argument("--stop-on-critical", action="store_true",
                     help="stop (exit 2, run failed) as soon as the run is critical, before its update")
+    ap.add_argument("--step-ms", type=float, default=0,
+                    help="pause after each step, like a larger model's step time (%(default)s ms)")
     ap.add_argument("-q", "--quiet", action="store_true", help="only the summary line")
     return ap
 

@@ -19,6 +19,7 @@ update, exits 2 and marks the run failed.
 """
 import math
 import sys
+import time
 
 from torch_common import finish, gradwatch, options, torch
 
@@ -83,6 +84,8 @@ def main():
             if not args.quiet and (s % 25 == 0 or 155 <= s <= (first_bad or 1 << 30) + 1):
                 print("step %3d  loss %-10.4g grad norm %-10.4g lr %.3g  health %s"
                       % (step, lv, gn, lr, run.health.name.lower()), flush=True)
+            if args.step_ms > 0:
+                time.sleep(args.step_ms / 1000)
         s = args.steps
     except gradwatch.CriticalHealth as e:
         stopped = e

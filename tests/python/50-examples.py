@@ -47,7 +47,8 @@ with Daemon() as d:
              "explode": start("torch_exploding_rnn.py", "x-explode", d, "--steps", "195")}
     res = {k: finish(p) for k, p in procs.items()}
     procs = {"vanish": start("torch_vanishing.py", "x-vanish", d, "--steps", "150"),
-             "stop": start("torch_exploding_rnn.py", "x-stop", d, "--stop-on-critical")}
+             "stop": start("torch_exploding_rnn.py", "x-stop", d, "--stop-on-critical",
+                           "--step-ms", "40")}
     res.update({k: finish(p) for k, p in procs.items()})
     took = time.time() - t0
 
