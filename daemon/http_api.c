@@ -237,6 +237,13 @@ http_route_is_post(enum http_route r)
 	return r == ROUTE_INGEST || r == ROUTE_FINISH;
 }
 
+/* 1 for a dashboard file: a path outside the API and /metrics. */
+static int
+http_is_static(enum http_route r, const char *url)
+{
+	return r == ROUTE_NONE && strncmp(url, "/api/", 5) != 0;
+}
+
 /* Constant-time comparison of the Authorization header with the token. */
 static int
 http_is_authorized(struct http *h, struct MHD_Connection *conn)
@@ -599,7 +606,13 @@ http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
 	req->conn = conn;
 	req->route = http_route_path(url, &req->run);
 	*con_cls = req;
-	if (req->route != ROUTE_HEALTHZ && !http_is_authorized(h, conn))
+	/*
+	 * The dashboard's files are public (a browser cannot send a bearer
+	 * token when it navigates); the page then asks for the token and
+	 * sends it with every API request.
+	 */
+	if (req->route != ROUTE_HEALTHZ && !http_is_static(req->route, url) &&
+	    !http_is_authorized(h, conn))
 		return http_error(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 		    "missing or wrong 'Authorization: Bearer <token>'");
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
