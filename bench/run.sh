@@ -12,7 +12,7 @@
 # Environment: GW_BUILD (build folder, default build), BENCH_SECONDS
 # (10, per ingest run), BENCH_REPEAT (3), BENCH_LONG (60; 0 skips),
 # BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_QUERY
-# (1; 0 skips), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
+# (1; 0 skips), BENCH_CLIENT (1; 0 skips the client library), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
 # TMPDIR (where the databases go).
 set -euo pipefail
 
@@ -199,6 +199,13 @@ if [ "$do_query" != 0 ]; then
 	grep '^RESULT' "$tmp/query.out" >>"$tmp/results"
 	stop_daemon
 	rm_db "$tmp/gw-query.db"
+fi
+
+if [ "${BENCH_CLIENT:-1}" != 0 ]; then
+	echo "-- the client library (bench/client.sh: its own daemons)"
+	GW_BUILD="$build" "$top/bench/client.sh" >"$tmp/client.out" 2>&1 || { cat "$tmp/client.out"; exit 1; }
+	sed 's/^/  /' "$tmp/client.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/client.out" >>"$tmp/results"
 fi
 
 echo "-- the detector alone"
