@@ -168,14 +168,24 @@ publish_batch(struct publish *p, const struct batch *b)
 		    "layers", json_object());
 	for (i = 0; i < b->nseries; i++) {
 		s = &b->series[i];
-		if (!publish_is_step_series(s->kind))
+		if (!publish_is_step_series(s->kind) || s->n == 0)
 			continue;
-		for (j = 0; j < s->n; j++) {
-			hit = bsearch(&s->steps[j], steps, n, sizeof *steps,
-			    publish_cmp_step);
-			if (hit != NULL)
-				publish_set(msgs[hit - steps], s, s->values[j]);
+		if (nnf > 0) {		/* rare: look every point up */
+			for (j = 0; j < s->n; j++) {
+				hit = bsearch(&s->steps[j], steps, n,
+				    sizeof *steps, publish_cmp_step);
+				if (hit != NULL)
+					publish_set(msgs[hit - steps], s,
+					    s->values[j]);
+			}
+			continue;
 		}
+		/* Only the last step: from the end, where it usually is. */
+		for (j = s->n; j > 0; j--)
+			if (s->steps[j - 1] == last) {
+				publish_set(msgs[0], s, s->values[j - 1]);
+				break;
+			}
 	}
 	for (i = 0; i < n; i++)
 		publish_send(p, i < nnf ? WS_STREAM_STEP_NONFINITE :
