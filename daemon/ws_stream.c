@@ -79,6 +79,7 @@ struct ws_client {
 	int64_t		 timer_due;	/* when the lws timer fires; 0: none */
 	char		*rx;
 	size_t		 rxlen;
+	int		 rx_skip;	/* the rest of a too long message */
 };
 
 struct ws_stream {
@@ -721,9 +722,12 @@ ws_stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		lws_callback_on_writable(wsi);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
-		if (c->rxlen + len > WS_RX_MAX) {
-			ws_client_error(c, "message too long");
+		if (c->rx_skip || c->rxlen + len > WS_RX_MAX) {
+			if (!c->rx_skip)
+				ws_client_error(c, "message too long");
 			c->rxlen = 0;
+			c->rx_skip = !lws_is_final_fragment(wsi) ||
+			    lws_remaining_packet_payload(wsi) > 0;
 			return 0;
 		}
 		if (c->rx == NULL)

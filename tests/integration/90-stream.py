@@ -73,6 +73,10 @@ with Daemon() as d:
     err = a.drain(2, until=lambda m: m.get("type") == "error")
     t.ok(err and err[-1].get("type") == "error", "a bad subscription gets an error message", err)
     t.is_(viewers(d), 3, "/metrics counts the viewers")
+    a.send_json({"subscribe": "x" * 5000})
+    err = a.drain(2, until=lambda m: m.get("type") == "error")
+    t.ok(err and "too long" in err[-1].get("message", ""), "a message over 4 KiB is refused", err)
+    t.ok(subscribe(a, "run-a") is not None, "and the connection goes on")
 
     # ---- subscriptions ---------------------------------------------------
     post(d, "run-a", [step(0), step(1)], meta={"project": "p"})
