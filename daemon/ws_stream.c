@@ -31,6 +31,7 @@
 
 #define WS_STREAM_PROTOCOL	"gradwatch.v1"
 #define WS_STEP_INTERVAL_US	250000	/* at most 4 step messages/s a run */
+#define WS_TIMER_GRID_US	25000	/* timers fire on this grid, together */
 #define WS_CLIENT_MAX_MSGS	1000	/* queued messages per client */
 #define WS_CLIENT_MAX_BYTES	((size_t)4 << 20)
 #define WS_INBOX_MAX_BYTES	((size_t)64 << 20) /* then steps are shed */
@@ -77,6 +78,7 @@ struct ws_client {
 	int		 resync_pending; /* a resync is queued, not yet sent */
 	int		 closing;
 	int64_t		 timer_due;	/* when the lws timer fires; 0: none */
+	int		 need_wake;	/* the dispatch gave it something new */
 	char		*rx;
 	size_t		 rxlen;
 	int		 rx_skip;	/* the rest of a too long message */
@@ -256,11 +258,15 @@ ws_client_enqueue(struct ws_client *c, struct ws_msg *m)
 		return;
 	if (m->kind == WS_STREAM_STEP) {
 		s = ws_client_slot(c, m->run, 1);
+		/* A step already waiting has its wake-up arranged. */
+		if (s->pending == NULL)
+			c->need_wake = 1;
 		ws_msg_unref(s->pending);	/* superseded: coalesced */
 		m->refs++;
 		s->pending = m;
 		return;
 	}
+	c->need_wake = 1;
 	if (m->kind == WS_STREAM_STEP_NONFINITE &&
 	    (s = ws_client_slot(c, m->run, 0)) != NULL) {
 		ws_msg_unref(s->pending);	/* an older step */
@@ -364,7 +370,15 @@ ws_client_wake(struct ws_client *c, int64_t now)
 		if (soonest == 0 || due < soonest)
 			soonest = due;
 	}
-	if (soonest != 0 && (c->timer_due == 0 || soonest < c->timer_due)) {
+	if (soonest == 0)
+		return;
+	/*
+	 * Round up to the grid, so that the viewers' timers expire in the
+	 * same service pass: one poll() then serves them all.
+	 */
+	soonest += WS_TIMER_GRID_US - 1 - (soonest + WS_TIMER_GRID_US - 1) %
+	    WS_TIMER_GRID_US;
+	if (c->timer_due == 0 || soonest < c->timer_due) {
 		c->timer_due = soonest;
 		lws_set_timer_usecs(c->wsi, soonest - now);
 	}
@@ -653,7 +667,10 @@ ws_stream_dispatch(struct ws_stream *ws)
 	}
 	now = ws_now_us();
 	for (c = ws->clients; c != NULL; c = c->next)
-		ws_client_wake(c, now);
+		if (c->need_wake) {
+			c->need_wake = 0;
+			ws_client_wake(c, now);
+		}
 }
 
 static void
@@ -874,6 +891,7 @@ ws_stream_publish(struct ws_stream *ws, enum ws_stream_kind kind,
     const char *run, const char *json, size_t len)
 {
 	struct ws_msg	*m;
+	int		 wake;
 
 	if (ws == NULL || atomic_load(&ws->nclients) == 0)
 		return;
@@ -886,6 +904,8 @@ ws_stream_publish(struct ws_stream *ws, enum ws_stream_kind kind,
 		ws_msg_unref(m);
 		return;
 	}
+	/* A non-empty inbox has its wake-up on the way already. */
+	wake = ws->inbox == NULL;
 	if (ws->inbox_tail != NULL)
 		ws->inbox_tail->next = m;
 	else
@@ -893,7 +913,8 @@ ws_stream_publish(struct ws_stream *ws, enum ws_stream_kind kind,
 	ws->inbox_tail = m;
 	ws->inbox_bytes += len;
 	pthread_mutex_unlock(&ws->lock);
-	lws_cancel_service(ws->ctx);	/* the only off-thread lws call */
+	if (wake)
+		lws_cancel_service(ws->ctx);	/* the only off-thread lws call */
 }
 
 size_t
