@@ -1574,13 +1574,40 @@ done:
 
 /* ---- runs and alerts ----------------------------------------------------- */
 
+/*
+ * Reply {key: [row(id) for each row of st]}, where st's first column is
+ * an id and row builds its API object (NULL: the row vanished).
+ */
+static void
+query_reply_rows(struct query *q, sqlite3_stmt *st,
+    json_t *(*row)(sqlite3 *, int64_t), const char *key,
+    struct query_reply *r)
+{
+	json_t	*list, *o;
+	int	 rc;
+
+	list = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((o = row(q->db, sqlite3_column_int64(st, 0))) == NULL) {
+			query_reply_internal(r, sqlite3_errmsg(q->db));
+			goto done;
+		}
+		json_array_append_new(list, o);
+	}
+	if (rc != SQLITE_DONE) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	query_reply_json(r, json_pack("{s:O}", key, list));
+done:
+	json_decref(list);
+}
+
 void
 query_runs(struct query *q, const char *project, const char *status,
     struct query_reply *r)
 {
 	sqlite3_stmt	*st;
-	json_t		*runs = NULL, *run;
-	int		 rc;
 
 	if (!query_is_absent(status) && strcmp(status, "running") != 0 &&
 	    strcmp(status, "finished") != 0 && strcmp(status, "failed") != 0 &&
@@ -1592,28 +1619,12 @@ query_runs(struct query *q, const char *project, const char *status,
 	}
 	if (query_begin(q, r) == -1)
 		return;
-	runs = json_array();
 	st = query_stmt(q, QS_RUNS);
 	if (!query_is_absent(project))
 		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
 	if (!query_is_absent(status))
 		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		run = rowjson_run(q->db, sqlite3_column_int64(st, 0));
-		if (run == NULL) {
-			query_reply_internal(r, sqlite3_errmsg(q->db));
-			goto done;
-		}
-		json_array_append_new(runs, run);
-	}
-	if (rc != SQLITE_DONE) {
-		query_reply_internal(r, sqlite3_errmsg(q->db));
-		goto done;
-	}
-	query_reply_json(r, json_pack("{s:O}", "runs", runs));
-
-done:
-	json_decref(runs);
+	query_reply_rows(q, st, rowjson_run, "runs", r);
 	query_end(q);
 }
 
@@ -1706,9 +1717,7 @@ query_alerts(struct query *q, const char *run, const char *state,
     const char *since, struct query_reply *r)
 {
 	sqlite3_stmt	*st;
-	json_t		*alerts = NULL, *a;
 	double		 t = 0;
-	int		 rc;
 
 	if (!query_is_absent(run) && !query_key_is_valid(run)) {
 		query_reply_error(r, 400, "bad_request", "run: not a run key:"
@@ -1729,7 +1738,6 @@ query_alerts(struct query *q, const char *run, const char *state,
 	}
 	if (query_begin(q, r) == -1)
 		return;
-	alerts = json_array();
 	st = query_stmt(q, QS_ALERTS);
 	if (!query_is_absent(run))
 		sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
@@ -1737,22 +1745,7 @@ query_alerts(struct query *q, const char *run, const char *state,
 		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
 	if (!query_is_absent(since))
 		sqlite3_bind_double(st, 3, t);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		a = rowjson_alert(q->db, sqlite3_column_int64(st, 0));
-		if (a == NULL) {
-			query_reply_internal(r, sqlite3_errmsg(q->db));
-			goto done;
-		}
-		json_array_append_new(alerts, a);
-	}
-	if (rc != SQLITE_DONE) {
-		query_reply_internal(r, sqlite3_errmsg(q->db));
-		goto done;
-	}
-	query_reply_json(r, json_pack("{s:O}", "alerts", alerts));
-
-done:
-	json_decref(alerts);
+	query_reply_rows(q, st, rowjson_alert, "alerts", r);
 	query_end(q);
 }
 
