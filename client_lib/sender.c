@@ -347,7 +347,7 @@ gw__json_step(json_t *v)
 static void
 gw__sender_answer(struct gw_client *c, const char *body, size_t len)
 {
-	struct gw_alert	 tmp[GW__ALERTS_MAX];
+	struct gw_alert	 tmp[GW__ALERTS_MAX] = { 0 };
 	json_t		*root, *alerts, *a;
 	size_t		 i, n = 0, total = 0;
 	int		 health;
