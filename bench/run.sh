@@ -214,13 +214,13 @@ sed 's/^/  /' "$tmp/detector.out" | grep -v '^  RESULT'
 grep '^RESULT' "$tmp/detector.out" | sed 's/^RESULT /RESULT bench=detector /' >>"$tmp/results"
 
 # ---- stream (bench/stream.py: its own daemon, 100 viewers) ------------------
-# BENCH_STREAM (1; 0 skips), BENCH_STREAM_SECONDS (5 per ingest run),
-# BENCH_STREAM_ROUNDS (3 pairs of runs without and with viewers).
+# BENCH_STREAM (1; 0 skips), BENCH_STREAM_SECONDS (4 per ingest run),
+# BENCH_STREAM_ROUNDS (5 pairs of runs without and with viewers).
 do_stream=${BENCH_STREAM:-1}
 if [ "$do_stream" != 0 ]; then
 	echo "-- stream: alert latency with 100 viewers; ingest with 100 viewers vs none"
 	GW_BUILD="$build" python3 "$top/bench/stream.py" --clients 100 --alerts 200 \
-		--seconds "${BENCH_STREAM_SECONDS:-5}" --rounds "${BENCH_STREAM_ROUNDS:-3}" \
+		--seconds "${BENCH_STREAM_SECONDS:-4}" --rounds "${BENCH_STREAM_ROUNDS:-5}" \
 		--conns "$conns" >"$tmp/stream.out" &
 	cpid=$!
 	rc=0
@@ -349,8 +349,7 @@ if [ "$do_stream" != 0 ]; then
 	ok=$(awk -v d="$diff" 'BEGIN { print ((d < 5) ? 1 : 0) }')
 	verdict "$ok"
 	printf "%-46s %-40s %s\n" "ingest with 100 viewers vs none: < 5% apart" \
-		"$(printf '%.0f vs %.0f points/s (%.1f%%)' "$(echo "$line" | kv viewers_points_per_s)" \
-		"$(echo "$line" | kv none_points_per_s)" "$diff")" "$V"
+		"$(printf '%.1f%% (paired ratio %.3f)' "$diff" "$(echo "$line" | kv paired_ratio)")" "$V"
 fi
 echo "every RESULT line:"
 sed 's/^/  /' "$R"

@@ -11,7 +11,9 @@
 2. Ingest rate with --clients viewers connected versus none, in the same
    daemon: bench/ingest runs --seconds at a time, alternating without and
    with viewers (ABBA order over --rounds pairs, so a trend cancels out).
-   Goal: the medians under 5% apart.
+   Goal: under 5% apart, judged on the median of each round's ratio (the
+   two runs of a round are back to back; a shared machine drifts more
+   than that between rounds).
 
 Prints what it measures and RESULT lines for bench/run.sh.  Traffic goes
 to 127.0.0.1 only; every process it starts is stopped on exit.
@@ -225,8 +227,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--alerts", type=int, default=100)
-    ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--viewers", type=int, nargs=2, metavar=("PORT", "FD"), help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -245,40 +247,48 @@ def main():
 
         rates = {0: [], a.clients: []}
         cpus = {0: [], a.clients: []}
-        order = []
+        pairs = []  # (without, with) of each round, run back to back
         for r in range(a.rounds):
-            order += [0, a.clients] if r % 2 == 0 else [a.clients, 0]
-        for n in order:
-            proc = None
-            if n:
-                rfd, wfd = os.pipe()
-                proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--clients", str(n),
-                                         "--viewers", str(d.ws_port), str(wfd)], pass_fds=(wfd,))
-                os.close(wfd)
-                os.read(rfd, 1)
-                os.close(rfd)
-            try:
-                pps, cpu = ingest(d, a.seconds, a.conns)
-            finally:
-                if proc:
-                    proc.terminate()
-                    proc.wait(10)
-            rates[n].append(pps)
-            cpus[n].append(cpu)
-            print("  ingest with %3d viewers: %.0f points/s, daemon %.4f us CPU/point"
-                  % (n, pps, cpu), flush=True)
+            got = {}
+            for n in ([0, a.clients] if r % 2 == 0 else [a.clients, 0]):
+                proc = None
+                if n:
+                    rfd, wfd = os.pipe()
+                    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--clients", str(n),
+                                             "--viewers", str(d.ws_port), str(wfd)], pass_fds=(wfd,))
+                    os.close(wfd)
+                    os.read(rfd, 1)
+                    os.close(rfd)
+                try:
+                    pps, cpu = ingest(d, a.seconds, a.conns)
+                finally:
+                    if proc:
+                        proc.terminate()
+                        proc.wait(10)
+                got[n] = pps
+                rates[n].append(pps)
+                cpus[n].append(cpu)
+                print("  ingest with %3d viewers: %.0f points/s, daemon %.4f us CPU/point"
+                      % (n, pps, cpu), flush=True)
+            pairs.append(got[a.clients] / got[0])
+
         def med(v):
             v = sorted(v)
             return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
 
         none, some = med(rates[0]), med(rates[a.clients])
-        diff = (none - some) / none * 100 if none else float("nan")
         cnone, csome = med(cpus[0]), med(cpus[a.clients])
-        print("ingest rate, medians: %.0f points/s without viewers, %.0f with %d (%+.1f%%); "
-              "daemon CPU %.4f vs %.4f us/point" % (none, some, a.clients, -diff, cnone, csome))
+        # Each round's two runs are minutes closer than the medians' runs:
+        # their ratio is what the goal is judged on (the machine drifts).
+        ratio = med(pairs)
+        diff = abs(1 - ratio) * 100
+        print("ingest rate: with %d viewers / without, round by round: %s; median %.3f (%.1f%% apart)"
+              % (a.clients, " ".join("%.3f" % x for x in pairs), ratio, diff))
+        print("  medians %.0f points/s without viewers, %.0f with; daemon CPU %.4f vs %.4f us/point"
+              % (none, some, cnone, csome))
         print("RESULT bench=stream_ingest viewers=%d none_points_per_s=%.0f viewers_points_per_s=%.0f "
-              "diff_pct=%.2f none_cpu_us_per_point=%.4f viewers_cpu_us_per_point=%.4f"
-              % (a.clients, none, some, abs(diff), cnone, csome))
+              "paired_ratio=%.4f diff_pct=%.2f none_cpu_us_per_point=%.4f viewers_cpu_us_per_point=%.4f"
+              % (a.clients, none, some, ratio, diff, cnone, csome))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@
 
 #define WS_STREAM_PROTOCOL	"gradwatch.v1"
 #define WS_STEP_INTERVAL_US	250000	/* at most 4 step messages/s a run */
+#define WS_STEP_INTERVAL_ALL_US	500000	/* 2/s for a run seen only through "*" */
 #define WS_TIMER_GRID_US	25000	/* timers fire on this grid, together */
 #define WS_CLIENT_MAX_MSGS	1000	/* queued messages per client */
 #define WS_CLIENT_MAX_BYTES	((size_t)4 << 20)
@@ -61,6 +62,7 @@ struct ws_slot {
 	char		*run;
 	struct ws_msg	*pending;	/* NULL when nothing waits */
 	int64_t		 last_sent;	/* monotonic microseconds */
+	int64_t		 interval;	/* between two step messages */
 };
 
 /* Per connection (lws allocates and zeroes it); service thread only. */
@@ -248,6 +250,33 @@ ws_client_slot(struct ws_client *c, const char *run, int create)
 	return s;
 }
 
+static int
+ws_client_is_subscribed(const struct ws_client *c, const char *run)
+{
+	size_t	i;
+
+	if (c->all)
+		return 1;
+	if (run == NULL)
+		return 0;
+	for (i = 0; i < c->nsubs; i++)
+		if (strcmp(c->subs[i], run) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if c subscribed to run by name (not only through "*"). */
+static int
+ws_client_is_named(const struct ws_client *c, const char *run)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nsubs; i++)
+		if (strcmp(c->subs[i], run) == 0)
+			return 1;
+	return 0;
+}
+
 /* Hand m to c as its kind says; takes a reference if it keeps m. */
 static void
 ws_client_enqueue(struct ws_client *c, struct ws_msg *m)
@@ -264,6 +293,13 @@ ws_client_enqueue(struct ws_client *c, struct ws_msg *m)
 		ws_msg_unref(s->pending);	/* superseded: coalesced */
 		m->refs++;
 		s->pending = m;
+		/*
+		 * A viewer of one run (the run page) gets its steps 4 times a
+		 * second; one that sees it only through "*" (the runs list)
+		 * needs no more than its last step now and then.
+		 */
+		s->interval = ws_client_is_named(c, m->run) ?
+		    WS_STEP_INTERVAL_US : WS_STEP_INTERVAL_ALL_US;
 		return;
 	}
 	c->need_wake = 1;
@@ -281,21 +317,6 @@ ws_client_enqueue(struct ws_client *c, struct ws_msg *m)
 	}
 	m->refs++;
 	ws_client_append(c, m);
-}
-
-static int
-ws_client_is_subscribed(const struct ws_client *c, const char *run)
-{
-	size_t	i;
-
-	if (c->all)
-		return 1;
-	if (run == NULL)
-		return 0;
-	for (i = 0; i < c->nsubs; i++)
-		if (strcmp(c->subs[i], run) == 0)
-			return 1;
-	return 0;
 }
 
 /* The next message c may be sent now (the FIFO first), or NULL. */
@@ -317,7 +338,7 @@ ws_client_next(struct ws_client *c, int64_t now)
 	}
 	for (s = c->slots; s != NULL; s = s->next)
 		if (s->pending != NULL &&
-		    s->last_sent + WS_STEP_INTERVAL_US <= now &&
+		    s->last_sent + s->interval <= now &&
 		    (best == NULL || s->last_sent < best->last_sent))
 			best = s;
 	if (best == NULL)
@@ -362,7 +383,7 @@ ws_client_wake(struct ws_client *c, int64_t now)
 	for (s = c->slots; s != NULL; s = s->next) {
 		if (s->pending == NULL)
 			continue;
-		due = s->last_sent + WS_STEP_INTERVAL_US;
+		due = s->last_sent + s->interval;
 		if (due <= now) {
 			lws_callback_on_writable(c->wsi);
 			return;
