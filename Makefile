@@ -286,6 +286,12 @@ WEB_FILES	:= $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
 UPLOT_FILES	:= node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css
 BROWSER_TESTS	:= $(sort $(wildcard tests/browser/[0-9]*.mjs))
 
+# Refresh the README's screenshots (the browser test saves them in docs/).
+.PHONY: screenshots
+screenshots: all $(NPM_STAMP)
+	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) GW_SCREENSHOT_DIR=$(CURDIR)/docs \
+		node tests/browser/10-dashboard.mjs
+
 $(NPM_STAMP): package.json package-lock.json | $(DEPS_STAMP)
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@

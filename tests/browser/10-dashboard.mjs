@@ -6,10 +6,15 @@
 // seconds; the heatmap has a row per layer; zoom fetches a range; the
 // layer table sorts; the compare view overlays runs; the theme toggles;
 // no errors reach the console; and after the daemon restarts the page
-// reconnects by itself.  Saves docs/dashboard.png (the run page).
+// reconnects by itself.  Saves the run page's screenshot (build/screenshots, or docs/ by make screenshots).
 
 import path from 'node:path';
-import { browser, Daemon, rng, sleep, Tap, TOP, trainingSteps, until } from './lib.mjs';
+import fs from 'node:fs';
+import { browser, BUILD, Daemon, rng, sleep, Tap, trainingSteps, until } from './lib.mjs';
+
+// Screenshots go under the build folder; `make screenshots` writes docs/.
+const SHOTS = process.env.GW_SCREENSHOT_DIR || path.join(BUILD, 'screenshots');
+fs.mkdirSync(SHOTS, { recursive: true });
 
 const t = new Tap();
 const guard = setTimeout(() => t.bail('timed out after 170 s'), 170000);
@@ -163,7 +168,7 @@ async function main() {
   // Screenshot for the README (light).
   await page.mouse.move(0, 0);
   await sleep(300);
-  await page.screenshot({ path: path.join(TOP, 'docs', 'dashboard.png'), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });
 
   // ---- compare ----
   await page.goto(`${d.url}/#/compare?runs=${RUN},${RUN2}`);
@@ -185,7 +190,7 @@ async function main() {
     'dark colours apply');
   await page.waitForSelector('[data-chart=loss][data-points]', { timeout: 5000 });
   await sleep(500);
-  await page.screenshot({ path: path.join(TOP, 'docs', 'dashboard-dark.png') });
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-dark.png') });
   await page.click('.theme-btn');
 
   t.ok(b.errors.length === 0, 'no errors in the browser console', ...b.errors);
