@@ -40,35 +40,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start_daemon DB: sets dpid and port.
-start_daemon() {
-	local i ws
-	port=$(free_port)
-	ws=$(free_port)
-	"$build/gradwatchd" --http "127.0.0.1:$port" --ws "127.0.0.1:$ws" \
-		--db "$1" 2>>"$tmp/daemon.log" &
-	dpid=$!
-	for i in $(seq 100); do
-		if curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "client.sh: gradwatchd did not start:" >&2
-	tail -n 20 "$tmp/daemon.log" >&2
-	exit 1
-}
-
-stop_daemon() {
-	[ -n "$dpid" ] || return 0
-	kill -TERM "$dpid" 2>/dev/null || true
-	wait "$dpid" 2>/dev/null || true
-	dpid=
-}
+daemon=$build/gradwatchd
+. "$top/bench/daemon.sh"
 
 echo "== libgradwatch (bench/client): $calls calls a measure; machine load now: $(cut -d' ' -f1-3 /proc/loadavg)"
 start_daemon "$tmp/client.db"
