@@ -130,7 +130,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 UNIT_COMMON := batch.o log.o xmalloc.o
 UNIT_DEPS_test_store := rowjson.o
 UNIT_DEPS_test_query := store.o rowjson.o
-UNIT_DEPS_test_detector := ingest.o baseline.o detector_config.o detector_msg.o \
+UNIT_DEPS_test_ingest := ingest_scan.o numscan.o
+UNIT_DEPS_test_ingest_scan := ingest.o numscan.o
+UNIT_DEPS_test_detector := ingest.o ingest_scan.o numscan.o baseline.o detector_config.o detector_msg.o \
 	detector_rules.o
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
 	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o

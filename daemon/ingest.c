@@ -6,6 +6,11 @@
  * series columns, resolving compact-form layers by index and named
  * series through a hash table local to the call.  Pure and reentrant:
  * any thread may call it and nothing is shared between calls.
+ *
+ * A body in the shape the client library sends goes through
+ * ingest_scan() first, which builds the same batch without a tree; any
+ * other body, and every invalid one, is left to the Jansson path here,
+ * which alone words the causes.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -18,6 +23,7 @@
 
 #include "batch.h"
 #include "ingest.h"
+#include "ingest_core.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -28,40 +34,8 @@
  */
 #define INGEST_JSON_FLAGS	JSON_REJECT_DUPLICATES
 
-#define INGEST_NONE		SIZE_MAX
-#define INGEST_KIND_NAME	SERIES_KIND_COUNT /* table: layer_names */
-#define INGEST_QUOTE_MAX	64	/* name bytes quoted in a cause */
-#define INGEST_QUOTE_SIZE	(INGEST_QUOTE_MAX * 6 + 8)
 #define INGEST_VALUE_WANT \
 	"expected a number or \"NaN\", \"Infinity\", \"-Infinity\" (or null)"
-
-/* One entry of the name table; name is borrowed from the tree or batch. */
-struct ingest_slot {
-	const char	*name;		/* NULL: free slot */
-	size_t		 len;
-	uint64_t	 hash;
-	size_t		 kind;		/* series kind or INGEST_KIND_NAME */
-	size_t		 val;		/* series index, or layer_names index */
-};
-
-/* The state of one ingest_parse() call; lives on its stack. */
-struct ingest {
-	struct batch		*b;
-	const char		*code;
-	char			*cause;
-	size_t			 nsteps;	/* entries of "steps" */
-	size_t			 budget;	/* points still reservable */
-	size_t			 series_cap;	/* allocated b->series */
-	size_t			 scalar[SERIES_KIND_COUNT];
-	struct ingest_slot	*tab;
-	size_t			 tabmask;	/* table size - 1 */
-	size_t			 tabused;
-	uint64_t		 seed;
-	json_t			*names;		/* "layer_names" or NULL */
-	size_t			 nnames;
-	size_t			*grad_idx;	/* per layer_names entry */
-	size_t			*weight_idx;
-};
 
 /* A growable byte buffer for the compact dumps. */
 struct ingest_buf {
@@ -70,27 +44,9 @@ struct ingest_buf {
 	size_t	 cap;
 };
 
-enum ingest_key {
-	KEY_UNKNOWN,
-	KEY_STEP,
-	KEY_TIME,
-	KEY_LOSS,
-	KEY_GRAD_NORM,
-	KEY_LR,
-	KEY_LAYERS,
-	KEY_WEIGHTS,
-	KEY_CLIP,
-	KEY_SKIPPED,
-	KEY_LOSS_SCALE,
-	KEY_METRICS
-};
-
-static int	ingest_fail(struct ingest *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 static void	ingest_dump(struct ingest_buf *, json_t *);
 
-/* Record a bad_request cause; returns -1 for the caller to pass on. */
-static int
+int
 ingest_fail(struct ingest *ig, const char *fmt, ...)
 {
 	char	buf[1024];
@@ -247,7 +203,7 @@ ingest_dumps(json_t *v)
  * Write name as a JSON string into dst (INGEST_QUOTE_SIZE bytes) for a
  * cause, cut at a character boundary past INGEST_QUOTE_MAX bytes.
  */
-static const char *
+const char *
 ingest_quote(char *dst, const char *name, size_t len)
 {
 	struct ingest_buf	bf = { NULL, 0, 0 };
@@ -293,7 +249,7 @@ ingest_depth_ok(json_t *v, int depth)
 	return 1;
 }
 
-static int
+int
 ingest_run_key_ok(const char *s, size_t len)
 {
 	size_t	i;
@@ -370,7 +326,7 @@ ingest_value(const json_t *v, double *d)
  * the call's stack address, so colliding names cannot be precomputed
  * as easily as for a fixed function.
  */
-static uint64_t
+uint64_t
 ingest_hash(uint64_t seed, size_t kind, const char *s, size_t len)
 {
 	uint64_t	h, w;
@@ -395,8 +351,7 @@ ingest_hash(uint64_t seed, size_t kind, const char *s, size_t len)
 	return h;
 }
 
-/* The slot holding (kind, name), or the free slot where it belongs. */
-static struct ingest_slot *
+struct ingest_slot *
 ingest_slot_find(struct ingest *ig, size_t kind, const char *name,
     size_t len, uint64_t h)
 {
@@ -465,8 +420,10 @@ ingest_series_new(struct ingest *ig, enum series_kind kind, const char *name,
 {
 	struct batch		*b = ig->b;
 	struct batch_series	*s;
-	size_t			 left = ig->nsteps - stepi, cap;
+	size_t			 left, cap;
 
+	/* nsteps may be an estimate (ingest_scan): at least this step. */
+	left = ig->nsteps > stepi ? ig->nsteps - stepi : 1;
 	if (b->nseries >= INGEST_MAX_SERIES) {
 		ingest_fail(ig, "steps[%zu]: more than %d distinct series in "
 		    "one request", stepi, INGEST_MAX_SERIES);
@@ -492,8 +449,7 @@ ingest_series_new(struct ingest *ig, enum series_kind kind, const char *name,
 	return b->nseries++;
 }
 
-/* Index of the named series (kind, name), added when new. */
-static size_t
+size_t
 ingest_series(struct ingest *ig, enum series_kind kind, const char *name,
     size_t len, size_t stepi)
 {
@@ -513,7 +469,52 @@ ingest_series(struct ingest *ig, enum series_kind kind, const char *name,
 	return si;
 }
 
-static void
+size_t
+ingest_layer_series(struct ingest *ig, enum series_kind kind, size_t *idx,
+    size_t i, size_t stepi)
+{
+	if (idx[i] == INGEST_NONE)
+		idx[i] = ingest_series(ig, kind, ig->name_ptr[i],
+		    ig->name_len[i], stepi);
+	return idx[i];
+}
+
+int
+ingest_name_add(struct ingest *ig, const char *s, size_t len)
+{
+	char			 q[INGEST_QUOTE_SIZE];
+	struct ingest_slot	*sl;
+	uint64_t		 h;
+	size_t			 i = ig->nnames;
+
+	h = ingest_hash(ig->seed, INGEST_KIND_NAME, s, len);
+	if (ig->tab != NULL) {
+		sl = ingest_slot_find(ig, INGEST_KIND_NAME, s, len, h);
+		if (sl->name != NULL)
+			return ingest_fail(ig, "layer_names[%zu]: %s repeats "
+			    "layer_names[%zu]", i, ingest_quote(q, s, len),
+			    sl->val);
+	}
+	ingest_slot_add(ig, INGEST_KIND_NAME, s, len, h, i);
+	if (i == ig->names_cap) {
+		ig->names_cap = ig->names_cap == 0 ? 64 : ig->names_cap * 2;
+		ig->name_ptr = xreallocarray(ig->name_ptr, ig->names_cap,
+		    sizeof *ig->name_ptr);
+		ig->name_len = xreallocarray(ig->name_len, ig->names_cap,
+		    sizeof *ig->name_len);
+		ig->grad_idx = xreallocarray(ig->grad_idx, ig->names_cap,
+		    sizeof *ig->grad_idx);
+		ig->weight_idx = xreallocarray(ig->weight_idx, ig->names_cap,
+		    sizeof *ig->weight_idx);
+	}
+	ig->name_ptr[i] = s;
+	ig->name_len[i] = len;
+	ig->grad_idx[i] = ig->weight_idx[i] = INGEST_NONE;
+	ig->nnames++;
+	return 0;
+}
+
+void
 ingest_grow(struct batch_series *s)
 {
 	s->cap = s->cap == 0 ? 8 : s->cap * 2;
@@ -521,21 +522,7 @@ ingest_grow(struct batch_series *s)
 	s->values = xreallocarray(s->values, s->cap, sizeof *s->values);
 }
 
-static inline void
-ingest_push(struct ingest *ig, size_t si, int64_t step, double v)
-{
-	struct batch_series	*s = &ig->b->series[si];
-
-	if (s->n == s->cap)
-		ingest_grow(s);
-	s->steps[s->n] = step;
-	s->values[s->n] = v;
-	s->n++;
-	ig->b->npoints++;
-}
-
-/* Append to the scalar series of kind, named after it. */
-static int
+int
 ingest_scalar(struct ingest *ig, enum series_kind kind, size_t stepi,
     int64_t step, double v)
 {
@@ -609,13 +596,12 @@ ingest_aligned(struct ingest *ig, json_t *arr, enum series_kind kind,
     size_t *idx, const char *field, size_t stepi, int64_t step)
 {
 	char	 q[INGEST_QUOTE_SIZE];
-	json_t	*name;
 	size_t	 i, n, si;
 	double	 d;
 	int	 r;
 
 	n = json_array_size(arr);
-	if (ig->names == NULL)
+	if (!ig->names_given)
 		return ingest_fail(ig, "steps[%zu].%s: an array needs "
 		    "\"layer_names\" (or give an object of name -> value)",
 		    stepi, field);
@@ -627,21 +613,13 @@ ingest_aligned(struct ingest *ig, json_t *arr, enum series_kind kind,
 		r = ingest_value(json_array_get(arr, i), &d);
 		if (r == 0)
 			continue;
-		if (r < 0) {
-			name = json_array_get(ig->names, i);
+		if (r < 0)
 			return ingest_fail(ig, "steps[%zu].%s[%zu] (%s): "
 			    INGEST_VALUE_WANT, stepi, field, i,
-			    ingest_quote(q, json_string_value(name),
-			    json_string_length(name)));
-		}
-		if ((si = idx[i]) == INGEST_NONE) {
-			name = json_array_get(ig->names, i);
-			si = ingest_series(ig, kind, json_string_value(name),
-			    json_string_length(name), stepi);
-			if (si == INGEST_NONE)
-				return -1;
-			idx[i] = si;
-		}
+			    ingest_quote(q, ig->name_ptr[i], ig->name_len[i]));
+		if ((si = ingest_layer_series(ig, kind, idx, i, stepi)) ==
+		    INGEST_NONE)
+			return -1;
 		ingest_push(ig, si, step, d);
 	}
 	return 0;
@@ -695,47 +673,27 @@ ingest_clip(struct ingest *ig, json_t *clip, size_t stepi, int64_t step)
 	return 0;
 }
 
-static enum ingest_key
-ingest_step_key(const char *k)
+enum ingest_key
+ingest_step_key(const char *k, size_t len)
 {
-	switch (k[0]) {
-	case 's':
-		if (strcmp(k, "step") == 0)
-			return KEY_STEP;
-		if (strcmp(k, "skipped") == 0)
-			return KEY_SKIPPED;
-		break;
-	case 't':
-		if (strcmp(k, "time") == 0)
-			return KEY_TIME;
-		break;
-	case 'l':
-		if (strcmp(k, "layers") == 0)
-			return KEY_LAYERS;
-		if (strcmp(k, "loss") == 0)
-			return KEY_LOSS;
-		if (strcmp(k, "lr") == 0)
-			return KEY_LR;
-		if (strcmp(k, "loss_scale") == 0)
-			return KEY_LOSS_SCALE;
-		break;
-	case 'g':
-		if (strcmp(k, "grad_norm") == 0)
-			return KEY_GRAD_NORM;
-		break;
-	case 'w':
-		if (strcmp(k, "weights") == 0)
-			return KEY_WEIGHTS;
-		break;
-	case 'c':
-		if (strcmp(k, "clip") == 0)
-			return KEY_CLIP;
-		break;
-	case 'm':
-		if (strcmp(k, "metrics") == 0)
-			return KEY_METRICS;
-		break;
-	}
+	static const struct {
+		const char	*name;
+		size_t		 len;
+		enum ingest_key	 key;
+	} keys[] = {
+		{ "step", 4, KEY_STEP }, { "layers", 6, KEY_LAYERS },
+		{ "loss", 4, KEY_LOSS }, { "grad_norm", 9, KEY_GRAD_NORM },
+		{ "lr", 2, KEY_LR }, { "time", 4, KEY_TIME },
+		{ "weights", 7, KEY_WEIGHTS }, { "clip", 4, KEY_CLIP },
+		{ "skipped", 7, KEY_SKIPPED },
+		{ "loss_scale", 10, KEY_LOSS_SCALE },
+		{ "metrics", 7, KEY_METRICS },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (len == keys[i].len && memcmp(k, keys[i].name, len) == 0)
+			return keys[i].key;
 	return KEY_UNKNOWN;
 }
 
@@ -766,7 +724,7 @@ ingest_step(struct ingest *ig, json_t *st, size_t stepi)
 	    it = json_object_iter_next(st, it)) {
 		key = json_object_iter_key(it);
 		v = json_object_iter_value(it);
-		switch (ingest_step_key(key)) {
+		switch (ingest_step_key(key, json_object_iter_key_len(it))) {
 		case KEY_STEP:
 			break;
 		case KEY_TIME:
@@ -978,12 +936,8 @@ ingest_meta(struct ingest *ig, json_t *meta)
 static int
 ingest_layer_names(struct ingest *ig, json_t *names)
 {
-	char			 q[INGEST_QUOTE_SIZE];
-	struct ingest_slot	*sl;
-	const char		*s;
-	json_t			*v;
-	uint64_t		 h;
-	size_t			 i, n, len;
+	json_t	*v;
+	size_t	 i, n, len;
 
 	if (json_is_null(names))
 		return 0;
@@ -991,12 +945,8 @@ ingest_layer_names(struct ingest *ig, json_t *names)
 		return ingest_fail(ig, "layer_names: expected an array of "
 		    "names");
 	n = json_array_size(names);
-	ig->names = names;
-	ig->nnames = n;
-	ig->grad_idx = xreallocarray(NULL, n, sizeof *ig->grad_idx);
-	ig->weight_idx = xreallocarray(NULL, n, sizeof *ig->weight_idx);
+	ig->names_given = 1;
 	for (i = 0; i < n; i++) {
-		ig->grad_idx[i] = ig->weight_idx[i] = INGEST_NONE;
 		v = json_array_get(names, i);
 		len = json_string_length(v);	/* 0 for a non-string */
 		if (!json_is_string(v) || len == 0 ||
@@ -1004,16 +954,8 @@ ingest_layer_names(struct ingest *ig, json_t *names)
 			return ingest_fail(ig, "layer_names[%zu]: expected a "
 			    "series name of 1 to %d bytes", i,
 			    INGEST_SERIES_NAME_MAX);
-		s = json_string_value(v);
-		h = ingest_hash(ig->seed, INGEST_KIND_NAME, s, len);
-		if (ig->tab != NULL) {
-			sl = ingest_slot_find(ig, INGEST_KIND_NAME, s, len, h);
-			if (sl->name != NULL)
-				return ingest_fail(ig, "layer_names[%zu]: %s "
-				    "repeats layer_names[%zu]", i,
-				    ingest_quote(q, s, len), sl->val);
-		}
-		ingest_slot_add(ig, INGEST_KIND_NAME, s, len, h, i);
+		if (ingest_name_add(ig, json_string_value(v), len) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -1108,30 +1050,55 @@ ingest_load(struct ingest *ig, const char *body, size_t len)
 	return NULL;
 }
 
+/* Ready ig for one parse of a body of len bytes. */
+static void
+ingest_init(struct ingest *ig, const char *body, size_t len)
+{
+	size_t	i;
+
+	memset(ig, 0, sizeof *ig);
+	for (i = 0; i < SERIES_KIND_COUNT; i++)
+		ig->scalar[i] = INGEST_NONE;
+	ig->seed = ingest_hash((uintptr_t)ig, 0, (const char *)&body,
+	    sizeof body);
+	/* Any point takes 2 bytes or more, so this bounds the reserve. */
+	ig->budget = len / 4 + 64;
+	ig->b = xcalloc(1, sizeof *ig->b);
+}
+
 static void
 ingest_cleanup(struct ingest *ig)
 {
 	free(ig->tab);
+	free(ig->name_ptr);
+	free(ig->name_len);
 	free(ig->grad_idx);
 	free(ig->weight_idx);
 }
 
 struct batch *
-ingest_parse(const char *body, size_t len, const char **code, char **cause)
+ingest_parse_fast(const char *body, size_t len)
+{
+	struct ingest	ig;
+
+	ingest_init(&ig, body, len);
+	if (ingest_scan(&ig, body, len) == -1) {
+		free(ig.cause);
+		batch_free(ig.b);
+		ig.b = NULL;
+	}
+	ingest_cleanup(&ig);
+	return ig.b;
+}
+
+struct batch *
+ingest_parse_tree(const char *body, size_t len, const char **code,
+    char **cause)
 {
 	struct ingest	 ig;
 	json_t		*root = NULL;
-	size_t		 i;
 
-	memset(&ig, 0, sizeof ig);
-	for (i = 0; i < SERIES_KIND_COUNT; i++)
-		ig.scalar[i] = INGEST_NONE;
-	ig.seed = ingest_hash((uintptr_t)&ig, 0, (const char *)&body,
-	    sizeof body);
-	/* Any point takes 2 bytes or more, so this bounds the reserve. */
-	ig.budget = len / 4 + 64;
-	ig.b = xcalloc(1, sizeof *ig.b);
-
+	ingest_init(&ig, body, len);
 	if ((root = ingest_load(&ig, body, len)) == NULL)
 		goto fail;
 	if (!json_is_object(root)) {
@@ -1151,6 +1118,17 @@ fail:
 	json_decref(root);
 	ingest_cleanup(&ig);
 	return NULL;
+}
+
+struct batch *
+ingest_parse(const char *body, size_t len, const char **code, char **cause)
+{
+	struct batch	*b;
+
+	if ((b = ingest_parse_fast(body, len)) != NULL)
+		return b;
+	/* Not the client's shape, or not valid: Jansson decides. */
+	return ingest_parse_tree(body, len, code, cause);
 }
 
 const char *
