@@ -310,10 +310,15 @@ http_post_job(struct request *req)
 	memset(&req->wjob, 0, sizeof req->wjob);
 	if (req->route == ROUTE_INGEST) {
 		req->wjob.kind = WRITER_JOB_INGEST;
-		jsonarena_begin();	/* ingest_parse keeps no json_t */
-		req->wjob.batch = ingest_parse(req->body, req->len, &code,
-		    &cause);
-		jsonarena_end();
+		req->wjob.batch = ingest_parse_fast(req->body, req->len);
+		if (req->wjob.batch != NULL)
+			metrics_fast_parse();
+		else {
+			jsonarena_begin();	/* it keeps no json_t */
+			req->wjob.batch = ingest_parse_tree(req->body,
+			    req->len, &code, &cause);
+			jsonarena_end();
+		}
 		if (req->wjob.batch == NULL)
 			goto bad;
 	} else {

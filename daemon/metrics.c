@@ -25,6 +25,7 @@ static _Atomic uint64_t metrics_committed_batches;
 static _Atomic uint64_t metrics_commit_usec_sum;
 static _Atomic uint64_t metrics_commit_hist[METRICS_NBOUNDS];
 static _Atomic uint64_t metrics_refused;
+static _Atomic uint64_t metrics_fast_parses;
 
 static const char *const metrics_route_names[METRICS_ROUTE_COUNT] = {
 	"ingest", "query", "export", "static", "other"
@@ -70,6 +71,13 @@ metrics_commit(size_t nbatches, double seconds)
 }
 
 void
+metrics_fast_parse(void)
+{
+	atomic_fetch_add_explicit(&metrics_fast_parses, 1,
+	    memory_order_relaxed);
+}
+
+void
 metrics_overloaded(void)
 {
 	atomic_fetch_add_explicit(&metrics_refused, 1, memory_order_relaxed);
@@ -102,6 +110,11 @@ metrics_render(size_t queue_depth, size_t ws_clients)
 	OUT("# HELP gradwatch_ingest_bytes_total Request body bytes received.\n"
 	    "# TYPE gradwatch_ingest_bytes_total counter\n"
 	    "gradwatch_ingest_bytes_total %llu\n", LOAD(metrics_bytes));
+	OUT("# HELP gradwatch_ingest_fast_parses_total Ingest bodies "
+	    "the fast path parsed (the rest went through Jansson).\n"
+	    "# TYPE gradwatch_ingest_fast_parses_total counter\n"
+	    "gradwatch_ingest_fast_parses_total %llu\n",
+	    LOAD(metrics_fast_parses));
 	OUT("# HELP gradwatch_ingest_overloaded_total Requests refused "
 	    "with 503 (queue full).\n"
 	    "# TYPE gradwatch_ingest_overloaded_total counter\n"

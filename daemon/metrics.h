@@ -27,6 +27,8 @@ void	metrics_bytes_in(size_t n);
 void	metrics_points(size_t n);
 /* A commit of nbatches requests that took seconds (BEGIN to COMMIT). */
 void	metrics_commit(size_t nbatches, double seconds);
+/* An ingest body parsed by ingest's fast path. */
+void	metrics_fast_parse(void);
 /* Requests refused with 503 because a queue was full. */
 void	metrics_overloaded(void);
 

@@ -113,6 +113,9 @@ main(void)
 	if (!ok(rc == 0, "every point of every thread arrived once (%zu)",
 	    nwant))
 		diag("%s", why);
+	/* Bodies without metadata or escaped names take the fast parser. */
+	ok(gwt_metric(d.url, "\ngradwatch_ingest_fast_parses_total ") > 0,
+	    "the daemon's fast path parsed the library's bodies");
 	is_int(gw_close(gw, 5000), GW_OK, "gw_close");
 	free(want);
 	free(got);

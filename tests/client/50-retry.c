@@ -373,20 +373,6 @@ loader_main(void *arg)
 	return NULL;
 }
 
-static long long
-metric_value(const char *url, const char *name)
-{
-	char	 u[128], *answer = NULL, *p;
-	long long v = -1;
-
-	snprintf(u, sizeof u, "%s/metrics", url);
-	if (gwt_http("GET", u, NULL, &answer) == 200 &&
-	    (p = strstr(answer, name)) != NULL)
-		v = strtoll(p + strlen(name), NULL, 10);
-	free(answer);
-	return v;
-}
-
 static void
 test_overloaded_daemon(void)
 {
@@ -420,7 +406,7 @@ test_overloaded_daemon(void)
 		}
 		json_decref(j);
 	}
-	n503 = metric_value(d.url, "\ngradwatch_ingest_overloaded_total ");
+	n503 = gwt_metric(d.url, "\ngradwatch_ingest_overloaded_total ");
 	ok(n503 > 0, "the daemon answered 503 (%lld times)", n503);
 	ok(all, "%d clients at once: every point stored, none dropped",
 	    NLOADERS);

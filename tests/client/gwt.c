@@ -717,3 +717,17 @@ gwt_fake_count(struct gwt_fake *f)
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }
+
+long long
+gwt_metric(const char *base, const char *name)
+{
+	char		 u[256], *answer = NULL, *p;
+	long long	 v = -1;
+
+	snprintf(u, sizeof u, "%s/metrics", base);
+	if (gwt_http("GET", u, NULL, &answer) == 200 &&
+	    (p = strstr(answer, name)) != NULL)
+		v = strtoll(p + strlen(name), NULL, 10);
+	free(answer);
+	return v;
+}

@@ -48,6 +48,8 @@ int	 gwt_daemon_start(struct gwt_daemon *d, const char *conf_text);
 void	 gwt_daemon_stop(struct gwt_daemon *d, int sig);
 
 /* HTTP: the answer's status, *body a malloc'd NUL-terminated string (or NULL). */
+/* The value of the /metrics line starting "\nname " at base; -1 if none. */
+long long gwt_metric(const char *base, const char *name);
 long	 gwt_http(const char *method, const char *url, const char *body,
 	    char **answer);
 /* GET url + path as JSON (NULL on any failure). */
