@@ -132,6 +132,7 @@ UNIT_DEPS_test_store := rowjson.o
 UNIT_DEPS_test_query := store.o rowjson.o
 UNIT_DEPS_test_ingest := ingest_scan.o numscan.o
 UNIT_DEPS_test_ingest_scan := ingest.o numscan.o
+UNIT_DEPS_test_walsync := query.o store.o rowjson.o
 UNIT_DEPS_test_detector := ingest.o ingest_scan.o numscan.o baseline.o detector_config.o detector_msg.o \
 	detector_rules.o
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \

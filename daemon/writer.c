@@ -7,6 +7,7 @@
  */
 #include <jansson.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "queue.h"
 #include "rowjson.h"
 #include "store.h"
+#include "walsync.h"
 #include "watch.h"
 #include "writer.h"
 #include "xmalloc.h"
@@ -31,6 +33,7 @@
 struct writer {
 	struct store	*st;		/* writer thread only */
 	struct checkpoint *cp;		/* NULL for an in-memory store */
+	struct walsync	*sync;		/* NULL for an in-memory store */
 	struct watch	*watch;		/* writer thread only; NULL: no detection */
 	struct publish	*pub;		/* writer thread only */
 	struct queue	*q;
@@ -242,12 +245,15 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 			writer_answer(w, jobs[i], run_ids[i]);
 answer:
 	for (i = 0; i < n; i++) {
-		struct writer_job	*job = jobs[i];
-
-		batch_free(job->batch);
-		job->batch = NULL;
-		job->done(job, job->done_arg);
+		batch_free(jobs[i]->batch);
+		jobs[i]->batch = NULL;
 	}
+	if (w->sync != NULL) {
+		walsync_submit(w->sync, jobs, n);	/* answers once on disk */
+		return;
+	}
+	for (i = 0; i < n; i++)
+		jobs[i]->done(jobs[i], jobs[i]->done_arg);
 }
 
 static void *
@@ -294,9 +300,14 @@ writer_start(struct store *st, const char *db_path, size_t queue_points,
 	w->pub = publish_new(ws);
 	if (detector_cfg != NULL)
 		w->watch = watch_new(detector_cfg);
-	if (strcmp(db_path, ":memory:") != 0 &&
-	    (w->cp = checkpoint_start(db_path, store_db(st), &cause)) == NULL)
-		fatalx("%s", cause);
+	if (strcmp(db_path, ":memory:") != 0) {
+		if ((w->cp = checkpoint_start(db_path, store_db(st),
+		    &cause)) == NULL ||
+		    (w->sync = walsync_start(sqlite3_filename_wal(
+		    sqlite3_db_filename(store_db(st), "main")), &cause)) ==
+		    NULL)
+			fatalx("%s", cause);
+	}
 	w->q = queue_new(WRITER_QUEUE_JOBS, queue_points);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0)
 		fatalx("writer: pthread_create: %s", strerror(rc));
@@ -326,6 +337,8 @@ writer_stop(struct writer *w)
 		return;
 	queue_close(w->q);
 	pthread_join(w->thread, NULL);
+	walsync_stop(w->sync);		/* the last answers */
+	w->sync = NULL;
 	checkpoint_stop(w->cp);		/* before the store: it holds the hook */
 	w->cp = NULL;
 	watch_free(w->watch);

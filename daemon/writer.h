@@ -4,8 +4,8 @@
  * writer), takes jobs from a bounded queue, commits many of them in one
  * transaction (group commit), then answers each job through its done
  * callback.  Callers never wait for the disk: they submit and are
- * called back from the writer thread once their job is committed (or
- * has failed).
+ * called back once their job is committed and synced to disk (or has
+ * failed), from the writer thread or its sync thread (walsync.h).
  */
 #ifndef GW_WRITER_H
 #define GW_WRITER_H
@@ -25,7 +25,7 @@ enum writer_job_kind {
 	WRITER_JOB_FINISH,	/* set run's status */
 };
 
-/* Called on the writer thread once the job is answered. */
+/* Called on the writer's or its sync thread once the job is answered. */
 typedef void	(*writer_done_cb)(struct writer_job *job, void *arg);
 
 /* Owned by the submitter; the writer fills status and body. */
