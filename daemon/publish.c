@@ -2,9 +2,11 @@
 /*
  * publish: stream messages from committed rounds; see publish.h.  It
  * remembers each run's last published status and health, so that a run
- * message goes out only on a change.  Step summaries are built in one
- * pass over the batch's loss, grad_norm and layer series, looking each
- * point's step up among the few steps that get a message.
+ * message goes out only on a change.  Step summaries are snapshots:
+ * the values of the few steps that get a message, found in one pass
+ * over the batch's series, copied with their names into one allocation
+ * that the stream turns into JSON (publish_step_build_cb) only when it
+ * sends it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +25,32 @@ struct publish_run {
 	int64_t		 id;
 	char		*status;
 	char		*health;
+};
+
+/*
+ * One step summary, copied from a batch on the writer thread and turned
+ * into JSON on the stream's thread only if a viewer is sent it: most
+ * are superseded unsent.  One allocation: this, then vals, then the
+ * run key and the series names.
+ */
+struct publish_val {
+	enum series_kind	 kind;
+	const char		*name;
+	double			 v;
+};
+
+struct publish_step {
+	int64_t			 step;
+	const char		*run;
+	size_t			 n;
+	struct publish_val	*vals;	/* in the batch's series order */
+};
+
+/* A point of series si that goes into message msg. */
+struct publish_hit {
+	size_t		 msg;
+	size_t		 si;
+	double		 v;
 };
 
 struct publish {
@@ -94,15 +122,15 @@ publish_is_step_series(enum series_kind k)
 	    k == SERIES_CLIP_MAX_NORM;
 }
 
-/* Set v into the summary o as series s says. */
+/* Set v into the summary o as a series of kind and name says. */
 static void
-publish_set(json_t *o, const struct batch_series *s, double v)
+publish_set(json_t *o, enum series_kind kind, const char *name, double v)
 {
 	json_t	*sub;
 
-	switch (s->kind) {
+	switch (kind) {
 	case SERIES_LAYER_GRAD:
-		json_object_set_new(json_object_get(o, "layers"), s->name,
+		json_object_set_new(json_object_get(o, "layers"), name,
 		    rowjson_number(v));
 		break;
 	case SERIES_CLIP_PRE_NORM:
@@ -111,22 +139,93 @@ publish_set(json_t *o, const struct batch_series *s, double v)
 			sub = json_object();
 			json_object_set_new(o, "clip", sub);
 		}
-		json_object_set_new(sub, s->kind == SERIES_CLIP_PRE_NORM ?
+		json_object_set_new(sub, kind == SERIES_CLIP_PRE_NORM ?
 		    "pre_norm" : "max_norm", rowjson_number(v));
 		break;
 	default:
-		json_object_set_new(o, s->name, rowjson_number(v));
+		json_object_set_new(o, name, rowjson_number(v));
 		break;
 	}
+}
+
+/* Stream thread: the step message of a snapshot (ws_stream_build_cb). */
+static char *
+publish_step_build_cb(void *arg, size_t *len)
+{
+	const struct publish_step	*ps = arg;
+	json_t				*o;
+	char				*s;
+	size_t				 i;
+
+	o = json_pack("{s:s, s:s, s:I, s:o}", "type", "step", "run", ps->run,
+	    "step", (json_int_t)ps->step, "layers", json_object());
+	if (o == NULL)
+		fatalx("publish: json_pack failed");
+	/* In the batch's order: for a repeated step, the last wins. */
+	for (i = 0; i < ps->n; i++)
+		publish_set(o, ps->vals[i].kind, ps->vals[i].name,
+		    ps->vals[i].v);
+	if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("publish: json_dumps failed");
+	json_decref(o);
+	*len = strlen(s);
+	return s;
+}
+
+/* Any thread: a snapshot is one allocation. */
+static void
+publish_step_free_cb(void *arg)
+{
+	free(arg);
+}
+
+/*
+ * Hand the stream a snapshot of step: the points hits[0..nhits), with
+ * their names copied out of b.
+ */
+static void
+publish_step_send(struct publish *p, const struct batch *b, int64_t step,
+    enum ws_stream_kind kind, const struct publish_hit *hits, size_t nhits)
+{
+	struct publish_step	*ps;
+	const char		*name;
+	char			*at;
+	size_t			 i, bytes, runlen, len, json = 64;
+
+	runlen = strlen(b->run) + 1;
+	bytes = runlen;
+	for (i = 0; i < nhits; i++)
+		bytes += strlen(b->series[hits[i].si].name) + 1;
+	ps = xmalloc(sizeof *ps + nhits * sizeof *ps->vals + bytes);
+	ps->step = step;
+	ps->n = nhits;
+	ps->vals = (struct publish_val *)(ps + 1);
+	at = (char *)(ps->vals + nhits);
+	memcpy(at, b->run, runlen);
+	ps->run = at;
+	at += runlen;
+	for (i = 0; i < nhits; i++) {
+		name = b->series[hits[i].si].name;
+		len = strlen(name) + 1;
+		memcpy(at, name, len);
+		ps->vals[i].kind = b->series[hits[i].si].kind;
+		ps->vals[i].name = at;
+		ps->vals[i].v = hits[i].v;
+		at += len;
+		json += len + 26;	/* "name":-1.2345678901234567e-300, */
+	}
+	ws_stream_publish_lazy(p->ws, kind, b->run, ps, json + runlen,
+	    publish_step_build_cb, publish_step_free_cb);
 }
 
 void
 publish_batch(struct publish *p, const struct batch *b)
 {
 	const struct batch_series	*s;
+	struct publish_hit		*hits = NULL, *sorted;
 	int64_t				*steps = NULL, *hit, last;
-	json_t				**msgs = NULL;
-	size_t				 i, j, n = 0, nnf = 0;
+	size_t				*at, i, j, n = 0, nnf = 0, nhits = 0;
+	size_t				 caphits;
 
 	if (!publish_is_wanted(p) || b->nsteps == 0)
 		return;
@@ -161,11 +260,9 @@ publish_batch(struct publish *p, const struct batch *b)
 	if (nnf == 0 || bsearch(&last, steps, nnf, sizeof *steps,
 	    publish_cmp_step) == NULL)
 		steps[n++] = last;	/* the largest: order kept */
-	msgs = xreallocarray(NULL, n, sizeof *msgs);
-	for (i = 0; i < n; i++)
-		msgs[i] = json_pack("{s:s, s:s, s:I, s:o}", "type", "step",
-		    "run", b->run, "step", (json_int_t)steps[i],
-		    "layers", json_object());
+	/* The points that go into a message, in series order. */
+	caphits = b->nseries + 1;
+	hits = xreallocarray(NULL, caphits, sizeof *hits);
 	for (i = 0; i < b->nseries; i++) {
 		s = &b->series[i];
 		if (!publish_is_step_series(s->kind) || s->n == 0)
@@ -174,23 +271,51 @@ publish_batch(struct publish *p, const struct batch *b)
 			for (j = 0; j < s->n; j++) {
 				hit = bsearch(&s->steps[j], steps, n,
 				    sizeof *steps, publish_cmp_step);
-				if (hit != NULL)
-					publish_set(msgs[hit - steps], s,
-					    s->values[j]);
+				if (hit == NULL)
+					continue;
+				if (nhits == caphits) {
+					caphits *= 2;
+					hits = xreallocarray(hits, caphits,
+					    sizeof *hits);
+				}
+				hits[nhits].msg = (size_t)(hit - steps);
+				hits[nhits].si = i;
+				hits[nhits++].v = s->values[j];
 			}
 			continue;
 		}
 		/* Only the last step: from the end, where it usually is. */
 		for (j = s->n; j > 0; j--)
 			if (s->steps[j - 1] == last) {
-				publish_set(msgs[0], s, s->values[j - 1]);
+				hits[nhits].msg = 0;
+				hits[nhits].si = i;
+				hits[nhits++].v = s->values[j - 1];
 				break;
 			}
 	}
+	if (nnf == 0) {
+		publish_step_send(p, b, last, WS_STREAM_STEP, hits, nhits);
+		goto out;
+	}
+	/* Group the hits by message, keeping the series order in each. */
+	at = xcalloc(n + 1, sizeof *at);
+	for (i = 0; i < nhits; i++)
+		at[hits[i].msg + 1]++;
 	for (i = 0; i < n; i++)
-		publish_send(p, i < nnf ? WS_STREAM_STEP_NONFINITE :
-		    WS_STREAM_STEP, b->run, msgs[i]);
-	free(msgs);
+		at[i + 1] += at[i];
+	sorted = xreallocarray(NULL, nhits + 1, sizeof *sorted);
+	for (i = 0; i < nhits; i++)
+		sorted[at[hits[i].msg]++] = hits[i];
+	for (i = 0, j = 0; i < n; i++) {	/* at[i]: the end of i's */
+		publish_step_send(p, b, steps[i], i < nnf ?
+		    WS_STREAM_STEP_NONFINITE : WS_STREAM_STEP, sorted + j,
+		    at[i] - j);
+		j = at[i];
+	}
+	free(sorted);
+	free(at);
+out:
+	free(hits);
 	free(steps);
 }
 

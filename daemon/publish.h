@@ -4,9 +4,10 @@
  * COMMIT it turns what the round changed into the stream's messages
  * (API.md, "Stream"): step summaries of each ingested batch, the runs
  * whose status or health changed, and the alerts that fired, changed
- * or resolved.  JSON is built here, on the writer thread, from the
- * writer's own connection; only bytes go to ws_stream_publish().
- * Writer thread only.
+ * or resolved.  Run and alert JSON is built here, from the writer's own
+ * connection; a step summary is only copied out of the batch here, and
+ * made JSON on the stream's thread if a viewer is sent it (coalescing
+ * drops most unsent).  Writer thread only.
  */
 #ifndef GW_PUBLISH_H
 #define GW_PUBLISH_H
@@ -28,7 +29,8 @@ int		 publish_is_wanted(struct publish *p);
 /*
  * b was committed: a step message for its last step, and one for each
  * step with a non-finite loss, grad_norm or layer value (at most
- * PUBLISH_MAX_NONFINITE of them, the earliest).
+ * PUBLISH_MAX_NONFINITE of them, the earliest).  Costs a copy of the
+ * last step's values and a pass over b's values for non-finite ones.
  */
 void		 publish_batch(struct publish *p, const struct batch *b);
 #define PUBLISH_MAX_NONFINITE	100

@@ -5,8 +5,10 @@
  * call lws_cancel_service(); the service thread then takes the whole
  * inbox at once and hands each message to the clients subscribed to its
  * run: steps into a per-(client, run) slot that keeps only the newest,
- * everything else into the client's bounded FIFO.  Every other line of
- * this file runs on the service thread.
+ * everything else into the client's bounded FIFO.  A lazy message (a
+ * publisher's step snapshot) becomes bytes here, once, when it is first
+ * sent or queued, so the steps coalescing drops never cost JSON.  Every
+ * other line of this file runs on the service thread.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -41,14 +43,20 @@
 #define WS_KIND_CONTROL		100	/* our own replies: acks, errors */
 #define WS_KIND_RESYNC		101
 
-/* One message, shared by every client it goes to. */
+/*
+ * One message, shared by every client it goes to.  A lazy one has no
+ * bytes until ws_msg_build(): most steps are superseded before that.
+ */
 struct ws_msg {
 	struct ws_msg	*next;		/* inbox link {ws->lock} */
 	int		 refs;		/* service thread, once dispatched */
 	int		 kind;		/* enum ws_stream_kind or WS_KIND_* */
 	char		*run;
 	size_t		 len;
-	unsigned char	 buf[];		/* LWS_PRE bytes, then len bytes */
+	unsigned char	*buf;		/* LWS_PRE bytes, then len; or NULL */
+	void		*arg;		/* lazy: what build makes it from */
+	ws_stream_build_cb build;
+	ws_stream_free_cb free_arg;
 };
 
 struct ws_entry {
@@ -116,12 +124,12 @@ ws_msg_new(int kind, const char *run, const char *json, size_t len)
 {
 	struct ws_msg	*m;
 
-	m = xmalloc(sizeof *m + LWS_PRE + len);
-	m->next = NULL;
+	m = xcalloc(1, sizeof *m + LWS_PRE + len);
 	m->refs = 1;
 	m->kind = kind;
 	m->run = run != NULL ? xstrdup(run) : NULL;
 	m->len = len;
+	m->buf = (unsigned char *)(m + 1);
 	memcpy(m->buf + LWS_PRE, json, len);
 	return m;
 }
@@ -131,8 +139,30 @@ ws_msg_unref(struct ws_msg *m)
 {
 	if (m == NULL || --m->refs > 0)
 		return;
+	if (m->arg != NULL)
+		m->free_arg(m->arg);
+	if (m->buf != (unsigned char *)(m + 1))
+		free(m->buf);
 	free(m->run);
 	free(m);
+}
+
+/* Give a lazy message its bytes (service thread). */
+static void
+ws_msg_build(struct ws_msg *m)
+{
+	char	*s;
+	size_t	 len;
+
+	if (m->buf != NULL)
+		return;
+	s = m->build(m->arg, &len);
+	m->buf = xmalloc(LWS_PRE + len);
+	memcpy(m->buf + LWS_PRE, s, len);
+	m->len = len;
+	free(s);
+	m->free_arg(m->arg);
+	m->arg = NULL;
 }
 
 /* A control message (ack, error, resync) for one client. */
@@ -423,6 +453,7 @@ ws_client_send_next(struct ws_client *c)
 	}
 	if (m->kind == WS_KIND_RESYNC)
 		c->resync_pending = 0;
+	ws_msg_build(m);	/* once, for every viewer it goes to */
 	n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
 	if (n < 0 || (size_t)n < m->len) {
 		ws_msg_unref(m);
@@ -681,6 +712,8 @@ ws_stream_dispatch(struct ws_stream *ws)
 		return;
 	for (; m != NULL; m = next) {
 		next = m->next;
+		if (m->kind != WS_STREAM_STEP)	/* queued: its size counts */
+			ws_msg_build(m);
 		for (c = ws->clients; c != NULL; c = c->next)
 			if (ws_client_is_subscribed(c, m->run))
 				ws_client_enqueue(c, m);
@@ -907,19 +940,15 @@ ws_stream_stop(struct ws_stream *ws)
 	free(ws);
 }
 
-void
-ws_stream_publish(struct ws_stream *ws, enum ws_stream_kind kind,
-    const char *run, const char *json, size_t len)
+/* Append m to the inbox (any thread); size is its inbox weight. */
+static void
+ws_stream_inbox_put(struct ws_stream *ws, struct ws_msg *m, size_t size)
 {
-	struct ws_msg	*m;
-	int		 wake;
+	int	 wake;
 
-	if (ws == NULL || atomic_load(&ws->nclients) == 0)
-		return;
-	m = ws_msg_new((int)kind, run, json, len);
 	pthread_mutex_lock(&ws->lock);
-	if (kind == WS_STREAM_STEP &&
-	    ws->inbox_bytes + len > WS_INBOX_MAX_BYTES) {
+	if (m->kind == WS_STREAM_STEP &&
+	    ws->inbox_bytes + size > WS_INBOX_MAX_BYTES) {
 		pthread_mutex_unlock(&ws->lock);
 		atomic_fetch_add(&ws->shed, 1);
 		ws_msg_unref(m);
@@ -932,10 +961,40 @@ ws_stream_publish(struct ws_stream *ws, enum ws_stream_kind kind,
 	else
 		ws->inbox = m;
 	ws->inbox_tail = m;
-	ws->inbox_bytes += len;
+	ws->inbox_bytes += size;
 	pthread_mutex_unlock(&ws->lock);
 	if (wake)
 		lws_cancel_service(ws->ctx);	/* the only off-thread lws call */
+}
+
+void
+ws_stream_publish(struct ws_stream *ws, enum ws_stream_kind kind,
+    const char *run, const char *json, size_t len)
+{
+	if (ws == NULL || atomic_load(&ws->nclients) == 0)
+		return;
+	ws_stream_inbox_put(ws, ws_msg_new((int)kind, run, json, len), len);
+}
+
+void
+ws_stream_publish_lazy(struct ws_stream *ws, enum ws_stream_kind kind,
+    const char *run, void *arg, size_t size, ws_stream_build_cb build,
+    ws_stream_free_cb free_arg)
+{
+	struct ws_msg	*m;
+
+	if (ws == NULL || atomic_load(&ws->nclients) == 0) {
+		free_arg(arg);
+		return;
+	}
+	m = xcalloc(1, sizeof *m);
+	m->refs = 1;
+	m->kind = (int)kind;
+	m->run = run != NULL ? xstrdup(run) : NULL;
+	m->arg = arg;
+	m->build = build;
+	m->free_arg = free_arg;
+	ws_stream_inbox_put(ws, m, size);
 }
 
 size_t

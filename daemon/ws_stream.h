@@ -39,6 +39,19 @@ void			 ws_stream_stop(struct ws_stream *ws);
 void			 ws_stream_publish(struct ws_stream *ws,
 			    enum ws_stream_kind kind, const char *run,
 			    const char *json, size_t len);
+/*
+ * A message built only if it is sent: build (on the service thread, at
+ * most once) returns its JSON, malloc'd, and its length.  Takes
+ * ownership of arg, freed with free_arg on whichever thread drops it;
+ * size is about the JSON's length (for the inbox's bound).  Publishing
+ * costs the caller no JSON for the step messages that coalescing drops.
+ */
+typedef char	*(*ws_stream_build_cb)(void *arg, size_t *len);
+typedef void	 (*ws_stream_free_cb)(void *arg);
+void			 ws_stream_publish_lazy(struct ws_stream *ws,
+			    enum ws_stream_kind kind, const char *run,
+			    void *arg, size_t size, ws_stream_build_cb build,
+			    ws_stream_free_cb free_arg);
 /* Clients connected now. */
 size_t			 ws_stream_clients(struct ws_stream *ws);
 
