@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * walsync: the durability thread; see walsync.h.  The WAL file keeps
- * its inode while the daemon's connections are open (SQLite truncates
- * it in place), but it is stat()ed before every sync and reopened if it
- * was replaced, so a sync never lands on a stale file.
+ * walsync: the durability thread; see walsync.h.  The WAL is opened
+ * once and kept open: SQLite keeps the same file (the same inode) while
+ * the writer's connection is open, truncating it in place, and goes on
+ * writing to it even if its name is removed, so the descriptor, not the
+ * name, is what must be synced.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,20 +30,12 @@ struct walsync {
 	int			 stopping;	/* lock */
 };
 
-/* Open (or reopen, if replaced) the WAL file; -1 with errno. */
+/* Open the WAL file unless open; -1 with errno. */
 static int
 walsync_open(struct walsync *ws)
 {
-	struct stat	path_st, fd_st;
-
-	if (ws->fd != -1) {
-		if (stat(ws->path, &path_st) == 0 &&
-		    fstat(ws->fd, &fd_st) == 0 &&
-		    path_st.st_ino == fd_st.st_ino &&
-		    path_st.st_dev == fd_st.st_dev)
-			return 0;
-		close(ws->fd);
-	}
+	if (ws->fd != -1)
+		return 0;
 	/*
 	 * Linux syncs a file through any descriptor, read-only too;
 	 * O_NONBLOCK so that no special file can hang the open.

@@ -4,7 +4,8 @@
  * with its status kept when the WAL syncs; when the sync fails (here
  * the "WAL" is a FIFO, which fdatasync refuses) a 200 becomes a 503 and
  * other answers stay; a missing WAL at start is opened at the first
- * sync; stopping answers what is still waiting.
+ * sync; a WAL whose name is removed is still synced (SQLite writes on);
+ * stopping answers what is still waiting.
  */
 #include <sys/stat.h>
 
@@ -113,6 +114,42 @@ test_answers_in_order(void **state)
 }
 
 static void
+test_name_removed(void **state)
+{
+	struct writer_job	 first, jobs[NJOBS], *list = &first;
+	struct answers		 a, b;
+	struct walsync		*ws;
+	char			*db = scratch_db(), *cause = NULL, wal[4096];
+	FILE			*f;
+	size_t			 i;
+	int			 waited;
+
+	(void)state;
+	snprintf(wal, sizeof wal, "%s-wal", db);
+	assert_non_null(f = fopen(wal, "w"));
+	fclose(f);
+	assert_non_null(ws = walsync_start(wal, &cause));
+	memset(&first, 0, sizeof first);
+	memset(&a, 0, sizeof a);
+	first.status = 200;
+	first.done = done_cb;
+	first.done_arg = &a;
+	walsync_submit(ws, &list, 1);
+	for (waited = 0; a.n == 0 && waited < 5000; waited++)
+		usleep(1000);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(first.status, 200);
+	assert_int_equal(unlink(wal), 0);
+	run_jobs(ws, jobs, &b);
+	assert_int_equal(b.n, NJOBS);
+	for (i = 0; i < NJOBS; i++) {
+		assert_int_equal(jobs[i].status, i % 5 == 0 ? 400 : 200);
+		free(jobs[i].body);
+	}
+	remove_db(db);
+}
+
+static void
 test_sync_failure(void **state)
 {
 	struct writer_job	 jobs[NJOBS];
@@ -158,6 +195,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answers_in_order),
+		cmocka_unit_test(test_name_removed),
 		cmocka_unit_test(test_sync_failure),
 		cmocka_unit_test(test_bad_path),
 	};
