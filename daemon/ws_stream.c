@@ -35,6 +35,7 @@
 #define WS_STEP_INTERVAL_US	250000	/* at most 4 step messages/s a run */
 #define WS_STEP_INTERVAL_ALL_US	500000	/* 2/s for a run seen only through "*" */
 #define WS_TIMER_GRID_US	25000	/* timers fire on this grid, together */
+#define WS_DRAIN_US		25000	/* steps wait this long for a drain */
 #define WS_CLIENT_MAX_MSGS	1000	/* queued messages per client */
 #define WS_CLIENT_MAX_BYTES	((size_t)4 << 20)
 #define WS_INBOX_MAX_BYTES	((size_t)64 << 20) /* then steps are shed */
@@ -106,6 +107,9 @@ struct ws_stream {
 	pthread_mutex_t	 lock;
 	struct ws_msg	*inbox, *inbox_tail;	/* {lock} */
 	size_t		 inbox_bytes;		/* {lock} */
+	int		 woken;		/* {lock} lws_cancel_service() is due */
+	int		 drain_armed;	/* {lock} the drain timer will take steps */
+	lws_sorted_usec_list_t drain;	/* service thread */
 
 	struct ws_client *clients;	/* service thread */
 };
@@ -695,23 +699,34 @@ ws_origin_is_allowed(struct ws_stream *ws, struct lws *wsi)
 
 /* ---- the service thread ---------------------------------------------- */
 
-/* Give every message in the inbox to the clients subscribed to it. */
+static void	ws_stream_drain_cb(lws_sorted_usec_list_t *sul);
+
+/*
+ * Give every message in the inbox to the clients subscribed to it.
+ * While steps keep coming, the drain timer takes them every WS_DRAIN_US
+ * and publishers of steps do not wake this thread (most are superseded
+ * before a viewer may be sent one); the first step after a quiet spell,
+ * and anything else, wakes it at once.
+ */
 static void
 ws_stream_dispatch(struct ws_stream *ws)
 {
 	struct ws_msg		*m, *next;
 	struct ws_client	*c;
 	int64_t			 now;
+	int			 steps = 0, arm;
 
 	pthread_mutex_lock(&ws->lock);
 	m = ws->inbox;
 	ws->inbox = ws->inbox_tail = NULL;
 	ws->inbox_bytes = 0;
+	ws->woken = 0;
 	pthread_mutex_unlock(&ws->lock);
 	if (m == NULL)
 		return;
 	for (; m != NULL; m = next) {
 		next = m->next;
+		steps |= m->kind == WS_STREAM_STEP;
 		if (m->kind != WS_STREAM_STEP)	/* queued: its size counts */
 			ws_msg_build(m);
 		for (c = ws->clients; c != NULL; c = c->next)
@@ -725,6 +740,28 @@ ws_stream_dispatch(struct ws_stream *ws)
 			c->need_wake = 0;
 			ws_client_wake(c, now);
 		}
+	if (!steps)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	arm = !ws->drain_armed;
+	ws->drain_armed = 1;
+	pthread_mutex_unlock(&ws->lock);
+	if (arm)
+		lws_sul_schedule(ws->ctx, 0, &ws->drain, ws_stream_drain_cb,
+		    WS_DRAIN_US);
+}
+
+/* The drain timer: the steps published since the last dispatch. */
+static void
+ws_stream_drain_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ws_stream	*ws = lws_container_of(sul, struct ws_stream,
+				    drain);
+
+	pthread_mutex_lock(&ws->lock);
+	ws->drain_armed = 0;	/* the next step wakes us, unless... */
+	pthread_mutex_unlock(&ws->lock);
+	ws_stream_dispatch(ws);	/* ...this finds steps and re-arms */
 }
 
 static void
@@ -944,7 +981,7 @@ ws_stream_stop(struct ws_stream *ws)
 static void
 ws_stream_inbox_put(struct ws_stream *ws, struct ws_msg *m, size_t size)
 {
-	int	 wake;
+	int	 wake = 0;
 
 	pthread_mutex_lock(&ws->lock);
 	if (m->kind == WS_STREAM_STEP &&
@@ -954,8 +991,9 @@ ws_stream_inbox_put(struct ws_stream *ws, struct ws_msg *m, size_t size)
 		ws_msg_unref(m);
 		return;
 	}
-	/* A non-empty inbox has its wake-up on the way already. */
-	wake = ws->inbox == NULL;
+	/* A step can wait for the drain timer when it is armed. */
+	if (!ws->woken && (m->kind != WS_STREAM_STEP || !ws->drain_armed))
+		ws->woken = wake = 1;
 	if (ws->inbox_tail != NULL)
 		ws->inbox_tail->next = m;
 	else
