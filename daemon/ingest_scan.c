@@ -388,13 +388,16 @@ scan_step(struct scan *sc, size_t stepi)
 	return scan_char(sc, '}');
 }
 
-/* A bound on the steps left: every step object opens with a brace. */
+/*
+ * A bound on the steps left: every step opens with a brace and takes
+ * at least the 10 bytes of {"step":0}.
+ */
 static size_t
 scan_steps_bound(const char *p, const char *end)
 {
-	size_t	n = 0;
+	size_t	n = 0, most = (size_t)(end - p) / 10;
 
-	while ((p = memchr(p, '{', (size_t)(end - p))) != NULL) {
+	while (n < most && (p = memchr(p, '{', (size_t)(end - p))) != NULL) {
 		n++;
 		p++;
 	}
