@@ -5,7 +5,15 @@
  * hook pokes it), and on a timer.  PASSIVE checkpoints never block the
  * writer or the readers; the WAL restarts from its beginning once a
  * checkpoint has caught up, so its file stays at a steady size.
+ *
+ * A writer that never pauses keeps a checkpoint on another connection
+ * from ever catching up (each commit appends while it copies), and the
+ * WAL would grow without end; so past CHECKPOINT_CATCH_UP_PAGES the
+ * writer runs one PASSIVE checkpoint itself between two transactions
+ * (after the thread's, if one is running: SQLite runs one at a time),
+ * which does catch up, and its next commit starts the WAL over.
  */
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +25,18 @@
 
 #define CHECKPOINT_PAGES	2000	/* WAL frames that trigger a checkpoint */
 #define CHECKPOINT_IDLE_SEC	5	/* checkpoint at least this often */
+/* WAL frames past which the writer catches up itself (128 MiB here). */
+#define CHECKPOINT_CATCH_UP_PAGES	(4 * CHECKPOINT_PAGES)
 
 struct checkpoint {
 	sqlite3		*db;		/* checkpoint thread only */
 	pthread_t	 thread;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 wake;
+	pthread_mutex_t	 running;	/* held while a checkpoint runs */
 	int		 pending;	/* {lock} the writer asked for one */
 	int		 stopping;	/* {lock} */
+	_Atomic int	 wal_pages;	/* the WAL's frames at the last commit */
 };
 
 /* Writer thread, inside COMMIT: only note that a checkpoint is due. */
@@ -35,6 +47,7 @@ checkpoint_wal_hook_cb(void *arg, sqlite3 *db, const char *name, int pages)
 
 	(void)db;
 	(void)name;
+	atomic_store_explicit(&cp->wal_pages, pages, memory_order_relaxed);
 	if (pages < CHECKPOINT_PAGES)
 		return SQLITE_OK;
 	pthread_mutex_lock(&cp->lock);
@@ -75,7 +88,9 @@ checkpoint_main(void *arg)
 		}
 		cp->pending = 0;
 		pthread_mutex_unlock(&cp->lock);
+		pthread_mutex_lock(&cp->running);
 		checkpoint_run(cp, SQLITE_CHECKPOINT_PASSIVE);
+		pthread_mutex_unlock(&cp->running);
 		pthread_mutex_lock(&cp->lock);
 	}
 	pthread_mutex_unlock(&cp->lock);
@@ -108,6 +123,7 @@ checkpoint_start(const char *path, sqlite3 *writer_db, char **cause)
 		return NULL;
 	}
 	pthread_mutex_init(&cp->lock, NULL);
+	pthread_mutex_init(&cp->running, NULL);
 	pthread_cond_init(&cp->wake, NULL);
 	/* The writer never checkpoints by itself again; it pokes us. */
 	sqlite3_wal_autocheckpoint(writer_db, 0);
@@ -115,6 +131,26 @@ checkpoint_start(const char *path, sqlite3 *writer_db, char **cause)
 	if ((rc = pthread_create(&cp->thread, NULL, checkpoint_main, cp)) != 0)
 		fatalx("checkpoint: pthread_create: %s", strerror(rc));
 	return cp;
+}
+
+void
+checkpoint_catch_up(struct checkpoint *cp, sqlite3 *writer_db)
+{
+	int	wal = 0, done = 0, rc;
+
+	if (cp == NULL || atomic_load_explicit(&cp->wal_pages,
+	    memory_order_relaxed) < CHECKPOINT_CATCH_UP_PAGES)
+		return;
+	pthread_mutex_lock(&cp->running);
+	rc = sqlite3_wal_checkpoint_v2(writer_db, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
+	pthread_mutex_unlock(&cp->running);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warnx("checkpoint: %s", sqlite3_errmsg(writer_db));
+	else
+		log_debug("checkpoint: writer caught up, %d of %d frames",
+		    done, wal);
+	atomic_store_explicit(&cp->wal_pages, 0, memory_order_relaxed);
 }
 
 void
@@ -131,5 +167,6 @@ checkpoint_stop(struct checkpoint *cp)
 	sqlite3_close(cp->db);
 	pthread_cond_destroy(&cp->wake);
 	pthread_mutex_destroy(&cp->lock);
+	pthread_mutex_destroy(&cp->running);
 	free(cp);
 }

@@ -21,6 +21,14 @@ struct checkpoint;
  */
 struct checkpoint	*checkpoint_start(const char *path, sqlite3 *writer_db,
 			    char **cause);
+/*
+ * Writer thread, outside any transaction: when the WAL has grown past
+ * what the thread's checkpoints can reset, checkpoint it on writer_db
+ * (this blocks for the copy) so that the next commit restarts the WAL.
+ * Cheap when not needed.  NULL cp is fine.
+ */
+void			 checkpoint_catch_up(struct checkpoint *cp,
+			    sqlite3 *writer_db);
 /* Stop the thread after a last checkpoint.  NULL is fine. */
 void			 checkpoint_stop(struct checkpoint *cp);
 

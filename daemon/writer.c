@@ -209,6 +209,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	double	 t0;
 	size_t	 i, points = 0, ok = 0;
 
+	checkpoint_catch_up(w->cp, store_db(w->st));
 	t0 = writer_now();
 	if (w->watch != NULL)
 		watch_changes_clear(w->watch);
