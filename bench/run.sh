@@ -123,10 +123,27 @@ for i in $(seq "$repeat"); do
 	sed -i '$ s/bench=ingest /bench=ingest_nodetect /' "$tmp/results"
 done
 
+# wal_max DB SECONDS: the largest size of DB's WAL (MiB) seen over about
+# SECONDS, sampled twice a second.
+wal_max() {
+	local i size max=0
+	for i in $(seq $(($2 * 2))); do
+		size=$(stat -c %s "$1-wal" 2>/dev/null || echo 0)
+		[ "$size" -gt "$max" ] && max=$size
+		sleep 0.5
+	done
+	echo $((max / 1048576))
+}
+
 if [ "$long" != 0 ]; then
 	echo "-- memory: one compact run of ${long}s"
+	wal_max "$tmp/gw-long.db" "$long" >"$tmp/wal.max" &
+	walpid=$!
 	ingest_run compact "$long" long
 	sed -i '$ s/bench=ingest/bench=ingest_long/' "$tmp/results"
+	wait "$walpid"
+	echo "RESULT bench=wal max_mib=$(cat "$tmp/wal.max")" >>"$tmp/results"
+	echo "  largest WAL file during the run: $(cat "$tmp/wal.max") MiB"
 fi
 
 if [ "$do_query" != 0 ]; then
@@ -265,6 +282,11 @@ if [ "$long" != 0 ]; then
 		"$(awk -v a="$last" -v b="$q" 'BEGIN { print (a - b) / 1024 }')" \
 		"$(awk -v a="$lo" 'BEGIN { print a / 1024 }')" \
 		"$(awk -v a="$hi" 'BEGIN { print a / 1024 }')")" "$V"
+	walmb=$(grep "bench=wal " "$R" | kv max_mib)
+	ok=$(awk -v m="$walmb" 'BEGIN { print ((m != "" && m < 256) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "WAL file bounded over ${long}s: < 256 MiB" \
+		"$(printf 'largest %s MiB' "$walmb")" "$V"
 	printf "%-46s %-40s\n" "  (long run rate, CPU)" \
 		"$(printf '%.0f points/s, %.3f us/point' "$(echo "$line" | kv points_per_s)" \
 		"$(echo "$line" | kv cpu_us_per_point)")"
