@@ -33,6 +33,9 @@ struct scan {
 	const char	*end;
 	size_t		*pushed;	/* per series: stepi + 1 of its point */
 	size_t		 pushed_cap;
+	/* Per kind: the series of the i-th key of the last such object. */
+	size_t		*guess[SERIES_KIND_COUNT];
+	size_t		 guess_cap[SERIES_KIND_COUNT];
 };
 
 /* Top-level keys, as bits of a "seen" set. */
@@ -231,13 +234,44 @@ scan_aligned(struct scan *sc, enum series_kind kind, size_t *idx,
 	return 0;
 }
 
+/*
+ * The series of key k, the i-th of a name -> value object of kind.
+ * Steps repeat their keys in the same order, so the series the i-th key
+ * named last time is checked first (one memcmp) before the table.
+ */
+static size_t
+scan_named_series(struct scan *sc, enum series_kind kind, size_t i,
+    const char *k, size_t len, size_t stepi)
+{
+	const char	*name;
+	size_t		 si, cap = sc->guess_cap[kind];
+
+	if (i < cap && (si = sc->guess[kind][i]) != INGEST_NONE) {
+		name = sc->ig->b->series[si].name;
+		if (strncmp(name, k, len) == 0 && name[len] == '\0')
+			return si;
+	}
+	if ((si = ingest_series(sc->ig, kind, k, len, stepi)) == INGEST_NONE)
+		return si;
+	if (i >= cap) {
+		while (i >= cap)
+			cap = cap == 0 ? 64 : cap * 2;
+		sc->guess[kind] = xreallocarray(sc->guess[kind], cap,
+		    sizeof *sc->guess[kind]);
+		while (sc->guess_cap[kind] < cap)
+			sc->guess[kind][sc->guess_cap[kind]++] = INGEST_NONE;
+	}
+	sc->guess[kind][i] = si;
+	return si;
+}
+
 /* layers/weights/metrics as an object of name -> value (no nulls). */
 static int
 scan_named(struct scan *sc, enum series_kind kind, size_t stepi,
     int64_t step)
 {
 	const char	*k;
-	size_t		 len, si;
+	size_t		 len, si, i = 0;
 	double		 d;
 
 	if (scan_char(sc, '{') == -1)
@@ -248,7 +282,7 @@ scan_named(struct scan *sc, enum series_kind kind, size_t stepi,
 			    len > INGEST_SERIES_NAME_MAX ||
 			    scan_value(sc, &d) != 1)
 				return -1;
-			si = ingest_series(sc->ig, kind, k, len, stepi);
+			si = scan_named_series(sc, kind, i++, k, len, stepi);
 			if (si == INGEST_NONE || scan_mark(sc, si, stepi) == -1)
 				return -1;
 			ingest_push(sc->ig, si, step, d);
@@ -523,6 +557,7 @@ int
 ingest_scan(struct ingest *ig, const char *body, size_t len)
 {
 	struct scan	sc;
+	size_t		i;
 	int		rc;
 
 	if (body == NULL)
@@ -533,5 +568,7 @@ ingest_scan(struct ingest *ig, const char *body, size_t len)
 	sc.end = body + len;
 	rc = scan_top(&sc);
 	free(sc.pushed);
+	for (i = 0; i < SERIES_KIND_COUNT; i++)
+		free(sc.guess[i]);
 	return rc;
 }

@@ -168,6 +168,7 @@ gen_body(struct str *s, int pretty)
 {
 	const char	*sp = pretty ? " " : "";
 	size_t		 nl = rng() % 40, ns = 1 + rng() % 12, i, j;
+	int		 swap;
 	int64_t		 step = (int64_t)(rng() % 100000);
 
 	s->len = 0;
@@ -206,6 +207,16 @@ gen_body(struct str *s, int pretty)
 				gen_value(s, 1);
 			}
 			str_add(s, "]");
+		} else if (rng() % 3 == 0) {
+			/* the object form; keys mostly in the same order */
+			swap = rng() % 4 == 0;
+			str_add(s, ",\"weights\":{");
+			for (j = 0; j < nl; j++) {
+				str_add(s, "%s\"w.%zu\":", j ? "," : "",
+				    swap && (j ^ 1) < nl ? j ^ 1 : j);
+				gen_value(s, 0);
+			}
+			str_add(s, "}");
 		}
 		if (rng() % 3 == 0) {
 			str_add(s, ",\"clip\":{\"max_norm\":1.0,\"pre_norm\":");
