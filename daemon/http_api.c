@@ -384,7 +384,8 @@ http_job_cb(void *state, void *arg)
 	}
 	if (q == NULL) {
 		http_resume(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-		    query_error_body("internal", "no database connection"));
+		    query_error_body("internal", "no database connection for "
+		    "queries (see the daemon's log)"));
 		return;
 	}
 	http_query_job(q, req);

@@ -192,6 +192,10 @@ main(int argc, char *argv[])
 	log_info("gradwatchd %s: listening on http://%s:%u, stream on "
 	    "ws://%s:%u, database %s", GRADWATCHD_VERSION, cfg.http_host,
 	    http_port(h), cfg.ws_host, cfg.ws_port, cfg.db_path);
+	if (strcmp(cfg.db_path, ":memory:") == 0)
+		log_info("gradwatchd: in-memory database (for benchmarks): "
+		    "nothing is kept after exit, and the query routes answer "
+		    "500 (they read the database on connections of their own)");
 	if (cfg.web_root != NULL)
 		log_info("gradwatchd: serving the dashboard from %s",
 		    cfg.web_root);

@@ -396,6 +396,11 @@ query_open(const char *path, char **cause)
 	struct query	*q;
 	int		 i, rc;
 
+	if (strcmp(path, ":memory:") == 0) {
+		/* Another connection would open another, empty database. */
+		xasprintf(cause, "queries need a database file, not :memory:");
+		return NULL;
+	}
 	q = xcalloc(1, sizeof *q);
 	rc = sqlite3_open_v2(path, &q->db,
 	    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);

@@ -69,4 +69,16 @@ DB=$TMP/new.db start_daemon || exit 1
 is "$(sqlite3 "$TMP/new.db" 'PRAGMA journal_mode')" wal "the database is in WAL mode"
 [ "$(sqlite3 "$TMP/new.db" 'PRAGMA user_version')" -ge 1 ] && ok "migrations are tracked in user_version" || nok "user_version not set"
 stop_daemon
+
+# An in-memory database takes ingest; queries say plainly they cannot run.
+: > "$TMP/daemon.log"
+DB=:memory: start_daemon || exit 1
+r=$(post_json /api/v1/ingest '{"run":"m","steps":[{"step":1,"loss":0.5}]}')
+is "$(status_of "$r")" 200 "an in-memory database takes ingest"
+r=$(req GET /api/v1/runs)
+is "$(status_of "$r")" 500 "its queries answer 500"
+like "$(body_of "$r")" "no database connection for queries" "saying why"
+like "$(cat "$TMP/daemon.log")" "in-memory database" "and the log says so at start"
+stop_daemon
+is "$DAEMON_STATUS" 0 "and it stops cleanly"
 done_testing
