@@ -70,7 +70,7 @@ else
 		>>"$demo_dir/gradwatchd.log" 2>&1 &
 	daemon_pid=$!
 	echo "$daemon_pid" > "$demo_dir/gradwatchd.pid"
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 200); do
 		answering && break
 		if ! kill -0 "$daemon_pid" 2>/dev/null; then
 			echo "demo: gradwatchd did not start:" >&2
