@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gradwatch.h"
 #include "gwt.h"
@@ -383,10 +384,25 @@ test_overloaded_daemon(void)
 	json_t			*j;
 	int			 i, all = 1, nsteps = gwt_slow() ? 200 : 400;
 	long long		 n503;
+	char			 lock_cmd[2048], locked[600];
 
 	if (!ok(gwt_daemon_start(&d, "queue-points 1000\n") == 0,
 	    "start a daemon with queue-points 1000"))
 		return;
+	/*
+	 * Hold the database's write lock from outside for 1.5 s, so that the
+	 * writer waits and its queue fills whatever the machine's speed.
+	 */
+	snprintf(lock_cmd, sizeof lock_cmd, "printf 'BEGIN IMMEDIATE;\\n"
+	    ".shell touch %s.locked; sleep 1.5\\nCOMMIT;\\n' | "
+	    "sqlite3 %s >/dev/null 2>&1 &", d.db, d.db);
+	snprintf(locked, sizeof locked, "%s.locked", d.db);
+	unlink(locked);
+	if (system(lock_cmd) != 0)
+		diag("could not start sqlite3 to hold the lock");
+	for (i = 0; i < 500 && access(locked, F_OK) != 0; i++)
+		gwt_sleep_ms(10);
+	ok(access(locked, F_OK) == 0, "another process holds the write lock");
 	for (i = 0; i < NLOADERS; i++) {
 		ld[i] = (struct loader){ d.url, i, nsteps, -99, 0 };
 		pthread_create(&t[i], NULL, loader_main, &ld[i]);
