@@ -34,6 +34,8 @@
  */
 #define INGEST_JSON_FLAGS	JSON_REJECT_DUPLICATES
 
+#define INGEST_QUOTE_MAX	64	/* name bytes quoted in a cause */
+#define INGEST_QUOTE_SIZE	(INGEST_QUOTE_MAX * 6 + 8)
 #define INGEST_VALUE_WANT \
 	"expected a number or \"NaN\", \"Infinity\", \"-Infinity\" (or null)"
 
@@ -44,9 +46,12 @@ struct ingest_buf {
 	size_t	 cap;
 };
 
+static int	ingest_fail(struct ingest *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 static void	ingest_dump(struct ingest_buf *, json_t *);
 
-int
+/* Record a bad_request cause; returns -1 for the caller to pass on. */
+static int
 ingest_fail(struct ingest *ig, const char *fmt, ...)
 {
 	char	buf[1024];
@@ -203,7 +208,7 @@ ingest_dumps(json_t *v)
  * Write name as a JSON string into dst (INGEST_QUOTE_SIZE bytes) for a
  * cause, cut at a character boundary past INGEST_QUOTE_MAX bytes.
  */
-const char *
+static const char *
 ingest_quote(char *dst, const char *name, size_t len)
 {
 	struct ingest_buf	bf = { NULL, 0, 0 };
@@ -326,7 +331,7 @@ ingest_value(const json_t *v, double *d)
  * the call's stack address, so colliding names cannot be precomputed
  * as easily as for a fixed function.
  */
-uint64_t
+static uint64_t
 ingest_hash(uint64_t seed, size_t kind, const char *s, size_t len)
 {
 	uint64_t	h, w;
@@ -351,7 +356,8 @@ ingest_hash(uint64_t seed, size_t kind, const char *s, size_t len)
 	return h;
 }
 
-struct ingest_slot *
+/* The slot holding (kind, name), or the free slot where it belongs. */
+static struct ingest_slot *
 ingest_slot_find(struct ingest *ig, size_t kind, const char *name,
     size_t len, uint64_t h)
 {

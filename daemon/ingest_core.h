@@ -15,9 +15,6 @@
 
 #define INGEST_NONE		SIZE_MAX
 #define INGEST_KIND_NAME	SERIES_KIND_COUNT /* table: layer_names */
-#define INGEST_QUOTE_MAX	64	/* name bytes quoted in a cause */
-#define INGEST_QUOTE_SIZE	(INGEST_QUOTE_MAX * 6 + 8)
-
 /* The keys of a step object. */
 enum ingest_key {
 	KEY_UNKNOWN,
@@ -72,18 +69,8 @@ struct ingest {
  */
 int		 ingest_scan(struct ingest *ig, const char *body, size_t len);
 
-/* Record a bad_request cause; returns -1 for the caller to pass on. */
-int		 ingest_fail(struct ingest *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-/* name as a JSON string, cut if long, in dst (INGEST_QUOTE_SIZE bytes). */
-const char	*ingest_quote(char *dst, const char *name, size_t len);
 /* 1 if [s, s + len) is a valid run key. */
 int		 ingest_run_key_ok(const char *s, size_t len);
-uint64_t	 ingest_hash(uint64_t seed, size_t kind, const char *s,
-		    size_t len);
-/* The slot holding (kind, name), or the free slot where it belongs. */
-struct ingest_slot *ingest_slot_find(struct ingest *ig, size_t kind,
-		    const char *name, size_t len, uint64_t h);
 
 enum ingest_key	 ingest_step_key(const char *k, size_t len);
 /* Append name (borrowed) to layer_names; -1 (with a cause) if repeated. */
