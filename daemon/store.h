@@ -27,7 +27,9 @@ int		 store_schema_version(void);
 
 /*
  * Open (creating if needed) and migrate path; ":memory:" works.  Sets
- * WAL mode and synchronous=FULL so a commit is durable.  Refuses a
+ * WAL mode and synchronous=NORMAL: a commit survives a crash of the
+ * process, and of the machine once its WAL is synced (the writer's
+ * walsync does that before answering).  Refuses a
  * database whose user_version is newer than this binary's.  NULL and
  * an allocated *cause on failure.
  */
