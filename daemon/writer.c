@@ -2,8 +2,10 @@
 /*
  * writer: the store thread's loop.  Each round takes every waiting job
  * (up to a cap), applies them in one transaction with a savepoint each
- * (so one bad job fails alone), commits once, and only then answers:
- * a 200 from the writer is a durability promise.
+ * (so one bad job fails alone), commits once, and hands the answers to
+ * walsync, which sends them once the WAL is on disk: a 200 from the
+ * writer is a durability promise.  Past a WAL size, the writer also
+ * catches the checkpoints up between rounds (checkpoint.h).
  */
 #include <jansson.h>
 #include <pthread.h>
