@@ -500,14 +500,8 @@ static int
 detector_order_cmp(const void *a, const void *b)
 {
 	const struct detector_order	*x = a, *y = b;
-	int64_t				 dx, dy;
 
-	/* Known depths first, in order; then the rest by first sight. */
-	dx = x->depth >= 0 ? x->depth : INT64_MAX;
-	dy = y->depth >= 0 ? y->depth : INT64_MAX;
-	if (dx != dy)
-		return dx < dy ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
+	return detector_depth_cmp(x->depth, x->order, y->depth, y->order);
 }
 
 void
@@ -581,6 +575,18 @@ detector_alert_may_fire(const struct detector *d, const struct run *r,
 	return 1;
 }
 
+/* Give ev the report's figures; the event takes its strings. */
+static void
+detector_event_report(struct detector_event *ev,
+    const struct detector_report *rep)
+{
+	ev->value = rep->value;
+	ev->baseline = rep->baseline;
+	ev->threshold = rep->threshold;
+	ev->message = rep->message;
+	ev->detail_json = rep->detail;
+}
+
 void
 detector_alert_fire(struct detector *d, struct run *r, struct alert *al,
     enum alert_kind kind, const char *series, enum alert_severity sev,
@@ -603,11 +609,7 @@ detector_alert_fire(struct detector *d, struct run *r, struct alert *al,
 	al->count = 1;
 	al->peak = rep->value;
 	ev = detector_event_add(d, r, DETECTOR_FIRE, kind, series, al);
-	ev->value = rep->value;
-	ev->baseline = rep->baseline;
-	ev->threshold = rep->threshold;
-	ev->message = rep->message;
-	ev->detail_json = rep->detail;
+	detector_event_report(ev, rep);
 }
 
 void
@@ -624,11 +626,7 @@ detector_alert_update(struct detector *d, struct run *r, struct alert *al,
 	}
 	al->severity = (uint8_t)sev;
 	ev = detector_event_add(d, r, DETECTOR_UPDATE, kind, series, al);
-	ev->value = rep->value;
-	ev->baseline = rep->baseline;
-	ev->threshold = rep->threshold;
-	ev->message = rep->message;
-	ev->detail_json = rep->detail;
+	detector_event_report(ev, rep);
 }
 
 void

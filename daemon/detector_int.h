@@ -497,4 +497,20 @@ char	*detector_msg_superseded(const struct run *, const struct alert *,
 /* {"lead_steps": ..} for an explosion the NaN at step superseded. */
 char	*detector_detail_lead(const struct alert *, int64_t step);
 
+/*
+ * Layer order for reports and the heatmap: known depths first, in
+ * order; then the rest by first sight.  A qsort-style result.
+ */
+static inline int
+detector_depth_cmp(int64_t depth_a, uint32_t order_a, int64_t depth_b,
+    uint32_t order_b)
+{
+	int64_t	da = depth_a >= 0 ? depth_a : INT64_MAX;
+	int64_t	db = depth_b >= 0 ? depth_b : INT64_MAX;
+
+	if (da != db)
+		return da < db ? -1 : 1;
+	return order_a < order_b ? -1 : order_a > order_b;
+}
+
 #endif

@@ -225,13 +225,8 @@ layer_depth_cmp(const void *a, const void *b)
 {
 	const struct layer	*x = *(const struct layer *const *)a;
 	const struct layer	*y = *(const struct layer *const *)b;
-	int64_t			 dx, dy;
 
-	dx = x->depth >= 0 ? x->depth : INT64_MAX;
-	dy = y->depth >= 0 ? y->depth : INT64_MAX;
-	if (dx != dy)
-		return dx < dy ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
+	return detector_depth_cmp(x->depth, x->order, y->depth, y->order);
 }
 
 void

@@ -476,13 +476,16 @@ ingest_series(struct ingest *ig, enum series_kind kind, const char *name,
 }
 
 size_t
-ingest_layer_series(struct ingest *ig, enum series_kind kind, size_t *idx,
-    size_t i, size_t stepi)
+ingest_layer_series(struct ingest *ig, enum series_kind kind, size_t i,
+    size_t stepi)
 {
-	if (idx[i] == INGEST_NONE)
-		idx[i] = ingest_series(ig, kind, ig->name_ptr[i],
-		    ig->name_len[i], stepi);
-	return idx[i];
+	struct ingest_name	*nm = &ig->names[i];
+	size_t			*si = kind == SERIES_LAYER_GRAD ? &nm->grad :
+				    &nm->weight;
+
+	if (*si == INGEST_NONE)
+		*si = ingest_series(ig, kind, nm->s, nm->len, stepi);
+	return *si;
 }
 
 int
@@ -504,18 +507,10 @@ ingest_name_add(struct ingest *ig, const char *s, size_t len)
 	ingest_slot_add(ig, INGEST_KIND_NAME, s, len, h, i);
 	if (i == ig->names_cap) {
 		ig->names_cap = ig->names_cap == 0 ? 64 : ig->names_cap * 2;
-		ig->name_ptr = xreallocarray(ig->name_ptr, ig->names_cap,
-		    sizeof *ig->name_ptr);
-		ig->name_len = xreallocarray(ig->name_len, ig->names_cap,
-		    sizeof *ig->name_len);
-		ig->grad_idx = xreallocarray(ig->grad_idx, ig->names_cap,
-		    sizeof *ig->grad_idx);
-		ig->weight_idx = xreallocarray(ig->weight_idx, ig->names_cap,
-		    sizeof *ig->weight_idx);
+		ig->names = xreallocarray(ig->names, ig->names_cap,
+		    sizeof *ig->names);
 	}
-	ig->name_ptr[i] = s;
-	ig->name_len[i] = len;
-	ig->grad_idx[i] = ig->weight_idx[i] = INGEST_NONE;
+	ig->names[i] = (struct ingest_name){ s, len, INGEST_NONE, INGEST_NONE };
 	ig->nnames++;
 	return 0;
 }
@@ -599,7 +594,7 @@ ingest_named(struct ingest *ig, json_t *obj, enum series_kind kind,
 /* steps[stepi].<field> as an array aligned with layer_names. */
 static int
 ingest_aligned(struct ingest *ig, json_t *arr, enum series_kind kind,
-    size_t *idx, const char *field, size_t stepi, int64_t step)
+    const char *field, size_t stepi, int64_t step)
 {
 	char	 q[INGEST_QUOTE_SIZE];
 	size_t	 i, n, si;
@@ -622,8 +617,8 @@ ingest_aligned(struct ingest *ig, json_t *arr, enum series_kind kind,
 		if (r < 0)
 			return ingest_fail(ig, "steps[%zu].%s[%zu] (%s): "
 			    INGEST_VALUE_WANT, stepi, field, i,
-			    ingest_quote(q, ig->name_ptr[i], ig->name_len[i]));
-		if ((si = ingest_layer_series(ig, kind, idx, i, stepi)) ==
+			    ingest_quote(q, ig->names[i].s, ig->names[i].len));
+		if ((si = ingest_layer_series(ig, kind, i, stepi)) ==
 		    INGEST_NONE)
 			return -1;
 		ingest_push(ig, si, step, d);
@@ -634,12 +629,12 @@ ingest_aligned(struct ingest *ig, json_t *arr, enum series_kind kind,
 /* steps[stepi].layers or .weights, in either form. */
 static int
 ingest_tensors(struct ingest *ig, json_t *v, enum series_kind kind,
-    size_t *idx, const char *field, size_t stepi, int64_t step)
+    const char *field, size_t stepi, int64_t step)
 {
 	if (json_is_object(v))
 		return ingest_named(ig, v, kind, field, stepi, step);
 	if (json_is_array(v))
-		return ingest_aligned(ig, v, kind, idx, field, stepi, step);
+		return ingest_aligned(ig, v, kind, field, stepi, step);
 	if (json_is_null(v))
 		return 0;
 	return ingest_fail(ig, "steps[%zu].%s: expected an object of name -> "
@@ -769,12 +764,12 @@ ingest_step(struct ingest *ig, json_t *st, size_t stepi)
 			rc = ingest_scalar(ig, SERIES_SKIPPED, stepi, step, d);
 			break;
 		case KEY_LAYERS:
-			rc = ingest_tensors(ig, v, SERIES_LAYER_GRAD,
-			    ig->grad_idx, key, stepi, step);
+			rc = ingest_tensors(ig, v, SERIES_LAYER_GRAD, key,
+			    stepi, step);
 			break;
 		case KEY_WEIGHTS:
-			rc = ingest_tensors(ig, v, SERIES_LAYER_WEIGHT,
-			    ig->weight_idx, key, stepi, step);
+			rc = ingest_tensors(ig, v, SERIES_LAYER_WEIGHT, key,
+			    stepi, step);
 			break;
 		case KEY_CLIP:
 			rc = ingest_clip(ig, v, stepi, step);
@@ -1076,10 +1071,7 @@ static void
 ingest_cleanup(struct ingest *ig)
 {
 	free(ig->tab);
-	free(ig->name_ptr);
-	free(ig->name_len);
-	free(ig->grad_idx);
-	free(ig->weight_idx);
+	free(ig->names);
 }
 
 struct batch *

@@ -31,6 +31,14 @@ enum ingest_key {
 	KEY_METRICS
 };
 
+/* One entry of "layer_names": its name (borrowed) and its series. */
+struct ingest_name {
+	const char	*s;
+	size_t		 len;
+	size_t		 grad;		/* layer_grad series, or INGEST_NONE */
+	size_t		 weight;	/* layer_weight series, or INGEST_NONE */
+};
+
 /* One entry of the name table; name is borrowed from the body or batch. */
 struct ingest_slot {
 	const char	*name;		/* NULL: free slot */
@@ -54,12 +62,9 @@ struct ingest {
 	size_t			 tabused;
 	uint64_t		 seed;
 	int			 names_given;	/* "layer_names" not null */
+	struct ingest_name	*names;
 	size_t			 nnames;
 	size_t			 names_cap;
-	const char		**name_ptr;	/* per layer_names entry */
-	size_t			*name_len;
-	size_t			*grad_idx;	/* series, or INGEST_NONE */
-	size_t			*weight_idx;
 };
 
 /*
@@ -81,9 +86,9 @@ int		 ingest_name_add(struct ingest *ig, const char *s, size_t len);
  */
 size_t		 ingest_series(struct ingest *ig, enum series_kind kind,
 		    const char *name, size_t len, size_t stepi);
-/* The series of layer_names[i] of kind, through its cache idx. */
+/* The series of kind (layer_grad or layer_weight) of layer_names[i]. */
 size_t		 ingest_layer_series(struct ingest *ig, enum series_kind kind,
-		    size_t *idx, size_t i, size_t stepi);
+		    size_t i, size_t stepi);
 /* Append to the scalar series of kind, named after it. */
 int		 ingest_scalar(struct ingest *ig, enum series_kind kind,
 		    size_t stepi, int64_t step, double v);

@@ -205,8 +205,8 @@ scan_scalar(struct scan *sc, enum series_kind kind, size_t stepi,
 
 /* layers/weights as an array aligned with layer_names. */
 static int
-scan_aligned(struct scan *sc, enum series_kind kind, size_t *idx,
-    size_t stepi, int64_t step)
+scan_aligned(struct scan *sc, enum series_kind kind, size_t stepi,
+    int64_t step)
 {
 	struct ingest	*ig = sc->ig;
 	size_t		 i = 0, si;
@@ -220,8 +220,7 @@ scan_aligned(struct scan *sc, enum series_kind kind, size_t *idx,
 			if (i == ig->nnames || (r = scan_value(sc, &d)) < 0)
 				return -1;
 			if (r == 1) {
-				si = ingest_layer_series(ig, kind, idx, i,
-				    stepi);
+				si = ingest_layer_series(ig, kind, i, stepi);
 				if (si == INGEST_NONE)
 					return -1;
 				ingest_push(ig, si, step, d);
@@ -292,12 +291,12 @@ scan_named(struct scan *sc, enum series_kind kind, size_t stepi,
 }
 
 static int
-scan_tensors(struct scan *sc, enum series_kind kind, size_t *idx,
-    size_t stepi, int64_t step)
+scan_tensors(struct scan *sc, enum series_kind kind, size_t stepi,
+    int64_t step)
 {
 	switch (scan_peek(sc)) {
 	case '[':
-		return scan_aligned(sc, kind, idx, stepi, step);
+		return scan_aligned(sc, kind, stepi, step);
 	case '{':
 		return scan_named(sc, kind, stepi, step);
 	default:
@@ -377,11 +376,9 @@ scan_field(struct scan *sc, enum ingest_key key, size_t stepi, int64_t step)
 			    0.0);
 		}
 	case KEY_LAYERS:
-		return scan_tensors(sc, SERIES_LAYER_GRAD, ig->grad_idx, stepi,
-		    step);
+		return scan_tensors(sc, SERIES_LAYER_GRAD, stepi, step);
 	case KEY_WEIGHTS:
-		return scan_tensors(sc, SERIES_LAYER_WEIGHT, ig->weight_idx,
-		    stepi, step);
+		return scan_tensors(sc, SERIES_LAYER_WEIGHT, stepi, step);
 	case KEY_CLIP:
 		return scan_clip(sc, stepi, step);
 	case KEY_METRICS:
