@@ -21,6 +21,9 @@ endif
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libwebsockets-dev \
 	libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev \
 	curl jq sqlite3 perl
+# Alert delivery's real neighbours, started by the tests: Alertmanager,
+# and promtool (from prometheus) to lint /metrics and check the examples.
+DEB_PKGS += prometheus-alertmanager prometheus
 # The dashboard (npm installs uPlot) and its browser tests (Debian's Chromium,
 # fonts for its screenshots).  Node and npm only when missing: NodeSource's
 # nodejs package bundles npm and conflicts with Debian's npm.
@@ -32,7 +35,7 @@ ifeq ($(shell command -v npm 2>/dev/null),)
 DEB_PKGS += npm
 endif
 
-PKGS	:= libmicrohttpd libwebsockets jansson sqlite3
+PKGS	:= libmicrohttpd libwebsockets jansson sqlite3 libcurl
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wformat=2 -Wwrite-strings -Wvla
 ifdef CI
@@ -135,6 +138,9 @@ UNIT_DEPS_test_ingest_scan := ingest.o numscan.o
 UNIT_DEPS_test_walsync := query.o store.o rowjson.o
 UNIT_DEPS_test_detector := ingest.o ingest_scan.o numscan.o baseline.o detector_config.o detector_msg.o \
 	detector_rules.o
+DETECTOR_OBJS := detector.o baseline.o detector_config.o detector_msg.o detector_rules.o
+UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
+UNIT_DEPS_test_store_outbox := store.o rowjson.o notice.o receiver.o $(DETECTOR_OBJS)
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
 	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o
 

@@ -174,15 +174,17 @@ alertstore_sync_run(sqlite3 *db, int64_t run_id, int *changed, char **cause)
 
 int
 alertstore_resolve_stall(sqlite3 *db, int64_t run_id, int64_t step,
-    double now, char **cause)
+    double now, int64_t *alert_id, char **cause)
 {
 	static const char sql[] =
 	    "UPDATE alerts SET state = 'resolved', resolve_step = ?2,"
 	    " resolved_at = ?3,"
 	    " detail = json_set(COALESCE(detail, '{}'), '$.resolution',"
 	    "   'the run ended')"
-	    " WHERE run_id = ?1 AND kind = 'stall' AND state = 'firing'";
+	    " WHERE run_id = ?1 AND kind = 'stall' AND state = 'firing'"
+	    " RETURNING id";
 	sqlite3_stmt	*s = NULL;
+	int		 rc;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		return alertstore_fail(db, s, "prepare stall", cause);
@@ -190,7 +192,10 @@ alertstore_resolve_stall(sqlite3 *db, int64_t run_id, int64_t step,
 	if (step >= 0)
 		sqlite3_bind_int64(s, 2, step);
 	sqlite3_bind_double(s, 3, now);
-	if (sqlite3_step(s) != SQLITE_DONE)
+	*alert_id = -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		*alert_id = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE)
 		return alertstore_fail(db, s, "resolve stall", cause);
 	sqlite3_finalize(s);
 	return 0;

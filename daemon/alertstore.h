@@ -29,9 +29,12 @@ int	alertstore_apply(sqlite3 *db, const struct detector_event *ev,
  */
 int	alertstore_sync_run(sqlite3 *db, int64_t run_id, int *changed,
 	    char **cause);
-/* Resolve every firing stall alert of run_id (the run ended). */
+/*
+ * Resolve the firing stall alert of run_id (the run ended); *alert_id
+ * is its id, or -1 when none was firing.
+ */
 int	alertstore_resolve_stall(sqlite3 *db, int64_t run_id, int64_t step,
-	    double now, char **cause);
+	    double now, int64_t *alert_id, char **cause);
 
 /* Called for each firing alert by alertstore_each_firing(). */
 typedef void	(*alertstore_firing_cb)(void *arg, int64_t run_id,

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "detector.h"
+#include "receiver.h"
 #include "xmalloc.h"
 
 struct config_directive {
@@ -212,6 +214,112 @@ config_set_workers(struct config *cfg, const char *v, char **cause)
 	return config_set_threads(&cfg->workers, v, cause);
 }
 
+/* Seconds, with an optional s, m or h: "90", "90s", "5m", "1h". */
+static int
+config_parse_seconds(const char *value, double min, double max, double *out,
+    char **cause)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(value, &end);
+	if (end == value || errno != 0 || !(v >= 0)) {
+		xasprintf(cause, "expected seconds (90, 90s, 5m, 1h), got '%s'",
+		    value);
+		return -1;
+	}
+	if (strcmp(end, "m") == 0)
+		v *= 60;
+	else if (strcmp(end, "h") == 0)
+		v *= 3600;
+	else if (*end != '\0' && strcmp(end, "s") != 0) {
+		xasprintf(cause, "expected seconds (90, 90s, 5m, 1h), got '%s'",
+		    value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		xasprintf(cause, "%s is out of range [%gs, %gs]", value, min,
+		    max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+config_add_receiver(struct config *cfg, enum receiver_kind kind,
+    const char *v, char **cause)
+{
+	struct receiver	r;
+	size_t		i;
+
+	if (receiver_parse(&r, kind, v, cause) == -1)
+		return -1;
+	for (i = 0; i < cfg->nreceivers; i++)
+		if (strcmp(cfg->receivers[i].name, r.name) == 0) {
+			xasprintf(cause, "a second receiver named %s (give one "
+			    "a name=)", r.name);
+			receiver_cleanup(&r);
+			return -1;
+		}
+	cfg->receivers = xreallocarray(cfg->receivers, cfg->nreceivers + 1,
+	    sizeof *cfg->receivers);
+	cfg->receivers[cfg->nreceivers++] = r;
+	return 0;
+}
+
+static int
+config_set_alertmanager(struct config *cfg, const char *v, char **cause)
+{
+	return config_add_receiver(cfg, RECEIVER_ALERTMANAGER, v, cause);
+}
+
+static int
+config_set_webhook(struct config *cfg, const char *v, char **cause)
+{
+	return config_add_receiver(cfg, RECEIVER_WEBHOOK, v, cause);
+}
+
+static int
+config_set_slack_webhook(struct config *cfg, const char *v, char **cause)
+{
+	return config_add_receiver(cfg, RECEIVER_SLACK, v, cause);
+}
+
+static int
+config_set_external_url(struct config *cfg, const char *v, char **cause)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+		xasprintf(cause, "expected an http:// or https:// URL, got "
+		    "'%s'", v);
+		return -1;
+	}
+	free(cfg->external_url);
+	cfg->external_url = xstrdup(v);
+	return 0;
+}
+
+static int
+config_set_notify_resend(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_seconds(v, 1, 3600, &cfg->notify_resend, cause);
+}
+
+static int
+config_set_notify_timeout(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_seconds(v, 0.1, 300, &cfg->notify_timeout, cause);
+}
+
+static int
+config_set_notify_max_backoff(struct config *cfg, const char *v,
+    char **cause)
+{
+	return config_parse_seconds(v, 1, 86400, &cfg->notify_max_backoff,
+	    cause);
+}
+
 static const struct config_directive config_directives[] = {
 	{ "http", config_set_http,
 	    "ADDR:PORT  HTTP API and dashboard (default 127.0.0.1:7070)" },
@@ -237,6 +345,20 @@ static const struct config_directive config_directives[] = {
 	    "N          HTTP I/O threads (default 2)" },
 	{ "workers", config_set_workers,
 	    "N          parse and query threads (default 4)" },
+	{ "alertmanager", config_set_alertmanager,
+	    "URL [opt]  post alerts to this Alertmanager (repeatable)" },
+	{ "webhook", config_set_webhook,
+	    "URL [opt]  post a JSON notice of every alert change (repeatable)" },
+	{ "slack-webhook", config_set_slack_webhook,
+	    "URL [opt]  post alert changes to a Slack incoming webhook" },
+	{ "external-url", config_set_external_url,
+	    "URL        the dashboard's address in notices (default: http)" },
+	{ "notify-resend", config_set_notify_resend,
+	    "SECONDS    re-send firing alerts to Alertmanager (default 60)" },
+	{ "notify-timeout", config_set_notify_timeout,
+	    "SECONDS    longest wait for a receiver's answer (default 10)" },
+	{ "notify-max-backoff", config_set_notify_max_backoff,
+	    "SECONDS    longest wait between retries (default 60)" },
 };
 #define CONFIG_NDIRECTIVES \
 	(sizeof config_directives / sizeof config_directives[0])
@@ -254,11 +376,16 @@ config_init(struct config *cfg)
 	cfg->workers = 4;
 	cfg->detect = 1;
 	cfg->detector = detector_config_new();
+	cfg->notify_resend = 60;
+	cfg->notify_timeout = 10;
+	cfg->notify_max_backoff = 60;
 }
 
 void
 config_cleanup(struct config *cfg)
 {
+	size_t	i;
+
 	free(cfg->http_host);
 	free(cfg->ws_host);
 	free(cfg->db_path);
@@ -268,6 +395,10 @@ config_cleanup(struct config *cfg)
 	free(cfg->token);
 	free(cfg->web_root);
 	detector_config_free(cfg->detector);
+	for (i = 0; i < cfg->nreceivers; i++)
+		receiver_cleanup(&cfg->receivers[i]);
+	free(cfg->receivers);
+	free(cfg->external_url);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -291,7 +422,7 @@ config_set(struct config *cfg, const char *directive, const char *value,
 const char *
 config_directives_help(void)
 {
-	static char	buf[2048];
+	static char	buf[4096];
 	size_t		i, n = 0;
 
 	for (i = 0; i < CONFIG_NDIRECTIVES && n < sizeof buf; i++)
@@ -420,6 +551,24 @@ config_is_loopback(const char *host)
 	return loop;
 }
 
+/* The dashboard's address as notices link it, from the HTTP address. */
+static void
+config_default_external_url(struct config *cfg)
+{
+	char	host[256];
+
+	if (strcmp(cfg->http_host, "0.0.0.0") == 0 ||
+	    strcmp(cfg->http_host, "::") == 0 || *cfg->http_host == '\0') {
+		if (gethostname(host, sizeof host) != 0)
+			snprintf(host, sizeof host, "localhost");
+		host[sizeof host - 1] = '\0';
+	} else
+		snprintf(host, sizeof host, "%s", cfg->http_host);
+	xasprintf(&cfg->external_url, "http://%s%s%s:%u",
+	    strchr(host, ':') != NULL ? "[" : "", host,
+	    strchr(host, ':') != NULL ? "]" : "", cfg->http_port);
+}
+
 int
 config_finish(struct config *cfg, char **cause)
 {
@@ -430,6 +579,8 @@ config_finish(struct config *cfg, char **cause)
 		    (uint16_t)(cfg->http_port + 1);
 	if (cfg->token_file != NULL && config_read_token(cfg, cause) == -1)
 		return -1;
+	if (cfg->external_url == NULL)
+		config_default_external_url(cfg);
 	if (cfg->token == NULL && !cfg->allow_remote &&
 	    (!config_is_loopback(cfg->http_host) ||
 	    !config_is_loopback(cfg->ws_host))) {

@@ -17,6 +17,7 @@
 #define CONFIG_DETECTOR_PREFIX	"detector."
 
 struct detector_config;
+struct receiver;
 
 struct config {
 	char		*http_host;
@@ -35,6 +36,12 @@ struct config {
 	unsigned int	 http_threads;
 	unsigned int	 workers;	/* parse and query threads */
 	struct detector_config *detector; /* "detector.<name> value" lines */
+	struct receiver	*receivers;	/* alertmanager, webhook, slack-webhook */
+	size_t		 nreceivers;
+	char		*external_url;	/* links in notices; NULL: from http */
+	double		 notify_resend;	/* seconds between Alertmanager re-sends */
+	double		 notify_timeout;	/* seconds a receiver may take */
+	double		 notify_max_backoff;	/* longest wait between retries */
 };
 
 /* Fill cfg with the defaults. */

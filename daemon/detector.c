@@ -550,6 +550,7 @@ detector_event_add(struct detector *d, struct run *r,
 	ev->run_id = r->id;
 	ev->kind = kind;
 	ev->severity = (enum alert_severity)al->severity;
+	ev->prev_severity = ev->severity;
 	ev->series = xstrdup(series != NULL ? series : "");
 	ev->onset_step = al->onset_step;
 	ev->fire_step = al->fire_step;
@@ -618,14 +619,17 @@ detector_alert_update(struct detector *d, struct run *r, struct alert *al,
     const struct detector_report *rep)
 {
 	struct detector_event	*ev;
+	enum alert_severity	 prev;
 
 	if (d->replay || !al->firing) {
 		free(rep->message);
 		free(rep->detail);
 		return;
 	}
+	prev = (enum alert_severity)al->severity;
 	al->severity = (uint8_t)sev;
 	ev = detector_event_add(d, r, DETECTOR_UPDATE, kind, series, al);
+	ev->prev_severity = prev;
 	detector_event_report(ev, rep);
 }
 

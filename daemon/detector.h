@@ -59,6 +59,7 @@ struct detector_event {
 	int64_t			 run_id;
 	enum alert_kind		 kind;
 	enum alert_severity	 severity;
+	enum alert_severity	 prev_severity;	/* before an UPDATE; else severity */
 	char			*series;	/* "" for the run */
 	int64_t			 onset_step;	/* first bad evaluation; -1 unknown */
 	int64_t			 fire_step;

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "query.h"
+#include "store.h"
 #include "writer.h"
 #include "xmalloc.h"
 
@@ -36,6 +37,7 @@
 #define HTTP_EXPORT_BLOCK	(64 * 1024)
 #define HTTP_API_PREFIX		"/api/v1/"
 #define HTTP_VERSION		"0.1.0"
+#define HTTP_ACTIVE_S		86400.0	/* /metrics: runs seen this recently */
 
 struct http {
 	const struct config	*cfg;
@@ -90,6 +92,7 @@ struct request {
 	struct writer_job	 wjob;
 	unsigned int		 status;	/* reply, once ready */
 	char			*reply;
+	const char		*reply_type;	/* NULL: JSON */
 	int			 retry_after;
 };
 
@@ -372,6 +375,40 @@ http_query_job(struct query *q, struct request *req)
 	http_resume(req, r.status, r.body);
 }
 
+/*
+ * Worker: GET /metrics, the counters and the database's gauges (without
+ * them when q is NULL: an in-memory database has no reader).
+ */
+static void
+http_metrics_job(struct query *q, struct request *req)
+{
+	struct http		*h = req->h;
+	struct query_reply	 r = { 0, NULL };
+	size_t			 viewers = 0;
+	char			*base, *extra = NULL, *all;
+
+	if (h->hooks.stream_clients != NULL)
+		viewers = h->hooks.stream_clients(h->hooks.arg);
+	base = metrics_render(writer_queue_depth(h->writer), viewers);
+	if (h->hooks.metrics_extra != NULL)
+		extra = h->hooks.metrics_extra(h->hooks.arg);
+	if (q != NULL) {
+		query_gauges(q, http_wallclock() - HTTP_ACTIVE_S, &r);
+		if (r.status != 200) {
+			log_warnx("http: metrics: %s", r.body);
+			free(r.body);
+			r.body = NULL;
+		}
+	}
+	xasprintf(&all, "%s%s%s", base, extra != NULL ? extra : "",
+	    r.body != NULL ? r.body : "");
+	free(base);
+	free(extra);
+	free(r.body);
+	req->reply_type = "text/plain; version=0.0.4; charset=utf-8";
+	http_resume(req, MHD_HTTP_OK, all);
+}
+
 static void
 http_job_cb(void *state, void *arg)
 {
@@ -380,6 +417,10 @@ http_job_cb(void *state, void *arg)
 
 	if (http_route_is_post(req->route)) {
 		http_post_job(req);
+		return;
+	}
+	if (req->route == ROUTE_METRICS) {
+		http_metrics_job(q, req);
 		return;
 	}
 	if (q == NULL) {
@@ -498,25 +539,12 @@ http_info(struct request *req)
 
 	o = json_pack("{s:s, s:i, s:b, s:i}", "version", HTTP_VERSION,
 	    "stream_port", (int)cfg->ws_port, "auth", cfg->token != NULL,
-	    "schema_version", 1);
+	    "schema_version", store_schema_version());
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (s == NULL)
 		fatalx("http: json_dumps failed");
 	return http_json(req, MHD_HTTP_OK, s);
-}
-
-static enum MHD_Result
-http_metrics(struct request *req)
-{
-	struct http	*h = req->h;
-	size_t		 viewers = 0;
-
-	if (h->hooks.stream_clients != NULL)
-		viewers = h->hooks.stream_clients(h->hooks.arg);
-	return http_reply(req, MHD_HTTP_OK,
-	    metrics_render(writer_queue_depth(h->writer), viewers),
-	    "text/plain; version=0.0.4; charset=utf-8");
 }
 
 static enum MHD_Result
@@ -585,8 +613,6 @@ http_route(struct request *req, const char *url, const char *method)
 	switch (req->route) {
 	case ROUTE_HEALTHZ:
 		return http_json(req, MHD_HTTP_OK, xstrdup("{\"ok\":true}"));
-	case ROUTE_METRICS:
-		return http_metrics(req);
 	case ROUTE_INFO:
 		return http_info(req);
 	case ROUTE_EXPORT:
@@ -646,7 +672,9 @@ http_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 
 		req->ready = 0;
 		req->reply = NULL;	/* http_reply takes it over */
-		return http_json(req, req->status, reply);
+		return http_reply(req, req->status, reply,
+		    req->reply_type != NULL ? req->reply_type :
+		    "application/json");
 	}
 	if (req->dispatched)	/* spurious call while suspended */
 		return MHD_YES;

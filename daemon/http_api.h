@@ -20,6 +20,8 @@ struct http;
 struct http_hooks {
 	/* Viewers connected to the stream, for /metrics. */
 	size_t		(*stream_clients)(void *arg);
+	/* More /metrics lines (allocated text), e.g. the notifier's. */
+	char		*(*metrics_extra)(void *arg);
 	/* Serve GET of a dashboard path: fills body/len/type, or returns -1. */
 	int		(*static_file)(void *arg, const char *path,
 			    const void **body, size_t *len, const char **type);

@@ -4,6 +4,7 @@
  * order.  Signals are blocked before any thread starts and the main
  * thread takes them with sigwait(), so no other thread is interrupted.
  */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "http_api.h"
 #include "jsonarena.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "webfiles.h"
 #include "writer.h"
@@ -30,6 +32,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: gradwatchd [-hnvV] [-c file] [--http addr:port] [--ws addr:port]\n"
 "                  [--db file] [--token-file file] [--web-root dir]\n"
+"                  [--alertmanager url] [--webhook url] [--slack-webhook url]\n"
+"                  [--external-url url]\n"
 "\n"
 "gradwatchd takes training metrics over HTTP, stores them in SQLite,\n"
 "watches them for failing training and serves the dashboard.\n"
@@ -45,6 +49,15 @@ usage(FILE *f)
 "  --token-file file   require 'Authorization: Bearer <token>'\n"
 "  --web-root dir      serve the dashboard from dir (development)\n"
 "  --allow-remote      listen beyond loopback without a token\n"
+"  --alertmanager url  post alerts to this Alertmanager (repeatable)\n"
+"  --webhook url       post a JSON notice of every alert change (repeatable)\n"
+"  --slack-webhook url post alert changes to a Slack incoming webhook\n"
+"  --external-url url  the dashboard's address in notices' links\n"
+"\n"
+"A receiver's URL may be followed by options, in the same argument:\n"
+"severity=info|warning|critical (the least it hears of; default warning),\n"
+"project=a,b (only these projects), name=NAME (in /metrics),\n"
+"bearer-file=FILE (send its first line as a bearer token).\n"
 "\n"
 "Configuration file directives (one 'directive value' per line):\n%s"
 "\n"
@@ -63,6 +76,7 @@ struct main_flag {
 struct main_parts {
 	struct ws_stream	*ws;
 	struct webfiles		*wf;
+	struct notify		*notify;	/* NULL: no receivers */
 };
 
 static size_t
@@ -71,6 +85,14 @@ main_stream_clients(void *arg)
 	struct main_parts	*p = arg;
 
 	return ws_stream_clients(p->ws);
+}
+
+static char *
+main_notify_metrics(void *arg)
+{
+	struct main_parts	*p = arg;
+
+	return notify_metrics(p->notify);
 }
 
 static int
@@ -94,16 +116,22 @@ main(int argc, char *argv[])
 		{ "token-file", required_argument, NULL, 4 },
 		{ "web-root", required_argument, NULL, 5 },
 		{ "allow-remote", no_argument, NULL, 6 },
+		{ "alertmanager", required_argument, NULL, 7 },
+		{ "webhook", required_argument, NULL, 8 },
+		{ "slack-webhook", required_argument, NULL, 9 },
+		{ "external-url", required_argument, NULL, 10 },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const flag_directives[] = {
 		NULL, "http", "ws", "db", "token-file", "web-root",
-		"allow-remote"
+		"allow-remote", "alertmanager", "webhook", "slack-webhook",
+		"external-url"
 	};
 	struct main_flag	 flags[32];
 	struct config		 cfg;
 	struct store		*st;
 	struct writer		*w;
+	struct notify		*nt = NULL;
 	struct http		*h;
 	struct main_parts	 parts;
 	struct http_hooks	 hooks;
@@ -130,7 +158,8 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("gradwatchd %s\n", GRADWATCHD_VERSION);
 			return 0;
-		case 1: case 2: case 3: case 4: case 5: case 6:
+		case 1: case 2: case 3: case 4: case 5: case 6: case 7:
+		case 8: case 9: case 10:
 			if (nflags == sizeof flags / sizeof flags[0]) {
 				fprintf(stderr, "gradwatchd: too many flags\n");
 				return 2;
@@ -176,15 +205,21 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 
 	jsonarena_install();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("gradwatchd: curl_global_init failed");
 	if ((st = store_open(cfg.db_path, &cause)) == NULL)
+		fatalx("%s", cause);
+	/* After the store, which adds the outbox to an older database. */
+	if (cfg.nreceivers > 0 && (nt = notify_start(&cfg, &cause)) == NULL)
 		fatalx("%s", cause);
 	if ((parts.wf = webfiles_new(cfg.web_root, &cause)) == NULL)
 		fatalx("%s", cause);
 	if ((parts.ws = ws_stream_start(&cfg, &cause)) == NULL)
 		fatalx("%s", cause);
-	w = writer_start(st, cfg.db_path, cfg.queue_points,
-	    cfg.detect ? cfg.detector : NULL, parts.ws);
+	w = writer_start(st, &cfg, parts.ws, nt);
+	parts.notify = nt;
 	hooks.stream_clients = main_stream_clients;
+	hooks.metrics_extra = main_notify_metrics;
 	hooks.static_file = main_static_file;
 	hooks.arg = &parts;
 	if ((h = http_start(&cfg, w, &hooks, &cause)) == NULL)
@@ -216,12 +251,15 @@ main(int argc, char *argv[])
 	log_info("gradwatchd: %s: shutting down", strsignal(sig));
 	http_quiesce(h);	/* no new connections */
 	http_drain(h);		/* parse what has arrived */
+	notify_stop(nt);	/* abandon deliveries in flight */
 	writer_stop(w);		/* commit and answer everything queued */
 	http_stop(h, SHUTDOWN_ANSWER_MS);
 	writer_free(w);
+	notify_free(nt);		/* after the writer took its outcomes */
 	ws_stream_stop(parts.ws);	/* after the writer, its publisher */
 	webfiles_free(parts.wf);	/* after MHD, which sent its files */
 	config_cleanup(&cfg);
+	curl_global_cleanup();
 	log_info("gradwatchd: stopped");
 	return 0;
 

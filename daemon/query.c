@@ -60,6 +60,8 @@ enum query_stmt {
 	QS_RANGE_BLOBS,
 	QS_LAYERS,
 	QS_ALERTS,
+	QS_RUN_HEALTH,
+	QS_FIRING_COUNTS,
 	QS_COUNT
 };
 
@@ -148,6 +150,16 @@ static const char *const query_sql[QS_COUNT] = {
 	    " AND (?2 IS NULL OR a.state = ?2)"
 	    " AND (?3 IS NULL OR a.fired_at >= ?3)"
 	    " ORDER BY a.fired_at DESC, a.id DESC",
+	/* /metrics: runs not finished and seen since ?1. */
+	[QS_RUN_HEALTH] =
+	    "SELECT key, project, health FROM runs"
+	    " WHERE status IN ('running', 'stalled') AND last_seen >= ?1"
+	    " ORDER BY key",
+	[QS_FIRING_COUNTS] =
+	    "SELECT a.kind, a.severity, count(*) FROM alerts a"
+	    " JOIN runs r ON r.id = a.run_id WHERE a.state = 'firing'"
+	    " AND r.status IN ('running', 'stalled') AND r.last_seen >= ?1"
+	    " GROUP BY a.kind, a.severity ORDER BY a.kind, a.severity",
 };
 
 struct query {
@@ -1751,6 +1763,89 @@ query_alerts(struct query *q, const char *run, const char *state,
 	if (!query_is_absent(since))
 		sqlite3_bind_double(st, 3, t);
 	query_reply_rows(q, st, rowjson_alert, "alerts", r);
+	query_end(q);
+}
+
+/* ---- /metrics ------------------------------------------------------------ */
+
+/* A label value with the exposition format's escapes (allocated). */
+static char *
+query_label(const char *v)
+{
+	char	*out, *p;
+
+	p = out = xmalloc(2 * strlen(v) + 1);
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			*p++ = '\\';
+			*p++ = *v == '\n' ? 'n' : *v;
+		} else
+			*p++ = *v;
+	}
+	*p = '\0';
+	return out;
+}
+
+static int
+query_health_level(const char *health)
+{
+	if (strcmp(health, "critical") == 0)
+		return 2;
+	return strcmp(health, "warning") == 0 ? 1 : 0;
+}
+
+void
+query_gauges(struct query *q, double since, struct query_reply *r)
+{
+	sqlite3_stmt	*st;
+	FILE		*f;
+	char		*key, *project;
+	size_t		 len;
+	int		 rc;
+
+	if (query_begin(q, r) == -1)
+		return;
+	if ((f = open_memstream(&r->body, &len)) == NULL)
+		fatal("query: open_memstream");
+	fprintf(f, "# HELP gradwatch_run_health Health of each run seen in "
+	    "the last day and not finished: 0 ok, 1 warning, 2 critical.\n"
+	    "# TYPE gradwatch_run_health gauge\n");
+	st = query_stmt(q, QS_RUN_HEALTH);
+	sqlite3_bind_double(st, 1, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		key = query_label((const char *)sqlite3_column_text(st, 0));
+		project = query_label(sqlite3_column_type(st, 1) ==
+		    SQLITE_NULL ? "" : (const char *)sqlite3_column_text(st, 1));
+		fprintf(f, "gradwatch_run_health{run=\"%s\",project=\"%s\"}"
+		    " %d\n", key, project, query_health_level(
+		    (const char *)sqlite3_column_text(st, 2)));
+		free(key);
+		free(project);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	fprintf(f, "# HELP gradwatch_alerts_firing Alerts firing in those "
+	    "runs, by kind and severity.\n"
+	    "# TYPE gradwatch_alerts_firing gauge\n");
+	st = query_stmt(q, QS_FIRING_COUNTS);
+	sqlite3_bind_double(st, 1, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fprintf(f, "gradwatch_alerts_firing{kind=\"%s\","
+		    "severity=\"%s\"} %lld\n", sqlite3_column_text(st, 0),
+		    sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2));
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (fclose(f) != 0)
+		fatal("query: metrics text");
+	r->status = 200;
+	query_end(q);
+	return;
+fail:
+	fclose(f);
+	free(r->body);
+	r->body = NULL;
+	query_reply_internal(r, query_errmsg(q));
 	query_end(q);
 }
 

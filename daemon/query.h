@@ -46,6 +46,13 @@ void	query_alerts(struct query *q, const char *run, const char *state,
 	    const char *since, struct query_reply *r);
 
 /*
+ * GET /metrics, the database's part: run health and firing alerts of
+ * the runs not finished and seen since since (seconds since the epoch),
+ * in the Prometheus text format.  A 200 with text, or an error reply.
+ */
+void	query_gauges(struct query *q, double since, struct query_reply *r);
+
+/*
  * GET /api/v1/runs/{run}/export?format=csv|jsonl, streamed in constant
  * memory.  Opens its own connection to path (one read transaction for
  * the whole export).  NULL with r filled on error (unknown run, bad

@@ -12,6 +12,8 @@
 #include "detector.h"
 #include "history.h"
 #include "log.h"
+#include "notice.h"
+#include "store_outbox.h"
 #include "watch.h"
 #include "xmalloc.h"
 
@@ -28,6 +30,8 @@ struct watch {
 	struct detector_events	 events;	/* reused between calls */
 	struct watch_ids	 alerts;	/* changed since the last clear */
 	struct watch_ids	 runs;
+	struct store_outbox	*outbox;	/* NULL: no notices */
+	size_t			 notices;	/* added since the last clear */
 };
 
 static void
@@ -43,13 +47,33 @@ watch_ids_add(struct watch_ids *l, int64_t id)
 }
 
 struct watch *
-watch_new(const struct detector_config *cfg)
+watch_new(const struct detector_config *cfg, struct store_outbox *outbox)
 {
 	struct watch	*w;
 
 	w = xcalloc(1, sizeof *w);
 	w->det = detector_new(cfg);
+	w->outbox = outbox;
 	return w;
+}
+
+/* Queue the notices of a change to alert id (in the same transaction). */
+static void
+watch_notify(struct watch *w, int64_t id, enum notice_change change,
+    enum alert_severity prev, double now)
+{
+	char	*cause = NULL;
+	int	 n;
+
+	if (w->outbox == NULL)
+		return;
+	if ((n = store_outbox_add(w->outbox, id, change, (int)prev, now,
+	    &cause)) == -1) {
+		log_warnx("watch: alert %lld: %s", (long long)id, cause);
+		free(cause);
+		return;
+	}
+	w->notices += (size_t)n;
 }
 
 void
@@ -84,6 +108,13 @@ watch_apply_events(struct watch *w, sqlite3 *db, double now)
 		}
 		if (id != -1)
 			watch_ids_add(&w->alerts, id);
+		if (id != -1 && ev->type != DETECTOR_UPDATE)
+			watch_notify(w, id, ev->type == DETECTOR_FIRE ?
+			    NOTICE_FIRED : NOTICE_RESOLVED, ev->prev_severity,
+			    now);
+		else if (id != -1 && ev->severity != ev->prev_severity)
+			watch_notify(w, id, NOTICE_SEVERITY, ev->prev_severity,
+			    now);
 		log_debug("watch: run %lld: %s %s %s%s%s at step %lld",
 		    (long long)ev->run_id, ev->type == DETECTOR_FIRE ? "fire" :
 		    ev->type == DETECTOR_UPDATE ? "update" : "resolve",
@@ -121,15 +152,23 @@ void
 watch_finish(struct watch *w, sqlite3 *db, int64_t run_id, double now)
 {
 	char	*cause = NULL;
+	int64_t	 stall;
 	int	 changed;
 
 	detector_forget(w->det, run_id);
-	if (alertstore_resolve_stall(db, run_id, -1, now, &cause) == -1 ||
+	if (alertstore_resolve_stall(db, run_id, -1, now, &stall,
+	    &cause) == -1 ||
 	    alertstore_sync_run(db, run_id, &changed, &cause) == -1) {
 		log_warnx("watch: %s", cause);
 		free(cause);
-	} else if (changed)
+		return;
+	}
+	if (changed)
 		watch_ids_add(&w->runs, run_id);
+	if (stall != -1) {
+		watch_ids_add(&w->alerts, stall);
+		watch_notify(w, stall, NOTICE_RESOLVED, ALERT_WARNING, now);
+	}
 }
 
 void
@@ -142,11 +181,18 @@ watch_changes(struct watch *w, const int64_t **alert_ids, size_t *nalerts,
 	*nruns = w->runs.n;
 }
 
+size_t
+watch_notices(struct watch *w)
+{
+	return w->notices;
+}
+
 void
 watch_changes_clear(struct watch *w)
 {
 	w->alerts.n = 0;
 	w->runs.n = 0;
+	w->notices = 0;
 }
 
 void

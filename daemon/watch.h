@@ -17,10 +17,16 @@
 #include "batch.h"
 
 struct detector_config;
+struct store_outbox;
 struct watch;
 
-/* A watch using cfg (borrowed; it must outlive the watch). */
-struct watch	*watch_new(const struct detector_config *cfg);
+/*
+ * A watch using cfg, adding the notices of every alert change to
+ * outbox (both borrowed: they must outlive the watch; outbox NULL: no
+ * notices).
+ */
+struct watch	*watch_new(const struct detector_config *cfg,
+		    struct store_outbox *outbox);
 void		 watch_free(struct watch *w);
 /*
  * Outside a transaction, at start: restore the firing alerts of active
@@ -48,6 +54,8 @@ void		 watch_tick(struct watch *w, sqlite3 *db, double now);
  */
 void		 watch_changes(struct watch *w, const int64_t **alert_ids,
 		    size_t *nalerts, const int64_t **run_ids, size_t *nruns);
+/* Notices added to the outbox since the last watch_changes_clear(). */
+size_t		 watch_notices(struct watch *w);
 void		 watch_changes_clear(struct watch *w);
 
 #endif

@@ -5,7 +5,10 @@
  * (so one bad job fails alone), commits once, and hands the answers to
  * walsync, which sends them once the WAL is on disk: a 200 from the
  * writer is a durability promise.  Past a WAL size, the writer also
- * catches the checkpoints up between rounds (checkpoint.h).
+ * catches the checkpoints up between rounds (checkpoint.h).  The
+ * writer also owns the outbox's rows: the detector's alert changes add
+ * notices in the round's transaction (watch.h), and the notifier's
+ * delivery outcomes are marked in the next one (notify.h).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -15,13 +18,16 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "publish.h"
 #include "query.h"
 #include "queue.h"
 #include "rowjson.h"
 #include "store.h"
+#include "store_outbox.h"
 #include "walsync.h"
 #include "watch.h"
 #include "writer.h"
@@ -31,6 +37,7 @@
 #define WRITER_QUEUE_JOBS	4096
 #define WRITER_GROUP_POINTS	((size_t)2 << 20)
 #define WRITER_TICK_MS		1000	/* the detector's stall timer */
+#define WRITER_PRUNE_S		3600.0	/* between prunes of the outbox */
 
 struct writer {
 	struct store	*st;		/* writer thread only */
@@ -38,6 +45,9 @@ struct writer {
 	struct walsync	*sync;		/* NULL for an in-memory store */
 	struct watch	*watch;		/* writer thread only; NULL: no detection */
 	struct publish	*pub;		/* writer thread only */
+	struct store_outbox *outbox;	/* writer thread only; NULL: none */
+	struct notify	*notify;	/* borrowed; NULL: no receivers */
+	double		 next_prune;	/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
 	int		 stopped;	/* main thread only */
@@ -152,27 +162,73 @@ writer_publish(struct writer *w, struct writer_job **jobs,
 	}
 }
 
-/* The stall timer, in a transaction of its own. */
+/*
+ * Inside a transaction: mark the deliveries the notifier reported, and
+ * now and then prune the outbox.  A failed mark only means the notice
+ * is delivered again later.
+ */
+static void
+writer_outbox(struct writer *w)
+{
+	struct notify_result	*r;
+	char			*cause = NULL;
+	double			 now;
+	size_t			 n, i;
+
+	if (w->outbox == NULL)
+		return;
+	r = notify_results(w->notify, &n);
+	for (i = 0; i < n; i++)
+		if (store_outbox_done(w->outbox, r[i].id, r[i].sent,
+		    r[i].attempts, r[i].error, r[i].at, &cause) == -1) {
+			log_warnx("writer: %s", cause);
+			free(cause);
+			cause = NULL;
+		}
+	notify_results_free(r, n);
+	if ((now = writer_now()) < w->next_prune)
+		return;
+	w->next_prune = now + WRITER_PRUNE_S;
+	if (store_outbox_prune(w->outbox, writer_wallclock(), &cause) == -1) {
+		log_warnx("writer: %s", cause);
+		free(cause);
+	}
+}
+
+/* After a commit: wake the notifier if the round added notices. */
+static void
+writer_notify(struct writer *w)
+{
+	if (w->watch != NULL && watch_notices(w->watch) > 0)
+		notify_wake(w->notify);
+}
+
+/* The stall timer and the outbox's marks, in a transaction of their own. */
 static void
 writer_tick(struct writer *w)
 {
 	char	*cause = NULL;
 
-	if (w->watch == NULL)
+	if (w->watch == NULL && w->outbox == NULL)
 		return;
 	if (store_begin(w->st, &cause) == -1) {
 		log_warnx("writer: tick: %s", cause);
 		free(cause);
 		return;
 	}
-	watch_changes_clear(w->watch);
-	watch_tick(w->watch, store_db(w->st), writer_wallclock());
+	writer_outbox(w);
+	if (w->watch != NULL) {
+		watch_changes_clear(w->watch);
+		watch_tick(w->watch, store_db(w->st), writer_wallclock());
+	}
 	if (store_commit(w->st, &cause) == -1) {
 		log_warnx("writer: tick: %s", cause);
 		free(cause);
 		return;
 	}
-	writer_publish(w, NULL, NULL, 0);
+	writer_notify(w);
+	if (w->watch != NULL)
+		writer_publish(w, NULL, NULL, 0);
 }
 
 /* Build the success answer of a committed job (writer thread). */
@@ -222,6 +278,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		free(cause);
 		goto answer;
 	}
+	writer_outbox(w);
 	for (i = 0; i < n; i++) {
 		writer_apply(w, jobs[i], &run_ids[i]);
 		if (run_ids[i] != -1) {
@@ -242,6 +299,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	}
 	metrics_commit(ok, writer_now() - t0);
 	metrics_points(points);
+	writer_notify(w);
 	writer_publish(w, jobs, run_ids, n);	/* viewers before answers */
 	for (i = 0; i < n; i++)
 		if (run_ids[i] != -1)
@@ -281,6 +339,7 @@ writer_main(void *arg)
 			last_tick = t;
 		}
 	}
+	writer_tick(w);		/* the last deliveries' marks */
 	return NULL;
 }
 
@@ -291,18 +350,24 @@ writer_job_weight(const struct writer_job *job)
 }
 
 struct writer *
-writer_start(struct store *st, const char *db_path, size_t queue_points,
-    const struct detector_config *detector_cfg, struct ws_stream *ws)
+writer_start(struct store *st, const struct config *cfg,
+    struct ws_stream *ws, struct notify *notify)
 {
 	struct writer	*w;
+	const char	*db_path = cfg->db_path;
 	char		*cause = NULL;
 	int		 rc;
 
 	w = xcalloc(1, sizeof *w);
 	w->st = st;
 	w->pub = publish_new(ws);
-	if (detector_cfg != NULL)
-		w->watch = watch_new(detector_cfg);
+	w->notify = notify;
+	if (notify != NULL && (w->outbox = store_outbox_new(store_db(st),
+	    cfg->receivers, cfg->nreceivers, cfg->external_url,
+	    &cause)) == NULL)
+		fatalx("%s", cause);
+	if (cfg->detect)
+		w->watch = watch_new(cfg->detector, w->outbox);
 	if (strcmp(db_path, ":memory:") != 0) {
 		if ((w->cp = checkpoint_start(db_path, store_db(st),
 		    &cause)) == NULL ||
@@ -311,7 +376,7 @@ writer_start(struct store *st, const char *db_path, size_t queue_points,
 		    NULL)
 			fatalx("%s", cause);
 	}
-	w->q = queue_new(WRITER_QUEUE_JOBS, queue_points);
+	w->q = queue_new(WRITER_QUEUE_JOBS, cfg->queue_points);
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0)
 		fatalx("writer: pthread_create: %s", strerror(rc));
 	return w;
@@ -346,6 +411,8 @@ writer_stop(struct writer *w)
 	w->cp = NULL;
 	watch_free(w->watch);
 	w->watch = NULL;
+	store_outbox_free(w->outbox);	/* its statements, before the store */
+	w->outbox = NULL;
 	store_close(w->st);
 	w->st = NULL;
 	publish_free(w->pub);

@@ -14,7 +14,8 @@
 
 #include "batch.h"
 
-struct detector_config;
+struct config;
+struct notify;
 struct store;
 struct writer;
 struct writer_job;
@@ -43,17 +44,18 @@ struct writer_job {
 
 /*
  * Start the writer thread, which takes ownership of st, the store opened
- * at db_path.  queue_points bounds the points waiting to be written.
+ * at cfg->db_path (cfg borrowed: it must outlive the writer).
+ * cfg->queue_points bounds the points waiting to be written.
  * Checkpoints run on a thread of their own (checkpoint.h); detection
- * with detector_cfg (borrowed; NULL: off) runs on the writer thread
+ * with cfg->detector (when cfg->detect) runs on the writer thread
  * (watch.h).  After each commit the writer publishes the stream's
  * messages into ws (borrowed; NULL: none), so ws must be stopped only
- * after the writer.
+ * after the writer, and wakes notify (borrowed; NULL: no receivers) for
+ * the notices it added; notify must be stopped before the writer, whose
+ * last transaction marks its last deliveries.
  */
-struct writer	*writer_start(struct store *st, const char *db_path,
-		    size_t queue_points,
-		    const struct detector_config *detector_cfg,
-		    struct ws_stream *ws);
+struct writer	*writer_start(struct store *st, const struct config *cfg,
+		    struct ws_stream *ws, struct notify *notify);
 /*
  * Queue job.  0, or -1 when the queue is full or stopping (the caller
  * answers 503 and keeps ownership of the job).

@@ -44,7 +44,7 @@ def finish(run, w, steps_done, stopped, args, extra=""):
         ",".join("%s@%d" % (a.kind, a.fire_step) for a in alerts) or "none", extra), flush=True)
     if not args.quiet:
         for a in alerts:
-            print("  %s %s%s: %s" % (a.severity, a.kind, " (" + a.series + ")" if a.series else "", a.message))
+            print("  %s" % a)
     w.remove()
     if not run.close(args.close_timeout, failed=stopped is not None):
         print("note: not everything reached the daemon (%s)" % run.last_status.name, file=sys.stderr)

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""The ctypes binding against a live gradwatchd: every value of every
-kind arrives (non-finite ones as such), health and alerts are reported,
-bad values are counted and never raise, bad options raise at open, the
-environment is read as in C, a run is closed by its `with` block (failed
-on an exception) and at exit (failed after a crash), and
+"""The ctypes binding against a live gradwatchd: its enums print their
+names and compare as their values, every value of every kind arrives
+(non-finite ones as such), health and alerts are reported, bad values
+are counted and never raise, bad options raise at open, the environment
+is read as in C, a run is closed by its `with` block (failed on an
+exception) and at exit (failed after a crash), and
 `pip install ./client_lib/python` gives a package that works outside
 the checkout."""
 import os
@@ -22,6 +23,25 @@ import gradwatch  # noqa: E402
 t = TAP()
 t.ok(os.path.exists(gradwatch.library_path()), "the library is found: %s" % gradwatch.library_path())
 t.is_(gradwatch.library_version(), gradwatch.__version__, "its version is the package's")
+
+# ---- the enums print their names and compare as their values ---------------
+H, S = gradwatch.Health, gradwatch.Severity
+t.is_(str(H.CRITICAL), "Health.CRITICAL", "str() of a Health is its name")
+t.is_(f"{H.WARNING}", "Health.WARNING", "so is format()")
+t.ok(H.CRITICAL == 3 and H.OK < H.WARNING and isinstance(H.OK, int), "Health is still an IntEnum")
+t.is_((str(gradwatch.Status.FULL), f"{gradwatch.Status.OK}", gradwatch.Status.FULL == -3),
+      ("Status.FULL", "Status.OK", True), "Status prints its name too")
+t.is_((str(S.CRITICAL), f"{S.WARNING}", S.INFO.value), ("Severity.CRITICAL", "Severity.WARNING", "info"),
+      "Severity prints its name")
+t.ok(S.CRITICAL == "critical" and "warning" == S.WARNING and isinstance(S.INFO, str)
+     and {"critical": 1}.get(S.CRITICAL) == 1, "Severity equals the daemon's word for it")
+t.is_((S.of("warning"), S.of("dire"), type(S.of("dire"))), (S.WARNING, "dire", str),
+      "an unknown severity stays a plain str")
+a = gradwatch.Alert(kind="nonfinite", severity=S.CRITICAL, series="fc.weight", onset_step=28,
+                    fire_step=30, message="loss is NaN")
+t.is_(str(a), "critical nonfinite on fc.weight at step 30 (since 28): loss is NaN", "str(alert) is one line")
+t.is_(repr(a), "Alert(kind='nonfinite', severity=Severity.CRITICAL, series='fc.weight', onset_step=28, "
+      "fire_step=30, message='loss is NaN')", "repr(alert) names every field")
 
 N = 200
 
@@ -131,6 +151,11 @@ with Daemon() as d:
         a = [a for a in run.alerts if a.kind == "nonfinite"][:1]
         t.ok(a and a[0].severity == "critical" and a[0].fire_step == 30 and a[0].message,
              "with its severity, step and message", "%r" % (a,))
+        t.ok(run.alerts and all(isinstance(x.severity, gradwatch.Severity) for x in run.alerts)
+             and a and a[0].severity is gradwatch.Severity.CRITICAL,
+             "the binding's alerts carry Severity members", "%r" % (run.alerts,))
+        t.ok(a and str(a[0]).startswith("critical nonfinite") and "Severity.CRITICAL" in repr(a[0]),
+             "and print readably", "%s | %r" % (a[0] if a else None, a))
 
     # ---- a run left open, or a failed one --------------------------------------
     with gradwatch.Run(name="py-raise", url=d.url) as run:

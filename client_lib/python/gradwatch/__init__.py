@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 __version__ = "0.1.0"
 __all__ = [
-    "Alert", "CriticalHealth", "GradwatchError", "Health", "Run", "Status",
+    "Alert", "CriticalHealth", "GradwatchError", "Health", "Run", "Severity", "Status",
     "library_path", "library_version",
 ]
 
@@ -70,8 +70,26 @@ class CriticalHealth(Exception):
         self.alerts = alerts
 
 
+def _enum_str(self: enum.Enum) -> str:
+    return "%s.%s" % (type(self).__name__, self.name)
+
+
+def _enum_format(self: enum.Enum, spec: str) -> str:
+    return format(_enum_str(self), spec)
+
+
+# The enums below print their names (str(Health.CRITICAL) and
+# f"{Health.CRITICAL}" are "Health.CRITICAL") on every Python: since 3.11
+# an IntEnum prints its bare number, and format() of a str mixin printed its
+# value before 3.11.  They still compare equal to their values.  The two
+# methods sit in each class body because the enum machinery replaces
+# inherited ones.
+
 class Status(enum.IntEnum):
     """libgradwatch's result codes (GW_OK and the negative GW_E* codes)."""
+    __str__ = _enum_str
+    __format__ = _enum_format
+
     OK = 0
     INVALID = -1        # bad argument or option
     NO_MEMORY = -2
@@ -91,21 +109,56 @@ class Status(enum.IntEnum):
 
 class Health(enum.IntEnum):
     """The run's health as the daemon last reported it."""
+    __str__ = _enum_str
+    __format__ = _enum_format
+
     UNKNOWN = 0         # no answer from the daemon yet
     OK = 1
     WARNING = 2
     CRITICAL = 3
 
 
-@dataclass(frozen=True)
+class Severity(str, enum.Enum):
+    """An alert's severity; equal to the daemon's word for it ("critical")."""
+    __str__ = _enum_str
+    __format__ = _enum_format
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @classmethod
+    def of(cls, word: str) -> Union["Severity", str]:
+        """The member for word, or word itself when this version knows no such severity."""
+        try:
+            return cls(word)
+        except ValueError:
+            return word
+
+
+@dataclass(frozen=True, repr=False)
 class Alert:
-    """A firing alert, as the daemon's last answer reported it."""
+    """A firing alert, as the daemon's last answer reported it.
+
+    ``str(alert)`` is one line for people, ``critical nonfinite on fc.weight
+    at step 30 (since 28): ...``; ``repr(alert)`` names every field."""
     kind: str                   # "nonfinite", "grad_explosion", ...
-    severity: str               # "info", "warning", "critical"
+    severity: Union[Severity, str]  # a Severity; a plain str if the daemon is newer
     series: Optional[str]       # the layer or series; None for the whole run
     onset_step: Optional[int]   # the first bad step, where known
     fire_step: int
     message: str
+
+    def __str__(self) -> str:
+        sev = self.severity.value if isinstance(self.severity, Severity) else self.severity
+        where = " on " + self.series if self.series else ""
+        since = "" if self.onset_step is None else " (since %d)" % self.onset_step
+        return "%s %s%s at step %d%s: %s" % (sev, self.kind, where, self.fire_step, since, self.message)
+
+    def __repr__(self) -> str:
+        sev = str(self.severity) if isinstance(self.severity, Severity) else repr(self.severity)
+        return "Alert(kind=%r, severity=%s, series=%r, onset_step=%r, fire_step=%r, message=%r)" % (
+            self.kind, sev, self.series, self.onset_step, self.fire_step, self.message)
 
 
 # ---- the C library ---------------------------------------------------------
@@ -412,7 +465,7 @@ class Run:
         n = min(self._lib.alerts(self._h, self._alert_buf, _ALERTS_MAX), _ALERTS_MAX)
         out = []
         for a in self._alert_buf[:n]:
-            out.append(Alert(kind=_text(a.kind), severity=_text(a.severity),
+            out.append(Alert(kind=_text(a.kind), severity=Severity.of(_text(a.severity)),
                              series=_text(a.series) or None,
                              onset_step=a.onset_step if a.onset_step >= 0 else None,
                              fire_step=a.fire_step, message=_text(a.message)))
