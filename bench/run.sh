@@ -11,7 +11,8 @@
 #
 # Environment: GW_BUILD (build folder, default build), BENCH_SECONDS
 # (10, per ingest run), BENCH_REPEAT (3), BENCH_LONG (60; 0 skips),
-# BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_QUERY
+# BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_NOTIFY (1; 0
+# skips alert delivery), BENCH_QUERY
 # (1; 0 skips), BENCH_CLIENT (1; 0 skips the client library), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
 # TMPDIR (where the databases go).
 set -euo pipefail
@@ -201,6 +202,25 @@ if [ "$do_stream" != 0 ]; then
 	grep '^RESULT' "$tmp/stream.out" >>"$tmp/results"
 fi
 
+# ---- alert delivery (bench/notify.py: its own daemons, databases in /dev/shm) --
+# BENCH_NOTIFY (1; 0 skips), BENCH_NOTIFY_ROUNDS (8), BENCH_NOTIFY_SECONDS (5).
+do_notify=${BENCH_NOTIFY:-1}
+if [ "$do_notify" != 0 ]; then
+	echo "-- alert delivery: ingest with hanging and slow receivers vs none"
+	GW_BUILD="$build" python3 "$top/bench/notify.py" --rounds "${BENCH_NOTIFY_ROUNDS:-8}" \
+		--seconds "${BENCH_NOTIFY_SECONDS:-5}" --conns "$conns" >"$tmp/notify.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	if [ "$rc" != 0 ]; then
+		cat "$tmp/notify.out"
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/notify.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/notify.out" >>"$tmp/results"
+fi
+
 # ---- summary ---------------------------------------------------------------
 R=$tmp/results
 raw_med() {
@@ -323,6 +343,16 @@ if [ "$do_stream" != 0 ]; then
 	printf "%-46s %-40s %s\n" "ingest with 100 viewers vs none: < 5% apart" \
 		"$(printf '%.1f%% (median ratio %.3f of %s rounds)' "$diff" "$(echo "$line" | kv paired_ratio)" \
 		"$(echo "$line" | kv rounds)")" "$V"
+fi
+if [ "$do_notify" != 0 ]; then
+	line=$(grep 'bench=notify ' "$R")
+	diff=$(echo "$line" | kv diff_pct)
+	ok=$(awk -v d="$diff" 'BEGIN { print ((d < 5) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "ingest with hanging receivers vs none: < 5%" \
+		"$(printf '%.1f%% (median ratio %.3f of %s rounds; CPU %.3f)' "$diff" \
+		"$(echo "$line" | kv paired_ratio)" "$(echo "$line" | kv rounds)" \
+		"$(echo "$line" | kv cpu_ratio)")" "$V"
 fi
 echo "every RESULT line:"
 sed 's/^/  /' "$R"
