@@ -27,6 +27,7 @@
 #include "jsonarena.h"
 #include "log.h"
 #include "metrics.h"
+#include "now.h"
 #include "pool.h"
 #include "query.h"
 #include "store.h"
@@ -95,15 +96,6 @@ struct request {
 	const char		*reply_type;	/* NULL: JSON */
 	int			 retry_after;
 };
-
-static double
-http_wallclock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static enum metrics_route
 http_metrics_route(enum http_route r)
@@ -289,7 +281,7 @@ http_submit_writer(struct request *req)
 {
 	struct writer_job	*job = &req->wjob;
 
-	job->received_at = http_wallclock();
+	job->received_at = now_wall();
 	job->done = http_writer_done_cb;
 	job->done_arg = req;
 	if (writer_submit(req->h->writer, job) == -1) {
@@ -393,7 +385,7 @@ http_metrics_job(struct query *q, struct request *req)
 	if (h->hooks.metrics_extra != NULL)
 		extra = h->hooks.metrics_extra(h->hooks.arg);
 	if (q != NULL) {
-		query_gauges(q, http_wallclock() - HTTP_ACTIVE_S, &r);
+		query_gauges(q, now_wall() - HTTP_ACTIVE_S, &r);
 		if (r.status != 200) {
 			log_warnx("http: metrics: %s", r.body);
 			free(r.body);

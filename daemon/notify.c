@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "notice.h"
 #include "notify.h"
+#include "now.h"
 #include "query_outbox.h"
 #include "receiver.h"
 #include "xmalloc.h"
@@ -66,24 +66,6 @@ struct notify {
 	size_t			 nres, capres;	/* {lock} */
 };
 
-static double
-notify_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-notify_wallclock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static size_t
 notify_reply_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -116,7 +98,7 @@ notify_report(struct notify *n, int64_t id, int sent, int attempts,
 	r->sent = sent;
 	r->attempts = attempts;
 	r->error = error;
-	r->at = notify_wallclock();
+	r->at = now_wall();
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -135,7 +117,7 @@ notify_body(struct notify *n, struct notify_target *t, const char *notice_text)
 		out = notice_slack(notice);
 	else {
 		arr = json_array();
-		notice_alertmanager(arr, notice, notify_wallclock(),
+		notice_alertmanager(arr, notice, now_wall(),
 		    NOTIFY_HOLD_RESENDS * n->cfg->notify_resend);
 		out = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(17));
 		json_decref(arr);
@@ -174,7 +156,7 @@ notify_send(struct notify *n, struct notify_target *t, int64_t inflight,
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (curl_multi_add_handle(n->multi, e) != CURLM_OK) {
 		log_warnx("notify: %s: cannot start a request", t->rcv->name);
-		t->next_try = notify_now() + 1;
+		t->next_try = now_mono() + 1;
 		return;
 	}
 	t->busy = 1;
@@ -184,9 +166,9 @@ notify_send(struct notify *n, struct notify_target *t, int64_t inflight,
 static int
 notify_resend(struct notify *n, struct notify_target *t, double now)
 {
-	json_t	*notices, *arr, *v;
+	json_t	*notices, *arr;
 	char	*cause = NULL, *body;
-	double	 wall = notify_wallclock();
+	double	 wall = now_wall();
 	size_t	 i;
 
 	t->next_resend = now + n->cfg->notify_resend;
@@ -202,8 +184,8 @@ notify_resend(struct notify *n, struct notify_target *t, double now)
 		return 0;
 	}
 	arr = json_array();
-	json_array_foreach(notices, i, v)
-		notice_alertmanager(arr, v, wall,
+	for (i = 0; i < json_array_size(notices); i++)
+		notice_alertmanager(arr, json_array_get(notices, i), wall,
 		    NOTIFY_HOLD_RESENDS * n->cfg->notify_resend);
 	json_decref(notices);
 	body = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -266,7 +248,7 @@ notify_finish(struct notify *n, struct notify_target *t, CURLcode rc)
 {
 	long		 status = 0;
 	curl_off_t	 retry_after = 0;
-	double		 backoff, now = notify_now();
+	double		 backoff, now = now_mono();
 	char		*why = NULL;
 
 	curl_multi_remove_handle(n->multi, t->easy);
@@ -389,14 +371,14 @@ notify_main(void *arg)
 			break;
 		for (i = 0; woken && i < n->nt; i++)
 			n->t[i].dirty = 1;
-		now = notify_now();
+		now = now_mono();
 		for (i = 0; i < n->nt; i++)
 			notify_poll_target(n, &n->t[i], now);
 		curl_multi_perform(n->multi, &running);
 		notify_collect(n);
 		notify_update_depth(n, now);
 		curl_multi_poll(n->multi, NULL, 0, notify_sleep_ms(n,
-		    notify_now()), NULL);
+		    now_mono()), NULL);
 	}
 	return NULL;
 }

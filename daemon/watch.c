@@ -6,13 +6,13 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alertstore.h"
 #include "detector.h"
 #include "history.h"
 #include "log.h"
 #include "notice.h"
+#include "now.h"
 #include "store_outbox.h"
 #include "watch.h"
 #include "xmalloc.h"
@@ -252,11 +252,9 @@ void
 watch_restore(struct watch *w, sqlite3 *db)
 {
 	struct watch_replay	 r = { w, db, 0, 0 };
-	struct timespec		 ts;
 	char			*cause = NULL;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r.now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	r.now = now_wall();
 	if (alertstore_each_firing(db, watch_restore_alert_cb, w,
 	    &cause) == -1 ||
 	    history_each_active(db, watch_replay_run_cb, &r, &cause) == -1) {

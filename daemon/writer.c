@@ -15,13 +15,13 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "now.h"
 #include "publish.h"
 #include "query.h"
 #include "queue.h"
@@ -53,15 +53,6 @@ struct writer {
 	int		 stopped;	/* main thread only */
 };
 
-static double
-writer_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 writer_fail(struct writer_job *job, unsigned int status, const char *code,
     const char *message)
@@ -80,15 +71,6 @@ writer_dump(json_t *o)
 	if (s == NULL)
 		fatalx("writer: json_dumps failed");
 	return s;
-}
-
-static double
-writer_wallclock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Apply one job inside the open transaction; remember its run id. */
@@ -186,10 +168,10 @@ writer_outbox(struct writer *w)
 			cause = NULL;
 		}
 	notify_results_free(r, n);
-	if ((now = writer_now()) < w->next_prune)
+	if ((now = now_mono()) < w->next_prune)
 		return;
 	w->next_prune = now + WRITER_PRUNE_S;
-	if (store_outbox_prune(w->outbox, writer_wallclock(), &cause) == -1) {
+	if (store_outbox_prune(w->outbox, now_wall(), &cause) == -1) {
 		log_warnx("writer: %s", cause);
 		free(cause);
 	}
@@ -219,7 +201,7 @@ writer_tick(struct writer *w)
 	writer_outbox(w);
 	if (w->watch != NULL) {
 		watch_changes_clear(w->watch);
-		watch_tick(w->watch, store_db(w->st), writer_wallclock());
+		watch_tick(w->watch, store_db(w->st), now_wall());
 	}
 	if (store_commit(w->st, &cause) == -1) {
 		log_warnx("writer: tick: %s", cause);
@@ -268,7 +250,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	size_t	 i, points = 0, ok = 0;
 
 	checkpoint_catch_up(w->cp, store_db(w->st));
-	t0 = writer_now();
+	t0 = now_mono();
 	if (w->watch != NULL)
 		watch_changes_clear(w->watch);
 	if (store_begin(w->st, &cause) == -1) {
@@ -297,7 +279,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		free(cause);
 		goto answer;
 	}
-	metrics_commit(ok, writer_now() - t0);
+	metrics_commit(ok, now_mono() - t0);
 	metrics_points(points);
 	writer_notify(w);
 	writer_publish(w, jobs, run_ids, n);	/* viewers before answers */
@@ -328,13 +310,13 @@ writer_main(void *arg)
 
 	if (w->watch != NULL)
 		watch_restore(w->watch, store_db(w->st));
-	last_tick = writer_now();
+	last_tick = now_mono();
 	while (!closed) {
 		n = queue_pop_wait(w->q, (void **)jobs, WRITER_MAX_JOBS,
 		    WRITER_GROUP_POINTS, WRITER_TICK_MS, &closed);
 		if (n > 0)
 			writer_round(w, jobs, n);
-		if ((t = writer_now()) - last_tick >= WRITER_TICK_MS / 1e3) {
+		if ((t = now_mono()) - last_tick >= WRITER_TICK_MS / 1e3) {
 			writer_tick(w);
 			last_tick = t;
 		}

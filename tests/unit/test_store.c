@@ -25,6 +25,7 @@
 #include "store.h"
 #include "xmalloc.h"
 
+extern const char *const schema_sql[];
 extern const size_t schema_sql_count;
 
 #define MAXSTEP		20000
@@ -381,6 +382,44 @@ test_migrate_memory(void **state)
 	    "WHERE name IN ('runs', 'series', 'chunks', 'alerts')"), 4);
 	store_close(st);
 	store_close(NULL);
+}
+
+/* A database of schema version 1 (as gradwatchd 0.1 wrote it) is upgraded. */
+static void
+test_upgrade_from_v1(void **state)
+{
+	struct store	*st;
+	const char	*path = ((struct tmpdb *)*state)->path;
+	char		*cause = NULL;
+	sqlite3		*db;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, schema_sql[0], NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1;"
+	    " INSERT INTO runs (id, key, started_at, last_seen)"
+	    "  VALUES (1, 'old', 1, 2);"
+	    " INSERT INTO alerts (run_id, kind, severity, state, fired_at,"
+	    "  message) VALUES (1, 'nonfinite', 'critical', 'firing', 2, 'm')",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	st = store_open(path, &cause);
+	if (st == NULL)
+		fail_msg("upgrade: %s", cause);
+	db = store_db(st);
+	assert_true(store_schema_version() >= 2);
+	assert_int_equal(query_int(db, "PRAGMA user_version"),
+	    store_schema_version());
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs WHERE"
+	    " key = 'old' AND last_seen = 2"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alerts WHERE"
+	    " state = 'firing'"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM notices"), 0);
+	assert_int_equal(query_int(db, "SELECT length(value) FROM settings"
+	    " WHERE name = 'instance'"), 16);
+	store_close(st);
 }
 
 static void
@@ -1469,6 +1508,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_file, tmpdb_setup,
 		    tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_refused, tmpdb_setup,
+		    tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_from_v1, tmpdb_setup,
 		    tmpdb_teardown),
 		cmocka_unit_test(test_open_bad_path),
 		cmocka_unit_test(test_append_nonfinite),

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* now: clock_gettime() as seconds; see now.h. */
+#include <time.h>
+
+#include "now.h"
+
+static double
+now_of(clockid_t id)
+{
+	struct timespec	ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double
+now_mono(void)
+{
+	return now_of(CLOCK_MONOTONIC);
+}
+
+double
+now_wall(void)
+{
+	return now_of(CLOCK_REALTIME);
+}
