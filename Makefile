@@ -156,6 +156,8 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_objs,$$*)
 # -fPIC objects; its tests in tests/client/ (TAP programs, against a live
 # daemon and against none) and bench/client.  A program using the library
 # compiles with $(GW_LIB_CFLAGS) and links with $(GW_LIB_LDLIBS).
+# $(BUILD)/gradwatch is the command line (`gradwatch sync` sends spool
+# files); it links libgradwatch.a, so that it needs no run path installed.
 GW_SOMAJOR	:= 0
 LIB_PKGS	:= libcurl jansson
 LIB_SRCS	:= $(wildcard client_lib/*.c)
@@ -166,9 +168,10 @@ LIB_LIBS	= $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lm
 GW_LIB_CFLAGS	:= -Iclient_lib/include
 GW_LIB_LDLIBS	= -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lgradwatch
 
-.PHONY: lib install-lib client-tsan
-all: lib
+.PHONY: lib install-lib client-tsan cli
+all: lib cli
 lib: $(BUILD)/libgradwatch.so $(BUILD)/libgradwatch.a
+cli: $(BUILD)/gradwatch
 
 $(BUILD)/client_lib/%.o: client_lib/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -186,7 +189,12 @@ $(BUILD)/libgradwatch.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
 
-# The client tests link the shared library (so they test what is shipped).
+$(BUILD)/gradwatch: client_lib/cli/gradwatch.c $(BUILD)/libgradwatch.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(GW_LIB_CFLAGS) -o $@ $< $(BUILD)/libgradwatch.a $(LIB_LIBS)
+
+# The client tests link the shared library (so they test what is shipped);
+# the spool's test runs $(BUILD)/gradwatch too.
 CLIENT_TEST_SRCS := $(filter-out tests/client/gwt.c,$(wildcard tests/client/*.c))
 CLIENT_TEST_BINS := $(patsubst tests/client/%.c,$(BUILD)/tests/client/%,$(CLIENT_TEST_SRCS))
 CLIENT_TEST_CFLAGS = $(GW_LIB_CFLAGS) -Itests/client $(shell pkg-config --cflags $(LIB_PKGS) 2>/dev/null)
@@ -202,13 +210,14 @@ $(BUILD)/tests/client/%: tests/client/%.c $(BUILD)/tests/client/gwt.o \
 	$(CC) $(CFLAGS_ALL) $(CLIENT_TEST_CFLAGS) -o $@ $< \
 		$(BUILD)/tests/client/gwt.o $(CLIENT_TEST_LIBS)
 
-# Without SANITIZE, the threads test also runs built with ThreadSanitizer
-# (library included); `make client-tsan` builds just that.
+# Without SANITIZE, the threads and spool tests also run built with
+# ThreadSanitizer (library included); `make client-tsan` builds just those.
 ifndef SANITIZE
 TSAN_DIR := build/tsan-client
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -O1 -g
 TSAN_OBJS := $(patsubst client_lib/%.c,$(TSAN_DIR)/client_lib/%.o,$(LIB_SRCS))
-CLIENT_TSAN_BINS := $(patsubst tests/client/%.c,$(TSAN_DIR)/tests/client/%,$(wildcard tests/client/40-threads.c))
+CLIENT_TSAN_BINS := $(patsubst tests/client/%.c,$(TSAN_DIR)/tests/client/%,$(wildcard tests/client/35-spool.c \
+	tests/client/40-threads.c))
 $(TSAN_DIR)/client_lib/%.o: client_lib/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(TSAN_FLAGS) $(LIB_CFLAGS) -c -o $@ $<
@@ -219,17 +228,20 @@ $(TSAN_DIR)/tests/client/%: tests/client/%.c tests/client/gwt.c $(TSAN_OBJS)
 endif
 client-tsan: $(CLIENT_TSAN_BINS)
 CLIENT_TEST_PROGS = $(CLIENT_TEST_BINS) $(CLIENT_TSAN_BINS) $(wildcard tests/client/*.sh)
-test: $(CLIENT_TEST_BINS) $(CLIENT_TSAN_BINS)
+test: $(CLIENT_TEST_BINS) $(CLIENT_TSAN_BINS) $(BUILD)/gradwatch
 
 $(BUILD)/bench/client: bench/client.c $(BUILD)/libgradwatch.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(CLIENT_TEST_CFLAGS) -o $@ $< $(CLIENT_TEST_LIBS)
 bench: $(BUILD)/bench/client
 
-# make install PREFIX=...: the header, both libraries and gradwatch.pc.
+# make install PREFIX=...: the header, both libraries, gradwatch.pc and the
+# gradwatch program.
 install: install-lib
-install-lib: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install-lib: lib cli
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/gradwatch $(DESTDIR)$(PREFIX)/bin/gradwatch
 	install -m 644 client_lib/include/gradwatch.h $(DESTDIR)$(PREFIX)/include/gradwatch.h
 	install -m 755 $(BUILD)/libgradwatch.so.$(GW_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libgradwatch.so.$(GW_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libgradwatch.so
@@ -345,10 +357,14 @@ bench: $(NPM_STAMP)
 # (numbered scripts; gwpy.py is their helper) and bench/torch_overhead.py.
 # All run under Debian's /usr/bin/python3, which sees python3-torch (another
 # python3 may come first on PATH).  `pip install ./client_lib/python`
-# bundles the built library into the package; a test does it in a venv.
+# bundles the built library into the package (a platform wheel) and needs
+# no network: the package builds itself (client_lib/python/gwbuild.py), so
+# pip has nothing to download.  A test does it in a venv.  `make install`
+# installs the package under $(PREFIX) too, offline (DESTDIR stages it).
 DEB_PKGS += python3 python3-torch python3-numpy python3-pip python3-setuptools \
 	python3-wheel python3-venv
 PY_TESTS := $(sort $(wildcard tests/python/[0-9]*.py))
+PY	?= /usr/bin/python3
 TEST_PROGS += $(PY_TESTS)
 test: $(BUILD)/libgradwatch.so
 ifdef SANITIZE
@@ -364,6 +380,25 @@ endif
 bench: bench-python
 bench-python: $(BUILD)/libgradwatch.so $(BUILD)/gradwatchd
 	GW_BUILD=$(BUILD) /usr/bin/python3 bench/torch_overhead.py
+
+.PHONY: install-python
+install: install-python
+# Where Python looks for packages under $(PREFIX): Debian's dist-packages
+# when its python3 has that on its path (PREFIX=/usr/local), else the usual
+# lib/pythonX.Y/site-packages.  (pip's --prefix would put it under
+# $(PREFIX)/local on Debian.)
+PY_SITE = $(shell $(PY) -c 'import sys, sysconfig; p = "$(PREFIX)".rstrip("/"); \
+	d = ["%s/lib/python%d.%d/%s" % (p, *sys.version_info[:2], k) for k in ("dist-packages", "site-packages")]; \
+	print(([x for x in d if x in sys.path] or [sysconfig.get_path("platlib", "posix_prefix", \
+	vars={"base": p, "platbase": p})])[0])')
+install-python: $(BUILD)/libgradwatch.so $(DEPS_STAMP)
+	@site='$(PY_SITE)'; test -n "$$site" || exit 1; \
+	GRADWATCH_LIB=$(abspath $(BUILD))/libgradwatch.so.$(GW_SOMAJOR) $(PY) -m pip install \
+		--quiet --no-deps --no-index --no-build-isolation --no-cache-dir \
+		--root-user-action=ignore --upgrade --target "$(DESTDIR)$$site" ./client_lib/python && \
+	echo "install-python: the gradwatch package is in $(DESTDIR)$$site" && \
+	if ! $(PY) -c 'import sys; sys.exit("'"$$site"'" not in sys.path)'; then \
+		echo "install-python: $(PY) does not look there; add it to PYTHONPATH"; fi
 # ---- end of python -------------------------------------------------------
 
 -include $(shell find build -name '*.d' 2>/dev/null)

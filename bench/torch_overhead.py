@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""What gradwatch costs a PyTorch training loop on the CPU.
+"""What gradwatch costs a PyTorch training loop: on the CPU (the default),
+or on a GPU with --device cuda (see gpu_main below).
 
 1. watch() on a 100-tensor model (50 Linear(128, 128) layers with ReLU,
    weights and biases; batch 64, SGD with momentum): the same model and
@@ -16,8 +17,23 @@
 Prints every figure, then RESULT lines for scripts.  Goal: overhead under
 3% of the step.  Environment: BENCH_ROUNDS (7), BENCH_STEPS (20 a block),
 BENCH_STRICT (1: exit 1 when the goal is missed), GW_BUILD.
+
+With --device cuda: a 12-layer GPT (GPT-2 small's shape, 148 tensors,
+bf16 autocast, fused AdamW, clip_grad_norm_ 1.0, batch 8 x 1024 tokens)
+trained in blocks of BENCH_STEPS steps, each block timed between two
+device synchronisations, rotating through the variants round by round:
+unwatched; watch() (its default: the one copy non-blocking, read a step
+later); watch(on_critical="raise") (the copy synchronous, as the guard
+must be); and two loggers of the same norms for comparison, a common
+TensorBoard one (add_scalar of each tensor's p.grad.norm().item()) and a
+careful one (the norms stacked, one .tolist(), add_scalars).  Each
+variant trains its own copy of the model on the same batches.  The
+overhead of a variant is the median over rounds of its block time over
+the unwatched block's of the same round, minus 1.  Goal: watch() under
+1% of a step.
 """
 import copy
+import math
 import os
 import statistics
 import sys
@@ -161,5 +177,165 @@ def main():
     return 0
 
 
+# ---- on a GPU ------------------------------------------------------------------
+
+class Block(torch.nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.ln_1 = torch.nn.LayerNorm(d)
+        self.c_attn = torch.nn.Linear(d, 3 * d)
+        self.c_proj = torch.nn.Linear(d, d)
+        self.ln_2 = torch.nn.LayerNorm(d)
+        self.c_fc = torch.nn.Linear(d, 4 * d)
+        self.mlp_proj = torch.nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.h, d // self.h).transpose(1, 2) for z in (q, k, v))
+        sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+        if sdpa is not None:
+            y = sdpa(q, k, v, is_causal=True)
+        else:               # torch 1.13 (the dry run)
+            a = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            a = a.masked_fill(torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
+            y = a.softmax(-1) @ v
+        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(b, t, d))
+        return x + self.mlp_proj(torch.nn.functional.gelu(self.c_fc(self.ln_2(x))))
+
+
+class GPT(torch.nn.Module):
+    """GPT-2 small's shape: 12 layers, 768 wide, 12 heads, tied embedding."""
+
+    def __init__(self, layers=12, d=768, heads=12, vocab=50304, block=1024):
+        super().__init__()
+        self.wte = torch.nn.Embedding(vocab, d)
+        self.wpe = torch.nn.Embedding(block, d)
+        self.h = torch.nn.ModuleList([Block(d, heads) for _ in range(layers)])
+        self.ln_f = torch.nn.LayerNorm(d)
+
+    def forward(self, idx, targets):
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for blk in self.h:
+            x = blk(x)
+        logits = self.ln_f(x) @ self.wte.weight.t()
+        return torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def gpu_main(size, dev_name="cuda"):
+    """The GPU benchmark (dev_name "cpu" runs it on the CPU, to try the
+    script where there is no GPU: its figures then mean nothing)."""
+    dev = torch.device(dev_name)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    devname = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu"
+    torch.manual_seed(0)
+    cfg = {"tiny": dict(layers=2, d=64, heads=4, vocab=512, block=64),
+           "gpt2": dict(layers=12, d=768, heads=12, vocab=50304, block=1024)}[size]
+    batch, seq = (2, 64) if size == "tiny" else (8, 1024)
+    base = GPT(**cfg).to(dev)
+    ntensors = sum(1 for _ in base.parameters())
+    data = [(torch.randint(0, cfg["vocab"], (batch, seq), device=dev),
+             torch.randint(0, cfg["vocab"], (batch, seq), device=dev)) for _ in range(STEPS)]
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:
+        SummaryWriter = None
+    import tempfile
+    logdir = tempfile.mkdtemp(prefix="gw-tb.")
+    variants = ["unwatched", "watch", "watch_guard"] + (["tb_common", "tb_careful"] if SummaryWriter else [])
+    models, opts, extra = {}, {}, {}
+    with Daemon() as d:
+        for v in variants:
+            models[v] = copy.deepcopy(base)
+            try:
+                opts[v] = torch.optim.AdamW(models[v].parameters(), lr=1e-4, fused=True)
+            except (TypeError, RuntimeError):
+                opts[v] = torch.optim.AdamW(models[v].parameters(), lr=1e-4)
+            if v.startswith("watch"):
+                run = gradwatch.Run(project="bench", name="gpu-" + v, url=d.url)
+                extra[v] = (run, gradwatch.torch.watch(models[v], run, opts[v],
+                                                        on_critical="raise" if v == "watch_guard" else None))
+            elif v.startswith("tb"):
+                extra[v] = SummaryWriter(os.path.join(logdir, v))
+        names = {v: [n for n, _ in models[v].named_parameters()] for v in variants}
+
+        def step(v, i, x, y):
+            m, opt = models[v], opts[v]
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16):
+                loss = m(x, y)
+            loss.backward()
+            if v == "tb_common":
+                wr = extra[v]
+                for n, p in m.named_parameters():
+                    wr.add_scalar("grad/" + n, p.grad.norm().item(), i)
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+            if v == "tb_careful":
+                wr = extra[v]
+                ns = torch.stack(torch._foreach_norm([p.grad for p in m.parameters()])).tolist()
+                wr.add_scalars("grad", dict(zip(names[v], ns)), i)
+            opt.step()
+
+        def block(v, k):
+            sync()
+            t0 = time.perf_counter()
+            for i, (x, y) in enumerate(data):
+                step(v, k * STEPS + i, x, y)
+            sync()
+            return (time.perf_counter() - t0) / len(data)
+
+        for v in variants:          # warm-up: kernels, allocator, autotuning
+            block(v, 0)
+        times = {v: [] for v in variants}
+        for r in range(ROUNDS):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for v in order:
+                times[v].append(block(v, r + 1))
+            print("  round %d: %s" % (r + 1, ", ".join("%s %.2f ms" % (v, times[v][-1] * 1e3) for v in variants)),
+                  flush=True)
+        base_ms = statistics.median(times["unwatched"]) * 1e3
+        over = {v: statistics.median([t / u - 1 for t, u in zip(times[v], times["unwatched"])]) * 100
+                for v in variants}
+        for v in variants:
+            if v.startswith("watch"):
+                run, w = extra[v]
+                w.flush()
+                run.flush(10.0)
+        st, info = d.get("/api/v1/runs/gpu-watch")
+        layer_pts = sorted(set(s["points"] for s in info.get("series", []) if s["kind"] == "layer_grad"))
+        for v in variants:
+            if v.startswith("watch"):
+                extra[v][0].close(10.0)
+    print("model: GPT %s, %d tensors, %.0fM parameters, batch %d x %d, bf16 autocast; %s"
+          % (size, ntensors, sum(p.numel() for p in base.parameters()) / 1e6, batch, seq,
+             devname))
+    print("step %.2f ms unwatched (median of %d blocks of %d steps)" % (base_ms, ROUNDS, STEPS))
+    for v in variants[1:]:
+        print("%-12s %+6.2f%% of a step (rounds: %s)" % (v, over[v], " ".join(
+            "%+.1f" % ((t / u - 1) * 100) for t, u in zip(times[v], times["unwatched"]))))
+    print("the daemon got %s points per layer series of gpu-watch" % layer_pts)
+    print("RESULT bench=torch_gpu device=%s tensors=%d step_ms=%.3f %s"
+          % (devname.replace(" ", "_"), ntensors, base_ms,
+             " ".join("%s_pct=%.3f" % (v, over[v]) for v in variants[1:])))
+    verdict = "PASS" if over["watch"] < 1.0 else "FAIL"
+    print("goal: watch() overhead < 1%% of a GPU step: %+.2f%% -> %s" % (over["watch"], verdict))
+    return 1 if verdict == "FAIL" and os.environ.get("BENCH_STRICT") == "1" else 0
+
+
 if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--size", default="gpt2", choices=["gpt2", "tiny"])
+    ap.add_argument("--dry-run", action="store_true", help="the GPU benchmark on the CPU, tiny")
+    a = ap.parse_args()
+    if a.dry_run:
+        sys.exit(gpu_main("tiny", "cpu"))
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            print("torch_overhead: --device cuda, but torch %s sees no GPU" % torch.__version__)
+            sys.exit(1)
+        sys.exit(gpu_main(a.size))
     sys.exit(main())

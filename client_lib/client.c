@@ -135,6 +135,8 @@ gw__client_free(struct gw_client *c)
 	free(c->run);
 	free(c->project);
 	free(c->config_json);
+	free(c->meta_extra);
+	free(c->spool_path);
 	if (c->auth != NULL)
 		explicit_bzero(c->auth, strlen(c->auth));
 	free(c->auth);
@@ -526,7 +528,8 @@ gw_close_status(struct gw_client *c, int status, int timeout_ms)
 		return GW_ETIMEDOUT;
 	}
 	if (!gw__is_flushed(c, main, prio))
-		rc = c->last_err == GW_ECONN ? GW_ECONN : GW_ETIMEDOUT;
+		rc = c->spooled ? GW_ESPOOLED : c->last_err == GW_ECONN ?
+		    GW_ECONN : GW_ETIMEDOUT;
 	else if (c->nrefused != refused)
 		rc = GW_EREFUSED;
 	else
@@ -566,6 +569,11 @@ gw_strerror(int code)
 		return "handle closed, or inherited across fork";
 	case GW_EREFUSED:
 		return "the daemon refused the data";
+	case GW_ESPOOLED:
+		return "not everything reached the daemon: the rest is in the "
+		    "spool file";
+	case GW_EBUSY:
+		return "a spool file is in use by a running program";
 	default:
 		return "unknown error";
 	}

@@ -190,7 +190,7 @@ gw__u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* meta: project, config and every layer registered so far (nlayers). */
+/* meta: project, config, meta_json's members and every layer so far (nlayers). */
 static void
 gw__encode_meta(const struct gw_client *c, uint32_t nlayers,
     struct gw__buf *b)
@@ -208,6 +208,12 @@ gw__encode_meta(const struct gw_client *c, uint32_t nlayers,
 	if (c->config_json != NULL) {
 		gw__buf_puts(b, first ? "\"config\":" : ",\"config\":");
 		gw__buf_puts(b, c->config_json);
+		first = 0;
+	}
+	if (c->meta_extra != NULL) {	/* meta_json's members, as given */
+		if (!first)
+			gw__buf_put(b, ",", 1);
+		gw__buf_puts(b, c->meta_extra);
 		first = 0;
 	}
 	if (nlayers > 0) {

@@ -50,6 +50,8 @@ enum gw__kind {
 #define GW__ALERTS_MAX		64	/* firing alerts kept from an answer */
 #define GW__ERRMSG_SIZE		256
 #define GW__JSON_DEPTH_MAX	29	/* config: the daemon takes 32 levels */
+#define GW__SPOOL_DEFAULT	((size_t)256 << 20)
+#define GW__SPOOL_RETRY_MS	5000	/* after the spool could not be opened */
 
 /* Batching: one request carries at most this much. */
 #define GW__REQ_STEPS		100
@@ -139,6 +141,10 @@ struct gw_client {
 	char			*run;
 	char			*project;	/* or NULL */
 	char			*config_json;	/* compact JSON object or NULL */
+	char			*meta_extra;	/* meta_json's members, compact, without
+						   the braces; or NULL */
+	char			*spool_path;	/* <dir>/<run>.gwspool, or NULL: no spool */
+	size_t			 spool_max;
 	char			*auth;		/* "Authorization: Bearer ..." or NULL */
 	unsigned int		 flush_ms;
 	int			 debug;		/* GRADWATCH_DEBUG=1 */
@@ -161,6 +167,7 @@ struct gw_client {
 	int			 last_err;	/* {lock} GW_OK or the last failure */
 	uint64_t		 nrefused;	/* {lock} requests refused so far */
 	int			 finish_rc;	/* {lock} the finish request's result */
+	int			 spooled;	/* {lock} closing put the rest in the spool */
 	char			 errmsg[GW__ERRMSG_SIZE];	/* {lock} */
 	struct gw_alert		 alerts[GW__ALERTS_MAX];	/* {lock} */
 	int			 nalerts;	/* {lock} firing (may exceed the array) */
@@ -273,6 +280,71 @@ int	 gw__transport_post(struct gw__transport *tr, const char *url,
 	    int (*idle_cb)(void *), void *arg, struct gw__reply *out);
 /* Any thread: interrupt a wait in gw__transport_post. */
 void	 gw__transport_wakeup(struct gw__transport *tr);
+/* 1 if status is an answer that resending the same body cannot change. */
+int	 gw__reply_is_refusal(long status);
+/* The wait before attempt attempts + 1 (ms): backoff, jitter from rnd, Retry-After. */
+int64_t	 gw__backoff_ms(int attempts, long retry_after_ms, uint64_t rnd);
+/* A short "code: message" from an error answer, for people. */
+void	 gw__reply_text(const struct gw__reply *r, char *out, size_t size);
+
+/*
+ * spool.c: a run's spool file (see the format in spool.c).  One struct
+ * gw__spool belongs to one thread: the sender's, or gw_sync's caller.
+ */
+#define GW__SPOOL_INGEST	'i'	/* a body for POST /api/v1/ingest */
+#define GW__SPOOL_FINISH	'f'	/* a body for POST /api/v1/runs/{run}/finish */
+#define GW__SPOOL_SUFFIX	".gwspool"
+#define GW__SPOOL_CREATE	0x1	/* gw__spool_open: make it if missing */
+#define GW__SPOOL_REPAIR	0x2	/* gw__spool_open: cut off a torn tail */
+struct gw__spool;
+struct gw__spool_rec {			/* a record as read back */
+	int		 type;		/* GW__SPOOL_INGEST or GW__SPOOL_FINISH */
+	uint32_t	 values;	/* the values in the body */
+	char		 run[GW__RUN_KEY_MAX + 1];
+	const char	*body;		/* NUL-terminated, owned by the spool until
+					   its next read */
+	size_t		 len;
+	int64_t		 off;		/* where it starts in the file */
+	int64_t		 end;		/* where the next one starts */
+};
+/* "<dir>/<run>.gwspool", allocated; NULL when out of memory. */
+char	*gw__spool_path(const char *dir, const char *run);
+/*
+ * Open and lock (flock, without waiting) the spool file at path.  0 with
+ * *out set, or with *out NULL when the file does not exist and flags has
+ * no GW__SPOOL_CREATE; otherwise a GW_E code and why: GW_EBUSY when
+ * another process holds it, GW_EINVAL when it is no spool file.  A note
+ * may be left in why on success too (a torn tail that was cut off).
+ */
+int	 gw__spool_open(const char *path, int flags, size_t max,
+	    struct gw__spool **out, char *why, size_t whylen);
+/*
+ * Close sp: sync it to disk if it holds records not yet accepted, else
+ * (unless keep) empty and remove the file.  NULL is fine.
+ */
+void	 gw__spool_close(struct gw__spool *sp, int keep);
+/*
+ * Append one record.  0; 1 when it would pass the limit (and force is 0:
+ * nothing written); -1 on an I/O error (why set, the file as it was).
+ */
+int	 gw__spool_append(struct gw__spool *sp, int type, const char *run,
+	    const char *body, size_t len, uint32_t values, int force,
+	    char *why, size_t whylen);
+/*
+ * Read the first record not yet accepted from the read position on: 1
+ * with *rec, 0 when there is none, -1 on an I/O error (why set).
+ * *skipped gets the damaged bytes passed over to get there, and *torn is
+ * 1 when they ran to the end of the file (what a crash leaves).
+ */
+int	 gw__spool_next(struct gw__spool *sp, struct gw__spool_rec *rec,
+	    int64_t *skipped, int *torn, char *why, size_t whylen);
+/* rec was taken (or refused for good): mark it so and move past it. */
+void	 gw__spool_done(struct gw__spool *sp, const struct gw__spool_rec *rec);
+/* 1 while records may wait past the read position. */
+int	 gw__spool_has_pending(const struct gw__spool *sp);
+int64_t	 gw__spool_size(const struct gw__spool *sp);
+/* The URL to post rec to, allocated; NULL when out of memory. */
+char	*gw__spool_url(const char *base, const struct gw__spool_rec *rec);
 
 /* client.c */
 /* Free c and all it owns (the sender must be gone or be the caller). */
@@ -290,6 +362,13 @@ int	 gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 	    char *why, size_t whylen);
 /* 1 if s is a valid run key. */
 int	 gw__run_key_is_valid(const char *s);
+/*
+ * The daemon's URL (without a trailing slash) and the Authorization
+ * header (or NULL) from opt and the environment, both allocated; GW_OK or
+ * a code with why set.
+ */
+int	 gw__options_endpoint(const struct gw_options *opt, char **url,
+	    char **auth, char *why, size_t whylen);
 
 /* Evidence, kept longest: non-finite values, clip events, skipped steps. */
 static inline int

@@ -2,10 +2,11 @@
 /*
  * options: gw_open's checks and defaults.  Validates what the daemon
  * would refuse later (the run key, a config that is not a JSON object,
- * a URL that is not http or https) so the caller hears it at once, and
- * derives the defaults: the URL and token from the environment, a run
- * key from the program name, the start time and a random suffix.  Runs
- * on the thread that calls gw_open.
+ * a meta that names what other options set, a URL that is not http or
+ * https) so the caller hears it at once, and derives the defaults: the
+ * URL, token and spool directory from the environment, a run key from
+ * the program name, the start time and a random suffix.  Runs on the
+ * thread that calls gw_open (or gw_sync).
  */
 #define _GNU_SOURCE		/* program_invocation_short_name */
 #include <errno.h>
@@ -122,31 +123,164 @@ gw__url_check(const char *url, int *rc)
 }
 
 int
-gw__options_apply(struct gw_client *c, const struct gw_options *opt,
+gw__options_endpoint(const struct gw_options *opt, char **urlp, char **authp,
     char *why, size_t whylen)
 {
 	static const struct gw_options	 none;
 	const char			*url, *token, *env;
-	json_error_t			 jerr;
-	json_t				*cfg = NULL;
-	size_t				 size;
+	char				*s = NULL;
 	int				 rc;
 
+	*urlp = NULL;
+	*authp = NULL;
 	if (opt == NULL)
 		opt = &none;
-
 	url = opt->url;
 	if (url == NULL && (env = getenv("GRADWATCH_URL")) != NULL &&
 	    env[0] != '\0')
 		url = env;
 	if (url == NULL)
 		url = "http://127.0.0.1:7070";
-	if ((c->url = gw__url_check(url, &rc)) == NULL) {
-		snprintf(why, whylen, "url: expected http://host[:port] or "
-		    "https://..., got '%.100s'", url);
+	if ((s = gw__url_check(url, &rc)) == NULL) {
+		if (rc == GW_ENOMEM)
+			snprintf(why, whylen, "out of memory");
+		else
+			snprintf(why, whylen, "url: expected http://host[:port] "
+			    "or https://..., got '%.100s'", url);
+		return rc;
+	}
+	token = opt->token;
+	if (token == NULL && (env = getenv("GRADWATCH_TOKEN")) != NULL &&
+	    env[0] != '\0')
+		token = env;
+	if (token != NULL && (token[0] == '\0' ||
+	    strpbrk(token, "\r\n") != NULL)) {
+		snprintf(why, whylen, "token: expected one line of text");
+		free(s);
+		return GW_EINVAL;
+	}
+	if (token != NULL && asprintf(authp, "Authorization: Bearer %s",
+	    token) == -1) {
+		*authp = NULL;
+		snprintf(why, whylen, "out of memory");
+		free(s);
+		return GW_ENOMEM;
+	}
+	*urlp = s;
+	return GW_OK;
+}
+
+/* Check a JSON object option; the parsed object, or NULL with why set. */
+static json_t *
+gw__json_object_opt(const char *name, const char *text, int depth,
+    char *why, size_t whylen)
+{
+	json_error_t	 jerr;
+	json_t		*v;
+
+	if ((v = json_loads(text, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		snprintf(why, whylen, "%s: line %d: %s", name, jerr.line,
+		    jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		snprintf(why, whylen, "%s: expected a JSON object", name);
 		goto fail;
 	}
+	if (!gw__json_depth_ok(v, depth)) {
+		snprintf(why, whylen, "%s: nested deeper than %d levels", name,
+		    depth);
+		goto fail;
+	}
+	return v;
 
+fail:
+	json_decref(v);
+	return NULL;
+}
+
+/* meta_json's members, compact and without the braces ("" when none). */
+static char *
+gw__meta_members(json_t *meta)
+{
+	char	*s;
+	size_t	 len;
+
+	if ((s = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		return NULL;
+	len = strlen(s);
+	if (len < 2 || s[0] != '{' || s[len - 1] != '}') {
+		free(s);		/* cannot be: it dumped an object */
+		return NULL;
+	}
+	memmove(s, s + 1, len - 2);
+	s[len - 2] = '\0';
+	return s;
+}
+
+/* The spool directory, absolute and without trailing slashes; NULL: none. */
+static int
+gw__spool_dir(const struct gw_options *opt, char **out, char *why,
+    size_t whylen)
+{
+	const char	*dir = opt->spool_dir;
+	char		 cwd[4096];
+	size_t		 len;
+	int		 n;
+
+	*out = NULL;
+	if (dir == NULL)
+		dir = getenv("GRADWATCH_SPOOL");
+	if (dir == NULL || dir[0] == '\0')
+		return GW_OK;
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (dir[0] == '/')
+		n = asprintf(out, "%.*s", (int)len, dir);
+	else if (getcwd(cwd, sizeof cwd) != NULL)
+		n = asprintf(out, "%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd,
+		    (int)len, dir);
+	else {
+		snprintf(why, whylen, "spool_dir: '%.100s' is relative and the "
+		    "working directory is unknown", dir);
+		return GW_EINVAL;
+	}
+	if (n == -1) {
+		*out = NULL;
+		snprintf(why, whylen, "out of memory");
+		return GW_ENOMEM;
+	}
+	if (strlen(*out) + 1 + GW__RUN_KEY_MAX + sizeof GW__SPOOL_SUFFIX >
+	    4096) {
+		snprintf(why, whylen, "spool_dir: too long");
+		free(*out);
+		*out = NULL;
+		return GW_EINVAL;
+	}
+	return GW_OK;
+}
+
+int
+gw__options_apply(struct gw_client *c, const struct gw_options *opt,
+    char *why, size_t whylen)
+{
+	static const char *const	 reserved[] = {
+		"project", "config", "layers", "detector"
+	};
+	static const struct gw_options	 none;
+	json_t				*cfg = NULL, *meta = NULL;
+	char				*spool_dir = NULL;
+	const char			*env;
+	size_t				 size, i;
+	int				 rc;
+
+	if (opt == NULL)
+		opt = &none;
+
+	if ((rc = gw__options_endpoint(opt, &c->url, &c->auth, why,
+	    whylen)) != GW_OK)
+		goto fail;
 	rc = GW_EINVAL;
 	if (opt->run != NULL && !gw__run_key_is_valid(opt->run)) {
 		snprintf(why, whylen, "run: expected 1 to %d characters of "
@@ -159,33 +293,22 @@ gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 		    "bytes", GW__NAME_MAX);
 		goto fail;
 	}
-	if (opt->config_json != NULL) {
-		cfg = json_loads(opt->config_json, JSON_REJECT_DUPLICATES, &jerr);
-		if (cfg == NULL) {
-			snprintf(why, whylen, "config_json: line %d: %s",
-			    jerr.line, jerr.text);
-			goto fail;
-		}
-		if (!json_is_object(cfg)) {
-			snprintf(why, whylen, "config_json: expected a JSON "
-			    "object");
-			goto fail;
-		}
-		if (!gw__json_depth_ok(cfg, GW__JSON_DEPTH_MAX)) {
-			snprintf(why, whylen, "config_json: nested deeper than "
-			    "%d levels", GW__JSON_DEPTH_MAX);
-			goto fail;
-		}
-	}
-	token = opt->token;
-	if (token == NULL && (env = getenv("GRADWATCH_TOKEN")) != NULL &&
-	    env[0] != '\0')
-		token = env;
-	if (token != NULL && (token[0] == '\0' ||
-	    strpbrk(token, "\r\n") != NULL)) {
-		snprintf(why, whylen, "token: expected one line of text");
+	if (opt->config_json != NULL && (cfg = gw__json_object_opt(
+	    "config_json", opt->config_json, GW__JSON_DEPTH_MAX, why,
+	    whylen)) == NULL)
 		goto fail;
-	}
+	/* meta is a level above config: one more level inside it. */
+	if (opt->meta_json != NULL && (meta = gw__json_object_opt("meta_json",
+	    opt->meta_json, GW__JSON_DEPTH_MAX + 1, why, whylen)) == NULL)
+		goto fail;
+	for (i = 0; meta != NULL && i < sizeof reserved / sizeof reserved[0];
+	    i++)
+		if (json_object_get(meta, reserved[i]) != NULL) {
+			snprintf(why, whylen, "meta_json: \"%s\" is not "
+			    "allowed (project, config, layers and detector "
+			    "have options or calls of their own)", reserved[i]);
+			goto fail;
+		}
 	size = opt->buffer_points == 0 ? GW__RING_DEFAULT : opt->buffer_points;
 	if (size > GW__RING_MAX) {
 		snprintf(why, whylen, "buffer_points: at most %zu",
@@ -199,6 +322,10 @@ gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 	}
 	c->flush_ms = opt->flush_interval_ms == 0 ? GW__FLUSH_DEFAULT :
 	    opt->flush_interval_ms;
+	if ((rc = gw__spool_dir(opt, &spool_dir, why, whylen)) != GW_OK)
+		goto fail;
+	c->spool_max = opt->spool_max_bytes == 0 ? GW__SPOOL_DEFAULT :
+	    opt->spool_max_bytes;
 
 	rc = GW_ENOMEM;
 	snprintf(why, whylen, "out of memory");
@@ -210,11 +337,12 @@ gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 	if (cfg != NULL && (c->config_json = json_dumps(cfg,
 	    JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
 		goto fail;
-	if (token != NULL && asprintf(&c->auth, "Authorization: Bearer %s",
-	    token) == -1) {
-		c->auth = NULL;
+	if (meta != NULL && json_object_size(meta) > 0 &&
+	    (c->meta_extra = gw__meta_members(meta)) == NULL)
 		goto fail;
-	}
+	if (spool_dir != NULL && (c->spool_path = gw__spool_path(spool_dir,
+	    c->run)) == NULL)
+		goto fail;
 	if (asprintf(&c->url_ingest, "%s/api/v1/ingest", c->url) == -1) {
 		c->url_ingest = NULL;
 		goto fail;
@@ -227,10 +355,14 @@ gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 	env = getenv("GRADWATCH_DEBUG");
 	c->debug = env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
 	json_decref(cfg);
+	json_decref(meta);
+	free(spool_dir);
 	why[0] = '\0';
 	return GW_OK;
 
 fail:
 	json_decref(cfg);
+	json_decref(meta);
+	free(spool_dir);
 	return rc;
 }

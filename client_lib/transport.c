@@ -5,9 +5,11 @@
  * to the daemon alive between requests.  The sender thread alone posts;
  * any thread may interrupt it with gw__transport_wakeup() (a closing
  * handle whose deadline came), which is why this drives the multi
- * interface instead of curl_easy_perform().
+ * interface instead of curl_easy_perform().  Also what an answer means:
+ * a refusal or worth a retry, after how long, and its words for people.
  */
 #include <curl/curl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,4 +222,41 @@ gw__transport_post(struct gw__transport *tr, const char *url,
 	out->body = tr->body != NULL ? tr->body : "";
 	out->len = tr->len;
 	return 0;
+}
+
+int
+gw__reply_is_refusal(long status)
+{
+	return status != 0 && status != 408 && status != 429 && status < 500;
+}
+
+int64_t
+gw__backoff_ms(int attempts, long retry_after_ms, uint64_t rnd)
+{
+	int64_t	base, delay;
+
+	base = (int64_t)GW__BACKOFF_MIN_MS << (attempts < 8 ? attempts - 1 : 7);
+	if (base > GW__BACKOFF_MAX_MS)
+		base = GW__BACKOFF_MAX_MS;
+	delay = base / 2 + (int64_t)(rnd % (uint64_t)(base / 2 + 1));
+	if (retry_after_ms > delay)
+		delay = retry_after_ms + (int64_t)((rnd >> 32) %
+		    (uint64_t)(retry_after_ms / 10 + 1));
+	return delay;
+}
+
+void
+gw__reply_text(const struct gw__reply *r, char *out, size_t size)
+{
+	json_t	*root;
+
+	root = json_loadb(r->body, r->len, 0, NULL);
+	if (root != NULL && json_is_string(json_object_get(root, "message")))
+		snprintf(out, size, "%s: %s",
+		    json_is_string(json_object_get(root, "error")) ?
+		    json_string_value(json_object_get(root, "error")) : "error",
+		    json_string_value(json_object_get(root, "message")));
+	else
+		snprintf(out, size, "%.120s", r->len > 0 ? r->body : "no body");
+	json_decref(root);
 }

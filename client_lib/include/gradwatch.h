@@ -12,7 +12,8 @@
  * may be shared by threads.  A NULL handle is accepted everywhere and
  * ignored, so a failed gw_open() never forces ifs into the loop.
  * The library never prints (unless GRADWATCH_DEBUG=1, to stderr), never
- * aborts and never exits.
+ * aborts and never exits.  With a spool directory (below), what the
+ * daemon could not take waits on disk instead of being dropped.
  *
  *	struct gw_options	 opt = { .project = "mnist" };
  *	struct gw_client	*gw = NULL;
@@ -58,6 +59,9 @@ extern "C" {
 #define GW_ETIMEDOUT	-5	/* gw_flush/gw_close: not everything was sent in time */
 #define GW_ECLOSED	-6	/* the handle is closing, or belongs to the parent of a fork */
 #define GW_EREFUSED	-7	/* the daemon refused the data (4xx); see gw_errmsg */
+#define GW_ESPOOLED	-8	/* gw_close: not everything reached the daemon; the
+				   rest is in the spool file, for gw_sync */
+#define GW_EBUSY	-9	/* gw_sync: a spool file is in use by a running program */
 
 /* Run health as the daemon last reported it. */
 #define GW_HEALTH_UNKNOWN	0	/* no answer from the daemon yet */
@@ -82,7 +86,46 @@ struct gw_options {
 					   of 2, plus a reserve of 1/16 for
 					   evidence); 0: 1048576 */
 	unsigned int	 flush_interval_ms; /* 0: 250 */
+	const char	*meta_json;	/* a JSON object, copied; its members are sent
+					   in the run's meta beside project, config
+					   and layers (it may not name those, nor
+					   detector); NULL: none */
+	const char	*spool_dir;	/* NULL: $GRADWATCH_SPOOL; unset or "": no
+					   spool (see below) */
+	size_t		 spool_max_bytes; /* a spool file's limit; 0: 256 MiB */
 };
+
+/*
+ * The spool.  With a spool directory, what the daemon cannot take waits
+ * on disk instead of being dropped.  When the daemon has been unreachable
+ * (connection refused, timeout, 5xx) and the buffer passes half full, or
+ * when gw_close runs out of time with values unsent, the sender appends
+ * the request bodies it would have posted, in order, to one file per run,
+ * <spool_dir>/<run>.gwspool (mode 0600; the directory is made if missing,
+ * not its parents).  While that file holds anything unsent, new values go
+ * to it too, so that the daemon gets the steps in order; once the daemon
+ * answers again, the sender posts the file's records first, each until it
+ * is accepted, removes the file when it is drained and carries on as
+ * before; gw_flush waits for that.  The run's finish (gw_close) is
+ * appended after the values when they are spooled, or when it cannot be
+ * delivered itself (or gw_close leaves no time to try); gw_close then
+ * returns GW_ESPOOLED.  A file at spool_max_bytes takes no more: further
+ * values are dropped and counted as when the buffer is full (the finish,
+ * and a last record that tells the daemon how many were dropped, are
+ * written whatever the limit).
+ *
+ * Only the sender thread touches the file: the logging calls stay as they
+ * are.  Records are appended, not synced to disk until gw_close; each has
+ * its length and a CRC-32, so a record torn by a crash is recognised and
+ * skipped.  A process holds its run's file locked (flock) while it has it
+ * open; another process logging the same run key does not spool meanwhile.
+ * A file left behind (the program ended, or crashed, before the daemon
+ * came back) is sent by gw_sync() or `gradwatch sync FILE|DIR`, or first
+ * thing by the next client that opens the same run with the same spool
+ * directory (which skips the finish in it: the run goes on).  Problems
+ * with the spool are said by gw_errmsg and never stop the run.  The file
+ * format is described in client_lib/spool.c.
+ */
 
 /* A firing alert as the daemon reported it (strings owned by the caller's buffer). */
 struct gw_alert {
@@ -166,13 +209,46 @@ GW_API const char *gw_errmsg(struct gw_client *c);
 GW_API int	 gw_flush(struct gw_client *c, int timeout_ms);
 /*
  * Flush (within timeout_ms), mark the run finished, stop the sender and
- * free c.  Returns as gw_flush; c is freed whatever it returns.  No
+ * free c.  Returns as gw_flush, or GW_ESPOOLED when what was left (or just
+ * the finish) went to the spool file; c is freed whatever it returns.  No
  * other call on c may run at the same time or after.  In a child of
  * fork() it frees nothing and returns GW_ECLOSED at once.
  */
 GW_API int	 gw_close(struct gw_client *c, int timeout_ms);
 /* As gw_close, with GW_RUN_FINISHED or GW_RUN_FAILED. */
 GW_API int	 gw_close_status(struct gw_client *c, int status, int timeout_ms);
+
+/* What gw_sync did, summed over the files. */
+struct gw_sync_stats {
+	unsigned int	 files;		/* spool files found */
+	unsigned int	 files_done;	/* sent in full and removed */
+	uint64_t	 records;	/* records the daemon accepted */
+	uint64_t	 values;	/* the values in them */
+	uint64_t	 refused;	/* records it refused (4xx): dropped */
+	uint64_t	 damaged_bytes;	/* torn or corrupt bytes skipped */
+};
+
+/*
+ * Send spool files to the daemon: path is a spool file, or a directory
+ * whose *.gwspool files are sent, oldest first.  A file's records go in
+ * order, each until it is accepted (a refused connection, a timeout or a
+ * 5xx is retried with backoff and Retry-After), and the file is removed
+ * once all of it was taken; a torn or corrupt record is skipped and said.
+ * Gives up when timeout_ms (> 0) has passed, leaving the rest in place.
+ * opt gives url and token as for gw_open (NULL fields from the
+ * environment) and may be NULL; its other fields are ignored.  say_cb, if
+ * not NULL, is called on the calling thread with a line for a person
+ * about each file and each problem.  stats, if not NULL, is filled.
+ * Returns GW_OK when every intact record was accepted; otherwise the
+ * first problem: GW_EINVAL (a bad option, or a path that is neither a
+ * spool file nor a directory), GW_EBUSY (a file in use by a running
+ * program was skipped), GW_EREFUSED (records were refused and dropped),
+ * GW_ECONN or GW_ETIMEDOUT (out of time), GW_ENOMEM.  Blocks; it is for
+ * scripts and the `gradwatch` program, not for a training loop.
+ */
+GW_API int	 gw_sync(const char *path, const struct gw_options *opt,
+		    int timeout_ms, struct gw_sync_stats *stats,
+		    void (*say_cb)(void *arg, const char *line), void *arg);
 
 /* A static description of a result code. */
 GW_API const char *gw_strerror(int code);

@@ -4,9 +4,9 @@
  * nothing else (nm -D), every function of the header among them, and
  * has its SONAME; the static archive defines no global outside gw_;
  * gradwatch.h compiles alone (C and C++) and the usage example in its
- * top comment compiles; `make install` puts the header, both libraries
- * and gradwatch.pc under a prefix, and a program built with pkg-config
- * against them runs.
+ * top comment compiles; `make install` puts the header, both libraries,
+ * gradwatch.pc and the gradwatch program under a prefix, and a program
+ * built with pkg-config against them runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@ static const char *const api[] = {
 	"gw_grad_norm", "gw_lr", "gw_layer_grad", "gw_layer_weight", "gw_clip",
 	"gw_skipped", "gw_metric_value", "gw_step_time", "gw_health",
 	"gw_alerts", "gw_dropped", "gw_run", "gw_errmsg", "gw_flush",
-	"gw_close", "gw_close_status", "gw_strerror", "gw_version",
+	"gw_close", "gw_close_status", "gw_strerror", "gw_version", "gw_sync",
 };
 #define NAPI	(sizeof api / sizeof api[0])
 
@@ -187,6 +187,10 @@ test_install(void)
 	    "&& test -f '%1$s/lib/pkgconfig/gradwatch.pc'", prefix);
 	ok(system(cmd) == 0, "it installs the header, both libraries and "
 	    "gradwatch.pc");
+	snprintf(cmd, sizeof cmd, "'%s/bin/gradwatch' --version | grep -qx "
+	    "'gradwatch %s'", prefix, GW_VERSION);
+	ok(system(cmd) == 0, "and the gradwatch program, which runs from "
+	    "there");
 	snprintf(cmd, sizeof cmd, "cd '%2$s' && printf '#include <stdio.h>\\n"
 	    "#include <gradwatch.h>\\nint main(void) { printf(\"%%%%s\", "
 	    "gw_version()); return gw_loss(NULL, 0, 1); }\\n' > v.c && "

@@ -6,8 +6,10 @@ names and compare as their values, every value of every kind arrives
 are counted and never raise, bad options raise at open, the environment
 is read as in C, a run is closed by its `with` block (failed on an
 exception) and at exit (failed after a crash), and
-`pip install ./client_lib/python` gives a package that works outside
-the checkout."""
+`pip install ./client_lib/python` works offline (pip's build isolation
+on) and gives a package that works outside the checkout: a wheel tagged
+for the platform when it bundles the library (py3-none-any without);
+`make install-python PREFIX=...` installs it under the prefix."""
 import os
 import shutil
 import subprocess
@@ -15,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gwpy import PKG, PYTHON, TAP, Daemon, close_to, env_for_child, require_lib, points  # noqa: E402
+from gwpy import BUILD, PKG, PYTHON, TOP, TAP, Daemon, close_to, env_for_child, require_lib, points  # noqa: E402
 
 require_lib()
 import gradwatch  # noqa: E402
@@ -201,6 +203,8 @@ with Daemon() as d:
     t.ok(rc != 0 and "GradwatchError" in err and "nope" in err, "GRADWATCH_URL is validated as in C", err[-200:])
 
     # ---- pip install, used from elsewhere -----------------------------------------
+    # Offline: --no-index, and pip's build isolation on (the package is its
+    # own build backend, so there is nothing to fetch).
     tmp = tempfile.mkdtemp(prefix="gw-pip.")
     try:
         src = os.path.join(tmp, "src")
@@ -208,10 +212,11 @@ with Daemon() as d:
         venv = os.path.join(tmp, "venv")
         subprocess.run([PYTHON, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
         vpy = os.path.join(venv, "bin", "python")
-        p = subprocess.run([vpy, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-index",
-                            "--no-deps", src], capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, GRADWATCH_LIB=gradwatch.library_path()))
-        t.ok(p.returncode == 0, "pip install ./client_lib/python works", p.stderr[-500:])
+        with_lib = dict(os.environ, GRADWATCH_LIB=gradwatch.library_path())
+        p = subprocess.run([vpy, "-m", "pip", "install", "-q", "--no-index", "--no-deps", src],
+                           capture_output=True, text=True, timeout=300, env=with_lib)
+        t.ok(p.returncode == 0, "pip install ./client_lib/python works offline, build isolation and all",
+             p.stderr[-500:])
         env = {k: v for k, v in os.environ.items() if k not in ("GRADWATCH_LIB", "PYTHONPATH")}
         env["GRADWATCH_URL"] = d.url
         p = subprocess.run([vpy, "-c", "import gradwatch, os\nprint(gradwatch.library_path())\n"
@@ -221,6 +226,47 @@ with Daemon() as d:
         t.ok(p.returncode == 0 and where.startswith(os.path.join(venv, "lib")),
              "the installed package loads its own copy of the library", where, p.stderr[-300:])
         t.is_(points(d, "py-pip", "loss").get("loss"), ([0], [1.5]), "and sends")
+
+        # The wheel says what it is: platform-specific with the library in it.
+        import sysconfig
+        import zipfile
+        plat = "".join(c if c.isalnum() else "_" for c in sysconfig.get_platform())
+        wheels = {}
+        for what, e in (("lib", with_lib), ("pure", env)):
+            out = os.path.join(tmp, "wheels-" + what)
+            p = subprocess.run([PYTHON, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-index",
+                                "--no-deps", "-w", out, src], capture_output=True, text=True, timeout=300,
+                               env=e, cwd=tmp)
+            wheels[what] = (sorted(os.listdir(out)) if p.returncode == 0 else [p.stderr[-300:]], out)
+        names = wheels["lib"][0]
+        t.is_(names, ["gradwatch-%s-py3-none-%s.whl" % (gradwatch.__version__, plat)],
+              "pip wheel --no-build-isolation: with the library bundled, a py3-none-%s wheel" % plat)
+        if names and names[0].endswith(".whl"):
+            with zipfile.ZipFile(os.path.join(wheels["lib"][1], names[0])) as z:
+                t.ok("gradwatch/libgradwatch.so.0" in z.namelist()
+                     and b"Root-Is-Purelib: false" in z.read("gradwatch-%s.dist-info/WHEEL" % gradwatch.__version__),
+                     "holding libgradwatch.so.0, for platlib", "%r" % z.namelist())
+        t.is_(wheels["pure"][0], ["gradwatch-%s-py3-none-any.whl" % gradwatch.__version__],
+              "without a library to bundle, a pure py3-none-any one")
+
+        # make install PREFIX=... installs the package too (default build only).
+        if os.path.basename(BUILD.rstrip("/")) == "build":
+            prefix = os.path.join(tmp, "prefix")
+            p = subprocess.run(["make", "-s", "install-python", "PREFIX=" + prefix], cwd=TOP,
+                               capture_output=True, text=True, timeout=300,
+                               env={k: v for k, v in os.environ.items()
+                                    if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "GRADWATCH_LIB")})
+            site = [os.path.join(dp) for dp, dn, fn in os.walk(prefix) if "gradwatch" in dn]
+            t.ok(p.returncode == 0 and len(site) == 1, "make install-python PREFIX=... puts the package "
+                 "under the prefix", p.stdout[-300:], p.stderr[-300:])
+            if site:
+                env2 = dict(env, PYTHONPATH=site[0])
+                p = subprocess.run([PYTHON, "-c", "import gradwatch; print(gradwatch.library_path())"],
+                                   capture_output=True, text=True, timeout=60, cwd=tmp, env=env2)
+                t.ok(p.returncode == 0 and p.stdout.strip().startswith(site[0]),
+                     "and it loads the library installed with it", p.stdout, p.stderr[-300:])
+        else:
+            t.ok(True, "# SKIP make install-python is checked in the default build only")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 t.done()

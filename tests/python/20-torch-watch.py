@@ -19,6 +19,8 @@ from gwpy import TAP, Daemon, close_to, require_lib, points, require_torch  # no
 
 require_lib()
 torch = require_torch()
+# How most scripts import it: by name, before watch() exists.
+from torch.nn.utils import clip_grad_norm_  # noqa: E402
 import gradwatch  # noqa: E402
 import gradwatch.torch as gwt  # noqa: E402
 
@@ -316,4 +318,68 @@ with Daemon() as d:
             model(torch.full((2, 4), float("nan") if s >= 3 else 1.0)).sum().backward()
             opt.step()
     t.is_(calls, [("t-callback", 3)], "a callable on_critical is called once, when the run turns critical")
+
+    # ---- the usual script: clip_grad_norm_ imported by name, no w.loss() ---------------
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    exp = {}
+    with gradwatch.Run(name="t-import", url=d.url) as run:
+        gwt.watch(model, run, opt)
+        t.ok(clip_grad_norm_ is gwt.clip_grad_norm_, "a clip_grad_norm_ imported by name is followed too")
+        for s in range(5):
+            opt.zero_grad(set_to_none=True)
+            roots = []
+            for m in range(2):
+                x, y = batch()
+                loss = torch.nn.functional.cross_entropy(model(x, use_side=True), y)
+                loss.backward()
+                roots.append(loss.item())
+            e = reference(model)
+            e["loss"] = sum(roots) / 2
+            e["lr"] = opt.param_groups[0]["lr"]
+            copies.clear()
+            counting[0] = True
+            e["clip"] = clip_grad_norm_(model.parameters(), MAXN).item()
+            opt.step()
+            counting[0] = False
+            e["copies"] = list(copies)
+            exp[s] = e
+        run.flush(5.0)
+    t.ok(clip_grad_norm_ is gwt._orig_clip, "and given back torch's when the watcher goes")
+    t.is_([e["copies"] for e in exp.values()], [["item", "tolist"]] * 5,
+          "still one copy a step (besides the test's own .item() of the clip's result)")
+    expected_series_ok(d, "t-import", exp, "without w.loss(): the loss is the mean of what backward() "
+                       "started from; grad_norm is the norm before the clip", ["fc1.weight", "emb.weight"])
+    clip = points(d, "t-import", "clip_pre_norm,clip_max_norm")
+    t.is_(clip["clip_max_norm"], (list(range(5)), [MAXN] * 5), "every clip is logged with its max_norm")
+    t.ok(all(close_to(v, exp[s]["clip"], 1e-6) for s, v in zip(*clip["clip_pre_norm"])),
+         "and the pre-clip norm it returned")
+
+    # ---- clipping gradwatch does not see is noticed --------------------------------------
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    exp = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with gradwatch.Run(name="t-unseen", url=d.url) as run:
+            gwt.watch(model, run, opt)
+            for s in range(4):
+                opt.zero_grad(set_to_none=True)
+                x, y = batch()
+                torch.nn.functional.cross_entropy(model(x, use_side=True), y).backward()
+                e = reference(model)
+                exp[s] = e
+                if s % 2 == 1:      # a hand-written clip to a tenth of the norm
+                    for p in model.parameters():
+                        if p.grad is not None:
+                            p.grad.mul_(0.1)
+                opt.step()
+            run.flush(5.0)
+    got = points(d, "t-unseen", "grad_norm,clip_pre_norm,clip_max_norm")
+    t.ok(all(close_to(v, exp[s]["grad_norm"], 2e-5) for s, v in zip(*got["grad_norm"])),
+         "grad_norm is the norm before a clip gradwatch cannot see")
+    t.ok(got["clip_pre_norm"][0] == [1, 3] and all(
+        close_to(v, exp[s]["grad_norm"] * 0.1, 1e-4) for s, v in zip(*got["clip_max_norm"])),
+         "the steps it clipped carry a clip event (to the norm it clipped to)", repr(got))
+    t.ok(any("does not follow" in str(c.message) for c in caught), "and a warning says how to log every step")
 t.done()

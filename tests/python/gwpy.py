@@ -64,3 +64,54 @@ def close_to(a, b, rel=1e-5, abs_=1e-8):
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
         return a == b
     return abs(a - b) <= max(rel * max(abs(a), abs(b)), abs_)
+
+
+def torch_job(mode, url, tmp, world=2, timeout=90):
+    """Run the `world` ranks of a tests/python/torchdist.py job as torchrun
+    would (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set); what each rank
+    saw (its JSON), or None for a rank that failed (its log is printed
+    as TAP comments)."""
+    import json
+    import subprocess
+    port = free_port()
+    procs, outs = [], []
+    for r in range(world):
+        out = os.path.join(tmp, "%s-%d.json" % (mode, r))
+        outs.append(out)
+        env = env_for_child(RANK=r, WORLD_SIZE=world, LOCAL_RANK=r, MASTER_ADDR="127.0.0.1",
+                            MASTER_PORT=port, OMP_NUM_THREADS=1)
+        log = open(out.replace(".json", ".log"), "wb")
+        procs.append(subprocess.Popen([PYTHON, os.path.join(HERE, "torchdist.py"), mode, out, url],
+                                      env=env, stdout=log, stderr=log))
+    seen = []
+    for p, out in zip(procs, outs):
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = "timeout"
+        if rc != 0:
+            with open(out.replace(".json", ".log")) as f:
+                print("# rank failed (%s): %s" % (rc, f.read()[-2000:].replace("\n", "\n# ")))
+            seen.append(None)
+        else:
+            with open(out) as f:
+                seen.append(json.load(f))
+    return seen
+
+
+def series_match(t, d, key, steps, series, want_of, what, rel=2e-5):
+    """TAP check: every point of each series of run `key` equals
+    want_of(steps[str(step)], name), and exactly those steps are there."""
+    got = points(d, key, ",".join(series))
+    bad = []
+    for name in series:
+        st, vals = got.get(name, ([], []))
+        if st != sorted(int(s) for s in steps):
+            bad.append("%s: steps %s" % (name, st))
+            continue
+        for s, v in zip(st, vals):
+            want = want_of(steps[str(s)], name)
+            if not close_to(v, want, rel):
+                bad.append("%s@%d: %r, want %r" % (name, s, v, want))
+    return t.ok(not bad, what, *bad[:6])

@@ -17,9 +17,12 @@ each at most its timeout.  Errors raise only when a run is opened.
 Nothing is loaded at import: the library is found when the first run
 opens ($GRADWATCH_LIB, a copy inside this package, the build/ folder of
 the checkout this package sits in, then the system's library path).
-The URL, token and debug switch come from the same environment
-variables as in C: GRADWATCH_URL, GRADWATCH_TOKEN, GRADWATCH_DEBUG.
-PyTorch users want :func:`gradwatch.torch.watch`.
+The URL, token, spool directory and debug switch come from the same
+environment variables as in C: GRADWATCH_URL, GRADWATCH_TOKEN,
+GRADWATCH_SPOOL, GRADWATCH_DEBUG.  With a spool directory, what the daemon
+could not take (it was down) waits on disk, and :func:`sync` (or
+``gradwatch sync``) sends it later.  PyTorch users want
+:func:`gradwatch.torch.watch`.
 """
 from __future__ import annotations
 
@@ -34,10 +37,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from . import _ranks
+
 __version__ = "0.1.0"
 __all__ = [
     "Alert", "CriticalHealth", "GradwatchError", "Health", "Run", "Severity", "Status",
-    "library_path", "library_version",
+    "SyncResult", "library_path", "library_version", "sync",
 ]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,6 +103,8 @@ class Status(enum.IntEnum):
     TIMED_OUT = -5      # flush/close: not everything was sent in time
     CLOSED = -6         # the run is closed, or belongs to the parent of a fork
     REFUSED = -7        # the daemon refused the data; see Run.last_error
+    SPOOLED = -8        # close: the rest is in the spool file, for sync()
+    BUSY = -9           # sync: a spool file is in use by a running program
 
     @classmethod
     def of(cls, code: int) -> "Status":
@@ -172,7 +179,24 @@ class _Options(ctypes.Structure):
         ("token", ctypes.c_char_p),
         ("buffer_points", ctypes.c_size_t),
         ("flush_interval_ms", ctypes.c_uint),
+        ("meta_json", ctypes.c_char_p),
+        ("spool_dir", ctypes.c_char_p),
+        ("spool_max_bytes", ctypes.c_size_t),
     ]
+
+
+class _SyncStats(ctypes.Structure):
+    _fields_ = [
+        ("files", ctypes.c_uint),
+        ("files_done", ctypes.c_uint),
+        ("records", ctypes.c_uint64),
+        ("values", ctypes.c_uint64),
+        ("refused", ctypes.c_uint64),
+        ("damaged_bytes", ctypes.c_uint64),
+    ]
+
+
+_SAY_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
 
 
 class _Alert(ctypes.Structure):
@@ -214,6 +238,8 @@ _PROTOS: Dict[str, Tuple[Any, List[Any], bool]] = {
     "gw_errmsg": (ctypes.c_char_p, [_P], False),
     "gw_flush": (_I, [_P, _I], True),
     "gw_close_status": (_I, [_P, _I, _I], True),
+    "gw_sync": (_I, [ctypes.c_char_p, ctypes.POINTER(_Options), _I, ctypes.POINTER(_SyncStats),
+                     _SAY_CB, ctypes.c_void_p], True),
     "gw_strerror": (ctypes.c_char_p, [_I], False),
     "gw_version": (ctypes.c_char_p, [], False),
 }
@@ -372,7 +398,13 @@ class Run:
     ``train-20250101-120000-a1b2c3``; ``buffer_points`` (values
     buffered, 1048576) and ``flush_interval`` (seconds between sends, 0.25).
     ``config`` is a dict sent once as the run's configuration (or a JSON
-    object as a string).  ``close_timeout`` bounds the wait in
+    object as a string); ``meta`` a dict whose members join the run's
+    metadata (``GET /api/v1/runs/{run}`` gives them back in ``meta``),
+    e.g. ``{"distributed": {"world_size": 8, "rank": 0}}``; it may not
+    use the keys project, config, layers or detector.  ``spool_dir``
+    (``$GRADWATCH_SPOOL`` when None, no spool when unset or ""; ``~`` is
+    expanded) is where values wait when the daemon is down, up to
+    ``spool_max_bytes`` (256 MiB) per run: see :func:`sync`.  ``close_timeout`` bounds the wait in
     :meth:`close` when it is not given, at the end of a ``with`` block and
     at exit.  Raises :class:`GradwatchError` when the library cannot be
     loaded or an option is invalid.
@@ -388,23 +420,51 @@ class Run:
     def __init__(self, project: Optional[str] = None, name: Optional[str] = None, *,
                  url: Optional[str] = None, config: Union[Mapping[str, Any], str, None] = None,
                  token: Optional[str] = None, buffer_points: int = 0,
-                 flush_interval: Optional[float] = None, close_timeout: float = 5.0) -> None:
+                 flush_interval: Optional[float] = None, close_timeout: float = 5.0,
+                 meta: Union[Mapping[str, Any], str, None] = None, spool_dir: Optional[str] = None,
+                 spool_max_bytes: int = 0) -> None:
         lib = _load()
+        job = _ranks.where()
+        if job["world_size"] > 1:
+            if isinstance(meta, str):
+                try:
+                    meta = json.loads(meta)
+                except ValueError as e:
+                    raise GradwatchError("gradwatch: meta: %s" % e, Status.INVALID) from None
+            meta = dict(meta or {})
+            meta.setdefault("distributed", _ranks.meta_of(job))
         if isinstance(config, Mapping):
             try:
                 config = json.dumps(dict(config), default=str, allow_nan=False)
             except (TypeError, ValueError) as e:
                 raise GradwatchError("gradwatch: config: %s" % e, Status.INVALID) from None
+        if isinstance(meta, Mapping):
+            try:
+                meta = json.dumps(dict(meta), default=str, allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise GradwatchError("gradwatch: meta: %s" % e, Status.INVALID) from None
+        if spool_max_bytes < 0:
+            raise GradwatchError("gradwatch: spool_max_bytes: expected >= 0", Status.INVALID)
         if flush_interval is None or flush_interval <= 0:
             flush_ms = 0
         else:
             flush_ms = max(1, int(round(flush_interval * 1000)))
         if buffer_points < 0:
             raise GradwatchError("gradwatch: buffer_points: expected >= 0", Status.INVALID)
+        self.rank = job["rank"]
+        self.world_size = job["world_size"]
+        self.is_sender = job["rank"] == 0
+        self._on_close: List[Callable[[], None]] = []
+        if not self.is_sender:
+            self._silent_init(lib, name, project, close_timeout)
+            return
         if name is None:
             name = _default_key()
+        if spool_dir is not None:
+            spool_dir = os.path.expanduser(os.fspath(spool_dir))
         opt = _Options(_to_bytes(url), _to_bytes(name), _to_bytes(project),
-                       _to_bytes(config), _to_bytes(token), buffer_points, flush_ms)
+                       _to_bytes(config), _to_bytes(token), buffer_points, flush_ms,
+                       _to_bytes(meta), _to_bytes(spool_dir), spool_max_bytes)
         h = _P()
         rc = lib.open(ctypes.byref(h), ctypes.byref(opt))
         if rc != 0:
@@ -432,16 +492,73 @@ class Run:
         self._layer_grad = lib.layer_grad
         self._layer_weight = lib.layer_weight
         self._metric_value = lib.metric_value
+        self._silent = False
         with _registry_lock:
             _install_hooks()
             _open_runs[id(self)] = self
+        if self.world_size > 1:
+            _ranks.publish_key(self._key)
+
+    def _silent_init(self, lib: "_Lib", name: Optional[str], project: Optional[str],
+                     close_timeout: float) -> None:
+        """A rank other than 0 of a distributed job: the run is rank 0's; this
+        one sends nothing and every call does nothing."""
+        self._lib = lib
+        self._h = None
+        self._silent = True
+        self._pid = os.getpid()
+        self._key = name
+        self._project = project
+        self._close_timeout = float(close_timeout)
+        self._debug = False
+        self._said = False
+        self._errors = 0
+        self._final_dropped = 0
+        self._layers = {}
+        self._metrics = {}
+        self._alert_buf = (_Alert * _ALERTS_MAX)()
+        self._close_lock = threading.Lock()
+        self.last_status = Status.OK
+        self._loss = self._grad_norm = self._lr = lib.loss
+        self._layer_grad = self._layer_weight = self._metric_value = lib.layer_grad
 
     # ---- what the run is -----------------------------------------------------
 
     @property
-    def key(self) -> str:
-        """The run key in use (the ``name`` given, or the one made up)."""
+    def key(self) -> Optional[str]:
+        """The run key in use (the ``name`` given, or the one made up).  On
+        a rank other than 0 of a distributed job, rank 0's, once it has
+        published it (None until then)."""
+        if self._key is None and self._silent:
+            self._key = _ranks.lookup_key()
         return self._key
+
+    def _join_job(self, rank: int, world_size: int) -> None:
+        """torch.distributed says this process is rank `rank` of a job the
+        run was opened without knowing of: rank 0 publishes its key, any
+        other rank stops its own run (nothing logged yet, normally) and
+        goes silent."""
+        if self.world_size > 1 or world_size <= 1:
+            return
+        self.rank, self.world_size = rank, world_size
+        if rank == 0:
+            self._publish_key()
+            return
+        with self._close_lock:
+            h, self._h = self._h, None
+        with _registry_lock:
+            _open_runs.pop(id(self), None)
+        if h is not None and self._pid == os.getpid():
+            self._lib.close_status(h, 0, 0)
+        self.is_sender = False
+        self._silent = True
+        self._key = None
+
+    def _publish_key(self) -> None:
+        """Rank 0: publish the key again (torch.distributed may have been
+        initialised only after the run was opened)."""
+        if self.is_sender and self.world_size > 1 and self._key is not None:
+            _ranks.publish_key(self._key)
 
     @property
     def project(self) -> Optional[str]:
@@ -450,7 +567,7 @@ class Run:
     @property
     def closed(self) -> bool:
         """True once closed (or when inherited by a forked child)."""
-        return self._h is None
+        return self._h is None and not self._silent
 
     @property
     def health(self) -> Health:
@@ -491,7 +608,9 @@ class Run:
         return _text(self._lib.errmsg(self._h) or b"")
 
     def __repr__(self) -> str:
-        return "<gradwatch.Run %s %s>" % (self._key, "closed" if self._h is None else self.health.name.lower())
+        state = ("rank %d of %d, silent" % (self.rank, self.world_size) if self._silent else
+                 "closed" if self._h is None else self.health.name.lower())
+        return "<gradwatch.Run %s %s>" % (self.key, state)
 
     # ---- failures on the hot path ------------------------------------------
 
@@ -745,7 +864,17 @@ class Run:
         """Send what is left (within ``timeout`` seconds, else the run's
         ``close_timeout``), mark the run finished (or failed) and stop the
         sender.  True if everything arrived; :attr:`last_status` says why
-        not.  Closing again does nothing."""
+        not (SPOOLED: the rest is in the spool file).  Closing again does
+        nothing.  Watchers of the run (gradwatch.torch) log what they hold
+        and stop first."""
+        for f in list(self._on_close):
+            try:
+                f()
+            except Exception:
+                pass
+        if self._silent:
+            self._silent = False
+            return True
         with self._close_lock:
             h = self._h
             if h is None:
@@ -780,3 +909,54 @@ _KINDS: Dict[str, Tuple[type, ...]] = {
     "log_metric": (int, int, float), "log_clip": (int, float, float),
     "log_skipped": (int, int, float), "log_step_time": (int, float),
 }
+
+
+# ---- spool files ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What :func:`sync` did.  True (as a bool) when everything went."""
+    status: Status              # OK, or the first problem
+    files: int                  # spool files found
+    files_done: int             # sent in full and removed
+    records: int                # records the daemon accepted
+    values: int                 # the values in them
+    refused: int                # records it refused (dropped)
+    damaged_bytes: int          # torn or corrupt bytes skipped
+    messages: List[str]         # what the library said, for people
+
+    def __bool__(self) -> bool:
+        return self.status == Status.OK
+
+
+def sync(path: Union[str, "os.PathLike[str]", None] = None, url: Optional[str] = None,
+         token: Optional[str] = None, timeout: float = 60.0) -> SyncResult:
+    """Send spool files to the daemon, as ``gradwatch sync`` does: ``path``
+    is a spool file or a directory of them (``*.gwspool``, oldest first;
+    None: ``$GRADWATCH_SPOOL``, and GradwatchError when that is unset).
+    Each file's records go in order, each until the daemon takes it
+    (retrying while it is down or busy, for at most ``timeout`` seconds
+    in all), and a file is removed once all of it was taken.  ``url`` and
+    ``token`` default to $GRADWATCH_URL and $GRADWATCH_TOKEN.  Returns a
+    :class:`SyncResult`; raises :class:`GradwatchError` only when the
+    library cannot be loaded or there is no path.  Blocks (without the
+    GIL)."""
+    lib = _load()
+    if path is None:
+        path = os.environ.get("GRADWATCH_SPOOL") or None
+        if path is None:
+            raise GradwatchError("gradwatch: sync: no path given and $GRADWATCH_SPOOL is not set",
+                                 Status.INVALID)
+    messages: List[str] = []
+
+    def say(_arg: Any, line: bytes) -> None:
+        messages.append(_text(line))
+
+    cb = _SAY_CB(say)
+    opt = _Options(url=_to_bytes(url), token=_to_bytes(token))
+    st = _SyncStats()
+    ms = int(max(0.001, float(timeout)) * 1000)
+    where = os.fsencode(os.path.expanduser(os.fspath(path)))
+    rc = lib.sync(where, ctypes.byref(opt), min(ms, 2 ** 31 - 1), ctypes.byref(st), cb, None)
+    return SyncResult(status=Status.of(rc), files=st.files, files_done=st.files_done, records=st.records,
+                      values=st.values, refused=st.refused, damaged_bytes=st.damaged_bytes, messages=messages)

@@ -2,34 +2,64 @@
 """gradwatch.torch: gradwatch for PyTorch training loops, in two lines.
 
     run = gradwatch.Run(project="cifar")
-    w = gradwatch.torch.watch(model, run, optimizer)
+    gradwatch.torch.watch(model, run, optimizer)
 
 From then on every optimizer step (not every micro-step of gradient
-accumulation) sends the gradient L2 norm of every parameter tensor that
-has a gradient (frozen tensors, whose ``.grad`` is None, are left out of
-that step: absent, not zero), the global norm before clipping, the
-learning rate and, once, each tensor's shape, size and depth (its order
-in ``model.named_parameters()``).  The norms are computed on the
-tensors' device with the fused multi-tensor norm (``torch._foreach_norm``
-where this torch has it) and come to the host in ONE copy per step: the
-loss recorded with :meth:`Watcher.loss`, the clipping and the loss scale
-ride in the same copy.
+accumulation) sends the loss, the gradient L2 norm of every parameter
+tensor that has a gradient (a frozen tensor, or one without a gradient
+on a step, is absent on that step, not zero), the global norm before
+clipping, the clipping, the learning rate and, once, each tensor's
+shape, size and depth (its order in the model).
 
-``torch.nn.utils.clip_grad_norm_`` is followed while a watcher is active
-(its return value is the pre-clip norm; the step's norms are taken
-before it clips), or call :func:`clip_grad_norm_` from here.  A
-``GradScaler`` passed as ``scaler`` adds each step's loss scale and the
-steps it skipped.  ``on_critical`` acts on the run's health before the
-optimizer writes a step: ``"raise"`` raises :class:`gradwatch.CriticalHealth`,
-a callable is called.  Supports torch 1.13 (Debian 12) and later.
+How it sees a step, whatever the script imports:
+
+- The norms are taken when ``backward()`` has finished (after DDP and
+  FSDP have synchronised the gradients, before anything clips them), on
+  the tensors' device with the fused multi-tensor norm, and corrected
+  for a ``GradScaler``'s scale.  So ``grad_norm`` is the norm before
+  clipping however the script clips.
+- The loss is the tensor ``backward()`` was called on (divided by the
+  scaler's scale; the mean when several backward calls make a step).
+  :meth:`Watcher.loss` records another value instead.
+- ``torch.nn.utils.clip_grad_norm_`` is followed while a watcher is
+  active, including where a module imported it by name before
+  ``watch()``: each call logs its ``max_norm`` and the pre-clip norm.
+  Clipping done some other way is still noticed (the gradients shrank
+  between ``backward()`` and the step) and logged on the steps it clips.
+- Everything of a step comes to the host in ONE copy.  On a GPU that
+  copy is non-blocking, into pinned memory, and read when it is done (the
+  next step at the latest), so the watcher never makes the host wait for
+  the device; with ``on_critical`` the copy is synchronous, since the
+  step must be stopped before the optimizer writes it.
+
+Many processes (DDP, FSDP, any ``torch.distributed`` job): every rank
+runs the same two lines.  The :class:`gradwatch.Run` of rank 0 sends and
+those of the other ranks are silent; the run is one, named by the user
+or by rank 0.  Names are the model's own (``module.``, FSDP's and
+``torch.compile``'s wrapper prefixes removed).  The loss is rank 0's,
+or with ``loss="mean"`` the mean over the ranks.  Sharded parameters
+(FSDP, FSDP2/DTensor, or ``sharded=True`` for parameters split by hand)
+are reported as the full tensors: the squared norms of the shards are
+summed over the ranks, in one all-reduce a step fused with the mean loss
+and ``on_critical``'s decision, which are the only other things that
+need one.  With ``loss="mean"``, a sharded model or ``on_critical``,
+``watch()`` must be called on every rank.
+
+A ``GradScaler`` passed as ``scaler`` (or seen scaling a loss) adds each
+step's loss scale and the steps it skipped.  ``on_critical`` acts on the
+run's health before the optimizer writes a step: ``"raise"`` raises
+:class:`gradwatch.CriticalHealth` (on every rank), a callable is called.
+Supports torch 1.13 (Debian 12) and later.
 """
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import types
+import warnings
 import weakref
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -39,8 +69,19 @@ __all__ = ["Watcher", "watch", "clip_grad_norm_"]
 
 _HAS_FOREACH_NORM = hasattr(torch, "_foreach_norm")
 _vector_norm = getattr(getattr(torch, "linalg", None), "vector_norm", None)
+_HOOKED_PARAMS = 16         # parameters whose gradient hook finds the end of backward()
+_CLIP_CHECK_FIRST = 100     # steps on which an unseen clip is looked for every time
+_CLIP_CHECK_EVERY = 10      # and then one step in this many
+_WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
 
 OnCritical = Union[None, str, Callable[[Run, int], Any]]
+Sharded = Union[None, bool, Callable[[str, torch.Tensor], bool]]
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a tensor: a DTensor's local shard, else t."""
+    to_local = getattr(t, "to_local", None)
+    return to_local() if to_local is not None else t
 
 
 def _norm(t: torch.Tensor) -> torch.Tensor:
@@ -56,6 +97,8 @@ def _norms(tensors: List[torch.Tensor], device: torch.device) -> torch.Tensor:
     """The L2 norm of each tensor, as one float32 vector on device.  One
     fused call where the tensors allow it, else one norm each (on their
     own devices), stacked; never a copy to the host."""
+    if not tensors:
+        return torch.zeros(0, device=device)
     if _HAS_FOREACH_NORM:
         try:
             ns = torch._foreach_norm(tensors)
@@ -69,52 +112,231 @@ def _norms(tensors: List[torch.Tensor], device: torch.device) -> torch.Tensor:
     return torch.stack([_norm(t).to(device=device, dtype=torch.float32) for t in tensors])
 
 
-# ---- clip_grad_norm_ -------------------------------------------------------
+def _l2(v: torch.Tensor) -> torch.Tensor:
+    return (_vector_norm(v) if _vector_norm is not None else v.norm()).reshape(1)
+
+
+# ---- what torch does, followed ------------------------------------------------
+# Three functions are replaced while any watcher is active (and given
+# back when the last one goes): clip_grad_norm_ (to log each clip),
+# torch.autograd.backward (to know the loss a backward pass starts from)
+# and GradScaler.scale (to know which losses are scaled, and by what).
 
 _orig_clip = torch.nn.utils.clip_grad_norm_
+_orig_backward = torch.autograd.backward
 _watchers: "weakref.WeakSet[Watcher]" = weakref.WeakSet()
 _patch_lock = threading.Lock()
-_patch_users = 0
+_patch_users = 0            # watchers: backward and GradScaler.scale followed
+_clip_users = 0             # watchers with follow_clip: clip_grad_norm_ followed
+_rebound: List[Tuple[Dict[str, Any], str]] = []     # (module dict, name) given our clip
+_tls = threading.local()        # .root: the loss of the backward pass in progress
+_scaled: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # tensor -> scaler
+_scaler_classes: List[Tuple[type, Any]] = []       # (class, its own scale())
 
 
 def clip_grad_norm_(parameters: Union[torch.Tensor, Iterable[torch.Tensor]], max_norm: float,
                     norm_type: float = 2.0, error_if_nonfinite: bool = False,
                     **kwargs: Any) -> torch.Tensor:
     """``torch.nn.utils.clip_grad_norm_``, seen by the active watchers: each
-    takes its tensors' norms before the clipping, and logs the step's
-    clipping (``max_norm``, and the returned pre-clip norm) with its next
-    optimizer step.  Same arguments, same result."""
+    logs the step's clipping (``max_norm``, and the returned pre-clip
+    norm) with its next optimizer step.  Same arguments, same result."""
     if isinstance(parameters, torch.Tensor):
         params: List[torch.Tensor] = [parameters]
     else:
         params = list(parameters)
-    mine = [w for w in list(_watchers) if w._covers(params)]
-    for w in mine:
-        w._before_clip()
     total = _orig_clip(params, max_norm, norm_type, error_if_nonfinite, **kwargs)
-    for w in mine:
+    for w in [w for w in list(_watchers) if w._covers(params)]:
         w._after_clip(total, max_norm, norm_type)
     return total
 
 
+def _backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+    """torch.autograd.backward, remembering the loss it starts from."""
+    root = tensors[0] if isinstance(tensors, (list, tuple)) and len(tensors) == 1 else tensors
+    prev = getattr(_tls, "root", None)
+    _tls.root = root if isinstance(root, torch.Tensor) and root.numel() == 1 else None
+    try:
+        return _orig_backward(tensors, *args, **kwargs)
+    finally:
+        _tls.root = prev
+
+
+def _scale_of(orig: Any) -> Callable[..., Any]:
+    def scale(self: Any, outputs: Any) -> Any:
+        out = orig(self, outputs)
+        if isinstance(out, torch.Tensor):
+            try:
+                _scaled[out] = self
+            except TypeError:
+                pass
+        return out
+    return scale
+
+
+def _scaler_types() -> List[type]:
+    out = []
+    for mod in ("torch.cuda.amp", "torch.amp", "torch.cpu.amp"):
+        cls = getattr(sys.modules.get(mod) or __import__(mod, fromlist=["GradScaler"]), "GradScaler", None)
+        if isinstance(cls, type) and cls not in out:
+            out.append(cls)
+    return out
+
+
+def _rebind_imported_clip() -> None:
+    """Give our clip_grad_norm_ to every module that imported torch's by
+    name (``from torch.nn.utils import clip_grad_norm_``) before watch()."""
+    for name, mod in list(sys.modules.items()):
+        if mod is None or name.startswith(("torch.", "gradwatch")) or name == "torch":
+            continue
+        try:
+            d = vars(mod)
+            hits = [k for k, v in list(d.items()) if v is _orig_clip]
+        except Exception:
+            continue
+        for k in hits:
+            d[k] = clip_grad_norm_
+            _rebound.append((d, k))
+
+
 def _patch_clip() -> None:
-    global _patch_users
+    global _clip_users
     with _patch_lock:
-        _patch_users += 1
-        if _patch_users == 1:
-            torch.nn.utils.clip_grad_norm_ = clip_grad_norm_
-            torch.nn.utils.clip_grad.clip_grad_norm_ = clip_grad_norm_
+        _clip_users += 1
+        if _clip_users > 1:
+            return
+        torch.nn.utils.clip_grad_norm_ = clip_grad_norm_
+        torch.nn.utils.clip_grad.clip_grad_norm_ = clip_grad_norm_
+        _rebind_imported_clip()
 
 
 def _unpatch_clip() -> None:
+    global _clip_users
+    with _patch_lock:
+        _clip_users -= 1
+        if _clip_users > 0:
+            return
+        if torch.nn.utils.clip_grad_norm_ is clip_grad_norm_:
+            torch.nn.utils.clip_grad_norm_ = _orig_clip
+        if torch.nn.utils.clip_grad.clip_grad_norm_ is clip_grad_norm_:
+            torch.nn.utils.clip_grad.clip_grad_norm_ = _orig_clip
+        for d, k in _rebound:
+            if d.get(k) is clip_grad_norm_:
+                d[k] = _orig_clip
+        _rebound.clear()
+
+
+def _patch() -> None:
+    global _patch_users
+    with _patch_lock:
+        _patch_users += 1
+        if _patch_users > 1:
+            return
+        torch.autograd.backward = _backward
+        try:
+            for cls in _scaler_types():
+                orig = cls.__dict__.get("scale")
+                if orig is not None:
+                    _scaler_classes.append((cls, orig))
+                    cls.scale = _scale_of(orig)
+        except Exception:
+            pass
+
+
+def _unpatch() -> None:
     global _patch_users
     with _patch_lock:
         _patch_users -= 1
-        if _patch_users == 0:
-            if torch.nn.utils.clip_grad_norm_ is clip_grad_norm_:
-                torch.nn.utils.clip_grad_norm_ = _orig_clip
-            if torch.nn.utils.clip_grad.clip_grad_norm_ is clip_grad_norm_:
-                torch.nn.utils.clip_grad.clip_grad_norm_ = _orig_clip
+        if _patch_users > 0:
+            return
+        if torch.autograd.backward is _backward:
+            torch.autograd.backward = _orig_backward
+        for cls, orig in _scaler_classes:
+            cls.scale = orig
+        _scaler_classes.clear()
+
+
+# ---- the model and the process group ------------------------------------------
+
+def _unwrap(model: torch.nn.Module) -> Tuple[torch.nn.Module, Optional[torch.nn.Module]]:
+    """The model inside DDP / DataParallel / torch.compile wrappers, and the
+    DDP wrapper if there is one."""
+    ddp = None
+    for _ in range(8):
+        kind = type(model).__name__
+        if kind in ("DistributedDataParallel", "DataParallel") and hasattr(model, "module"):
+            if kind == "DistributedDataParallel":
+                ddp = model
+            model = model.module
+        elif kind == "OptimizedModule" and hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            break
+    return model, ddp
+
+
+def _clean(name: str) -> str:
+    for part in _WRAPPER_PARTS:
+        name = name.replace(part, "")
+    return name
+
+
+def _is_fsdp(model: torch.nn.Module) -> bool:
+    return any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+
+
+def _replicas(p: torch.Tensor, world: int) -> float:
+    """How many ranks hold each element of p: 1 for a shard, the group's
+    size for a replicated tensor (for a DTensor, the product of its mesh's
+    replicated dimensions)."""
+    placements = getattr(p, "placements", None)
+    mesh = getattr(p, "device_mesh", None)
+    if placements is None or mesh is None:
+        return 1.0
+    n = 1.0
+    for dim, pl in enumerate(placements):
+        if type(pl).__name__ == "Replicate":
+            n *= mesh.size(dim)
+    return n
+
+
+class _Group:
+    """The process group a watcher reduces over (WORLD unless given)."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+        self.rank, self.size, self.dist = 0, 1, None
+        try:
+            import torch.distributed as dist
+            if dist.is_available() and dist.is_initialized():
+                self.dist = dist
+                self.rank = dist.get_rank(group)
+                self.size = dist.get_world_size(group)
+        except Exception:
+            self.dist = None
+
+    @property
+    def on(self) -> bool:
+        return self.dist is not None and self.size > 1
+
+    def all_reduce(self, v: torch.Tensor) -> None:
+        self.dist.all_reduce(v, group=self.group)
+
+
+class _Layout:
+    """What the values of one step's host copy are, in order."""
+    __slots__ = ("step", "idx", "n", "present", "clip_max", "post", "loss", "scale", "weights", "flag")
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.idx: List[int] = []            # the tensors the norms are of
+        self.n = 0
+        self.present: Optional[int] = None  # sharded: offset of the "had a gradient" flags
+        self.clip_max: Optional[float] = None   # a seen clip: its max_norm
+        self.post = False                   # the global norm now, to find an unseen clip
+        self.loss = False
+        self.scale = False
+        self.weights = False
+        self.flag = False                   # rank 0's "critical", reduced
 
 
 # ---- the watcher -----------------------------------------------------------
@@ -126,22 +348,26 @@ class Watcher:
     ``step`` is the step number the next optimizer step is logged under
     (it counts optimizer steps from ``start_step``, skipped ones
     included); ``last_step`` the last one taken (-1 before any);
-    ``last_grad_norm`` and ``last_loss`` the values last logged.  Log
-    your own values for a step with ``run.log(w.step, ...)`` before the
-    optimizer step, or ``run.log(w.last_step, ...)`` after it.
+    ``last_grad_norm`` and ``last_loss`` the values last logged (on rank
+    0; a step late on a GPU without ``on_critical``).  Log your own
+    values for a step with ``run.log(w.step, ...)`` before the optimizer
+    step, or ``run.log(w.last_step, ...)`` after it.
     """
 
     def __init__(self, model: torch.nn.Module, run: Run, optimizer: Optional[torch.optim.Optimizer] = None,
                  *, scaler: Any = None, every: int = 1, weight_every: int = 0,
                  on_critical: OnCritical = None, local_nonfinite: bool = True,
-                 follow_clip: bool = True, start_step: int = 0, log_lr: bool = True) -> None:
+                 follow_clip: bool = True, start_step: int = 0, log_lr: bool = True,
+                 loss: Optional[str] = "auto", sharded: Sharded = None, group: Any = None) -> None:
         if on_critical is not None and on_critical != "raise" and not callable(on_critical):
             raise ValueError("on_critical: expected None, \"raise\" or a callable")
         if every < 1:
             raise ValueError("every: expected >= 1")
+        if loss not in (None, False, "auto", "mean"):
+            raise ValueError("loss: expected \"auto\", \"mean\" or None")
         self.run = run
         self.optimizer = optimizer
-        self.scaler = scaler
+        self.scaler = None
         self.every = int(every)
         self.weight_every = int(weight_every)
         self.on_critical = on_critical
@@ -151,35 +377,93 @@ class Watcher:
         self.last_step = -1
         self.critical = False           # the last step found the run critical
         self.last_grad_norm = math.nan  # the last logged step's global norm
-        self.last_loss = math.nan       # and its loss (from Watcher.loss)
+        self.last_loss = math.nan       # and its loss
         self._start = int(start_step)
-        named = list(model.named_parameters())
-        self._names = [n for n, _ in named]
+        self._group = _Group(group)
+        if self._group.on:
+            run._join_job(self._world_rank(), self._group.dist.get_world_size())
+            run._publish_key()
+        self._sender = run.is_sender
+        self._loss_mode = loss or None
+        self._explicit_loss = False
+        if self._loss_mode == "mean" and self._group.size == 1 and self._world_size_env() > 1:
+            raise ValueError("loss=\"mean\": torch.distributed is not initialised; call "
+                             "init_process_group() before watch()")
+        inner, self._ddp = _unwrap(model)
+        named = list(inner.named_parameters())
+        self._names = [_clean(n) for n, _ in named]
         self._params = [p for _, p in named]
         self._param_ids = set(id(p) for p in self._params)
+        self._sharded = self._sharded_weights(sharded, model)    # None, or a replica count per tensor
+        if self._sharded is not None and self._group.size == 1 and self._world_size_env() > 1:
+            raise ValueError("a sharded model: torch.distributed is not initialised; call "
+                             "init_process_group() before watch()")
         self._lid: List[Optional[int]] = [None] * len(self._params)
         self._sig: Optional[List[int]] = None     # param indices with a grad, last step
         self._sig_ids: List[int] = []             # their layer ids
         self._loss_sum: Optional[torch.Tensor] = None
         self._loss_n = 0
-        self._pre: Optional[torch.Tensor] = None  # pre-clip norms of this step
-        self._pre_idx: Optional[List[int]] = None
+        self._pre: Optional[Tuple[List[int], torch.Tensor, Optional[torch.Tensor]]] = None
         self._clips: List[Tuple[torch.Tensor, float]] = []
+        self._queued = False            # a callback waits for the end of this backward()
+        self._checks = 0                # steps looked at for an unseen clip
+        self._unseen_clip = False       # one was found: look every step
         self._stepped = False
         self._called_back = False
         self._active = True
         self._undo: List[Callable[[], None]] = []
+        self._pending: List[Tuple[_Layout, torch.Tensor, Any, int]] = []    # async copies
+        self._spare: List[Tuple[torch.Tensor, Any]] = []                    # pinned buffers, events
         self._device = self._params[0].device if self._params else torch.device("cpu")
+        self._sync_copy = on_critical is not None or self._device.type != "cuda"
         if optimizer is not None:
             self._hook_optimizer(optimizer)
         if scaler is not None:
-            self._hook_scaler(scaler)
+            self._adopt_scaler(scaler)
+        self._hook_grads()
+        self._follow_clip = follow_clip
+        _patch()
+        self._undo.append(_unpatch)
         if follow_clip:
             _patch_clip()
             self._undo.append(_unpatch_clip)
         _watchers.add(self)
+        run._on_close.append(self.remove)   # the run's end ends the watch
+        self._undo.append(lambda: run._on_close.remove(self.remove))
 
-    # ---- hooks ---------------------------------------------------------------
+    # ---- set-up ----------------------------------------------------------------
+
+    @staticmethod
+    def _world_size_env() -> int:
+        import os
+        try:
+            return int(os.environ.get("WORLD_SIZE", "1"))
+        except ValueError:
+            return 1
+
+    def _world_rank(self) -> int:
+        try:
+            return self._group.dist.get_rank()
+        except Exception:
+            return 0
+
+    def _sharded_weights(self, sharded: Sharded, model: torch.nn.Module) -> Optional[List[float]]:
+        """For a sharded model, 1/(ranks holding each element) per tensor: the
+        weight of this rank's squared norm in the sum over ranks."""
+        if sharded is False or not self._group.on:
+            return None
+        dtensor = any(hasattr(p, "placements") for p in self._params)
+        if sharded is None and not dtensor and not _is_fsdp(model):
+            return None
+        out = []
+        for n, p in zip(self._names, self._params):
+            if callable(sharded) and not isinstance(sharded, bool):
+                out.append(1.0 if sharded(n, p) else 1.0 / self._group.size)
+            elif hasattr(p, "placements"):
+                out.append(1.0 / _replicas(p, self._group.size))
+            else:
+                out.append(1.0)
+        return out
 
     def _hook_optimizer(self, opt: torch.optim.Optimizer) -> None:
         # The hooks hold the watcher: it lives as long as the optimizer
@@ -224,7 +508,10 @@ class Watcher:
                     opt.step = orig     # type: ignore[assignment]
         self._undo.append(undo)
 
-    def _hook_scaler(self, scaler: Any) -> None:
+    def _adopt_scaler(self, scaler: Any) -> None:
+        if self.scaler is scaler:
+            return
+        self.scaler = scaler
         wself = self._self
         orig = scaler.step
 
@@ -245,6 +532,25 @@ class Watcher:
                 del scaler.step
         self._undo.append(undo)
 
+    def _hook_grads(self) -> None:
+        """Gradient hooks on a few tensors spread over the model: the first
+        to fire in a backward() queues the callback that takes the norms
+        when it has finished."""
+        trainable = [p for p in self._params if p.requires_grad]
+        if not trainable:
+            return
+        k = min(_HOOKED_PARAMS, len(trainable))
+        picks = sorted(set(round(i * (len(trainable) - 1) / max(k - 1, 1)) for i in range(k)))
+        wself = self._self
+        handles = []
+        for i in picks:
+            p = trainable[i]
+            if hasattr(p, "register_post_accumulate_grad_hook"):
+                handles.append(p.register_post_accumulate_grad_hook(lambda _p: wself()._on_grad()))
+            else:
+                handles.append(p.register_hook(lambda _g: wself()._on_grad()))
+        self._undo.append(lambda: [h.remove() for h in handles])
+
     def _self(self) -> "Watcher":
         return self
 
@@ -254,18 +560,14 @@ class Watcher:
     # ---- public ----------------------------------------------------------------
 
     def loss(self, loss: Union[torch.Tensor, float]) -> None:
-        """Record the loss of a (micro-)batch: the next optimizer step logs
-        the mean of those recorded since the last one, within its single
-        copy to the host (so no ``.item()`` here).  Never raises."""
-        try:
-            if isinstance(loss, torch.Tensor):
-                t = loss.detach().reshape(-1)[:1]
-            else:
-                t = torch.tensor([float(loss)], device=self._device)
-            self._loss_sum = t if self._loss_sum is None else self._loss_sum + t.to(self._loss_sum.device)
-            self._loss_n += 1
-        except Exception as e:
-            self.run._fail("Watcher.loss", "cannot record", "(%s: %s)" % (type(e).__name__, e))
+        """Record the loss of a (micro-)batch instead of the automatic one:
+        the next optimizer step logs the mean of those recorded since the
+        last one, within its single copy to the host (so no ``.item()``
+        here).  Never raises."""
+        if not self._explicit_loss:
+            self._explicit_loss = True          # from now on, only these
+            self._loss_sum, self._loss_n = None, 0
+        self._add_loss(loss)
 
     def log_grads(self) -> None:
         """Log the model's current gradients as one step, for loops with no
@@ -274,10 +576,20 @@ class Watcher:
         self._before_step()
         self._after_step()
 
+    def flush(self) -> None:
+        """Log the steps whose values are still on their way from the GPU
+        (waiting for them).  Called by remove() and when the run closes."""
+        self._drain(block=True)
+
     def remove(self) -> None:
-        """Stop watching: unhook the optimizer, the scaler and the clip hook."""
+        """Stop watching: log what is pending, unhook the optimizer, the
+        scaler, the gradients and the followed torch functions."""
         if not self._active:
             return
+        try:
+            self._drain(block=True)
+        except Exception:
+            pass
         self._active = False
         _watchers.discard(self)
         for undo in reversed(self._undo):
@@ -293,30 +605,100 @@ class Watcher:
     def __exit__(self, *exc: Any) -> None:
         self.remove()
 
-    # ---- one step ----------------------------------------------------------------
+    # ---- during backward() --------------------------------------------------------
 
-    def _with_grad(self) -> Tuple[List[int], List[torch.Tensor]]:
-        idx = []
-        grads = []
-        for i, p in enumerate(self._params):
-            g = p.grad
-            if g is not None:
-                idx.append(i)
-                grads.append(g)
-        return idx, grads
-
-    def _before_clip(self) -> None:
-        # The norms that matter are the ones before clipping: take them now.
-        if self._pre is not None or not self._due():
+    def _on_grad(self) -> None:
+        if self._queued or not self._active:
             return
+        self._queued = True
+        root = getattr(_tls, "root", None)
+        if root is not None and not self._explicit_loss and self._loss_mode is not None:
+            sc = _scaled.get(root)
+            if sc is not None and self.scaler is None:
+                self._adopt_scaler(sc)
+            self._add_loss(root.detach(), scaled=sc is not None)
+        try:
+            torch.autograd.Variable._execution_engine.queue_callback(self._backward_done)
+        except Exception:
+            self._queued = False
+
+    def _backward_done(self) -> None:
+        # Runs at the end of backward(), but before callbacks queued after
+        # ours (DDP's gradient averaging): queue again to come after them.
+        try:
+            torch.autograd.Variable._execution_engine.queue_callback(self._backward_done_last)
+        except Exception:
+            self._backward_done_last()
+
+    def _backward_done_last(self) -> None:
+        self._queued = False
+        if not self._active or not self._due():
+            return
+        if self._ddp is not None and not getattr(self._ddp, "require_backward_grad_sync", True):
+            return          # a no_sync() micro-step: gradients not averaged yet
         try:
             with torch.no_grad():
-                idx, grads = self._with_grad()
-                if grads:
-                    self._pre = _norms(grads, self._device)
-                    self._pre_idx = idx
+                self._pre = self._measure(unscale=True)
         except Exception as e:
-            self.run._fail("clip_grad_norm_", "cannot take the norms", "(%s: %s)" % (type(e).__name__, e))
+            self._pre = None
+            self.run._fail("watch", "cannot take the norms", "(%s: %s)" % (type(e).__name__, e))
+
+    def _add_loss(self, loss: Union[torch.Tensor, float], scaled: bool = False) -> None:
+        try:
+            if isinstance(loss, torch.Tensor):
+                t = loss.detach().reshape(-1)[:1].to(dtype=torch.float32)
+                if scaled:
+                    s = self._scale_tensor()
+                    if s is not None:
+                        t = t / s.to(t.device)
+            else:
+                t = torch.tensor([float(loss)], device=self._device)
+            self._loss_sum = t if self._loss_sum is None else self._loss_sum + t.to(self._loss_sum.device)
+            self._loss_n += 1
+        except Exception as e:
+            self.run._fail("Watcher.loss", "cannot record", "(%s: %s)" % (type(e).__name__, e))
+
+    # ---- measuring ----------------------------------------------------------------
+
+    def _measure(self, unscale: bool) -> Tuple[List[int], torch.Tensor, Optional[torch.Tensor]]:
+        """The gradients now: (tensor indices, values, had-a-gradient flags).
+        Unsharded: the norms of the tensors that have a gradient.  Sharded:
+        every trainable tensor's weighted squared local norm (to be summed
+        over the ranks), and its flag."""
+        dev = self._device
+        scale = self._scale_tensor() if unscale else None
+        if self._sharded is None:
+            idx, grads = [], []
+            for i, p in enumerate(self._params):
+                g = p.grad
+                if g is not None:
+                    idx.append(i)
+                    grads.append(_local(g))
+            vals = _norms(grads, dev)
+            if scale is not None and len(idx):
+                vals = vals / scale
+            return idx, vals, None
+        idx, grads, where, has = [], [], [], []
+        for i, p in enumerate(self._params):
+            if not p.requires_grad:
+                continue
+            k = len(idx)
+            idx.append(i)
+            g = p.grad
+            if g is not None:
+                g = _local(g)
+                if g.numel() > 0:
+                    grads.append(g)
+                    where.append(k)
+            has.append(0.0 if g is None else 1.0)
+        sq = torch.zeros(len(idx), device=dev)
+        if grads:
+            sq[torch.tensor(where, device=dev)] = _norms(grads, dev) ** 2
+        w = torch.tensor([self._sharded[i] for i in idx], device=dev)
+        sq = sq * w
+        if scale is not None:
+            sq = sq / (scale * scale)
+        return idx, sq, torch.tensor(has, device=dev)
 
     def _after_clip(self, total: Any, max_norm: float, norm_type: float) -> None:
         if norm_type != 2.0 or not self._due():
@@ -336,81 +718,231 @@ class Watcher:
             lid = self._lid[i]
             if lid is None:
                 p = self._params[i]
-                lid = self.run.register_layer(self._names[i], shape=tuple(p.shape), depth=i)
+                shape = tuple(getattr(p, "_unpadded_unsharded_size", None) or p.shape)
+                lid = self.run.register_layer(self._names[i], shape=shape, depth=i)
                 self._lid[i] = lid
             ids.append(lid)
         self._sig, self._sig_ids = idx, ids
         return ids
+
+    def _look_for_unseen_clip(self) -> bool:
+        if self._clips or not self._follow_clip:
+            return False
+        self._checks += 1
+        return (self._unseen_clip or self._checks <= _CLIP_CHECK_FIRST
+                or self._checks % _CLIP_CHECK_EVERY == 0)
+
+    # ---- one step ------------------------------------------------------------------
 
     def _before_step(self) -> None:
         """The optimizer is about to apply the gradients: log them, then act
         on the run's health (which may raise CriticalHealth)."""
         self._stepped = True
         step = self.step
-        run = self.run
+        self._drain(block=False)
         if not self._due():
+            self._pre = None
             self._loss_sum, self._loss_n = None, 0
-            return self._check(step, False)
-        bad = False
+            return self._check(step, False, None)
+        vals: Optional[List[float]] = None
+        lay = _Layout(step)
         try:
             with torch.no_grad():
-                if self._pre is not None:
-                    idx, norms = self._pre_idx or [], self._pre
-                else:
-                    idx, grads = self._with_grad()
-                    norms = _norms(grads, self._device) if grads else None
-                dev = self._device
-                parts = []
-                n = len(idx)
-                if norms is not None:
-                    parts.append(norms)
-                    parts.append((_vector_norm(norms) if _vector_norm is not None else norms.norm()).reshape(1))
-                clipped = bool(self._clips)
-                if clipped:
-                    parts.append(self._clips[0][0].to(device=dev, dtype=torch.float32))
-                has_loss = self._loss_sum is not None
-                if has_loss:
-                    parts.append((self._loss_sum.to(device=dev, dtype=torch.float32) / self._loss_n))
-                scale = self._scale_tensor()
-                if scale is not None:
-                    parts.append(scale)
-                wn = self.weight_every > 0 and (step - self._start) % self.weight_every == 0 and n > 0
-                if wn:
-                    parts.append(_norms([self._params[i].detach() for i in idx], dev))
-                vals = torch.cat(parts).tolist() if parts else []    # the one copy
-            k = 0
-            if norms is not None:
+                vec, lay = self._step_vector(step)
+                if self._sync_copy or not vec.is_cuda:
+                    if self._sender or self.on_critical is not None:
+                        vals = vec.tolist() if vec.numel() else []     # the one copy
+                elif self._sender:
+                    self._copy_async(lay, vec)
+        except Exception as e:
+            self.run._fail("watch", "cannot log the step", "(%s: %s)" % (type(e).__name__, e))
+        finally:
+            self._pre = None
+            self._clips = []
+            self._loss_sum, self._loss_n = None, 0
+        bad, flag = False, None
+        if vals is not None:
+            bad, flag = self._emit(lay, vals)
+        self._check(step, bad and self.local_nonfinite, flag)
+
+    def _step_vector(self, step: int) -> Tuple[torch.Tensor, _Layout]:
+        """Everything of the step as one float32 vector on the device (after
+        the one all-reduce, if one is needed), and what it holds."""
+        lay = _Layout(step)
+        dev = self._device
+        idx, v, has = self._pre if self._pre is not None else self._measure(unscale=False)
+        sharded = self._sharded is not None
+        # The parts that are summed over the ranks, when they are.
+        red: List[Tuple[str, torch.Tensor]] = []
+        if sharded:
+            red += [("sq", v), ("has", has)]
+        if self._look_for_unseen_clip():
+            now = self._measure(unscale=False)[1]
+            red.append(("post", (now.sum() if sharded else (now * now).sum()).reshape(1)))
+        lay.weights = (self.weight_every > 0 and (step - self._start) % self.weight_every == 0
+                       and len(idx) > 0)
+        if lay.weights:
+            wts = _norms([_local(self._params[i].detach()) for i in idx], dev)
+            if sharded:
+                wts = wts * wts * torch.tensor([self._sharded[i] for i in idx], device=dev)
+            red.append(("wts", wts))
+        mean = self._loss_mode == "mean" and self._group.on
+        if mean:
+            s = self._loss_sum if self._loss_sum is not None else torch.zeros(1, device=dev)
+            red += [("loss_sum", s.reshape(1)), ("loss_n", torch.tensor([float(self._loss_n)], device=dev))]
+        guard = self.on_critical is not None and self._group.on
+        if guard:
+            crit = self._sender and self.run.health == Health.CRITICAL
+            red.append(("flag", torch.tensor([1.0 if crit else 0.0], device=dev)))
+        got = {k: t.to(device=dev, dtype=torch.float32).reshape(-1) for k, t in red}
+        if self._group.on and (sharded or mean or guard):
+            r = torch.cat(list(got.values()))
+            self._group.all_reduce(r)       # the one collective of the step
+            got = dict(zip(got, torch.split(r, [t.numel() for t in got.values()])))
+        norms = got["sq"].clamp(min=0).sqrt() if sharded else v
+        # The host vector: norms, global, clip, post, loss, scale, weights, flag, present.
+        lay.idx, lay.n = idx, len(idx)
+        parts = [norms, _l2(norms)] if lay.n else [torch.zeros(1, device=dev)]
+        if self._clips:
+            lay.clip_max = self._clips[0][1]
+            parts.append(self._clips[0][0])
+        if "post" in got:
+            lay.post = True
+            parts.append(got["post"].clamp(min=0).sqrt())
+        if mean:
+            lay.loss = True
+            parts.append(got["loss_sum"] / got["loss_n"].clamp(min=1))
+        elif self._loss_sum is not None:
+            lay.loss = True
+            parts.append(self._loss_sum / self._loss_n)
+        scale = self._scale_tensor()
+        if scale is not None:
+            lay.scale = True
+            parts.append(scale)
+        if lay.weights:
+            parts.append(got["wts"].clamp(min=0).sqrt() if sharded else got["wts"])
+        if guard:
+            lay.flag = True
+            parts.append(got["flag"])
+        if sharded:
+            lay.present = 1
+            parts.append(got["has"])
+        return torch.cat([p.to(device=dev, dtype=torch.float32).reshape(-1) for p in parts]), lay
+
+    def _emit(self, lay: _Layout, vals: List[float]) -> Tuple[bool, Optional[bool]]:
+        """Log one step's values (on the sending rank); returns (non-finite
+        loss or global norm, rank 0's reduced "critical" or None)."""
+        run = self.run
+        step = lay.step
+        bad = False
+        k = 0
+        n = lay.n
+        norms = vals[:n]
+        gnorm = vals[n] if n else None
+        k = n + 1
+        clip_total = None
+        if lay.clip_max is not None:
+            clip_total = vals[k]
+            k += 1
+        post = None
+        if lay.post:
+            post = vals[k]
+            k += 1
+        loss = None
+        if lay.loss:
+            loss = vals[k]
+            k += 1
+        scale = None
+        if lay.scale:
+            scale = vals[k]
+            k += 1
+        wts = None
+        if lay.weights:
+            wts = vals[k:k + n]
+            k += n
+        flag = None
+        if lay.flag:
+            flag = vals[k] > 0
+            k += 1
+        idx = lay.idx
+        if lay.present is not None:         # sharded: leave out the tensors no rank had
+            keep = [j for j in range(n) if vals[k + j] > 0]
+            if len(keep) < n:
+                idx = [lay.idx[j] for j in keep]
+                norms = [norms[j] for j in keep]
+                wts = [wts[j] for j in keep] if wts is not None else None
+        if gnorm is not None:
+            bad = not math.isfinite(gnorm)
+        if loss is not None:
+            bad = bad or not math.isfinite(loss)
+        if not self._sender:
+            return bad, flag
+        try:
+            if gnorm is not None and idx:
                 ids = self._ids_for(idx)
-                run.log_layer_grads(step, ids, vals[:n])
-                gnorm = vals[n]
+                run.log_layer_grads(step, ids, norms)
                 run.log_grad_norm(step, gnorm)
                 self.last_grad_norm = gnorm
-                k = n + 1
-                bad = not math.isfinite(gnorm)
-            if clipped:
-                run.log_clip(step, self._clips[0][1], vals[k])
-                k += 1
-            if has_loss:
-                run.log_loss(step, vals[k])
-                self.last_loss = vals[k]
-                bad = bad or not math.isfinite(vals[k])
-                k += 1
+            if clip_total is not None:
+                run.log_clip(step, lay.clip_max, clip_total)
+            elif post is not None and gnorm is not None and math.isfinite(gnorm) and \
+                    post < gnorm * (1 - 1e-4):
+                # The gradients shrank between backward() and the step, and
+                # not by a clip_grad_norm_ we saw: a clip all the same.
+                run.log_clip(step, post, gnorm)
+                if not self._unseen_clip:
+                    self._unseen_clip = True
+                    warnings.warn("gradwatch: the gradients were clipped by a function gradwatch "
+                                  "does not follow; it logs those clips only on the steps they clip "
+                                  "(call torch.nn.utils.clip_grad_norm_ or gradwatch.torch."
+                                  "clip_grad_norm_ to log every step's clipping)", stacklevel=3)
+            if loss is not None:
+                run.log_loss(step, loss)
+                self.last_loss = loss
             if scale is not None:
-                run.log_skipped(step, False, vals[k])
-                k += 1
-            if wn:
+                run.log_skipped(step, False, scale)
+            if wts is not None:
                 f = run.log_layer_weight
-                for lid, v in zip(self._sig_ids, vals[k:k + n]):
+                for lid, v in zip(self._ids_for(idx), wts):
                     f(step, lid, v)
             if self.log_lr and self.optimizer is not None:
                 run.log_lr(step, self.optimizer.param_groups[0]["lr"])
         except Exception as e:
             run._fail("watch", "cannot log the step", "(%s: %s)" % (type(e).__name__, e))
-        finally:
-            self._pre = self._pre_idx = None
-            self._clips = []
-            self._loss_sum, self._loss_n = None, 0
-        self._check(step, bad and self.local_nonfinite)
+        return bad, flag
+
+    # ---- copies from a GPU -----------------------------------------------------------
+
+    def _copy_async(self, lay: _Layout, vec: torch.Tensor) -> None:
+        """Start the step's copy to pinned memory; _drain logs it when done."""
+        n = vec.numel()
+        buf, ev = None, None
+        for i, (b, e) in enumerate(self._spare):
+            if b.numel() >= n:
+                buf, ev = self._spare.pop(i)
+                break
+        if buf is None:
+            buf = torch.empty(max(n, 64), dtype=torch.float32, pin_memory=True)
+            ev = torch.cuda.Event()
+        buf[:n].copy_(vec, non_blocking=True)
+        ev.record()
+        self._pending.append((lay, buf, ev, n))
+
+    def _drain(self, block: bool) -> None:
+        """Log the pending steps whose copies are done; with block, all of
+        them.  A copy still running from before the previous step is waited
+        for: values reach the run a step late at most."""
+        while self._pending:
+            lay, buf, ev, n = self._pending[0]
+            if not (block or ev.query() or lay.step < self.step - 1):
+                return
+            ev.synchronize()
+            self._pending.pop(0)
+            vals = buf[:n].tolist()
+            self._spare.append((buf, ev))
+            self._emit(lay, vals)
+
+    # ---- the rest of a step -------------------------------------------------------------
 
     def _scale_tensor(self) -> Optional[torch.Tensor]:
         """The scaler's current loss scale as a float32 [1] tensor on the
@@ -437,33 +969,39 @@ class Watcher:
                 parts = [scale if scale is not None else torch.zeros(1, device=self._device)]
                 if self._loss_sum is not None:
                     parts.append(self._loss_sum.to(device=self._device, dtype=torch.float32) / self._loss_n)
-                vals = torch.cat(parts).tolist()
-            self.run.log_skipped(step, True, vals[0])
-            if len(vals) > 1:
-                self.run.log_loss(step, vals[1])
+                if self._sender:
+                    vals = torch.cat(parts).tolist()
+                    self.run.log_skipped(step, True, vals[0])
+                    if len(vals) > 1:
+                        self.run.log_loss(step, vals[1])
         except Exception as e:
             self.run._fail("watch", "cannot log the skipped step", "(%s: %s)" % (type(e).__name__, e))
         finally:
-            self._pre = self._pre_idx = None
+            self._pre = None
             self._clips = []
             self._loss_sum, self._loss_n = None, 0
         self._after_step()
 
-    def _check(self, step: int, nonfinite: bool) -> None:
-        """Act on critical health before the optimizer writes the step."""
+    def _check(self, step: int, nonfinite: bool, flag: Optional[bool]) -> None:
+        """Act on critical health before the optimizer writes the step.  In a
+        group, rank 0's view (flag) decides for every rank."""
         if self.on_critical is None:
             return
-        crit = nonfinite or self.run.health == Health.CRITICAL
+        if flag is not None:
+            crit = nonfinite or flag
+        else:
+            crit = nonfinite or (self._sender and self.run.health == Health.CRITICAL)
         if not crit:
             self.critical = False
             self._called_back = False
             return
         self.critical = True
         if self.on_critical == "raise":
-            alerts = self.run.alerts
+            alerts = self.run.alerts if self._sender else []
             what = ", ".join("%s%s" % (a.kind, " on " + a.series if a.series else "") for a in alerts)
             if not what:
-                what = "a non-finite loss or gradient norm at this step"
+                what = "a non-finite loss or gradient norm at this step" if nonfinite else \
+                    "as rank 0's run says"
             raise CriticalHealth("gradwatch: run %s is critical at step %d (%s); the optimizer "
                                  "step was not taken" % (self.run.key, step, what),
                                  self.run, step, alerts)
@@ -475,23 +1013,31 @@ class Watcher:
 def watch(model: torch.nn.Module, run: Run, optimizer: Optional[torch.optim.Optimizer] = None, *,
           scaler: Any = None, every: int = 1, weight_every: int = 0,
           on_critical: OnCritical = None, local_nonfinite: bool = True,
-          follow_clip: bool = True, start_step: int = 0, log_lr: bool = True) -> Watcher:
+          follow_clip: bool = True, start_step: int = 0, log_lr: bool = True,
+          loss: Optional[str] = "auto", sharded: Sharded = None, group: Any = None) -> Watcher:
     """Watch ``model``'s gradients: log them to ``run`` at each step of
     ``optimizer`` (or at each :meth:`Watcher.log_grads` without one).
 
     ``scaler``: a ``torch.cuda.amp.GradScaler`` (or ``torch.amp``'s) used
-    with the optimizer; adds the loss scale and the skipped steps.
+    with the optimizer; adds the loss scale and the skipped steps (a
+    scaler seen scaling the loss is adopted without it).
     ``every``: log every n-th optimizer step (steps are still counted).
     ``weight_every``: also log the weight norms every n-th step (0: never).
     ``on_critical``: ``"raise"`` raises :class:`gradwatch.CriticalHealth`
     from the optimizer step, before it updates the weights, while the run
     is critical; a callable ``f(run, step)`` is called once each time the
-    run turns critical.  Critical means: the daemon says so, or (with
-    ``local_nonfinite``) this step's loss or global gradient norm is NaN or
-    infinite, which the daemon calls critical anyway, only later.
-    ``follow_clip``: while watching, ``torch.nn.utils.clip_grad_norm_``
-    is this module's :func:`clip_grad_norm_` (same result), so that the
-    norms before clipping and the clipping itself are logged.
+    run turns critical.  Critical means: the daemon says so (to rank 0),
+    or (with ``local_nonfinite``) this step's loss or global gradient norm
+    is NaN or infinite, which the daemon calls critical anyway, only later.
+    ``follow_clip``: log each ``clip_grad_norm_`` call and look for other
+    clipping (see the module's documentation).
+    ``loss``: ``"auto"`` logs the loss ``backward()`` was called on (rank
+    0's), ``"mean"`` its mean over the ranks, ``None`` none unless
+    :meth:`Watcher.loss` is called.
+    ``sharded``: ``None`` detects FSDP and DTensor parameters; ``True``:
+    every parameter is a shard of the same-named tensor on every rank;
+    ``False``: none is; or a function ``f(name, param)`` saying which are.
+    ``group``: the process group the model lives in (default: all ranks).
     ``start_step``: the first step's number; ``log_lr``: log the first
     parameter group's learning rate.  Returns the :class:`Watcher`;
     ``remove()`` it (or use it in a ``with``) to stop.
@@ -502,4 +1048,5 @@ def watch(model: torch.nn.Module, run: Run, optimizer: Optional[torch.optim.Opti
                 w.remove()       # watching again (a re-run notebook cell)
     return Watcher(model, run, optimizer, scaler=scaler, every=every, weight_every=weight_every,
                    on_critical=on_critical, local_nonfinite=local_nonfinite,
-                   follow_clip=follow_clip, start_step=start_step, log_lr=log_lr)
+                   follow_clip=follow_clip, start_step=start_step, log_lr=log_lr,
+                   loss=loss, sharded=sharded, group=group)
