@@ -380,6 +380,9 @@ endif
 bench: bench-python
 bench-python: $(BUILD)/libgradwatch.so $(BUILD)/gradwatchd
 	GW_BUILD=$(BUILD) /usr/bin/python3 bench/torch_overhead.py
+	@if /usr/bin/python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then \
+		GW_BUILD=$(BUILD) /usr/bin/python3 bench/torch_overhead.py --device cuda; \
+	else echo "bench: no CUDA here: bench/torch_overhead.py --device cuda and tests/python/gpu_checks.py need a GPU"; fi
 
 .PHONY: install-python
 install: install-python

@@ -70,8 +70,6 @@ __all__ = ["Watcher", "watch", "clip_grad_norm_"]
 _HAS_FOREACH_NORM = hasattr(torch, "_foreach_norm")
 _vector_norm = getattr(getattr(torch, "linalg", None), "vector_norm", None)
 _HOOKED_PARAMS = 16         # parameters whose gradient hook finds the end of backward()
-_CLIP_CHECK_FIRST = 100     # steps on which an unseen clip is looked for every time
-_CLIP_CHECK_EVERY = 10      # and then one step in this many
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
 
 OnCritical = Union[None, str, Callable[[Run, int], Any]]
@@ -129,7 +127,9 @@ _patch_lock = threading.Lock()
 _patch_users = 0            # watchers: backward and GradScaler.scale followed
 _clip_users = 0             # watchers with follow_clip: clip_grad_norm_ followed
 _rebound: List[Tuple[Dict[str, Any], str]] = []     # (module dict, name) given our clip
-_tls = threading.local()        # .root: the loss of the backward pass in progress
+# The loss of the backward pass in progress.  Not thread-local: the hooks
+# that read it run on autograd's device threads.
+_root: List[Optional[torch.Tensor]] = [None]
 _scaled: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # tensor -> scaler
 _scaler_classes: List[Tuple[type, Any]] = []       # (class, its own scale())
 
@@ -144,8 +144,14 @@ def clip_grad_norm_(parameters: Union[torch.Tensor, Iterable[torch.Tensor]], max
         params: List[torch.Tensor] = [parameters]
     else:
         params = list(parameters)
-    total = _orig_clip(params, max_norm, norm_type, error_if_nonfinite, **kwargs)
-    for w in [w for w in list(_watchers) if w._covers(params)]:
+    mine = [w for w in list(_watchers) if w._covers(params)]
+    total = None
+    if (len(mine) == 1 and norm_type == 2.0 and not error_if_nonfinite
+            and kwargs.get("foreach") in (None, True) and set(kwargs) <= {"foreach"}):
+        total = mine[0]._clip_with_norms(params, float(max_norm))
+    if total is None:
+        total = _orig_clip(params, max_norm, norm_type, error_if_nonfinite, **kwargs)
+    for w in mine:
         w._after_clip(total, max_norm, norm_type)
     return total
 
@@ -153,12 +159,12 @@ def clip_grad_norm_(parameters: Union[torch.Tensor, Iterable[torch.Tensor]], max
 def _backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
     """torch.autograd.backward, remembering the loss it starts from."""
     root = tensors[0] if isinstance(tensors, (list, tuple)) and len(tensors) == 1 else tensors
-    prev = getattr(_tls, "root", None)
-    _tls.root = root if isinstance(root, torch.Tensor) and root.numel() == 1 else None
+    prev = _root[0]
+    _root[0] = root if isinstance(root, torch.Tensor) and root.numel() == 1 else None
     try:
         return _orig_backward(tensors, *args, **kwargs)
     finally:
-        _tls.root = prev
+        _root[0] = prev
 
 
 def _scale_of(orig: Any) -> Callable[..., Any]:
@@ -174,10 +180,14 @@ def _scale_of(orig: Any) -> Callable[..., Any]:
 
 
 def _scaler_types() -> List[type]:
+    """The GradScaler classes of this torch that define scale() themselves."""
     out = []
     for mod in ("torch.cuda.amp", "torch.amp", "torch.cpu.amp"):
-        cls = getattr(sys.modules.get(mod) or __import__(mod, fromlist=["GradScaler"]), "GradScaler", None)
-        if isinstance(cls, type) and cls not in out:
+        try:
+            cls = getattr(__import__(mod, fromlist=["GradScaler"]), "GradScaler", None)
+        except Exception:
+            continue
+        if isinstance(cls, type) and "scale" in cls.__dict__ and cls not in out:
             out.append(cls)
     return out
 
@@ -406,8 +416,10 @@ class Watcher:
         self._pre: Optional[Tuple[List[int], torch.Tensor, Optional[torch.Tensor]]] = None
         self._clips: List[Tuple[torch.Tensor, float]] = []
         self._queued = False            # a callback waits for the end of this backward()
-        self._checks = 0                # steps looked at for an unseen clip
-        self._unseen_clip = False       # one was found: look every step
+        self._pre_raw: Optional[torch.Tensor] = None     # _pre's norms before unscaling
+        self._pre_grads: List[torch.Tensor] = []         # the gradients they are of
+        self._pre_versions: List[int] = []               # and their versions then
+        self._unseen_clip = False       # a clip we do not follow was found
         self._stepped = False
         self._called_back = False
         self._active = True
@@ -611,7 +623,7 @@ class Watcher:
         if self._queued or not self._active:
             return
         self._queued = True
-        root = getattr(_tls, "root", None)
+        root = _root[0]
         if root is not None and not self._explicit_loss and self._loss_mode is not None:
             sc = _scaled.get(root)
             if sc is not None and self.scaler is None:
@@ -638,7 +650,11 @@ class Watcher:
             return          # a no_sync() micro-step: gradients not averaged yet
         try:
             with torch.no_grad():
-                self._pre = self._measure(unscale=True)
+                idx, raw, has = self._measure()
+                grads = [self._params[i].grad for i in idx]
+                self._pre_raw, self._pre_grads = raw, grads
+                self._pre_versions = [g._version for g in grads]
+                self._pre = (idx, self._unscaled(raw), has)
         except Exception as e:
             self._pre = None
             self.run._fail("watch", "cannot take the norms", "(%s: %s)" % (type(e).__name__, e))
@@ -660,13 +676,60 @@ class Watcher:
 
     # ---- measuring ----------------------------------------------------------------
 
-    def _measure(self, unscale: bool) -> Tuple[List[int], torch.Tensor, Optional[torch.Tensor]]:
+    def _unscaled(self, v: torch.Tensor) -> torch.Tensor:
+        """Norms (or squared norms, sharded) of gradients a GradScaler scaled,
+        as they will be once unscaled."""
+        scale = self._scale_tensor()
+        if scale is None or not v.numel():
+            return v
+        return v / (scale * scale) if self._sharded is not None else v / scale
+
+    def _grads_unchanged(self) -> bool:
+        """True if the gradients are the ones _pre measured, untouched since."""
+        k = 0
+        for i, p in enumerate(self._params):
+            g = p.grad
+            if g is None:
+                continue
+            if (k >= len(self._pre_grads) or g is not self._pre_grads[k]
+                    or g._version != self._pre_versions[k]):
+                return False
+            k += 1
+        return k == len(self._pre_grads)
+
+    def _clip_with_norms(self, params: List[torch.Tensor], max_norm: float) -> Optional[torch.Tensor]:
+        """clip_grad_norm_(params, max_norm) computed from the norms taken
+        at the end of backward(), when they are of exactly these untouched
+        float32 gradients on one device (the usual case): the same
+        arithmetic as torch's, one pass over the gradients fewer.  None
+        when it cannot be done that way (torch's own then runs)."""
+        if self._pre is None or self._pre_raw is None or self._sharded is not None:
+            return None
+        grads = [p.grad for p in params if p.grad is not None]
+        if len(grads) != len(self._pre_grads) or not grads:
+            return None
+        dev = grads[0].device
+        for g, h, v in zip(grads, self._pre_grads, self._pre_versions):
+            if g is not h or g._version != v or g.dtype != torch.float32 or g.is_sparse \
+                    or g.device != dev:
+                return None
+        with torch.no_grad():
+            total = _l2(self._pre_raw.to(dev)).reshape(())
+            coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            if _HAS_FOREACH_NORM and hasattr(torch, "_foreach_mul_"):
+                torch._foreach_mul_(grads, coef)
+            else:
+                for g in grads:
+                    g.mul_(coef)
+        return total
+
+    def _measure(self) -> Tuple[List[int], torch.Tensor, Optional[torch.Tensor]]:
         """The gradients now: (tensor indices, values, had-a-gradient flags).
         Unsharded: the norms of the tensors that have a gradient.  Sharded:
         every trainable tensor's weighted squared local norm (to be summed
-        over the ranks), and its flag."""
+        over the ranks), and its flag.  As they are (scaled, if a
+        GradScaler scaled them)."""
         dev = self._device
-        scale = self._scale_tensor() if unscale else None
         if self._sharded is None:
             idx, grads = [], []
             for i, p in enumerate(self._params):
@@ -674,10 +737,7 @@ class Watcher:
                 if g is not None:
                     idx.append(i)
                     grads.append(_local(g))
-            vals = _norms(grads, dev)
-            if scale is not None and len(idx):
-                vals = vals / scale
-            return idx, vals, None
+            return idx, _norms(grads, dev), None
         idx, grads, where, has = [], [], [], []
         for i, p in enumerate(self._params):
             if not p.requires_grad:
@@ -695,10 +755,7 @@ class Watcher:
         if grads:
             sq[torch.tensor(where, device=dev)] = _norms(grads, dev) ** 2
         w = torch.tensor([self._sharded[i] for i in idx], device=dev)
-        sq = sq * w
-        if scale is not None:
-            sq = sq / (scale * scale)
-        return idx, sq, torch.tensor(has, device=dev)
+        return idx, sq * w, torch.tensor(has, device=dev)
 
     def _after_clip(self, total: Any, max_norm: float, norm_type: float) -> None:
         if norm_type != 2.0 or not self._due():
@@ -726,11 +783,12 @@ class Watcher:
         return ids
 
     def _look_for_unseen_clip(self) -> bool:
-        if self._clips or not self._follow_clip:
+        """Whether to measure the gradients again before the step: only when
+        they changed since backward() and not by a clip we followed (an
+        unscale_, a clip by other means)."""
+        if self._clips or not self._follow_clip or self._pre is None:
             return False
-        self._checks += 1
-        return (self._unseen_clip or self._checks <= _CLIP_CHECK_FIRST
-                or self._checks % _CLIP_CHECK_EVERY == 0)
+        return not self._grads_unchanged()
 
     # ---- one step ------------------------------------------------------------------
 
@@ -741,7 +799,8 @@ class Watcher:
         step = self.step
         self._drain(block=False)
         if not self._due():
-            self._pre = None
+            self._pre = self._pre_raw = None
+            self._pre_grads, self._pre_versions = [], []
             self._loss_sum, self._loss_n = None, 0
             return self._check(step, False, None)
         vals: Optional[List[float]] = None
@@ -757,7 +816,8 @@ class Watcher:
         except Exception as e:
             self.run._fail("watch", "cannot log the step", "(%s: %s)" % (type(e).__name__, e))
         finally:
-            self._pre = None
+            self._pre = self._pre_raw = None
+            self._pre_grads, self._pre_versions = [], []
             self._clips = []
             self._loss_sum, self._loss_n = None, 0
         bad, flag = False, None
@@ -770,14 +830,14 @@ class Watcher:
         the one all-reduce, if one is needed), and what it holds."""
         lay = _Layout(step)
         dev = self._device
-        idx, v, has = self._pre if self._pre is not None else self._measure(unscale=False)
+        idx, v, has = self._pre if self._pre is not None else self._measure()
         sharded = self._sharded is not None
         # The parts that are summed over the ranks, when they are.
         red: List[Tuple[str, torch.Tensor]] = []
         if sharded:
             red += [("sq", v), ("has", has)]
         if self._look_for_unseen_clip():
-            now = self._measure(unscale=False)[1]
+            now = self._measure()[1]
             red.append(("post", (now.sum() if sharded else (now * now).sum()).reshape(1)))
         lay.weights = (self.weight_every > 0 and (step - self._start) % self.weight_every == 0
                        and len(idx) > 0)
@@ -835,35 +895,26 @@ class Watcher:
         run = self.run
         step = lay.step
         bad = False
-        k = 0
         n = lay.n
         norms = vals[:n]
         gnorm = vals[n] if n else None
-        k = n + 1
-        clip_total = None
-        if lay.clip_max is not None:
-            clip_total = vals[k]
-            k += 1
-        post = None
-        if lay.post:
-            post = vals[k]
-            k += 1
-        loss = None
-        if lay.loss:
-            loss = vals[k]
-            k += 1
-        scale = None
-        if lay.scale:
-            scale = vals[k]
-            k += 1
-        wts = None
-        if lay.weights:
-            wts = vals[k:k + n]
-            k += n
-        flag = None
-        if lay.flag:
-            flag = vals[k] > 0
-            k += 1
+        pos = [n + 1]
+
+        def take(present: bool, count: Optional[int] = None) -> Any:
+            """The next value (or list of count values) where present, else None."""
+            if not present:
+                return None
+            k = pos[0]
+            pos[0] += 1 if count is None else count
+            return vals[k] if count is None else vals[k:k + count]
+        clip_total = take(lay.clip_max is not None)
+        post = take(lay.post)
+        loss = take(lay.loss)
+        scale = take(lay.scale)
+        wts = take(lay.weights, n)
+        flag = take(lay.flag)
+        flag = None if flag is None else flag > 0
+        k = pos[0]
         idx = lay.idx
         if lay.present is not None:         # sharded: leave out the tensors no rank had
             keep = [j for j in range(n) if vals[k + j] > 0]
@@ -977,7 +1028,8 @@ class Watcher:
         except Exception as e:
             self.run._fail("watch", "cannot log the skipped step", "(%s: %s)" % (type(e).__name__, e))
         finally:
-            self._pre = None
+            self._pre = self._pre_raw = None
+            self._pre_grads, self._pre_versions = [], []
             self._clips = []
             self._loss_sum, self._loss_n = None, 0
         self._after_step()
