@@ -19,7 +19,7 @@ endif
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libwebsockets-dev \
-	libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev \
+	libjansson-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev \
 	curl jq sqlite3 perl
 # Alert delivery's real neighbours, started by the tests: Alertmanager,
 # and promtool (from prometheus) to lint /metrics and check the examples.
@@ -159,7 +159,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_objs,$$*)
 # $(BUILD)/gradwatch is the command line (`gradwatch sync` sends spool
 # files); it links libgradwatch.a, so that it needs no run path installed.
 GW_SOMAJOR	:= 0
-LIB_PKGS	:= libcurl jansson
+LIB_PKGS	:= libcurl jansson zlib
 LIB_SRCS	:= $(wildcard client_lib/*.c)
 LIB_OBJS	:= $(patsubst client_lib/%.c,$(BUILD)/client_lib/%.o,$(LIB_SRCS))
 LIB_CFLAGS	= -fPIC -fvisibility=hidden -DGW_BUILDING_LIBRARY \

@@ -28,13 +28,14 @@
 #define _GNU_SOURCE		/* memmem, asprintf */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "internal.h"
 
@@ -55,34 +56,11 @@ struct gw__spool {
 	struct gw__buf	 buf;		/* the key and body last read */
 };
 
-static uint32_t		 gw__crc_table[256];
-static pthread_once_t	 gw__crc_once = PTHREAD_ONCE_INIT;
-
-static void
-gw__crc_init(void)
-{
-	uint32_t	c;
-	int		i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = (uint32_t)i;
-		for (k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		gw__crc_table[i] = c;
-	}
-}
-
-/* CRC-32 of p[0..n) continuing from crc (0 to start). */
+/* CRC-32 (zlib's: the IEEE polynomial) of p[0..n) continuing from crc. */
 static uint32_t
 gw__crc(uint32_t crc, const void *p, size_t n)
 {
-	const unsigned char	*b = p;
-
-	pthread_once(&gw__crc_once, gw__crc_init);
-	crc = ~crc;
-	while (n-- > 0)
-		crc = gw__crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return (uint32_t)crc32_z(crc, p, n);
 }
 
 static void
