@@ -198,7 +198,7 @@ test_install(void)
 	    "cc -o v v.c $(pkg-config --cflags --libs gradwatch) && "
 	    "LD_LIBRARY_PATH='%1$s/lib' ./v | grep -qx '%3$s' && "
 	    "cc -o vs v.c $(pkg-config --cflags gradwatch) "
-	    "'%1$s/lib/libgradwatch.a' $(pkg-config --libs libcurl jansson) "
+	    "'%1$s/lib/libgradwatch.a' $(pkg-config --libs libcurl jansson zlib) "
 	    "-lm -pthread && ./vs | grep -qx '%3$s'", prefix, gwt_tmpdir(),
 	    GW_VERSION);
 	ok(system(cmd) == 0, "a program built with pkg-config links and runs "
