@@ -317,6 +317,32 @@ gw_layer_weight(struct gw_client *c, int64_t step, int layer, double norm)
 	return gw__log(c, GW__KEY(GW__LAYER_WEIGHT, layer), step, norm);
 }
 
+/* A per-tensor value of kind for layer at step (the layer_* calls). */
+static int
+gw__log_tensor(struct gw_client *c, unsigned kind, int64_t step, int layer,
+    double v)
+{
+	if (c == NULL)
+		return GW_OK;
+	if (step < 0 || (uint32_t)layer >= atomic_load_explicit(
+	    &c->layers.count, memory_order_relaxed))
+		return gw__is_live(c) ? GW_EINVAL : GW_ECLOSED;
+	return gw__log(c, GW__KEY(kind, layer), step, v);
+}
+
+int
+gw_layer_update(struct gw_client *c, int64_t step, int layer, double norm)
+{
+	return gw__log_tensor(c, GW__LAYER_UPDATE, step, layer, norm);
+}
+
+int
+gw_layer_adam_ratio(struct gw_client *c, int64_t step, int layer,
+    double ratio)
+{
+	return gw__log_tensor(c, GW__LAYER_ADAM, step, layer, ratio);
+}
+
 int
 gw_metric_value(struct gw_client *c, int64_t step, int metric, double value)
 {

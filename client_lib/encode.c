@@ -134,16 +134,38 @@ gw__buf_free(struct gw__buf *b)
 	memset(b, 0, sizeof *b);
 }
 
+const unsigned	gw__tensor_kinds[GW__NTENSOR] = {
+	GW__LAYER_GRAD, GW__LAYER_WEIGHT, GW__LAYER_UPDATE, GW__LAYER_ADAM
+};
+/* The step fields of the tensor kinds, in the same order. */
+static const char *const gw__tensor_fields[GW__NTENSOR] = {
+	",\"layers\":", ",\"weights\":", ",\"updates\":", ",\"adam_ratio\":"
+};
+
+/* The column slot of a per-tensor kind, or -1 for any other kind. */
+static int
+gw__tensor_slot(unsigned kind)
+{
+	int	t;
+
+	for (t = 0; t < GW__NTENSOR; t++)
+		if (gw__tensor_kinds[t] == kind)
+			return t;
+	return -1;
+}
+
 void
 gw__enc_free(struct gw__enc *e)
 {
+	int	t;
+
 	free(e->colof);
 	free(e->colgen);
 	free(e->cols);
-	free(e->gv);
-	free(e->wv);
-	free(e->gset);
-	free(e->wset);
+	for (t = 0; t < GW__NTENSOR; t++) {
+		free(e->tv[t]);
+		free(e->tset[t]);
+	}
 	free(e->mpos);
 	free(e->mgen);
 	free(e->mids);
@@ -280,6 +302,7 @@ gw__encode_columns(const struct gw_client *c, struct gw__enc *e,
 	uint32_t	nlayers, nmetrics, id;
 	unsigned	kind;
 	size_t		i;
+	int		t;
 
 	nlayers = atomic_load_explicit(&c->layers.count, memory_order_acquire);
 	nmetrics = atomic_load_explicit(&c->metrics.count,
@@ -296,7 +319,7 @@ gw__encode_columns(const struct gw_client *c, struct gw__enc *e,
 	e->ncols = 0;
 	for (i = 0; i < n; i++) {
 		kind = GW__KEY_KIND(recs[i].key);
-		if (kind != GW__LAYER_GRAD && kind != GW__LAYER_WEIGHT)
+		if (gw__tensor_slot(kind) < 0)
 			continue;
 		id = GW__KEY_ID(recs[i].key);
 		if (e->colgen[id] == e->serial)
@@ -311,11 +334,11 @@ gw__encode_columns(const struct gw_client *c, struct gw__enc *e,
 		qsort(e->cols, e->ncols, sizeof *e->cols, gw__u32_cmp);
 	for (i = 0; i < e->ncols; i++)
 		e->colof[e->cols[i]] = (uint32_t)i;
-	if (gw__grow(&e->gv, &e->gvcap, e->ncols, sizeof *e->gv, 0) ||
-	    gw__grow(&e->wv, &e->wvcap, e->ncols, sizeof *e->wv, 0) ||
-	    gw__grow(&e->gset, &e->gsetcap, e->ncols, 1, 0) ||
-	    gw__grow(&e->wset, &e->wsetcap, e->ncols, 1, 0))
-		return -1;
+	for (t = 0; t < GW__NTENSOR; t++)
+		if (gw__grow(&e->tv[t], &e->tvcap[t], e->ncols,
+		    sizeof *e->tv[t], 0) ||
+		    gw__grow(&e->tset[t], &e->tsetcap[t], e->ncols, 1, 0))
+			return -1;
 	return 0;
 }
 
@@ -330,30 +353,23 @@ gw__encode_step(const struct gw_client *c, struct gw__enc *e,
 	uint32_t		 id, col;
 	size_t			 i, nm_count = 0;
 	int64_t			 step = recs[0].step;
-	int			 anyg = 0, anyw = 0;
+	int			 any[GW__NTENSOR] = { 0 }, t;
 
-	if (e->ncols > 0) {
-		memset(e->gset, 0, e->ncols);
-		memset(e->wset, 0, e->ncols);
-	}
+	for (t = 0; t < GW__NTENSOR && e->ncols > 0; t++)
+		memset(e->tset[t], 0, e->ncols);
 	if (++e->stepserial == 0)
 		e->stepserial = 1;
 	for (i = 0; i < n; i++) {
 		kind = GW__KEY_KIND(recs[i].key);
 		id = GW__KEY_ID(recs[i].key);
+		if ((t = gw__tensor_slot(kind)) >= 0) {
+			col = e->colof[id];
+			e->tv[t][col] = recs[i].value;
+			e->tset[t][col] = 1;
+			any[t] = 1;
+			continue;
+		}
 		switch (kind) {
-		case GW__LAYER_GRAD:
-			col = e->colof[id];
-			e->gv[col] = recs[i].value;
-			e->gset[col] = 1;
-			anyg = 1;
-			break;
-		case GW__LAYER_WEIGHT:
-			col = e->colof[id];
-			e->wv[col] = recs[i].value;
-			e->wset[col] = 1;
-			anyw = 1;
-			break;
 		case GW__METRIC:
 			if (e->mgen[id] != e->stepserial) {
 				e->mgen[id] = e->stepserial;
@@ -394,13 +410,11 @@ gw__encode_step(const struct gw_client *c, struct gw__enc *e,
 		gw__buf_puts(b, ",\"lr\":");
 		gw__buf_double(b, sc[GW__LR]);
 	}
-	if (anyg) {
-		gw__buf_puts(b, ",\"layers\":");
-		gw__encode_aligned(b, e->gv, e->gset, e->ncols);
-	}
-	if (anyw) {
-		gw__buf_puts(b, ",\"weights\":");
-		gw__encode_aligned(b, e->wv, e->wset, e->ncols);
+	for (t = 0; t < GW__NTENSOR; t++) {
+		if (!any[t])
+			continue;
+		gw__buf_puts(b, gw__tensor_fields[t]);
+		gw__encode_aligned(b, e->tv[t], e->tset[t], e->ncols);
 	}
 	if (have & (1u << GW__CLIP_MAX | 1u << GW__CLIP_PRE)) {
 		gw__buf_puts(b, ",\"clip\":{");

@@ -32,8 +32,13 @@ enum gw__kind {
 	GW__LAYER_GRAD = GW__NSCALARS,
 	GW__LAYER_WEIGHT,
 	GW__METRIC,
+	GW__LAYER_UPDATE,	/* a tensor's update norm */
+	GW__LAYER_ADAM,		/* a tensor's ||g||^2 / sum(v) */
 	GW__NKINDS
 };
+/* The per-tensor kinds, in the order the encoder keeps their columns. */
+#define GW__NTENSOR		4
+extern const unsigned gw__tensor_kinds[GW__NTENSOR];
 #define GW__KEY(kind, id)	(((uint32_t)(kind) << 28) | (uint32_t)(id))
 #define GW__KEY_KIND(key)	((unsigned)((key) >> 28))
 #define GW__KEY_ID(key)		((uint32_t)((key) & 0x0fffffffu))
@@ -220,14 +225,15 @@ struct gw__enc {			/* the encoder's scratch, reused */
 	uint32_t	*colgen;	/* layer id -> serial that set colof */
 	uint32_t	*cols;		/* the request's layer ids, ascending */
 	size_t		 ncols;
-	double		*gv, *wv;	/* a step's values by column */
-	uint8_t		*gset, *wset;
+	double		*tv[GW__NTENSOR];	/* a step's values by column */
+	uint8_t		*tset[GW__NTENSOR];	/* and whether set */
 	uint32_t	*mpos;		/* metric id -> index in mids */
 	uint32_t	*mgen;		/* metric id -> stepserial that set mpos */
 	uint32_t	*mids;		/* a step's metrics, first-seen order */
 	double		*mvals;
-	size_t		 colcap_id, colgencap, colscap, gvcap, wvcap;
-	size_t		 gsetcap, wsetcap, mposcap, mgencap, midscap, mvalscap;
+	size_t		 colcap_id, colgencap, colscap;
+	size_t		 tvcap[GW__NTENSOR], tsetcap[GW__NTENSOR];
+	size_t		 mposcap, mgencap, midscap, mvalscap;
 	uint32_t	 serial;
 	uint32_t	 stepserial;
 	int64_t		 max_stamped;	/* the highest step given a time */

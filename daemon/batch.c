@@ -18,6 +18,8 @@ static const char *const series_kind_names[SERIES_KIND_COUNT] = {
 	[SERIES_LOSS_SCALE] = "loss_scale",
 	[SERIES_SKIPPED] = "skipped",
 	[SERIES_TIME] = "time",
+	[SERIES_LAYER_UPDATE] = "layer_update",
+	[SERIES_LAYER_ADAM] = "layer_adam_ratio",
 };
 
 const char *
@@ -42,8 +44,14 @@ series_kind_parse(const char *name)
 int
 series_kind_is_scalar(enum series_kind kind)
 {
-	return kind != SERIES_LAYER_GRAD && kind != SERIES_LAYER_WEIGHT &&
-	    kind != SERIES_METRIC;
+	return !series_kind_is_tensor(kind) && kind != SERIES_METRIC;
+}
+
+int
+series_kind_is_tensor(enum series_kind kind)
+{
+	return kind == SERIES_LAYER_GRAD || kind == SERIES_LAYER_WEIGHT ||
+	    kind == SERIES_LAYER_UPDATE || kind == SERIES_LAYER_ADAM;
 }
 
 struct batch *

@@ -6,7 +6,8 @@
  * thread until batch_free().  Series names are as API.md gives them:
  * scalar series are named after their kind ("loss", "grad_norm", "lr",
  * "clip_pre_norm", "clip_max_norm", "loss_scale", "skipped", "time"),
- * layer_grad and layer_weight series after their tensor, metrics after
+ * the per-tensor series (layer_grad, layer_weight, layer_update,
+ * layer_adam_ratio) after their tensor, metrics after
  * their key.  A series is identified by (kind, name).
  */
 #ifndef GW_BATCH_H
@@ -27,6 +28,8 @@ enum series_kind {
 	SERIES_LOSS_SCALE,	/* additions to API.md's kinds */
 	SERIES_SKIPPED,		/* 1.0 when the optimizer skipped the step */
 	SERIES_TIME,		/* the step's wall time, seconds since the epoch */
+	SERIES_LAYER_UPDATE,	/* a tensor's update norm, ||W after - W before|| */
+	SERIES_LAYER_ADAM,	/* a tensor's ||g||^2 / sum(v) (Adam's second moment) */
 	SERIES_KIND_COUNT
 };
 
@@ -36,6 +39,8 @@ const char	*series_kind_name(enum series_kind);
 int		 series_kind_parse(const char *name);
 /* 1 if the kind's series are named after the kind itself. */
 int		 series_kind_is_scalar(enum series_kind);
+/* 1 if the kind's series are named after a tensor (layer_*). */
+int		 series_kind_is_tensor(enum series_kind);
 
 /* One series' points in request order; a step may repeat (last wins). */
 struct batch_series {

@@ -480,8 +480,22 @@ ingest_layer_series(struct ingest *ig, enum series_kind kind, size_t i,
     size_t stepi)
 {
 	struct ingest_name	*nm = &ig->names[i];
-	size_t			*si = kind == SERIES_LAYER_GRAD ? &nm->grad :
-				    &nm->weight;
+	size_t			*si;
+
+	switch (kind) {
+	case SERIES_LAYER_GRAD:
+		si = &nm->grad;
+		break;
+	case SERIES_LAYER_WEIGHT:
+		si = &nm->weight;
+		break;
+	case SERIES_LAYER_UPDATE:
+		si = &nm->update;
+		break;
+	default:
+		si = &nm->adam;
+		break;
+	}
 
 	if (*si == INGEST_NONE)
 		*si = ingest_series(ig, kind, nm->s, nm->len, stepi);
@@ -510,7 +524,8 @@ ingest_name_add(struct ingest *ig, const char *s, size_t len)
 		ig->names = xreallocarray(ig->names, ig->names_cap,
 		    sizeof *ig->names);
 	}
-	ig->names[i] = (struct ingest_name){ s, len, INGEST_NONE, INGEST_NONE };
+	ig->names[i] = (struct ingest_name){ s, len, INGEST_NONE, INGEST_NONE,
+	    INGEST_NONE, INGEST_NONE };
 	ig->nnames++;
 	return 0;
 }
@@ -626,7 +641,7 @@ ingest_aligned(struct ingest *ig, json_t *arr, enum series_kind kind,
 	return 0;
 }
 
-/* steps[stepi].layers or .weights, in either form. */
+/* steps[stepi].layers, .weights, .updates or .adam_ratio, in either form. */
 static int
 ingest_tensors(struct ingest *ig, json_t *v, enum series_kind kind,
     const char *field, size_t stepi, int64_t step)
@@ -689,6 +704,8 @@ ingest_step_key(const char *k, size_t len)
 		{ "skipped", 7, KEY_SKIPPED },
 		{ "loss_scale", 10, KEY_LOSS_SCALE },
 		{ "metrics", 7, KEY_METRICS },
+		{ "updates", 7, KEY_UPDATES },
+		{ "adam_ratio", 10, KEY_ADAM },
 	};
 	size_t	i;
 
@@ -769,6 +786,14 @@ ingest_step(struct ingest *ig, json_t *st, size_t stepi)
 			break;
 		case KEY_WEIGHTS:
 			rc = ingest_tensors(ig, v, SERIES_LAYER_WEIGHT, key,
+			    stepi, step);
+			break;
+		case KEY_UPDATES:
+			rc = ingest_tensors(ig, v, SERIES_LAYER_UPDATE, key,
+			    stepi, step);
+			break;
+		case KEY_ADAM:
+			rc = ingest_tensors(ig, v, SERIES_LAYER_ADAM, key,
 			    stepi, step);
 			break;
 		case KEY_CLIP:

@@ -28,7 +28,9 @@ enum ingest_key {
 	KEY_CLIP,
 	KEY_SKIPPED,
 	KEY_LOSS_SCALE,
-	KEY_METRICS
+	KEY_METRICS,
+	KEY_UPDATES,
+	KEY_ADAM
 };
 
 /* One entry of "layer_names": its name (borrowed) and its series. */
@@ -37,6 +39,8 @@ struct ingest_name {
 	size_t		 len;
 	size_t		 grad;		/* layer_grad series, or INGEST_NONE */
 	size_t		 weight;	/* layer_weight series, or INGEST_NONE */
+	size_t		 update;	/* layer_update series, or INGEST_NONE */
+	size_t		 adam;		/* layer_adam_ratio series, or INGEST_NONE */
 };
 
 /* One entry of the name table; name is borrowed from the body or batch. */
@@ -86,7 +90,7 @@ int		 ingest_name_add(struct ingest *ig, const char *s, size_t len);
  */
 size_t		 ingest_series(struct ingest *ig, enum series_kind kind,
 		    const char *name, size_t len, size_t stepi);
-/* The series of kind (layer_grad or layer_weight) of layer_names[i]. */
+/* The series of tensor kind (layer_*) of layer_names[i]. */
 size_t		 ingest_layer_series(struct ingest *ig, enum series_kind kind,
 		    size_t i, size_t stepi);
 /* Append to the scalar series of kind, named after it. */

@@ -379,6 +379,10 @@ scan_field(struct scan *sc, enum ingest_key key, size_t stepi, int64_t step)
 		return scan_tensors(sc, SERIES_LAYER_GRAD, stepi, step);
 	case KEY_WEIGHTS:
 		return scan_tensors(sc, SERIES_LAYER_WEIGHT, stepi, step);
+	case KEY_UPDATES:
+		return scan_tensors(sc, SERIES_LAYER_UPDATE, stepi, step);
+	case KEY_ADAM:
+		return scan_tensors(sc, SERIES_LAYER_ADAM, stepi, step);
 	case KEY_CLIP:
 		return scan_clip(sc, stepi, step);
 	case KEY_METRICS:

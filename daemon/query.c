@@ -105,7 +105,8 @@ enum summary_col {
 	" WHEN 'clip_max_norm' THEN 4 WHEN 'loss_scale' THEN 5"		\
 	" WHEN 'skipped' THEN 6 WHEN 'time' THEN 7"			\
 	" WHEN 'layer_grad' THEN 8 WHEN 'metric' THEN 9"		\
-	" WHEN 'layer_weight' THEN 10 ELSE 11 END"
+	" WHEN 'layer_weight' THEN 10 WHEN 'layer_update' THEN 11"	\
+	" WHEN 'layer_adam_ratio' THEN 12 ELSE 13 END"
 
 static const char *const query_sql[QS_COUNT] = {
 	[QS_BEGIN] = "BEGIN",

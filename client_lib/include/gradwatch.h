@@ -174,6 +174,16 @@ GW_API int	 gw_layer_grad(struct gw_client *c, int64_t step, int layer,
 		    double norm);
 GW_API int	 gw_layer_weight(struct gw_client *c, int64_t step, int layer,
 		    double norm);
+/* The L2 norm of this step's update of the tensor, ||W after - W before||. */
+GW_API int	 gw_layer_update(struct gw_client *c, int64_t step, int layer,
+		    double norm);
+/*
+ * For Adam-family optimizers: the tensor's ||g||^2 / sum(v), the squared
+ * gradient over the optimizer's second-moment estimate before this step
+ * (a jump of it comes before loss spikes).
+ */
+GW_API int	 gw_layer_adam_ratio(struct gw_client *c, int64_t step,
+		    int layer, double ratio);
 /* The step's clipping: pre_norm > max_norm means it clipped. */
 GW_API int	 gw_clip(struct gw_client *c, int64_t step, double max_norm,
 		    double pre_norm);

@@ -18,7 +18,7 @@
 
 static const char *const api[] = {
 	"gw_open", "gw_layer", "gw_layer_shape", "gw_metric", "gw_loss",
-	"gw_grad_norm", "gw_lr", "gw_layer_grad", "gw_layer_weight", "gw_clip",
+	"gw_grad_norm", "gw_lr", "gw_layer_grad", "gw_layer_weight", "gw_layer_update", "gw_layer_adam_ratio", "gw_clip",
 	"gw_skipped", "gw_metric_value", "gw_step_time", "gw_health",
 	"gw_alerts", "gw_dropped", "gw_run", "gw_errmsg", "gw_flush",
 	"gw_close", "gw_close_status", "gw_strerror", "gw_version", "gw_sync",

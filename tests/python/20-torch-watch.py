@@ -382,4 +382,34 @@ with Daemon() as d:
         close_to(v, exp[s]["grad_norm"] * 0.1, 1e-4) for s, v in zip(*got["clip_max_norm"])),
          "the steps it clipped carry a clip event (to the norm it clipped to)", repr(got))
     t.ok(any("does not follow" in str(c.message) for c in caught), "and a warning says how to log every step")
+
+    # ---- Adam's second moment and the update norms ---------------------------------------
+    model = Net()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    exp = {}
+    with gradwatch.Run(name="t-adam", url=d.url) as run:
+        gwt.watch(model, run, opt, update_every=2)
+        for s in range(6):
+            opt.zero_grad(set_to_none=True)
+            x, y = batch()
+            torch.nn.functional.cross_entropy(model(x, use_side=True), y).backward()
+            e = {}
+            for n, p in model.named_parameters():
+                v = opt.state.get(p, {}).get("exp_avg_sq")
+                if p.grad is not None and v is not None:
+                    e["adam:" + n] = p.grad.norm().item() ** 2 / v.sum().item()
+            before = {n: p.detach().clone() for n, p in model.named_parameters()}
+            opt.step()
+            for n, p in model.named_parameters():
+                if p.grad is not None:
+                    e["upd:" + n] = (p.detach() - before[n]).norm().item()
+            exp[s] = e
+        run.flush(5.0)
+    got = points(d, "t-adam", "layer_adam_ratio:fc1.weight,layer_update:fc1.weight,layer_update:emb.weight")
+    a = got["layer_adam_ratio:fc1.weight"]
+    t.ok(a[0] == [1, 2, 3, 4, 5] and all(close_to(v, exp[s]["adam:fc1.weight"], 1e-4) for s, v in zip(*a)),
+         "adam_ratio: ||g||^2 / sum(v) before each step (from the second step, when v exists)", repr(a))
+    u = got["layer_update:fc1.weight"]
+    t.ok(u[0] == [0, 2, 4] and all(close_to(v, exp[s]["upd:fc1.weight"], 1e-4) for s, v in zip(*u)),
+         "update norms ||W after - W before|| every update_every steps", repr(u))
 t.done()

@@ -227,6 +227,8 @@ _PROTOS: Dict[str, Tuple[Any, List[Any], bool]] = {
     "gw_lr": (_I, [_P, _I64, _D], False),
     "gw_layer_grad": (_I, [_P, _I64, _I, _D], False),
     "gw_layer_weight": (_I, [_P, _I64, _I, _D], False),
+    "gw_layer_update": (_I, [_P, _I64, _I, _D], False),
+    "gw_layer_adam_ratio": (_I, [_P, _I64, _I, _D], False),
     "gw_clip": (_I, [_P, _I64, _D, _D], False),
     "gw_skipped": (_I, [_P, _I64, _I, _D], False),
     "gw_metric_value": (_I, [_P, _I64, _I, _D], False),
@@ -491,6 +493,8 @@ class Run:
         self._lr = lib.lr
         self._layer_grad = lib.layer_grad
         self._layer_weight = lib.layer_weight
+        self._layer_update = lib.layer_update
+        self._layer_adam = lib.layer_adam_ratio
         self._metric_value = lib.metric_value
         self._silent = False
         with _registry_lock:
@@ -521,6 +525,7 @@ class Run:
         self.last_status = Status.OK
         self._loss = self._grad_norm = self._lr = lib.loss
         self._layer_grad = self._layer_weight = self._metric_value = lib.layer_grad
+        self._layer_update = self._layer_adam = lib.layer_grad
 
     # ---- what the run is -----------------------------------------------------
 
@@ -701,6 +706,25 @@ class Run:
         if rc:
             self._fail("log_layer_weight", rc, (step, layer))
 
+    def log_layer_update(self, step: int, layer: int, value: Number) -> None:
+        """The L2 norm of this step's update of a tensor, ||W after - W before||."""
+        try:
+            rc = self._layer_update(self._h, step, layer, value)
+        except Exception as e:
+            return self._retry("log_layer_update", self._layer_update, e, step, layer, value)
+        if rc:
+            self._fail("log_layer_update", rc, (step, layer))
+
+    def log_layer_adam_ratio(self, step: int, layer: int, value: Number) -> None:
+        """For Adam-family optimizers: the tensor's ||g||^2 / sum(v), the
+        squared gradient over the second-moment estimate before the step."""
+        try:
+            rc = self._layer_adam(self._h, step, layer, value)
+        except Exception as e:
+            return self._retry("log_layer_adam_ratio", self._layer_adam, e, step, layer, value)
+        if rc:
+            self._fail("log_layer_adam_ratio", rc, (step, layer))
+
     def log_metric(self, step: int, metric: int, value: Number) -> None:
         """A named scalar registered as ``metric`` (an id from :meth:`register_metric`)."""
         try:
@@ -799,11 +823,14 @@ class Run:
             weights: Optional[Mapping[str, Number]] = None,
             clip: Union[Tuple[Number, Number], Mapping[str, Number], None] = None,
             skipped: Optional[bool] = None, loss_scale: Optional[Number] = None,
-            metrics: Optional[Mapping[str, Number]] = None, time: Optional[Number] = None) -> None:
+            metrics: Optional[Mapping[str, Number]] = None, time: Optional[Number] = None,
+            updates: Optional[Mapping[str, Number]] = None,
+            adam_ratio: Optional[Mapping[str, Number]] = None) -> None:
         """Log any of a step's values; ``None`` (the default) means "no value".
 
-        ``layers`` and ``weights`` map tensor names to gradient and weight
-        norms, ``metrics`` names to scalars; names are registered the first
+        ``layers``, ``weights`` and ``updates`` map tensor names to gradient,
+        weight and update norms, ``adam_ratio`` to ||g||^2 / sum(v) (Adam's
+        second moment), ``metrics`` names to scalars; names are registered the first
         time they are seen.  ``clip`` is ``(max_norm, pre_norm)`` or a dict
         with those keys; ``grad_norm`` is the norm before clipping.
         ``skipped`` and ``loss_scale`` describe a mixed-precision step.
@@ -822,13 +849,14 @@ class Run:
                         lid = self.register_layer(name)
                     if lid >= 0:
                         self.log_layer_grad(step, lid, v)
-            if weights:
-                for name, v in weights.items():
+            for values, f in ((weights, self.log_layer_weight), (updates, self.log_layer_update),
+                              (adam_ratio, self.log_layer_adam_ratio)):
+                for name, v in (values or {}).items():
                     lid = self._layers.get(name)
                     if lid is None:
                         lid = self.register_layer(name)
                     if lid >= 0:
-                        self.log_layer_weight(step, lid, v)
+                        f(step, lid, v)
             if clip is not None:
                 if isinstance(clip, Mapping):
                     self.log_clip(step, clip["max_norm"], clip["pre_norm"])
@@ -906,6 +934,7 @@ class Run:
 _KINDS: Dict[str, Tuple[type, ...]] = {
     "log_loss": (int, float), "log_grad_norm": (int, float), "log_lr": (int, float),
     "log_layer_grad": (int, int, float), "log_layer_weight": (int, int, float),
+    "log_layer_update": (int, int, float), "log_layer_adam_ratio": (int, int, float),
     "log_metric": (int, int, float), "log_clip": (int, float, float),
     "log_skipped": (int, int, float), "log_step_time": (int, float),
 }

@@ -71,6 +71,7 @@ _HAS_FOREACH_NORM = hasattr(torch, "_foreach_norm")
 _vector_norm = getattr(getattr(torch, "linalg", None), "vector_norm", None)
 _HOOKED_PARAMS = 16         # parameters whose gradient hook finds the end of backward()
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+_UPDATE_MAX_BYTES = 1 << 30 # update norms need a copy of the parameters: not beyond this
 
 OnCritical = Union[None, str, Callable[[Run, int], Any]]
 Sharded = Union[None, bool, Callable[[str, torch.Tensor], bool]]
@@ -91,12 +92,20 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
     return t.norm()
 
 
-def _norms(tensors: List[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """The L2 norm of each tensor, as one float32 vector on device.  One
-    fused call where the tensors allow it, else one norm each (on their
-    own devices), stacked; never a copy to the host."""
+def _norms(tensors: List[torch.Tensor], device: torch.device, order: int = 2) -> torch.Tensor:
+    """The L2 (or, order 1, L1) norm of each tensor, as one float32 vector
+    on device.  One fused call where the tensors allow it, else one norm
+    each (on their own devices), stacked; never a copy to the host."""
     if not tensors:
         return torch.zeros(0, device=device)
+    if order == 1:
+        try:
+            ns = torch._foreach_norm(tensors, 1) if _HAS_FOREACH_NORM else None
+        except (RuntimeError, TypeError, NotImplementedError):
+            ns = None
+        if ns is None:
+            ns = [t.abs().sum() for t in tensors]
+        return torch.stack([n.to(device=device, dtype=torch.float32) for n in ns])
     if _HAS_FOREACH_NORM:
         try:
             ns = torch._foreach_norm(tensors)
@@ -334,7 +343,8 @@ class _Group:
 
 class _Layout:
     """What the values of one step's host copy are, in order."""
-    __slots__ = ("step", "idx", "n", "present", "clip_max", "post", "loss", "scale", "weights", "flag")
+    __slots__ = ("step", "idx", "n", "present", "clip_max", "post", "loss", "scale", "weights", "flag",
+                 "adam", "upd_step", "upd_idx")
 
     def __init__(self, step: int) -> None:
         self.step = step
@@ -347,6 +357,9 @@ class _Layout:
         self.scale = False
         self.weights = False
         self.flag = False                   # rank 0's "critical", reduced
+        self.adam: List[int] = []           # positions in idx with an Adam ratio
+        self.upd_step = -1                  # the step the update norms are of
+        self.upd_idx: List[int] = []        # and their tensors
 
 
 # ---- the watcher -----------------------------------------------------------
@@ -368,7 +381,8 @@ class Watcher:
                  *, scaler: Any = None, every: int = 1, weight_every: int = 0,
                  on_critical: OnCritical = None, local_nonfinite: bool = True,
                  follow_clip: bool = True, start_step: int = 0, log_lr: bool = True,
-                 loss: Optional[str] = "auto", sharded: Sharded = None, group: Any = None) -> None:
+                 loss: Optional[str] = "auto", sharded: Sharded = None, group: Any = None,
+                 adam_ratio: bool = True, update_every: int = 10) -> None:
         if on_critical is not None and on_critical != "raise" and not callable(on_critical):
             raise ValueError("on_critical: expected None, \"raise\" or a callable")
         if every < 1:
@@ -380,6 +394,8 @@ class Watcher:
         self.scaler = None
         self.every = int(every)
         self.weight_every = int(weight_every)
+        self.adam_ratio = bool(adam_ratio)
+        self.update_every = max(0, int(update_every))
         self.on_critical = on_critical
         self.local_nonfinite = local_nonfinite
         self.log_lr = log_lr
@@ -404,6 +420,7 @@ class Watcher:
         self._names = [_clean(n) for n, _ in named]
         self._params = [p for _, p in named]
         self._param_ids = set(id(p) for p in self._params)
+        self._param_bytes = sum(p.numel() * p.element_size() for p in self._params if p.requires_grad)
         self._sharded = self._sharded_weights(sharded, model)    # None, or a replica count per tensor
         if self._sharded is not None and self._group.size == 1 and self._world_size_env() > 1:
             raise ValueError("a sharded model: torch.distributed is not initialised; call "
@@ -424,6 +441,8 @@ class Watcher:
         self._called_back = False
         self._active = True
         self._undo: List[Callable[[], None]] = []
+        self._upd_snap: Optional[Tuple[int, List[int], List[torch.Tensor]]] = None  # before a step
+        self._upd_done: Optional[Tuple[int, List[int], torch.Tensor]] = None  # its update norms
         self._pending: List[Tuple[_Layout, torch.Tensor, Any, int]] = []    # async copies
         self._spare: List[Tuple[torch.Tensor, Any]] = []                    # pinned buffers, events
         self._device = self._params[0].device if self._params else torch.device("cpu")
@@ -590,8 +609,16 @@ class Watcher:
 
     def flush(self) -> None:
         """Log the steps whose values are still on their way from the GPU
-        (waiting for them).  Called by remove() and when the run closes."""
+        (waiting for them), and update norms not sent yet.  Called by
+        remove() and when the run closes."""
         self._drain(block=True)
+        upd, self._upd_done = self._upd_done, None
+        if upd is not None and self._sender and self._sharded is None:
+            try:
+                for i, v in zip(upd[1], upd[2].tolist()):
+                    self.run.log_layer_update(upd[0], self._lid_of(i), v)
+            except Exception as e:
+                self.run._fail("watch", "cannot log the update norms", "(%s: %s)" % (type(e).__name__, e))
 
     def remove(self) -> None:
         """Stop watching: log what is pending, unhook the optimizer, the
@@ -599,7 +626,7 @@ class Watcher:
         if not self._active:
             return
         try:
-            self._drain(block=True)
+            self.flush()
         except Exception:
             pass
         self._active = False
@@ -808,6 +835,7 @@ class Watcher:
         try:
             with torch.no_grad():
                 vec, lay = self._step_vector(step)
+                self._snapshot_for_update(step, lay.idx)
                 if self._sync_copy or not vec.is_cuda:
                     if self._sender or self.on_critical is not None:
                         vals = vec.tolist() if vec.numel() else []     # the one copy
@@ -836,6 +864,7 @@ class Watcher:
         red: List[Tuple[str, torch.Tensor]] = []
         if sharded:
             red += [("sq", v), ("has", has)]
+        now = None
         if self._look_for_unseen_clip():
             now = self._measure()[1]
             red.append(("post", (now.sum() if sharded else (now * now).sum()).reshape(1)))
@@ -850,6 +879,12 @@ class Watcher:
         if mean:
             s = self._loss_sum if self._loss_sum is not None else torch.zeros(1, device=dev)
             red += [("loss_sum", s.reshape(1)), ("loss_n", torch.tensor([float(self._loss_n)], device=dev))]
+        apos, vsum = self._adam_sums(idx)
+        if vsum is not None:
+            red.append(("vsum", vsum))
+        upd, self._upd_done = self._upd_done, None
+        if upd is not None:
+            red.append(("upd", upd[2]))
         guard = self.on_critical is not None and self._group.on
         if guard:
             crit = self._sender and self.run.health == Health.CRITICAL
@@ -884,10 +919,81 @@ class Watcher:
         if guard:
             lay.flag = True
             parts.append(got["flag"])
+        if vsum is not None:
+            # The gradient the optimizer will use: after a followed clip,
+            # or as measured again, or as at the end of backward().
+            used = norms
+            if now is not None and not sharded and now.numel() == norms.numel():
+                used = now
+            elif self._clips:
+                total = _l2(norms)
+                used = norms * torch.clamp(self._clips[0][1] / (total + 1e-6), max=1.0)
+            pick = torch.tensor(apos, device=dev)
+            lay.adam = apos
+            parts.append(used[pick] ** 2 / got["vsum"])
+        if upd is not None:
+            lay.upd_step, lay.upd_idx = upd[0], upd[1]
+            parts.append(got["upd"].clamp(min=0).sqrt() if sharded else got["upd"])
         if sharded:
             lay.present = 1
             parts.append(got["has"])
         return torch.cat([p.to(device=dev, dtype=torch.float32).reshape(-1) for p in parts]), lay
+
+    def _adam_sums(self, idx: List[int]) -> Tuple[List[int], Optional[torch.Tensor]]:
+        """For an Adam-family optimizer: the positions in idx of the tensors
+        with a second-moment state, and each one's sum(v) before this step
+        (weighted for a sharded model, to be summed over the ranks)."""
+        if not self.adam_ratio or self.optimizer is None or not idx:
+            return [], None
+        state = self.optimizer.state
+        pos, vs = [], []
+        for k, i in enumerate(idx):
+            st = state.get(self._params[i])
+            v = st.get("exp_avg_sq") if st else None
+            if isinstance(v, torch.Tensor) and not v.is_sparse and v.numel() == self._params[i].numel():
+                pos.append(k)
+                vs.append(_local(v))
+        if not vs:
+            return [], None
+        sums = _norms(vs, self._device, order=1)
+        if self._sharded is not None:
+            sums = sums * torch.tensor([self._sharded[idx[k]] for k in pos], device=self._device)
+        return pos, sums
+
+    def _snapshot_for_update(self, step: int, idx: List[int]) -> None:
+        """Before an optimizer step whose update norms are due: keep a copy
+        of the tensors (at most _UPDATE_MAX_BYTES of them)."""
+        if (self.update_every <= 0 or (step - self._start) % self.update_every != 0 or not idx
+                or self._param_bytes > _UPDATE_MAX_BYTES):
+            return
+        self._upd_snap = (step, idx, [_local(self._params[i].detach()).clone() for i in idx])
+
+    def _update_norms(self) -> None:
+        """After the optimizer step: the update norms, for the next copy."""
+        snap, self._upd_snap = self._upd_snap, None
+        if snap is None:
+            return
+        step, idx, olds = snap
+        try:
+            with torch.no_grad():
+                news = [_local(self._params[i].detach()) for i in idx]
+                if hasattr(torch, "_foreach_sub"):
+                    diffs = torch._foreach_sub(news, olds)
+                else:
+                    diffs = [a - b for a, b in zip(news, olds)]
+                n = _norms(diffs, self._device)
+                if self._sharded is not None:
+                    n = n * n * torch.tensor([self._sharded[i] for i in idx], device=self._device)
+                self._upd_done = (step, idx, n)
+        except Exception as e:
+            self.run._fail("watch", "cannot take the update norms", "(%s: %s)" % (type(e).__name__, e))
+
+    def _lid_of(self, i: int) -> int:
+        lid = self._lid[i]
+        if lid is None:
+            self._ids_for([i])
+            lid = self._lid[i]
+        return lid if lid is not None else -1
 
     def _emit(self, lay: _Layout, vals: List[float]) -> Tuple[bool, Optional[bool]]:
         """Log one step's values (on the sending rank); returns (non-finite
@@ -914,6 +1020,8 @@ class Watcher:
         wts = take(lay.weights, n)
         flag = take(lay.flag)
         flag = None if flag is None else flag > 0
+        adam = take(bool(lay.adam), len(lay.adam))
+        upd = take(bool(lay.upd_idx), len(lay.upd_idx))
         k = pos[0]
         idx = lay.idx
         if lay.present is not None:         # sharded: leave out the tensors no rank had
@@ -956,6 +1064,14 @@ class Watcher:
                 f = run.log_layer_weight
                 for lid, v in zip(self._ids_for(idx), wts):
                     f(step, lid, v)
+            if adam is not None:
+                f = run.log_layer_adam_ratio
+                for k, v in zip(lay.adam, adam):
+                    f(step, self._lid_of(lay.idx[k]), v)
+            if upd is not None:
+                f = run.log_layer_update
+                for i, v in zip(lay.upd_idx, upd):
+                    f(lay.upd_step, self._lid_of(i), v)
             if self.log_lr and self.optimizer is not None:
                 run.log_lr(step, self.optimizer.param_groups[0]["lr"])
         except Exception as e:
@@ -1007,6 +1123,8 @@ class Watcher:
         return torch.tensor([float(sc.get_scale())], device=self._device)
 
     def _after_step(self) -> None:
+        if self._upd_snap is not None:
+            self._update_norms()
         self.last_step = self.step
         self.step += 1
 
@@ -1066,7 +1184,8 @@ def watch(model: torch.nn.Module, run: Run, optimizer: Optional[torch.optim.Opti
           scaler: Any = None, every: int = 1, weight_every: int = 0,
           on_critical: OnCritical = None, local_nonfinite: bool = True,
           follow_clip: bool = True, start_step: int = 0, log_lr: bool = True,
-          loss: Optional[str] = "auto", sharded: Sharded = None, group: Any = None) -> Watcher:
+          loss: Optional[str] = "auto", sharded: Sharded = None, group: Any = None,
+          adam_ratio: bool = True, update_every: int = 10) -> Watcher:
     """Watch ``model``'s gradients: log them to ``run`` at each step of
     ``optimizer`` (or at each :meth:`Watcher.log_grads` without one).
 
@@ -1090,6 +1209,13 @@ def watch(model: torch.nn.Module, run: Run, optimizer: Optional[torch.optim.Opti
     every parameter is a shard of the same-named tensor on every rank;
     ``False``: none is; or a function ``f(name, param)`` saying which are.
     ``group``: the process group the model lives in (default: all ranks).
+    ``adam_ratio``: with an Adam-family optimizer, also log each tensor's
+    ||g||^2 / sum(v), the squared gradient over the second-moment estimate
+    before the step (one fused pass over v, in the same copy); a jump of it
+    comes before loss spikes.  ``update_every``: every n-th logged step,
+    also each tensor's update norm ||W after - W before|| (it needs a copy
+    of the parameters during the step: skipped above 1 GiB of them; 0:
+    never); sent with the next step's copy.
     ``start_step``: the first step's number; ``log_lr``: log the first
     parameter group's learning rate.  Returns the :class:`Watcher`;
     ``remove()`` it (or use it in a ``with``) to stop.
@@ -1101,4 +1227,5 @@ def watch(model: torch.nn.Module, run: Run, optimizer: Optional[torch.optim.Opti
     return Watcher(model, run, optimizer, scaler=scaler, every=every, weight_every=weight_every,
                    on_critical=on_critical, local_nonfinite=local_nonfinite,
                    follow_clip=follow_clip, start_step=start_step, log_lr=log_lr,
-                   loss=loss, sharded=sharded, group=group)
+                   loss=loss, sharded=sharded, group=group, adam_ratio=adam_ratio,
+                   update_every=update_every)
