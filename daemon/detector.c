@@ -304,6 +304,8 @@ detector_run_new(struct detector *d, int64_t id)
 	baseline_init(&r->gbase, (uint32_t)r->cfg->grad_warmup);
 	cusum_reset(&r->gcusum);
 	r->gprev = NAN;
+	r->gmin = INFINITY;
+	r->lprev = NAN;
 	baseline_init(&r->lbase, (uint32_t)r->cfg->loss_warmup);
 	cusum_reset(&r->lcusum);
 	r->linit = NAN;

@@ -66,6 +66,14 @@
 	    "ln of the largest norm (88.7 float32, 11.1 float16)")	\
 	X(grad_overflow_steps, "grad.overflow_steps", 20, 0, 1e6, 0,	\
 	    "grad_explosion fires when the steps to overflow at rate r fall to this") \
+	X(grad_spike_tail, "grad.spike_tail", 2, 1, 1e12, 0,		\
+	    "... and norm/baseline >= this x the run's largest recent excursion") \
+	X(tail_halflife, "tail.halflife", 2000, 1, 1e9, 0,		\
+	    "steps over which a run's largest recent excursion is forgotten by half") \
+	X(grad_early_growth, "grad.early_growth", 10, 1, 1e12, 0,	\
+	    "before the baseline: grad_explosion (warning) once the norm grew this x ...") \
+	X(grad_early_rate, "grad.early_rate", 0.3, 0, 100, 0,		\
+	    "... over its lowest, growing at this EW ln rate a step")	\
 	X(grad_explosion_resolve_z, "grad.explosion_resolve_z", 2, 0, 1000, 0, \
 	    "grad_explosion resolves after z < this ...")		\
 	X(grad_explosion_resolve_steps, "grad.explosion_resolve_steps", 50, 1, 1e6, 1, \
@@ -86,6 +94,8 @@
 	    "loss_spike fires at z >= this ...")			\
 	X(loss_spike_ratio, "loss.spike_ratio", 1.10, 1, 1e12, 0,	\
 	    "... and loss/baseline >= this")				\
+	X(loss_spike_tail, "loss.spike_tail", 2, 1, 1e12, 0,		\
+	    "... and loss/baseline >= this x the run's largest recent excursion") \
 	X(loss_resolve_z, "loss.resolve_z", 2, 0, 1000, 0,		\
 	    "loss_spike resolves after z < this ...")			\
 	X(loss_resolve_steps, "loss.resolve_steps", 20, 1, 1e6, 1,	\
@@ -299,6 +309,9 @@ struct run {
 	double		 gr;		/* growth of ln norm per step */
 	double		 gprev;		/* previous ln norm; NaN */
 	double		 gy_onset;	/* ln norm where the CUSUM left 0 */
+	double		 gmin;		/* lowest ln norm seen; +Inf */
+	int64_t		 gmin_step;	/* ... and its step */
+	double		 gtail;		/* largest recent ln(norm/baseline), decaying */
 	uint64_t	 ngrad;
 	uint32_t	 gfrozen;
 	double		 glast;
@@ -313,6 +326,9 @@ struct run {
 	double		 linit;		/* L_init in the baseline's domain */
 	struct ewmean	 llevel;	/* unfrozen loss level */
 	double		 lmin;		/* lowest level since L_init */
+	double		 ltail;		/* largest recent ln(loss/baseline), decaying */
+	double		 ltrend;	/* EW change of ln loss a step */
+	double		 lprev;		/* previous ln loss; NaN */
 	uint64_t	 nloss;
 	uint32_t	 lfrozen;
 	double		 llast;
@@ -403,6 +419,7 @@ struct detector_grad_eval {
 	int64_t		 onset;
 	double		 g, y, m, s, z, ratio, r, cusum, to_overflow, zth;
 	int		 by_cusum, by_ratio, by_overflow;
+	int		 early;		/* before the baseline: growth over the lowest */
 };
 
 struct detector_loss_eval {

@@ -380,22 +380,32 @@ detector_msg_explosion(const struct detector *d, const struct run *r,
 	text_top_layers(tl, sizeof tl, top, tz, n);
 	why = e->by_ratio ? "rule: a jump past the hard ratio" :
 	    e->by_overflow ? "rule: overflow within a few steps at this "
-	    "growth" : "rule: sustained growth (CUSUM)";
+	    "growth" : e->early ? "rule: growth from the first steps, before "
+	    "any baseline" : "rule: sustained growth (CUSUM)";
 	ovf[0] = '\0';
 	if (e->r > 0 && isfinite(e->to_overflow))
 		snprintf(ovf, sizeof ovf, ", growing x%.3g per step, ~%.0f "
 		    "steps from overflow", exp(e->r), e->to_overflow);
-	xasprintf(&rep->message, "Gradient norm exploding since step %lld: %s "
-	    "at step %lld, %.3gx its baseline %s (z %.1f)%s%s [%s]. Restart "
-	    "from a checkpoint before step %lld and skip the batches in "
-	    "between, lower the learning rate, or clip gradients.",
-	    (long long)e->onset, fmtv(v1, sizeof v1, e->g), (long long)e->step,
-	    e->ratio, fmtv(v2, sizeof v2, exp(e->m)), e->z, ovf, tl, why,
-	    (long long)restart_step(e->onset));
+	if (e->early)
+		xasprintf(&rep->message, "Gradient norm growing since step %lld, "
+		    "before the run had a baseline: %s at step %lld, %.3gx its "
+		    "lowest %s%s%s [%s]. A run sick from its first steps: check "
+		    "the initialisation and the learning rate (and its warm-up) "
+		    "before a restart.", (long long)e->onset,
+		    fmtv(v1, sizeof v1, e->g), (long long)e->step, e->ratio,
+		    fmtv(v2, sizeof v2, exp(e->m)), ovf, tl, why);
+	else
+		xasprintf(&rep->message, "Gradient norm exploding since step "
+		    "%lld: %s at step %lld, %.3gx its baseline %s (z %.1f)%s%s "
+		    "[%s]. Restart from a checkpoint before step %lld and skip "
+		    "the batches in between, lower the learning rate, or clip "
+		    "gradients.", (long long)e->onset, fmtv(v1, sizeof v1, e->g),
+		    (long long)e->step, e->ratio, fmtv(v2, sizeof v2, exp(e->m)),
+		    e->z, ovf, tl, why, (long long)restart_step(e->onset));
 	jb_begin(&j);
 	grad_detail(&j, e);
 	jb_str(&j, "rule", e->by_ratio ? "ratio" : e->by_overflow ?
-	    "overflow" : "cusum");
+	    "overflow" : e->early ? "early_growth" : "cusum");
 	jb_top_layers(&j, top, tz, n);
 	jb_int(&j, "restart_before_step", restart_step(e->onset));
 	rep->detail = jb_end(&j);

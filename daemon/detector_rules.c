@@ -19,6 +19,7 @@
 #include "xmalloc.h"
 
 #define LN10	2.302585092994046
+#define LN2	0.6931471805599453
 
 /* The batch's values at one step, gathered by detector_feed(). */
 static int
@@ -172,6 +173,59 @@ detector_rebasing(const struct run *r, int64_t step)
 	return step <= r->rebase_until;
 }
 
+/*
+ * Before the norm has a baseline (its first grad.warmup points), the
+ * evidence that needs none: the norm grown grad.early_growth x over its
+ * lowest while still growing fast and the loss not falling (warning),
+ * or past the hard ratio, or within the overflow horizon (critical).
+ * So a run sick from its first step is told before it overflows.
+ */
+static void
+detector_grad_early(struct detector *d, struct run *r,
+    const struct detector_step *x, struct detector_grad_eval *e)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*ex = &r->al[ALERT_GRAD_EXPLOSION];
+	struct detector_report		 rep;
+	enum alert_severity		 sev;
+	double				 grown;
+	int				 growth;
+
+	if (r->ngrad < 2)
+		return;
+	grown = e->y - r->gmin;
+	e->early = 1;
+	e->m = r->gmin;
+	e->ratio = exp(grown);
+	e->r = r->gr;
+	e->to_overflow = e->r > 0 ? (c->grad_overflow_ln - e->y) / e->r :
+	    INFINITY;
+	e->by_ratio = grown >= log(c->grad_explosion_hard_ratio);
+	e->by_overflow = e->to_overflow <= c->grad_overflow_steps;
+	growth = grown >= log(c->grad_early_growth) &&
+	    e->r >= c->grad_early_rate && (r->nloss < 2 || r->ltrend >= 0);
+	if (!growth && !e->by_ratio && !e->by_overflow)
+		return;
+	sev = e->by_ratio || e->by_overflow ? ALERT_CRITICAL : ALERT_WARNING;
+	e->onset = r->gmin_step;
+	if (ex->firing) {
+		if (sev > (enum alert_severity)ex->severity) {
+			detector_msg_explosion(d, r, e, &rep);
+			detector_alert_update(d, r, ex, ALERT_GRAD_EXPLOSION, "",
+			    sev, &rep);
+		}
+		return;
+	}
+	if (r->al[ALERT_NONFINITE].firing || !detector_alert_may_fire(d, r, ex,
+	    ALERT_GRAD_EXPLOSION, sev, x->step))
+		return;
+	detector_msg_explosion(d, r, e, &rep);
+	detector_alert_fire(d, r, ex, ALERT_GRAD_EXPLOSION, "", sev, e->onset,
+	    x->step, &rep);
+	ex->peak = e->ratio;
+	r->explosion_fire = x->step;
+}
+
 /* Explosion and spike of the global gradient norm (DETECTION.md (a)). */
 static void
 detector_grad(struct detector *d, struct run *r,
@@ -185,7 +239,7 @@ detector_grad(struct detector *d, struct run *r,
 	struct detector_report		 rep;
 	struct detector_grad_eval	 e;
 	double				 a, g = x->grad;
-	int				 zrules, rebasing, explode, spike;
+	int				 zrules, rebasing, explode = 0, spike = 0;
 
 	if (!detector_has(x, SERIES_GRAD_NORM) || !isfinite(g) || g <= 0)
 		return;
@@ -197,7 +251,18 @@ detector_grad(struct detector *d, struct run *r,
 	a = 1 - c->grad_alpha;
 	if (rebasing && a < c->rebase_a)
 		a = c->rebase_a;
-	if (baseline_is_ready(b)) {
+	/* Growth of ln norm a step, from the run's second point on. */
+	if (!isnan(r->gprev))
+		r->gr = c->grad_growth_beta * r->gr +
+		    (1 - c->grad_growth_beta) * (e.y - r->gprev);
+	if (e.y < r->gmin) {
+		r->gmin = e.y;
+		r->gmin_step = x->step;
+	}
+	r->gtail = fmax(0, r->gtail - LN2 / c->tail_halflife);
+	if (!baseline_is_ready(b))
+		detector_grad_early(d, r, x, &e);
+	else {
 		e.m = b->m;
 		e.s = baseline_scale(b, c->grad_s_floor);
 		e.z = (e.y - e.m) / e.s;
@@ -206,9 +271,6 @@ detector_grad(struct detector *d, struct run *r,
 		    x->step);
 		if (r->gcusum.onset == x->step)
 			r->gy_onset = e.y;
-		if (!isnan(r->gprev))
-			r->gr = c->grad_growth_beta * r->gr +
-			    (1 - c->grad_growth_beta) * (e.y - r->gprev);
 		e.r = r->gr;
 		e.cusum = r->gcusum.s;
 		e.to_overflow = e.r > 0 ? (c->grad_overflow_ln - e.y) / e.r :
@@ -225,8 +287,10 @@ detector_grad(struct detector *d, struct run *r,
 		e.by_ratio = e.ratio >= c->grad_explosion_hard_ratio;
 		e.by_overflow = e.to_overflow <= c->grad_overflow_steps;
 		explode = e.by_cusum || e.by_ratio || e.by_overflow;
+		/* A spike stands out from what this run normally does. */
 		spike = zrules && e.z >= e.zth &&
-		    e.ratio >= c->grad_spike_ratio;
+		    e.ratio >= c->grad_spike_ratio &&
+		    e.y - e.m >= r->gtail + log(c->grad_spike_tail);
 
 		if (ex->firing) {
 			if (e.ratio > ex->peak)
@@ -280,6 +344,13 @@ detector_grad(struct detector *d, struct run *r,
 	r->glast = g;
 	r->glast_step = x->step;
 	r->ngrad++;
+	/*
+	 * The run's own extremes, from the steps that are not alerts (nor
+	 * ones that would be, but for a cool-down or a replay).
+	 */
+	if (baseline_is_ready(b) && !spike && !explode && !ex->firing &&
+	    !sp->firing && e.y - e.m > r->gtail)
+		r->gtail = e.y - e.m;
 	/* Frozen while its alert fires; a warm-up always completes. */
 	if (baseline_is_ready(b) && (detector_alert_freezes(ex, x->step) ||
 	    detector_alert_freezes(sp, x->step))) {
@@ -318,7 +389,7 @@ detector_loss(struct detector *d, struct run *r,
 	struct detector_report		 rep;
 	struct detector_loss_eval	 e;
 	double				 a, floor, loss = x->loss;
-	int				 zrules, rebasing, spike;
+	int				 zrules, rebasing, spike = 0, frozen;
 
 	if (!detector_has(x, SERIES_LOSS) || !isfinite(loss))
 		return;
@@ -336,6 +407,12 @@ detector_loss(struct detector *d, struct run *r,
 	e.loss = loss;
 	e.y = r->lraw ? loss : baseline_ln(loss);
 	e.raw = r->lraw;
+	if (!isnan(r->lprev))
+		r->ltrend = 0.8 * r->ltrend + 0.2 * (e.y - r->lprev);
+	r->lprev = e.y;
+	r->ltail = fmax(0, r->ltail - LN2 / c->tail_halflife);
+	frozen = detector_alert_freezes(dv, x->step) ||
+	    detector_alert_freezes(sp, x->step);
 	rebasing = detector_rebasing(r, x->step);
 	a = 1 - c->loss_alpha;
 	if (rebasing && a < c->rebase_a)
@@ -357,17 +434,21 @@ detector_loss(struct detector *d, struct run *r,
 			    INFINITY;
 		else
 			e.ratio = exp(e.y - e.m);
-		cusum_add(&r->lcusum, e.z, c->loss_cusum_k, c->loss_cusum_cap,
-		    x->step);
+		/* Never against a frozen baseline: a spike's recovery is no trend. */
+		if (!frozen)
+			cusum_add(&r->lcusum, e.z, c->loss_cusum_k,
+			    c->loss_cusum_cap, x->step);
 		e.cusum = r->lcusum.s;
 		e.linit = r->linit;
 		e.level = r->llevel.p;
 		zrules = r->nloss >= c->loss_min_step;
 		e.zth = c->loss_spike_z + (rebasing ? c->rebase_z_add : 0);
 		spike = zrules && e.z >= e.zth &&
-		    e.ratio >= c->loss_spike_ratio;
+		    e.ratio >= c->loss_spike_ratio &&
+		    (r->lraw || e.y - e.m >= r->ltail + log(c->loss_spike_tail));
+		/* Climbing, not coming back down. */
 		e.by_cusum = zrules &&
-		    e.cusum >= c->loss_divergence_cusum;
+		    e.cusum >= c->loss_divergence_cusum && r->ltrend >= 0;
 		e.by_init = zrules && !r->lraw &&
 		    e.level >= r->linit + log(c->loss_init_factor) &&
 		    r->lmin <= r->linit - log(c->loss_init_progress);
@@ -403,12 +484,14 @@ detector_loss(struct detector *d, struct run *r,
 			if (e.ratio > sp->peak)
 				sp->peak = e.ratio;
 			if (detector_alert_settled(r, sp, e.z < c->loss_resolve_z,
-			    c->loss_resolve_steps))
+			    c->loss_resolve_steps)) {
 				detector_alert_resolve(d, r, sp, ALERT_LOSS_SPIKE,
 				    "", x->step, detector_msg_resolved(r, sp,
 				    ALERT_LOSS_SPIKE, "", x->step, "recovered: "
 				    "the loss is back near its baseline"),
 				    NULL);
+				cusum_reset(&r->lcusum);
+			}
 		} else if (spike && !dv->firing && detector_alert_may_fire(d, r, sp,
 		    ALERT_LOSS_SPIKE, ALERT_WARNING, x->step)) {
 			e.onset = x->step;
@@ -421,6 +504,9 @@ detector_loss(struct detector *d, struct run *r,
 	r->llast = loss;
 	r->llast_step = x->step;
 	r->nloss++;
+	if (baseline_is_ready(b) && !r->lraw && !spike && !dv->firing &&
+	    !sp->firing && e.y - e.m > r->ltail)
+		r->ltail = e.y - e.m;
 	if (baseline_is_ready(b) && (detector_alert_freezes(dv, x->step) ||
 	    detector_alert_freezes(sp, x->step))) {
 		if (++r->lfrozen < c->loss_freeze_steps)

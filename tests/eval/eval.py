@@ -1,16 +1,32 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Replay labelled training traces through the real gradwatchd over HTTP
-and score the alerts it raises against the labels.
+"""Replay labelled training traces through the real gradwatchd over HTTP,
+score the alerts it raises against the labels, and score three baselines
+computed here on the same traces.
 
-usage: eval.py [--tap] [--url URL] [FOLDER ...]
+usage: eval.py [--tap] [--url URL] [--quiet] [FOLDER ...]
 
 Each FOLDER holds NAME.jsonl traces (one ingest step a line) and a
-labels.json (tests/data/traces/README.md).  Without folders it uses
-tests/data/traces.  Each folder is scored on its own, so a held-out set
-reads separately from the set the defaults were tuned on.  Without
---url it starts its own daemon on free loopback ports.  --tap prints
-TAP: one test per expected outcome, so `make test` can assert them.
+labels.json (tests/data/traces/README.md).  A trace belongs to the split
+its labels name ("split": "tune" or "heldout"; else "heldout" for a
+folder whose name says so, "tune" otherwise): the splits are by family
+(model, data, optimizer, fault), never by seed, and are reported apart.
+Without --url it starts its own daemon on free loopback ports.
+
+The baselines, as alerts:
+- nan_only: TerminateOnNaN's rule, a non-finite loss or global norm;
+- lightning: PyTorch Lightning's SpikeDetection (window 10, rtol 2.0,
+  warm-up 1, finite_only): a loss that did not improve on the last one
+  and is >= 3x the running mean of the last 10 finite losses, or a
+  non-finite loss; it stops training, so only its first alert counts;
+- zclip: ZClip's z-score on the global norm (warm-up 25 norms, EMA 0.97
+  fed the clipped value on spikes, z > 2.5), each firing an alert.
+
+Per split and detector it prints: recall per alert kind (Wilson 95%
+intervals), false warning-or-critical alerts per 10,000 healthy steps
+(exact Poisson 95% interval), and the lead of the first warning before
+the first non-finite step; then gradwatch's goals.  --tap prints TAP:
+one test per expected outcome of gradwatch and one per goal.
 """
 import argparse
 import json
@@ -24,8 +40,12 @@ from gwtest import TOP, Daemon, TAP  # noqa: E402
 
 POST_STEPS = 100        # steps a request, as a client would batch them
 WINDOW = 200            # steps after onset that count as on time
+CLIP_WINDOW = 1200      # clip_saturation waits for T_clip (1000 clip steps)
 SEVERE = ("warning", "critical")
+DETECTORS = ("gradwatch", "nan_only", "lightning", "zclip")
 
+
+# ---- replay ----------------------------------------------------------------------
 
 def post(url, run, steps):
     body = json.dumps({"run": run, "steps": steps}).encode()
@@ -39,78 +59,165 @@ def get(url, path):
         return json.load(r)
 
 
-def replay(url, run, path):
-    """Post the trace in order; return its step count."""
-    batch, n = [], 0
+def load(path):
     with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            batch.append(json.loads(line))
-            n += 1
-            if len(batch) == POST_STEPS:
-                post(url, run, batch)
-                batch = []
-    if batch:
-        post(url, run, batch)
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def replay(url, run, steps):
+    """Post the trace in order and finish the run."""
+    for i in range(0, len(steps), POST_STEPS):
+        post(url, run, steps[i:i + POST_STEPS])
     req = urllib.request.Request(url + "/api/v1/runs/%s/finish" % run,
                                  json.dumps({"status": "finished"}).encode(),
                                  {"Content-Type": "application/json"})
     urllib.request.urlopen(req, timeout=60).read()
-    return n
 
+
+# ---- baselines ---------------------------------------------------------------------
+
+def num(v):
+    if isinstance(v, str):
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(v, math.nan)
+    return math.nan if v is None else float(v)
+
+
+def alert(kind, step, severity="warning"):
+    return {"kind": kind, "severity": severity, "fire_step": step, "onset_step": step, "series": None}
+
+
+def nan_only(steps):
+    for s in steps:
+        if s.get("skipped"):
+            continue
+        if ("loss" in s and not math.isfinite(num(s["loss"]))) or \
+                ("grad_norm" in s and not math.isfinite(num(s["grad_norm"]))):
+            return [alert("nonfinite", s["step"], "critical")]
+    return []
+
+
+def lightning(steps, window=10, rtol=2.0, warmup=1):
+    hist, last = [], 0.0
+    for i, s in enumerate(steps):
+        if "loss" not in s or s.get("skipped"):
+            continue
+        loss = num(s["loss"])
+        if i >= warmup:
+            if not math.isfinite(loss):
+                return [alert("nonfinite", s["step"], "critical")]
+            if hist and loss - last > 0:
+                mean = sum(hist) / len(hist)
+                if abs(loss - mean) >= abs(rtol * mean):
+                    return [alert("loss_spike", s["step"])]
+        if math.isfinite(loss):
+            hist = (hist + [loss])[-window:]
+            last = loss
+    return []
+
+
+def zclip(steps, warmup=25, alpha=0.97, z_thresh=2.5):
+    buf, mu, var, out, on = [], None, None, [], False
+    for s in steps:
+        if "grad_norm" not in s or s.get("skipped"):
+            continue
+        g = num(s["grad_norm"])
+        if not math.isfinite(g):
+            continue            # ZClip has no guard; a NaN here only poisons it
+        if mu is None:
+            buf.append(g)
+            if len(buf) == warmup:
+                mu = sum(buf) / warmup
+                var = sum((x - mu) ** 2 for x in buf) / warmup
+            continue
+        sd = math.sqrt(var)
+        z = (g - mu) / (sd + 1e-6)
+        if z > z_thresh:
+            if not on:
+                out.append(alert("grad_explosion", s["step"]))
+            on = True
+            x = mu + z_thresh * z_thresh * sd / z        # its adaptive clip
+        else:
+            on = False
+            x = g
+        mu = alpha * mu + (1 - alpha) * x
+        var = alpha * var + (1 - alpha) * (x - mu) ** 2
+    return out
+
+
+# ---- judging ---------------------------------------------------------------------------
 
 def first(alerts, kind, severe_only=True):
     xs = [a for a in alerts if a["kind"] == kind and (not severe_only or a["severity"] in SEVERE)]
     return min(xs, key=lambda a: a["fire_step"]) if xs else None
 
 
-def judge(name, entry, alerts, nsteps):
-    """Outcomes of one trace: list of (ok, description, pattern, delay)."""
+def judge(entry, alerts):
+    """(outcomes, unexpected): outcomes are (kind, ok, what, value) for each
+    expected kind; unexpected the warning/critical alerts of other kinds."""
     lab = entry["labels"]
     expected = entry.get("expected_alerts", [])
     allowed = set(expected) | set(entry.get("acceptable_alerts", []))
     out = []
     for kind in expected:
-        a = first(alerts, kind, severe_only=(kind != "vanishing"))
-        if a is None:
-            a = first(alerts, kind, severe_only=False)
+        a = first(alerts, kind)
         fire = a["fire_step"] if a else None
         if kind == "nonfinite":
             want = lab["first_nonfinite_step"]
-            ok = fire == want
-            out.append((ok, "nonfinite at step %s (first non-finite %s)" % (fire, want), kind,
+            out.append((kind, fire == want, "nonfinite at step %s (first non-finite %s)" % (fire, want),
                         None if fire is None else fire - want))
         elif kind == "grad_explosion":
             fnf = lab["first_nonfinite_step"]
-            ok = fire is not None and fnf is not None and fire < fnf
-            lead = None if fire is None else fnf - fire
-            out.append((ok, "grad_explosion at %s, %s steps before the first NaN at %s"
-                         % (fire, lead, fnf), kind, lead))
-        elif kind in ("vanishing", "dead_layer", "clip_saturation"):
-            onset = lab.get("dead_from_step") if kind == "dead_layer" else 0
-            onset = onset or 0
+            if fnf is None:
+                onset = lab.get("onset_step") or 0
+                ok = fire is not None and onset <= fire <= onset + WINDOW
+                out.append((kind, ok, "grad_explosion at %s (onset %s, no NaN)" % (fire, onset), None))
+            else:
+                ok = fire is not None and fire < fnf
+                lead = None if fire is None else fnf - fire
+                out.append((kind, ok, "grad_explosion at %s, %s steps before the first NaN at %s"
+                            % (fire, lead, fnf), lead))
+        elif kind in ("vanishing", "dead_layer", "clip_saturation", "no_gradient"):
+            onset = (lab.get("dead_from_step") if kind == "dead_layer" else
+                     lab.get("vanishing_from_step") if kind == "vanishing" else 0) or 0
             delay = None if fire is None else fire - onset
-            ok = fire is not None and 0 <= delay <= (WINDOW if kind != "clip_saturation" else max(WINDOW, 1200))
-            out.append((ok, "%s at %s (onset %s, delay %s)" % (kind, fire, onset, delay), kind, delay))
+            win = CLIP_WINDOW if kind == "clip_saturation" else WINDOW
+            ok = fire is not None and 0 <= delay <= win
+            what = "%s at %s (onset %s, delay %s)" % (kind, fire, onset, delay)
+            if ok and kind == "vanishing" and lab.get("vanishing_from_step"):
+                # The alert's own onset must be the change, not step 0.
+                ok = a["onset_step"] is not None and a["onset_step"] >= onset - 50
+                what += ", its onset_step %s" % a["onset_step"]
+            out.append((kind, ok, what, delay))
         elif kind == "loss_spike":
             spikes = lab.get("spike_steps") or []
             hits = []
             for s in spikes:
-                xs = [x for x in alerts if x["kind"] == kind and s <= x["fire_step"] <= s + WINDOW]
+                xs = [x for x in alerts if x["kind"] == kind and x["severity"] in SEVERE
+                      and s <= x["fire_step"] <= s + WINDOW]
                 hits.append(min(x["fire_step"] for x in xs) - s if xs else None)
             found = [h for h in hits if h is not None]
-            ok = len(found) > 0
-            out.append((ok, "loss_spike on %d of %d spikes (delays %s)" % (len(found), len(spikes), hits),
-                        kind, min(found) if found else None))
+            out.append((kind, len(found) > 0, "loss_spike on %d of %d spikes (delays %s)"
+                        % (len(found), len(spikes), hits), min(found) if found else None))
         else:
-            out.append((fire is not None, "%s at %s" % (kind, fire), kind, None))
-    false = [a for a in alerts if a["severity"] in SEVERE and a["kind"] not in allowed]
-    out.append((not false, "no unexpected warning or critical (%s)" %
-                (", ".join("%s@%s %s" % (a["kind"], a["fire_step"], a["series"] or "") for a in false) or "none"),
-                None, len(false)))
-    return out
+            out.append((kind, fire is not None, "%s at %s" % (kind, fire), None))
+    unexpected = [a for a in alerts if a["severity"] in SEVERE and a["kind"] not in allowed]
+    return out, unexpected
 
+
+def lead_of(entry, alerts):
+    """Steps from the first warning/critical alert (other than nonfinite) to
+    the first non-finite step; None when none came first; absent (no
+    entry) on runs that never go non-finite."""
+    fnf = entry["labels"].get("first_nonfinite_step")
+    if fnf is None or "explode" not in entry.get("category", "") and \
+            "grad_explosion" not in entry.get("expected_alerts", []):
+        return "n/a"
+    xs = [a["fire_step"] for a in alerts if a["severity"] in SEVERE and a["kind"] != "nonfinite"
+          and a["fire_step"] < fnf]
+    return fnf - min(xs) if xs else None
+
+
+# ---- statistics ---------------------------------------------------------------------------
 
 def wilson(k, n, z=1.96):
     if n == 0:
@@ -122,60 +229,179 @@ def wilson(k, n, z=1.96):
     return (max(0.0, c - h), min(1.0, c + h))
 
 
-def evaluate(url, folder, tap, group):
-    labels = json.load(open(os.path.join(folder, "labels.json")))["scenarios"]
-    stats = {"recall": {}, "healthy_steps": 0, "false": 0, "leads": [], "delays": {}}
-    print("# === %s (%s) ===" % (group, folder), flush=True)
-    for name in sorted(labels):
-        entry = labels[name]
-        path = os.path.join(folder, entry.get("file", name + ".jsonl"))
-        run = "eval-%s-%s" % (group, name)
-        nsteps = replay(url, run, path)
-        alerts = sorted(get(url, "/api/v1/alerts?run=" + run)["alerts"], key=lambda a: (a["fire_step"], a["id"]))
-        print("# %s (%d steps, expected %s)" % (name, nsteps, entry.get("expected_alerts") or "none"))
-        for a in alerts:
-            print("#   %-8s %-16s fire %-6s onset %-6s %-9s %s%s" % (
-                a["severity"], a["kind"], a["fire_step"], a["onset_step"], a["state"],
-                (a["series"] + ": ") if a["series"] else "", a["message"][:110]))
+def poisson_cdf(k, mu):
+    term, tot = math.exp(-mu), 0.0
+    for i in range(k + 1):
+        if i > 0:
+            term *= mu / i
+        tot += term
+    return tot
+
+
+def poisson_ci(k, alpha=0.05):
+    """The exact (Garwood) interval of a Poisson count k."""
+    def solve(f, lo, hi):
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if f(mid):
+                hi = mid
+            else:
+                lo = mid
+        return (lo + hi) / 2
+    lo = 0.0 if k == 0 else solve(lambda m: 1 - poisson_cdf(k - 1, m) >= alpha / 2, 0.0, 10.0 * k + 10)
+    hi = solve(lambda m: poisson_cdf(k, m) <= alpha / 2, 0.0, 10.0 * k + 20)
+    return lo, hi
+
+
+# ---- one split ------------------------------------------------------------------------------
+
+class Score:
+    def __init__(self):
+        self.recall = {}            # kind -> [hits, runs]
+        self.healthy_steps = 0
+        self.false = 0              # warning/critical alerts on healthy runs
+        self.bad_healthy = []       # healthy runs with any
+        self.leads = []             # None: no warning before the NaN
+        self.unexpected = []        # (run, alerts) on faulty runs
+        self.critical_outside = []  # critical alerts of kinds the fault does not allow
+
+    def add(self, name, entry, alerts, nsteps):
+        outcomes, unexpected = judge(entry, alerts)
+        for kind, ok, _, _ in outcomes:
+            k = self.recall.setdefault(kind, [0, 0])
+            k[0] += 1 if ok else 0
+            k[1] += 1
         if not entry.get("expected_alerts"):
-            stats["healthy_steps"] += nsteps
-        for ok, what, kind, val in judge(name, entry, alerts, nsteps):
-            if kind is None:
-                stats["false"] += val
-            else:
-                k, n = stats["recall"].get(kind, (0, 0))
-                stats["recall"][kind] = (k + (1 if ok else 0), n + 1)
-                if kind == "grad_explosion" and val is not None:
-                    stats["leads"].append(val)
-                elif val is not None:
-                    stats["delays"].setdefault(kind, []).append(val)
+            self.healthy_steps += nsteps
+            sev = [a for a in alerts if a["severity"] in SEVERE]
+            self.false += len(sev)
+            if sev:
+                self.bad_healthy.append(name)
+        elif unexpected:
+            self.unexpected.append((name, unexpected))
+            crit = [a for a in unexpected if a["severity"] == "critical"]
+            if crit:
+                self.critical_outside.append((name, crit))
+        lead = lead_of(entry, alerts)
+        if lead != "n/a":
+            self.leads.append(lead)
+        return outcomes, unexpected
+
+    def lines(self, kinds):
+        out = {}
+        for kind in kinds:
+            k, n = self.recall.get(kind, [0, 0])
+            out["recall " + kind] = (k / n if n else float("nan"), "%d/%d (%.2f-%.2f)" % ((k, n) + wilson(k, n)))
+        hs = self.healthy_steps
+        lo, hi = poisson_ci(self.false)
+        rate = 1e4 * self.false / hs if hs else float("nan")
+        out["false per 10k healthy steps"] = (rate, "%.2f (%d in %d steps; 95%% %.2f-%.2f)" % (
+            rate, self.false, hs, 1e4 * lo / hs if hs else float("nan"), 1e4 * hi / hs if hs else float("nan")))
+        got = [x for x in self.leads if x is not None]
+        k, n = len(got), len(self.leads)
+        med = sorted(got)[len(got) // 2] if got else None
+        out["warning before the first NaN"] = (k / n if n else float("nan"), "%d/%d runs (%.2f-%.2f); median lead %s"
+                                               % ((k, n) + wilson(k, n) + (med,)))
+        return out
+
+
+def evaluate(url, sets, tap, quiet):
+    """sets: [(folder, labels)]; scores[split][detector]."""
+    scores = {}
+    for folder, labels in sets:
+        group = os.path.basename(os.path.normpath(folder))
+        for name in sorted(labels):
+            entry = labels[name]
+            split = entry.get("split") or ("heldout" if "heldout" in group else "tune")
+            steps = load(os.path.join(folder, entry.get("file", name + ".jsonl")))
+            run = "eval-%s-%s" % (group, name)
+            replay(url, run, steps)
+            gw = sorted(get(url, "/api/v1/alerts?run=" + run)["alerts"], key=lambda a: (a["fire_step"], a["id"]))
+            per = {"gradwatch": gw, "nan_only": nan_only(steps), "lightning": lightning(steps),
+                   "zclip": zclip(steps)}
+            if not quiet:
+                print("# [%s] %s/%s (%d steps, expected %s)" % (split, group, name, len(steps),
+                                                              entry.get("expected_alerts") or "none"))
+                for a in gw:
+                    print("#   %-8s %-16s fire %-6s onset %-6s %-9s %s%s" % (
+                        a["severity"], a["kind"], a["fire_step"], a["onset_step"], a["state"],
+                        (a["series"] + ": ") if a["series"] else "", a["message"][:110]))
+            for det, alerts in per.items():
+                sc = scores.setdefault(split, {}).setdefault(det, Score())
+                outcomes, unexpected = sc.add(name, entry, alerts, len(steps))
+                if det != "gradwatch":
+                    continue
+                for kind, ok, what, _ in outcomes:
+                    if tap:
+                        tap.ok(ok, "%s/%s: %s" % (group, name, what))
+                    elif not quiet:
+                        print("#   %s %s" % ("PASS" if ok else "FAIL", what))
+                what = "no unexpected warning or critical (%s)" % (
+                    ", ".join("%s@%s %s" % (a["kind"], a["fire_step"], a["series"] or "") for a in unexpected)
+                    or "none")
+                if tap:
+                    tap.ok(not unexpected, "%s/%s: %s" % (group, name, what))
+                elif not quiet:
+                    print("#   %s %s" % ("PASS" if not unexpected else "FAIL", what))
+    return scores
+
+
+def report(scores, tap):
+    kinds = sorted({k for sp in scores.values() for sc in sp.values() for k in sc.recall})
+    all_ok = True
+    for split in ("tune", "heldout"):
+        if split not in scores:
+            continue
+        sp = scores[split]
+        lines = {det: sp[det].lines(kinds) for det in DETECTORS}
+        print("# === %s: %s ===" % (split, "the set the defaults were tuned on" if split == "tune"
+                                      else "families never tuned on"))
+        for key in lines["gradwatch"]:
+            print("#   %-34s %s" % (key, "  |  ".join("%s %s" % (det, lines[det][key][1]) for det in DETECTORS)))
+        gw = sp["gradwatch"]
+        # gradwatch at least as good as every baseline on every line.
+        for key, (v, _) in lines["gradwatch"].items():
+            worse = [det for det in DETECTORS[1:] if not math.isnan(lines[det][key][0]) and not math.isnan(v)
+                     and ((v > lines[det][key][0] + 1e-9) if key.startswith("false") else
+                          (v < lines[det][key][0] - 1e-9))]
+            ok = not worse
+            all_ok &= ok
+            msg = "%s: gradwatch no worse than the baselines on %s%s" % (split, key,
+                                                                       " (worse than %s)" % worse if worse else "")
             if tap:
-                tap.ok(ok, "%s/%s: %s" % (group, name, what))
+                tap.ok(ok, msg)
+            elif not ok:
+                print("#   FAIL " + msg)
+        goals = [
+            ("no warning or critical on any healthy run", not gw.bad_healthy, gw.bad_healthy),
+            ("a warning before the first non-finite step on every exploding run",
+             all(x is not None for x in gw.leads), gw.leads),
+            ("no critical alert on a faulty run outside its fault", not gw.critical_outside,
+             [(n, [(a["kind"], a["fire_step"]) for a in c]) for n, c in gw.critical_outside]),
+        ]
+        for what, ok, detail in goals:
+            all_ok &= ok
+            msg = "%s: %s%s" % (split, what, "" if ok else " (%s)" % (detail,))
+            if tap:
+                tap.ok(ok, msg)
             else:
-                print("#   %s %s" % ("PASS" if ok else "FAIL", what))
-    print("# --- %s summary ---" % group)
-    for kind, (k, n) in sorted(stats["recall"].items()):
-        lo, hi = wilson(k, n)
-        d = stats["delays"].get(kind)
-        print("#   recall %-16s %d/%d (95%% CI %.2f-%.2f)%s" % (
-            kind, k, n, lo, hi, ("  delay median %s, max %s" % (sorted(d)[len(d) // 2], max(d))) if d else ""))
-    hs = stats["healthy_steps"]
-    print("#   false warning/critical alerts: %d; per 10,000 healthy steps: %.2f (%d healthy steps)"
-          % (stats["false"], 1e4 * stats["false"] / hs if hs else float("nan"), hs))
-    if stats["leads"]:
-        ls = sorted(stats["leads"])
-        print("#   explosion lead time (steps before the first non-finite): median %s, min %s, all %s"
-              % (ls[len(ls) // 2], ls[0], ls))
-    return stats
+                print("#   %s %s" % ("PASS" if ok else "FAIL", msg))
+    return all_ok
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tap", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="only the summaries")
     ap.add_argument("--url")
     ap.add_argument("folders", nargs="*")
     args = ap.parse_args()
-    folders = args.folders or [os.path.join(TOP, "tests", "data", "traces")]
+    folders = args.folders or [os.path.join(TOP, "tests", "data", d)
+                               for d in ("traces", "traces_heldout", "traces_families")]
+    sets = []
+    for folder in folders:
+        with open(os.path.join(folder, "labels.json")) as f:
+            sets.append((folder, json.load(f)["scenarios"]))
     tap = TAP() if args.tap else None
     daemon = None
     url = args.url
@@ -183,13 +409,12 @@ def main():
         daemon = Daemon().start()
         url = daemon.url
     try:
-        for i, folder in enumerate(folders):
-            group = os.path.basename(os.path.normpath(folder)) or "traces%d" % i
-            evaluate(url, folder, tap, group)
+        scores = evaluate(url, sets, tap, args.quiet)
     finally:
         if daemon is not None:
             daemon.stop()
             daemon.__exit__(None, None, None)
+    report(scores, tap)
     if tap:
         tap.done()
 

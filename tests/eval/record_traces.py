@@ -327,12 +327,59 @@ class Recorder:
     own pre-clip norm, the loss scaler's decision.  After the first bad step
     it keeps TAIL_AFTER_BAD more and then refuses further steps."""
 
-    def __init__(self, model, opt, loss_fn, clock, max_norm=None, scaler=None):
+    def __init__(self, model, opt, loss_fn, clock, max_norm=None, scaler=None, extras=False):
         self.model, self.opt, self.loss_fn = model, opt, loss_fn
         self.clock, self.max_norm, self.scaler = clock, max_norm, scaler
         self.named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.records = []
         self.bad_at = None
+        # extras=True adds "updates" (and "adam_ratio" for Adam and AdamW) to
+        # each record; without it the records are exactly as before.
+        self.extras = extras
+        self.adam = isinstance(opt, (torch.optim.Adam, torch.optim.AdamW))
+
+    def adam_ratios(self, present):
+        """Per tensor with a gradient: ||g||^2 / sum(exp_avg_sq), g the gradient
+        as Adam will use it on this step (after clipping and unscaling; plus
+        weight_decay x p for Adam's L2 decay, not for AdamW's), exp_avg_sq the
+        optimiser state before this step (not bias-corrected).  Left out when
+        the state is still empty (the tensor's first step) or sums to 0."""
+        out = {}
+        l2wd = not isinstance(self.opt, torch.optim.AdamW)
+        for grp in self.opt.param_groups:
+            for p in grp["params"]:
+                n = self.pname.get(id(p))
+                if n is None or n not in present or p.grad is None:
+                    continue
+                v = self.opt.state.get(p, {}).get("exp_avg_sq")
+                if v is None:
+                    continue
+                g = p.grad.detach().to(torch.float64)
+                if l2wd and grp.get("weight_decay"):
+                    g = g + grp["weight_decay"] * p.detach().to(torch.float64)
+                den = float(v.detach().to(torch.float64).sum())
+                if den == 0.0:
+                    continue
+                out[n] = sig7(float((g * g).sum()) / den)
+        return {n: out[n] for n in present if n in out}
+
+    def extra_fields(self, rec, layers):
+        """Take this step's optimiser step and put "updates" (the exact L2 norm
+        of each tensor's change, float64) and, for Adam and AdamW,
+        "adam_ratio" into rec, right after "weights"."""
+        if not hasattr(self, "pname"):
+            self.pname = {id(p): n for n, p in self.named}
+        ratio = self.adam_ratios(layers) if self.adam else None
+        before = {n: p.detach().to(torch.float64).clone() for n, p in self.named if n in layers}
+        self.opt.step()
+        upd = {n: sig7(l2(p.detach().to(torch.float64) - before[n])) for n, p in self.named if n in layers}
+        tail = [(k, rec.pop(k)) for k in list(rec) if k not in ("step", "time", "loss", "grad_norm", "lr",
+                                                                 "layers", "weights")]
+        rec["updates"] = upd
+        if ratio is not None:
+            rec["adam_ratio"] = ratio
+        for k, v in tail:
+            rec[k] = v
 
     def done(self):
         return self.bad_at is not None and self.records[-1]["step"] >= self.bad_at + TAIL_AFTER_BAD
@@ -384,7 +431,9 @@ class Recorder:
                 rec["skipped"] = skipped
                 rec["loss_scale"] = scale
                 self.scaler.after(skipped)
-            if not skipped:
+            if self.extras and not skipped:
+                self.extra_fields(rec, layers)
+            elif not skipped:
                 self.opt.step()
             self.records.append(rec)
             if self.bad_at is None and step_is_bad(rec):
@@ -874,6 +923,402 @@ def checks(name, entry, recs):
     return out
 
 
+# ================================================================== families
+#
+# `--set families`: runs grouped into families (architecture / data /
+# optimiser / fault), written to tests/data/traces_families with per-tensor
+# "updates" and "adam_ratio" besides the fields above.  The split is by
+# family: Transformer, LSTM and residual-CNN runs are "heldout", MLP, plain
+# CNN and GRU runs are "tune".
+
+OUT_FAMILIES = os.path.join(TOP, "tests", "data", "traces_families")
+# Trace k starts at 2026-04-01T00:00:00Z + k hours.
+CLOCK_FAMILIES = 1775001600.0
+HELDOUT_ARCHS = ("transformer", "lstm", "rescnn")
+TUNE_ARCHS = ("mlp", "cnn", "gru")
+FAMILIES = collections.OrderedDict()
+
+FAMILY_SPLITS = {
+    "rule": "split by family, never by seed: every Transformer, LSTM and residual-CNN run is 'heldout', "
+            "every MLP, plain-CNN and GRU run is 'tune'",
+    "heldout": "never used to choose or tune a detector threshold; includes faults (attention-logit growth) "
+               "and data (char-level text, gratings, symbol-count sequences) the tune split lacks",
+}
+FAMILY_EXTRA_LABELS = ("vanishing_from_step", "exploding_param")
+FAMILY_DEFINITIONS = {
+    "family": "architecture/data/optimiser/fault of the run",
+    "split": "tune or heldout, by family (see splits)",
+    "no_gradient_params": "tensors that require grad but never have a gradient on any step of the trace "
+                          "(absent from every step's layers)",
+    "vanishing_from_step": "the step at which the scenario's change made the listed layers stop getting "
+                           "gradient (from construction)",
+    "vanishing_params_from_step": "vanishing_params, counted over the steps from vanishing_from_step on",
+    "exploding_param": "the tensor whose gradient grows while the others stay normal (from construction)",
+    "updates": "per tensor, the L2 norm of the step's parameter change, ||W_after - W_before|| (float64, exact)",
+    "adam_ratio": "Adam/AdamW only: per tensor ||g||^2 / sum(exp_avg_sq), g the gradient the optimiser uses "
+                  "(after clipping), exp_avg_sq its state before the step, not bias-corrected",
+}
+
+
+def family(seconds, arch, data, opt, fault):
+    """Register a family scenario: `seconds` a step, its family
+    arch/data/opt/fault and, from arch, its split."""
+    assert arch in HELDOUT_ARCHS + TUNE_ARCHS, arch
+
+    def reg(fn):
+        fn.seconds = seconds
+        fn.family = "/".join((arch, data, opt, fault))
+        fn.split = "heldout" if arch in HELDOUT_ARCHS else "tune"
+        FAMILIES[fn.__name__] = fn
+        return fn
+    return reg
+
+
+def FRec(model, opt, loss_fn, clock, **kw):
+    """The recorder of the family traces: updates and adam_ratio on."""
+    return Recorder(model, opt, loss_fn, clock, extras=True, **kw)
+
+
+def family_labels(records, extra, top):
+    recs = effective(records)
+    names = list(recs[0]["weights"])
+    seen = set()
+    for r in recs:
+        seen.update(r["layers"])
+    out = collections.OrderedDict()
+    out["no_gradient_params"] = [n for n in names if n not in seen]
+    for k in FAMILY_EXTRA_LABELS:
+        if k in extra:
+            out[k] = extra[k]
+    if "vanishing_from_step" in extra:
+        tail = [r for r in recs if r["step"] >= extra["vanishing_from_step"]]
+        pt = per_tensor(tail, top)
+        out["vanishing_params_from_step"] = [n for n in names if (pt[n]["vanish_fraction"] or 0.0) >= VANISH_SHARE]
+    return out
+
+
+def fault(category, expected, acceptable, **kw):
+    return dict(category=category, expected_alerts=expected, acceptable_alerts=acceptable, **kw)
+
+
+# ------------------------------------------------------------------ family data
+
+def student_t(g, shape, df):
+    """Student-t samples with integer df from generator g (df 1: Cauchy)."""
+    z = torch.randn(shape, generator=g)
+    chi = sum(torch.randn(shape, generator=g) ** 2 for _ in range(df))
+    return z / torch.sqrt(chi / df)
+
+
+def teacher_labels(x, g, k=5, width=32, noise=0.5, gain=2.0):
+    d = x.shape[1]
+    w1 = torch.randn(d, width, generator=g) / math.sqrt(d) * gain
+    w2 = torch.randn(width, k, generator=g) / math.sqrt(width) * 3.0
+    return (torch.tanh(x @ w1) @ w2 + noise * torch.randn(x.shape[0], k, generator=g)).argmax(1)
+
+
+def flip_labels(y, share, k, seed):
+    """Replace a share of the labels by uniformly random classes."""
+    g = torch.Generator().manual_seed(seed)
+    y = y.clone()
+    m = torch.rand(y.shape[0], generator=g) < share
+    y[m] = torch.randint(0, k, (int(m.sum()),), generator=g)
+    return y
+
+
+def char_text(seed, n=60000):
+    """Character-level text from a toy grammar: sentences 'det [adj] noun
+    verb det [adj] noun.' over a lexicon of made-up words (27 symbols:
+    a-z less some, space, full stop)."""
+    g = torch.Generator().manual_seed(seed)
+    cons, vow = "bdfgklmnprstvz", "aeiou"
+
+    def word(lo, hi):
+        k = int(torch.randint(lo, hi + 1, (1,), generator=g))
+        s = ""
+        for i in range(k):
+            pool = cons if i % 2 == 0 else vow
+            s += pool[int(torch.randint(0, len(pool), (1,), generator=g))]
+        return s
+    lex = {"det": [word(1, 2) for _ in range(3)], "adj": [word(3, 5) for _ in range(6)],
+           "noun": [word(3, 6) for _ in range(12)], "verb": [word(2, 5) for _ in range(8)]}
+
+    def pick(c):
+        return lex[c][int(torch.randint(0, len(lex[c]), (1,), generator=g))]
+    out = []
+    total = 0
+    while total < n:
+        parts = [pick("det")]
+        if float(torch.rand(1, generator=g)) < 0.5:
+            parts.append(pick("adj"))
+        parts += [pick("noun"), pick("verb"), pick("det")]
+        if float(torch.rand(1, generator=g)) < 0.5:
+            parts.append(pick("adj"))
+        parts.append(pick("noun"))
+        s = " ".join(parts) + ". "
+        out.append(s)
+        total += len(s)
+    text = "".join(out)[:n]
+    chars = sorted(set(text))
+    idx = {c: i for i, c in enumerate(chars)}
+    return torch.tensor([idx[c] for c in text], dtype=torch.long), len(chars)
+
+
+def grating_images(seed, n=3000, size=12, noise=0.8):
+    """size x size sinusoidal gratings, class = orientation (0, 45, 90, 135
+    degrees), random frequency and phase, Gaussian pixel noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g)
+    th = y.float() * math.pi / 4 + 0.15 * torch.randn(n, generator=g)
+    fr = 0.6 + 0.8 * torch.rand(n, generator=g)
+    ph = 2 * math.pi * torch.rand(n, generator=g)
+    r = torch.arange(size).float() - size / 2
+    yy, xx = torch.meshgrid(r, r, indexing="ij")
+    arg = (torch.cos(th)[:, None, None] * xx + torch.sin(th)[:, None, None] * yy) * fr[:, None, None]
+    img = torch.sin(arg + ph[:, None, None]) + noise * torch.randn(n, size, size, generator=g)
+    return img[:, None], y
+
+
+def count_sequences(seed, n=6000, length=16, vocab=8, k=4):
+    """Symbol sequences; the class is whichever of the symbols 0..k-1
+    occurs most often (ties: the smallest)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, vocab, (n, length), generator=g)
+    counts = torch.stack([(x == c).sum(1) for c in range(k)], 1).float()
+    y = (counts - 0.01 * torch.arange(k).float()).argmax(1)
+    return x, y
+
+
+def adding_task(seed, n=6000, length=20, heavy_df=None):
+    """Adding problem: inputs (value, marker) pairs, target the sum of the
+    two marked values; heavy_df gives the values Student-t tails."""
+    g = torch.Generator().manual_seed(seed)
+    if heavy_df:
+        v = student_t(g, (n, length), heavy_df) * 0.5
+    else:
+        v = torch.rand(n, length, generator=g)
+    m = torch.zeros(n, length)
+    a = torch.randint(0, length // 2, (n,), generator=g)
+    b = torch.randint(length // 2, length, (n,), generator=g)
+    m[torch.arange(n), a] = 1
+    m[torch.arange(n), b] = 1
+    return torch.stack([v, m], 2), (v * m).sum(1, keepdim=True)
+
+
+# ------------------------------------------------------------------ family models
+
+class TinyGPT(nn.Module):
+    """Decoder-only Transformer: token embedding tied to the output head,
+    learned positions, `layers` pre-norm blocks (parameter-free RMS norm;
+    fused bias-free qkv, attention output proj, GELU MLP fc/out), final
+    norm.  No QK-norm unless qk_norm.  Keeps the largest attention logit of
+    the last forward in .logit_max."""
+
+    def __init__(self, vocab, d=48, heads=4, layers=1, ctx=32, dropout=0.0, qk_norm=False):
+        super().__init__()
+        self.heads, self.qk_norm, self.drop = heads, qk_norm, dropout
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(0.02 * torch.randn(ctx, d))
+        self.blocks = []
+        for i in range(layers):
+            blk = nn.Module()
+            blk.qkv = nn.Linear(d, 3 * d, bias=False)
+            blk.proj = nn.Linear(d, d, bias=False)
+            blk.fc = nn.Linear(d, 4 * d, bias=False)
+            blk.out = nn.Linear(4 * d, d, bias=False)
+            setattr(self, "h%d" % i, blk)
+            self.blocks.append(blk)
+        nn.init.normal_(self.tok.weight, std=0.3)
+        self.logit_max = 0.0
+
+    @staticmethod
+    def norm(x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+    def forward(self, idx):
+        B, T = idx.shape
+        x = self.tok(idx) + self.pos[:T]
+        mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+        top = 0.0
+        for blk in self.blocks:
+            q, k, v = blk.qkv(self.norm(x)).chunk(3, -1)
+            hd = q.shape[-1] // self.heads
+            q, k, v = (t.reshape(B, T, self.heads, hd).transpose(1, 2) for t in (q, k, v))
+            if self.qk_norm:
+                q, k = self.norm(q), self.norm(k)
+            att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+            top = max(top, float(att.detach().abs().max()))
+            att = att.masked_fill(mask, float("-inf")).softmax(-1)
+            if self.drop:
+                att = F.dropout(att, self.drop, self.training)
+            h = (att @ v).transpose(1, 2).reshape(B, T, -1)
+            x = x + F.dropout(blk.proj(h), self.drop, self.training)
+            x = x + F.dropout(blk.out(F.gelu(blk.fc(self.norm(x)))), self.drop, self.training)
+        self.logit_max = top
+        return self.norm(x) @ self.tok.weight.t()
+
+
+class LSTMLM(nn.Module):
+    """Symbol model: embedding, one LSTM layer, linear head; per-position
+    logits (seq=True) or the last position's (a sequence classifier)."""
+
+    def __init__(self, vocab, emb, hidden, n_out, seq=True):
+        super().__init__()
+        self.seq = seq
+        self.embed = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_out)
+
+    def forward(self, idx):
+        h, _ = self.lstm(self.embed(idx))
+        return self.head(h if self.seq else h[:, -1])
+
+
+class LSTMReg(nn.Module):
+    """Real-valued sequences -> LSTM -> linear head on the last state."""
+
+    def __init__(self, d_in, hidden, d_out):
+        super().__init__()
+        self.lstm = nn.LSTM(d_in, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, d_out)
+
+    def forward(self, x):
+        h, _ = self.lstm(x)
+        return self.head(h[:, -1])
+
+
+class ResCNN(nn.Module):
+    """stem conv 1->c 3x3, two residual blocks x + c2(relu(c1(relu(x))))
+    (c1 with bias, c2 bias-free and started at 0.2 x its default scale,
+    SkipInit-style) with a 2x2 average pool between them, global average
+    pool, linear head."""
+
+    def __init__(self, c=12, classes=4, dropout=0.0):
+        super().__init__()
+        self.stem = nn.Conv2d(1, c, 3, padding=1)
+        self.b1 = nn.Module()
+        self.b1.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.b1.c2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.b2 = nn.Module()
+        self.b2.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.b2.c2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.head = nn.Linear(c, classes)
+        self.drop = dropout
+        with torch.no_grad():
+            self.b1.c2.weight.mul_(0.2)
+            self.b2.c2.weight.mul_(0.2)
+
+    def forward(self, x):
+        h = self.stem(x)
+        h = h + self.b1.c2(F.relu(self.b1.c1(F.relu(h))))
+        h = F.avg_pool2d(h, 2)
+        h = h + self.b2.c2(F.relu(self.b2.c1(F.relu(h))))
+        h = F.relu(h).mean((2, 3))
+        return self.head(F.dropout(h, self.drop, self.training))
+
+
+def bias_free_mlp(sizes, act):
+    """fc1 .. head without biases (3-4 tensors: small traces)."""
+    parts = []
+    for i, (a, b) in enumerate(zip(sizes[:-2], sizes[1:-1]), 1):
+        parts.append(("fc%d" % i, nn.Linear(a, b, bias=False)))
+        parts.append(("act%d" % i, act()))
+    parts.append(("head", nn.Linear(sizes[-2], sizes[-1], bias=False)))
+    return nn.Sequential(collections.OrderedDict(parts))
+
+
+def triangular(base, peak, half):
+    """Triangular cyclic lr: base -> peak over `half` steps and back."""
+    def lr(s):
+        p = (s % (2 * half)) / half
+        return base + (peak - base) * (p if p <= 1 else 2 - p)
+    return lr
+
+
+def warmup_cosine(peak, warm, total, floor=0.0):
+    def lr(s):
+        if s < warm:
+            return peak * (s + 1) / warm
+        return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, (s - warm) / (total - warm))))
+    return lr
+
+
+def const(v):
+    return lambda s: v
+# ------------------------------------------------------------------ family scenarios: tune, healthy
+
+def markov_order1(seed, n=30000, vocab=16, fanout=2, leak=0.02):
+    """A first-order chain: each symbol has `fanout` likely successors."""
+    g = torch.Generator().manual_seed(seed)
+    trans = torch.full((vocab, vocab), leak / vocab)
+    for c in range(vocab):
+        nxt = torch.randperm(vocab, generator=g)[:fanout]
+        trans[c, nxt] += torch.rand(fanout, generator=g) + 0.2
+    cdf = (trans / trans.sum(1, keepdim=True)).cumsum(1).tolist()
+    u = torch.rand(n, generator=g).tolist()
+    out = [0]
+    for i in range(1, n):
+        out.append(min(bisect.bisect_left(cdf[out[-1]], u[i]), vocab - 1))
+    return torch.tensor(out, dtype=torch.long)
+
+
+def dropout_mlp(sizes, act, p):
+    parts = []
+    for i, (a, b) in enumerate(zip(sizes[:-2], sizes[1:-1]), 1):
+        parts += [("fc%d" % i, nn.Linear(a, b, bias=False)), ("act%d" % i, act()), ("drop%d" % i, nn.Dropout(p))]
+    parts.append(("head", nn.Linear(sizes[-2], sizes[-1], bias=False)))
+    return nn.Sequential(collections.OrderedDict(parts))
+
+
+@family(0.01, "mlp", "teacher-regression", "sgd", "healthy-batch1")
+def fam_mlp_batch1_sgd(clock):
+    seed(6001)
+    x, y = teacher_regression(6002, d=8, noise=0.1)
+    model = bias_free_mlp([8, 32, 32, 1], nn.Tanh)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 1200, sampler(x, y, 1, 6003), const(0.05))
+    return model, rec.records, healthy(
+        model="MLP 8-32-32-1, tanh, no biases", task="smooth nonlinear regression, target noise 0.1",
+        optimizer="plain SGD lr 0.05, batch 1",
+        cause="none (hard negative: one sample a step, so the loss and grad norm jump by orders of "
+              "magnitude from step to step)")
+
+
+@family(0.01, "mlp", "teacher-classes", "adam", "healthy-batch2")
+def fam_mlp_batch2_adam(clock):
+    seed(6011)
+    x, y = teacher_classes(6012, d=16, k=4, noise=0.8)
+    model = mlp([16, 48, 4], nn.GELU)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 900, sampler(x, y, 2, 6013), const(1e-3))
+    return model, rec.records, healthy(
+        model="MLP 16-48-4, GELU", task="4-class teacher labels, logit noise 0.8",
+        optimizer="Adam lr 1e-3, batch 2",
+        cause="none (hard negative: batches of two noisy samples; single-step loss and grad-norm jumps)")
+
+
+@family(0.01, "mlp", "heavy-tailed-inputs", "sgd", "healthy-batch8")
+def fam_mlp_batch8_heavy_inputs_sgd(clock):
+    seed(6021)
+    g = torch.Generator().manual_seed(6022)
+    x = student_t(g, (8000, 12), 2)
+    y = teacher_labels(x, g, k=3, noise=0.3)
+    model = bias_free_mlp([12, 64, 64, 3], nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 1000, sampler(x, y, 8, 6023), const(0.01))
+    return model, rec.records, healthy(
+        model="MLP 12-64-64-3, ReLU, no biases", task="3-class teacher labels on Student-t (df 3) inputs",
+        optimizer="plain SGD lr 0.01, batch 8",
+        cause="none (hard negative: a batch holding an extreme input gives a single step of several times "
+              "the usual loss and over ten times the usual grad norm, normal for this run)")
+# ------------------------------------------------------------------ family checks
+
+def family_checks(name, entry, recs):
+    return checks(name, entry, recs)
+
 # ------------------------------------------------------------------ driver
 
 DEFINITIONS = {
@@ -895,38 +1340,59 @@ DEFINITIONS = {
     "resumed runs": "labels are derived from the trace after re-sent steps replace earlier ones",
 }
 
+SETS = collections.OrderedDict([
+    ("heldout", dict(registry=SCENARIOS, out=OUT, clock=CLOCK_BASE, checks=checks)),
+    ("families", dict(registry=FAMILIES, out=OUT_FAMILIES, clock=CLOCK_FAMILIES, checks=family_checks)),
+])
 
-def record(name, index):
-    fn = SCENARIOS[name]
+
+def record(setname, name, index, out):
+    fn = SETS[setname]["registry"][name]
     torch.set_num_threads(1)
-    start = CLOCK_BASE + 3600.0 * index
+    start = SETS[setname]["clock"] + 3600.0 * index
     model, recs, entry = fn(lambda s: start + s * fn.seconds)
-    path = os.path.join(OUT, name + ".jsonl")
+    path = os.path.join(out, name + ".jsonl")
     save(path, recs)
     return entry, top_param(model)
 
 
-def label(name, entry, top):
-    recs = load(os.path.join(OUT, name + ".jsonl"))
+def _record_job(job):
+    """A worker's share of --jobs: record one scenario, time it."""
+    import time
+    t0 = time.time()
+    entry, top = record(*job)
+    return job[1], entry, top, time.time() - t0
+
+
+def label(setname, name, entry, top, out):
+    recs = load(os.path.join(out, name + ".jsonl"))
     spike_steps = entry.pop("spike_steps", [])
     labels, stats = derive(recs, top, spike_steps)
     steps = sorted({r["step"] for r in recs})
+    fn = SETS[setname]["registry"][name]
     full = collections.OrderedDict()
     full["file"] = name + ".jsonl"
+    if setname == "families":
+        full["family"] = fn.family
+        full["split"] = fn.split
+        labels.update(family_labels(recs, entry.pop("extra_labels", {}), top))
+        evidence = entry.pop("evidence", None)
     full["category"] = entry.pop("category")
     for k in ("model", "task", "optimizer", "cause"):
         full[k] = entry.pop(k)
     full["steps"] = len(steps)
     full["lines"] = len(recs)
     full["tensors"] = len(recs[0]["weights"])
-    full["step_seconds"] = SCENARIOS[name].seconds
+    full["step_seconds"] = fn.seconds
     full["top_param"] = top
     full["injected"] = entry.pop("injected", {})
     full["labels"] = labels
     full["expected_alerts"] = entry.pop("expected_alerts")
     full["acceptable_alerts"] = entry.pop("acceptable_alerts")
     full["stats"] = stats
-    res = checks(name, full, recs)
+    if setname == "families" and evidence:
+        full["evidence"] = evidence
+    res = SETS[setname]["checks"](name, full, recs)
     full["verified"] = [t for ok, t in res if ok]
     full["failed_checks"] = [t for ok, t in res if not ok]
     return full, res
@@ -945,54 +1411,88 @@ def summary(name, e):
         bits.append("vanishing %d" % len(lab["vanishing_params"]))
     if lab["skipped_steps"]:
         bits.append("skipped %d %s" % (len(lab["skipped_steps"]), lab["skipped_steps"][:12]))
+    if lab.get("no_gradient_params"):
+        bits.append("no gradient %s" % lab["no_gradient_params"])
     return "%-34s %s" % (name, "; ".join(bits))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", choices=list(SETS), default="heldout",
+                    help="which set of scenarios (default heldout: tests/data/traces_heldout)")
     ap.add_argument("--only", nargs="+", metavar="NAME")
     ap.add_argument("--check", action="store_true", help="re-derive labels from the files and compare")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--out", metavar="DIR", help="write the files here instead of the set's folder")
+    ap.add_argument("--jobs", type=int, default=1, help="record this many scenarios at once (one thread each)")
     args = ap.parse_args()
-    names = list(SCENARIOS)
+    cfg = SETS[args.set]
+    reg = cfg["registry"]
+    out = os.path.abspath(args.out) if args.out else cfg["out"]
+    names = list(reg)
     if args.list:
-        print("\n".join(names))
+        for n in names:
+            print(n if args.set == "heldout" else "%-44s %-8s %s" % (n, reg[n].split, reg[n].family))
         return 0
-    os.makedirs(OUT, exist_ok=True)
-    lpath = os.path.join(OUT, "labels.json")
+    os.makedirs(out, exist_ok=True)
+    lpath = os.path.join(out, "labels.json")
     old = json.load(open(lpath)) if os.path.exists(lpath) else {"scenarios": {}}
     todo = args.only or names
     for n in todo:
-        if n not in SCENARIOS:
+        if n not in reg:
             sys.exit("unknown scenario %s" % n)
     failed = 0
     scen = dict(old.get("scenarios", {}))
-    for n in todo:
-        if args.check:
+    if args.check:
+        for n in todo:
             e = old["scenarios"][n]
-            labels, _ = derive(load(os.path.join(OUT, e["file"])), e["top_param"], e["labels"]["spike_steps"])
+            labels, _ = derive(load(os.path.join(out, e["file"])), e["top_param"], e["labels"]["spike_steps"])
+            if args.set == "families":
+                labels.update(family_labels(load(os.path.join(out, e["file"])),
+                                            {k: e["labels"][k] for k in FAMILY_EXTRA_LABELS if k in e["labels"]},
+                                            e["top_param"]))
             same = labels == e["labels"]
             print("%-34s labels %s" % (n, "match" if same else "DIFFER"))
             failed += not same
-            continue
-        entry, top = record(n, names.index(n))
-        full, res = label(n, entry, top)
+        print("%d failed checks" % failed)
+        return 1 if failed else 0
+    jobs = [(args.set, n, names.index(n), out) for n in todo]
+    if args.jobs > 1:
+        import multiprocessing
+        pool = multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=1)
+        results = pool.imap_unordered(_record_job, jobs)
+    else:
+        pool = None
+        results = map(_record_job, jobs)
+    for n, entry, top, secs in results:
+        full, res = label(args.set, n, entry, top, out)
         scen[n] = full
-        print(summary(n, full), flush=True)
+        print(summary(n, full) + ("  [%.0f s]" % secs if args.set == "families" else ""), flush=True)
         for ok, t in res:
             print("    %s %s" % ("ok  " if ok else "FAIL", t))
         failed += sum(not ok for ok, _ in res)
-    if not args.check:
-        doc = collections.OrderedDict()
-        doc["format"] = ("one JSON object per line and optimiser step, in the step shape of gradwatch's "
-                         "ingest API; a resumed run re-sends steps (later lines replace earlier ones)")
+    if pool is not None:
+        pool.close()
+        pool.join()
+    doc = collections.OrderedDict()
+    doc["format"] = ("one JSON object per line and optimiser step, in the step shape of gradwatch's "
+                     "ingest API; a resumed run re-sends steps (later lines replace earlier ones)")
+    if args.set == "families":
+        doc["format"] += ("; family traces add per-tensor \"updates\" and, for Adam and AdamW, \"adam_ratio\" "
+                          "(tests/data/traces_families/README.md)")
+        doc["definitions"] = dict(DEFINITIONS, **FAMILY_DEFINITIONS)
+    else:
         doc["definitions"] = DEFINITIONS
-        doc["generator"] = "tests/eval/record_traces.py, torch %s, CPU, one thread" % torch.__version__
+    doc["generator"] = "tests/eval/record_traces.py, torch %s, CPU, one thread" % torch.__version__
+    if args.set == "families":
+        doc["generator"] += " (--set families)"
+        doc["splits"] = FAMILY_SPLITS
+    else:
         doc["held_out"] = "never used to choose or tune a detector threshold"
-        doc["scenarios"] = collections.OrderedDict((n, scen[n]) for n in names if n in scen)
-        with open(lpath, "w") as f:
-            json.dump(to_json(doc), f, indent=1, allow_nan=False)
-            f.write("\n")
+    doc["scenarios"] = collections.OrderedDict((n, scen[n]) for n in names if n in scen)
+    with open(lpath, "w") as f:
+        json.dump(to_json(doc), f, indent=1, allow_nan=False)
+        f.write("\n")
     print("%d failed checks" % failed)
     return 1 if failed else 0
 
