@@ -137,8 +137,8 @@ UNIT_DEPS_test_ingest := ingest_scan.o numscan.o
 UNIT_DEPS_test_ingest_scan := ingest.o numscan.o
 UNIT_DEPS_test_walsync := query.o store.o rowjson.o
 UNIT_DEPS_test_detector := ingest.o ingest_scan.o numscan.o baseline.o detector_config.o detector_msg.o \
-	detector_rules.o
-DETECTOR_OBJS := detector.o baseline.o detector_config.o detector_msg.o detector_rules.o
+	detector_rules.o detector_group.o
+DETECTOR_OBJS := detector.o baseline.o detector_config.o detector_msg.o detector_rules.o detector_group.o
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
 UNIT_DEPS_test_store_outbox := store.o rowjson.o notice.o receiver.o $(DETECTOR_OBJS)
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
@@ -270,7 +270,8 @@ $(BUILD)/bench/%: bench/%.c
 
 # The detector alone, linked with its modules.
 $(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,detector.o \
-		detector_rules.o detector_config.o detector_msg.o baseline.o batch.o log.o xmalloc.o)
+		detector_rules.o detector_config.o detector_msg.o detector_group.o baseline.o batch.o log.o \
+		xmalloc.o)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $^ $(DEP_LIBS)
 

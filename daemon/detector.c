@@ -78,7 +78,7 @@
 static const char *const alert_kind_names[ALERT_KIND_COUNT] = {
 	"nonfinite", "grad_explosion", "grad_spike", "vanishing",
 	"loss_spike", "divergence", "clip_saturation", "clip_surge",
-	"dead_layer", "no_gradient", "stall"
+	"dead_layer", "no_gradient", "stall", "instability"
 };
 
 static const char *const alert_severity_names[] = {
@@ -228,6 +228,13 @@ detector_layer_new(struct run *r, const char *name, uint64_t h)
 	l->v_onset = -1;
 	detector_alert_init(&l->al_van);
 	detector_alert_init(&l->al_dead);
+	detector_alert_init(&l->al_never);
+	detector_alert_init(&l->al_dom);
+	detector_alert_init(&l->al_adam);
+	l->fall_since = -1;
+	l->ylow = INFINITY;
+	l->ylow_step = -1;
+	baseline_init(&l->adam, (uint32_t)r->cfg->grad_warmup);
 	return l;
 }
 
@@ -237,6 +244,7 @@ detector_layer_free(struct layer *l)
 	if (l == NULL)
 		return;
 	baseline_cleanup(&l->base);
+	baseline_cleanup(&l->adam);
 	free(l->name);
 	free(l);
 }
@@ -298,6 +306,7 @@ detector_run_new(struct detector *d, int64_t id)
 	r->id = id;
 	r->cfg = d->cfg;
 	r->last_step = -1;
+	r->first_step = -1;
 	r->rebase_until = -1;
 	r->warmup_over = 1;
 	r->explosion_fire = -1;
@@ -336,6 +345,8 @@ detector_run_free(struct run *r)
 	free(r->byorder);
 	baseline_cleanup(&r->gbase);
 	baseline_cleanup(&r->lbase);
+	for (i = 0; i < ALERT_KIND_COUNT; i++)
+		detector_group_cleanup(&r->grp[i]);
 	detector_config_free(r->own);
 	free(r);
 }
@@ -412,6 +423,9 @@ detector_free(struct detector *d)
 	free(d->steps);
 	free(d->lslot);
 	free(d->lval);
+	free(d->aslot);
+	free(d->alslot);
+	free(d->alval);
 	free(d->tmp);
 	free(d->sorted);
 	free(d);
@@ -534,8 +548,8 @@ detector_run_order(struct run *r)
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* A new event for al (kind, series) of run r, appended to d->out. */
-static struct detector_event *
-detector_event_add(struct detector *d, struct run *r,
+struct detector_event *
+detector_event_of(struct detector *d, struct run *r,
     enum detector_event_type type, enum alert_kind kind, const char *series,
     const struct alert *al)
 {
@@ -591,12 +605,9 @@ detector_event_report(struct detector_event *ev,
 }
 
 void
-detector_alert_fire(struct detector *d, struct run *r, struct alert *al,
-    enum alert_kind kind, const char *series, enum alert_severity sev,
-    int64_t onset, int64_t step, const struct detector_report *rep)
+detector_alert_arm(const struct run *r, struct alert *al,
+    enum alert_severity sev, int64_t onset, int64_t step, double value)
 {
-	struct detector_event	*ev;
-
 	if (al->window_start < 0 ||
 	    step - al->window_start > (int64_t)r->cfg->flap_window) {
 		al->window_start = step;
@@ -610,8 +621,27 @@ detector_alert_fire(struct detector *d, struct run *r, struct alert *al,
 	al->fire_step = step;
 	al->ok = 0;
 	al->count = 1;
-	al->peak = rep->value;
-	ev = detector_event_add(d, r, DETECTOR_FIRE, kind, series, al);
+	al->peak = value;
+}
+
+void
+detector_alert_disarm(struct alert *al, int64_t step)
+{
+	al->firing = 0;
+	al->last_severity = al->severity;
+	al->resolved_step = step;
+	al->ok = 0;
+}
+
+void
+detector_alert_fire(struct detector *d, struct run *r, struct alert *al,
+    enum alert_kind kind, const char *series, enum alert_severity sev,
+    int64_t onset, int64_t step, const struct detector_report *rep)
+{
+	struct detector_event	*ev;
+
+	detector_alert_arm(r, al, sev, onset, step, rep->value);
+	ev = detector_event_of(d, r, DETECTOR_FIRE, kind, series, al);
 	detector_event_report(ev, rep);
 }
 
@@ -630,7 +660,7 @@ detector_alert_update(struct detector *d, struct run *r, struct alert *al,
 	}
 	prev = (enum alert_severity)al->severity;
 	al->severity = (uint8_t)sev;
-	ev = detector_event_add(d, r, DETECTOR_UPDATE, kind, series, al);
+	ev = detector_event_of(d, r, DETECTOR_UPDATE, kind, series, al);
 	ev->prev_severity = prev;
 	detector_event_report(ev, rep);
 }
@@ -647,15 +677,12 @@ detector_alert_resolve(struct detector *d, struct run *r, struct alert *al,
 		free(detail);
 		return;
 	}
-	ev = detector_event_add(d, r, DETECTOR_RESOLVE, kind, series, al);
+	ev = detector_event_of(d, r, DETECTOR_RESOLVE, kind, series, al);
 	ev->resolve_step = step;
 	ev->value = al->peak;
 	ev->message = message;
 	ev->detail_json = detail;
-	al->firing = 0;
-	al->last_severity = al->severity;
-	al->resolved_step = step;
-	al->ok = 0;
+	detector_alert_disarm(al, step);
 }
 
 /*
@@ -778,7 +805,7 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 	struct detector_step		 x;
 	struct run			*r;
 	int64_t				*steps, step;
-	size_t				 i, j, nsteps, nlayer = 0;
+	size_t				 i, j, nsteps, nlayer = 0, nadam = 0;
 	size_t				 scalar[SERIES_KIND_COUNT];
 	double				 v;
 	int				 sorted = 1, advanced = 0;
@@ -804,6 +831,12 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 		    sizeof *d->lslot);
 		d->lval = xreallocarray(d->lval, d->capseries,
 		    sizeof *d->lval);
+		d->aslot = xreallocarray(d->aslot, d->capseries,
+		    sizeof *d->aslot);
+		d->alslot = xreallocarray(d->alslot, d->capseries,
+		    sizeof *d->alslot);
+		d->alval = xreallocarray(d->alval, d->capseries,
+		    sizeof *d->alval);
 	}
 	for (i = 0; i < SERIES_KIND_COUNT; i++)
 		scalar[i] = SIZE_MAX;
@@ -816,7 +849,12 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 			d->slot[nlayer++] = (uint32_t)i;
 			/* The layer index is looked up once per batch. */
 			d->view[i].layer = detector_layer_get(r, s->name);
-		} else if (series_kind_is_scalar(s->kind))
+		} else if (s->kind == SERIES_LAYER_ADAM) {
+			d->aslot[nadam++] = (uint32_t)i;
+			d->view[i].layer = detector_layer_get(r, s->name);
+		} else if (series_kind_is_tensor(s->kind))
+			(void)detector_layer_get(r, s->name);	/* a known tensor */
+		else if (series_kind_is_scalar(s->kind))
 			scalar[s->kind] = i;
 	}
 
@@ -877,6 +915,12 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 			else if (v > 0)
 				x.npositive++;
 		}
+		for (j = 0; j < nadam; j++) {
+			if (!detector_take(d, d->aslot[j], step, &v))
+				continue;
+			d->alslot[x.na] = d->view[d->aslot[j]].layer;
+			d->alval[x.na++] = v;
+		}
 		detector_rules_step(d, r, &x);
 		advanced = 1;
 	}
@@ -905,11 +949,14 @@ detector_restore(struct detector *d, int64_t run_id, enum alert_kind kind,
 	if ((unsigned)kind >= ALERT_KIND_COUNT)
 		return;
 	r = detector_run_get(d, run_id);
-	if ((kind == ALERT_VANISHING || kind == ALERT_DEAD_LAYER) &&
-	    series != NULL && *series != '\0') {
+	if ((kind == ALERT_VANISHING || kind == ALERT_DEAD_LAYER ||
+	    kind == ALERT_NO_GRADIENT || kind == ALERT_GRAD_EXPLOSION ||
+	    kind == ALERT_INSTABILITY) && series != NULL && *series != '\0') {
 		idx = detector_layer_get(r, series);	/* may move r->layers */
 		l = r->layers[idx];
-		al = kind == ALERT_VANISHING ? &l->al_van : &l->al_dead;
+		detector_group_restore(r, l, kind, severity, onset_step,
+		    fire_step);
+		return;
 	} else if (kind == ALERT_NONFINITE && series != NULL &&
 	    strcmp(series, DETECTOR_SCALER_SERIES) == 0)
 		al = &r->al_scaler;

@@ -32,6 +32,7 @@ enum alert_kind {
 	ALERT_DEAD_LAYER,
 	ALERT_NO_GRADIENT,
 	ALERT_STALL,
+	ALERT_INSTABILITY,	/* an addition to API.md's kinds */
 	ALERT_KIND_COUNT
 };
 

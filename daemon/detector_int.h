@@ -74,6 +74,14 @@
 	    "before the baseline: grad_explosion (warning) once the norm grew this x ...") \
 	X(grad_early_rate, "grad.early_rate", 0.3, 0, 100, 0,		\
 	    "... over its lowest, growing at this EW ln rate a step")	\
+	X(grad_dominant_growth, "grad.dominant_growth", 100, 1, 1e12, 0, \
+	    "a tensor grown this x over its own low ...")		\
+	X(grad_dominant_share, "grad.dominant_share", 0.5, 0, 1, 0,	\
+	    "... carrying this share of the squared global norm: grad_explosion on it") \
+	X(adam_jump, "adam.jump", 10, 1, 1e12, 0,			\
+	    "instability: a tensor's Adam ratio this x its baseline ...") \
+	X(adam_jump_z, "adam.jump_z", 6, 0, 1000, 0,			\
+	    "... at z >= this, beyond its own recent extremes")		\
 	X(grad_explosion_resolve_z, "grad.explosion_resolve_z", 2, 0, 1000, 0, \
 	    "grad_explosion resolves after z < this ...")		\
 	X(grad_explosion_resolve_steps, "grad.explosion_resolve_steps", 50, 1, 1e6, 1, \
@@ -276,6 +284,31 @@ struct layer {
 	int64_t		 zero_since;
 	struct alert	 al_van;
 	struct alert	 al_dead;
+	struct alert	 al_never;	/* requires a gradient, never got one */
+	struct alert	 al_dom;	/* grown by decades, carrying the norm */
+	struct alert	 al_adam;	/* Adam's ratio jumped */
+	uint32_t	 ngrad;		/* gradient values seen (finite or not) */
+	struct ewmean	 yfast;		/* ln(g / sqrt(numel)), fast EW */
+	int64_t		 fall_since;	/* fast level a decade under the slow; -1 */
+	double		 fall_from;	/* the slow level then */
+	double		 ylow;		/* lowest slow level (ybar) once settled */
+	int64_t		 ylow_step;
+	struct baseline	 adam;		/* ln of Adam's ratio */
+	double		 adam_tail;	/* its largest recent jump, decaying */
+	uint32_t	 adam_ok;	/* calm steps in a row while firing */
+};
+
+/*
+ * A pattern: the one alert that the tensors of a kind firing together
+ * make (its series is the first tensor's name, its detail lists them
+ * all).  Each tensor keeps its own struct alert, which never makes an
+ * event by itself.
+ */
+struct group {
+	struct alert	 al;
+	char		*leader;	/* the first tensor's name; owned */
+	char		*first_msg;	/* its message when it fired; owned */
+	uint32_t	 members;	/* member alerts firing */
 };
 
 /* One run's state: O(1) per series plus its tensors. */
@@ -285,6 +318,7 @@ struct run {
 	const struct detector_config *cfg;	/* own, or the detector's */
 	struct detector_config *own;	/* the run's overrides, or NULL */
 	int64_t		 last_step;	/* -1 before the first */
+	int64_t		 first_step;	/* -1 before the first */
 	uint64_t	 nsteps;
 	uint64_t	 nskipped;
 
@@ -358,6 +392,8 @@ struct run {
 	struct alert	 al_scaler;	/* nonfinite on "loss_scale" */
 
 	struct alert	 al[ALERT_KIND_COUNT];	/* the run-level alerts */
+	struct group	 grp[ALERT_KIND_COUNT];	/* the tensor-level patterns */
+	uint32_t	 never_checked;	/* steps when never-active was last checked */
 };
 
 /* A series of the batch being fed, in step order. */
@@ -388,6 +424,9 @@ struct detector {
 	struct detector_view *view;
 	uint32_t	*lslot;		/* this step's tensors ... */
 	double		*lval;		/* ... and values */
+	uint32_t	*aslot;		/* the batch's Adam-ratio series */
+	uint32_t	*alslot;	/* this step's tensors with one ... */
+	double		*alval;		/* ... and their ratios */
 	int64_t		*steps;
 	size_t		 capsteps;
 	double		*tmp;		/* medians */
@@ -409,6 +448,7 @@ struct detector_step {
 	double		 skipped;
 	double		 time;
 	size_t		 nl;		/* tensors present */
+	size_t		 na;		/* Adam ratios present (d->alslot, alval) */
 	size_t		 nnonfinite;	/* ... of them NaN or Inf */
 	size_t		 npositive;	/* ... of them > 0 */
 };
@@ -470,6 +510,35 @@ int	detector_alert_settled(const struct run *, struct alert *, int ok,
 /* 1 if al fires and the point at step must not move its baseline. */
 int	detector_alert_freezes(const struct alert *, int64_t step);
 
+/*
+ * detector_group.c: tensor alerts as patterns.  The member calls keep
+ * the tensor's own alert (detector_layer_alert()) and make the events of
+ * its kind's one alert for the run: the first member fires it, the
+ * others update it (tensors listed), the last to resolve resolves it.
+ * The report's strings are taken.
+ */
+struct alert	*detector_layer_alert(struct layer *, enum alert_kind);
+void	detector_member_fire(struct detector *, struct run *, struct layer *,
+	    enum alert_kind, enum alert_severity, int64_t onset, int64_t step,
+	    struct detector_report *);
+void	detector_member_update(struct detector *, struct run *, struct layer *,
+	    enum alert_kind, enum alert_severity, struct detector_report *);
+void	detector_member_resolve(struct detector *, struct run *,
+	    struct layer *, enum alert_kind, int64_t step, char *message);
+/* A restored pattern (after a restart): its leader's alert fires. */
+void	detector_group_restore(struct run *, struct layer *, enum alert_kind,
+	    enum alert_severity, int64_t onset, int64_t fire);
+void	detector_group_cleanup(struct group *);
+/* Arm al as firing at sev (the lifecycle's bookkeeping, no event). */
+void	detector_alert_arm(const struct run *, struct alert *,
+	    enum alert_severity, int64_t onset, int64_t step, double value);
+/* Disarm al as resolved at step (no event). */
+void	detector_alert_disarm(struct alert *, int64_t step);
+/* The event for group or run alert al (series: "" or a name). */
+struct detector_event *detector_event_of(struct detector *, struct run *,
+	    enum detector_event_type, enum alert_kind, const char *series,
+	    const struct alert *);
+
 /* Sort r->byorder: the eligible tensors from the input side to the output. */
 void	detector_run_order(struct run *);
 
@@ -496,6 +565,14 @@ void	detector_msg_dead(const struct detector *, const struct run *,
 void	detector_msg_no_gradient(const struct detector *, const struct run *,
 	    const struct detector_step *, int by_global,
 	    struct detector_report *);
+void	detector_msg_dominant(const struct run *, const struct layer *,
+	    const struct detector_step *, double grown, double share,
+	    struct detector_report *);
+void	detector_msg_never(const struct run *, const struct layer *,
+	    const struct detector_step *, struct detector_report *);
+void	detector_msg_instability(const struct run *, const struct layer *,
+	    const struct detector_step *, double ratio, double jump, double z,
+	    struct detector_report *);
 void	detector_msg_clip(const struct detector *, const struct run *,
 	    const struct detector_step *, enum alert_kind, int critical,
 	    struct detector_report *);
@@ -513,6 +590,15 @@ char	*detector_msg_superseded(const struct run *, const struct alert *,
 	    enum alert_kind, enum alert_kind by, int64_t step);
 /* {"lead_steps": ..} for an explosion the NaN at step superseded. */
 char	*detector_detail_lead(const struct alert *, int64_t step);
+/*
+ * A pattern's message and detail: the kind, the tensors (n of total
+ * listed), the first one's message; detail gains "tensors" and
+ * "tensor_count" (detail may be NULL).
+ */
+char	*detector_msg_group(enum alert_kind, const char *first_msg,
+	    const char *const *names, size_t n, size_t total);
+char	*detector_detail_group(const char *detail, const char *const *names,
+	    size_t n, size_t total);
 
 /*
  * Layer order for reports and the heatmap: known depths first, in

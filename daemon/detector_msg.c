@@ -866,3 +866,147 @@ detector_detail_lead(const struct alert *al, int64_t step)
 	jb_int(&j, "nonfinite_step", step);
 	return jb_end(&j);
 }
+
+/* ---- patterns ------------------------------------------------------------ */
+
+static const char *
+group_what(enum alert_kind kind)
+{
+	switch (kind) {
+	case ALERT_VANISHING:
+		return "Vanishing gradients";
+	case ALERT_DEAD_LAYER:
+		return "Dead tensors (exactly zero gradients)";
+	case ALERT_NO_GRADIENT:
+		return "Tensors that require a gradient and never got one";
+	case ALERT_GRAD_EXPLOSION:
+		return "Tensors exploding inside the global norm";
+	case ALERT_INSTABILITY:
+		return "Gradients far above Adam's second moment";
+	default:
+		return alert_kind_name(kind);
+	}
+}
+
+char *
+detector_msg_group(enum alert_kind kind, const char *first_msg,
+    const char *const *names, size_t n, size_t total)
+{
+	struct jb	j;		/* used as a string builder only */
+	size_t		i;
+
+	j.cap = 256;
+	j.p = xmalloc(j.cap);
+	j.len = 0;
+	j.p[0] = '\0';
+	jb_put(&j, "%s on %zu tensor%s: ", group_what(kind), total,
+	    total == 1 ? "" : "s");
+	for (i = 0; i < n; i++)
+		jb_put(&j, "%s%s", i > 0 ? ", " : "", names[i]);
+	if (total > n)
+		jb_put(&j, " and %zu more", total - n);
+	if (first_msg != NULL && *first_msg != '\0')
+		jb_put(&j, ". The first: %s", first_msg);
+	return j.p;
+}
+
+char *
+detector_detail_group(const char *detail, const char *const *names,
+    size_t n, size_t total)
+{
+	struct jb	j;
+	size_t		i, len;
+
+	jb_begin(&j);
+	/* The member's own numbers first, as they were. */
+	if (detail != NULL && (len = strlen(detail)) > 2 && detail[0] == '{' &&
+	    detail[len - 1] == '}') {
+		jb_put(&j, "%.*s", (int)(len - 2), detail + 1);
+		j.first = 0;
+	}
+	jb_key(&j, "tensors");
+	jb_put(&j, "[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			jb_put(&j, ",");
+		jb_quote(&j, names[i]);
+	}
+	jb_put(&j, "]");
+	jb_int(&j, "tensor_count", (int64_t)total);
+	return jb_end(&j);
+}
+
+void
+detector_msg_dominant(const struct run *r, const struct layer *l,
+    const struct detector_step *x, double grown, double share,
+    struct detector_report *rep)
+{
+	struct jb	j;
+	char		v1[32], v2[32];
+
+	(void)r;
+	xasprintf(&rep->message, "%s: its gradient grew %.3gx since step %lld "
+	    "(its low) and now carries %.0f%% of the squared global norm "
+	    "(%s of %s at step %lld): an explosion in the making that the "
+	    "global norm hides. Check what scales this tensor's gradient (a "
+	    "loss scale, a per-parameter lr, a tied or embedding weight) and "
+	    "lower its learning rate or clip it.", l->name, exp(grown),
+	    (long long)l->ylow_step, 100 * share, fmtv(v1, sizeof v1, l->last),
+	    fmtv(v2, sizeof v2, x->grad), (long long)x->step);
+	jb_begin(&j);
+	jb_str(&j, "rule", "dominant_tensor");
+	jb_num(&j, "growth", exp(grown));
+	jb_num(&j, "share", share);
+	jb_int(&j, "low_step", l->ylow_step);
+	rep->detail = jb_end(&j);
+	rep->value = l->last;
+	rep->baseline = NAN;
+	rep->threshold = NAN;
+}
+
+void
+detector_msg_never(const struct run *r, const struct layer *l,
+    const struct detector_step *x, struct detector_report *rep)
+{
+	struct jb	j;
+
+	xasprintf(&rep->message, "%s requires a gradient but got none in the "
+	    "%llu steps to step %lld: a branch whose output is detached or "
+	    "unused, a module left out of forward(), or a tensor meant to be "
+	    "frozen with requires_grad still set.", l->name,
+	    (unsigned long long)r->nsteps, (long long)x->step);
+	jb_begin(&j);
+	jb_str(&j, "rule", "never_active");
+	jb_int(&j, "steps", (int64_t)r->nsteps);
+	rep->detail = jb_end(&j);
+	rep->value = l->ngrad == 0 ? NAN : 0;
+	rep->baseline = NAN;
+	rep->threshold = NAN;
+}
+
+void
+detector_msg_instability(const struct run *r, const struct layer *l,
+    const struct detector_step *x, double ratio, double jump, double z,
+    struct detector_report *rep)
+{
+	struct jb	j;
+	char		v1[32];
+
+	(void)r;
+	xasprintf(&rep->message, "%s: the squared gradient is %s times Adam's "
+	    "second-moment estimate at step %lld, %.3gx its usual ratio (z "
+	    "%.1f): the update is far larger than Adam has adapted to, which "
+	    "in transformers comes a few steps before a loss spike. Lower the "
+	    "learning rate, add warm-up, or normalise the layer (QK-norm for "
+	    "attention).", l->name, fmtv(v1, sizeof v1, ratio),
+	    (long long)x->step, exp(jump), z);
+	jb_begin(&j);
+	jb_str(&j, "rule", "adam_ratio");
+	jb_num(&j, "ratio", ratio);
+	jb_num(&j, "jump", exp(jump));
+	jb_num(&j, "z", z);
+	rep->detail = jb_end(&j);
+	rep->value = ratio;
+	rep->baseline = ratio / exp(jump);
+	rep->threshold = NAN;
+}

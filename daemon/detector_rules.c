@@ -22,6 +22,9 @@
 #define LN2	0.6931471805599453
 
 /* The batch's values at one step, gathered by detector_feed(). */
+static void	detector_dominant(struct detector *, struct run *,
+		    struct layer *, const struct detector_step *, double);
+
 static int
 detector_has(const struct detector_step *x, enum series_kind k)
 {
@@ -558,6 +561,7 @@ detector_layers(struct detector *d, struct run *r,
 		l = r->layers[d->lslot[i]];
 		v = d->lval[i];
 		l->last = v;
+		l->ngrad++;
 		if (!isfinite(v))
 			continue;
 		if (v <= c->dead_zero) {
@@ -583,6 +587,15 @@ detector_layers(struct detector *d, struct run *r,
 			if (l->ybar.n == 0)
 				l->first_step = x->step;
 			ewmean_add(&l->ybar, y - l->half_ln_numel, va);
+			ewmean_add(&l->yfast, y - l->half_ln_numel, 0.1);
+			/* A fall: the fast level a decade under the slow one. */
+			if (l->ybar.n >= 20 && l->fall_since < 0 &&
+			    l->yfast.p < l->ybar.p - LN10) {
+				l->fall_since = x->step;
+				l->fall_from = l->ybar.p;
+			} else if (l->fall_since >= 0 &&
+			    l->yfast.p >= l->fall_from - LN10 / 2)
+				l->fall_since = -1;
 		}
 		/* Dead layer: exact zeros while others learn. */
 		need = (uint32_t)c->dead_steps;
@@ -594,26 +607,116 @@ detector_layers(struct detector *d, struct run *r,
 			l->died = 0;
 			r->ndied--;
 		}
+		/* A tensor that never had one is never_active's (below). */
 		if (l->al_dead.firing) {
 			if (detector_alert_settled(r, &l->al_dead,
 			    l->nonzero_run > 0, c->dead_resolve_steps))
-				detector_alert_resolve(d, r, &l->al_dead,
-				    ALERT_DEAD_LAYER, l->name, x->step,
-				    detector_msg_resolved(r, &l->al_dead,
-				    ALERT_DEAD_LAYER, l->name, x->step,
-				    "recovered: non-zero gradients again"),
-				    NULL);
-		} else if (l->zero_run >= need) {
-			enum alert_severity sev = l->ever_nonzero ?
-			    ALERT_WARNING : ALERT_INFO;
+				detector_member_resolve(d, r, l, ALERT_DEAD_LAYER,
+				    x->step, detector_msg_resolved(r,
+				    &l->al_dead, ALERT_DEAD_LAYER, l->name,
+				    x->step, "recovered: non-zero gradients "
+				    "again"));
+		} else if (l->zero_run >= need && l->ever_nonzero &&
+		    detector_alert_may_fire(d, r, &l->al_dead, ALERT_DEAD_LAYER,
+		    ALERT_WARNING, x->step)) {
+			detector_msg_dead(d, r, l, x, &rep);
+			detector_member_fire(d, r, l, ALERT_DEAD_LAYER,
+			    ALERT_WARNING, l->zero_since, x->step, &rep);
+		}
+		detector_dominant(d, r, l, x, v);
+	}
+}
 
-			if (detector_alert_may_fire(d, r, &l->al_dead,
-			    ALERT_DEAD_LAYER, sev, x->step)) {
-				detector_msg_dead(d, r, l, x, &rep);
-				detector_alert_fire(d, r, &l->al_dead,
-				    ALERT_DEAD_LAYER, l->name, sev,
-				    l->zero_since, x->step, &rep);
-			}
+/*
+ * One tensor grown by decades over its own low and now carrying most
+ * of the global norm: an explosion in the making that the global norm
+ * hides while the others stay put (a loss-scale bug on one embedding,
+ * say).  Told as grad_explosion on that tensor (a pattern).
+ */
+static void
+detector_dominant(struct detector *d, struct run *r, struct layer *l,
+    const struct detector_step *x, double v)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*al = &l->al_dom;
+	struct detector_report		 rep;
+	double				 grown, share;
+	enum alert_severity		 sev;
+	int				 bad;
+
+	if (!isfinite(v) || v <= c->dead_zero || l->ybar.n < 50)
+		return;
+	if (l->ybar.p < l->ylow) {
+		l->ylow = l->ybar.p;
+		l->ylow_step = x->step;
+	}
+	if (!detector_has(x, SERIES_GRAD_NORM) || !isfinite(x->grad) ||
+	    x->grad <= 0)
+		return;
+	grown = l->ybar.p - l->ylow;
+	share = v * v / (x->grad * x->grad);
+	bad = grown >= log(c->grad_dominant_growth) &&
+	    share >= c->grad_dominant_share && l->yfast.p >= l->ybar.p;
+	sev = grown >= log(c->grad_dominant_growth) + LN10 ? ALERT_CRITICAL :
+	    ALERT_WARNING;
+	if (al->firing) {
+		if (detector_alert_settled(r, al, share < c->grad_dominant_share
+		    / 2 || grown < LN10, c->grad_explosion_resolve_steps))
+			detector_member_resolve(d, r, l, ALERT_GRAD_EXPLOSION,
+			    x->step, detector_msg_resolved(r, al,
+			    ALERT_GRAD_EXPLOSION, l->name, x->step, "recovered: "
+			    "the tensor is back within a decade of its low"));
+		else if (bad && sev > (enum alert_severity)al->severity) {
+			detector_msg_dominant(r, l, x, grown, share, &rep);
+			detector_member_update(d, r, l, ALERT_GRAD_EXPLOSION, sev,
+			    &rep);
+		}
+		return;
+	}
+	if (bad && !r->al[ALERT_NONFINITE].firing &&
+	    detector_alert_may_fire(d, r, al, ALERT_GRAD_EXPLOSION, sev,
+	    x->step)) {
+		detector_msg_dominant(r, l, x, grown, share, &rep);
+		detector_member_fire(d, r, l, ALERT_GRAD_EXPLOSION, sev,
+		    l->ylow_step, x->step, &rep);
+	}
+}
+
+/*
+ * Tensors that require a gradient and never got one (known from
+ * meta.layers or their weight norms, absent from the gradients, or
+ * present with exact zeros from the start) after dead.steps steps: a
+ * detached branch, an unused module.  One warning for the group.
+ */
+static void
+detector_never_active(struct detector *d, struct run *r,
+    const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct detector_report		 rep;
+	struct layer			*l;
+	uint32_t			 i;
+	int				 never;
+
+	if (r->nsteps < c->dead_steps || r->nsteps - r->never_checked < 10)
+		return;
+	r->never_checked = (uint32_t)r->nsteps;
+	for (i = 0; i < r->nlayers; i++) {
+		l = r->layers[i];
+		never = !l->ever_nonzero && (l->ngrad == 0 ||
+		    l->zero_run >= (uint32_t)c->dead_steps);
+		if (l->al_never.firing) {
+			if (l->ever_nonzero)
+				detector_member_resolve(d, r, l,
+				    ALERT_NO_GRADIENT, x->step,
+				    detector_msg_resolved(r, &l->al_never,
+				    ALERT_NO_GRADIENT, l->name, x->step,
+				    "it got a gradient"));
+		} else if (never && detector_alert_may_fire(d, r, &l->al_never,
+		    ALERT_NO_GRADIENT, ALERT_WARNING, x->step)) {
+			detector_msg_never(r, l, x, &rep);
+			detector_member_fire(d, r, l, ALERT_NO_GRADIENT,
+			    ALERT_WARNING, r->first_step, x->step, &rep);
 		}
 	}
 }
@@ -763,31 +866,88 @@ detector_vanishing(struct detector *d, struct run *r,
 			if (detector_alert_settled(r, &l->al_van, l->c1 < res &&
 			    l->c2 < res && l->c3 < res,
 			    c->vanish_resolve_steps))
-				detector_alert_resolve(d, r, &l->al_van,
-				    ALERT_VANISHING, l->name, x->step,
-				    detector_msg_resolved(r, &l->al_van,
-				    ALERT_VANISHING, l->name, x->step,
-				    "recovered: the gradient is back within a "
-				    "decade"), NULL);
+				detector_member_resolve(d, r, l, ALERT_VANISHING,
+				    x->step, detector_msg_resolved(r,
+				    &l->al_van, ALERT_VANISHING, l->name,
+				    x->step, "recovered: the gradient is back "
+				    "within a decade"));
 			else if (sev > (int)l->al_van.severity ||
 			    (crit && l->al_van.severity == ALERT_WARNING)) {
 				detector_vanish_eval(&e, l, med, qlast, dq, n,
 				    nwarn);
 				detector_msg_vanishing(d, r, &e, &rep);
-				detector_alert_update(d, r, &l->al_van,
-				    ALERT_VANISHING, l->name, crit ?
-				    ALERT_CRITICAL : (enum alert_severity)sev,
-				    &rep);
+				detector_member_update(d, r, l, ALERT_VANISHING,
+				    crit ? ALERT_CRITICAL :
+				    (enum alert_severity)sev, &rep);
 			}
 		} else if (sev >= 0 && detector_alert_may_fire(d, r, &l->al_van,
 		    ALERT_VANISHING, (enum alert_severity)sev, x->step)) {
 			detector_vanish_eval(&e, l, med, qlast, dq, n, nwarn);
 			detector_msg_vanishing(d, r, &e, &rep);
-			detector_alert_fire(d, r, &l->al_van, ALERT_VANISHING,
-			    l->name, (enum alert_severity)sev,
-			    l->v_bad >= c->vanish_persist ? l->v_onset :
-			    l->first_step, x->step, &rep);
+			/* Onset: where its level fell, else where the rule began. */
+			detector_member_fire(d, r, l, ALERT_VANISHING,
+			    (enum alert_severity)sev, l->fall_since >= 0 ?
+			    l->fall_since : l->v_bad >= c->vanish_persist ?
+			    l->v_onset : l->first_step, x->step, &rep);
 		}
+	}
+}
+
+/*
+ * Adam's ratio ||g||^2 / sum(v) of each tensor (gradwatch.torch sends
+ * it): far above its own baseline and recent extremes, the update is
+ * far larger than Adam adapted to, which comes before loss spikes
+ * (Wortsman et al. 2023).  instability (a warning, a pattern).
+ */
+static void
+detector_adam(struct detector *d, struct run *r, const struct detector_step *x)
+{
+	const struct detector_config	*c = r->cfg;
+	struct detector_report		 rep;
+	struct layer			*l;
+	struct alert			*al;
+	double				 ratio, y, jump, z = 0, s;
+	size_t				 i;
+	int				 bad;
+
+	for (i = 0; i < x->na; i++) {
+		l = r->layers[d->alslot[i]];
+		ratio = d->alval[i];
+		if (!isfinite(ratio) || ratio <= 0)
+			continue;
+		y = log(ratio);
+		al = &l->al_adam;
+		l->adam_tail = fmax(0, l->adam_tail - LN2 / c->tail_halflife);
+		bad = 0;
+		jump = 0;
+		if (baseline_is_ready(&l->adam)) {
+			s = baseline_scale(&l->adam, c->grad_s_floor);
+			jump = y - l->adam.m;
+			z = jump / s;
+			bad = l->adam.n >= c->min_step &&
+			    jump >= log(c->adam_jump) && z >= c->adam_jump_z &&
+			    jump >= l->adam_tail + LN2;
+		}
+		if (al->firing) {
+			if (detector_alert_settled(r, al, z < 2,
+			    c->grad_spike_resolve_steps))
+				detector_member_resolve(d, r, l,
+				    ALERT_INSTABILITY, x->step,
+				    detector_msg_resolved(r, al,
+				    ALERT_INSTABILITY, l->name, x->step,
+				    "calm: the ratio is back near its baseline"));
+		} else if (bad && detector_alert_may_fire(d, r, al,
+		    ALERT_INSTABILITY, ALERT_WARNING, x->step)) {
+			detector_msg_instability(r, l, x, ratio, jump, z, &rep);
+			detector_member_fire(d, r, l, ALERT_INSTABILITY,
+			    ALERT_WARNING, x->step, x->step, &rep);
+		}
+		if (al->firing || bad)
+			continue;		/* frozen while it fires */
+		if (baseline_is_ready(&l->adam) && jump > l->adam_tail)
+			l->adam_tail = jump;
+		baseline_add(&l->adam, y, 1 - c->grad_alpha, c->grad_s_floor,
+		    c->grad_winsor);
 	}
 }
 
@@ -900,6 +1060,8 @@ detector_rules_step(struct detector *d, struct run *r,
     const struct detector_step *x)
 {
 	detector_rhythm(d, r, x);
+	if (r->first_step < 0)
+		r->first_step = x->step;
 	r->last_step = x->step;
 	r->nsteps++;
 	detector_scaler(d, r, x);
@@ -914,7 +1076,9 @@ detector_rules_step(struct detector *d, struct run *r,
 	detector_grad(d, r, x);
 	detector_loss(d, r, x);
 	detector_no_gradient(d, r, x);
+	detector_never_active(d, r, x);
 	detector_vanishing(d, r, x);
+	detector_adam(d, r, x);
 	detector_clip(d, r, x);
 }
 

@@ -185,8 +185,15 @@ rowjson_alert_row(sqlite3_stmt *st)
 	json_object_set_new(o, "baseline", rowjson_real(st, 13));
 	json_object_set_new(o, "threshold", rowjson_real(st, 14));
 	json_object_set_new(o, "message", rowjson_text(st, 15));
-	if (sqlite3_column_type(st, 16) != SQLITE_NULL)
-		json_object_set_new(o, "detail", rowjson_parsed(st, 16));
+	if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
+		json_t	*detail = rowjson_parsed(st, 16), *t;
+
+		json_object_set_new(o, "detail", detail);
+		/* A pattern (tensor-level kinds): its tensors, at the top. */
+		if ((t = json_object_get(detail, "tensors")) != NULL &&
+		    json_is_array(t))
+			json_object_set(o, "tensors", t);
+	}
 	return o;
 }
 

@@ -1262,6 +1262,14 @@ def markov_order1(seed, n=30000, vocab=16, fanout=2, leak=0.02):
     return torch.tensor(out, dtype=torch.long)
 
 
+def linear_tanh_regression(seed, n=8000, d=10):
+    """y = 1.5 x.c + tanh(2 x.a), c and a random unit-scale directions."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    a, c = (torch.randn(d, 1, generator=g) / math.sqrt(d) for _ in range(2))
+    return x, 1.5 * x @ c + torch.tanh(2 * x @ a)
+
+
 def dropout_mlp(sizes, act, p):
     parts = []
     for i, (a, b) in enumerate(zip(sizes[:-2], sizes[1:-1]), 1):
@@ -1277,7 +1285,7 @@ def fam_mlp_batch1_sgd(clock):
     model = bias_free_mlp([8, 32, 32, 1], nn.Tanh)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     rec = FRec(model, opt, mse, clock)
-    rec.run(0, 1200, sampler(x, y, 1, 6003), const(0.05))
+    rec.run(0, 800, sampler(x, y, 1, 6003), const(0.05))
     return model, rec.records, healthy(
         model="MLP 8-32-32-1, tanh, no biases", task="smooth nonlinear regression, target noise 0.1",
         optimizer="plain SGD lr 0.05, batch 1",
@@ -1292,7 +1300,7 @@ def fam_mlp_batch2_adam(clock):
     model = mlp([16, 48, 4], nn.GELU)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     rec = FRec(model, opt, xent, clock)
-    rec.run(0, 900, sampler(x, y, 2, 6013), const(1e-3))
+    rec.run(0, 600, sampler(x, y, 2, 6013), const(1e-3))
     return model, rec.records, healthy(
         model="MLP 16-48-4, GELU", task="4-class teacher labels, logit noise 0.8",
         optimizer="Adam lr 1e-3, batch 2",
@@ -1302,22 +1310,342 @@ def fam_mlp_batch2_adam(clock):
 @family(0.01, "mlp", "heavy-tailed-inputs", "sgd", "healthy-batch8")
 def fam_mlp_batch8_heavy_inputs_sgd(clock):
     seed(6021)
-    g = torch.Generator().manual_seed(6022)
+    g = torch.Generator().manual_seed(6040)
     x = student_t(g, (8000, 12), 2)
     y = teacher_labels(x, g, k=3, noise=0.3)
     model = bias_free_mlp([12, 64, 64, 3], nn.ReLU)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    opt = torch.optim.SGD(model.parameters(), lr=0.008)
     rec = FRec(model, opt, xent, clock)
-    rec.run(0, 1000, sampler(x, y, 8, 6023), const(0.01))
+    rec.run(0, 800, sampler(x, y, 8, 6041), const(0.008))
     return model, rec.records, healthy(
-        model="MLP 12-64-64-3, ReLU, no biases", task="3-class teacher labels on Student-t (df 3) inputs",
-        optimizer="plain SGD lr 0.01, batch 8",
+        model="MLP 12-64-64-3, ReLU, no biases", task="3-class teacher labels on Student-t (df 2) inputs",
+        optimizer="plain SGD lr 0.008, batch 8",
         cause="none (hard negative: a batch holding an extreme input gives a single step of several times "
               "the usual loss and over ten times the usual grad norm, normal for this run)")
+
+
+@family(0.02, "mlp", "student-t-targets", "adam", "healthy-heavy-tailed-targets")
+def fam_mlp_student_t_targets(clock):
+    seed(6031)
+    x, y = linear_tanh_regression(6032, d=10)
+    g = torch.Generator().manual_seed(6033)
+    y = y + 0.3 * student_t(g, y.shape, 2)
+    model = mlp([10, 64, 1], nn.SiLU)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 600, sampler(x, y, 32, 6034), const(3e-3))
+    return model, rec.records, healthy(
+        model="MLP 10-64-1, SiLU", task="regression y = 1.5 x.c + tanh(2 x.a) plus 0.3 x Student-t (df 2) noise: "
+        "infinite-variance targets", optimizer="Adam lr 3e-3, batch 32, MSE",
+        cause="none (hard negative: a batch holding an extreme target gives a loss and grad norm many times "
+              "the usual, on single steps throughout the run)")
+
+
+@family(0.02, "mlp", "teacher-classes-25pct-label-noise", "sgd-momentum", "healthy-label-noise")
+def fam_mlp_label_noise(clock):
+    seed(6041)
+    x, y = teacher_classes(6042, d=20, k=5, noise=0.3)
+    y = flip_labels(y, 0.25, 5, 6043)
+    model = bias_free_mlp([20, 64, 64, 5], nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 800, sampler(x, y, 32, 6044), const(0.05))
+    return model, rec.records, healthy(
+        model="MLP 20-64-64-5, ReLU, no biases", task="5-class teacher labels, 25% of them replaced by random classes",
+        optimizer="SGD momentum 0.9, lr 0.05, batch 32",
+        cause="none (hard negative: the loss stays high and noisy; it cannot go below the noise floor)")
+
+
+@family(0.02, "mlp", "teacher-classes", "sgd-momentum", "healthy-dropout-triangular-lr")
+def fam_mlp_dropout_triangular(clock):
+    seed(6051)
+    x, y = teacher_classes(6052, d=20, k=5, noise=0.4)
+    model = dropout_mlp([20, 96, 96, 5], nn.ReLU, 0.3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 750, sampler(x, y, 32, 6053), triangular(0.002, 0.1, 125))
+    return model, rec.records, healthy(
+        model="MLP 20-96-96-5, ReLU, dropout 0.3, no biases", task="5-class teacher labels",
+        optimizer="SGD momentum 0.9, batch 32; triangular cyclic lr 0.002 -> 0.1 -> 0.002 every 250 steps",
+        cause="none (hard negative: the lr rises 50x three times; loss and grad norm swell with it)",
+        injected={"lr_cycle_steps": 250})
+
+
+@family(0.02, "mlp", "teacher-classes", "adamw", "healthy-long-warmup")
+def fam_mlp_long_warmup(clock):
+    seed(6061)
+    x, y = teacher_classes(6062, d=24, k=6, noise=0.5)
+    model = bias_free_mlp([24, 96, 96, 6], nn.GELU)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 1300, sampler(x, y, 32, 6063), warmup_cosine(3e-3, 1000, 1300))
+    return model, rec.records, healthy(
+        model="MLP 24-96-96-6, GELU, no biases", task="6-class teacher labels",
+        optimizer="AdamW wd 0.01, batch 32; lr linear warm-up 0 -> 3e-3 over 1000 steps, cosine to 0 at 1300",
+        cause="none (hard negative: a 1000-step warm-up: the updates grow 1000x and the grad norm changes "
+              "all through it)", injected={"warmup_steps": 1000})
+
+
+@family(0.02, "mlp", "teacher-regression", "sgd-momentum", "healthy-weight-decay")
+def fam_mlp_weight_decay(clock):
+    seed(6071)
+    x, y = teacher_regression(6072, d=10, noise=0.05)
+    model = mlp([10, 64, 64, 1], nn.Tanh)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-3)
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 600, sampler(x, y, 32, 6073), const(0.05))
+    return model, rec.records, healthy(
+        model="MLP 10-64-64-1, tanh", task="smooth nonlinear regression",
+        optimizer="SGD momentum 0.9, lr 0.05, weight decay 5e-3, batch 32",
+        cause="none (hard negative: strong weight decay shrinks the weight norms all run long)")
+
+
+BAD2 = [400, 401]
+
+
+@family(0.02, "mlp", "teacher-classes", "sgd-momentum", "healthy-two-bad-batches")
+def fam_mlp_two_bad_batches(clock):
+    seed(6081)
+    x, y = teacher_classes(6082, d=16, k=4, noise=0.4)
+    model = bias_free_mlp([16, 64, 64, 4], nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9)
+    base = sampler(x, y, 32, 6083)
+
+    def draw(step):
+        xb, yb = base(step)
+        if step in BAD2:
+            xb = xb * 4.0 + 10.0                # two shards written with another scaling
+        return xb, yb
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, draw, const(0.03))
+    return model, rec.records, dict(
+        category="healthy", expected_alerts=[], acceptable_alerts=["loss_spike", "grad_spike"],
+        model="MLP 16-64-64-4, ReLU, no biases", task="4-class teacher labels",
+        optimizer="SGD momentum 0.9, lr 0.03, batch 32",
+        cause="two back-to-back batches (steps %s) from a shard with other scaling (x 4 + 10) knock the weights; "
+              "momentum carries the kick a few steps and the loss is back to normal within about 30 steps: "
+              "a loss spike, not divergence" % BAD2,
+        injected={"corrupted_batch_steps": BAD2}, spike_steps=BAD2)
+
+
+@family(0.03, "cnn", "bar-images", "sgd-momentum", "healthy-batch4")
+def fam_cnn_batch4(clock):
+    seed(6091)
+    x, y = bar_images(6092, noise=0.6)
+    model = BarCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, sampler(x, y, 4, 6093), const(0.01))
+    return model, rec.records, healthy(
+        model="CNN conv 1-8 3x3, conv 8-16 3x3 stride 2, linear 256-4, ReLU", task="8x8 noisy bar images",
+        optimizer="SGD momentum 0.9, lr 0.01, batch 4",
+        cause="none (hard negative: batches of four images, noisy loss and grad norm)")
+
+
+@family(0.03, "cnn", "bar-images", "sgd-momentum", "healthy-warm-restarts")
+def fam_cnn_warm_restarts(clock):
+    seed(6101)
+    x, y = bar_images(6102, noise=0.8)
+    model = BarCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, sampler(x, y, 32, 6103), cosine_restarts(0.05, 200, 1e-4))
+    return model, rec.records, healthy(
+        model="CNN conv 1-8 3x3, conv 8-16 3x3 stride 2, linear 256-4, ReLU", task="8x8 bar images, pixel noise 0.8",
+        optimizer="SGD momentum 0.9, batch 32; SGDR cosine 0.05 -> 1e-4 restarting every 200 steps",
+        cause="none (hard negative: the lr jumps 500x at each restart)", injected={"restart_steps": [200, 400]})
+
+
+class GRUSmall(nn.Module):
+    """Embedding, a one-layer GRU without biases, linear projection."""
+
+    def __init__(self, vocab, emb, hidden):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, emb)
+        self.gru = nn.GRU(emb, hidden, batch_first=True, bias=False)
+        self.proj = nn.Linear(hidden, vocab)
+
+    def forward(self, idx):
+        h, _ = self.gru(self.embed(idx))
+        return self.proj(h)
+
+
+@family(0.05, "gru", "markov-text", "sgd-momentum", "healthy-curriculum-switch")
+def fam_gru_curriculum(clock):
+    seed(6111)
+    easy = markov_order1(6112, n=30000, vocab=16, fanout=2)
+    hard = markov_text(6113, n=40000, vocab=16, fanout=3)
+    switch = 400
+    de, dh = text_sampler(easy, 16, 24, 6114), text_sampler(hard, 16, 24, 6115)
+    model = GRUSmall(16, 16, 48)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 800, lambda s: de(s) if s < switch else dh(s), const(0.5))
+    return model, rec.records, healthy(
+        model="GRU language model: embedding 16, GRU hidden 48 (no biases), projection to 16 symbols",
+        task="next symbol: first-order Markov chain (2 likely successors) until step %d, then a second-order "
+             "chain (3 likely successors per pair)" % switch,
+        optimizer="SGD momentum 0.9, lr 0.5, batch 16 x 24",
+        cause="none (hard negative: at the curriculum switch the loss jumps to a new, harder task and falls "
+              "again)", injected={"curriculum_switch_step": switch})
+
+
+# ------------------------------------------------------------------ family scenarios: tune, faults
+
+def he_init_times(model, gain):
+    """Every Linear weight drawn N(0, (gain x He std)^2): an init `gain`
+    times too large."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.normal_(0, gain * math.sqrt(2.0 / m.in_features))
+
+
+EXPLODE_ACCEPT = ["grad_spike", "loss_spike", "divergence"]
+
+
+@family(0.02, "mlp", "linear-tanh-regression", "sgd-momentum", "bad-init")
+def fam_mlp_bad_init_deep_relu(clock):
+    seed(6201)
+    x, y = linear_tanh_regression(6202, d=16)
+    model = bias_free_mlp([16] + [64] * 8 + [1], nn.ReLU)
+    he_init_times(model, 1.5)
+    opt = torch.optim.SGD(model.parameters(), lr=7e-5, momentum=0.9)
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 300, sampler(x, y, 32, 6203), const(7e-5))
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model="MLP 16-64x8-1, ReLU, no biases; weights N(0, (1.5 x He std)^2)",
+        task="regression y = 1.5 x.c + tanh(2 x.a)", optimizer="SGD momentum 0.9, lr 7e-5, batch 32, MSE",
+        cause="init 1.5x too large through 9 ReLU layers: the output is 1.5^9 = 38x too large at step 0, the "
+              "first updates make the weights larger still and the grad norm grows several-fold a step "
+              "until it overflows (unhealthy from step 0)", injected={"init_gain_over_he": 1.5})
+
+
+@family(0.02, "mlp", "teacher-regression", "sgd-momentum", "bad-init")
+def fam_mlp_bad_init_deeper_relu(clock):
+    seed(6211)
+    x, y = teacher_regression(6212, d=16)
+    model = bias_free_mlp([16] + [64] * 10 + [1], nn.ReLU)
+    he_init_times(model, 1.4)
+    opt = torch.optim.SGD(model.parameters(), lr=5e-5, momentum=0.9)
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 300, sampler(x, y, 32, 6213), const(5e-5))
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model="MLP 16-64x10-1, ReLU, no biases; weights N(0, (1.4 x He std)^2)",
+        task="smooth nonlinear regression", optimizer="SGD momentum 0.9, lr 5e-5, batch 32, MSE",
+        cause="init 1.4x too large through 11 ReLU layers (40x at the output): unhealthy from step 0, the "
+              "grad norm grows until it overflows", injected={"init_gain_over_he": 1.4})
+
+
+@family(0.02, "mlp", "linear-tanh-regression", "sgd", "lr-typo-x100")
+def fam_mlp_lr_typo_stage2(clock):
+    seed(6221)
+    x, y = linear_tanh_regression(6222, d=12)
+    model = mlp([12, 64, 64, 1], nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    stage2 = 300
+
+    def lr(s):
+        return 0.02 if s < stage2 else 0.2          # meant 0.002: the second stage's lr typed x100
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 1000, sampler(x, y, 32, 6223), lr)
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model="MLP 12-64-64-1, ReLU", task="regression y = 1.5 x.c + tanh(2 x.a)",
+        optimizer="plain SGD, batch 32, MSE; lr 0.02, then from step %d a second stage meant to run at 0.002 "
+                  "but configured as 0.2" % stage2,
+        cause="lr typo x100 in the second stage: past the stable range, the weights oscillate with growing "
+              "amplitude until they overflow", injected={"typo_from_step": stage2, "lr_meant": 0.002, "lr_used": 0.2})
+
+
+@family(0.05, "gru", "markov-text", "sgd-momentum", "lr-typo-x100")
+def fam_gru_lr_typo(clock):
+    seed(6231)
+    stream = markov_text(6232)
+    model = GRUSmall(16, 16, 32)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    resume = 250
+
+    def lr(s):
+        return 0.3 if s < resume else 30.0           # the resumed job's lr typed 3e1 instead of 3e-1
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 800, text_sampler(stream, 16, 24, 6233), lr)
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model="GRU language model: embedding 16, GRU hidden 32 (no biases), projection to 16 symbols",
+        task="next symbol of a sparse second-order Markov chain",
+        optimizer="SGD momentum 0.9, batch 16 x 24; lr 0.3, and from step %d (a restarted job) 30 by a typo" % resume,
+        cause="lr x100 from step %d" % resume, injected={"typo_from_step": resume, "lr_meant": 0.3, "lr_used": 30.0})
+
+
+@family(0.03, "cnn", "bar-images", "adam", "lr-typo-x100")
+def fam_cnn_lr_typo_adam(clock):
+    seed(6241)
+    x, y = bar_images(6242, noise=0.6)
+    model = BarCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=0.0)
+    resume = 200
+
+    def lr(s):
+        return 1e-3 if s < resume else 0.1
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, sampler(x, y, 32, 6243), lr)
+    return model, rec.records, fault(
+        "divergence", ["divergence"], ["loss_spike", "grad_spike", "grad_explosion", "dead_layer", "nonfinite"],
+        model="CNN conv 1-8 3x3, conv 8-16 3x3 stride 2, linear 256-4, ReLU", task="8x8 noisy bar images",
+        optimizer="Adam, batch 32; lr 1e-3, and from step %d 0.1 (typed 1e-1 for 1e-3)" % resume,
+        cause="lr x100 with Adam from step %d: each update moves every weight by about the lr, the model "
+              "is thrown out of its basin and the loss climbs to chance and stays there" % resume,
+        injected={"typo_from_step": resume, "lr_meant": 1e-3, "lr_used": 0.1})
 # ------------------------------------------------------------------ family checks
 
+def _loss_median(recs, lo, hi):
+    xs = [r["loss"] for r in recs if lo <= r["step"] < hi and ok_num(r["loss"]) and not r.get("skipped")]
+    return med(xs)
+
+
 def family_checks(name, entry, recs):
-    return checks(name, entry, recs)
+    """The claims a family scenario makes about itself, as (ok, text)."""
+    recs = effective(recs)
+    lab, st, inj = entry["labels"], entry["stats"], entry["injected"]
+    cat = entry["category"]
+    n = len(recs)
+    last = recs[-1]["step"]
+    out = []
+
+    def want(cond, text):
+        out.append((bool(cond), text))
+    if cat == "healthy":
+        want(lab["first_nonfinite_step"] is None, "no non-finite step")
+        want(lab["onset_step"] is None, "no explosion onset")
+        want(not lab["vanishing_params"], "no vanishing tensor")
+        want(not lab["dead_params"], "no dead tensor")
+        want(not lab["no_gradient_params"], "every tensor gets a gradient")
+        k = max(10, min(50, n // 10))
+        if "curriculum_switch_step" in inj:
+            sw = inj["curriculum_switch_step"]
+            a, b = _loss_median(recs, 0, 10), _loss_median(recs, sw - k, sw)
+            c, d = _loss_median(recs, sw, sw + k), _loss_median(recs, last + 1 - k, last + 1)
+            want(b < 0.8 * a, "the loss falls before the switch (median %.4g -> %.4g)" % (a, b))
+            want(c > 1.1 * b, "the loss jumps at the switch (median %.4g -> %.4g)" % (b, c))
+            want(d < 0.8 * c, "and falls again (median %.4g -> %.4g)" % (c, d))
+        else:
+            a, b = _loss_median(recs, 0, k), _loss_median(recs, last + 1 - k, last + 1)
+            want(b < 0.8 * a, "the loss falls (median of the first and last %d steps %.4g -> %.4g)" % (k, a, b))
+        if lab["clip_rate"] is not None:
+            want(0 < lab["clip_rate"] < 0.25, "clips sometimes, not mostly (rate %s)" % lab["clip_rate"])
+        for s in st.get("spikes", []):
+            want(s["loss_ratio"] > 2 and (s["recovery_steps"] or 999) <= 30,
+                 "bad batch at %d: loss %.1fx, back under 1.5x in %s steps" % (s["step"], s["loss_ratio"],
+                                                                              s["recovery_steps"]))
+        if lab["spike_steps"]:
+            s0 = lab["spike_steps"][-1]
+            pre = _loss_median(recs, s0 - 50, lab["spike_steps"][0])
+            post = _loss_median(recs, s0 + 30, s0 + 80)
+            want(post <= RECOVERED_X * pre, "no divergence: loss median of steps +30..+80 %.4g vs %.4g before" % (post, pre))
+    return out
 
 # ------------------------------------------------------------------ driver
 

@@ -756,18 +756,25 @@ test_vanishing_depth(void **state)
 	check_events(&out);
 	for (k = 0; k < out.n; k++)
 		assert_int_equal(out.ev[k].run_id, 2);
-	for (i = 4; i < 8; i++) {
-		ev = find_ev(&out, DETECTOR_FIRE, ALERT_VANISHING, names[i]);
-		assert_non_null(ev);
-		assert_int_equal(ev->fire_step, 24);	/* from step W */
-		assert_int_equal(ev->onset_step, 0);	/* broken from the start */
-		assert_int_equal(ev->severity, ALERT_CRITICAL);	/* 4 of 8 */
-		assert_non_null(strstr(ev->message, names[i]));
-	}
+	/* One pattern: the shallowest tensor fires it, the others join. */
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_VANISHING, names[4]);
+	assert_non_null(ev);
+	assert_int_equal(ev->fire_step, 24);	/* from step W */
+	assert_int_equal(ev->onset_step, 0);	/* broken from the start */
+	assert_int_equal(ev->severity, ALERT_CRITICAL);	/* 4 of 8 */
+	assert_non_null(strstr(ev->message, names[4]));
 	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_VANISHING, NULL),
-	    4);
+	    1);
 	assert_int_equal(count_ev(&out, DETECTOR_UPDATE, ALERT_VANISHING,
-	    NULL), 0);
+	    names[4]), 3);
+	ev = &out.ev[out.n - 1];
+	assert_int_equal(ev->type, DETECTOR_UPDATE);
+	assert_non_null(strstr(ev->message, "on 4 tensors"));
+	for (i = 4; i < 8; i++) {
+		assert_non_null(strstr(ev->message, names[i]));
+		assert_non_null(strstr(ev->detail_json, names[i]));
+	}
+	assert_non_null(strstr(ev->detail_json, "\"tensor_count\":4"));
 	detector_events_cleanup(&out);
 	detector_free(d);
 	detector_config_free(cfg);
@@ -1049,11 +1056,15 @@ test_absent_vs_zero(void **state)
 	check_events(&out);
 	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER,
 	    "aux.weight"), 0);
-	ev = find_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER, "unused.weight");
+	/* Zero from the first step: never active, a warning (no_gradient). */
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER,
+	    "unused.weight"), 0);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_NO_GRADIENT, "unused.weight");
 	assert_non_null(ev);
-	assert_int_equal(ev->severity, ALERT_INFO);
+	assert_int_equal(ev->severity, ALERT_WARNING);
 	assert_int_equal(ev->fire_step, 49);
 	assert_non_null(strstr(ev->detail_json, "never_active"));
+	assert_non_null(strstr(ev->detail_json, "\"tensors\":[\"unused.weight\"]"));
 	ev = find_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER, "late.weight");
 	assert_non_null(ev);
 	assert_int_equal(ev->severity, ALERT_WARNING);
@@ -1088,13 +1099,17 @@ test_cooldown_severity(void **state)
 		tb_feed(&t, d, 1, 1767225600.0 + (double)k, 0, &out);
 	}
 	check_events(&out);
-	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER,
-	    "x.weight"), 2);
-	assert_int_equal(out.ev[0].severity, ALERT_INFO);
+	/* Never active first: no_gradient (warning), until its first gradient. */
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_NO_GRADIENT,
+	    "x.weight"), 1);
+	assert_int_equal(out.ev[0].kind, ALERT_NO_GRADIENT);
+	assert_int_equal(out.ev[0].severity, ALERT_WARNING);
 	assert_int_equal(out.ev[0].fire_step, 49);
-	assert_non_null(find_ev(&out, DETECTOR_RESOLVE, ALERT_DEAD_LAYER,
+	assert_non_null(find_ev(&out, DETECTOR_RESOLVE, ALERT_NO_GRADIENT,
 	    "x.weight"));
-	/* Within the cool-down, but it rose to warning: it fires. */
+	/* Then it dies: a dead layer. */
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER,
+	    "x.weight"), 1);
 	for (k = 0; k < (int64_t)out.n; k++)
 		if (out.ev[k].type == DETECTOR_FIRE &&
 		    out.ev[k].kind == ALERT_DEAD_LAYER &&
@@ -1334,9 +1349,22 @@ struct seen {
 	enum alert_kind		 kind;
 	enum alert_severity	 sev;
 	char			 series[128];
+	char			 detail[4096];	/* the latest, with a pattern's tensors */
 	int64_t			 fire;
 	int64_t			 resolve;
 };
+
+/* 1 if seen entry e names tensor name: its series, or in its tensors. */
+static int
+seen_names(const struct seen *e, const char *name, size_t len)
+{
+	char	q[160];
+
+	if (strncmp(e->series, name, len) == 0)
+		return 1;
+	snprintf(q, sizeof q, "\"%.*s", (int)len, name);
+	return strstr(e->detail, q) != NULL;
+}
 
 static json_t	*labels_root;
 
@@ -1438,6 +1466,9 @@ trace_replay(const char *path, struct detector *d, struct seen *seen,
 				seen[k].sev = ev->severity;
 				snprintf(seen[k].series, sizeof seen[k].series,
 				    "%s", ev->series);
+				snprintf(seen[k].detail, sizeof seen[k].detail,
+				    "%s", ev->detail_json != NULL ?
+				    ev->detail_json : "");
 				seen[k].fire = ev->fire_step;
 				seen[k].resolve = -1;
 				(*nseen)++;
@@ -1446,6 +1477,11 @@ trace_replay(const char *path, struct detector *d, struct seen *seen,
 				if (ev->type == DETECTOR_UPDATE &&
 				    ev->severity > seen[k].sev)
 					seen[k].sev = ev->severity;
+				if (ev->type == DETECTOR_UPDATE &&
+				    ev->detail_json != NULL)
+					snprintf(seen[k].detail,
+					    sizeof seen[k].detail, "%s",
+					    ev->detail_json);
 				if (ev->type == DETECTOR_RESOLVE)
 					seen[k].resolve = ev->resolve_step;
 			}
@@ -1553,7 +1589,8 @@ test_trace(void **state)
 	json_array_foreach(arr, i, v) {
 		for (j = 0; j < nseen; j++)
 			if (seen[j].kind == ALERT_DEAD_LAYER &&
-			    strcmp(seen[j].series, json_string_value(v)) == 0)
+			    seen_names(&seen[j], json_string_value(v),
+			    strlen(json_string_value(v))))
 				break;
 		ok = j < nseen && seen[j].fire >= dead_from &&
 		    seen[j].fire <= dead_from + 200 &&
@@ -1577,7 +1614,7 @@ test_trace(void **state)
 		for (j = 0; j < nseen; j++)
 			if (seen[j].kind == ALERT_VANISHING &&
 			    seen[j].sev >= ALERT_WARNING &&
-			    strncmp(seen[j].series, layer, strlen(layer)) == 0)
+			    seen_names(&seen[j], layer, strlen(layer)))
 				break;
 		ok = j < nseen && seen[j].fire <= 200;
 		printf("#   vanishing %s: fired %lld on %s%s\n",

@@ -426,6 +426,7 @@ class Watcher:
             raise ValueError("a sharded model: torch.distributed is not initialised; call "
                              "init_process_group() before watch()")
         self._lid: List[Optional[int]] = [None] * len(self._params)
+        self._all_registered = False
         self._sig: Optional[List[int]] = None     # param indices with a grad, last step
         self._sig_ids: List[int] = []             # their layer ids
         self._loss_sum: Optional[torch.Tensor] = None
@@ -794,18 +795,17 @@ class Watcher:
         return (self.step - self._start) % self.every == 0
 
     def _ids_for(self, idx: List[int]) -> List[int]:
-        """Layer ids of the params at idx, registering the new ones."""
+        """Layer ids of the params at idx, registering the new ones.  The
+        first time, every trainable tensor is registered: the daemon then
+        knows the ones that never get a gradient (a detached branch)."""
         if idx == self._sig:
             return self._sig_ids
-        ids = []
-        for i in idx:
-            lid = self._lid[i]
-            if lid is None:
-                p = self._params[i]
-                shape = tuple(getattr(p, "_unpadded_unsharded_size", None) or p.shape)
-                lid = self.run.register_layer(self._names[i], shape=shape, depth=i)
-                self._lid[i] = lid
-            ids.append(lid)
+        if not self._all_registered:
+            self._all_registered = True
+            for i, p in enumerate(self._params):
+                if p.requires_grad:
+                    self._lid_of(i)
+        ids = [self._lid_of(i) for i in idx]
         self._sig, self._sig_ids = idx, ids
         return ids
 
@@ -989,11 +989,14 @@ class Watcher:
             self.run._fail("watch", "cannot take the update norms", "(%s: %s)" % (type(e).__name__, e))
 
     def _lid_of(self, i: int) -> int:
+        """Layer id of tensor i, registering it (with its shape and depth)."""
         lid = self._lid[i]
         if lid is None:
-            self._ids_for([i])
-            lid = self._lid[i]
-        return lid if lid is not None else -1
+            p = self._params[i]
+            shape = tuple(getattr(p, "_unpadded_unsharded_size", None) or p.shape)
+            lid = self.run.register_layer(self._names[i], shape=shape, depth=i)
+            self._lid[i] = lid
+        return lid
 
     def _emit(self, lay: _Layout, vals: List[float]) -> Tuple[bool, Optional[bool]]:
         """Log one step's values (on the sending rank); returns (non-finite
