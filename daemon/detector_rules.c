@@ -653,8 +653,10 @@ detector_dominant(struct detector *d, struct run *r, struct layer *l,
 	if (!detector_has(x, SERIES_GRAD_NORM) || !isfinite(x->grad) ||
 	    x->grad <= 0)
 		return;
-	grown = l->ybar.p - l->ylow;
 	share = v * v / (x->grad * x->grad);
+	if (!al->firing && share < c->grad_dominant_share)
+		return;		/* the common case: no log() a point */
+	grown = l->ybar.p - l->ylow;
 	bad = grown >= log(c->grad_dominant_growth) &&
 	    share >= c->grad_dominant_share && l->yfast.p >= l->ybar.p;
 	sev = grown >= log(c->grad_dominant_growth) + LN10 ? ALERT_CRITICAL :

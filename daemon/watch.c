@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * watch: detector events into alert rows; see watch.h.  Replay after a
+ * watch: the writer's side of detection; see watch.h.  Replay after a
  * restart feeds at most WATCH_REPLAY_STEPS recent steps of each active
- * run, enough for every baseline's warm-up and slow averages.
+ * run, enough for every baseline's warm-up and slow averages; then the
+ * detector moves to its own thread (detection.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "alertstore.h"
+#include "detection.h"
 #include "detector.h"
 #include "history.h"
 #include "log.h"
@@ -26,7 +28,8 @@ struct watch_ids {
 };
 
 struct watch {
-	struct detector		*det;
+	struct detector		*det;		/* the detection thread's once started */
+	struct detection	*thread;	/* NULL before watch_start */
 	struct detector_events	 events;	/* reused between calls */
 	struct watch_ids	 alerts;	/* changed since the last clear */
 	struct watch_ids	 runs;
@@ -81,6 +84,7 @@ watch_free(struct watch *w)
 {
 	if (w == NULL)
 		return;
+	detection_stop(w->thread);	/* before the detector it borrows */
 	detector_free(w->det);
 	detector_events_cleanup(&w->events);
 	free(w->alerts.id);
@@ -141,11 +145,26 @@ watch_apply_events(struct watch *w, sqlite3 *db, double now)
 }
 
 void
-watch_batch(struct watch *w, sqlite3 *db, int64_t run_id,
-    const struct batch *b, double now)
+watch_start(struct watch *w, size_t max_points, void (*wake)(void *),
+    void *arg)
 {
-	detector_feed(w->det, run_id, b, now, 0, &w->events);
-	watch_apply_events(w, db, now);
+	w->thread = detection_start(w->det, max_points, wake, arg);
+}
+
+uint64_t
+watch_batch(struct watch *w, int64_t run_id, struct batch *b, double now)
+{
+	return detection_batch(w->thread, run_id, b, now);
+}
+
+uint64_t
+watch_apply(struct watch *w, sqlite3 *db, double now)
+{
+	uint64_t	done = detection_take(w->thread, &w->events);
+
+	if (w->events.n > 0)
+		watch_apply_events(w, db, now);
+	return done;
 }
 
 void
@@ -155,20 +174,44 @@ watch_finish(struct watch *w, sqlite3 *db, int64_t run_id, double now)
 	int64_t	 stall;
 	int	 changed;
 
-	detector_forget(w->det, run_id);
 	if (alertstore_resolve_stall(db, run_id, -1, now, &stall,
 	    &cause) == -1 ||
 	    alertstore_sync_run(db, run_id, &changed, &cause) == -1) {
 		log_warnx("watch: %s", cause);
 		free(cause);
-		return;
+	} else {
+		if (changed)
+			watch_ids_add(&w->runs, run_id);
+		if (stall != -1) {
+			watch_ids_add(&w->alerts, stall);
+			watch_notify(w, stall, NOTICE_RESOLVED, ALERT_WARNING,
+			    now);
+		}
 	}
-	if (changed)
-		watch_ids_add(&w->runs, run_id);
-	if (stall != -1) {
-		watch_ids_add(&w->alerts, stall);
-		watch_notify(w, stall, NOTICE_RESOLVED, ALERT_WARNING, now);
-	}
+}
+
+uint64_t
+watch_forget(struct watch *w, int64_t run_id)
+{
+	return detection_forget(w->thread, run_id);
+}
+
+uint64_t
+watch_tick(struct watch *w, double now)
+{
+	return detection_tick(w->thread, now);
+}
+
+uint64_t
+watch_last(struct watch *w)
+{
+	return detection_last(w->thread);
+}
+
+void
+watch_drain(struct watch *w)
+{
+	detection_drain(w->thread);
 }
 
 void
@@ -193,13 +236,6 @@ watch_changes_clear(struct watch *w)
 	w->alerts.n = 0;
 	w->runs.n = 0;
 	w->notices = 0;
-}
-
-void
-watch_tick(struct watch *w, sqlite3 *db, double now)
-{
-	detector_tick(w->det, now, &w->events);
-	watch_apply_events(w, db, now);
 }
 
 static void

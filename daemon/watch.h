@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * watch: the writer thread's glue between the detector and the
- * database.  It feeds each batch the writer stores to the detector,
- * writes the resulting alert events and run health in the same
- * transaction, runs the stall timer, and after a restart rebuilds the
- * detector from the stored history.  Writer thread only.
+ * watch: the writer's side of detection.  After a restart it rebuilds
+ * the detector from the stored history; then the detector runs on its
+ * own thread (detection.h): the writer hands it each committed batch
+ * and, in its next transaction, writes the alert events that came back
+ * (alert rows, the run's health, the notices of the outbox).  Each hand
+ * over returns a ticket; watch_apply() says up to which ticket the
+ * events are written, so the writer answers a request once its alerts
+ * are.  Writer thread only.
  */
 #ifndef GW_WATCH_H
 #define GW_WATCH_H
@@ -27,25 +30,41 @@ struct watch;
  */
 struct watch	*watch_new(const struct detector_config *cfg,
 		    struct store_outbox *outbox);
+/* Stop the detection thread and free w.  NULL is fine. */
 void		 watch_free(struct watch *w);
 /*
- * Outside a transaction, at start: restore the firing alerts of active
- * runs and replay their recent steps so baselines pick up where they
- * were.  Failures are logged; detection then starts afresh.
+ * Before watch_start, outside a transaction: restore the firing alerts
+ * of active runs and replay their recent steps so baselines pick up
+ * where they were.  Failures are logged; detection then starts afresh.
  */
 void		 watch_restore(struct watch *w, sqlite3 *db);
 /*
- * Inside the writer's transaction, after run_id's batch b was applied:
- * detect, and write alert changes and health.  Failures are logged, not
- * returned: the points are stored either way.
+ * Start the detection thread (max_points: the points of the batches it
+ * may have waiting); wake(arg) is called from it when it has done an
+ * item, so the writer comes to take the events.
  */
-void		 watch_batch(struct watch *w, sqlite3 *db, int64_t run_id,
-		    const struct batch *b, double now);
-/* Inside the transaction: run_id finished or failed. */
+void		 watch_start(struct watch *w, size_t max_points,
+		    void (*wake)(void *), void *arg);
+/* After run_id's batch b was committed: hand it to detection (taken).  Its ticket. */
+uint64_t	 watch_batch(struct watch *w, int64_t run_id, struct batch *b,
+		    double now);
+/* Inside the transaction that finished or failed run_id: end its stall alert. */
 void		 watch_finish(struct watch *w, sqlite3 *db, int64_t run_id,
 		    double now);
-/* Inside a transaction: the stall timer (about once a second). */
-void		 watch_tick(struct watch *w, sqlite3 *db, double now);
+/* After that commit: detection forgets the run.  Its ticket. */
+uint64_t	 watch_forget(struct watch *w, int64_t run_id);
+/* The stall timer (about once a second).  Its ticket. */
+uint64_t	 watch_tick(struct watch *w, double now);
+/*
+ * Inside a transaction: write the alert events detection made so far
+ * (alert rows, health, notices).  Returns the last ticket whose events
+ * are now written.  Failures are logged: the points are stored anyway.
+ */
+uint64_t	 watch_apply(struct watch *w, sqlite3 *db, double now);
+/* The last ticket handed out. */
+uint64_t	 watch_last(struct watch *w);
+/* Wait until detection has done every ticket handed out. */
+void		 watch_drain(struct watch *w);
 /*
  * What the calls since the last watch_changes_clear() changed: the ids
  * of the alerts they fired, updated or resolved (an id may repeat), and

@@ -5,13 +5,20 @@
  * (so one bad job fails alone), commits once, and hands the answers to
  * walsync, which sends them once the WAL is on disk: a 200 from the
  * writer is a durability promise.  Past a WAL size, the writer also
- * catches the checkpoints up between rounds (checkpoint.h).  The
- * writer also owns the outbox's rows: the detector's alert changes add
- * notices in the round's transaction (watch.h), and the notifier's
- * delivery outcomes are marked in the next one (notify.h).
+ * catches the checkpoints up between rounds (checkpoint.h).
+ *
+ * Detection runs on a thread of its own (watch.h): after the commit each
+ * batch goes there, and the next round writes the alerts that came back
+ * before it answers the batch's request, so an answer still carries
+ * its batch's alerts while the rules never hold up a commit.  The
+ * detection thread wakes the writer with a job of its own (wake_job).
+ * The writer also owns the outbox's rows: alert changes add notices in
+ * the transaction that writes them, and the notifier's delivery
+ * outcomes are marked in the next one (notify.h).
  */
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +58,14 @@ struct writer {
 	struct queue	*q;
 	pthread_t	 thread;
 	int		 stopped;	/* main thread only */
+	size_t		 max_points;	/* detection's backlog bound */
+	/* Jobs waiting for their batch's detection: writer thread only. */
+	struct writer_job **waiting;
+	uint64_t	*tickets;
+	size_t		 nwaiting, capwaiting;
+	/* The detection thread's wake-up: queued at most once at a time. */
+	struct writer_job wake_job;
+	_Atomic int	 wake_pending;
 };
 
 static void
@@ -99,23 +114,14 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 		*run_id = -1;
 		return;
 	}
-	if (w->watch == NULL)
-		return;
-	if (job->kind == WRITER_JOB_INGEST)
-		watch_batch(w->watch, store_db(w->st), *run_id, job->batch,
-		    job->received_at);
-	else
-		watch_finish(w->watch, store_db(w->st), *run_id,
-		    job->received_at);
 }
 
 /*
- * After a COMMIT: the stream's messages for the n jobs (run_ids[i] -1
- * for a failed one) and for what the detector changed meanwhile.
+ * After a COMMIT: the stream's messages for the n jobs (run_id -1 for a
+ * failed one) and for the alerts the round wrote.
  */
 static void
-writer_publish(struct writer *w, struct writer_job **jobs,
-    const int64_t *run_ids, size_t n)
+writer_publish(struct writer *w, struct writer_job **jobs, size_t n)
 {
 	sqlite3		*db = store_db(w->st);
 	const int64_t	*aids = NULL, *rids = NULL;
@@ -135,9 +141,9 @@ writer_publish(struct writer *w, struct writer_job **jobs,
 	for (i = 0; i < nr; i++)
 		publish_run(w->pub, db, rids[i], 1);
 	for (i = 0; i < n; i++) {
-		if (run_ids[i] == -1)
+		if (jobs[i]->run_id == -1)
 			continue;
-		publish_run(w->pub, db, run_ids[i],
+		publish_run(w->pub, db, jobs[i]->run_id,
 		    jobs[i]->kind == WRITER_JOB_FINISH);	/* only on a change */
 		if (jobs[i]->kind == WRITER_JOB_INGEST)
 			publish_batch(w->pub, jobs[i]->batch);
@@ -185,42 +191,14 @@ writer_notify(struct writer *w)
 		notify_wake(w->notify);
 }
 
-/* The stall timer and the outbox's marks, in a transaction of their own. */
-static void
-writer_tick(struct writer *w)
-{
-	char	*cause = NULL;
-
-	if (w->watch == NULL && w->outbox == NULL)
-		return;
-	if (store_begin(w->st, &cause) == -1) {
-		log_warnx("writer: tick: %s", cause);
-		free(cause);
-		return;
-	}
-	writer_outbox(w);
-	if (w->watch != NULL) {
-		watch_changes_clear(w->watch);
-		watch_tick(w->watch, store_db(w->st), now_wall());
-	}
-	if (store_commit(w->st, &cause) == -1) {
-		log_warnx("writer: tick: %s", cause);
-		free(cause);
-		return;
-	}
-	writer_notify(w);
-	if (w->watch != NULL)
-		writer_publish(w, NULL, NULL, 0);
-}
-
 /* Build the success answer of a committed job (writer thread). */
 static void
-writer_answer(struct writer *w, struct writer_job *job, int64_t run_id)
+writer_answer(struct writer *w, struct writer_job *job)
 {
 	sqlite3	*db = store_db(w->st);
 	json_t	*run, *o;
 
-	run = rowjson_run(db, run_id);
+	run = rowjson_run(db, job->run_id);
 	if (run == NULL) {
 		writer_fail(job, 500, "internal", "run vanished after commit");
 		return;
@@ -231,9 +209,9 @@ writer_answer(struct writer *w, struct writer_job *job, int64_t run_id)
 		return;
 	}
 	o = json_pack("{s:I, s:O, s:o}",
-	    "accepted", (json_int_t)job->batch->npoints,
+	    "accepted", (json_int_t)job->points,
 	    "health", json_object_get(run, "health"),
-	    "alerts", rowjson_firing_alerts(db, run_id));
+	    "alerts", rowjson_firing_alerts(db, job->run_id));
 	json_decref(run);
 	if (o == NULL)
 		fatalx("writer: json_pack failed");
@@ -241,13 +219,61 @@ writer_answer(struct writer *w, struct writer_job *job, int64_t run_id)
 	job->body = writer_dump(o);
 }
 
+/*
+ * After the commit of job: its batch (or its run's end) goes to
+ * detection, and the job waits for that ticket to be written.
+ */
+static void
+writer_defer(struct writer *w, struct writer_job *job)
+{
+	uint64_t	ticket;
+
+	if (job->kind == WRITER_JOB_INGEST) {
+		ticket = watch_batch(w->watch, job->run_id, job->batch,
+		    job->received_at);
+		job->batch = NULL;		/* detection's now */
+	} else
+		ticket = watch_forget(w->watch, job->run_id);
+	if (w->nwaiting == w->capwaiting) {
+		w->capwaiting = w->capwaiting == 0 ? 256 : w->capwaiting * 2;
+		w->waiting = xreallocarray(w->waiting, w->capwaiting,
+		    sizeof *w->waiting);
+		w->tickets = xreallocarray(w->tickets, w->capwaiting,
+		    sizeof *w->tickets);
+	}
+	w->waiting[w->nwaiting] = job;
+	w->tickets[w->nwaiting++] = ticket;
+}
+
+/* A growing list of jobs to answer this round. */
+struct writer_answers {
+	struct writer_job	**job;
+	size_t			 n, cap;
+};
+
+static void
+writer_answers_add(struct writer_answers *a, struct writer_job *job)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap == 0 ? 64 : a->cap * 2;
+		a->job = xreallocarray(a->job, a->cap, sizeof *a->job);
+	}
+	a->job[a->n++] = job;
+}
+
+/*
+ * One round: in one transaction, the outbox's marks, the alerts
+ * detection made, and jobs[0..n) (none for a tick or a wake-up); then
+ * the answers of every job whose alerts are now written.
+ */
 static void
 writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 {
-	int64_t	 run_ids[WRITER_MAX_JOBS];
-	char	*cause = NULL;
-	double	 t0;
-	size_t	 i, points = 0, ok = 0;
+	struct writer_answers	 ans = { NULL, 0, 0 };
+	char			*cause = NULL;
+	double			 t0;
+	uint64_t		 done = 0;
+	size_t			 i, k, points = 0, ok = 0;
 
 	checkpoint_catch_up(w->cp, store_db(w->st));
 	t0 = now_mono();
@@ -261,42 +287,84 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		goto answer;
 	}
 	writer_outbox(w);
+	if (w->watch != NULL)
+		done = watch_apply(w->watch, store_db(w->st), now_wall());
 	for (i = 0; i < n; i++) {
-		writer_apply(w, jobs[i], &run_ids[i]);
-		if (run_ids[i] != -1) {
-			ok++;
-			if (jobs[i]->kind == WRITER_JOB_INGEST)
-				points += jobs[i]->batch->npoints;
-		}
+		writer_apply(w, jobs[i], &jobs[i]->run_id);
+		if (jobs[i]->run_id == -1)
+			continue;
+		ok++;
+		if (jobs[i]->kind == WRITER_JOB_INGEST) {
+			jobs[i]->points = jobs[i]->batch->npoints;
+			points += jobs[i]->points;
+		} else if (w->watch != NULL)
+			watch_finish(w->watch, store_db(w->st),
+			    jobs[i]->run_id, jobs[i]->received_at);
 	}
 	if (store_commit(w->st, &cause) == -1) {
 		log_warnx("writer: commit of %zu requests failed: %s", n, cause);
 		for (i = 0; i < n; i++)
-			if (run_ids[i] != -1) {
+			if (jobs[i]->run_id != -1) {
 				writer_fail(jobs[i], 503, "overloaded", cause);
-				run_ids[i] = -1;
+				jobs[i]->run_id = -1;
 			}
 		free(cause);
 		goto answer;
 	}
-	metrics_commit(ok, now_mono() - t0);
-	metrics_points(points);
+	if (n > 0) {
+		metrics_commit(ok, now_mono() - t0);
+		metrics_points(points);
+	}
 	writer_notify(w);
-	writer_publish(w, jobs, run_ids, n);	/* viewers before answers */
-	for (i = 0; i < n; i++)
-		if (run_ids[i] != -1)
-			writer_answer(w, jobs[i], run_ids[i]);
+	writer_publish(w, jobs, n);	/* viewers before answers */
+	for (i = 0; i < n; i++) {
+		if (jobs[i]->run_id == -1)
+			continue;
+		if (w->watch != NULL)
+			writer_defer(w, jobs[i]);
+		else {
+			writer_answer(w, jobs[i]);
+			writer_answers_add(&ans, jobs[i]);
+		}
+	}
+	/* The waiting jobs whose alerts this round wrote. */
+	for (i = k = 0; i < w->nwaiting; i++) {
+		if (w->tickets[i] <= done) {
+			writer_answer(w, w->waiting[i]);
+			writer_answers_add(&ans, w->waiting[i]);
+		} else {
+			w->waiting[k] = w->waiting[i];
+			w->tickets[k++] = w->tickets[i];
+		}
+	}
+	w->nwaiting = k;
 answer:
 	for (i = 0; i < n; i++) {
+		if (jobs[i]->run_id == -1)
+			writer_answers_add(&ans, jobs[i]);
 		batch_free(jobs[i]->batch);
 		jobs[i]->batch = NULL;
 	}
-	if (w->sync != NULL) {
-		walsync_submit(w->sync, jobs, n);	/* answers once on disk */
-		return;
+	if (ans.n > 0) {
+		if (w->sync != NULL)
+			walsync_submit(w->sync, ans.job, ans.n);
+		else
+			for (i = 0; i < ans.n; i++)
+				ans.job[i]->done(ans.job[i],
+				    ans.job[i]->done_arg);
 	}
-	for (i = 0; i < n; i++)
-		jobs[i]->done(jobs[i], jobs[i]->done_arg);
+	free(ans.job);
+}
+
+/* Detection thread: it finished an item; the writer comes for its events. */
+static void
+writer_wake_cb(void *arg)
+{
+	struct writer	*w = arg;
+
+	if (!atomic_exchange(&w->wake_pending, 1) &&
+	    queue_push(w->q, &w->wake_job, 1) == -1)
+		atomic_store(&w->wake_pending, 0);	/* closed or full */
 }
 
 static void *
@@ -304,24 +372,38 @@ writer_main(void *arg)
 {
 	struct writer		*w = arg;
 	struct writer_job	*jobs[WRITER_MAX_JOBS];
-	size_t			 n;
+	size_t			 n, i, k;
 	double			 last_tick, t;
-	int			 closed = 0;
+	int			 closed = 0, woken;
 
-	if (w->watch != NULL)
+	if (w->watch != NULL) {
 		watch_restore(w->watch, store_db(w->st));
+		watch_start(w->watch, w->max_points, writer_wake_cb, w);
+	}
 	last_tick = now_mono();
 	while (!closed) {
 		n = queue_pop_wait(w->q, (void **)jobs, WRITER_MAX_JOBS,
 		    WRITER_GROUP_POINTS, WRITER_TICK_MS, &closed);
-		if (n > 0)
-			writer_round(w, jobs, n);
+		for (i = k = 0, woken = 0; i < n; i++)
+			if (jobs[i] == &w->wake_job)
+				woken = 1;
+			else
+				jobs[k++] = jobs[i];
+		if (woken)
+			atomic_store(&w->wake_pending, 0);
+		if (k > 0 || woken)
+			writer_round(w, jobs, k);
 		if ((t = now_mono()) - last_tick >= WRITER_TICK_MS / 1e3) {
-			writer_tick(w);
+			if (w->watch != NULL)
+				watch_tick(w->watch, now_wall());
+			writer_round(w, NULL, 0);	/* the outbox's marks */
 			last_tick = t;
 		}
 	}
-	writer_tick(w);		/* the last deliveries' marks */
+	/* The last alerts, and the answers that waited for them. */
+	if (w->watch != NULL)
+		watch_drain(w->watch);
+	writer_round(w, NULL, 0);
 	return NULL;
 }
 
@@ -359,6 +441,7 @@ writer_start(struct store *st, const struct config *cfg,
 			fatalx("%s", cause);
 	}
 	w->q = queue_new(WRITER_QUEUE_JOBS, cfg->queue_points);
+	w->max_points = cfg->queue_points;
 	if ((rc = pthread_create(&w->thread, NULL, writer_main, w)) != 0)
 		fatalx("writer: pthread_create: %s", strerror(rc));
 	return w;
@@ -409,5 +492,7 @@ writer_free(struct writer *w)
 		return;
 	writer_stop(w);
 	queue_free(w->q);
+	free(w->waiting);
+	free(w->tickets);
 	free(w);
 }

@@ -40,6 +40,8 @@ struct writer_job {
 	void			*done_arg;
 	unsigned int		 status;	/* out: HTTP status */
 	char			*body;		/* out: allocated JSON */
+	size_t			 points;	/* writer's: points of the batch */
+	int64_t			 run_id;	/* writer's: the run, once stored */
 };
 
 /*
