@@ -112,19 +112,6 @@ cusum_add(struct cusum *cs, double z, double k, double cap, int64_t step)
 	return s;
 }
 
-void
-ewmean_add(struct ewmean *e, double x, double a)
-{
-	double	w;
-
-	w = 1.0 / ((double)e->n + 1);
-	if (w < a)
-		w = a;
-	e->p += w * (x - e->p);
-	if (e->n != UINT32_MAX)
-		e->n++;
-}
-
 double
 baseline_ln(double x)
 {

@@ -75,7 +75,19 @@ struct ewmean {
 	uint32_t	 n;
 };
 
-void	ewmean_add(struct ewmean *e, double x, double a);
+/* Inline: the detector calls it twice for every gradient value. */
+static inline void
+ewmean_add(struct ewmean *e, double x, double a)
+{
+	double	w;
+
+	w = 1.0 / ((double)e->n + 1);
+	if (w < a)
+		w = a;
+	e->p += w * (x - e->p);
+	if (e->n != UINT32_MAX)
+		e->n++;
+}
 
 /* ln(max(x, BASELINE_TINY)); NaN gives ln BASELINE_TINY (callers check). */
 double	baseline_ln(double x);

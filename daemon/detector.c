@@ -214,6 +214,7 @@ static struct layer *
 detector_layer_new(struct run *r, const char *name, uint64_t h)
 {
 	struct layer	*l;
+	double		 w;
 
 	l = xcalloc(1, sizeof *l);
 	l->name = xstrdup(name);
@@ -221,7 +222,10 @@ detector_layer_new(struct run *r, const char *name, uint64_t h)
 	l->depth = -1;
 	l->order = r->nlayers;
 	l->eligible = detector_name_eligible(name);
-	baseline_init(&l->base, (uint32_t)r->cfg->grad_warmup);
+	/* Fed every layer.every steps: warm up over as many steps as the norm. */
+	w = ceil(r->cfg->grad_warmup / r->cfg->layer_every);
+	baseline_init(&l->base, w < 5 ? 5 : (uint32_t)w);
+	l->first_step = -1;
 	l->ymax = -INFINITY;
 	l->uref = NAN;
 	l->zero_since = -1;

@@ -126,6 +126,8 @@
 	    "a loss_spike unresolved this long becomes divergence")	\
 	X(loss_freeze_steps, "loss.freeze_steps", 2000, 1, 1e9, 1,	\
 	    "F of the loss baseline")					\
+	X(layer_every, "layer.every", 4, 1, 1000, 1,			\
+	    "tensor levels (baselines, EW means) and the rules on them run every this many steps") \
 	X(vanish_alpha, "vanish.alpha", 0.99, 0, 0.99999, 0,		\
 	    "EW decay of each tensor's ln(norm/sqrt(numel))")		\
 	X(vanish_t_ref, "vanish.t_ref", 200, 1, 1e9, 1,			\
@@ -255,47 +257,52 @@ struct alert {
 	double		 peak;		/* worst ratio (or gap) while firing */
 };
 
-/* One parameter tensor of a run. */
+/*
+ * One parameter tensor of a run.  Every step touches the fields up to
+ * the alerts for each tensor, so they come first and together (a few
+ * cache lines); the rest is read when a rule fires or resolves.
+ */
 struct layer {
-	char		*name;
-	uint64_t	 hash;
-	int64_t		 depth;		/* from meta.layers; -1 unknown */
+	/* Hot: read or written for every gradient value. */
+	struct baseline	 base;		/* ln g: attribution */
+	struct ewmean	 ybar;		/* ln(g / sqrt(numel)), slow EW */
+	struct ewmean	 yfast;		/* ln(g / sqrt(numel)), fast EW */
 	double		 half_ln_numel;	/* 0.5 ln numel; 0 when unknown */
-	uint32_t	 order;		/* rank of first sight in the run */
-	uint8_t		 eligible;	/* takes part in the vanishing rules */
+	double		 last;		/* last value seen, any */
+	int64_t		 z_step;	/* of last, when finite and > 0 */
+	int64_t		 fall_since;	/* fast level a decade under the slow; -1 */
+	double		 fall_from;	/* the slow level then */
+	double		 ylow;		/* lowest slow level (ybar) once settled */
+	int64_t		 first_step;	/* of a gradient > 0; -1 */
+	uint32_t	 ngrad;		/* gradient values seen (finite or not) */
+	uint32_t	 zero_run;	/* present steps in a row at zero */
+	uint32_t	 nonzero_run;
 	uint8_t		 ever_nonzero;
 	uint8_t		 died;		/* counted in run->ndied */
 	uint8_t		 has_ref;	/* V1/V2 references taken */
-	struct baseline	 base;		/* ln g: attribution */
-	double		 dy;		/* ln(g / baseline) at z_step */
-	double		 zv;		/* the baseline's variance then */
-	int64_t		 z_step;
-	double		 last;		/* last value seen, any */
-	struct ewmean	 ybar;		/* ln(g / sqrt(numel)), slow EW */
+	uint8_t		 eligible;	/* takes part in the vanishing rules */
+	/* Hot while the vanishing rules run (every vanish.every steps). */
 	double		 ymax;		/* V1: running max of ybar after T_ref */
 	double		 uref;		/* V2: ybar - median at T_ref */
 	double		 c1, c2, c3;	/* V1, V2, V3 deficits (ln units) */
 	int		 sev;		/* this step's grade; -1 none */
-	int64_t		 first_step;	/* of ybar */
-	uint32_t	 v_bad;		/* steps in a row V1 or V2 held */
-	int64_t		 v_onset;
-	uint32_t	 zero_run;	/* present steps in a row at zero */
-	uint32_t	 nonzero_run;
-	int64_t		 zero_since;
+	uint32_t	 v_bad;		/* steps V1 or V2 held, in a row */
+	/* Cold: alerts and what only messages read. */
 	struct alert	 al_van;
 	struct alert	 al_dead;
 	struct alert	 al_never;	/* requires a gradient, never got one */
 	struct alert	 al_dom;	/* grown by decades, carrying the norm */
 	struct alert	 al_adam;	/* Adam's ratio jumped */
-	uint32_t	 ngrad;		/* gradient values seen (finite or not) */
-	struct ewmean	 yfast;		/* ln(g / sqrt(numel)), fast EW */
-	int64_t		 fall_since;	/* fast level a decade under the slow; -1 */
-	double		 fall_from;	/* the slow level then */
-	double		 ylow;		/* lowest slow level (ybar) once settled */
+	int64_t		 v_onset;
+	int64_t		 zero_since;
 	int64_t		 ylow_step;
+	char		*name;
+	uint64_t	 hash;
+	int64_t		 depth;		/* from meta.layers; -1 unknown */
+	uint32_t	 order;		/* rank of first sight in the run */
+	uint32_t	 adam_ok;	/* calm steps in a row while firing */
 	struct baseline	 adam;		/* ln of Adam's ratio */
 	double		 adam_tail;	/* its largest recent jump, decaying */
-	uint32_t	 adam_ok;	/* calm steps in a row while firing */
 };
 
 /*

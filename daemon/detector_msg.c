@@ -141,13 +141,21 @@ restart_step(int64_t onset)
 	return onset > RESTART_BACK ? onset - RESTART_BACK : 0;
 }
 
-/* A tensor's z at its last point. */
+/* ln(g / baseline) of a tensor's last point; 0 before its baseline. */
+static double
+layer_dy(const struct layer *l)
+{
+	if (!baseline_is_ready(&l->base) || !(l->last > 0) ||
+	    !isfinite(l->last))
+		return 0;
+	return baseline_ln(l->last) - l->base.m;
+}
+
+/* A tensor's z at its last point, against its baseline's scale. */
 static double
 layer_z(const struct run *r, const struct layer *l)
 {
-	double	s = sqrt(l->zv);
-
-	return l->dy / (s > r->cfg->grad_s_floor ? s : r->cfg->grad_s_floor);
+	return layer_dy(l) / baseline_scale(&l->base, r->cfg->grad_s_floor);
 }
 
 /* The up to TOP_LAYERS tensors with the highest z at step, worst first. */
@@ -191,7 +199,7 @@ jb_top_layers(struct jb *j, const struct layer **top, const double *z,
 		j->first = 1;
 		jb_str(j, "layer", top[i]->name);
 		jb_num(j, "z", z[i]);
-		jb_num(j, "ratio", exp(top[i]->dy));
+		jb_num(j, "ratio", exp(layer_dy(top[i])));
 		jb_put(j, "}");
 	}
 	jb_put(j, "]");
@@ -213,7 +221,7 @@ text_top_layers(char *buf, size_t len, const struct layer **top,
 	off = w > 0 ? (size_t)w : 0;
 	for (i = 0; i < n && i < 3 && off < len; i++) {
 		w = snprintf(buf + off, len - off, "%s%s (x%.3g, z %.1f)",
-		    i > 0 ? ", " : "", top[i]->name, exp(top[i]->dy), z[i]);
+		    i > 0 ? ", " : "", top[i]->name, exp(layer_dy(top[i])), z[i]);
 		if (w < 0)
 			break;
 		off += (size_t)w;

@@ -533,10 +533,22 @@ detector_loss(struct detector *d, struct run *r,
 	baseline_add(b, e.y, a, floor, c->loss_winsor);
 }
 
+/* Whether this step updates the tensor levels (every layer.every steps). */
+static int
+detector_layer_sampled(const struct run *r)
+{
+	return (r->nsteps - 1) % (uint64_t)r->cfg->layer_every == 0;
+}
+
 /*
- * Each tensor present at this step: its attribution baseline, its
- * vanishing level, and the dead-layer counters and alert.
+ * Each tensor present at this step: the dead-layer counters and alert
+ * at every step; every layer.every steps its attribution baseline and
+ * its vanishing levels (decays scaled to the stride, so that they mean
+ * the same number of steps), and the dominant-tensor rule.  Sampling
+ * keeps the detector's cost a point low on nets of many tensors; the
+ * levels are slow, and a sudden change shows in the global norm first.
  */
+
 static void
 detector_layers(struct detector *d, struct run *r,
     const struct detector_step *x)
@@ -544,10 +556,10 @@ detector_layers(struct detector *d, struct run *r,
 	const struct detector_config	*c = r->cfg;
 	struct layer			*l;
 	struct detector_report		 rep;
-	double				 v, y, a, va;
+	double				 v, y, a, va, fa;
 	size_t				 i;
-	int				 frozen, global_pos;
-	uint32_t			 need;
+	int				 frozen, global_pos, sample;
+	uint32_t			 need, every;
 
 	frozen = detector_alert_freezes(&r->al[ALERT_GRAD_EXPLOSION], x->step) ||
 	    detector_alert_freezes(&r->al[ALERT_GRAD_SPIKE], x->step);
@@ -555,6 +567,16 @@ detector_layers(struct detector *d, struct run *r,
 	if (detector_rebasing(r, x->step) && a < c->rebase_a)
 		a = c->rebase_a;
 	va = 1 - c->vanish_alpha;
+	fa = 0.1;
+	/* Levels every layer.every steps, with the decays over as many. */
+	every = (uint32_t)c->layer_every;
+	sample = detector_layer_sampled(r);
+	if (sample && every > 1) {
+		a = 1 - pow(1 - a, every);
+		va = 1 - pow(1 - va, every);
+		fa = 1 - pow(1 - fa, every);
+	}
+	need = (uint32_t)c->dead_steps;
 	global_pos = detector_has(x, SERIES_GRAD_NORM) ? x->grad > 0 :
 	    x->npositive > 0;
 	for (i = 0; i < x->nl; i++) {
@@ -574,22 +596,19 @@ detector_layers(struct detector *d, struct run *r,
 			l->ever_nonzero = 1;
 			l->nonzero_run++;
 			l->zero_run = 0;
+			l->z_step = x->step;	/* attribution: see layer_z() */
+			if (l->first_step < 0)
+				l->first_step = x->step;
+		}
+		if (sample && v > c->dead_zero) {
 			y = baseline_ln(v);
-			if (baseline_is_ready(&l->base)) {
-				/* z = dy / scale, worked out only for messages. */
-				l->dy = y - l->base.m;
-				l->zv = l->base.v;
-				l->z_step = x->step;
-			}
 			if (!frozen || !baseline_is_ready(&l->base))
 				baseline_add(&l->base, y, a, c->grad_s_floor,
 				    c->grad_winsor);
-			if (l->ybar.n == 0)
-				l->first_step = x->step;
 			ewmean_add(&l->ybar, y - l->half_ln_numel, va);
-			ewmean_add(&l->yfast, y - l->half_ln_numel, 0.1);
+			ewmean_add(&l->yfast, y - l->half_ln_numel, fa);
 			/* A fall: the fast level a decade under the slow one. */
-			if (l->ybar.n >= 20 && l->fall_since < 0 &&
+			if ((double)l->ybar.n * every >= 20 && l->fall_since < 0 &&
 			    l->yfast.p < l->ybar.p - LN10) {
 				l->fall_since = x->step;
 				l->fall_from = l->ybar.p;
@@ -598,7 +617,6 @@ detector_layers(struct detector *d, struct run *r,
 				l->fall_since = -1;
 		}
 		/* Dead layer: exact zeros while others learn. */
-		need = (uint32_t)c->dead_steps;
 		if (l->zero_run >= need && l->ever_nonzero && !l->died) {
 			l->died = 1;
 			r->ndied++;
@@ -623,7 +641,8 @@ detector_layers(struct detector *d, struct run *r,
 			detector_member_fire(d, r, l, ALERT_DEAD_LAYER,
 			    ALERT_WARNING, l->zero_since, x->step, &rep);
 		}
-		detector_dominant(d, r, l, x, v);
+		if (sample)
+			detector_dominant(d, r, l, x, v);
 	}
 }
 
@@ -644,7 +663,8 @@ detector_dominant(struct detector *d, struct run *r, struct layer *l,
 	enum alert_severity		 sev;
 	int				 bad;
 
-	if (!isfinite(v) || v <= c->dead_zero || l->ybar.n < 50)
+	if (!isfinite(v) || v <= c->dead_zero ||
+	    (double)l->ybar.n * c->layer_every < 50)
 		return;
 	if (l->ybar.p < l->ylow) {
 		l->ylow = l->ybar.p;
@@ -653,9 +673,10 @@ detector_dominant(struct detector *d, struct run *r, struct layer *l,
 	if (!detector_has(x, SERIES_GRAD_NORM) || !isfinite(x->grad) ||
 	    x->grad <= 0)
 		return;
+	/* The common case, without a division or a log() a point. */
+	if (!al->firing && v * v < c->grad_dominant_share * x->grad * x->grad)
+		return;
 	share = v * v / (x->grad * x->grad);
-	if (!al->firing && share < c->grad_dominant_share)
-		return;		/* the common case: no log() a point */
 	grown = l->ybar.p - l->ylow;
 	bad = grown >= log(c->grad_dominant_growth) &&
 	    share >= c->grad_dominant_share && l->yfast.p >= l->ybar.p;
@@ -778,7 +799,9 @@ detector_vanish_eval(struct detector_vanish_eval *e, const struct layer *l,
  * peak, V2 against the median tensor, V3 the depth profile.  O(L) a
  * step, with selection on a reused buffer.  A first pass grades every
  * tensor, so that an alert fires at once at critical when half the net
- * is affected; a second drives the alerts.
+ * is affected; a second drives the alerts.  Like the levels, the rules
+ * run every layer.every steps, counting persistence and recovery in
+ * steps all the same.
  */
 static void
 detector_vanishing(struct detector *d, struct run *r,
@@ -790,9 +813,12 @@ detector_vanishing(struct detector *d, struct run *r,
 	struct detector_vanish_eval	 e;
 	double				 med, dq = 0, qlast = NAN;
 	double				 v1, v2, v3, v3i, res;
-	uint32_t			 i, n = 0, q, nwarn = 0;
+	uint32_t			 i, n = 0, q, nwarn = 0, every;
 	int				 sev, crit;
 
+	every = (uint32_t)c->layer_every;
+	if (!detector_layer_sampled(r))
+		return;
 	if (r->order_dirty)
 		detector_run_order(r);
 	if (r->nbyorder == 0)
@@ -826,7 +852,7 @@ detector_vanishing(struct detector *d, struct run *r,
 		l->sev = -1;
 		if (l->ybar.n == 0)
 			continue;
-		if (!l->has_ref && l->ybar.n >= c->vanish_t_ref &&
+		if (!l->has_ref && (double)l->ybar.n * every >= c->vanish_t_ref &&
 		    r->warmup_over) {
 			l->has_ref = 1;
 			l->uref = l->ybar.p - med;
@@ -842,8 +868,10 @@ detector_vanishing(struct detector *d, struct run *r,
 		if (dq <= -v3i)
 			l->c3 = qlast - l->ybar.p;
 		if (l->c1 >= v1 || l->c2 >= v2) {
-			if (l->v_bad++ == 0)
+			if (l->v_bad == 0)
 				l->v_onset = x->step;
+			if (l->v_bad < UINT32_MAX - every)
+				l->v_bad += every;
 		} else
 			l->v_bad = 0;
 		if (l->v_bad >= c->vanish_persist || (dq <= -v3 && l->c3 >= v3))
@@ -867,7 +895,7 @@ detector_vanishing(struct detector *d, struct run *r,
 		if (l->al_van.firing) {
 			if (detector_alert_settled(r, &l->al_van, l->c1 < res &&
 			    l->c2 < res && l->c3 < res,
-			    c->vanish_resolve_steps))
+			    (c->vanish_resolve_steps + every - 1) / every))
 				detector_member_resolve(d, r, l, ALERT_VANISHING,
 				    x->step, detector_msg_resolved(r,
 				    &l->al_van, ALERT_VANISHING, l->name,
