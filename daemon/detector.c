@@ -8,7 +8,8 @@
  * batch, restore, the stall timer and the alert lifecycle; the rules
  * are in detector_rules.c, the statistics in baseline.c, the threshold
  * table in detector_config.c, messages and details in detector_msg.c.
- * The writer thread owns a struct detector and everything in it.
+ * One thread owns a struct detector and everything in it: the writer while
+ * it rebuilds the state after a restart, then the detection thread.
  *
  * Defaults and rules changed from DETECTION.md, and why.  Checked on all
  * 15 traces of tests/data/traces and on 10 more recorded with the same

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * detector: gradwatch's health rules (docs/DETECTION.md; thresholds in detector_config).  Pure: points
- * in, alert events out; no I/O, no clock of its own (callers pass the
- * time).  It keeps O(1) state per series and costs O(1) per point.  A
- * struct detector holds every run's state and belongs to the writer
- * thread, which feeds it each committed batch and turns its events into
+ * detector: gradwatch's health rules (docs/DETECTION.md; thresholds in
+ * detector_config).  Pure: points in, alert events out; no I/O, no clock
+ * of its own (callers pass the time).  It keeps O(1) state per series
+ * and costs O(1) per point.  A struct detector holds every run's state
+ * and belongs to one thread at a time: the writer while it rebuilds it
+ * after a restart (watch.c), then the detection thread (detection.c),
+ * which feeds it each committed batch; the writer turns the events into
  * alert rows, the run's health and stream messages.
  *
  * An alert is identified by (run, kind, series); series is "" for

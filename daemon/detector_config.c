@@ -3,7 +3,7 @@
  * detector_config: the detector's thresholds by name (the table in
  * detector_config.h): defaults, the setter the config file uses, the
  * help text and a run's overrides from its meta.  Configs are built at
- * start-up by the main thread and per run by the writer thread; a
+ * start-up by the main thread and per run by the detector's thread; a
  * config is never changed while a detector reads it, except a run's
  * own copy, by the same thread.
  */

@@ -4,7 +4,7 @@
  * vanishing net raises one vanishing alert that lists its tensors, not
  * twenty: the first tensor to fire fires the run's alert of that kind,
  * later ones join it (an update listing them all), and it resolves with
- * its last member.  Writer thread, like the rest of the detector.
+ * its last member.  The detector's thread, like the rest of it.
  */
 #include <math.h>
 #include <stdlib.h>

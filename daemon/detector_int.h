@@ -4,7 +4,7 @@
  * uses: the threshold table and struct detector_config's body, the
  * state of runs, tensors and alerts, one step's values, and the message
  * builders of detector_msg.c.  Everything here belongs to the thread
- * that owns the struct detector (the writer thread).
+ * that owns the struct detector (see detector.c).
  */
 #ifndef GW_DETECTOR_INT_H
 #define GW_DETECTOR_INT_H

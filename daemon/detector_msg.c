@@ -5,7 +5,7 @@
  * onset step), how far from the baseline (ratio, z) and what a person
  * can do about it; each detail is a small JSON object of the numbers
  * behind it.  Called only when an alert changes state, so allocating
- * here is fine.  Writer thread, like the rest of the detector.
+ * here is fine.  The detector's thread, like the rest of it.
  */
 #include <math.h>
 #include <stdarg.h>

@@ -5,7 +5,8 @@
  * gradient spikes and explosions, loss spikes and divergence, dead
  * layers and missing gradients, vanishing gradients, clipping, and the
  * run's rhythm for stalls.  Each rule updates its O(1) statistics and
- * drives its alerts through detector.c's lifecycle.  Writer thread.
+ * drives its alerts through detector.c's lifecycle.  The detector's
+ * thread.
  */
 #include <math.h>
 #include <stdint.h>

@@ -119,12 +119,12 @@ def teacher_regression(seed, n=8000, d=10, noise=0.05):
     return x, (y + noise * torch.randn(n, generator=g))[:, None]
 
 
-def markov_text(seed, n=40000, vocab=16, fanout=3):
+def markov_text(seed, n=40000, vocab=16, fanout=3, leak=0.02):
     """A symbol stream from a sparse random second-order Markov chain: each
     pair of symbols has `fanout` likely successors, plus a little uniform
     leakage (so a model has to remember two symbols back)."""
     g = torch.Generator().manual_seed(seed)
-    trans = torch.full((vocab * vocab, vocab), 0.02 / vocab)
+    trans = torch.full((vocab * vocab, vocab), leak / vocab)
     for ctx in range(vocab * vocab):
         nxt = torch.randperm(vocab, generator=g)[:fanout]
         trans[ctx, nxt] += torch.rand(fanout, generator=g) + 0.2
@@ -1128,7 +1128,7 @@ class TinyGPT(nn.Module):
             blk.out = nn.Linear(4 * d, d, bias=False)
             setattr(self, "h%d" % i, blk)
             self.blocks.append(blk)
-        nn.init.normal_(self.tok.weight, std=0.3)
+        nn.init.normal_(self.tok.weight, std=0.05)
         self.logit_max = 0.0
 
     @staticmethod
@@ -1136,6 +1136,10 @@ class TinyGPT(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
 
     def forward(self, idx):
+        return self.norm(self.trunk(idx)) @ self.tok.weight.t()
+
+    def trunk(self, idx):
+        """The residual stream after the blocks, before the final norm."""
         B, T = idx.shape
         x = self.tok(idx) + self.pos[:T]
         mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
@@ -1155,31 +1159,37 @@ class TinyGPT(nn.Module):
             x = x + F.dropout(blk.proj(h), self.drop, self.training)
             x = x + F.dropout(blk.out(F.gelu(blk.fc(self.norm(x)))), self.drop, self.training)
         self.logit_max = top
-        return self.norm(x) @ self.tok.weight.t()
+        return x
 
 
 class LSTMLM(nn.Module):
-    """Symbol model: embedding, one LSTM layer, linear head; per-position
-    logits (seq=True) or the last position's (a sequence classifier)."""
+    """Symbol model: embedding, one LSTM layer (biases optional), linear head
+    without bias; per-position logits (seq=True) or the last position's (a
+    sequence classifier).  skip=True adds the embedding to the LSTM output
+    before the head (a bigram shortcut; needs emb == hidden)."""
 
-    def __init__(self, vocab, emb, hidden, n_out, seq=True):
+    def __init__(self, vocab, emb, hidden, n_out, seq=True, bias=False, skip=False):
         super().__init__()
-        self.seq = seq
+        self.seq, self.skip = seq, skip
         self.embed = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, n_out)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True, bias=bias)
+        self.head = nn.Linear(hidden, n_out, bias=False)
 
     def forward(self, idx):
-        h, _ = self.lstm(self.embed(idx))
+        e = self.embed(idx)
+        h, _ = self.lstm(e)
+        if self.skip:
+            h = h + e
         return self.head(h if self.seq else h[:, -1])
 
 
 class LSTMReg(nn.Module):
-    """Real-valued sequences -> LSTM -> linear head on the last state."""
+    """Real-valued sequences -> LSTM (no biases) -> linear head on the last
+    state."""
 
     def __init__(self, d_in, hidden, d_out):
         super().__init__()
-        self.lstm = nn.LSTM(d_in, hidden, batch_first=True)
+        self.lstm = nn.LSTM(d_in, hidden, batch_first=True, bias=False)
         self.head = nn.Linear(hidden, d_out)
 
     def forward(self, x):
@@ -1189,15 +1199,15 @@ class LSTMReg(nn.Module):
 
 class ResCNN(nn.Module):
     """stem conv 1->c 3x3, two residual blocks x + c2(relu(c1(relu(x))))
-    (c1 with bias, c2 bias-free and started at 0.2 x its default scale,
-    SkipInit-style) with a 2x2 average pool between them, global average
-    pool, linear head."""
+    with a 2x2 average pool between them (c2 started at 0.2 x its default
+    scale, SkipInit-style), global average pool, dropout, linear head.  Only
+    b2.c1 and the head have biases."""
 
     def __init__(self, c=12, classes=4, dropout=0.0):
         super().__init__()
-        self.stem = nn.Conv2d(1, c, 3, padding=1)
+        self.stem = nn.Conv2d(1, c, 3, padding=1, bias=False)
         self.b1 = nn.Module()
-        self.b1.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.b1.c1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
         self.b1.c2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
         self.b2 = nn.Module()
         self.b2.c1 = nn.Conv2d(c, c, 3, padding=1)
@@ -1522,15 +1532,22 @@ def fam_mlp_bad_init_deep_relu(clock):
               "until it overflows (unhealthy from step 0)", injected={"init_gain_over_he": 1.5})
 
 
+LR_DEEPER = 2e-5
+SCALE0_GRU = 0
+RESCNN_INIT = 3.0
+RESCNN_INIT_LR = 0.01
+SCALE_EVERY_TF = 80
+
+
 @family(0.02, "mlp", "teacher-regression", "sgd-momentum", "bad-init")
 def fam_mlp_bad_init_deeper_relu(clock):
     seed(6211)
     x, y = teacher_regression(6212, d=16)
     model = bias_free_mlp([16] + [64] * 10 + [1], nn.ReLU)
     he_init_times(model, 1.4)
-    opt = torch.optim.SGD(model.parameters(), lr=5e-5, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=LR_DEEPER, momentum=0.9)
     rec = FRec(model, opt, mse, clock)
-    rec.run(0, 300, sampler(x, y, 32, 6213), const(5e-5))
+    rec.run(0, 300, sampler(x, y, 32, 6213), const(LR_DEEPER))
     return model, rec.records, fault(
         "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
         model="MLP 16-64x10-1, ReLU, no biases; weights N(0, (1.4 x He std)^2)",
@@ -1543,21 +1560,22 @@ def fam_mlp_bad_init_deeper_relu(clock):
 def fam_mlp_lr_typo_stage2(clock):
     seed(6221)
     x, y = linear_tanh_regression(6222, d=12)
-    model = mlp([12, 64, 64, 1], nn.ReLU)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    model = mlp([12, 64, 64, 1], nn.Tanh)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
     stage2 = 300
 
     def lr(s):
-        return 0.02 if s < stage2 else 0.2          # meant 0.002: the second stage's lr typed x100
+        return 0.005 if s < stage2 else 0.5         # meant 0.005 again: typed 5e-1 for 5e-3
     rec = FRec(model, opt, mse, clock)
     rec.run(0, 1000, sampler(x, y, 32, 6223), lr)
     return model, rec.records, fault(
         "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
-        model="MLP 12-64-64-1, ReLU", task="regression y = 1.5 x.c + tanh(2 x.a)",
-        optimizer="plain SGD, batch 32, MSE; lr 0.02, then from step %d a second stage meant to run at 0.002 "
-                  "but configured as 0.2" % stage2,
-        cause="lr typo x100 in the second stage: past the stable range, the weights oscillate with growing "
-              "amplitude until they overflow", injected={"typo_from_step": stage2, "lr_meant": 0.002, "lr_used": 0.2})
+        model="MLP 12-64-64-1, tanh", task="regression y = 1.5 x.c + tanh(2 x.a)",
+        optimizer="SGD momentum 0.9, batch 32, MSE; lr 0.005, and from step %d (a second stage meant to keep "
+                  "0.005) 0.5 by a typo" % stage2,
+        cause="lr typo x100 in the second stage: past the stable range the weights oscillate with growing "
+              "amplitude, the grad norm grows for about 20 steps and overflows",
+        injected={"typo_from_step": stage2, "lr_meant": 0.005, "lr_used": 0.5})
 
 
 @family(0.05, "gru", "markov-text", "sgd-momentum", "lr-typo-x100")
@@ -1573,11 +1591,15 @@ def fam_gru_lr_typo(clock):
     rec = FRec(model, opt, xent, clock)
     rec.run(0, 800, text_sampler(stream, 16, 24, 6233), lr)
     return model, rec.records, fault(
-        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        "divergence", ["divergence", "dead_layer"], ["loss_spike", "grad_spike", "grad_explosion", "vanishing",
+                                                    "no_gradient"],
         model="GRU language model: embedding 16, GRU hidden 32 (no biases), projection to 16 symbols",
         task="next symbol of a sparse second-order Markov chain",
         optimizer="SGD momentum 0.9, batch 16 x 24; lr 0.3, and from step %d (a restarted job) 30 by a typo" % resume,
-        cause="lr x100 from step %d" % resume, injected={"typo_from_step": resume, "lr_meant": 0.3, "lr_used": 30.0})
+        cause="lr x100 from step %d: the first updates drive every GRU gate into saturation; the loss jumps "
+              "from 1.7 to about 50 and stays there, and the embedding and GRU weights get exactly zero "
+              "gradient from then on" % resume,
+        injected={"typo_from_step": resume, "lr_meant": 0.3, "lr_used": 30.0})
 
 
 @family(0.03, "cnn", "bar-images", "adam", "lr-typo-x100")
@@ -1586,19 +1608,937 @@ def fam_cnn_lr_typo_adam(clock):
     x, y = bar_images(6242, noise=0.6)
     model = BarCNN()
     opt = torch.optim.Adam(model.parameters(), lr=0.0)
-    resume = 200
+    resume = 300
 
     def lr(s):
-        return 1e-3 if s < resume else 0.1
+        return 2e-3 if s < resume else 0.2
     rec = FRec(model, opt, xent, clock)
     rec.run(0, 600, sampler(x, y, 32, 6243), lr)
     return model, rec.records, fault(
-        "divergence", ["divergence"], ["loss_spike", "grad_spike", "grad_explosion", "dead_layer", "nonfinite"],
+        "divergence", ["divergence"], ["loss_spike", "grad_spike"],
         model="CNN conv 1-8 3x3, conv 8-16 3x3 stride 2, linear 256-4, ReLU", task="8x8 noisy bar images",
-        optimizer="Adam, batch 32; lr 1e-3, and from step %d 0.1 (typed 1e-1 for 1e-3)" % resume,
+        optimizer="Adam, batch 32; lr 2e-3, and from step %d 0.2 (a restarted job, typed 2e-1 for 2e-3)" % resume,
         cause="lr x100 with Adam from step %d: each update moves every weight by about the lr, the model "
               "is thrown out of its basin and the loss climbs to chance and stays there" % resume,
-        injected={"typo_from_step": resume, "lr_meant": 1e-3, "lr_used": 0.1})
+        injected={"typo_from_step": resume, "lr_meant": 2e-3, "lr_used": 0.2})
+
+
+def xent_sum(model, batch):
+    """Cross-entropy summed over the batch's tokens (reduction='sum')."""
+    x, y = batch
+    out = model(x)
+    return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum")
+
+
+class ScaleBug:
+    """Emulated mixed precision in which one tensor is left out of the loss
+    scaler: the loss scale starts at `scale0` and doubles every `every`
+    steps (the scaler's overflow check covers only the float32 parameter
+    group, which never overflows); the forgotten tensor's gradient stays
+    multiplied by the scale and is held in float16, so it overflows to inf
+    once an element passes 65504.  (The float32 gradients are unscaled
+    exactly, so they are left as computed.)"""
+
+    def __init__(self, param, scale0, every):
+        self.scale0, self.every, self.step = scale0, every, 0
+        param.register_hook(lambda g: (g * self.scale()).to(torch.float16).to(torch.float32))
+
+    def scale(self):
+        return self.scale0 * 2.0 ** (self.step // self.every)
+
+    def hook(self, step, model):
+        self.step = step
+
+
+@family(0.05, "gru", "markov-text", "adam", "one-layer-explosion-loss-scale-bug")
+def fam_gru_embed_scale_bug(clock):
+    seed(6301)
+    stream = markov_text(6302)
+    model = GRUSmall(16, 16, 32)
+    model.proj.bias.requires_grad_(False)           # a frozen output bias: fewer tensors
+    bug = ScaleBug(model.embed.weight, 2.0 ** SCALE0_GRU, 100)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    rec = FRec(model, opt, xent_sum, clock)
+    rec.run(0, 2000, text_sampler(stream, 16, 24, 6303), const(3e-3), hook=bug.hook)
+    return model, rec.records, fault(
+        "one_layer_explosion", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model="GRU language model: embedding 16 (its gradient held in float16), GRU hidden 32 (no biases), "
+              "projection to 16 symbols (bias frozen)",
+        task="next symbol of a sparse second-order Markov chain", optimizer="Adam lr 3e-3, batch 16 x 24",
+        cause="a loss-scaling bug: the embedding is missing from the scaler's parameter group, so its gradient "
+              "stays multiplied by the loss scale (2^%d, doubling every 100 steps: 8x by step 300, 128x by 700, "
+              "1024x by 1000) while the other tensors' gradients are normal; Adam normalises most of it away, "
+              "until the float16 gradient overflows and Adam writes NaN into the embedding" % SCALE0_GRU,
+        injected={"scale0": 2.0 ** SCALE0_GRU, "doubling_every": 100},
+        extra_labels={"exploding_param": "embed.weight"})
+
+
+class SigmoidNet(nn.Module):
+    """z = sigmoid(fc1 x + b1); h = tanh(fc2 z + skip x); head h.  Only fc1
+    has a bias; `skip` is a linear shortcut from the input."""
+
+    def __init__(self, d, width, k):
+        super().__init__()
+        self.fc1 = nn.Linear(d, width)
+        self.fc2 = nn.Linear(width, width, bias=False)
+        self.skip = nn.Linear(d, width, bias=False)
+        self.head = nn.Linear(width, k, bias=False)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.fc2(torch.sigmoid(self.fc1(x))) + self.skip(x)))
+
+
+@family(0.02, "mlp", "teacher-classes", "sgd-momentum", "midrun-saturation")
+def fam_mlp_sigmoid_saturation(clock):
+    seed(6401)
+    x, y = teacher_classes(6402, d=16, k=4, noise=0.4)
+    model = SigmoidNet(16, 64, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    at = 600
+
+    def hook(step, m):
+        if step == at:
+            m.fc1.bias -= 25.0          # a faulty re-initialisation writes into the running model
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 850, sampler(x, y, 32, 6403), const(0.1), hook=hook)
+    return model, rec.records, fault(
+        "vanishing", ["vanishing"], ["loss_spike", "divergence"],
+        model="MLP 16-64-64-4 with an input shortcut: tanh(fc2 sigmoid(fc1 x + b) + skip x) -> head; only fc1 "
+              "has a bias",
+        task="4-class teacher labels", optimizer="SGD momentum 0.9, lr 0.1, batch 32",
+        cause="at step %d a faulty edit subtracts 25 from fc1.bias: every sigmoid unit sits at about "
+              "sigmoid(-25) ~ 1e-11 for every input, so fc1 gets gradients about 1e-9 of their size before "
+              "(not exactly zero) and fc2, fed almost nothing, too; the shortcut and the head keep learning" % at,
+        injected={"shift_step": at, "param": "fc1.bias", "shift": -25.0},
+        extra_labels={"vanishing_from_step": at})
+
+
+class GatedMLP(nn.Module):
+    """h = relu(fc1 x) * sigmoid(gate x) (the gate branch optionally
+    detached), then fc2, head."""
+
+    def __init__(self, d, width, k, detach_gate):
+        super().__init__()
+        self.detach_gate = detach_gate
+        self.fc1 = nn.Linear(d, width, bias=False)
+        self.gate = nn.Linear(d, width, bias=False)
+        self.fc2 = nn.Linear(width, width, bias=False)
+        self.head = nn.Linear(width, k, bias=False)
+
+    def forward(self, x):
+        g = torch.sigmoid(self.gate(x))
+        if self.detach_gate:
+            g = g.detach()              # the bug: meant to stop gradient into x only
+        return self.head(F.relu(self.fc2(F.relu(self.fc1(x)) * g)))
+
+
+@family(0.02, "mlp", "teacher-classes", "adam", "detached-branch")
+def fam_mlp_detached_gate(clock):
+    seed(6501)
+    x, y = teacher_classes(6502, d=20, k=5, noise=0.4)
+    model = GatedMLP(20, 64, 5, detach_gate=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 32, 6503), const(1e-3))
+    return model, rec.records, fault(
+        "no_gradient", ["no_gradient"], [],
+        model="gated MLP: relu(fc1 x) * sigmoid(gate x) -> fc2 -> head, 20-64-64-5, no biases",
+        task="5-class teacher labels", optimizer="Adam lr 1e-3, batch 32",
+        cause="the gate branch's output is .detach()ed, so gate.weight requires grad but never gets one; "
+              "the rest trains normally (the gate stays at its random init)",
+        injected={"detached_params": ["gate.weight"]})
+
+
+class BarCNN3(nn.Module):
+    """BarCNN with a third conv defined but left out of forward (a
+    refactor dropped the call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16 * 4 * 4, 4)
+
+    def forward(self, x):
+        h = F.relu(self.conv2(F.relu(self.conv1(x))))
+        return self.fc(h.flatten(1))
+
+
+@family(0.03, "cnn", "bar-images", "sgd-momentum", "unused-layer")
+def fam_cnn_unused_conv(clock):
+    seed(6511)
+    x, y = bar_images(6512, noise=0.6)
+    model = BarCNN3()
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 450, sampler(x, y, 32, 6513), const(0.02))
+    return model, rec.records, fault(
+        "no_gradient", ["no_gradient"], [],
+        model="CNN conv 1-8, conv 8-16 stride 2, (conv3 16-16 unused), linear 256-4, ReLU",
+        task="8x8 noisy bar images", optimizer="SGD momentum 0.9, lr 0.02, batch 32",
+        cause="conv3 is registered (and handed to the optimiser) but a refactor dropped its call from "
+              "forward: conv3.weight and conv3.bias never get a gradient",
+        injected={"detached_params": ["conv3.weight", "conv3.bias"]})
+
+
+LR_BCE = 3e-3
+
+
+def manual_bce(model, batch):
+    """Binary cross-entropy written out by hand: log(sigmoid(z)) and
+    log(1 - sigmoid(z)); sigmoid rounds to exactly 1.0 in float32 past
+    z ~ 17, and log(1 - 1) = -inf."""
+    x, y = batch
+    p = torch.sigmoid(model(x)[:, 0])
+    return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+
+
+@family(0.02, "mlp", "binary-teacher-2pct-label-noise", "adam", "log-zero-in-loss")
+def fam_mlp_bce_log0(clock):
+    seed(6521)
+    g = torch.Generator().manual_seed(6522)
+    x = torch.randn(8000, 16, generator=g)
+    w = torch.randn(16, generator=g)
+    y = (x @ w > 0).float()
+    flip = torch.rand(8000, generator=g) < 0.02
+    y[flip] = 1 - y[flip]
+    model = mlp([16, 64, 1], nn.ReLU)
+    opt = torch.optim.Adam(model.parameters(), lr=LR_BCE)
+    rec = FRec(model, opt, manual_bce, clock)
+    rec.run(0, 2000, sampler(x, y, 32, 6523), const(LR_BCE))
+    return model, rec.records, fault(
+        "nonfinite", ["nonfinite"], ["loss_spike", "grad_spike"],
+        model="MLP 16-64-1, ReLU, one logit", task="binary labels of a random hyperplane, 2% flipped",
+        optimizer="Adam lr %g, batch 32" % LR_BCE,
+        cause="a hand-written binary cross-entropy, log(sigmoid(z)) and log(1 - sigmoid(z)); the nearly "
+              "separable data drive the logits up until sigmoid(z) rounds to 1.0 for a sample whose label "
+              "was flipped: log(0) = -inf, an infinite loss and NaN gradients")
+
+
+@family(0.03, "cnn", "bar-images", "adam", "bad-batches-unnormalised")
+def fam_cnn_unnormalised_batches(clock):
+    seed(6601)
+    x, y = bar_images(6602, noise=0.6)
+    model = BarCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    base = sampler(x, y, 32, 6603)
+    bad = [260, 470]
+
+    def draw(step):
+        xb, yb = base(step)
+        if step in bad:
+            xb = xb * 25.0 + 40.0           # a shard stored without normalisation
+        return xb, yb
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, draw, const(2e-3))
+    return model, rec.records, fault(
+        "spike", ["loss_spike"], ["grad_spike"],
+        model="CNN conv 1-8 3x3, conv 8-16 3x3 stride 2, linear 256-4, ReLU", task="8x8 noisy bar images",
+        optimizer="Adam lr 2e-3, batch 32",
+        cause="the batches of steps %s come from a shard stored without normalisation (x 25 + 40)" % bad,
+        injected={"corrupted_batch_steps": bad}, spike_steps=bad)
+
+
+@family(0.02, "mlp", "teacher-classes", "adam", "bad-batches-shuffled-labels")
+def fam_mlp_shuffled_labels(clock):
+    seed(6611)
+    x, y = teacher_classes(6612, d=20, k=5, noise=0.2)
+    model = mlp([20, 64, 5], nn.ReLU)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    base = sampler(x, y, 32, 6613)
+    bad = [380, 381]
+    g = torch.Generator().manual_seed(6614)
+
+    def draw(step):
+        xb, yb = base(step)
+        if step in bad:
+            yb = yb[torch.randperm(yb.shape[0], generator=g)]     # labels of another order
+        return xb, yb
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 550, draw, const(2e-3))
+    return model, rec.records, fault(
+        "spike", ["loss_spike"], ["grad_spike"],
+        model="MLP 20-64-5, ReLU", task="5-class teacher labels (logit noise 0.2)",
+        optimizer="Adam lr 2e-3, batch 32",
+        cause="a loader bug pairs the inputs of steps %s with shuffled labels" % bad,
+        injected={"corrupted_batch_steps": bad}, spike_steps=bad)
+
+
+@family(0.05, "gru", "markov-text", "adam", "clip-threshold-too-low")
+def fam_gru_clip_too_low_adam(clock):
+    seed(6621)
+    stream = markov_text(6622)
+    model = GRUSmall(16, 16, 32)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rec = FRec(model, opt, xent, clock, max_norm=1e-3)
+    rec.run(0, 450, text_sampler(stream, 16, 24, 6623), const(3e-3))
+    return model, rec.records, fault(
+        "clip", ["clip_saturation"], ["clip_surge"],
+        model="GRU language model: embedding 16, GRU hidden 32 (no biases), projection to 16 symbols",
+        task="next symbol of a sparse second-order Markov chain",
+        optimizer="Adam lr 3e-3, batch 16 x 24, clip_grad_norm_ max_norm 1e-3",
+        cause="max_norm 1e-3 (meant 1.0): every step is clipped, by a factor of hundreds; Adam's "
+              "normalisation hides most of it from the loss, so only the clip statistics show it")
+
+
+@family(0.02, "mlp", "teacher-regression", "sgd", "clip-threshold-too-low")
+def fam_mlp_clip_too_low_sgd(clock):
+    seed(6631)
+    x, y = teacher_regression(6632, d=10)
+    model = bias_free_mlp([10, 64, 64, 1], nn.Tanh)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    rec = FRec(model, opt, mse, clock, max_norm=0.01)
+    rec.run(0, 600, sampler(x, y, 32, 6633), const(0.05))
+    return model, rec.records, fault(
+        "clip", ["clip_saturation"], ["clip_surge"],
+        model="MLP 10-64-64-1, tanh, no biases", task="smooth nonlinear regression",
+        optimizer="SGD momentum 0.9, lr 0.05, batch 32, clip_grad_norm_ max_norm 0.01",
+        cause="max_norm 0.01, far below the typical pre-clip norm: every step is clipped and the loss crawls")
+
+
+@family(0.02, "mlp", "teacher-classes", "sgd-momentum", "dead-relu-bias-shift")
+def fam_mlp_dead_relu(clock):
+    seed(6641)
+    x, y = teacher_classes(6642, d=20, k=5, noise=0.4)
+    model = mlp([20, 64, 64, 5], nn.ReLU)
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9)
+    at = 350
+
+    def hook(step, m):
+        if step == at:
+            m.fc2.bias -= 50.0
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 550, sampler(x, y, 32, 6643), const(0.03), hook=hook)
+    return model, rec.records, fault(
+        "dead", ["dead_layer"], ["no_gradient", "loss_spike", "divergence", "vanishing"],
+        model="MLP 20-64-64-5, ReLU", task="5-class teacher labels", optimizer="SGD momentum 0.9, lr 0.03, batch 32",
+        cause="at step %d a faulty edit subtracts 50 from fc2.bias: every fc2 ReLU is off for every input, so "
+              "fc2 and everything below it get exactly zero gradient; the head only learns the class "
+              "frequencies (loss to chance)" % at,
+        injected={"bias_shift_step": at, "param": "fc2.bias", "shift": -50.0})
+
+
+@family(0.03, "cnn", "bar-images", "adam", "dead-relu-bias-shift")
+def fam_cnn_dead_relu(clock):
+    seed(6651)
+    x, y = bar_images(6652, noise=0.6)
+    model = BarCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    at = 300
+
+    def hook(step, m):
+        if step == at:
+            m.conv1.bias -= 30.0
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 32, 6653), const(2e-3), hook=hook)
+    return model, rec.records, fault(
+        "dead", ["dead_layer"], ["no_gradient", "loss_spike", "divergence", "vanishing"],
+        model="CNN conv 1-8 3x3, conv 8-16 3x3 stride 2, linear 256-4, ReLU", task="8x8 noisy bar images",
+        optimizer="Adam lr 2e-3, batch 32",
+        cause="at step %d a faulty edit subtracts 30 from conv1.bias: conv1's ReLUs never fire again, conv1 gets "
+              "exactly zero gradient and conv2 sees only its bias" % at,
+        injected={"bias_shift_step": at, "param": "conv1.bias", "shift": -30.0})
+
+
+# ------------------------------------------------------------------ family scenarios: heldout, healthy
+
+def tf_desc(m, vocab):
+    return ("Transformer: %d block(s), d %d, %d heads, context %d, %d symbols; token embedding tied to the head, "
+            "learned positions, parameter-free RMS norms, no QK-norm, no biases"
+            % (len(m.blocks), m.tok.weight.shape[1], m.heads, m.pos.shape[0], vocab))
+
+
+@family(0.06, "transformer", "markov-text", "adamw", "healthy-warmup-cosine")
+def fam_tf_markov_warmup_cosine(clock):
+    seed(7001)
+    stream = markov_text(7002)
+    model = TinyGPT(16, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, text_sampler(stream, 16, 32, 7003), warmup_cosine(3e-3, 100, 600))
+    return model, rec.records, healthy(
+        model=tf_desc(model, 16), task="next symbol of a sparse second-order Markov chain",
+        optimizer="AdamW wd 0.01, batch 16 x 32; lr warm-up to 3e-3 over 100 steps, cosine to 0 at 600",
+        cause="none", injected={"warmup_steps": 100})
+
+
+@family(0.04, "transformer", "char-text", "adamw", "healthy-batch2")
+def fam_tf_char_batch2(clock):
+    seed(7011)
+    stream, vocab = char_text(7012)
+    model = TinyGPT(vocab, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 700, text_sampler(stream, 2, 32, 7013), warmup_cosine(2e-3, 50, 700, floor=2e-4))
+    return model, rec.records, healthy(
+        model=tf_desc(model, vocab), task="next character of toy-grammar text",
+        optimizer="AdamW wd 0.01, batch 2 x 32; lr warm-up to 2e-3 over 50 steps, cosine to 2e-4",
+        cause="none (hard negative: two sequences a step, noisy loss and grad norm)")
+
+
+@family(0.06, "transformer", "markov-text", "adamw", "healthy-curriculum-switch")
+def fam_tf_markov_curriculum(clock):
+    seed(7021)
+    easy = markov_order1(7022, n=30000, vocab=16, fanout=2)
+    hard = markov_text(7023, n=40000, vocab=16, fanout=3)
+    switch = 300
+    de, dh = text_sampler(easy, 16, 32, 7024), text_sampler(hard, 16, 32, 7025)
+    model = TinyGPT(16, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 700, lambda s: de(s) if s < switch else dh(s), warmup_cosine(3e-3, 50, 700, floor=3e-4))
+    return model, rec.records, healthy(
+        model=tf_desc(model, 16),
+        task="next symbol: a first-order Markov chain (2 likely successors) until step %d, then a second-order "
+             "chain (3 likely successors per pair)" % switch,
+        optimizer="AdamW wd 0.01, batch 16 x 32; lr warm-up to 3e-3 over 50 steps, cosine to 3e-4 at 700",
+        cause="none (hard negative: at the curriculum switch the loss jumps to the harder task's level and "
+              "falls again)", injected={"curriculum_switch_step": switch})
+
+
+@family(0.05, "transformer", "char-text", "adamw", "healthy-dropout-weight-decay")
+def fam_tf_char_dropout_wd(clock):
+    seed(7031)
+    stream, vocab = char_text(7032)
+    model = TinyGPT(vocab, d=48, heads=4, layers=1, ctx=32, dropout=0.1)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.1)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, text_sampler(stream, 16, 32, 7033), warmup_cosine(3e-3, 50, 600))
+    return model, rec.records, healthy(
+        model=tf_desc(model, vocab) + "; dropout 0.1 on attention and residual branches",
+        task="next character of toy-grammar text",
+        optimizer="AdamW wd 0.1, batch 16 x 32; lr warm-up to 3e-3 over 50 steps, cosine to 0 at 600",
+        cause="none")
+
+
+TF_BAD2 = [380, 381]
+
+
+@family(0.06, "transformer", "char-text", "adamw", "healthy-two-bad-batches")
+def fam_tf_two_bad_batches(clock):
+    seed(7041)
+    stream, vocab = char_text(7042)
+    model = TinyGPT(vocab, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    base = text_sampler(stream, 16, 32, 7043)
+    g = torch.Generator().manual_seed(7044)
+
+    def draw(step):
+        xb, yb = base(step)
+        if step in TF_BAD2:                 # a shard of another tokenisation: one symbol repeated
+            junk = torch.randint(0, vocab, (xb.shape[0], 1), generator=g).expand(-1, xb.shape[1] + 1)
+            xb, yb = junk[:, :-1].clone(), junk[:, 1:].clone()
+        return xb, yb
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, draw, warmup_cosine(3e-3, 50, 600, floor=3e-4))
+    return model, rec.records, dict(
+        category="healthy", expected_alerts=[], acceptable_alerts=["loss_spike", "grad_spike"],
+        model=tf_desc(model, vocab), task="next character of toy-grammar text",
+        optimizer="AdamW wd 0.01, batch 16 x 32; lr warm-up to 3e-3 over 50 steps, cosine to 3e-4 at 600",
+        cause="two back-to-back batches (steps %s) of junk (each sequence one character repeated, from a shard "
+              "of another tokenisation) pull the model; the loss is back to normal within about 30 steps: a "
+              "loss spike, not divergence" % TF_BAD2,
+        injected={"corrupted_batch_steps": TF_BAD2}, spike_steps=TF_BAD2)
+
+
+@family(0.05, "transformer", "char-text", "adamw", "healthy-high-lr-with-qk-norm")
+def fam_tf_char_qknorm_high_lr(clock):
+    seed(7101)
+    stream, vocab = char_text(7102)
+    model = TinyGPT(vocab, d=48, heads=4, layers=1, ctx=32, qk_norm=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 700, text_sampler(stream, 16, 32, 7103), lambda s: 8e-2 * min(1.0, (s + 1) / 400))
+    return model, rec.records, healthy(
+        model=tf_desc(model, vocab).replace("no QK-norm", "QK-norm (RMS-normalised queries and keys)"),
+        task="next character of toy-grammar text",
+        optimizer="AdamW (no weight decay), batch 16 x 32; lr linear warm-up to 8e-2 over 400 steps, then constant",
+        cause="none (the control of fam_tf_char_attn_logit_growth: the same high lr, but with QK-norm the "
+              "attention logits stay bounded and training is stable)")
+
+
+@family(0.02, "lstm", "symbol-count-sequences", "adam", "healthy-batch1")
+def fam_lstm_count_batch1(clock):
+    seed(7201)
+    x, y = count_sequences(7202, n=6000, length=12, vocab=6, k=3)
+    model = LSTMLM(6, 8, 32, 3, seq=False)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 800, sampler(x, y, 1, 7203), const(2e-3))
+    return model, rec.records, healthy(
+        model="LSTM classifier: embedding 8, LSTM hidden 32 (no biases), head on the last state (no bias)",
+        task="which of symbols 0-2 occurs most often in a sequence of 12 symbols from 6",
+        optimizer="Adam lr 2e-3, batch 1",
+        cause="none (hard negative: one sequence a step; the loss of single steps runs from 0.01 to 4)")
+
+
+@family(0.03, "lstm", "symbol-count-sequences-30pct-label-noise", "adam", "healthy-label-noise")
+def fam_lstm_count_label_noise(clock):
+    seed(7211)
+    x, y = count_sequences(7212, n=6000, length=12, vocab=6, k=3)
+    y = flip_labels(y, 0.3, 3, 7213)
+    model = LSTMLM(6, 8, 32, 3, seq=False)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, sampler(x, y, 32, 7214), const(3e-3))
+    return model, rec.records, healthy(
+        model="LSTM classifier: embedding 8, LSTM hidden 32 (no biases), head on the last state (no bias)",
+        task="which of symbols 0-2 occurs most often in 12 symbols; 30% of the labels replaced by random ones",
+        optimizer="Adam lr 3e-3, batch 32",
+        cause="none (hard negative: a high, noisy loss floor)")
+
+
+@family(0.05, "lstm", "markov-text", "sgd-momentum", "healthy-triangular-lr")
+def fam_lstm_markov_triangular(clock):
+    seed(7221)
+    stream = markov_text(7222)
+    model = LSTMLM(16, 16, 32, 16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, text_sampler(stream, 16, 24, 7223), triangular(0.02, 1.0, 100))
+    return model, rec.records, healthy(
+        model="LSTM language model: embedding 16, LSTM hidden 32 (no biases), head to 16 symbols (no bias)",
+        task="next symbol of a sparse second-order Markov chain",
+        optimizer="SGD momentum 0.9, batch 16 x 24; triangular cyclic lr 0.02 -> 1.0 -> 0.02 every 200 steps",
+        cause="none (hard negative: the lr rises 50x three times)", injected={"lr_cycle_steps": 200})
+
+
+@family(0.03, "lstm", "adding-task-student-t", "adam", "healthy-heavy-tailed")
+def fam_lstm_adding_heavy_tailed(clock):
+    seed(7231)
+    x, y = adding_task(7232, n=6000, length=16, heavy_df=2)
+    model = LSTMReg(2, 32, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 700, sampler(x, y, 16, 7233), const(3e-3))
+    return model, rec.records, healthy(
+        model="LSTM regressor: inputs (value, marker), LSTM hidden 32 (no biases), linear head on the last state",
+        task="adding problem over 16 steps with Student-t (df 2) values: heavy-tailed inputs and targets",
+        optimizer="Adam lr 3e-3, batch 16, MSE",
+        cause="none (hard negative: batches holding an extreme value give single steps of many times the usual "
+              "loss and grad norm)")
+
+
+def rescnn_desc(dropout=0.0):
+    return ("residual CNN: stem conv 1-12, two residual blocks of two 3x3 convs (12 channels, 2x2 average pool "
+            "between them), global average pool, %slinear head; biases only in b2.c1 and the head"
+            % ("dropout %.1f, " % dropout if dropout else ""))
+
+
+@family(0.03, "rescnn", "gratings", "sgd-momentum", "healthy-batch8")
+def fam_rescnn_batch8(clock):
+    seed(7301)
+    x, y = grating_images(7302)
+    model = ResCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 8, 7303), const(0.02))
+    return model, rec.records, healthy(
+        model=rescnn_desc(), task="12x12 sinusoidal gratings, class = orientation (4), pixel noise 0.8",
+        optimizer="SGD momentum 0.9, lr 0.02, batch 8", cause="none (hard negative: small batches)")
+
+
+@family(0.04, "rescnn", "gratings", "sgd-momentum", "healthy-warm-restarts")
+def fam_rescnn_warm_restarts(clock):
+    seed(7311)
+    x, y = grating_images(7312)
+    model = ResCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 32, 7313), cosine_restarts(0.05, 150, 1e-4))
+    return model, rec.records, healthy(
+        model=rescnn_desc(), task="12x12 sinusoidal gratings, class = orientation (4), pixel noise 0.8",
+        optimizer="SGD momentum 0.9, batch 32; SGDR cosine 0.05 -> 1e-4 restarting every 150 steps",
+        cause="none (hard negative: the lr jumps 500x at each restart)", injected={"restart_steps": [150, 300, 450]})
+
+
+@family(0.04, "rescnn", "gratings", "sgd-momentum", "healthy-dropout-weight-decay")
+def fam_rescnn_dropout_wd(clock):
+    seed(7321)
+    x, y = grating_images(7322)
+    model = ResCNN(dropout=0.3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=5e-3)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 32, 7323), const(0.03))
+    return model, rec.records, healthy(
+        model=rescnn_desc(0.3), task="12x12 sinusoidal gratings, class = orientation (4), pixel noise 0.8",
+        optimizer="SGD momentum 0.9, lr 0.03, weight decay 5e-3, batch 32", cause="none")
+
+
+# ------------------------------------------------------------------ family scenarios: heldout, faults
+
+@family(0.04, "rescnn", "gratings", "sgd-momentum", "bad-init")
+def fam_rescnn_bad_init(clock):
+    seed(7401)
+    x, y = grating_images(7402)
+    model = ResCNN()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan = m.weight[0].numel()
+                m.weight.normal_(0, RESCNN_INIT * math.sqrt(2.0 / fan))
+    opt = torch.optim.SGD(model.parameters(), lr=RESCNN_INIT_LR, momentum=0.9)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 300, sampler(x, y, 32, 7403), const(RESCNN_INIT_LR))
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model=rescnn_desc() + "; every conv N(0, (%g x He std)^2), the SkipInit scaling skipped" % RESCNN_INIT,
+        task="12x12 sinusoidal gratings, class = orientation (4)",
+        optimizer="SGD momentum 0.9, lr %g, batch 32" % RESCNN_INIT_LR,
+        cause="conv weights %gx too large and the residual branches not scaled down: each block multiplies "
+              "the signal, the logits start huge and the first updates make the weights larger still; the "
+              "grad norm grows until it overflows (unhealthy from step 0)" % RESCNN_INIT,
+        injected={"init_gain_over_he": RESCNN_INIT})
+
+
+@family(0.05, "lstm", "markov-text", "sgd", "lr-typo-x100")
+def fam_lstm_lr_typo(clock):
+    seed(7411)
+    stream = markov_text(7412)
+    model = LSTMLM(16, 16, 32, 16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    resume = 250
+
+    def lr(s):
+        return 1.0 if s < resume else 100.0
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 600, text_sampler(stream, 16, 24, 7413), lr)
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model="LSTM language model: embedding 16, LSTM hidden 32 (no biases), head to 16 symbols (no bias)",
+        task="next symbol of a sparse second-order Markov chain",
+        optimizer="plain SGD, batch 16 x 24; lr 1.0, and from step %d (a restarted job) 100 by a typo" % resume,
+        cause="lr x100 from step %d" % resume, injected={"typo_from_step": resume, "lr_meant": 1.0, "lr_used": 100.0})
+
+
+@family(0.04, "rescnn", "gratings", "sgd-momentum", "lr-typo-x100")
+def fam_rescnn_lr_typo(clock):
+    seed(7421)
+    x, y = grating_images(7422)
+    model = ResCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    stage2 = 250
+
+    def lr(s):
+        return 0.02 if s < stage2 else 2.0
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 32, 7423), lr)
+    return model, rec.records, fault(
+        "explode", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model=rescnn_desc(), task="12x12 sinusoidal gratings, class = orientation (4)",
+        optimizer="SGD momentum 0.9, batch 32; lr 0.02, and from step %d (a second stage meant to keep 0.02) "
+                  "2.0 by a typo" % stage2,
+        cause="lr x100 from step %d" % stage2, injected={"typo_from_step": stage2, "lr_meant": 0.02, "lr_used": 2.0})
+
+
+ATTN_ACCEPT = ["loss_spike", "grad_spike", "grad_explosion"]
+
+
+def attn_run(clock, seed0, data, d, layers, peak, warm, steps):
+    seed(seed0)
+    if data == "char":
+        stream, vocab = char_text(seed0 + 1)
+    else:
+        stream, vocab = markov_text(seed0 + 1), 16
+    model = TinyGPT(vocab, d=d, heads=4, layers=layers, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
+    trace = []
+
+    def hook(step, m):
+        if step % 10 == 0 and step:
+            trace.append([step - 1, sig7(m.logit_max)])
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, steps, text_sampler(stream, 16, 32, seed0 + 2), lambda s: peak * min(1.0, (s + 1) / warm), hook=hook)
+    return model, rec.records, vocab, trace
+
+
+@family(0.05, "transformer", "char-text", "adamw", "attention-logit-growth")
+def fam_tf_char_attn_logit_growth(clock):
+    model, recs, vocab, trace = attn_run(clock, 7101, "char", 48, 1, 8e-2, 400, 800)
+    return model, recs, fault(
+        "attention", ["divergence"], ATTN_ACCEPT,
+        model=tf_desc(model, vocab), task="next character of toy-grammar text",
+        optimizer="AdamW (no weight decay), batch 16 x 32; lr linear warm-up to 8e-2 over 400 steps, then constant",
+        cause="lr too high for a Transformer without QK-norm: the model learns while the lr is small, then the "
+              "largest attention logit grows from tens to thousands, attention collapses onto single positions "
+              "and the loss climbs back up and stays there (Wortsman et al. 2023)",
+        evidence={"attention_logit_max": trace})
+
+
+@family(0.05, "transformer", "char-text", "adamw", "attention-logit-growth")
+def fam_tf_char_wide_attn_logit_growth(clock):
+    model, recs, vocab, trace = attn_run(clock, 7111, "char", 64, 1, 1e-1, 300, 700)
+    return model, recs, fault(
+        "attention", ["divergence"], ATTN_ACCEPT,
+        model=tf_desc(model, vocab), task="next character of toy-grammar text",
+        optimizer="AdamW (no weight decay), batch 16 x 32; lr linear warm-up to 0.1 over 300 steps, then constant",
+        cause="lr too high without QK-norm: the attention logits grow into the thousands and the loss climbs "
+              "from its low point and stays up", evidence={"attention_logit_max": trace})
+
+
+@family(0.06, "transformer", "markov-text", "adamw", "attention-logit-growth")
+def fam_tf_markov_attn_logit_growth(clock):
+    model, recs, vocab, trace = attn_run(clock, 7121, "markov", 48, 1, 8e-2, 800, 1000)
+    return model, recs, fault(
+        "attention", ["divergence"], ATTN_ACCEPT,
+        model=tf_desc(model, 16), task="next symbol of a sparse second-order Markov chain",
+        optimizer="AdamW (no weight decay), batch 16 x 32; lr linear warm-up to 8e-2 over 800 steps",
+        cause="a long warm-up to an lr too high without QK-norm: the model learns the chain while the lr is "
+              "moderate, then the attention logits grow into the thousands and the loss jumps back up and "
+              "stays above its low", evidence={"attention_logit_max": trace})
+
+
+@family(0.06, "transformer", "markov-text", "adam", "one-layer-explosion-loss-scale-bug")
+def fam_tf_pos_scale_bug(clock):
+    seed(7501)
+    stream = markov_text(7502)
+    model = TinyGPT(16, d=48, heads=4, layers=1, ctx=32)
+    bug = ScaleBug(model.pos, 1.0, SCALE_EVERY_TF)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    rec = FRec(model, opt, xent_sum, clock)
+    rec.run(0, 2000, text_sampler(stream, 16, 32, 7503), const(2e-3), hook=bug.hook)
+    return model, rec.records, fault(
+        "one_layer_explosion", ["grad_explosion", "nonfinite"], EXPLODE_ACCEPT,
+        model=tf_desc(model, 16) + "; the position table's gradient held in float16",
+        task="next symbol of a sparse second-order Markov chain",
+        optimizer="Adam lr 2e-3, batch 16 x 32, cross-entropy summed over tokens",
+        cause="a loss-scaling bug: the learned position table is missing from the scaler's parameter group, so "
+              "its gradient stays multiplied by the loss scale (1, doubling every %d steps) while the other "
+              "tensors' are normal; Adam normalises most of it away, until the float16 gradient overflows and "
+              "Adam writes NaN into the table" % SCALE_EVERY_TF,
+        injected={"scale0": 1.0, "doubling_every": SCALE_EVERY_TF}, extra_labels={"exploding_param": "pos"})
+
+
+@family(0.05, "lstm", "markov-text", "adam", "midrun-saturation")
+def fam_lstm_gate_saturation(clock):
+    seed(7601)
+    stream = markov_text(7602)
+    model = LSTMLM(16, 24, 24, 16, bias=True, skip=True)
+    model.lstm.bias_hh_l0.requires_grad_(False)     # one bias vector is enough
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    at = 400
+    H = 24
+
+    def hook(step, m):
+        if step == at:                  # a faulty re-initialisation of the gate biases (i, f, o; not g)
+            m.lstm.bias_ih_l0[0:2 * H] -= 25.0
+            m.lstm.bias_ih_l0[3 * H:4 * H] -= 25.0
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 650, text_sampler(stream, 16, 24, 7603), const(3e-3), hook=hook)
+    return model, rec.records, fault(
+        "vanishing", ["vanishing"], ["loss_spike", "divergence"],
+        model="LSTM language model: embedding 24, LSTM hidden 24 (bias_ih only), head (no bias) on LSTM output "
+              "plus the embedding (a bigram shortcut)",
+        task="next symbol of a sparse second-order Markov chain", optimizer="Adam lr 3e-3, batch 16 x 24",
+        cause="at step %d a faulty re-initialisation subtracts 25 from the input, forget and output gate biases: "
+              "every gate sits at sigmoid(-25) ~ 1e-11, the LSTM's output is ~0 and its weights get gradients "
+              "about 1e-9 of their size before (not exactly zero); the shortcut keeps a bigram model learning" % at,
+        injected={"shift_step": at, "param": "lstm.bias_ih_l0 (i, f, o gates)", "shift": -25.0},
+        extra_labels={"vanishing_from_step": at})
+
+
+class AdapterGPT(TinyGPT):
+    """TinyGPT with a bottleneck adapter after the block, whose output is
+    .detach()ed (the bug)."""
+
+    def __init__(self, vocab, **kw):
+        super().__init__(vocab, **kw)
+        d = self.tok.weight.shape[1]
+        self.adapter = nn.Module()
+        self.adapter.down = nn.Linear(d, 8, bias=False)
+        self.adapter.up = nn.Linear(8, d, bias=False)
+
+    def forward(self, idx):
+        x = self.trunk(idx)
+        x = x + self.adapter.up(F.gelu(self.adapter.down(self.norm(x)))).detach()
+        return self.norm(x) @ self.tok.weight.t()
+
+
+@family(0.05, "transformer", "char-text", "adamw", "detached-branch")
+def fam_tf_detached_adapter(clock):
+    seed(7701)
+    stream, vocab = char_text(7702)
+    model = AdapterGPT(vocab, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 450, text_sampler(stream, 16, 32, 7703), warmup_cosine(3e-3, 50, 450, floor=3e-4))
+    return model, rec.records, fault(
+        "no_gradient", ["no_gradient"], [],
+        model=tf_desc(model, vocab) + "; a bottleneck adapter (48-8-48, GELU) on the residual stream",
+        task="next character of toy-grammar text",
+        optimizer="AdamW wd 0.01, batch 16 x 32; lr warm-up to 3e-3 over 50 steps, cosine to 3e-4",
+        cause="the adapter's output is added to the residual stream .detach()ed: adapter.down.weight and "
+              "adapter.up.weight require grad but never get one (they stay at their init; the trunk trains)",
+        injected={"detached_params": ["adapter.down.weight", "adapter.up.weight"]})
+
+
+class AuxLSTM(LSTMLM):
+    """LSTMLM classifier with an auxiliary head whose loss term was dropped
+    (its output is computed and discarded)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.aux = nn.Linear(self.lstm.hidden_size, 2)
+
+    def forward(self, idx):
+        h, _ = self.lstm(self.embed(idx))
+        self.aux_out = self.aux(h[:, -1])          # for a parity loss that is no longer added
+        return self.head(h[:, -1])
+
+
+@family(0.03, "lstm", "symbol-count-sequences", "adam", "unused-head")
+def fam_lstm_unused_aux_head(clock):
+    seed(7711)
+    x, y = count_sequences(7712, n=6000, length=12, vocab=6, k=3)
+    model = AuxLSTM(6, 8, 32, 3, seq=False)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 450, sampler(x, y, 32, 7713), const(3e-3))
+    return model, rec.records, fault(
+        "no_gradient", ["no_gradient"], [],
+        model="LSTM classifier: embedding 8, LSTM hidden 32 (no biases), head on the last state; an auxiliary "
+              "2-way head (aux) computed every step", task="which of symbols 0-2 occurs most often in 12 symbols",
+        optimizer="Adam lr 3e-3, batch 32",
+        cause="the auxiliary head's loss term was dropped from the total loss but the head is still computed and "
+              "handed to the optimiser: aux.weight and aux.bias never get a gradient",
+        injected={"detached_params": ["aux.weight", "aux.bias"]})
+
+
+def manual_log_softmax_xent(model, batch):
+    """Cross-entropy as log(softmax(z)): the log of a probability that
+    underflows to 0.0 is -inf, and its backward 0/0 is NaN even when that
+    entry is not the target."""
+    x, y = batch
+    out = model(x)
+    logp = torch.log(torch.softmax(out, -1))
+    return F.nll_loss(logp.reshape(-1, logp.shape[-1]), y.reshape(-1))
+
+
+@family(0.05, "transformer", "deterministic-sequences", "adamw", "log-zero-in-loss")
+def fam_tf_log_softmax_underflow(clock):
+    seed(7801)
+    stream = markov_text(7802, n=30000, vocab=16, fanout=1, leak=0.0)
+    model = TinyGPT(16, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
+    rec = FRec(model, opt, manual_log_softmax_xent, clock)
+    rec.run(0, 2000, text_sampler(stream, 16, 32, 7803), lambda s: 1e-2 * min(1.0, (s + 1) / 50))
+    return model, rec.records, fault(
+        "nonfinite", ["nonfinite"], ["loss_spike", "grad_spike"],
+        model=tf_desc(model, 16), task="next symbol of a deterministic second-order sequence (each pair of "
+                                       "symbols has one successor)",
+        optimizer="AdamW (no weight decay), batch 16 x 32; lr warm-up to 1e-2 over 50 steps",
+        cause="the loss is written log(softmax(z)) instead of log_softmax: on data it can predict perfectly the "
+              "model's logit gaps keep growing, and once one probability underflows to 0.0 the backward pass "
+              "of log divides 0 by 0: NaN gradients (the loss itself may stay finite on that step)")
+
+
+def count_binary(seed0, n=6000, length=12, flip=0.02):
+    """Binary: does symbol 0 occur more often than symbol 1? (ties: no);
+    a share `flip` of the labels flipped."""
+    g = torch.Generator().manual_seed(seed0)
+    x = torch.randint(0, 6, (n, length), generator=g)
+    y = ((x == 0).sum(1) > (x == 1).sum(1)).float()
+    m = torch.rand(n, generator=g) < flip
+    y[m] = 1 - y[m]
+    return x, y
+
+
+@family(0.03, "lstm", "symbol-count-binary-2pct-label-noise", "adam", "log-zero-in-loss")
+def fam_lstm_bce_log0(clock):
+    seed(7811)
+    x, y = count_binary(7812)
+    model = LSTMLM(6, 8, 32, 1, seq=False)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    rec = FRec(model, opt, manual_bce, clock)
+    rec.run(0, 2000, sampler(x, y, 32, 7813), const(1e-2))
+    return model, rec.records, fault(
+        "nonfinite", ["nonfinite"], ["loss_spike", "grad_spike"],
+        model="LSTM classifier: embedding 8, LSTM hidden 32 (no biases), one logit on the last state",
+        task="does symbol 0 occur more often than symbol 1 in 12 symbols from 6; 2% of the labels flipped",
+        optimizer="Adam lr 1e-2, batch 32",
+        cause="a hand-written binary cross-entropy, log(sigmoid(z)) and log(1 - sigmoid(z)): the logits grow "
+              "until sigmoid(z) rounds to exactly 1.0 on a sample whose label was flipped; log(0) = -inf, an "
+              "infinite loss and NaN gradients")
+
+
+@family(0.03, "lstm", "adding-task", "adam", "bad-batches-unnormalised")
+def fam_lstm_adding_unnormalised_batches(clock):
+    seed(7901)
+    x, y = adding_task(7902, n=6000, length=16)
+    model = LSTMReg(2, 32, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    base = sampler(x, y, 32, 7903)
+    bad = [300, 480]
+
+    def draw(step):
+        xb, yb = base(step)
+        if step in bad:                 # raw sensor units: values x 25 + 40, targets with them
+            xb = xb.clone()
+            xb[:, :, 0] = xb[:, :, 0] * 25.0 + 40.0
+            yb = (xb[:, :, 0] * xb[:, :, 1]).sum(1, keepdim=True)
+        return xb, yb
+    rec = FRec(model, opt, mse, clock)
+    rec.run(0, 600, draw, const(3e-3))
+    return model, rec.records, fault(
+        "spike", ["loss_spike"], ["grad_spike"],
+        model="LSTM regressor: inputs (value, marker), LSTM hidden 32 (no biases), linear head on the last state",
+        task="adding problem over 16 steps (values uniform in [0, 1])", optimizer="Adam lr 3e-3, batch 32, MSE",
+        cause="the batches of steps %s come from a shard in raw units (values x 25 + 40)" % bad,
+        injected={"corrupted_batch_steps": bad}, spike_steps=bad)
+
+
+@family(0.06, "transformer", "markov-text", "adamw", "clip-threshold-too-low")
+def fam_tf_clip_too_low(clock):
+    seed(7911)
+    stream = markov_text(7912)
+    model = TinyGPT(16, d=48, heads=4, layers=1, ctx=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.01)
+    rec = FRec(model, opt, xent, clock, max_norm=1e-3)
+    rec.run(0, 450, text_sampler(stream, 16, 32, 7913), warmup_cosine(3e-3, 50, 450, floor=3e-4))
+    return model, rec.records, fault(
+        "clip", ["clip_saturation"], ["clip_surge"],
+        model=tf_desc(model, 16), task="next symbol of a sparse second-order Markov chain",
+        optimizer="AdamW wd 0.01, batch 16 x 32, lr warm-up to 3e-3, cosine; clip_grad_norm_ max_norm 1e-3",
+        cause="max_norm 1e-3 (meant 1.0): every step is clipped by a factor of hundreds or more")
+
+
+@family(0.05, "lstm", "markov-text", "sgd-momentum", "clip-threshold-too-low")
+def fam_lstm_clip_too_low(clock):
+    seed(7921)
+    stream = markov_text(7922)
+    model = LSTMLM(16, 16, 32, 16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    rec = FRec(model, opt, xent, clock, max_norm=0.005)
+    rec.run(0, 500, text_sampler(stream, 16, 24, 7923), const(0.5))
+    return model, rec.records, fault(
+        "clip", ["clip_saturation"], ["clip_surge"],
+        model="LSTM language model: embedding 16, LSTM hidden 32 (no biases), head to 16 symbols (no bias)",
+        task="next symbol of a sparse second-order Markov chain",
+        optimizer="SGD momentum 0.9, lr 0.5, batch 16 x 24, clip_grad_norm_ max_norm 0.005",
+        cause="max_norm 0.005, far below the typical pre-clip norm: every step is clipped and the loss crawls")
+
+
+@family(0.04, "rescnn", "gratings", "sgd-momentum", "dead-relu-bias-shift")
+def fam_rescnn_dead_relu(clock):
+    seed(7931)
+    x, y = grating_images(7932)
+    model = ResCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9)
+    at = 300
+
+    def hook(step, m):
+        if step == at:
+            m.b2.c1.bias -= 50.0
+    rec = FRec(model, opt, xent, clock)
+    rec.run(0, 500, sampler(x, y, 32, 7933), const(0.03), hook=hook)
+    return model, rec.records, fault(
+        "dead", ["dead_layer"], ["no_gradient", "loss_spike", "divergence", "vanishing"],
+        model=rescnn_desc(), task="12x12 sinusoidal gratings, class = orientation (4)",
+        optimizer="SGD momentum 0.9, lr 0.03, batch 32",
+        cause="at step %d a faulty edit subtracts 50 from b2.c1.bias: the block's inner ReLUs never fire again, "
+              "so b2.c1 and b2.c2 get exactly zero gradient; the skip path keeps the rest learning" % at,
+        injected={"bias_shift_step": at, "param": "b2.c1.bias", "shift": -50.0})
 # ------------------------------------------------------------------ family checks
 
 def _loss_median(recs, lo, hi):
@@ -1645,6 +2585,97 @@ def family_checks(name, entry, recs):
             pre = _loss_median(recs, s0 - 50, lab["spike_steps"][0])
             post = _loss_median(recs, s0 + 30, s0 + 80)
             want(post <= RECOVERED_X * pre, "no divergence: loss median of steps +30..+80 %.4g vs %.4g before" % (post, pre))
+    if cat in ("explode", "one_layer_explosion"):
+        fnf, on = lab["first_nonfinite_step"], lab["onset_step"]
+        want(fnf is not None, "goes non-finite (%s)" % fnf)
+        if cat == "explode":
+            want(on is not None and fnf is not None and fnf - on >= 3,
+                 "sustained growth from %s before it" % on)
+        if "typo_from_step" in inj and on is not None:
+            want(on >= inj["typo_from_step"], "the growth starts after the typo (%s >= %s)"
+                 % (on, inj["typo_from_step"]))
+        if "init_gain_over_he" in inj:
+            want(fnf is not None and fnf <= 25, "overflows within 25 steps of the start (%s)" % fnf)
+    if cat == "one_layer_explosion":
+        p = lab["exploding_param"]
+        every = inj["doubling_every"]
+        fnf = lab["first_nonfinite_step"] or last + 1
+
+        def gmed(name, lo, hi):
+            return med([r["layers"][name] for r in recs if lo <= r["step"] < min(hi, fnf)
+                        and name in r["layers"] and ok_num(r["layers"][name])])
+        base = gmed(p, 0, 20)
+        for k, x in ((3.3, 5), (6.6, 50), (10.0, 500)):
+            at = int(k * every)
+            q = gmed(p, at - 10, at + 10) / base
+            want(q >= x, "%s's grad norm at step ~%d is %.3gx its start (want >= %g)" % (p, at, q, x))
+        for n in recs[0]["weights"]:
+            if n == p or n in lab["no_gradient_params"]:
+                continue
+            a, b = gmed(n, 50, 150), gmed(n, fnf - 100, fnf)
+            want(b < 10 * a, "%s stays normal (median %.3g -> %.3g)" % (n, a, b))
+        bad = [r for r in recs if r["step"] == lab["first_nonfinite_step"]]
+        if bad:
+            nf = sorted(n for n, v in bad[0]["layers"].items() if not ok_num(v))
+            want(nf == [p] and ok_num(bad[0]["loss"]), "the first non-finite gradient is %s's alone, the loss "
+                 "finite (%s)" % (p, nf))
+        g0 = gmed(p, 0, 20)
+        share = med([r["layers"][p] / r["grad_norm"] for r in recs if r["step"] < 100 and ok_num(r["grad_norm"])])
+        want(share < 0.5, "hidden at first: %s is %.2g of the global norm over steps 0-99" % (p, share))
+        del g0
+    if cat in ("divergence", "attention"):
+        want(lab["first_nonfinite_step"] is None, "stays finite")
+        meds = [(r["step"], _loss_median(recs, r["step"] - 25, r["step"] + 25)) for r in recs[25:-25:10]]
+        lo_step, lo = min(meds, key=lambda t: t[1])
+        end = _loss_median(recs, last - 49, last + 1)
+        want(end > 1.3 * lo, "the loss climbs from its low (50-step median %.4g at step %d) to %.4g at the end"
+             % (lo, lo_step, end))
+        if "typo_from_step" in inj:
+            t = inj["typo_from_step"]
+            before = _loss_median(recs, t - 50, t)
+            want(end > 1.3 * before, "and ends above its level before the typo (%.4g -> %.4g)" % (before, end))
+    if cat == "attention":
+        tr = entry.get("evidence", {}).get("attention_logit_max", [])
+        early = max(v for s, v in tr if s < 100)
+        late = max(v for s, v in tr if s >= last - 100)
+        want(late > 20 * early, "the largest attention logit grows from %.3g (steps < 100) to %.3g" % (early, late))
+    if cat == "vanishing":
+        v = lab["vanishing_params_from_step"]
+        at = lab["vanishing_from_step"]
+        want(len(v) >= 2, "%d tensors vanish from step %d (%s)" % (len(v), at, v))
+        for n in v:
+            a = med([r["layers"][n] for r in recs if at - 100 <= r["step"] < at and n in r["layers"]])
+            b = med([r["layers"][n] for r in recs if r["step"] >= at and n in r["layers"]])
+            want(b < 1e-4 * a and b > 0, "%s: median grad norm %.3g before, %.3g after" % (n, a, b))
+        want(not lab["dead_params"] and lab["first_nonfinite_step"] is None, "nothing else wrong")
+    if cat == "no_gradient":
+        want(lab["no_gradient_params"] == inj["detached_params"], "never-active tensors %s"
+             % lab["no_gradient_params"])
+        k = max(10, min(50, n // 10))
+        a, b = _loss_median(recs, 0, k), _loss_median(recs, last + 1 - k, last + 1)
+        want(b < 0.8 * a, "the rest trains (loss median %.4g -> %.4g)" % (a, b))
+        want(lab["first_nonfinite_step"] is None and not lab["dead_params"], "nothing else wrong")
+    if cat == "nonfinite":
+        fnf = lab["first_nonfinite_step"]
+        want(fnf is not None, "goes non-finite (%s)" % fnf)
+        want(lab["onset_step"] is None, "without a growing grad norm before it")
+        if fnf is not None:
+            a, b = _loss_median(recs, 0, 20), _loss_median(recs, fnf - 50, fnf)
+            want(b < 0.8 * a, "trains normally until then (loss median %.4g -> %.4g)" % (a, b))
+    if cat == "spike":
+        for s in st["spikes"]:
+            want(s["loss_ratio"] > SPIKE_X and (s["recovery_steps"] or 99) <= 20,
+                 "spike at %d: loss %.1fx, back in %s steps" % (s["step"], s["loss_ratio"], s["recovery_steps"]))
+        want(not st["loss_steps_above_5x_trailing_median"], "no other loss spike above 5x")
+        want(lab["first_nonfinite_step"] is None and lab["onset_step"] is None, "no NaN, no explosion")
+        want(not lab["dead_params"], "nothing dies")
+    if cat == "clip":
+        want(lab["clip_rate"] is not None and lab["clip_rate"] >= 0.99, "clips every step (%s)" % lab["clip_rate"])
+        want(lab["first_nonfinite_step"] is None, "stays finite")
+    if cat == "dead":
+        want(lab["dead_from_step"] == inj["bias_shift_step"], "dead from the shift step (%s)" % lab["dead_from_step"])
+        want(inj["param"] in lab["dead_params"], "%s among the dead %s" % (inj["param"], lab["dead_params"]))
+        want(lab["first_nonfinite_step"] is None, "stays finite")
     return out
 
 # ------------------------------------------------------------------ driver
