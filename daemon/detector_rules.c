@@ -453,7 +453,7 @@ detector_loss(struct detector *d, struct run *r,
 		/* Climbing, not coming back down. */
 		e.by_cusum = zrules &&
 		    e.cusum >= c->loss_divergence_cusum && r->ltrend >= 0;
-		e.by_init = zrules && !r->lraw &&
+		e.by_init = zrules && !r->lraw && r->ltrend >= 0 &&
 		    e.level >= r->linit + log(c->loss_init_factor) &&
 		    r->lmin <= r->linit - log(c->loss_init_progress);
 		e.by_linger = sp->firing &&

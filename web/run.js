@@ -10,7 +10,7 @@
 import { api, download, num, seriesOf } from './api.js';
 import { alignSeries, LineChart } from './charts.js';
 import { Heatmap } from './heatmap.js';
-import { ago, css, debounce, esc, fmt, fmtInt, median, throttle, when } from './util.js';
+import { ago, alertWhere, css, debounce, esc, fmt, fmtInt, median, throttle, when } from './util.js';
 
 const SCALARS = ['loss', 'grad_norm', 'lr', 'clip_pre_norm', 'clip_max_norm'];
 const TABLE_ROWS = 200; // rows shown before "show all"
@@ -564,7 +564,7 @@ export class RunView {
     this.el.querySelector('.alert-list').innerHTML = list.map((a) => `
       <li data-id="${a.id}" data-kind="${esc(a.kind)}" data-state="${esc(a.state)}" class="sev-${esc(a.severity)} ${esc(a.state)}">
         <div class="a-head"><span class="dot"></span><b>${esc(a.kind)}</b>
-          ${a.series ? `<span class="mono dim">${esc(a.series)}</span>` : ''}
+          <span class="dim">${alertWhere(a)}</span>
           <span class="spacer"></span>
           <span class="badge ${a.state === 'firing' ? 'h-' + esc(a.severity) : 'st-finished'}">${a.state === 'firing' ? esc(a.severity) : 'resolved'}</span></div>
         <div class="a-msg">${esc(a.message)}</div>
@@ -576,8 +576,10 @@ export class RunView {
     const worst = firing.some((a) => a.severity === 'critical') ? 'critical' : 'warning';
     banner.className = `banner sev-${worst}`;
     banner.hidden = firing.length === 0;
-    banner.innerHTML = firing.slice(0, 4).map((a) =>
-      `<span><b>${esc(a.kind)}</b>${a.series ? ` on <span class="mono">${esc(a.series)}</span>` : ''}: ${esc(a.message)}</span>`).join('') +
+    banner.innerHTML = firing.slice(0, 4).map((a) => {
+      const where = alertWhere(a);
+      return `<span><b>${esc(a.kind)}</b>${where ? ` on ${where}` : ''}: ${esc(a.message)}</span>`;
+    }).join('') +
       (firing.length > 4 ? `<span>and ${firing.length - 4} more</span>` : '');
   }
 

@@ -140,7 +140,7 @@ export class RunsView {
     const now = Date.now() / 1000;
     const html = rows.map((r) => {
       const alerts = [...(this.firing.get(r.run)?.values() || [])];
-      const chips = alerts.map((a) => `<span class="chip sev-${esc(a.severity)}" title="${esc(a.message)}">${esc(a.kind)}${a.series ? ` · ${esc(a.series)}` : ''}</span>`).join('');
+      const chips = alerts.map((a) => `<span class="chip sev-${esc(a.severity)}" title="${esc(a.message)}">${esc(a.kind)}${a.series ? ` · ${esc(a.tensors && a.tensors.length > 1 ? `${a.tensors.length} tensors` : a.series)}` : ''}</span>`).join('');
       return `<tr data-run="${esc(r.run)}">
         <td class="sel"><input type="checkbox" aria-label="Select ${esc(r.run)}" ${this.selected.has(r.run) ? 'checked' : ''}></td>
         <td class="run"><a href="#/run/${encodeURIComponent(r.run)}">${esc(r.run)}</a></td>

@@ -10,6 +10,19 @@ export function esc(s) {
 }
 
 /** A number for people: 4 significant digits, exponents when far from 1. */
+/**
+ * Where an alert is, as HTML: its series, or for a pattern (an alert that
+ * lists its `tensors`) the first tensor and how many more, all of them in
+ * the title.  '' for a run-level alert.
+ */
+export function alertWhere(a) {
+  const t = Array.isArray(a.tensors) ? a.tensors : [];
+  if (t.length > 1) {
+    return `<span class="mono" title="${esc(t.join(', '))}">${esc(t[0])}</span> and ${t.length - 1} more tensor${t.length > 2 ? 's' : ''}`;
+  }
+  return a.series ? `<span class="mono">${esc(a.series)}</span>` : '';
+}
+
 export function fmt(v) {
   if (v === null || v === undefined) return '–';
   if (Number.isNaN(v)) return 'NaN';

@@ -134,7 +134,8 @@ async function main() {
 
   // A NaN loss: the detector fires "nonfinite" at once; the page shows it.
   const t0 = Date.now();
-  await d.post({ run: RUN, steps: [{ step: 340, loss: 'NaN', grad_norm: 1.1, layers: { 'head.weight': 'NaN' } }] });
+  await d.post({ run: RUN, steps: [{ step: 340, loss: 'NaN', grad_norm: 1.1,
+    layers: { 'head.weight': 'NaN', 'blocks.5.mlp.fc2.weight': 'Infinity' } }] });
   const shown = await until(() => page.evaluate(() =>
     !!document.querySelector('.alert-list li[data-kind="nonfinite"][data-state="firing"]')), 2000, 10);
   const ms = Date.now() - t0;
@@ -143,6 +144,9 @@ async function main() {
     `alerts in the API: ${JSON.stringify(api.body)}`);
   t.ok(await page.evaluate(() => !document.querySelector('.banner').hidden &&
     /nonfinite/.test(document.querySelector('.banner').textContent)), 'the firing alert is in the banner');
+  t.ok(await page.evaluate(() => /on \S+ and 1 more tensor\b/.test(document.querySelector('.banner').textContent)),
+    'an alert on several tensors is shown once, with their count',
+    await page.evaluate(() => document.querySelector('.banner').textContent));
   t.ok(await until(() => page.evaluate(() =>
     document.querySelector('.layers-table tr[data-layer="head.weight"]')?.classList.contains('nonfinite')), 2000),
   'the layer table marks the non-finite layer');

@@ -25,7 +25,10 @@ The baselines, as alerts:
 Per split and detector it prints: recall per alert kind (Wilson 95%
 intervals), false warning-or-critical alerts per 10,000 healthy steps
 (exact Poisson 95% interval), and the lead of the first warning before
-the first non-finite step; then gradwatch's goals.  --tap prints TAP:
+the first non-finite step; for gradwatch also the lead of its
+instability alerts (Adam's ratio) before a faulty run's first loss jump
+(non-finite, or 3x the median of the 50 losses before); then gradwatch's
+goals.  --tap prints TAP:
 one test per expected outcome of gradwatch and one per goal.
 """
 import argparse
@@ -217,6 +220,45 @@ def lead_of(entry, alerts):
     return fnf - min(xs) if xs else None
 
 
+def loss_event(steps, trail=50, factor=3.0):
+    """The first step whose loss is non-finite or >= factor x the median of
+    the finite losses of the trail steps before it (at least 10 of them);
+    None when none is."""
+    hist = []
+    for s in steps:
+        if s.get("skipped") or "loss" not in s:
+            continue
+        v = num(s["loss"])
+        if not math.isfinite(v):
+            return s["step"]
+        if len(hist) >= 10:
+            med = sorted(hist)[len(hist) // 2]
+            if med > 0 and v >= factor * med:
+                return s["step"]
+        hist.append(v)
+        if len(hist) > trail:
+            hist.pop(0)
+    return None
+
+
+INSTABILITY_BEFORE = 100    # an instability alert this close before a loss event counts
+
+
+def instability_lead(entry, steps, alerts):
+    """On a faulty run whose trace has Adam ratios: (event, lead), the lead
+    of gradwatch's first instability alert before the run's first loss
+    event (None: none came within INSTABILITY_BEFORE steps before it);
+    "n/a" elsewhere."""
+    if not entry.get("expected_alerts") or not any("adam_ratio" in s for s in steps):
+        return "n/a"
+    event = loss_event(steps)
+    if event is None:
+        return "n/a"
+    xs = [a["fire_step"] for a in alerts if a["kind"] == "instability"
+          and event - INSTABILITY_BEFORE <= a["fire_step"] <= event]
+    return (event, event - min(xs) if xs else None)
+
+
 # ---- statistics ---------------------------------------------------------------------------
 
 def wilson(k, n, z=1.96):
@@ -264,6 +306,7 @@ class Score:
         self.leads = []             # None: no warning before the NaN
         self.unexpected = []        # (run, alerts) on faulty runs
         self.critical_outside = []  # critical alerts of kinds the fault does not allow
+        self.inst = []              # (run, event, lead) of instability before a loss event
 
     def add(self, name, entry, alerts, nsteps):
         outcomes, unexpected = judge(entry, alerts)
@@ -319,6 +362,9 @@ def evaluate(url, sets, tap, quiet):
             gw = sorted(get(url, "/api/v1/alerts?run=" + run)["alerts"], key=lambda a: (a["fire_step"], a["id"]))
             per = {"gradwatch": gw, "nan_only": nan_only(steps), "lightning": lightning(steps),
                    "zclip": zclip(steps)}
+            inst = instability_lead(entry, steps, gw)
+            if inst != "n/a":
+                scores.setdefault(split, {}).setdefault("gradwatch", Score()).inst.append((name,) + inst)
             if not quiet:
                 print("# [%s] %s/%s (%d steps, expected %s)" % (split, group, name, len(steps),
                                                               entry.get("expected_alerts") or "none"))
@@ -359,6 +405,13 @@ def report(scores, tap):
         for key in lines["gradwatch"]:
             print("#   %-34s %s" % (key, "  |  ".join("%s %s" % (det, lines[det][key][1]) for det in DETECTORS)))
         gw = sp["gradwatch"]
+        if gw.inst:
+            got = sorted(x[2] for x in gw.inst if x[2] is not None)
+            print("#   %-34s %d/%d faulty Adam runs warned before their first loss jump (%.2f-%.2f); "
+                  "median lead %s; %s" % (("instability before a loss jump", len(got), len(gw.inst)) +
+                                          wilson(len(got), len(gw.inst)) +
+                                          (got[len(got) // 2] if got else None,
+                                           ", ".join("%s@%s:%s" % x for x in gw.inst))))
         # gradwatch at least as good as every baseline on every line.
         for key, (v, _) in lines["gradwatch"].items():
             worse = [det for det in DETECTORS[1:] if not math.isnan(lines[det][key][0]) and not math.isnan(v)
