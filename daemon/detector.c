@@ -320,6 +320,7 @@ detector_run_new(struct detector *d, int64_t id)
 	r->gprev = NAN;
 	r->gmin = INFINITY;
 	r->lprev = NAN;
+	r->ljump = -1;
 	baseline_init(&r->lbase, (uint32_t)r->cfg->loss_warmup);
 	cusum_reset(&r->lcusum);
 	r->linit = NAN;

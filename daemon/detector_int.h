@@ -44,7 +44,7 @@
 	    "baseline updates are clamped to m +- winsor x s")		\
 	X(grad_spike_z, "grad.spike_z", 6, 0, 1000, 0,			\
 	    "grad_spike fires at z >= this ...")			\
-	X(grad_spike_ratio, "grad.spike_ratio", 3, 1, 1e12, 0,		\
+	X(grad_spike_ratio, "grad.spike_ratio", 10, 1, 1e12, 0,		\
 	    "... and norm/baseline >= this")				\
 	X(grad_spike_resolve_z, "grad.spike_resolve_z", 3, 0, 1000, 0,	\
 	    "grad_spike resolves after z < this ...")			\
@@ -104,6 +104,10 @@
 	    "... and loss/baseline >= this")				\
 	X(loss_spike_tail, "loss.spike_tail", 2, 1, 1e12, 0,		\
 	    "... and loss/baseline >= this x the run's largest recent excursion") \
+	X(loss_spike_confirm, "loss.spike_confirm", 3, 1, 1000, 1,	\
+	    "a loss jump is a loss_spike once it falls back halfway (in ln) within this many steps ...") \
+	X(loss_plateau_steps, "loss.plateau_steps", 80, 8, 1e6, 1,	\
+	    "... else, or while the spike lasts, this many steps on: still falling, a new level (re-baselined); not, divergence") \
 	X(loss_resolve_z, "loss.resolve_z", 2, 0, 1000, 0,		\
 	    "loss_spike resolves after z < this ...")			\
 	X(loss_resolve_steps, "loss.resolve_steps", 20, 1, 1e6, 1,	\
@@ -353,6 +357,7 @@ struct run {
 	double		 gmin;		/* lowest ln norm seen; +Inf */
 	int64_t		 gmin_step;	/* ... and its step */
 	double		 gtail;		/* largest recent ln(norm/baseline), decaying */
+	double		 gdev_prev;	/* the previous step's ln(norm/baseline) */
 	uint64_t	 ngrad;
 	uint32_t	 gfrozen;
 	double		 glast;
@@ -370,6 +375,14 @@ struct run {
 	double		 ltail;		/* largest recent ln(loss/baseline), decaying */
 	double		 ltrend;	/* EW change of ln loss a step */
 	double		 lprev;		/* previous ln loss; NaN */
+	int64_t		 ljump;		/* a loss jump under watch; -1 */
+	double		 ljump_dev;	/* its ln(loss / baseline) */
+	double		 ljump_loss;	/* its loss, ratio and z, for the message */
+	double		 ljump_ratio;
+	double		 ljump_z;
+	int		 ljump_open;	/* not yet a spike, nor a new level */
+	double		 lplat[2][3];	/* n, sum, sum of squares of ln loss,
+					   3rd and 4th quarter of the watch */
 	uint64_t	 nloss;
 	uint32_t	 lfrozen;
 	double		 llast;
@@ -473,7 +486,7 @@ struct detector_loss_eval {
 	int64_t		 step;
 	int64_t		 onset;
 	double		 loss, y, m, s, z, ratio, cusum, linit, level, zth;
-	int		 raw, by_cusum, by_init, by_linger;
+	int		 raw, by_cusum, by_init, by_linger, by_plateau;
 };
 
 struct detector_vanish_eval {

@@ -509,7 +509,11 @@ detector_msg_divergence(const struct detector *d, const struct run *r,
 	char		 v1[32], v2[32], v3[32], why[256];
 
 	(void)d;
-	if (e->by_linger)
+	if (e->by_plateau)
+		snprintf(why, sizeof why, "the loss jumped at step %lld and "
+		    "has stayed up since, without coming down",
+		    (long long)e->onset);
+	else if (e->by_linger)
 		snprintf(why, sizeof why, "a loss spike has not settled for "
 		    "%lld steps", (long long)(e->step - e->onset));
 	else if (e->by_init)
@@ -528,8 +532,9 @@ detector_msg_divergence(const struct detector *d, const struct run *r,
 	    (long long)restart_step(e->onset), (long long)e->onset);
 	jb_begin(&j);
 	loss_detail(&j, e);
-	jb_str(&j, "rule", e->by_linger ? "lingering_spike" : e->by_init ?
-	    "initial_level" : "cusum");
+	jb_str(&j, "rule", e->by_plateau ? "stuck_after_jump" :
+	    e->by_linger ? "lingering_spike" : e->by_init ? "initial_level" :
+	    "cusum");
 	jb_int(&j, "restart_before_step", restart_step(e->onset));
 	rep->detail = jb_end(&j);
 	rep->value = e->loss;

@@ -288,7 +288,13 @@ detector_grad(struct detector *d, struct run *r,
 		e.by_cusum = zrules && e.cusum >= c->grad_explosion_cusum &&
 		    e.r > 0 && e.y > r->gy_onset &&
 		    e.ratio >= c->grad_explosion_ratio;
-		e.by_ratio = e.ratio >= c->grad_explosion_hard_ratio;
+		/*
+		 * The hard ratio on a second step in a row (the first at the
+		 * root of it): one step of 1000x that drops back is a bad
+		 * batch, a grad_spike; an explosion stays up.
+		 */
+		e.by_ratio = e.ratio >= c->grad_explosion_hard_ratio &&
+		    r->gdev_prev >= 0.5 * log(c->grad_explosion_hard_ratio);
 		e.by_overflow = e.to_overflow <= c->grad_overflow_steps;
 		explode = e.by_cusum || e.by_ratio || e.by_overflow;
 		/* A spike stands out from what this run normally does. */
@@ -345,6 +351,7 @@ detector_grad(struct detector *d, struct run *r,
 		}
 	}
 	r->gprev = e.y;
+	r->gdev_prev = baseline_is_ready(b) ? e.y - e.m : 0;
 	r->glast = g;
 	r->glast_step = x->step;
 	r->ngrad++;
@@ -380,6 +387,107 @@ detector_grad(struct detector *d, struct run *r,
 	baseline_add(b, e.y, a, c->grad_s_floor, c->grad_winsor);
 }
 
+/*
+ * A loss jump under watch (r->ljump).  A spike is a transient: when the
+ * loss falls back halfway (in ln) within loss.spike_confirm steps, the
+ * jump is a loss_spike (onset the jump).  A jump that does not come back
+ * (a curriculum switch, a new data mix; or an lr typo) is judged
+ * loss.plateau_steps on, on the last half of that stretch: still coming
+ * down, it is a new level and the baseline starts again; not coming down
+ * and still up, divergence.  The baseline is frozen meanwhile, so what
+ * the loss does after the jump is seen against where it was before.
+ */
+static void
+detector_loss_watch(struct detector *d, struct run *r,
+    const struct detector_step *x, struct detector_loss_eval *e)
+{
+	const struct detector_config	*c = r->cfg;
+	struct alert			*dv = &r->al[ALERT_DIVERGENCE];
+	struct alert			*sp = &r->al[ALERT_LOSS_SPIKE];
+	struct detector_report		 rep;
+	struct detector_loss_eval	 je;
+	double				 m[2], v[2], se, *q;
+	int64_t				 k = x->step - r->ljump;
+	uint32_t			 p = (uint32_t)c->loss_plateau_steps;
+	int				 h, falling, up;
+
+	if (k <= 0)
+		return;
+	if (r->ljump_open) {
+		if (e->y - e->m <= r->ljump_dev / 2) {
+			r->ljump_open = 0;
+			if (!sp->firing && !dv->firing &&
+			    !r->al[ALERT_NONFINITE].firing &&
+			    detector_alert_may_fire(d, r, sp, ALERT_LOSS_SPIKE,
+			    ALERT_WARNING, x->step)) {
+				/* Told at the jump's values. */
+				je = *e;
+				je.step = je.onset = r->ljump;
+				je.loss = r->ljump_loss;
+				je.y = e->m + r->ljump_dev;
+				je.ratio = r->ljump_ratio;
+				je.z = r->ljump_z;
+				detector_msg_loss_spike(d, r, &je, &rep);
+				detector_alert_fire(d, r, sp, ALERT_LOSS_SPIKE,
+				    "", ALERT_WARNING, r->ljump, x->step, &rep);
+				sp->peak = exp(r->ljump_dev);
+			}
+		} else if (k >= (int64_t)c->loss_spike_confirm)
+			r->ljump_open = 0;	/* not a spike: watched on */
+	}
+	if (k > p / 2) {
+		q = r->lplat[k > 3 * p / 4];
+		q[0]++;
+		q[1] += e->y;
+		q[2] += e->y * e->y;
+	}
+	if (k < (int64_t)p)
+		return;
+	r->ljump = -1;
+	for (h = 0; h < 2; h++) {
+		q = r->lplat[h];
+		if (q[0] < 2)
+			return;
+		m[h] = q[1] / q[0];
+		v[h] = fmax(0, (q[2] - q[0] * m[h] * m[h]) / (q[0] - 1));
+	}
+	se = sqrt(v[0] / r->lplat[0][0] + v[1] / r->lplat[1][0]);
+	falling = m[1] < m[0] - fmax(2 * se, 0.01);
+	/* Still up: the last quarter's mean 1.5x the baseline, clearly. */
+	up = m[1] - e->m >= fmax(log(1.5), 3 * sqrt(v[1] / r->lplat[1][0]));
+	if (r->lraw || !up)
+		return;		/* back near the baseline */
+	if (falling) {
+		/* A new level the run learns from: start again, L_init too. */
+		baseline_reset(&r->lbase, (uint32_t)c->loss_warmup);
+		cusum_reset(&r->lcusum);
+		r->lfrozen = 0;
+		r->linit = NAN;
+		r->lmin = INFINITY;
+		memset(&r->llevel, 0, sizeof r->llevel);
+		if (sp->firing)
+			detector_alert_resolve(d, r, sp, ALERT_LOSS_SPIKE, "",
+			    x->step, detector_msg_resolved(r, sp,
+			    ALERT_LOSS_SPIKE, "", x->step, "re-baselined: the "
+			    "loss jumped to a new level and is coming down "
+			    "from it"), NULL);
+		return;
+	}
+	if (dv->firing || r->al[ALERT_NONFINITE].firing ||
+	    !detector_alert_may_fire(d, r, dv, ALERT_DIVERGENCE, ALERT_CRITICAL,
+	    x->step))
+		return;
+	e->by_plateau = 1;
+	e->onset = x->step - k;
+	detector_msg_divergence(d, r, e, &rep);
+	if (sp->firing)
+		detector_alert_resolve(d, r, sp, ALERT_LOSS_SPIKE, "", x->step,
+		    detector_msg_superseded(r, sp, ALERT_LOSS_SPIKE,
+		    ALERT_DIVERGENCE, x->step), NULL);
+	detector_alert_fire(d, r, dv, ALERT_DIVERGENCE, "", ALERT_CRITICAL,
+	    e->onset, x->step, &rep);
+}
+
 /* Loss spikes and divergence (DETECTION.md (d)). */
 static void
 detector_loss(struct detector *d, struct run *r,
@@ -402,6 +510,7 @@ detector_loss(struct detector *d, struct run *r,
 		r->lraw = 1;
 		baseline_reset(b, (uint32_t)c->loss_warmup);
 		cusum_reset(&r->lcusum);
+		r->ljump = -1;
 		r->linit = NAN;
 		r->lmin = INFINITY;
 		memset(&r->llevel, 0, sizeof r->llevel);
@@ -416,7 +525,7 @@ detector_loss(struct detector *d, struct run *r,
 	r->lprev = e.y;
 	r->ltail = fmax(0, r->ltail - LN2 / c->tail_halflife);
 	frozen = detector_alert_freezes(dv, x->step) ||
-	    detector_alert_freezes(sp, x->step);
+	    detector_alert_freezes(sp, x->step) || r->ljump >= 0;
 	rebasing = detector_rebasing(r, x->step);
 	a = 1 - c->loss_alpha;
 	if (rebasing && a < c->rebase_a)
@@ -427,7 +536,9 @@ detector_loss(struct detector *d, struct run *r,
 			floor = fmax(c->loss_s_floor * fabs(b->m), 1e-12);
 		if (isnan(r->linit))
 			r->linit = b->m;
-		ewmean_add(&r->llevel, e.y, 1 - c->loss_level_alpha);
+		/* Robust: single extreme losses move it no more than the baseline. */
+		ewmean_add(&r->llevel, fmin(e.y, b->m + c->loss_winsor *
+		    baseline_scale(b, floor)), 1 - c->loss_level_alpha);
 		if (r->llevel.p < r->lmin)
 			r->lmin = r->llevel.p;
 		e.m = b->m;
@@ -453,8 +564,10 @@ detector_loss(struct detector *d, struct run *r,
 		/* Climbing, not coming back down. */
 		e.by_cusum = zrules &&
 		    e.cusum >= c->loss_divergence_cusum && r->ltrend >= 0;
+		/* Past L_init by more than the level's own noise (3 sd). */
 		e.by_init = zrules && !r->lraw && r->ltrend >= 0 &&
-		    e.level >= r->linit + log(c->loss_init_factor) &&
+		    e.level >= r->linit + log(c->loss_init_factor) + 3 * e.s *
+		    sqrt((1 - c->loss_level_alpha) / (1 + c->loss_level_alpha)) &&
 		    r->lmin <= r->linit - log(c->loss_init_progress);
 		e.by_linger = sp->firing &&
 		    x->step - sp->fire_step >= (int64_t)c->loss_linger_steps;
@@ -496,28 +609,33 @@ detector_loss(struct detector *d, struct run *r,
 				    NULL);
 				cusum_reset(&r->lcusum);
 			}
-		} else if (spike && !dv->firing && detector_alert_may_fire(d, r, sp,
-		    ALERT_LOSS_SPIKE, ALERT_WARNING, x->step)) {
-			e.onset = x->step;
-			detector_msg_loss_spike(d, r, &e, &rep);
-			detector_alert_fire(d, r, sp, ALERT_LOSS_SPIKE, "",
-			    ALERT_WARNING, x->step, x->step, &rep);
-			sp->peak = e.ratio;
+		} else if (spike && !dv->firing && r->ljump < 0) {
+			/* A jump: a spike if it comes back (above). */
+			r->ljump = x->step;
+			r->ljump_dev = e.y - e.m;
+			r->ljump_loss = loss;
+			r->ljump_ratio = e.ratio;
+			r->ljump_z = e.z;
+			r->ljump_open = 1;
+			memset(r->lplat, 0, sizeof r->lplat);
 		}
+		if (r->ljump >= 0)
+			detector_loss_watch(d, r, x, &e);
 	}
 	r->llast = loss;
 	r->llast_step = x->step;
 	r->nloss++;
 	if (baseline_is_ready(b) && !r->lraw && !spike && !dv->firing &&
-	    !sp->firing && e.y - e.m > r->ltail)
+	    !sp->firing && r->ljump < 0 && e.y - e.m > r->ltail)
 		r->ltail = e.y - e.m;
 	if (baseline_is_ready(b) && (detector_alert_freezes(dv, x->step) ||
-	    detector_alert_freezes(sp, x->step))) {
+	    detector_alert_freezes(sp, x->step) || r->ljump >= 0)) {
 		if (++r->lfrozen < c->loss_freeze_steps)
 			return;
 		baseline_reset(b, (uint32_t)c->loss_warmup);
 		cusum_reset(&r->lcusum);
 		r->lfrozen = 0;
+		r->ljump = -1;
 		if (dv->firing)
 			detector_alert_resolve(d, r, dv, ALERT_DIVERGENCE, "",
 			    x->step, detector_msg_resolved(r, dv,
@@ -939,8 +1057,13 @@ detector_adam(struct detector *d, struct run *r, const struct detector_step *x)
 	struct alert			*al;
 	double				 ratio, y, jump, z = 0, s;
 	size_t				 i;
-	int				 bad;
+	int				 bad, told;
 
+	/* An early signal only: nothing to add once the loss or norm spoke. */
+	told = r->al[ALERT_GRAD_SPIKE].firing ||
+	    r->al[ALERT_GRAD_EXPLOSION].firing ||
+	    r->al[ALERT_LOSS_SPIKE].firing || r->al[ALERT_DIVERGENCE].firing ||
+	    r->al[ALERT_NONFINITE].firing || r->ljump >= 0;
 	for (i = 0; i < x->na; i++) {
 		l = r->layers[d->alslot[i]];
 		ratio = d->alval[i];
@@ -967,7 +1090,7 @@ detector_adam(struct detector *d, struct run *r, const struct detector_step *x)
 				    detector_msg_resolved(r, al,
 				    ALERT_INSTABILITY, l->name, x->step,
 				    "calm: the ratio is back near its baseline"));
-		} else if (bad && detector_alert_may_fire(d, r, al,
+		} else if (bad && !told && detector_alert_may_fire(d, r, al,
 		    ALERT_INSTABILITY, ALERT_WARNING, x->step)) {
 			detector_msg_instability(r, l, x, ratio, jump, z, &rep);
 			detector_member_fire(d, r, l, ALERT_INSTABILITY,

@@ -403,6 +403,126 @@ test_log_domain(void **state)
 	detector_config_free(cfg);
 }
 
+/*
+ * Loss jumps: one that falls back is a loss_spike told at the jump; one
+ * to a new level the run learns from (a curriculum switch) raises
+ * nothing and starts a new baseline; one that stays up without coming
+ * down (an lr typo leaving the model at chance) is divergence.
+ */
+static void
+test_loss_jump_spike(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	const struct detector_event	*ev;
+	struct detector			*d = detector_new(cfg);
+	struct gen			 g;
+
+	(void)state;
+	gen_init(&g);
+	gen_run(&g, d, 1, 0, 300, 0, &out);
+	gen_one(&g, d, 1, 300, 1, 20, &out);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_LOSS_SPIKE, ""),
+	    0);				/* not yet: a spike must come back */
+	gen_one(&g, d, 1, 301, 1, 1, &out);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_LOSS_SPIKE, "");
+	assert_non_null(ev);
+	assert_int_equal(ev->onset_step, 300);
+	assert_int_equal(ev->fire_step, 301);
+	assert_non_null(strstr(ev->message, "at step 300"));
+	assert_true(ev->value > 9);	/* the jump's loss, not the step's */
+	gen_run(&g, d, 1, 302, 500, 0, &out);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_DIVERGENCE, ""),
+	    0);
+	assert_non_null(find_ev(&out, DETECTOR_RESOLVE, ALERT_LOSS_SPIKE, ""));
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
+static void
+test_loss_jump_new_level(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	struct detector			*d = detector_new(cfg);
+	struct gen			 g;
+	int64_t				 s;
+
+	(void)state;
+	gen_init(&g);
+	gen_run(&g, d, 1, 0, 300, 0, &out);
+	/* A harder task: 8x, falling to 4x and on down, slowly. */
+	for (s = 300; s < 700; s++)
+		gen_one(&g, d, 1, s, 1, 4 + 4 * exp(-(double)(s - 300) / 5) -
+		    0.004 * (double)(s - 300), &out);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_LOSS_SPIKE, ""),
+	    0);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_DIVERGENCE, ""),
+	    0);
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
+static void
+test_loss_jump_stuck(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	const struct detector_event	*ev;
+	struct detector			*d = detector_new(cfg);
+	struct gen			 g;
+	int64_t				 s;
+
+	(void)state;
+	gen_init(&g);
+	gen_run(&g, d, 1, 0, 300, 0, &out);
+	/* 40x for a step, then stuck at 2.5x, flat. */
+	gen_one(&g, d, 1, 300, 1, 40, &out);
+	for (s = 301; s < 420; s++)
+		gen_one(&g, d, 1, s, 1, 2.5, &out);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_DIVERGENCE, "");
+	assert_non_null(ev);
+	assert_int_equal(ev->severity, ALERT_CRITICAL);
+	assert_int_equal(ev->onset_step, 300);
+	assert_int_equal(ev->fire_step, 300 + (int64_t)80);	/* loss.plateau_steps */
+	assert_non_null(strstr(ev->message, "stayed up"));
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
+/* One step of 1000x that drops back is a grad_spike; two are an explosion. */
+static void
+test_hard_ratio_needs_two_steps(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	const struct detector_event	*ev;
+	struct detector			*d = detector_new(cfg);
+	struct gen			 g;
+
+	(void)state;
+	gen_init(&g);
+	gen_run(&g, d, 1, 0, 300, 0, &out);
+	gen_one(&g, d, 1, 300, 5000, 1, &out);
+	gen_run(&g, d, 1, 301, 400, 0, &out);
+	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_GRAD_EXPLOSION,
+	    ""), 0);
+	assert_non_null(find_ev(&out, DETECTOR_FIRE, ALERT_GRAD_SPIKE, ""));
+	detector_events_clear(&out);
+	gen_run(&g, d, 1, 400, 600, 0, &out);
+	gen_one(&g, d, 1, 600, 5000, 1, &out);
+	gen_one(&g, d, 1, 601, 8000, 1, &out);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_GRAD_EXPLOSION, "");
+	assert_non_null(ev);
+	assert_int_equal(ev->fire_step, 601);
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static void
@@ -478,7 +598,7 @@ test_supersession(void **state)
 	}
 	ev = find_ev(&out, DETECTOR_FIRE, ALERT_GRAD_SPIKE, "");
 	assert_non_null(ev);
-	assert_int_equal(ev->fire_step, 300);
+	assert_int_equal(ev->fire_step, 301);	/* 16x: past grad.spike_ratio */
 	ev = find_ev(&out, DETECTOR_RESOLVE, ALERT_GRAD_SPIKE, "");
 	assert_non_null(ev);
 	assert_non_null(strstr(ev->message, "superseded by grad_explosion"));
@@ -1154,7 +1274,7 @@ test_config(void **state)
 	assert_non_null(strstr(help, "grad.alpha 0.97"));
 	assert_non_null(strstr(help, "grad.warmup 25"));
 	assert_non_null(strstr(help, "grad.spike_z 6"));
-	assert_non_null(strstr(help, "grad.spike_ratio 3"));
+	assert_non_null(strstr(help, "grad.spike_ratio 10"));
 	assert_non_null(strstr(help, "grad.explosion_cusum 12"));
 	assert_non_null(strstr(help, "loss.spike_z 6"));
 	assert_non_null(strstr(help, "vanish.v1_decades 3"));
@@ -1658,6 +1778,10 @@ main(void)
 		cmocka_unit_test(test_log_domain),
 		cmocka_unit_test(test_spike_hysteresis_cooldown),
 		cmocka_unit_test(test_supersession),
+		cmocka_unit_test(test_loss_jump_spike),
+		cmocka_unit_test(test_loss_jump_new_level),
+		cmocka_unit_test(test_loss_jump_stuck),
+		cmocka_unit_test(test_hard_ratio_needs_two_steps),
 		cmocka_unit_test(test_explosion_resolve),
 		cmocka_unit_test(test_burst_vs_explosion),
 		cmocka_unit_test(test_no_storm),
