@@ -278,6 +278,7 @@ detector_layer_get(struct run *r, const char *name)
 	}
 	r->layers[r->nlayers] = detector_layer_new(r, name, h);
 	r->nlayers++;
+	r->nunseen++;
 	r->order_dirty = 1;
 	if (r->nlayers * 2 > r->lhash_cap) {
 		cap = r->lhash_cap == 0 ? 32 : r->lhash_cap * 2;
@@ -785,6 +786,24 @@ detector_view(struct detector *d, const struct batch_series *s, size_t si)
 	v->values = v->own_values;
 }
 
+/*
+ * Whether step x's global norm may be one the rules attribute to tensors
+ * (a spike, an explosion): then detector_feed reads every tensor of it.
+ */
+static int
+detector_grad_unusual(const struct run *r, const struct detector_step *x)
+{
+	const struct baseline	*b = &r->gbase;
+	double			 dy;
+
+	if (!((x->has >> SERIES_GRAD_NORM) & 1) || !isfinite(x->grad) ||
+	    !baseline_is_ready(b) || r->al[ALERT_GRAD_SPIKE].firing ||
+	    r->al[ALERT_GRAD_EXPLOSION].firing)
+		return 1;
+	dy = baseline_ln(x->grad) - b->m;
+	return dy >= LN2 || dy >= 3 * baseline_scale(b, r->cfg->grad_s_floor);
+}
+
 /* The value of view si at step, advancing its cursor; 0 if none. */
 static inline int
 detector_take(struct detector *d, size_t si, int64_t step, double *out)
@@ -812,9 +831,9 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 	struct run			*r;
 	int64_t				*steps, step;
 	size_t				 i, j, nsteps, nlayer = 0, nadam = 0;
-	size_t				 scalar[SERIES_KIND_COUNT];
+	size_t				 nlayer_now, scalar[SERIES_KIND_COUNT];
 	double				 v;
-	int				 sorted = 1, advanced = 0;
+	int				 sorted = 1, advanced = 0, layer_bad = 0;
 
 	r = detector_run_get(d, run_id);
 	d->out = out;
@@ -855,6 +874,8 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 			d->slot[nlayer++] = (uint32_t)i;
 			/* The layer index is looked up once per batch. */
 			d->view[i].layer = detector_layer_get(r, s->name);
+			for (j = 0; j < d->view[i].n && !layer_bad; j++)
+				layer_bad = !isfinite(d->view[i].values[j]);
 		} else if (s->kind == SERIES_LAYER_ADAM) {
 			d->aslot[nadam++] = (uint32_t)i;
 			d->view[i].layer = detector_layer_get(r, s->name);
@@ -911,7 +932,19 @@ detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
 			default: break;
 			}
 		}
-		for (j = 0; j < nlayer; j++) {
+		/*
+		 * The tensors' values are read on the steps that update
+		 * their levels (layer.every), and on any step that may need
+		 * them: a NaN in the batch's tensors, a tensor not seen yet,
+		 * an unusual global norm (for attribution).
+		 */
+		if (!layer_bad && r->nunseen == 0 &&
+		    r->nsteps % (uint64_t)r->cfg->layer_every != 0 &&
+		    !detector_grad_unusual(r, &x))
+			nlayer_now = 0;
+		else
+			nlayer_now = nlayer;
+		for (j = 0; j < nlayer_now; j++) {
 			if (!detector_take(d, d->slot[j], step, &v))
 				continue;
 			d->lslot[x.nl] = d->view[d->slot[j]].layer;

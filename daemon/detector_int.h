@@ -16,6 +16,9 @@
 #include "batch.h"
 #include "detector.h"
 
+#define LN2	0.6931471805599453
+#define LN10	2.302585092994046
+
 /* X(field, "name", default, min, max, integer, "meaning") */
 #define DETECTOR_CONFIG_TABLE(X)					\
 	X(min_step, "min_step", 100, 0, 1e9, 1,				\
@@ -299,6 +302,7 @@ struct layer {
 	struct alert	 al_adam;	/* Adam's ratio jumped */
 	int64_t		 v_onset;
 	int64_t		 zero_since;
+	int64_t		 nonzero_since;
 	int64_t		 ylow_step;
 	char		*name;
 	uint64_t	 hash;
@@ -336,6 +340,7 @@ struct run {
 	struct layer	**layers;
 	uint32_t	 nlayers;
 	uint32_t	 caplayers;
+	uint32_t	 nunseen;	/* tensors without a gradient value yet */
 	uint32_t	*lhash;		/* open addressing: index + 1; 0 empty */
 	uint32_t	 lhash_cap;
 	uint32_t	*byorder;	/* eligible tensors, input side first */

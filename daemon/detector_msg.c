@@ -18,7 +18,6 @@
 #include "detector_int.h"
 #include "xmalloc.h"
 
-#define LN10		2.302585092994046
 #define TOP_LAYERS	5	/* tensors named in an explosion or spike */
 #define NONFINITE_NAMES	10	/* tensors named in a nonfinite alert */
 #define RESTART_BACK	100	/* "restart ~100 steps before the onset" */

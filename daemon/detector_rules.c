@@ -19,8 +19,6 @@
 #include "detector_int.h"
 #include "xmalloc.h"
 
-#define LN10	2.302585092994046
-#define LN2	0.6931471805599453
 
 /* The batch's values at one step, gathered by detector_feed(). */
 static void	detector_dominant(struct detector *, struct run *,
@@ -660,12 +658,15 @@ detector_layer_sampled(const struct run *r)
 }
 
 /*
- * Each tensor present at this step: the dead-layer counters and alert
- * at every step; every layer.every steps its attribution baseline and
- * its vanishing levels (decays scaled to the stride, so that they mean
- * the same number of steps), and the dominant-tensor rule.  Sampling
- * keeps the detector's cost a point low on nets of many tensors; the
- * levels are slow, and a sudden change shows in the global norm first.
+ * Each tensor present at this step.  Every layer.every steps (the steps
+ * detector_feed reads the tensors on, besides those that may need them:
+ * a NaN, a tensor not seen yet, an unusual global norm): its attribution
+ * baseline, its vanishing levels (decays scaled to the stride, so that
+ * they mean the same number of steps), its runs of zeros (counted in
+ * steps), the dead-layer alert and the dominant-tensor rule.  On other
+ * steps read, only what attribution and NaN need.  Sampling keeps the
+ * detector's cost a point low on nets of many tensors; the levels are
+ * slow, and a sudden change shows in the global norm first.
  */
 
 static void
@@ -702,24 +703,32 @@ detector_layers(struct detector *d, struct run *r,
 		l = r->layers[d->lslot[i]];
 		v = d->lval[i];
 		l->last = v;
-		l->ngrad++;
+		if (l->ngrad++ == 0)
+			r->nunseen--;
 		if (!isfinite(v))
 			continue;
+		if (v > c->dead_zero)
+			l->z_step = x->step;	/* attribution: see layer_z() */
+		if (!sample)
+			continue;	/* a step read for attribution or NaN */
+		/* Runs of zeros and non-zeros, in steps, seen every `every`. */
 		if (v <= c->dead_zero) {
 			if (global_pos) {
-				if (l->zero_run++ == 0)
+				if (l->zero_run == 0)
 					l->zero_since = x->step;
+				l->zero_run = (uint32_t)(x->step -
+				    l->zero_since + 1);
 				l->nonzero_run = 0;
 			}
 		} else {
 			l->ever_nonzero = 1;
-			l->nonzero_run++;
+			if (l->nonzero_run == 0)
+				l->nonzero_since = x->step;
+			l->nonzero_run = (uint32_t)(x->step - l->nonzero_since +
+			    1);
 			l->zero_run = 0;
-			l->z_step = x->step;	/* attribution: see layer_z() */
 			if (l->first_step < 0)
 				l->first_step = x->step;
-		}
-		if (sample && v > c->dead_zero) {
 			y = baseline_ln(v);
 			if (!frozen || !baseline_is_ready(&l->base))
 				baseline_add(&l->base, y, a, c->grad_s_floor,
@@ -747,7 +756,8 @@ detector_layers(struct detector *d, struct run *r,
 		/* A tensor that never had one is never_active's (below). */
 		if (l->al_dead.firing) {
 			if (detector_alert_settled(r, &l->al_dead,
-			    l->nonzero_run > 0, c->dead_resolve_steps))
+			    l->nonzero_run > 0, (c->dead_resolve_steps + every -
+			    1) / every))
 				detector_member_resolve(d, r, l, ALERT_DEAD_LAYER,
 				    x->step, detector_msg_resolved(r,
 				    &l->al_dead, ALERT_DEAD_LAYER, l->name,
@@ -760,8 +770,7 @@ detector_layers(struct detector *d, struct run *r,
 			detector_member_fire(d, r, l, ALERT_DEAD_LAYER,
 			    ALERT_WARNING, l->zero_since, x->step, &rep);
 		}
-		if (sample)
-			detector_dominant(d, r, l, x, v);
+		detector_dominant(d, r, l, x, v);
 	}
 }
 

@@ -746,7 +746,7 @@ test_no_storm(void **state)
 	ev = find_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER, "l3.weight");
 	assert_non_null(ev);
 	assert_int_equal(ev->onset_step, 200);
-	assert_int_equal(ev->fire_step, 249);	/* 50 zero steps */
+	assert_in_range(ev->fire_step, 249, 252);	/* 50 zero steps, seen every 4 */
 	assert_int_equal(ev->severity, ALERT_WARNING);
 	/* 1 of 4 tensors is over 10%: no_gradient, once. */
 	assert_int_equal(count_ev(&out, DETECTOR_FIRE, ALERT_NO_GRADIENT,
@@ -1182,14 +1182,14 @@ test_absent_vs_zero(void **state)
 	ev = find_ev(&out, DETECTOR_FIRE, ALERT_NO_GRADIENT, "unused.weight");
 	assert_non_null(ev);
 	assert_int_equal(ev->severity, ALERT_WARNING);
-	assert_int_equal(ev->fire_step, 49);
+	assert_in_range(ev->fire_step, 49, 59);	/* checked every 10 */
 	assert_non_null(strstr(ev->detail_json, "never_active"));
 	assert_non_null(strstr(ev->detail_json, "\"tensors\":[\"unused.weight\"]"));
 	ev = find_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER, "late.weight");
 	assert_non_null(ev);
 	assert_int_equal(ev->severity, ALERT_WARNING);
 	assert_int_equal(ev->onset_step, 400);
-	assert_int_equal(ev->fire_step, 449);
+	assert_in_range(ev->fire_step, 449, 452);
 	detector_events_cleanup(&out);
 	detector_free(d);
 	detector_config_free(cfg);
@@ -1224,7 +1224,7 @@ test_cooldown_severity(void **state)
 	    "x.weight"), 1);
 	assert_int_equal(out.ev[0].kind, ALERT_NO_GRADIENT);
 	assert_int_equal(out.ev[0].severity, ALERT_WARNING);
-	assert_int_equal(out.ev[0].fire_step, 49);
+	assert_in_range(out.ev[0].fire_step, 49, 59);
 	assert_non_null(find_ev(&out, DETECTOR_RESOLVE, ALERT_NO_GRADIENT,
 	    "x.weight"));
 	/* Then it dies: a dead layer. */
@@ -1236,7 +1236,7 @@ test_cooldown_severity(void **state)
 		    out.ev[k].severity == ALERT_WARNING)
 			break;
 	assert_true(k < (int64_t)out.n);
-	assert_int_equal(out.ev[k].fire_step, 169);
+	assert_in_range(out.ev[k].fire_step, 169, 172);
 	detector_events_cleanup(&out);
 	detector_free(d);
 	detector_config_free(cfg);
@@ -1319,7 +1319,7 @@ test_overrides(void **state)
 		ev = find_ev(&out, DETECTOR_FIRE, ALERT_DEAD_LAYER, NULL);
 		assert_non_null(ev);
 		assert_int_equal(ev->run_id, run + 1);
-		assert_int_equal(ev->fire_step, want[run]);
+		assert_in_range(ev->fire_step, want[run], want[run] + 3);
 		detector_events_clear(&out);
 	}
 	/* Not even JSON: ignored. */

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chunk: the compressed on-disk form of a run of one series' points,
+ * steps and values together in one blob.  Steps are coded delta of
+ * delta and values by XOR with the previous value, as in Facebook's
+ * Gorilla and Prometheus' XOR chunks; values that are all float32
+ * widened to double (PyTorch's norms) are coded as their 32-bit
+ * patterns.  Everything round-trips bit for bit.  This module is the
+ * only one that writes, reads or validates the format.  Pure code on
+ * caller-owned structs: any thread, one thread per struct.
+ *
+ * Format, version 1.  A varint is unsigned LEB128 (7 bits a byte, low
+ * group first, high bit = more follows), at most 10 bytes, minimal (no
+ * trailing zero group); a zvarint is the varint of the zigzag code
+ * ((x << 1) ^ (x >> 63)).
+ *
+ *   byte 0   version, 1
+ *   byte 1   flags: 0x01 F32 (values are float32 patterns),
+ *            0x02 STEPS (a step code precedes every value after the
+ *            first); the other bits are 0
+ *   varint   n, the number of points, 1 .. CHUNK_MAX_POINTS
+ *   zvarint  first step
+ *   varint   span = last step - first step, as uint64; only if n > 1.
+ *            span >= n - 1 and first + span <= INT64_MAX.
+ *   bits     the points, MSB first within each byte, zero-padded to a
+ *            byte boundary; the blob ends there.
+ *
+ * Without STEPS the steps are first + i * (span / (n - 1)), and span
+ * must be a multiple of n - 1: consecutive steps (the common case) and
+ * any fixed stride cost no bits.  STEPS needs n > 1.
+ *
+ * W is the value width: 32 with F32, else 64.  A value's pattern is
+ * its IEEE-754 bits; with F32 it is the float32 whose widening is the
+ * value: finite floats widen as C's (double)f, and the other patterns
+ * (exponent all ones: infinities and NaNs, payload included) keep the
+ * sign and put the 23 mantissa bits on top of the 52.  The bits are:
+ *
+ *   W bits   the first value's pattern
+ *   then for each point i = 1 .. n - 1:
+ *   [step]   with STEPS: the delta of delta dod = d_i - d_{i-1}, where
+ *            d_i = step_i - step_{i-1} and d_0 = span / (n - 1),
+ *            computed modulo 2^64 and read as two's complement:
+ *              0                   dod = 0
+ *              10   + 7 bits       -64 .. 63
+ *              110  + 14 bits      -8192 .. 8191
+ *              1110 + 24 bits      -2^23 .. 2^23 - 1
+ *              1111 + 64 bits      any
+ *            Every d_i is >= 1, and the last step is first + span.
+ *   value    x = pattern XOR the previous pattern:
+ *              0                   x = 0 (the value repeats)
+ *              10   + sig bits     x >> trail, in the current window
+ *              11   + lead + sig-1 + sig bits:  a new window
+ *            lead is 5 bits (4 with F32) and sig - 1 is 6 bits (5 with
+ *            F32); lead + sig <= W, trail = W - lead - sig.  The
+ *            window starts as lead 0, sig W.
+ *
+ * A reader checks everything above: a blob that breaks any rule, is cut
+ * short or has bytes or set padding bits after the last point is
+ * damaged.  There is no checksum: a flipped payload bit may still
+ * decode, to other values.
+ */
+#ifndef GW_CHUNK_H
+#define GW_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_VERSION		1
+#define CHUNK_MAX_POINTS	(1u << 24)	/* a sanity bound for readers */
+#define CHUNK_F32		0x01		/* header flags */
+#define CHUNK_STEPS		0x02
+
+/* A growable byte buffer; data is NULL until something is appended. */
+struct chunk_buf {
+	unsigned char	*data;
+	size_t		 len;
+	size_t		 cap;
+};
+
+void	chunk_buf_init(struct chunk_buf *b);
+/* Free the bytes; the buffer can be init'ed again. */
+void	chunk_buf_cleanup(struct chunk_buf *b);
+
+/*
+ * Append the chunk of steps[0..n-1] and vals[0..n-1] to out.  Steps
+ * must be strictly ascending and 1 <= n <= CHUNK_MAX_POINTS; otherwise
+ * nothing is appended and 0 is returned.  Returns the bytes appended.
+ */
+size_t	chunk_encode(struct chunk_buf *out, const int64_t *steps,
+	    const double *vals, size_t n);
+
+/* What a chunk's header says. */
+struct chunk_info {
+	size_t		 n;
+	int64_t		 first_step;
+	int64_t		 last_step;
+	unsigned int	 flags;		/* CHUNK_F32, CHUNK_STEPS */
+	size_t		 hdrlen;	/* bytes before the bit stream */
+};
+
+/*
+ * Read blob's header only (O(1): n, first and last step).  0, or -1
+ * and an allocated *cause (unless cause is NULL) when it is damaged.
+ * The points themselves are checked only by reading them.
+ */
+int	chunk_info(const void *blob, size_t len, struct chunk_info *info,
+	    char **cause);
+
+#define CHUNK_READER_BUF	32	/* points a reader decodes ahead */
+
+/*
+ * A cursor over a chunk's points.  It borrows the blob, which must
+ * outlive it, and never reads outside blob[0..len-1].  Fields are
+ * private but for info.
+ */
+struct chunk_reader {
+	struct chunk_info	 info;
+	const unsigned char	*blob;
+	const unsigned char	*p;	/* the next byte to load */
+	const unsigned char	*end;
+	uint64_t		 acc;	/* bits, left-aligned */
+	unsigned int		 avail;	/* valid bits in acc */
+	unsigned int		 wlead;	/* the value window */
+	unsigned int		 wsig;
+	uint64_t		 pattern;	/* the previous value's */
+	uint64_t		 delta;		/* the previous step delta */
+	uint64_t		 left;		/* last step - current step */
+	int64_t			 step;
+	size_t			 i;		/* points returned */
+	const char		*error;		/* static; NULL unless damaged */
+	unsigned int		 bpos;		/* the decoded-ahead points */
+	unsigned int		 blen;
+	int64_t			 bsteps[CHUNK_READER_BUF];
+	double			 bvals[CHUNK_READER_BUF];
+};
+
+/* Start reading blob (validates the header as chunk_info()). */
+int	chunk_reader_init(struct chunk_reader *r, const void *blob,
+	    size_t len, char **cause);
+/*
+ * The next point into *step and *v: 1, 0 after the last point, or -1
+ * when the blob is damaged (and every call after).  Points before the
+ * damage are returned first; the last point is returned only once the
+ * whole blob has checked out.
+ */
+int	chunk_next(struct chunk_reader *r, int64_t *step, double *v);
+/* Why chunk_next() returned -1: a static string; NULL if it did not. */
+const char *chunk_reader_error(const struct chunk_reader *r);
+
+/*
+ * Decode a whole chunk into steps[0..] and vals[0..] (either may be
+ * NULL) and its point count into *n.  0, or -1 and an allocated *cause
+ * (unless cause is NULL) when the blob is damaged or holds more than
+ * cap points (then *n is its count).  The arrays may be written on
+ * failure.
+ */
+int	chunk_decode(const void *blob, size_t len, int64_t *steps,
+	    double *vals, size_t cap, size_t *n, char **cause);
+
+/* The store's summary columns of a chunk. */
+struct chunk_summary {
+	size_t		 nfinite;	/* min and max are valid only if > 0 */
+	size_t		 nonfinite;	/* NaNs and infinities */
+	double		 min;
+	int64_t		 min_step;	/* the first step holding min */
+	double		 max;
+	int64_t		 max_step;	/* the first step holding max */
+};
+
+/*
+ * Summarize points: min and max over the finite values, with the first
+ * step of each (-0.0 and 0.0 tie), and the count of non-finite ones.
+ */
+void	chunk_summarize(struct chunk_summary *s, const int64_t *steps,
+	    const double *vals, size_t n);
+
+#endif
