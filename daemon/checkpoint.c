@@ -22,6 +22,7 @@
 #include "checkpoint.h"
 #include "log.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 #define CHECKPOINT_PAGES	2000	/* WAL frames that trigger a checkpoint */
 #define CHECKPOINT_IDLE_SEC	5	/* checkpoint at least this often */
@@ -77,6 +78,7 @@ checkpoint_main(void *arg)
 	struct checkpoint	*cp = arg;
 	struct timespec		 until;
 
+	thread_name("gw-checkpoint");
 	pthread_mutex_lock(&cp->lock);
 	while (!cp->stopping) {
 		if (!cp->pending) {

@@ -11,6 +11,7 @@
 #include "detection.h"
 #include "log.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 enum detection_what {
 	DETECTION_BATCH,
@@ -67,6 +68,7 @@ detection_main(void *arg)
 	struct detector_events	 local = { 0 };
 	size_t			 points;
 
+	thread_name("gw-detect");
 	for (;;) {
 		pthread_mutex_lock(&dt->lock);
 		while (dt->head == NULL && !dt->stopping)

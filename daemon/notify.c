@@ -23,6 +23,7 @@
 #include "query_outbox.h"
 #include "receiver.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 #define NOTIFY_REPLY_MAX	512	/* bytes of an answer kept for the log */
 #define NOTIFY_POLL_MS		1000	/* longest sleep between checks */
@@ -361,6 +362,7 @@ notify_main(void *arg)
 	size_t		 i;
 	int		 running, woken, stopping;
 
+	thread_name("gw-notify");
 	for (;;) {
 		pthread_mutex_lock(&n->lock);
 		woken = n->woken;

@@ -8,6 +8,7 @@
 #include "pool.h"
 #include "queue.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 struct pool {
 	struct queue	*q;
@@ -26,6 +27,7 @@ pool_main(void *arg)
 	struct pool_job	*job;
 	void		*state;
 
+	thread_name("gw-reader");
 	state = p->init != NULL ? p->init(p->ctx) : NULL;
 	while (queue_pop_many(p->q, (void **)&job, 1, 0) == 1)
 		job->run(state, job->arg);

@@ -18,6 +18,7 @@
 #include "walsync.h"
 #include "writer.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 struct walsync {
 	char			*path;		/* the WAL file */
@@ -76,6 +77,7 @@ walsync_main(void *arg)
 	size_t			 n, cap = 0, i;
 	int			 stopping, ok;
 
+	thread_name("gw-walsync");
 	for (;;) {
 		pthread_mutex_lock(&ws->lock);
 		while (ws->njobs == 0 && !ws->stopping)

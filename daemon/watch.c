@@ -167,6 +167,13 @@ watch_apply(struct watch *w, sqlite3 *db, double now)
 	return done;
 }
 
+size_t
+watch_poll(struct watch *w, uint64_t *done)
+{
+	*done = detection_take(w->thread, &w->events);
+	return w->events.n;
+}
+
 void
 watch_finish(struct watch *w, sqlite3 *db, int64_t run_id, double now)
 {

@@ -61,6 +61,13 @@ uint64_t	 watch_tick(struct watch *w, double now);
  * are now written.  Failures are logged: the points are stored anyway.
  */
 uint64_t	 watch_apply(struct watch *w, sqlite3 *db, double now);
+/*
+ * Outside a transaction: take the events detection made so far (kept
+ * for the next watch_apply()) and set *done as watch_apply() would.
+ * Returns how many events wait to be written: with none, every ticket up
+ * to *done is answered as it stands, with no transaction.
+ */
+size_t		 watch_poll(struct watch *w, uint64_t *done);
 /* The last ticket handed out. */
 uint64_t	 watch_last(struct watch *w);
 /* Wait until detection has done every ticket handed out. */

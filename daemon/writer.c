@@ -39,6 +39,7 @@
 #include "watch.h"
 #include "writer.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 #define WRITER_MAX_JOBS		256	/* jobs in one transaction */
 #define WRITER_QUEUE_JOBS	4096
@@ -261,6 +262,60 @@ writer_answers_add(struct writer_answers *a, struct writer_job *job)
 	a->job[a->n++] = job;
 }
 
+/* Answer the waiting jobs whose tickets are <= done (their alerts are written). */
+static void
+writer_waiting_done(struct writer *w, uint64_t done, struct writer_answers *ans)
+{
+	size_t	i, k;
+
+	for (i = k = 0; i < w->nwaiting; i++) {
+		if (w->tickets[i] <= done) {
+			writer_answer(w, w->waiting[i]);
+			writer_answers_add(ans, w->waiting[i]);
+		} else {
+			w->waiting[k] = w->waiting[i];
+			w->tickets[k++] = w->tickets[i];
+		}
+	}
+	w->nwaiting = k;
+}
+
+/* Hand answers to the WAL syncer (or answer at once without one). */
+static void
+writer_answers_send(struct writer *w, struct writer_answers *ans)
+{
+	size_t	i;
+
+	if (ans->n > 0) {
+		if (w->sync != NULL)
+			walsync_submit(w->sync, ans->job, ans->n);
+		else
+			for (i = 0; i < ans->n; i++)
+				ans->job[i]->done(ans->job[i],
+				    ans->job[i]->done_arg);
+	}
+	free(ans->job);
+}
+
+/*
+ * Detection woke the writer and no request waits: when it made no
+ * events, the jobs whose tickets it finished are answered with no
+ * transaction (their points were committed by an earlier round).
+ * Returns 0 when that was all, -1 when a round must write events.
+ */
+static int
+writer_quiet_wake(struct writer *w)
+{
+	struct writer_answers	 ans = { NULL, 0, 0 };
+	uint64_t		 done;
+
+	if (watch_poll(w->watch, &done) > 0)
+		return -1;
+	writer_waiting_done(w, done, &ans);
+	writer_answers_send(w, &ans);
+	return 0;
+}
+
 /*
  * One round: in one transaction, the outbox's marks, the alerts
  * detection made, and jobs[0..n) (none for a tick or a wake-up); then
@@ -273,7 +328,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	char			*cause = NULL;
 	double			 t0;
 	uint64_t		 done = 0;
-	size_t			 i, k, points = 0, ok = 0;
+	size_t			 i, points = 0, ok = 0;
 
 	checkpoint_catch_up(w->cp, store_db(w->st));
 	t0 = now_mono();
@@ -327,17 +382,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 			writer_answers_add(&ans, jobs[i]);
 		}
 	}
-	/* The waiting jobs whose alerts this round wrote. */
-	for (i = k = 0; i < w->nwaiting; i++) {
-		if (w->tickets[i] <= done) {
-			writer_answer(w, w->waiting[i]);
-			writer_answers_add(&ans, w->waiting[i]);
-		} else {
-			w->waiting[k] = w->waiting[i];
-			w->tickets[k++] = w->tickets[i];
-		}
-	}
-	w->nwaiting = k;
+	writer_waiting_done(w, done, &ans);
 answer:
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
@@ -345,15 +390,7 @@ answer:
 		batch_free(jobs[i]->batch);
 		jobs[i]->batch = NULL;
 	}
-	if (ans.n > 0) {
-		if (w->sync != NULL)
-			walsync_submit(w->sync, ans.job, ans.n);
-		else
-			for (i = 0; i < ans.n; i++)
-				ans.job[i]->done(ans.job[i],
-				    ans.job[i]->done_arg);
-	}
-	free(ans.job);
+	writer_answers_send(w, &ans);
 }
 
 /* Detection thread: it finished an item; the writer comes for its events. */
@@ -374,8 +411,9 @@ writer_main(void *arg)
 	struct writer_job	*jobs[WRITER_MAX_JOBS];
 	size_t			 n, i, k;
 	double			 last_tick, t;
-	int			 closed = 0, woken;
+	int			 closed = 0, woken, events;
 
+	thread_name("gw-writer");
 	if (w->watch != NULL) {
 		watch_restore(w->watch, store_db(w->st));
 		watch_start(w->watch, w->max_points, writer_wake_cb, w);
@@ -391,7 +429,9 @@ writer_main(void *arg)
 				jobs[k++] = jobs[i];
 		if (woken)
 			atomic_store(&w->wake_pending, 0);
-		if (k > 0 || woken)
+		/* Answers that waited only for detection go out first. */
+		events = woken && writer_quiet_wake(w) == -1;
+		if (k > 0 || events)
 			writer_round(w, jobs, k);
 		if ((t = now_mono()) - last_tick >= WRITER_TICK_MS / 1e3) {
 			if (w->watch != NULL)

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "ws_stream.h"
 #include "xmalloc.h"
+#include "thread_name.h"
 
 #define WS_STREAM_PROTOCOL	"gradwatch.v1"
 #define WS_STEP_INTERVAL_US	250000	/* at most 4 step messages/s a run */
@@ -864,6 +865,7 @@ ws_stream_main(void *arg)
 {
 	struct ws_stream	*ws = arg;
 
+	thread_name("gw-stream");
 	while (!atomic_load(&ws->stopping))
 		if (lws_service(ws->ctx, 0) < 0)
 			break;
