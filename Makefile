@@ -275,6 +275,12 @@ $(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,detector.
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $^ $(DEP_LIBS)
 
+# The chunk codec alone; built by `make bench`, run by hand.
+BENCH_BINS += $(BUILD)/bench/chunk
+$(BUILD)/bench/chunk: bench/chunk.c $(addprefix $(BUILD)/daemon/,chunk.o log.o xmalloc.o)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Idaemon -o $@ $(filter %.c %.o,$^) -lm
+
 bench: all $(BENCH_BINS)
 	GW_BUILD=$(BUILD) bench/run.sh
 

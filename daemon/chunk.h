@@ -38,8 +38,8 @@
  *   W bits   the first value's pattern
  *   then for each point i = 1 .. n - 1:
  *   [step]   with STEPS: the delta of delta dod = d_i - d_{i-1}, where
- *            d_i = step_i - step_{i-1} and d_0 = span / (n - 1),
- *            computed modulo 2^64 and read as two's complement:
+ *            d_i = step_i - step_{i-1} and d_0 = span / (n - 1) rounded
+ *            down, modulo 2^64 and read as two's complement:
  *              0                   dod = 0
  *              10   + 7 bits       -64 .. 63
  *              110  + 14 bits      -8192 .. 8191
@@ -52,7 +52,10 @@
  *              11   + lead + sig-1 + sig bits:  a new window
  *            lead is 5 bits (4 with F32) and sig - 1 is 6 bits (5 with
  *            F32); lead + sig <= W, trail = W - lead - sig.  The
- *            window starts as lead 0, sig W.
+ *            window starts as lead 0, sig W.  (The writer caps lead at
+ *            31, 15 with F32, leaving more zeros in the sig bits, and
+ *            opens a new window only when it saves bits; readers take
+ *            any valid choice.)
  *
  * A reader checks everything above: a blob that breaks any rule, is cut
  * short or has bytes or set padding bits after the last point is
