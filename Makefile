@@ -287,7 +287,8 @@ bench: all $(BENCH_BINS)
 # Replay labelled traces through the real daemon and score its alerts.
 # TRACES="dir ..." adds folders of traces (each with its labels.json).
 eval: all
-	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) tests/eval/eval.py tests/data/traces tests/data/traces_heldout $(TRACES)
+	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) tests/eval/eval.py tests/data/traces tests/data/traces_heldout \
+		tests/data/traces_families $(TRACES)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
