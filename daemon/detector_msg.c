@@ -907,6 +907,9 @@ detector_msg_group(enum alert_kind kind, const char *first_msg,
 	struct jb	j;		/* used as a string builder only */
 	size_t		i;
 
+	/* One tensor: its own message says it all. */
+	if (total == 1 && first_msg != NULL && *first_msg != '\0')
+		return xstrdup(first_msg);
 	j.cap = 256;
 	j.p = xmalloc(j.cap);
 	j.len = 0;
