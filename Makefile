@@ -133,12 +133,13 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 UNIT_COMMON := batch.o log.o xmalloc.o
 UNIT_DEPS_test_store := rowjson.o
 UNIT_DEPS_test_query := store.o rowjson.o
-UNIT_DEPS_test_ingest := ingest_scan.o numscan.o
-UNIT_DEPS_test_ingest_scan := ingest.o numscan.o
+INGEST_OBJS := ingest.o ingest_core.o ingest_dump.o ingest_scan.o numscan.o
+UNIT_DEPS_test_ingest := $(INGEST_OBJS)
+UNIT_DEPS_test_ingest_scan := $(INGEST_OBJS)
 UNIT_DEPS_test_walsync := query.o store.o rowjson.o
-UNIT_DEPS_test_detector := ingest.o ingest_scan.o numscan.o baseline.o detector_config.o detector_msg.o \
-	detector_rules.o detector_group.o
-DETECTOR_OBJS := detector.o baseline.o detector_config.o detector_msg.o detector_rules.o detector_group.o
+DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_config.o \
+	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o detector_rules_tensor.o detector_order.o
+UNIT_DEPS_test_detector := $(INGEST_OBJS) $(filter-out detector.o,$(DETECTOR_OBJS))
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
 UNIT_DEPS_test_store_outbox := store.o rowjson.o notice.o receiver.o $(DETECTOR_OBJS)
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
@@ -269,9 +270,8 @@ $(BUILD)/bench/%: bench/%.c
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $< $(DEP_LIBS)
 
 # The detector alone, linked with its modules.
-$(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,detector.o \
-		detector_rules.o detector_config.o detector_msg.o detector_group.o baseline.o batch.o log.o \
-		xmalloc.o)
+$(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,$(DETECTOR_OBJS) \
+		batch.o log.o xmalloc.o)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $^ $(DEP_LIBS)
 

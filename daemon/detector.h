@@ -20,35 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert_kind.h"
 #include "batch.h"
-
-enum alert_kind {
-	ALERT_NONFINITE = 0,
-	ALERT_GRAD_EXPLOSION,
-	ALERT_GRAD_SPIKE,
-	ALERT_VANISHING,
-	ALERT_LOSS_SPIKE,
-	ALERT_DIVERGENCE,
-	ALERT_CLIP_SATURATION,
-	ALERT_CLIP_SURGE,
-	ALERT_DEAD_LAYER,
-	ALERT_NO_GRADIENT,
-	ALERT_STALL,
-	ALERT_INSTABILITY,	/* an addition to API.md's kinds */
-	ALERT_KIND_COUNT
-};
-
-enum alert_severity {
-	ALERT_INFO = 0,
-	ALERT_WARNING,
-	ALERT_CRITICAL
-};
-
-/* API.md's name of a kind ("nonfinite", ...) and of a severity. */
-const char	*alert_kind_name(enum alert_kind kind);
-int		 alert_kind_parse(const char *name);	/* -1 if unknown */
-const char	*alert_severity_name(enum alert_severity sev);
-int		 alert_severity_parse(const char *name);	/* -1 if unknown */
 
 enum detector_event_type {
 	DETECTOR_FIRE,		/* a new alert */

@@ -568,6 +568,32 @@ struct detector_event *detector_event_of(struct detector *, struct run *,
 void	detector_run_order(struct run *);
 
 /* detector_rules.c: every rule, for one new step of run r. */
+/* detector_rules_tensor.c: the rules about tensors, for one step. */
+void	detector_layers(struct detector *, struct run *,
+	    const struct detector_step *);
+void	detector_no_gradient(struct detector *, struct run *,
+	    const struct detector_step *);
+void	detector_never_active(struct detector *, struct run *,
+	    const struct detector_step *);
+void	detector_vanishing(struct detector *, struct run *,
+	    const struct detector_step *);
+void	detector_adam(struct detector *, struct run *,
+	    const struct detector_step *);
+
+/* Whether the step x carries a value of kind k. */
+static inline int
+detector_has(const struct detector_step *x, enum series_kind k)
+{
+	return (x->has >> k) & 1;
+}
+
+/* Whether step is inside the loss's re-baselining after a new level. */
+static inline int
+detector_rebasing(const struct run *r, int64_t step)
+{
+	return step <= r->rebase_until;
+}
+
 void	detector_rules_step(struct detector *, struct run *,
 	    const struct detector_step *);
 

@@ -3,7 +3,7 @@
  * ingest_core: what ingest.c (the Jansson path) and ingest_scan.c (the
  * fast path for the client's shape) share, so that both build a batch
  * the same way: the per-call state, the series table and the point
- * appends.  Private to the ingest modules.
+ * appends, defined in ingest_core.c.  Private to the ingest modules.
  */
 #ifndef GW_INGEST_CORE_H
 #define GW_INGEST_CORE_H
@@ -78,6 +78,13 @@ struct ingest {
  */
 int		 ingest_scan(struct ingest *ig, const char *body, size_t len);
 
+/* Ready ig for one parse of a body of len bytes; ingest_cleanup() after. */
+void		 ingest_init(struct ingest *ig, const char *body, size_t len);
+/* Free ig's tables (not its batch or cause). */
+void		 ingest_cleanup(struct ingest *ig);
+/* Record a bad_request cause; returns -1 for the caller to pass on. */
+int		 ingest_fail(struct ingest *ig, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
 /* 1 if [s, s + len) is a valid run key. */
 int		 ingest_run_key_ok(const char *s, size_t len);
 
