@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "http_api.h"
 #include "ingest.h"
@@ -239,28 +240,12 @@ http_is_static(enum http_route r, const char *url)
 	return r == ROUTE_NONE && strncmp(url, "/api/", 5) != 0;
 }
 
-/* Constant-time comparison of the Authorization header with the token. */
+/* The request's bearer token, if one is configured (auth.h). */
 static int
 http_is_authorized(struct http *h, struct MHD_Connection *conn)
 {
-	const char	*auth;
-	const char	*tok = h->cfg->token;
-	size_t		 i, n, m;
-	unsigned char	 diff = 0;
-
-	if (tok == NULL)
-		return 1;
-	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
-	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
-		return 0;
-	auth += 7;
-	n = strlen(auth);
-	m = strlen(tok);
-	diff = n != m;
-	for (i = 0; i < m; i++)
-		diff |= (unsigned char)(tok[i] ^ (i < n ? auth[i] : 0));
-	return diff == 0;
+	return auth_bearer_ok(MHD_lookup_connection_value(conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), h->cfg->token);
 }
 
 /* ---- worker jobs ------------------------------------------------------- */

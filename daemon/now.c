@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* now: clock_gettime() as seconds; see now.h. */
+#include <stdint.h>
 #include <time.h>
 
 #include "now.h"
@@ -23,4 +24,13 @@ double
 now_wall(void)
 {
 	return now_of(CLOCK_REALTIME);
+}
+
+int64_t
+now_mono_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

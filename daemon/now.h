@@ -7,7 +7,11 @@
 #ifndef GW_NOW_H
 #define GW_NOW_H
 
+#include <stdint.h>
+
 double	now_mono(void);
 double	now_wall(void);
+/* now_mono() in whole microseconds, for timers on integer grids. */
+int64_t	now_mono_us(void);
 
 #endif
