@@ -131,16 +131,19 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 
 # test_<module> links <module>.o, the generic modules and what UNIT_DEPS_<test> adds.
 UNIT_COMMON := batch.o log.o xmalloc.o
-UNIT_DEPS_test_store := rowjson.o
-UNIT_DEPS_test_query := store.o rowjson.o
+STORE_OBJS = store.o store_series.o store_tails.o store_migrate.o store_alerts.o \
+	store_history.o store_json.o store_outbox.o chunk.o rowjson.o notice.o receiver.o \
+	$(DETECTOR_OBJS)
+UNIT_DEPS_test_store = $(STORE_OBJS)
+UNIT_DEPS_test_query = $(STORE_OBJS)
 UNIT_DEPS_test_ingest := ingest_scan.o numscan.o
 UNIT_DEPS_test_ingest_scan := ingest.o numscan.o
-UNIT_DEPS_test_walsync := query.o store.o rowjson.o
+UNIT_DEPS_test_walsync = query.o $(STORE_OBJS)
 UNIT_DEPS_test_detector := ingest.o ingest_scan.o numscan.o baseline.o detector_config.o detector_msg.o \
 	detector_rules.o detector_group.o
 DETECTOR_OBJS := detector.o baseline.o detector_config.o detector_msg.o detector_rules.o detector_group.o
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
-UNIT_DEPS_test_store_outbox := store.o rowjson.o notice.o receiver.o $(DETECTOR_OBJS)
+UNIT_DEPS_test_store_outbox := $(STORE_OBJS)
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
 	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o
 
