@@ -131,17 +131,21 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 
 # test_<module> links <module>.o, the generic modules and what UNIT_DEPS_<test> adds.
 UNIT_COMMON := batch.o log.o xmalloc.o
-UNIT_DEPS_test_store := rowjson.o
-UNIT_DEPS_test_query := store.o rowjson.o
 INGEST_OBJS := ingest.o ingest_core.o ingest_dump.o ingest_scan.o numscan.o
+DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_config.o \
+	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o \
+	detector_rules_tensor.o detector_order.o
+STORE_OBJS := store.o store_series.o store_tails.o store_migrate.o store_alerts.o \
+	store_history.o store_json.o store_outbox.o chunk.o rowjson.o notice.o receiver.o \
+	alert_kind.o
+UNIT_DEPS_test_store := $(STORE_OBJS)
+UNIT_DEPS_test_query := $(STORE_OBJS)
 UNIT_DEPS_test_ingest := $(INGEST_OBJS)
 UNIT_DEPS_test_ingest_scan := $(INGEST_OBJS)
-UNIT_DEPS_test_walsync := query.o store.o rowjson.o
-DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_config.o \
-	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o detector_rules_tensor.o detector_order.o
+UNIT_DEPS_test_walsync := query.o $(STORE_OBJS)
 UNIT_DEPS_test_detector := $(INGEST_OBJS) $(filter-out detector.o,$(DETECTOR_OBJS))
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
-UNIT_DEPS_test_store_outbox := store.o rowjson.o notice.o receiver.o $(DETECTOR_OBJS)
+UNIT_DEPS_test_store_outbox := $(STORE_OBJS) $(DETECTOR_OBJS)
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
 	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o
 

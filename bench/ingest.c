@@ -6,10 +6,17 @@
  * norms plus loss, grad_norm, lr and time) in the compact or the object
  * form, patching the step numbers in place so that every request
  * appends new steps; it counts the points the daemon says it committed.
- * The main thread samples the daemon's CPU time and RSS from /proc and
- * prints the figures, ending with one machine-readable RESULT line.
- * With --fill it instead sends a fixed number of steps on one
- * connection, to build a database for the query benchmark.
+ * The main thread samples the daemon's CPU time, RSS and anonymous
+ * memory (RssAnon) from /proc and prints the figures, ending with one
+ * machine-readable RESULT line, which also gives the rate of each
+ * quarter of the points acknowledged (in order of their answers), so
+ * that a slowdown as the database grows shows within one run.  With
+ * --fill it instead sends a fixed number of steps to one run, shared
+ * by the --conns connections in order (each takes the next request's
+ * steps), to build a database or to time a run of a given size.
+ * With --f32 the loss and the norms are float32 values widened to
+ * double and written exactly (17 digits), as PyTorch's are; without
+ * it they are decimals of --digits significant digits.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -77,6 +84,20 @@ struct task_cpu {
 
 #define MAX_TASKS	256
 
+/* An answered request: when, and how many points it committed. */
+struct done {
+	double		 t;
+	uint32_t	 n;
+};
+
+/* A sample of the daemon from /proc. */
+struct sample {
+	double		 t;
+	double		 cpu;		/* seconds, utime + stime */
+	long		 rss;		/* kB, VmRSS */
+	long		 anon;		/* kB, RssAnon */
+};
+
 /* One connection and its thread; only that thread touches it until join. */
 struct conn {
 	int		 id;
@@ -86,7 +107,6 @@ struct conn {
 	struct body	*bodies;
 	size_t		 nbodies;
 	uint64_t	 next_step;
-	uint64_t	 last_step;	/* fill mode: stop after this step */
 	struct reader	 rd;
 	struct sbuf	 resp;		/* the latest response body */
 	/* Counters for responses that arrived inside the window. */
@@ -95,6 +115,9 @@ struct conn {
 	double		*lat;		/* ms */
 	size_t		 nlat;
 	size_t		 caplat;
+	struct done	*done;		/* answers in the window, in order */
+	size_t		 ndone;
+	size_t		 capdone;
 	/* Counters over the whole run. */
 	uint64_t	 points_all;
 	uint64_t	 reqs_all;
@@ -117,6 +140,8 @@ static struct {
 	long		 pid;
 	const char	*run;
 	uint64_t	 fill;
+	uint64_t	 first_step;
+	int		 f32;
 	int		 digits;
 	int		 nbodies;
 	int		 quiet;
@@ -126,6 +151,9 @@ static struct {
 } opt;
 
 static atomic_int	stop;
+static atomic_int	conns_done;	/* threads that have finished */
+static atomic_uint_fast64_t next_block;	/* fill mode: the next request */
+static uint64_t		nblocks;	/* fill mode: requests to send */
 static uint64_t		rng_state = 0x9e3779b97f4a7c15ULL;
 
 static void
@@ -294,10 +322,33 @@ has_word(const char *s, const char *word)
 	return 0;
 }
 
+/* A value as the client would send it: rounded to --digits. */
 static void
 add_number(struct sbuf *b, double v)
 {
 	sbuf_printf(b, "%.*g", opt.digits, v);
+}
+
+/*
+ * A value from the model: with --f32 the float32 nearest v, widened
+ * and written with 17 digits so that it parses back to exactly that
+ * double (as Python's repr() of a tensor's item() does); else as
+ * add_number().
+ */
+static void
+add_value(struct sbuf *b, double v)
+{
+	if (opt.f32)
+		sbuf_printf(b, "%.17g", (double)(float)v);
+	else
+		add_number(b, v);
+}
+
+/* v as the model computes it: a float32 with --f32. */
+static double
+model_value(double v)
+{
+	return opt.f32 ? (double)(float)v : v;
 }
 
 /*
@@ -336,13 +387,14 @@ body_build(struct body *bd, const char *run, const double *scale, int k)
 		b.p[b.len] = '\0';
 		sbuf_printf(&b, ",\"time\":%.3f,\"loss\":",
 		    1764061200.0 + 0.25 * (k * opt.steps_per_req + i));
-		add_number(&b, 2.3 * exp(-0.01 * k) *
+		add_value(&b, 2.3 * exp(-0.01 * k) *
 		    (1 + 0.02 * rng_normal()));
 		if (opt.layers > 0)
 			sbuf_add(&b, opt.form == FORM_COMPACT ?
 			    ",\"layers\":[" : ",\"layers\":{", 11);
 		for (l = 0; l < opt.layers; l++) {
-			double	v = scale[l] * drift * exp(0.15 * rng_normal());
+			double	v = model_value(scale[l] * drift *
+			    exp(0.15 * rng_normal()));
 
 			gn += v * v;
 			if (l)
@@ -351,12 +403,12 @@ body_build(struct body *bd, const char *run, const double *scale, int k)
 				layer_name(l, name, sizeof name);
 				sbuf_printf(&b, "\"%s\":", name);
 			}
-			add_number(&b, v);
+			add_value(&b, v);
 		}
 		if (opt.layers > 0)
 			sbuf_add(&b, opt.form == FORM_COMPACT ? "]" : "}", 1);
 		sbuf_add(&b, ",\"grad_norm\":", 13);
-		add_number(&b, opt.layers > 0 ? sqrt(gn) :
+		add_value(&b, opt.layers > 0 ? sqrt(gn) :
 		    exp(0.2 * rng_normal()));
 		sbuf_add(&b, ",\"lr\":", 6);
 		add_number(&b, 3e-4 * drift);
@@ -648,6 +700,12 @@ conn_record(struct conn *c, double t0, double t1, long long n)
 		return;
 	c->points += (uint64_t)n;
 	c->reqs++;
+	if (c->ndone == c->capdone) {
+		c->capdone = c->capdone ? c->capdone * 2 : 1024;
+		c->done = xrealloc(c->done, sizeof *c->done * c->capdone);
+	}
+	c->done[c->ndone].t = t1;
+	c->done[c->ndone++].n = (uint32_t)n;
 	if (c->nlat == c->caplat) {
 		c->caplat = c->caplat ? c->caplat * 2 : 1024;
 		c->lat = xrealloc(c->lat, sizeof *c->lat * c->caplat);
@@ -655,7 +713,10 @@ conn_record(struct conn *c, double t0, double t1, long long n)
 	c->lat[c->nlat++] = (t1 - t0) * 1e3;
 }
 
-/* Connection thread: post until the end of the window or of the fill. */
+/*
+ * Connection thread: post until the end of the window, or in fill mode
+ * until every request has been taken (each thread takes the next).
+ */
 static void *
 conn_main(void *arg)
 {
@@ -663,22 +724,32 @@ conn_main(void *arg)
 	struct body	*bd;
 	double		 t0, t1;
 	long long	 n;
+	uint64_t	 first, blk;
 	size_t		 k = 0;
 	int		 i, status;
 
 	if (conn_connect(c) == -1) {
 		c->failed = 1;
 		atomic_store(&stop, 1);
+		atomic_fetch_add(&conns_done, 1);
 		return NULL;
 	}
 	for (;;) {
-		if (opt.fill ? c->next_step > c->last_step :
-		    atomic_load(&stop) || now_mono() >= opt.t_end)
-			break;
+		if (opt.fill) {
+			blk = atomic_fetch_add(&next_block, 1);
+			if (blk >= nblocks || atomic_load(&stop))
+				break;
+			first = opt.first_step +
+			    blk * (uint64_t)opt.steps_per_req;
+		} else {
+			if (atomic_load(&stop) || now_mono() >= opt.t_end)
+				break;
+			first = c->next_step;
+		}
 		bd = &c->bodies[k++ % c->nbodies];
 		for (i = 0; i < opt.steps_per_req; i++)
 			patch_step(bd->buf + bd->step_off[i],
-			    c->next_step + (uint64_t)i);
+			    first + (uint64_t)i);
 		t0 = now_mono();
 		status = conn_post(c, bd);
 		t1 = now_mono();
@@ -706,6 +777,7 @@ conn_main(void *arg)
 	conn_close(c);
 	if (c->failed)
 		atomic_store(&stop, 1);
+	atomic_fetch_add(&conns_done, 1);
 	return NULL;
 }
 
@@ -806,20 +878,27 @@ print_tasks(struct task_cpu *t0, size_t n0, struct task_cpu *t1, size_t n1,
 	printf("\n");
 }
 
-/* The daemon's VmRSS in kB; -1 if unreadable. */
+/*
+ * The daemon's VmRSS into *rss and its RssAnon (heap and stacks, not
+ * the mapped database file) into *anon, in kB; -1 if unreadable.
+ */
 static long
-proc_rss(long pid)
+proc_rss(long pid, long *anon)
 {
 	char	 path[64], line[256];
-	long	 kb = -1;
+	long	 kb = -1, v;
 	FILE	*f;
 
+	*anon = -1;
 	snprintf(path, sizeof path, "/proc/%ld/status", pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "VmRSS: %ld", &v) == 1)
+			kb = v;
+		else if (sscanf(line, "RssAnon: %ld", &v) == 1)
+			*anon = v;
+	}
 	fclose(f);
 	return kb;
 }
@@ -864,7 +943,8 @@ usage(void)
 	    "usage: ingest [-q] [--url HOST:PORT] [--conns N] [--layers N]\n"
 	    "              [--steps-per-req N] [--seconds S] [--warmup S]\n"
 	    "              [--form compact|object] [--pid PID] [--run KEY]\n"
-	    "              [--fill STEPS] [--digits N] [--bodies K]\n");
+	    "              [--fill STEPS] [--first-step N] [--f32 | --digits N]\n"
+	    "              [--bodies K]\n");
 	exit(2);
 }
 
@@ -898,13 +978,15 @@ parse_args(int argc, char **argv)
 		{ "fill", required_argument, NULL, 'F' },
 		{ "digits", required_argument, NULL, 'd' },
 		{ "bodies", required_argument, NULL, 'b' },
+		{ "first-step", required_argument, NULL, 'S' },
+		{ "f32", no_argument, NULL, '3' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static char	 host[64];
 	const char	*url = "127.0.0.1:7070", *colon;
 	char		*end;
-	int		 ch;
+	int		 ch, conns_set = 0;
 
 	opt.conns = 4;
 	opt.layers = 200;
@@ -917,11 +999,15 @@ parse_args(int argc, char **argv)
 	opt.nbodies = 4;
 	while ((ch = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
 		switch (ch) {
+		case '3':
+			opt.f32 = 1;
+			break;
 		case 'b':
 			opt.nbodies = (int)parse_num(optarg, "--bodies", 1, 64);
 			break;
 		case 'c':
 			opt.conns = (int)parse_num(optarg, "--conns", 1, 256);
+			conns_set = 1;
 			break;
 		case 'd':
 			opt.digits = (int)parse_num(optarg, "--digits", 1, 17);
@@ -951,6 +1037,10 @@ parse_args(int argc, char **argv)
 			break;
 		case 'r':
 			opt.run = optarg;
+			break;
+		case 'S':
+			opt.first_step = (uint64_t)parse_num(optarg,
+			    "--first-step", 0, INT64_MAX / 4);
 			break;
 		case 's':
 			opt.steps_per_req = (int)parse_num(optarg,
@@ -993,29 +1083,180 @@ parse_args(int argc, char **argv)
 	if (inet_pton(AF_INET, host, &opt.addr.sin_addr) != 1)
 		die("--url: %s: expected a numeric IPv4 address", host);
 	snprintf(opt.hosthdr, sizeof opt.hosthdr, "%s:%d", host, opt.port);
-	if (opt.fill)
+	/* Fill mode: one connection unless told more. */
+	if (opt.fill && !conns_set)
 		opt.conns = 1;
+	if (opt.fill)
+		nblocks = (opt.fill + (uint64_t)opt.steps_per_req - 1) /
+		    (uint64_t)opt.steps_per_req;
+}
+
+#define SAMPLE_PERIOD	0.25	/* seconds between samples of the daemon */
+
+/* The samples of the daemon, taken by the main thread only. */
+static struct sample	*samples;
+static size_t		 nsamples, capsamples;
+
+/* Sample the daemon's CPU time, RSS and RssAnon now (with --pid). */
+static void
+sample_take(void)
+{
+	struct sample	s;
+
+	if (opt.pid <= 0)
+		return;
+	s.t = now_mono();
+	s.cpu = proc_cpu(opt.pid);
+	s.rss = proc_rss(opt.pid, &s.anon);
+	if (s.cpu < 0 || s.rss < 0)
+		return;
+	if (nsamples == capsamples) {
+		capsamples = capsamples ? capsamples * 2 : 256;
+		samples = xrealloc(samples, sizeof *samples * capsamples);
+	}
+	samples[nsamples++] = s;
+}
+
+/* The sample taken nearest to t; NULL if there is none. */
+static const struct sample *
+sample_near(double t)
+{
+	const struct sample	*best = NULL;
+	size_t			 i;
+
+	for (i = 0; i < nsamples; i++)
+		if (best == NULL || fabs(samples[i].t - t) < fabs(best->t - t))
+			best = &samples[i];
+	return best;
+}
+
+/* The daemon's CPU seconds at t, linear between samples; -1 if unknown. */
+static double
+sample_cpu_at(double t)
+{
+	size_t	i;
+	double	f;
+
+	if (nsamples == 0)
+		return -1;
+	if (t <= samples[0].t)
+		return samples[0].cpu;
+	for (i = 1; i < nsamples; i++)
+		if (samples[i].t >= t) {
+			f = (t - samples[i - 1].t) /
+			    (samples[i].t - samples[i - 1].t);
+			return samples[i - 1].cpu +
+			    f * (samples[i].cpu - samples[i - 1].cpu);
+		}
+	return samples[nsamples - 1].cpu;
+}
+
+/* A quarter of the points acknowledged, in the order of their answers. */
+struct quarter {
+	double		 t0;
+	double		 t1;
+	uint64_t	 points;
+	double		 pps;
+	double		 cpu_us;	/* daemon CPU a point; -1 unknown */
+	long		 anon;		/* RssAnon (kB) at its end; -1 unknown */
+};
+
+static int
+cmp_done(const void *a, const void *b)
+{
+	double	x = ((const struct done *)a)->t;
+	double	y = ((const struct done *)b)->t;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Cut the answers d[0..n-1] (sorted by time) into four quarters of the
+ * points, the first starting at t_start, and rate each.
+ */
+static void
+quarters_compute(const struct done *d, size_t n, double t_start,
+    struct quarter q[4])
+{
+	const struct sample	*s;
+	uint64_t		 total = 0, cum = 0, cprev = 0;
+	double			 tprev = t_start, c0, c1;
+	size_t			 i;
+	int			 k = 0;
+
+	memset(q, 0, 4 * sizeof *q);
+	for (k = 0; k < 4; k++) {
+		q[k].cpu_us = -1;
+		q[k].anon = -1;
+	}
+	k = 0;
+	for (i = 0; i < n; i++)
+		total += d[i].n;
+	for (i = 0; i < n && k < 4; i++) {
+		cum += d[i].n;
+		while (k < 4 && cum * 4 >= total * (uint64_t)(k + 1)) {
+			q[k].t0 = tprev;
+			q[k].t1 = d[i].t;
+			q[k].points = cum - cprev;
+			if (q[k].t1 > q[k].t0)
+				q[k].pps = (double)q[k].points /
+				    (q[k].t1 - q[k].t0);
+			c0 = sample_cpu_at(q[k].t0);
+			c1 = sample_cpu_at(q[k].t1);
+			if (c0 >= 0 && c1 >= 0 && q[k].points > 0)
+				q[k].cpu_us = (c1 - c0) * 1e6 /
+				    (double)q[k].points;
+			if ((s = sample_near(q[k].t1)) != NULL)
+				q[k].anon = s->anon;
+			tprev = d[i].t;
+			cprev = cum;
+			k++;
+		}
+	}
+}
+
+/* Sleep until t, or until every connection thread is done (fill mode). */
+static void
+sleep_sample(double t)
+{
+	double	d;
+
+	while ((d = t - now_mono()) > 0) {
+		if (opt.fill ? atomic_load(&conns_done) >= opt.conns :
+		    atomic_load(&stop))
+			return;
+		sleep_until(now_mono() + (d < 0.01 ? d : 0.01));
+	}
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct task_cpu tasks0[MAX_TASKS], tasks1[MAX_TASKS];
+	struct quarter	 q[4];
 	struct conn	*conns;
+	struct done	*done;
 	const char	*form;
-	double		*scale, *lat, t_start, cpu0 = -1, cpu1 = -1;
-	double		 self0 = 0, self1 = 0;
+	char		 values[16];
+	double		*scale, *lat, t_start, t0, cpu0 = -1, cpu1 = -1;
+	double		 self0 = 0, self1 = 0, t;
 	double		 elapsed = 0, pps, cpu_pp = -1;
-	long		 rss, rss_min = -1, rss_max = -1, rss_first = -1;
+	long		 rss_min = -1, rss_max = -1, rss_first = -1;
 	long		 rss_quarter = -1, rss_last = -1;
+	long		 anon_min = -1, anon_max = -1, anon_first = -1;
+	long		 anon_last = -1;
 	uint64_t	 points = 0, reqs = 0, points_all = 0, n503 = 0;
 	uint64_t	 reconnects = 0;
-	size_t		 nlat = 0, ntasks0 = 0, ntasks1 = 0;
-	int		 i, l, failed = 0, sample;
+	size_t		 nlat = 0, ndone = 0, ntasks0 = 0, ntasks1 = 0, k;
+	int		 i, l, failed = 0, tick;
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	form = opt.form == FORM_COMPACT ? "compact" : "object";
+	if (opt.f32)
+		snprintf(values, sizeof values, "f32");
+	else
+		snprintf(values, sizeof values, "decimal%d", opt.digits);
 
 	scale = xmalloc(sizeof *scale * (opt.layers + 1));
 	for (l = 0; l < opt.layers; l++)
@@ -1028,20 +1269,29 @@ main(int argc, char **argv)
 
 		c->id = i;
 		c->fd = -1;
-		if (opt.run != NULL && opt.conns == 1)
+		if (opt.fill)	/* one run, shared */
+			snprintf(c->run, sizeof c->run, "%s",
+			    opt.run ? opt.run : "bench-fill");
+		else if (opt.run != NULL && opt.conns == 1)
 			snprintf(c->run, sizeof c->run, "%s", opt.run);
 		else
 			snprintf(c->run, sizeof c->run, "%s-%d",
 			    opt.run ? opt.run : opt.form == FORM_COMPACT ?
 			    "bench-compact" : "bench-object", i);
-		c->last_step = opt.fill ? opt.fill - 1 : UINT64_MAX;
+		c->next_step = opt.first_step;
 		conn_bodies(c, scale);
 	}
-	if (!opt.quiet)
+	if (!opt.quiet) {
 		fprintf(stderr, "ingest: %d conns, %d layers x %d steps a "
-		    "request, %s form, %zu bytes a body\n", opt.conns,
-		    opt.layers, opt.steps_per_req, form,
+		    "request, %s form, %s values, %zu bytes a body\n",
+		    opt.conns, opt.layers, opt.steps_per_req, form, values,
 		    conns[0].bodies[0].len);
+		if (opt.fill)
+			fprintf(stderr, "ingest: filling run %s, steps %"
+			    PRIu64 "..%" PRIu64 "\n", conns[0].run,
+			    opt.first_step, opt.first_step + nblocks *
+			    (uint64_t)opt.steps_per_req - 1);
+	}
 
 	t_start = now_mono();
 	if (opt.fill) {
@@ -1050,6 +1300,15 @@ main(int argc, char **argv)
 	} else {
 		opt.t_window = t_start + opt.warmup;
 		opt.t_end = opt.t_window + opt.seconds;
+	}
+	t0 = opt.t_window;
+	if (opt.fill) {
+		self0 = self_cpu();
+		if (opt.pid > 0) {
+			cpu0 = proc_cpu(opt.pid);
+			ntasks0 = proc_tasks(opt.pid, tasks0, MAX_TASKS);
+			sample_take();
+		}
 	}
 	for (i = 0; i < opt.conns; i++)
 		if (pthread_create(&conns[i].thread, NULL, conn_main,
@@ -1062,46 +1321,35 @@ main(int argc, char **argv)
 		if (opt.pid > 0) {
 			cpu0 = proc_cpu(opt.pid);
 			ntasks0 = proc_tasks(opt.pid, tasks0, MAX_TASKS);
-			rss_first = rss_min = rss_max = proc_rss(opt.pid);
+			sample_take();
 		}
-		/* Sample RSS once a second through the window. */
-		for (sample = 1; !atomic_load(&stop); sample++) {
-			double	t = opt.t_window + sample;
-
-			if (t > opt.t_end)
-				t = opt.t_end;
-			sleep_until(t);
-			if (opt.pid > 0 && (rss = proc_rss(opt.pid)) >= 0) {
-				if (rss < rss_min)
-					rss_min = rss;
-				if (rss > rss_max)
-					rss_max = rss;
-				if (rss_quarter < 0 &&
-				    t - opt.t_window >= opt.seconds / 4)
-					rss_quarter = rss;
-				rss_last = rss;
-			}
-			if (t >= opt.t_end)
-				break;
-		}
-		if (opt.pid > 0) {
-			cpu1 = proc_cpu(opt.pid);
-			ntasks1 = proc_tasks(opt.pid, tasks1, MAX_TASKS);
-		}
-		self1 = self_cpu();
+	}
+	/* Sample the daemon through the window, or until the fill is done. */
+	for (tick = 1;; tick++) {
+		t = t0 + tick * SAMPLE_PERIOD;
+		if (!opt.fill && t > opt.t_end)
+			t = opt.t_end;
+		sleep_sample(t);
+		sample_take();
+		if (opt.fill ? atomic_load(&conns_done) >= opt.conns :
+		    atomic_load(&stop) || now_mono() >= opt.t_end)
+			break;
+	}
+	if (opt.pid > 0) {
+		cpu1 = proc_cpu(opt.pid);
+		ntasks1 = proc_tasks(opt.pid, tasks1, MAX_TASKS);
+	}
+	self1 = self_cpu();
+	if (!opt.fill) {
 		atomic_store(&stop, 1);	/* ends any Retry-After wait */
 		elapsed = now_mono() - opt.t_window;
 		if (elapsed > opt.seconds)
 			elapsed = opt.seconds;	/* the window's own length */
-	} else {
-		self0 = self_cpu();
 	}
 	for (i = 0; i < opt.conns; i++)
 		pthread_join(conns[i].thread, NULL);
-	if (opt.fill) {
-		self1 = self_cpu();
+	if (opt.fill)
 		elapsed = now_mono() - t_start;
-	}
 
 	for (i = 0; i < opt.conns; i++) {
 		points += conns[i].points;
@@ -1110,6 +1358,7 @@ main(int argc, char **argv)
 		n503 += conns[i].n503;
 		reconnects += conns[i].reconnects;
 		nlat += conns[i].nlat;
+		ndone += conns[i].ndone;
 		if (conns[i].failed) {
 			failed = 1;
 			fprintf(stderr, "ingest: conn %d (%s): %s\n", i,
@@ -1117,25 +1366,57 @@ main(int argc, char **argv)
 		}
 	}
 	lat = xmalloc(sizeof *lat * (nlat + 1));
-	nlat = 0;
+	done = xmalloc(sizeof *done * (ndone + 1));
+	nlat = ndone = 0;
 	for (i = 0; i < opt.conns; i++) {
 		memcpy(lat + nlat, conns[i].lat,
 		    sizeof *lat * conns[i].nlat);
 		nlat += conns[i].nlat;
+		memcpy(done + ndone, conns[i].done,
+		    sizeof *done * conns[i].ndone);
+		ndone += conns[i].ndone;
 	}
 	qsort(lat, nlat, sizeof *lat, cmp_double);
+	qsort(done, ndone, sizeof *done, cmp_done);
+	quarters_compute(done, ndone, t0, q);
 	pps = elapsed > 0 ? (double)points / elapsed : 0;
 	if (cpu0 >= 0 && cpu1 >= 0 && points > 0)
 		cpu_pp = (cpu1 - cpu0) * 1e6 / (double)points;
+	for (k = 0; k < nsamples; k++) {
+		const struct sample	*s = &samples[k];
+
+		if (k == 0) {
+			rss_first = rss_min = rss_max = s->rss;
+			anon_first = anon_min = anon_max = s->anon;
+		}
+		if (s->rss < rss_min)
+			rss_min = s->rss;
+		if (s->rss > rss_max)
+			rss_max = s->rss;
+		if (s->anon < anon_min)
+			anon_min = s->anon;
+		if (s->anon > anon_max)
+			anon_max = s->anon;
+		if (rss_quarter < 0 && s->t - t0 >= elapsed / 4)
+			rss_quarter = s->rss;
+		rss_last = s->rss;
+		anon_last = s->anon;
+	}
 
 	if (!opt.quiet) {
 		printf("ingest %s: %.0f points/s committed, %.1f requests/s "
-		    "(%" PRIu64 " points in %.2f s, %d conns)\n", form, pps,
-		    elapsed > 0 ? reqs / elapsed : 0, points, elapsed,
-		    opt.conns);
+		    "(%" PRIu64 " points in %.2f s, %d conns, %s values)\n",
+		    form, pps, elapsed > 0 ? reqs / elapsed : 0, points,
+		    elapsed, opt.conns, values);
+		printf("  by quarter of the points: %.0f, %.0f, %.0f, %.0f "
+		    "points/s (last/first %.3f)\n", q[0].pps, q[1].pps,
+		    q[2].pps, q[3].pps, q[0].pps > 0 ? q[3].pps / q[0].pps :
+		    0.0);
 		if (cpu_pp >= 0)
-			printf("  daemon CPU %.3f us/point (%.2f cores busy)\n",
-			    cpu_pp, (cpu1 - cpu0) / elapsed);
+			printf("  daemon CPU %.3f us/point (%.2f cores busy); "
+			    "by quarter %.3f, %.3f, %.3f, %.3f\n", cpu_pp,
+			    (cpu1 - cpu0) / elapsed, q[0].cpu_us, q[1].cpu_us,
+			    q[2].cpu_us, q[3].cpu_us);
 		if (ntasks1 > 0)
 			print_tasks(tasks0, ntasks0, tasks1, ntasks1, elapsed);
 		printf("  generator CPU %.3f us/point\n",
@@ -1144,6 +1425,11 @@ main(int argc, char **argv)
 			printf("  daemon RSS: first %ld kB, min %ld kB, max %ld"
 			    " kB, at 1/4 %ld kB, last %ld kB\n", rss_first,
 			    rss_min, rss_max, rss_quarter, rss_last);
+		if (anon_min >= 0)
+			printf("  daemon RssAnon: first %ld kB, max %ld kB; at "
+			    "the quarters' ends %ld, %ld, %ld, %ld kB\n",
+			    anon_first, anon_max, q[0].anon, q[1].anon,
+			    q[2].anon, q[3].anon);
 		printf("  request latency: p50 %.1f ms, p99 %.1f ms, max "
 		    "%.1f ms; %" PRIu64 " answered 503, %" PRIu64
 		    " reconnects\n", percentile(lat, nlat, 0.5),
@@ -1151,17 +1437,26 @@ main(int argc, char **argv)
 		    nlat ? lat[nlat - 1] : 0.0, n503, reconnects);
 	}
 	printf("RESULT bench=ingest form=%s conns=%d layers=%d "
-	    "steps_per_req=%d body_bytes=%zu seconds=%.3f points=%" PRIu64
-	    " points_all=%" PRIu64 " points_per_s=%.0f reqs_per_s=%.2f "
-	    "cpu_us_per_point=%.4f gen_cpu_us_per_point=%.4f "
+	    "steps_per_req=%d values=%s body_bytes=%zu seconds=%.3f "
+	    "points=%" PRIu64 " points_all=%" PRIu64 " points_per_s=%.0f "
+	    "reqs_per_s=%.2f cpu_us_per_point=%.4f "
+	    "gen_cpu_us_per_point=%.4f "
 	    "rss_first_kb=%ld rss_min_kb=%ld rss_max_kb=%ld "
-	    "rss_quarter_kb=%ld rss_last_kb=%ld p50_ms=%.2f p99_ms=%.2f "
+	    "rss_quarter_kb=%ld rss_last_kb=%ld anon_first_kb=%ld "
+	    "anon_min_kb=%ld anon_max_kb=%ld anon_last_kb=%ld "
+	    "q1_pps=%.0f q2_pps=%.0f q3_pps=%.0f q4_pps=%.0f "
+	    "q1_cpu_us=%.4f q2_cpu_us=%.4f q3_cpu_us=%.4f q4_cpu_us=%.4f "
+	    "q1_anon_kb=%ld q2_anon_kb=%ld q3_anon_kb=%ld q4_anon_kb=%ld "
+	    "p50_ms=%.2f p99_ms=%.2f "
 	    "n503=%" PRIu64 " reconnects=%" PRIu64 " failed=%d\n",
-	    form, opt.conns, opt.layers, opt.steps_per_req,
+	    form, opt.conns, opt.layers, opt.steps_per_req, values,
 	    conns[0].bodies[0].len, elapsed, points, points_all, pps,
 	    elapsed > 0 ? reqs / elapsed : 0, cpu_pp,
 	    points ? (self1 - self0) * 1e6 / points : 0.0, rss_first, rss_min,
-	    rss_max, rss_quarter, rss_last, percentile(lat, nlat, 0.5),
+	    rss_max, rss_quarter, rss_last, anon_first, anon_min, anon_max,
+	    anon_last, q[0].pps, q[1].pps, q[2].pps, q[3].pps, q[0].cpu_us,
+	    q[1].cpu_us, q[2].cpu_us, q[3].cpu_us, q[0].anon, q[1].anon,
+	    q[2].anon, q[3].anon, percentile(lat, nlat, 0.5),
 	    percentile(lat, nlat, 0.99), n503, reconnects, failed);
 	return failed ? 1 : 0;
 }

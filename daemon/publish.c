@@ -17,6 +17,7 @@
 #include "log.h"
 #include "publish.h"
 #include "rowjson.h"
+#include "store_json.h"
 #include "ws_stream.h"
 #include "xmalloc.h"
 
@@ -336,7 +337,7 @@ publish_run_find(struct publish *p, int64_t id, size_t *at)
 }
 
 void
-publish_run(struct publish *p, sqlite3 *db, int64_t run_id,
+publish_run(struct publish *p, struct store *st, int64_t run_id,
     int maybe_changed)
 {
 	struct publish_run	*r;
@@ -349,7 +350,7 @@ publish_run(struct publish *p, sqlite3 *db, int64_t run_id,
 		return;
 	if (!maybe_changed && publish_run_find(p, run_id, &at) != NULL)
 		return;
-	if ((o = rowjson_run(db, run_id)) == NULL)
+	if ((o = store_json_run(st, run_id)) == NULL)
 		return;
 	status = json_string_value(json_object_get(o, "status"));
 	health = json_string_value(json_object_get(o, "health"));
@@ -389,14 +390,14 @@ publish_run(struct publish *p, sqlite3 *db, int64_t run_id,
 }
 
 void
-publish_alert(struct publish *p, sqlite3 *db, int64_t alert_id)
+publish_alert(struct publish *p, struct store *st, int64_t alert_id)
 {
 	json_t		*o;
 	char		*run;
 
 	if (!publish_is_wanted(p))
 		return;
-	if ((o = rowjson_alert(db, alert_id)) == NULL)
+	if ((o = store_json_alert(st, alert_id)) == NULL)
 		return;
 	run = xstrdup(json_string_value(json_object_get(o, "run")) != NULL ?
 	    json_string_value(json_object_get(o, "run")) : "");

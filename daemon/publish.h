@@ -14,9 +14,9 @@
 
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "batch.h"
+
+struct store;
 
 struct publish;
 struct ws_stream;
@@ -39,9 +39,10 @@ void		 publish_batch(struct publish *p, const struct batch *b);
  * changed.  With maybe_changed 0 (an ingest, which changes neither) a
  * run already published costs nothing: no query.
  */
-void		 publish_run(struct publish *p, sqlite3 *db, int64_t run_id,
+void		 publish_run(struct publish *p, struct store *st, int64_t run_id,
 		    int maybe_changed);
 /* An alert message for alert_id (it fired, changed or resolved). */
-void		 publish_alert(struct publish *p, sqlite3 *db, int64_t alert_id);
+void		 publish_alert(struct publish *p, struct store *st,
+		    int64_t alert_id);
 
 #endif

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "batch.h"
+#include "chunk.h"
 #include "log.h"
 #include "query.h"
 #include "rowjson.h"
@@ -36,8 +37,6 @@
 #define QUERY_HEATMAP_BUCKETS_MAX 10000
 #define QUERY_KEY_MAX		128
 #define QUERY_ECHO_MAX		200	/* bytes of a parameter quoted back */
-#define QUERY_SCAN_SPARSENESS	4	/* table walk if rows/wanted below */
-#define QUERY_SCAN_PROBE	64	/* rows before the walk judges blobs */
 #define QUERY_MMAP_SIZE		((size_t)(sizeof(void *) >= 8 ? 1 << 30 : 0))
 #define QUERY_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(17))
 
@@ -55,9 +54,7 @@ enum query_stmt {
 	QS_SUMMARIES,
 	QS_HEAT_LAYER,
 	QS_CHUNK_BY_ID,
-	QS_SPAN,
-	QS_RANGE,
-	QS_RANGE_BLOBS,
+	QS_TAIL_BY_ID,
 	QS_LAYERS,
 	QS_ALERTS,
 	QS_RUN_HEALTH,
@@ -66,15 +63,19 @@ enum query_stmt {
 };
 
 /*
- * QS_CHUNKS, QS_CHUNK_BY_ID and the export's chunk statement select a
- * chunk with its blobs; the summary statements leave them out (SQLite
- * copies every selected blob out of the page, used or not).  The
- * QUERY_OVERLAP ones select the chunks of series ?1 overlapping steps
- * [?2, ?3] by first step.
+ * A series' points are its chunks' and its tails' (schema 0003), both
+ * chunk.h blobs.  QS_CHUNKS, the fetches by id and the export's
+ * statement select rows with their blob; the summary statements leave
+ * it out (SQLite copies every selected blob out of the page, used or
+ * not) and give a tail row, which has no summary, a negative id.  The
+ * QUERY_OVERLAP ones select the rows of series ?1 meeting steps
+ * [?2, ?3]: no row spans more than series.max_span steps, so the index
+ * range on (series_id, first_step) is bounded on both sides and a
+ * zoomed query costs what its window holds, wherever it is in the run.
  */
-enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS };
-#define QUERY_CHUNK_COLS						\
-	"SELECT first_step, last_step, n, steps, vals FROM chunks"
+enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_DATA };
+#define QUERY_ROW_COLS		"SELECT first_step, last_step, n, data"
+#define QUERY_CHUNK_COLS	QUERY_ROW_COLS " FROM chunks"
 /*
  * The summary statements share their first columns; SC_WHOLE is 1 when
  * the summary stands for every value of the chunk (all finite, and the
@@ -90,13 +91,22 @@ enum summary_col {
 	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
 	" min_value IS NOT NULL AND max_value IS NOT NULL, n, min_value,"	\
 	" min_step, max_value, max_step FROM chunks"
+#define QUERY_POINTS_TAILS						\
+	"SELECT -id, first_step, last_step, 0, n, NULL, NULL, NULL, NULL"	\
+	" FROM tails"
 #define QUERY_HEAT_SUMMARY						\
 	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
 	" max_value IS NOT NULL, max_value, series_id FROM chunks"
+#define QUERY_HEAT_TAILS						\
+	"SELECT -id, first_step, last_step, 0, NULL, series_id FROM tails"
 
-#define QUERY_OVERLAP							\
+#define QUERY_OVERLAP_WHERE						\
 	" WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"	\
-	" ORDER BY first_step"
+	" AND first_step >= ?2 - (SELECT max_span FROM series WHERE id = ?1)"
+/* Rows of both tables; a compound SELECT sorts by its first column. */
+#define QUERY_OVERLAP(chunks, tails)					\
+	chunks QUERY_OVERLAP_WHERE " UNION ALL " tails QUERY_OVERLAP_WHERE \
+	" ORDER BY 2"
 
 /* Preference of a bare series name across kinds (the brief's order). */
 #define QUERY_KIND_ORDER						\
@@ -127,20 +137,17 @@ static const char *const query_sql[QS_COUNT] = {
 	    "SELECT id, kind FROM series"
 	    " WHERE run_id = ?1 AND kind = ?2 AND name = ?3",
 	[QS_EXTENT] =
-	    "SELECT total(n), min(first_step), max(last_step) FROM chunks"
-	    " WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2",
-	[QS_CHUNKS] = QUERY_CHUNK_COLS QUERY_OVERLAP,
-	[QS_SUMMARIES] = QUERY_POINTS_SUMMARY QUERY_OVERLAP,
-	[QS_HEAT_LAYER] = QUERY_HEAT_SUMMARY QUERY_OVERLAP,
+	    "SELECT total(n), min(first_step), max(last_step) FROM ("
+	    "SELECT n, first_step, last_step FROM chunks" QUERY_OVERLAP_WHERE
+	    " UNION ALL SELECT n, first_step, last_step FROM tails"
+	    QUERY_OVERLAP_WHERE ")",
+	[QS_CHUNKS] = QUERY_CHUNK_COLS QUERY_OVERLAP_WHERE " UNION ALL "
+	    QUERY_ROW_COLS " FROM tails" QUERY_OVERLAP_WHERE " ORDER BY 1",
+	[QS_SUMMARIES] = QUERY_OVERLAP(QUERY_POINTS_SUMMARY,
+	    QUERY_POINTS_TAILS),
+	[QS_HEAT_LAYER] = QUERY_OVERLAP(QUERY_HEAT_SUMMARY, QUERY_HEAT_TAILS),
 	[QS_CHUNK_BY_ID] = QUERY_CHUNK_COLS " WHERE id = ?1",
-	[QS_SPAN] =	/* covered by chunks_by_series */
-	    "SELECT min(id), max(id), count(*) FROM chunks"
-	    " WHERE series_id = ?1 AND first_step <= ?2",
-	[QS_RANGE] = QUERY_HEAT_SUMMARY " WHERE id BETWEEN ?1 AND ?2",
-	[QS_RANGE_BLOBS] =
-	    "SELECT id, first_step, last_step, nonfinite = 0 AND"
-	    " max_value IS NOT NULL, max_value, series_id, n, steps, vals"
-	    " FROM chunks WHERE id BETWEEN ?1 AND ?2",
+	[QS_TAIL_BY_ID] = QUERY_ROW_COLS " FROM tails WHERE id = ?1",
 	[QS_LAYERS] =
 	    "SELECT id, name FROM series"
 	    " WHERE run_id = ?1 AND kind = 'layer_grad'"
@@ -167,6 +174,9 @@ struct query {
 	sqlite3		*db;
 	sqlite3_stmt	*st[QS_COUNT];
 	char		 err[256];	/* see query_errmsg() */
+	int64_t		*dsteps;	/* the chunk decoded last */
+	double		*dvals;
+	size_t		 dcap;
 };
 
 /* One point of a series. */
@@ -448,6 +458,8 @@ query_close(struct query *q)
 	for (i = 0; i < QS_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
+	free(q->dsteps);
+	free(q->dvals);
 	free(q);
 }
 
@@ -567,130 +579,127 @@ chunk_cleanup(struct chunk *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* Where a statement's row holds a chunk's range, count and blobs. */
+/* Where a statement's row holds a row's range, count and blob. */
 struct chunk_cols {
 	int	first;
 	int	last;
 	int	n;
-	int	steps;
-	int	vals;
+	int	data;
 };
-static const struct chunk_cols chunk_cols_plain = {	/* QUERY_CHUNK_COLS */
-	CC_FIRST, CC_LAST, CC_N, CC_STEPS, CC_VALS
-};
-static const struct chunk_cols chunk_cols_heat = {	/* QS_RANGE_BLOBS */
-	SC_FIRST, SC_LAST, HC_N, HC_STEPS, HC_VALS
+static const struct chunk_cols chunk_cols_plain = {	/* QUERY_ROW_COLS */
+	CC_FIRST, CC_LAST, CC_N, CC_DATA
 };
 
 /*
- * A chunk read in place: pointers into a statement's row, valid until
- * that statement steps or resets.  Blob bytes need not be aligned.
+ * A chunk or tail row decoded: its points in the query's scratch
+ * arrays, valid until the next decode on the same struct query.
  */
 struct chunk_view {
-	int64_t			 first;
-	int64_t			 last;
-	size_t			 n;
-	const unsigned char	*steps;		/* NULL: consecutive */
-	const unsigned char	*vals;
+	int64_t		 first;
+	int64_t		 last;
+	size_t		 n;
+	const int64_t	*steps;
+	const double	*vals;
 };
 
 static inline int64_t
 view_step(const struct chunk_view *v, size_t i)
 {
-	int64_t	s;
-
-	if (v->steps == NULL)
-		return v->first + (int64_t)i;
-	memcpy(&s, v->steps + i * 8, 8);
-	return s;
+	return v->steps[i];
 }
 
 static inline double
 view_value(const struct chunk_view *v, size_t i)
 {
-	double	x;
-
-	memcpy(&x, v->vals + i * 8, 8);
-	return x;
+	return v->vals[i];
 }
 
 /*
- * View the chunk in the row of st, checking it against the layout of
- * schema 0001 (blob sizes, ascending steps matching the range): -1
- * with a static *why when it breaks it.
+ * Decode the row in st (its columns as cc says) into v with chunk.h's
+ * rules, and check it against its columns (count and range): -1 with
+ * *why (in q->err) naming the damage.  A damaged row fails the query
+ * that meets it: its points are never silently left out.
  */
 static int
-chunk_view_get(sqlite3_stmt *st, const struct chunk_cols *cc,
+chunk_view_get(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
     struct chunk_view *v, const char **why)
 {
-	int64_t	n, prev, s;
-	size_t	i;
+	const void	*blob;
+	char		*cause = NULL;
+	int64_t		 n;
+	size_t		 got;
 
 	v->first = sqlite3_column_int64(st, cc->first);
 	v->last = sqlite3_column_int64(st, cc->last);
 	n = sqlite3_column_int64(st, cc->n);
-	if (n <= 0 || n > INT_MAX / 8) {
-		*why = "chunk with a bad point count";
+	blob = sqlite3_column_blob(st, cc->data);
+	if (n <= 0 || n > CHUNK_MAX_POINTS || blob == NULL) {
+		snprintf(q->err, sizeof q->err, "damaged chunk at steps "
+		    "%" PRId64 "..%" PRId64 ": no data or a bad count", v->first,
+		    v->last);
+		*why = q->err;
+		return -1;
+	}
+	if ((size_t)n > q->dcap) {
+		q->dcap = (size_t)n;
+		q->dsteps = xreallocarray(q->dsteps, q->dcap, sizeof *q->dsteps);
+		q->dvals = xreallocarray(q->dvals, q->dcap, sizeof *q->dvals);
+	}
+	if (chunk_decode(blob, (size_t)sqlite3_column_bytes(st, cc->data),
+	    q->dsteps, q->dvals, (size_t)n, &got, &cause) == -1 ||
+	    got != (size_t)n || q->dsteps[0] != v->first ||
+	    q->dsteps[n - 1] != v->last) {
+		snprintf(q->err, sizeof q->err, "damaged chunk at steps "
+		    "%" PRId64 "..%" PRId64 ": %s", v->first, v->last,
+		    cause != NULL ? cause : "its points disagree with its "
+		    "columns");
+		free(cause);
+		*why = q->err;
 		return -1;
 	}
 	v->n = (size_t)n;
-	v->vals = sqlite3_column_blob(st, cc->vals);
-	if (v->vals == NULL || sqlite3_column_bytes(st, cc->vals) != n * 8) {
-		*why = "chunk vals blob does not hold n values";
-		return -1;
-	}
-	if (sqlite3_column_type(st, cc->steps) == SQLITE_NULL) {
-		v->steps = NULL;
-		if (v->last < v->first || (uint64_t)v->last -
-		    (uint64_t)v->first != (uint64_t)n - 1) {
-			*why = "consecutive chunk whose range is not n steps";
-			return -1;
-		}
-		return 0;
-	}
-	v->steps = sqlite3_column_blob(st, cc->steps);
-	if (v->steps == NULL || sqlite3_column_bytes(st, cc->steps) != n * 8) {
-		*why = "chunk steps blob does not hold n steps";
-		return -1;
-	}
-	prev = view_step(v, 0);
-	for (i = 1; i < v->n; i++) {
-		s = view_step(v, i);
-		if (s <= prev) {
-			*why = "chunk steps not ascending";
-			return -1;
-		}
-		prev = s;
-	}
-	if (view_step(v, 0) != v->first || prev != v->last) {
-		*why = "chunk steps disagree with first_step/last_step";
-		return -1;
-	}
+	v->steps = q->dsteps;
+	v->vals = q->dvals;
 	return 0;
 }
 
-/* Copy the chunk in the row of st (QUERY_CHUNK_COLS) into c; -1, *why. */
+/*
+ * Decode the row in st (QUERY_ROW_COLS) into c, checked as by
+ * chunk_view_get(); -1 with the damage in err.
+ */
 static int
-chunk_decode(sqlite3_stmt *st, struct chunk *c, const char **why)
+chunk_copy(sqlite3_stmt *st, struct chunk *c, char *err, size_t errlen)
 {
-	struct chunk_view	v;
-	size_t			i;
+	const void	*blob = sqlite3_column_blob(st, CC_DATA);
+	char		*cause = NULL;
+	int64_t		 first, last, n;
+	size_t		 got;
 
-	if (chunk_view_get(st, &chunk_cols_plain, &v, why) == -1)
-		return -1;
-	chunk_reserve(c, v.n);
-	c->n = v.n;
-	c->pos = 0;
-	memcpy(c->vals, v.vals, v.n * 8);
-	if (v.steps != NULL)
-		memcpy(c->steps, v.steps, v.n * 8);
-	else
-		for (i = 0; i < v.n; i++)
-			c->steps[i] = v.first + (int64_t)i;
-	return 0;
+	first = sqlite3_column_int64(st, CC_FIRST);
+	last = sqlite3_column_int64(st, CC_LAST);
+	n = sqlite3_column_int64(st, CC_N);
+	if (n > 0 && n <= CHUNK_MAX_POINTS && blob != NULL) {
+		chunk_reserve(c, (size_t)n);
+		if (chunk_decode(blob, (size_t)sqlite3_column_bytes(st,
+		    CC_DATA), c->steps, c->vals, (size_t)n, &got,
+		    &cause) == 0 && got == (size_t)n &&
+		    c->steps[0] == first && c->steps[n - 1] == last) {
+			c->n = (size_t)n;
+			c->pos = 0;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "damaged chunk at steps %" PRId64 "..%" PRId64
+	    ": %s", first, last, cause != NULL ? cause :
+	    "its points disagree with its columns");
+	free(cause);
+	return -1;
 }
 
-/* View chunk id, valid until the next fetch; -1 with *why. */
+/*
+ * Decode the row with id (a chunk; a tail row when negative), valid
+ * until the next decode; -1 with *why.
+ */
 static int
 query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
     const char **why)
@@ -698,11 +707,11 @@ query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	st = query_stmt(q, QS_CHUNK_BY_ID);
-	sqlite3_bind_int64(st, 1, id);
+	st = query_stmt(q, id < 0 ? QS_TAIL_BY_ID : QS_CHUNK_BY_ID);
+	sqlite3_bind_int64(st, 1, id < 0 ? -id : id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		return chunk_view_get(st, &chunk_cols_plain, v, why);
+		return chunk_view_get(q, st, &chunk_cols_plain, v, why);
 	*why = rc == SQLITE_DONE ? "chunk vanished inside a read transaction" :
 	    query_errmsg(q);
 	return -1;
@@ -820,9 +829,7 @@ view_walk_next(struct view_walk *w, size_t *b, size_t *i0, size_t *i1)
 
 	if (!w->started) {
 		w->started = 1;
-		if (v->first < bk->lo && v->steps == NULL)
-			w->i = (size_t)((uint64_t)bk->lo - (uint64_t)v->first);
-		else if (v->first < bk->lo)
+		if (v->first < bk->lo)
 			while (w->i < v->n && view_step(v, w->i) < bk->lo)
 				w->i++;
 	}
@@ -834,13 +841,8 @@ view_walk_next(struct view_walk *w, size_t *b, size_t *i0, size_t *i1)
 	if (end > (uint64_t)bk->hi)
 		end = (uint64_t)bk->hi;
 	*i0 = w->i;
-	if (v->steps == NULL)
-		w->i += (size_t)(end - (uint64_t)s) + 1;
-	else
-		while (w->i < v->n && (uint64_t)view_step(v, w->i) <= end)
-			w->i++;
-	if (w->i > v->n)
-		w->i = v->n;
+	while (w->i < v->n && (uint64_t)view_step(v, w->i) <= end)
+		w->i++;
 	*i1 = w->i;
 	return 1;
 }
@@ -942,7 +944,7 @@ query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (chunk_view_get(st, &chunk_cols_plain, &v, why) == -1) {
+		if (chunk_view_get(q, st, &chunk_cols_plain, &v, why) == -1) {
 			sqlite3_reset(st);
 			return -1;
 		}
@@ -1275,24 +1277,6 @@ heat_layer_cmp(const void *a, const void *b)
 	return (la->sid > lb->sid) - (la->sid < lb->sid);
 }
 
-/* Row of series sid in layers (sorted by sid), or -1 if not a layer. */
-static ssize_t
-heat_layer_find(const struct heat_layer *layers, size_t n, int64_t sid)
-{
-	size_t	lo = 0, hi = n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (layers[mid].sid < sid)
-			lo = mid + 1;
-		else if (layers[mid].sid > sid)
-			hi = mid;
-		else
-			return (ssize_t)layers[mid].row;
-	}
-	return -1;
-}
-
 /* Add the points of v in bk's range to cells, the row of one layer. */
 static void
 heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
@@ -1322,13 +1306,12 @@ heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
 }
 
 /*
- * Add the chunk summarised by the row of st (a heat summary) to cells:
- * its max when that stands for the chunk, else the points of its
- * blobs, from st itself when it holds them (cc), else fetched by id.
+ * Add the row of st (a heat summary) to cells: its max when that stands
+ * for the whole chunk, else its decoded points.
  */
 static int
-heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
-    const struct buckets *bk, struct cell *cells, const char **why)
+heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+    struct cell *cells, const char **why)
 {
 	struct chunk_view	v;
 
@@ -1338,10 +1321,7 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
 		    sqlite3_column_double(st, HC_MAX));
 		return 0;
 	}
-	if (cc != NULL) {
-		if (chunk_view_get(st, cc, &v, why) == -1)
-			return -1;
-	} else if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
+	if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
 	    why) == -1)
 		return -1;
 	heat_fold_view(&v, bk, cells);
@@ -1361,101 +1341,8 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 	sqlite3_bind_int64(st, 2, bk->lo);
 	sqlite3_bind_int64(st, 3, bk->hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (heat_add_chunk(q, st, NULL, bk, cells, why) == -1)
+		if (heat_add_chunk(q, st, bk, cells, why) == -1)
 			break;
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		*why = query_errmsg(q);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * The id span and count of the layers' chunks that start by bk->hi,
- * from the index alone.  -1 with *why.
- */
-static int
-query_heatmap_span(struct query *q, const struct heat_layer *layers,
-    size_t nl, const struct buckets *bk, int64_t *min_id, int64_t *max_id,
-    int64_t *count, const char **why)
-{
-	sqlite3_stmt	*st;
-	size_t		 l;
-	int64_t		 n;
-
-	*min_id = INT64_MAX;
-	*max_id = INT64_MIN;
-	*count = 0;
-	st = query_stmt(q, QS_SPAN);
-	for (l = 0; l < nl; l++) {
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, layers[l].sid);
-		sqlite3_bind_int64(st, 2, bk->hi);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			*why = query_errmsg(q);
-			sqlite3_reset(st);
-			return -1;
-		}
-		if ((n = sqlite3_column_int64(st, 2)) == 0)
-			continue;
-		*count += n;
-		if (sqlite3_column_int64(st, 0) < *min_id)
-			*min_id = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_int64(st, 1) > *max_id)
-			*max_id = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	return 0;
-}
-
-/*
- * Fill the cells of every layer in one walk of the chunks table over
- * ids [min_id, max_id], skipping the rows of other series.  A writer
- * stores a step's layers side by side, so this reads the run's rows in
- * table order instead of seeking each one through the index.  The
- * walk starts without the blobs (SQLite copies every selected blob)
- * and takes them along once most chunks turn out to straddle buckets.
- */
-static int
-query_heatmap_scan(struct query *q, const struct heat_layer *layers,
-    size_t nl, const struct buckets *bk, int64_t min_id, int64_t max_id,
-    struct cell *cells, const char **why)
-{
-	const struct chunk_cols	*cc = NULL;
-	sqlite3_stmt		*st;
-	ssize_t			 row;
-	size_t			 seen = 0, fetched = 0;
-	int			 rc;
-
-	st = query_stmt(q, QS_RANGE);
-	sqlite3_bind_int64(st, 1, min_id);
-	sqlite3_bind_int64(st, 2, max_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row = heat_layer_find(layers, nl,
-		    sqlite3_column_int64(st, HC_SERIES));
-		if (row == -1 || sqlite3_column_int64(st, SC_FIRST) > bk->hi ||
-		    sqlite3_column_int64(st, SC_LAST) < bk->lo)
-			continue;
-		seen++;
-		if (cc == NULL && !buckets_hold_chunk(bk, st))
-			fetched++;
-		if (heat_add_chunk(q, st, cc, bk, cells + (size_t)row * bk->nb,
-		    why) == -1)
-			break;
-		if (cc == NULL && seen >= QUERY_SCAN_PROBE &&
-		    fetched > seen / 2) {
-			/* Go on from the next id with the blobs. */
-			min_id = sqlite3_column_int64(st, SC_ID) + 1;
-			sqlite3_reset(st);
-			st = query_stmt(q, QS_RANGE_BLOBS);
-			sqlite3_bind_int64(st, 1, min_id);
-			sqlite3_bind_int64(st, 2, max_id);
-			cc = &chunk_cols_heat;
-		}
-	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return -1;
@@ -1472,32 +1359,14 @@ query_heatmap_cells(struct query *q, const struct heat_layer *layers,
     size_t nl, const struct buckets *bk, struct cell *cells,
     const char **why)
 {
-	int64_t		 min_id, max_id, count;
-	size_t		 l;
-	int		 ret = -1;
+	size_t	l;
 
-	if (query_heatmap_span(q, layers, nl, bk, &min_id, &max_id, &count,
-	    why) == -1)
-		goto done;
-	if (count == 0) {
-		ret = 0;
-		goto done;
-	}
-	/* Walk the table when the layers' rows are most of the span. */
-	if ((uint64_t)max_id - (uint64_t)min_id <
-	    (uint64_t)count * QUERY_SCAN_SPARSENESS) {
-		ret = query_heatmap_scan(q, layers, nl, bk, min_id, max_id,
-		    cells, why);
-		goto done;
-	}
+	/* Each layer through its bounded index range: O(window) rows. */
 	for (l = 0; l < nl; l++)
 		if (query_heatmap_layer(q, layers[l].sid, bk,
 		    cells + layers[l].row * bk->nb, why) == -1)
-			goto done;
-	ret = 0;
-
-done:
-	return ret;
+			return -1;
+	return 0;
 }
 
 void
@@ -1990,7 +1859,7 @@ export_format_point(struct query_export *x, int64_t step, double v)
 static int
 export_load_pending(struct query_export *x)
 {
-	const char	*why;
+	char		 why[256];
 	int		 rc;
 
 	if (x->nact == x->capact) {
@@ -1999,7 +1868,7 @@ export_load_pending(struct query_export *x)
 		memset(x->act + x->nact, 0,
 		    (x->capact - x->nact) * sizeof *x->act);
 	}
-	if (chunk_decode(x->chunks, &x->act[x->nact], &why) == -1) {
+	if (chunk_copy(x->chunks, &x->act[x->nact], why, sizeof why) == -1) {
 		log_warnx("query: export: %s", why);
 		return -1;
 	}
@@ -2153,7 +2022,8 @@ query_export_open(const char *path, const char *run, const char *format,
 	    " WHERE run_id = ?1 ORDER BY id", -1, &x->series, NULL) !=
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(x->db, QUERY_CHUNK_COLS
-	    " WHERE series_id = ?1 ORDER BY first_step", -1, &x->chunks,
+	    " WHERE series_id = ?1 UNION ALL " QUERY_ROW_COLS " FROM tails"
+	    " WHERE series_id = ?1 ORDER BY 1", -1, &x->chunks,
 	    NULL) != SQLITE_OK) {
 		query_reply_internal(r, sqlite3_errmsg(x->db));
 		goto fail;

@@ -121,22 +121,10 @@ rowjson_parsed(sqlite3_stmt *st, int col)
 }
 
 json_t *
-rowjson_run(sqlite3 *db, int64_t run_id)
+rowjson_run_row(sqlite3_stmt *st)
 {
-	static const char	 sql[] =
-	    "SELECT key, project, status, health, first_step, last_step,"
-	    " started_at, last_seen, points, dropped, config, meta,"
-	    " (SELECT count(*) FROM alerts"
-	    "  WHERE alerts.run_id = runs.id AND state = 'firing')"
-	    " FROM runs WHERE id = ?1";
-	sqlite3_stmt		*st = NULL;
-	json_t			*o = NULL;
+	json_t	*o;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	sqlite3_bind_int64(st, 1, run_id);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		goto done;
 	o = json_object();
 	json_object_set_new(o, "run", rowjson_text(st, 0));
 	json_object_set_new(o, "project", rowjson_text(st, 1));
@@ -151,20 +139,35 @@ rowjson_run(sqlite3 *db, int64_t run_id)
 	json_object_set_new(o, "alerts_firing", rowjson_int(st, 12));
 	json_object_set_new(o, "config", rowjson_parsed(st, 10));
 	json_object_set_new(o, "meta", rowjson_parsed(st, 11));
+	return o;
+}
 
+/* One row of a statement taking ?1; NULL when there is none. */
+static json_t *
+rowjson_one(sqlite3 *db, const char *sql, int64_t id,
+    json_t *(*row)(sqlite3_stmt *))
+{
+	sqlite3_stmt	*st = NULL;
+	json_t		*o = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		o = row(st);
 done:
 	sqlite3_finalize(st);
 	return o;
 }
 
-/* The alert in the current row of st (columns as in ROWJSON_ALERT_SQL). */
-#define ROWJSON_ALERT_SQL						\
-	"SELECT a.id, r.key, a.kind, a.severity, a.state, a.series,"	\
-	" a.onset_step, a.fire_step, a.resolve_step, a.fired_at,"	\
-	" a.resolved_at, a.value, a.value_class, a.baseline, a.threshold," \
-	" a.message, a.detail FROM alerts a JOIN runs r ON r.id = a.run_id"
+json_t *
+rowjson_run(sqlite3 *db, int64_t run_id)
+{
+	return rowjson_one(db, ROWJSON_RUN_SQL " WHERE id = ?1", run_id,
+	    rowjson_run_row);
+}
 
-static json_t *
+json_t *
 rowjson_alert_row(sqlite3_stmt *st)
 {
 	json_t	*o;
@@ -221,17 +224,6 @@ done:
 json_t *
 rowjson_alert(sqlite3 *db, int64_t alert_id)
 {
-	static const char	 sql[] = ROWJSON_ALERT_SQL " WHERE a.id = ?1";
-	sqlite3_stmt		*st = NULL;
-	json_t			*o = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	sqlite3_bind_int64(st, 1, alert_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		o = rowjson_alert_row(st);
-
-done:
-	sqlite3_finalize(st);
-	return o;
+	return rowjson_one(db, ROWJSON_ALERT_SQL " WHERE a.id = ?1", alert_id,
+	    rowjson_alert_row);
 }

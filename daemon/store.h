@@ -2,8 +2,14 @@
 /*
  * store: the daemon's only SQLite writer.  Opens the database, applies
  * the embedded migrations (schema/NNNN_*.sql, tracked in PRAGMA
- * user_version), and writes batches as chunks (see schema/0001_init.sql
- * for the layout).  A struct store belongs to the writer thread: every
+ * user_version, with a C step where a version needs one), and writes
+ * batches: each commit appends every series' new points as one small
+ * row of the tails table, and a series' tail rows are sealed into one
+ * compressed chunk once they hold enough points (schema/0003).  Every
+ * statement the writer's connection runs lives in a store*.c file,
+ * prepared once: alerts (store_alerts.h), the restore reads
+ * (store_history.h), the answers' JSON (store_json.h), the outbox
+ * (store_outbox.h).  A struct store belongs to the writer thread: every
  * function here must be called from the thread that opened it.
  *
  * A group commit is store_begin(), any number of store_apply() and
@@ -15,8 +21,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 #include "batch.h"
 
@@ -36,8 +40,26 @@ int		 store_schema_version(void);
 struct store	*store_open(const char *path, char **cause);
 /* Close st, finalizing every statement.  NULL and half-opened are fine. */
 void		 store_close(struct store *st);
-/* The writer connection, for rowjson_* calls on the writer thread. */
-sqlite3		*store_db(struct store *st);
+/*
+ * The WAL file's path, for walsync; NULL for an in-memory database.
+ * Owned by st.
+ */
+const char	*store_wal_path(struct store *st);
+/*
+ * Hand WAL checkpoints over to the caller (store_checkpoint.h): SQLite stops
+ * checkpointing inside COMMIT, and after each commit hook(arg, pages)
+ * is called, inside it, with the WAL's size in pages.  The hook must
+ * not use st.
+ */
+void		 store_wal_hook(struct store *st,
+		    void (*hook)(void *arg, int pages), void *arg);
+/*
+ * Outside a transaction: a PASSIVE checkpoint on the writer's
+ * connection; *wal and *done are the WAL's frames and those copied.
+ * 0 (also when a reader kept it from finishing), or -1 and *cause.
+ */
+int		 store_checkpoint(struct store *st, int *wal, int *done,
+		    char **cause);
 
 int		 store_begin(struct store *st, char **cause);
 /* Commit the open transaction; -1 and *cause if it failed (rolled back). */
@@ -46,12 +68,15 @@ int		 store_commit(struct store *st, char **cause);
 void		 store_rollback(struct store *st);
 
 /*
- * Inside an open transaction, write batch b: create or update its run
- * (meta, project, config, layer metadata, last_seen = now, first/last
- * step, points, dropped), create its series, and store every point,
- * replacing any value stored before for the same (run, series, step).
- * All or nothing: on failure nothing of b remains and -1 is returned
- * with *cause.  On success *run_id is the run's id.
+ * Write batch b: create or update its run (meta, project, config, layer
+ * metadata, last_seen = now, first/last step, dropped), create its
+ * series, and store every point, replacing any value stored before for
+ * the same (run, series, step).  The run's and its series' points count
+ * the distinct steps stored: a step sent again is not counted again.
+ * Inside an open transaction, b joins it; without one, b is a
+ * transaction of its own.  All or nothing: on failure nothing of b
+ * remains and -1 is returned with *cause.  On success *run_id is the
+ * run's id.
  */
 int		 store_apply(struct store *st, const struct batch *b,
 		    double now, int64_t *run_id, char **cause);

@@ -16,6 +16,8 @@
 #include "notice.h"
 #include "receiver.h"
 #include "rowjson.h"
+#include "store_int.h"
+#include "store_json.h"
 #include "store_outbox.h"
 #include "xmalloc.h"
 
@@ -57,7 +59,8 @@ static const char *const outbox_sql[OS_COUNT] = {
 };
 
 struct store_outbox {
-	sqlite3			*db;
+	struct store		*store;
+	sqlite3			*db;		/* store's connection */
 	sqlite3_stmt		*st[OS_COUNT];
 	const struct receiver	*rcv;
 	size_t			 nrcv;
@@ -105,7 +108,7 @@ out:
 }
 
 struct store_outbox *
-store_outbox_new(sqlite3 *db, const struct receiver *rcv, size_t n,
+store_outbox_new(struct store *st, const struct receiver *rcv, size_t n,
     const char *external_url, char **cause)
 {
 	struct store_outbox	*ob;
@@ -113,12 +116,13 @@ store_outbox_new(sqlite3 *db, const struct receiver *rcv, size_t n,
 	size_t			 i;
 
 	ob = xcalloc(1, sizeof *ob);
-	ob->db = db;
+	ob->store = st;
+	ob->db = st->db;
 	ob->rcv = rcv;
 	ob->nrcv = n;
 	ob->external_url = external_url;
 	for (i = 0; i < OS_COUNT; i++)
-		if (sqlite3_prepare_v3(db, outbox_sql[i], -1,
+		if (sqlite3_prepare_v3(ob->db, outbox_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &ob->st[i], NULL) != SQLITE_OK) {
 			store_outbox_err(ob, "prepare", cause);
 			goto fail;
@@ -229,9 +233,9 @@ store_outbox_add(struct store_outbox *ob, int64_t alert_id,
 	s = store_outbox_stmt(ob, OS_RUN_OF);
 	sqlite3_bind_int64(s, 1, alert_id);
 	if (sqlite3_step(s) == SQLITE_ROW)
-		run = rowjson_run(ob->db, sqlite3_column_int64(s, 0));
+		run = store_json_run(ob->store, sqlite3_column_int64(s, 0));
 	sqlite3_reset(s);
-	if (run == NULL || (alert = rowjson_alert(ob->db, alert_id)) == NULL) {
+	if (run == NULL || (alert = store_json_alert(ob->store, alert_id)) == NULL) {
 		json_decref(run);
 		xasprintf(cause, "outbox: alert %lld or its run vanished",
 		    (long long)alert_id);

@@ -23,13 +23,14 @@
 #include "notice.h"
 
 struct receiver;
+struct store;
 struct store_outbox;
 
 /*
- * An outbox on db for the n receivers rcv (borrowed; they must outlive
+ * An outbox on st's connection for the n receivers rcv (borrowed; they must outlive
  * it), linking to external_url (borrowed).  NULL and *cause on failure.
  */
-struct store_outbox	*store_outbox_new(sqlite3 *db,
+struct store_outbox	*store_outbox_new(struct store *st,
 			    const struct receiver *rcv, size_t n,
 			    const char *external_url, char **cause);
 void			 store_outbox_free(struct store_outbox *ob);

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alertstore.h"
+#include "store_alerts.h"
 #include "detection.h"
 #include "detector.h"
-#include "history.h"
+#include "store_history.h"
 #include "log.h"
 #include "notice.h"
 #include "now.h"
@@ -94,7 +94,7 @@ watch_free(struct watch *w)
 
 /* Write w->events, then bring the runs they touched up to date. */
 static void
-watch_apply_events(struct watch *w, sqlite3 *db, double now)
+watch_apply_events(struct watch *w, struct store *st, double now)
 {
 	struct detector_event	*ev;
 	int64_t			 id, last_run = -1;
@@ -104,7 +104,7 @@ watch_apply_events(struct watch *w, sqlite3 *db, double now)
 
 	for (i = 0; i < w->events.n; i++) {
 		ev = &w->events.ev[i];
-		if (alertstore_apply(db, ev, now, &id, &cause) == -1) {
+		if (store_alerts_apply(st, ev, now, &id, &cause) == -1) {
 			log_warnx("watch: %s", cause);
 			free(cause);
 			cause = NULL;
@@ -133,7 +133,7 @@ watch_apply_events(struct watch *w, sqlite3 *db, double now)
 		if (ev->run_id == last_run)
 			continue;
 		last_run = ev->run_id;
-		if (alertstore_sync_run(db, ev->run_id, &changed,
+		if (store_alerts_sync_run(st, ev->run_id, &changed,
 		    &cause) == -1) {
 			log_warnx("watch: %s", cause);
 			free(cause);
@@ -158,12 +158,12 @@ watch_batch(struct watch *w, int64_t run_id, struct batch *b, double now)
 }
 
 uint64_t
-watch_apply(struct watch *w, sqlite3 *db, double now)
+watch_apply(struct watch *w, struct store *st, double now)
 {
 	uint64_t	done = detection_take(w->thread, &w->events);
 
 	if (w->events.n > 0)
-		watch_apply_events(w, db, now);
+		watch_apply_events(w, st, now);
 	return done;
 }
 
@@ -175,15 +175,15 @@ watch_poll(struct watch *w, uint64_t *done)
 }
 
 void
-watch_finish(struct watch *w, sqlite3 *db, int64_t run_id, double now)
+watch_finish(struct watch *w, struct store *st, int64_t run_id, double now)
 {
 	char	*cause = NULL;
 	int64_t	 stall;
 	int	 changed;
 
-	if (alertstore_resolve_stall(db, run_id, -1, now, &stall,
+	if (store_alerts_resolve_stall(st, run_id, -1, now, &stall,
 	    &cause) == -1 ||
-	    alertstore_sync_run(db, run_id, &changed, &cause) == -1) {
+	    store_alerts_sync_run(st, run_id, &changed, &cause) == -1) {
 		log_warnx("watch: %s", cause);
 		free(cause);
 	} else {
@@ -262,7 +262,7 @@ watch_restore_alert_cb(void *arg, int64_t run_id, const char *kind,
 
 struct watch_replay {
 	struct watch	*w;
-	sqlite3		*db;
+	struct store	*st;
 	size_t		 runs;
 	double		 now;	/* for steps stored without a time */
 };
@@ -280,7 +280,7 @@ watch_replay_run_cb(void *arg, int64_t run_id, const char *key,
 		return;
 	from = last_step >= WATCH_REPLAY_STEPS ?
 	    last_step - WATCH_REPLAY_STEPS + 1 : 0;
-	if ((b = history_load(r->db, run_id, from, &cause)) == NULL) {
+	if ((b = store_history_load(r->st, run_id, from, &cause)) == NULL) {
 		log_warnx("watch: run %s: %s", key, cause);
 		free(cause);
 		return;
@@ -292,15 +292,15 @@ watch_replay_run_cb(void *arg, int64_t run_id, const char *key,
 }
 
 void
-watch_restore(struct watch *w, sqlite3 *db)
+watch_restore(struct watch *w, struct store *st)
 {
-	struct watch_replay	 r = { w, db, 0, 0 };
+	struct watch_replay	 r = { w, st, 0, 0 };
 	char			*cause = NULL;
 
 	r.now = now_wall();
-	if (alertstore_each_firing(db, watch_restore_alert_cb, w,
+	if (store_alerts_each_firing(st, watch_restore_alert_cb, w,
 	    &cause) == -1 ||
-	    history_each_active(db, watch_replay_run_cb, &r, &cause) == -1) {
+	    store_history_each_active(st, watch_replay_run_cb, &r, &cause) == -1) {
 		log_warnx("watch: restore: %s", cause);
 		free(cause);
 	}

@@ -15,11 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "batch.h"
 
 struct detector_config;
+struct store;
 struct store_outbox;
 struct watch;
 
@@ -37,7 +36,7 @@ void		 watch_free(struct watch *w);
  * of active runs and replay their recent steps so baselines pick up
  * where they were.  Failures are logged; detection then starts afresh.
  */
-void		 watch_restore(struct watch *w, sqlite3 *db);
+void		 watch_restore(struct watch *w, struct store *st);
 /*
  * Start the detection thread (max_points: the points of the batches it
  * may have waiting); wake(arg) is called from it when it has done an
@@ -49,7 +48,7 @@ void		 watch_start(struct watch *w, size_t max_points,
 uint64_t	 watch_batch(struct watch *w, int64_t run_id, struct batch *b,
 		    double now);
 /* Inside the transaction that finished or failed run_id: end its stall alert. */
-void		 watch_finish(struct watch *w, sqlite3 *db, int64_t run_id,
+void		 watch_finish(struct watch *w, struct store *st, int64_t run_id,
 		    double now);
 /* After that commit: detection forgets the run.  Its ticket. */
 uint64_t	 watch_forget(struct watch *w, int64_t run_id);
@@ -60,7 +59,7 @@ uint64_t	 watch_tick(struct watch *w, double now);
  * (alert rows, health, notices).  Returns the last ticket whose events
  * are now written.  Failures are logged: the points are stored anyway.
  */
-uint64_t	 watch_apply(struct watch *w, sqlite3 *db, double now);
+uint64_t	 watch_apply(struct watch *w, struct store *st, double now);
 /*
  * Outside a transaction: take the events detection made so far (kept
  * for the next watch_apply()) and set *done as watch_apply() would.

@@ -5,7 +5,7 @@
  * (so one bad job fails alone), commits once, and hands the answers to
  * walsync, which sends them once the WAL is on disk: a 200 from the
  * writer is a durability promise.  Past a WAL size, the writer also
- * catches the checkpoints up between rounds (checkpoint.h).
+ * catches the checkpoints up between rounds (store_checkpoint.h).
  *
  * Detection runs on a thread of its own (watch.h): after the commit each
  * batch goes there, and the next round writes the alerts that came back
@@ -19,11 +19,9 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,8 +30,9 @@
 #include "publish.h"
 #include "query.h"
 #include "queue.h"
-#include "rowjson.h"
 #include "store.h"
+#include "store_checkpoint.h"
+#include "store_json.h"
 #include "store_outbox.h"
 #include "walsync.h"
 #include "watch.h"
@@ -124,7 +123,6 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 static void
 writer_publish(struct writer *w, struct writer_job **jobs, size_t n)
 {
-	sqlite3		*db = store_db(w->st);
 	const int64_t	*aids = NULL, *rids = NULL;
 	size_t		 na = 0, nr = 0, i, j;
 
@@ -137,14 +135,14 @@ writer_publish(struct writer *w, struct writer_job **jobs, size_t n)
 		for (j = 0; j < i && aids[j] != aids[i]; j++)
 			;
 		if (j == i)		/* once, in its committed state */
-			publish_alert(w->pub, db, aids[i]);
+			publish_alert(w->pub, w->st, aids[i]);
 	}
 	for (i = 0; i < nr; i++)
-		publish_run(w->pub, db, rids[i], 1);
+		publish_run(w->pub, w->st, rids[i], 1);
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
 			continue;
-		publish_run(w->pub, db, jobs[i]->run_id,
+		publish_run(w->pub, w->st, jobs[i]->run_id,
 		    jobs[i]->kind == WRITER_JOB_FINISH);	/* only on a change */
 		if (jobs[i]->kind == WRITER_JOB_INGEST)
 			publish_batch(w->pub, jobs[i]->batch);
@@ -196,10 +194,9 @@ writer_notify(struct writer *w)
 static void
 writer_answer(struct writer *w, struct writer_job *job)
 {
-	sqlite3	*db = store_db(w->st);
 	json_t	*run, *o;
 
-	run = rowjson_run(db, job->run_id);
+	run = store_json_run(w->st, job->run_id);
 	if (run == NULL) {
 		writer_fail(job, 500, "internal", "run vanished after commit");
 		return;
@@ -212,7 +209,7 @@ writer_answer(struct writer *w, struct writer_job *job)
 	o = json_pack("{s:I, s:O, s:o}",
 	    "accepted", (json_int_t)job->points,
 	    "health", json_object_get(run, "health"),
-	    "alerts", rowjson_firing_alerts(db, job->run_id));
+	    "alerts", store_json_firing_alerts(w->st, job->run_id));
 	json_decref(run);
 	if (o == NULL)
 		fatalx("writer: json_pack failed");
@@ -330,7 +327,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	uint64_t		 done = 0;
 	size_t			 i, points = 0, ok = 0;
 
-	checkpoint_catch_up(w->cp, store_db(w->st));
+	checkpoint_catch_up(w->cp, w->st);
 	t0 = now_mono();
 	if (w->watch != NULL)
 		watch_changes_clear(w->watch);
@@ -343,7 +340,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	}
 	writer_outbox(w);
 	if (w->watch != NULL)
-		done = watch_apply(w->watch, store_db(w->st), now_wall());
+		done = watch_apply(w->watch, w->st, now_wall());
 	for (i = 0; i < n; i++) {
 		writer_apply(w, jobs[i], &jobs[i]->run_id);
 		if (jobs[i]->run_id == -1)
@@ -353,7 +350,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 			jobs[i]->points = jobs[i]->batch->npoints;
 			points += jobs[i]->points;
 		} else if (w->watch != NULL)
-			watch_finish(w->watch, store_db(w->st),
+			watch_finish(w->watch, w->st,
 			    jobs[i]->run_id, jobs[i]->received_at);
 	}
 	if (store_commit(w->st, &cause) == -1) {
@@ -415,7 +412,7 @@ writer_main(void *arg)
 
 	thread_name("gw-writer");
 	if (w->watch != NULL) {
-		watch_restore(w->watch, store_db(w->st));
+		watch_restore(w->watch, w->st);
 		watch_start(w->watch, w->max_points, writer_wake_cb, w);
 	}
 	last_tick = now_mono();
@@ -466,17 +463,15 @@ writer_start(struct store *st, const struct config *cfg,
 	w->st = st;
 	w->pub = publish_new(ws);
 	w->notify = notify;
-	if (notify != NULL && (w->outbox = store_outbox_new(store_db(st),
+	if (notify != NULL && (w->outbox = store_outbox_new(st,
 	    cfg->receivers, cfg->nreceivers, cfg->external_url,
 	    &cause)) == NULL)
 		fatalx("%s", cause);
 	if (cfg->detect)
 		w->watch = watch_new(cfg->detector, w->outbox);
 	if (strcmp(db_path, ":memory:") != 0) {
-		if ((w->cp = checkpoint_start(db_path, store_db(st),
-		    &cause)) == NULL ||
-		    (w->sync = walsync_start(sqlite3_filename_wal(
-		    sqlite3_db_filename(store_db(st), "main")), &cause)) ==
+		if ((w->cp = checkpoint_start(db_path, st, &cause)) == NULL ||
+		    (w->sync = walsync_start(store_wal_path(st), &cause)) ==
 		    NULL)
 			fatalx("%s", cause);
 	}

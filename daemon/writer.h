@@ -48,7 +48,7 @@ struct writer_job {
  * Start the writer thread, which takes ownership of st, the store opened
  * at cfg->db_path (cfg borrowed: it must outlive the writer).
  * cfg->queue_points bounds the points waiting to be written.
- * Checkpoints run on a thread of their own (checkpoint.h); detection
+ * Checkpoints run on a thread of their own (store_checkpoint.h); detection
  * with cfg->detector (when cfg->detect) runs on the writer thread
  * (watch.h).  After each commit the writer publishes the stream's
  * messages into ws (borrowed; NULL: none), so ws must be stopped only

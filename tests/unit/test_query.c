@@ -21,19 +21,19 @@
 #include <sqlite3.h>
 
 #include "batch.h"
+#include "chunk.h"
 #include "query.h"
 #include "rowjson.h"
 #include "store.h"
 #include "xmalloc.h"
 
-extern const char *const schema_sql[];
-extern const size_t schema_sql_count;
 
 struct fx {
 	char		 dir[64];
 	char		 path[96];
 	sqlite3		*db;	/* the writer side of the fixture */
 	struct query	*q;
+	size_t		 nrows;	/* packed rows written: every other a tail */
 };
 
 /* ---- fixture: a database built with plain SQL ---------------------------- */
@@ -51,18 +51,20 @@ static int
 fx_setup(void **state)
 {
 	struct fx	*fx;
+	struct store	*st;
 	char		*cause = NULL;
-	size_t		 i;
 
 	fx = calloc(1, sizeof *fx);
 	assert_non_null(fx);
 	snprintf(fx->dir, sizeof fx->dir, "/tmp/gw-test-query.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
 	snprintf(fx->path, sizeof fx->path, "%s/gw.db", fx->dir);
+	/* The schema as gradwatchd makes it, migrations' C steps included. */
+	if ((st = store_open(fx->path, &cause)) == NULL)
+		fail_msg("store_open: %s", cause);
+	store_close(st);
 	assert_int_equal(sqlite3_open(fx->path, &fx->db), SQLITE_OK);
 	fx_exec(fx, "PRAGMA journal_mode=WAL");
-	for (i = 0; i < schema_sql_count; i++)
-		fx_exec(fx, schema_sql[i]);
 	fx->q = query_open(fx->path, &cause);
 	if (fx->q == NULL)
 		fail_msg("query_open: %s", cause);
@@ -156,8 +158,9 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 	sqlite3_stmt	*st;
 	double		 mn = 0, mx = 0;
 	int64_t		 mns = 0, mxs = 0, nonfinite = 0;
+	struct chunk_buf enc;
 	size_t		 i;
-	int		 have = 0;
+	int		 have = 0, tail;
 
 	for (i = 0; i < n; i++) {
 		if (i > 0)
@@ -178,24 +181,36 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 		}
 		have = 1;
 	}
-	st = fx_prepare(fx, "INSERT INTO chunks (series_id, first_step,"
-	    " last_step, n, steps, vals, min_value, min_step, max_value,"
-	    " max_step, nonfinite) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+	chunk_buf_init(&enc);
+	assert_true(chunk_encode(&enc, steps, vals, n) > 0);
+	/* Every other packed chunk goes to the tails table (no summary). */
+	tail = packed && (fx->nrows++ % 2) == 1;
+	st = fx_prepare(fx, tail ? "INSERT INTO tails (series_id, first_step,"
+	    " last_step, n, data) VALUES (?1, ?2, ?3, ?4, ?5)" :
+	    "INSERT INTO chunks (series_id, first_step,"
+	    " last_step, n, data, min_value, min_step, max_value,"
+	    " max_step, nonfinite) VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8,"
 	    " ?9, ?10, ?11)");
 	sqlite3_bind_int64(st, 1, sid);
 	sqlite3_bind_int64(st, 2, steps[0]);
 	sqlite3_bind_int64(st, 3, steps[n - 1]);
 	sqlite3_bind_int64(st, 4, (int64_t)n);
-	if (packed)
-		sqlite3_bind_blob(st, 5, steps, (int)(n * 8), SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, vals, (int)(n * 8), SQLITE_STATIC);
-	if (have) {
+	sqlite3_bind_blob(st, 5, enc.data, (int)enc.len, SQLITE_STATIC);
+	if (have && !tail) {
 		sqlite3_bind_double(st, 7, mn);
 		sqlite3_bind_int64(st, 8, mns);
 		sqlite3_bind_double(st, 9, mx);
 		sqlite3_bind_int64(st, 10, mxs);
 	}
-	sqlite3_bind_int64(st, 11, nonfinite);
+	if (!tail)
+		sqlite3_bind_int64(st, 11, nonfinite);
+	fx_done(fx, st);
+	chunk_buf_cleanup(&enc);
+	/* The writer's bound on a row's span (schema 0003). */
+	st = fx_prepare(fx, "UPDATE series SET max_span = max(max_span, ?2)"
+	    " WHERE id = ?1");
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, steps[n - 1] - steps[0]);
 	fx_done(fx, st);
 }
 

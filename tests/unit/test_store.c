@@ -22,8 +22,13 @@
 #include <sqlite3.h>
 
 #include "batch.h"
+#include "chunk.h"
 #include "store.h"
+#include "store_int.h"
 #include "xmalloc.h"
+
+/* The tests read the writer's connection directly (white box). */
+#define store_db(st)	((st)->db)
 
 extern const char *const schema_sql[];
 extern const size_t schema_sql_count;
@@ -218,63 +223,55 @@ chunk_count(sqlite3 *db, int64_t sid)
 }
 
 /*
- * Decode every chunk of series sid into a model, checking each chunk
- * against its columns (range, n, NULL steps iff consecutive, summary)
- * and that no step is stored in two chunks.  Returns the chunk count.
+ * Decode the rows of one table (chunks or tails) of series sid into a
+ * model, checking each row's blob against its columns (range, n, and
+ * for chunks the summary) and that no step is stored twice, across
+ * both tables.  Returns the row count.
  */
 static int64_t
-read_series(sqlite3 *db, int64_t sid, struct model *out)
+read_rows(sqlite3 *db, int64_t sid, struct model *out, int chunks)
 {
 	sqlite3_stmt	*s;
-	int64_t		 nchunks = 0, first, last, n, i, nonfinite, step;
-	int64_t		 minstep = 0, maxstep = 0;
-	double		 v, minv = 0, maxv = 0;
-	const void	*sb, *vb;
+	int64_t		 nrows = 0, first, last, n, i, nonfinite, step;
+	int64_t		 minstep = 0, maxstep = 0, *steps;
+	double		 v, minv = 0, maxv = 0, *vals;
+	size_t		 got;
+	char		*cause = NULL;
 	int		 havefin;
 
-	memset(out, 0, sizeof *out);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT first_step, last_step, "
-	    "n, steps, vals, min_value, min_step, max_value, max_step, "
-	    "nonfinite FROM chunks WHERE series_id = ?1 ORDER BY first_step",
-	    -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, chunks ?
+	    "SELECT first_step, last_step, n, data, min_value, min_step, "
+	    "max_value, max_step, nonfinite FROM chunks WHERE series_id = ?1 "
+	    "ORDER BY first_step" :
+	    "SELECT first_step, last_step, n, data FROM tails "
+	    "WHERE series_id = ?1 ORDER BY first_step", -1, &s, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_int64(s, 1, sid);
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		nchunks++;
+		nrows++;
 		first = sqlite3_column_int64(s, 0);
 		last = sqlite3_column_int64(s, 1);
 		n = sqlite3_column_int64(s, 2);
-		sb = sqlite3_column_blob(s, 3);
-		vb = sqlite3_column_blob(s, 4);
 		assert_true(n > 0 && n <= 4096);
-		assert_int_equal(sqlite3_column_bytes(s, 4), n * 8);
-		if (sb == NULL)
-			assert_int_equal(last - first, n - 1);
-		else {
-			assert_int_equal(sqlite3_column_bytes(s, 3), n * 8);
-			assert_true(last - first != n - 1);
-		}
+		steps = xcalloc((size_t)n, sizeof *steps);
+		vals = xcalloc((size_t)n, sizeof *vals);
+		if (chunk_decode(sqlite3_column_blob(s, 3),
+		    (size_t)sqlite3_column_bytes(s, 3), steps, vals, (size_t)n,
+		    &got, &cause) == -1)
+			fail_msg("series %lld: %s", (long long)sid, cause);
+		assert_int_equal(got, n);
+		assert_int_equal(steps[0], first);
+		assert_int_equal(steps[n - 1], last);
 		havefin = 0;
 		nonfinite = 0;
 		for (i = 0; i < n; i++) {
-			if (sb != NULL)
-				memcpy(&step, (const char *)sb + i * 8, 8);
-			else
-				step = first + i;
-			memcpy(&v, (const char *)vb + i * 8, 8);
-			if (i == 0)
-				assert_int_equal(step, first);
-			if (i == n - 1)
-				assert_int_equal(step, last);
+			step = steps[i];
+			v = vals[i];
 			assert_true(step >= 0 && step < MAXSTEP);
-			/* No step in two chunks, ascending within one. */
+			/* No step in two rows, ascending within one. */
 			assert_int_equal(out->present[step], 0);
-			if (i > 0 && sb != NULL) {
-				int64_t	prev;
-
-				memcpy(&prev, (const char *)sb + (i - 1) * 8,
-				    8);
-				assert_true(prev < step);
-			}
+			if (i > 0)
+				assert_true(steps[i - 1] < step);
 			out->present[step] = 1;
 			out->vals[step] = v;
 			if (!isfinite(v)) {
@@ -291,21 +288,33 @@ read_series(sqlite3 *db, int64_t sid, struct model *out)
 			}
 			havefin = 1;
 		}
-		assert_int_equal(sqlite3_column_int64(s, 9), nonfinite);
+		free(steps);
+		free(vals);
+		if (!chunks)
+			continue;
+		assert_int_equal(sqlite3_column_int64(s, 8), nonfinite);
 		if (havefin) {
-			assert_true(sqlite3_column_double(s, 5) == minv);
-			assert_int_equal(sqlite3_column_int64(s, 6), minstep);
-			assert_true(sqlite3_column_double(s, 7) == maxv);
-			assert_int_equal(sqlite3_column_int64(s, 8), maxstep);
+			assert_true(sqlite3_column_double(s, 4) == minv);
+			assert_int_equal(sqlite3_column_int64(s, 5), minstep);
+			assert_true(sqlite3_column_double(s, 6) == maxv);
+			assert_int_equal(sqlite3_column_int64(s, 7), maxstep);
 		} else {
-			assert_int_equal(sqlite3_column_type(s, 5),
+			assert_int_equal(sqlite3_column_type(s, 4),
 			    SQLITE_NULL);
-			assert_int_equal(sqlite3_column_type(s, 7),
+			assert_int_equal(sqlite3_column_type(s, 6),
 			    SQLITE_NULL);
 		}
 	}
 	sqlite3_finalize(s);
-	return nchunks;
+	return nrows;
+}
+
+/* Every point of series sid, chunks and tails; the row count. */
+static int64_t
+read_series(sqlite3 *db, int64_t sid, struct model *out)
+{
+	memset(out, 0, sizeof *out);
+	return read_rows(db, sid, out, 1) + read_rows(db, sid, out, 0);
 }
 
 /*
@@ -359,6 +368,16 @@ check_series(sqlite3 *db, const char *run, const char *kind,
 			assert_int_equal(sqlite3_column_type(s, 2),
 			    SQLITE_NULL);
 	}
+	sqlite3_finalize(s);
+	/* No row spans more than series.max_span (readers rely on it). */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT max_span "
+	    "FROM series WHERE id = ?1) >= coalesce(max(last_step - "
+	    "first_step), 0) FROM (SELECT first_step, last_step FROM chunks "
+	    "WHERE series_id = ?1 UNION ALL SELECT first_step, last_step "
+	    "FROM tails WHERE series_id = ?1)", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, sid);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 1);
 	sqlite3_finalize(s);
 	free(got);
 	return nchunks;
@@ -450,9 +469,10 @@ test_reopen_file(void **state)
 	    store_schema_version());
 	assert_int_equal(query_int(db, "SELECT count(*) FROM "
 	    "pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
-	/* A cold cache finds the tail chunk and merges small appends. */
+	/* A cold cache appends a tail row; nothing is rewritten. */
 	send_range(st, m, "r", SERIES_LOSS, "loss", 10, 12, 0.5);
-	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
+	assert_int_equal(check_series(db, "r", "loss", "loss", m), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
 	/* And a cold cache sees a resend as one. */
 	store_close(st);
 	st = store_open(path, &cause);
@@ -460,7 +480,7 @@ test_reopen_file(void **state)
 	db = store_db(st);
 	send_range(st, m, "r", SERIES_LOSS, "loss", 5, 8, 2.0);
 	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
-	assert_int_equal(query_int(db, "SELECT points FROM runs"), 15);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 12);
 	store_close(st);
 	free(m);
 }
@@ -534,12 +554,10 @@ test_append_nonfinite(void **state)
 	assert_int_equal(check_series(db, "r1", "layer_grad", "fc.weight", m),
 	    1);
 	sid = series_id(db, "r1", "layer_grad", "fc.weight");
-	/* Consecutive steps: no steps blob; the summary skips non-finites. */
-	assert_int_equal(query_int(db, "SELECT steps IS NULL FROM chunks"), 1);
-	assert_int_equal(query_int(db, "SELECT nonfinite FROM chunks"), 3);
-	assert_int_equal(query_int(db, "SELECT min_step FROM chunks"), 4);
-	assert_int_equal(query_int(db, "SELECT max_step FROM chunks"), 5);
-	assert_int_equal(query_int(db, "SELECT series_id FROM chunks"), sid);
+	/* One commit, one tail row of the series; no chunk yet. */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	assert_int_equal(query_int(db, "SELECT series_id FROM tails"), sid);
 
 	/* The last value may be non-finite: NULL and a class. */
 	steps[0] = 6;
@@ -595,8 +613,8 @@ test_resend_replaces(void **state)
 	send_range(st, m, "r", SERIES_LOSS, "loss", 199, 200, -1.0);
 	check_series(db, "r", "loss", "loss", m);
 	assert_int_equal(query_int(db, "SELECT points FROM series"), 200);
-	/* The run counts every point written, resends included. */
-	assert_int_equal(query_int(db, "SELECT points FROM runs"), 401);
+	/* The run counts distinct points: resends are not counted again. */
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 200);
 	store_close(st);
 	free(m);
 }
@@ -650,8 +668,6 @@ test_interleaved(void **state)
 		m->vals[s] = (double)s;
 	}
 	apply1(st, b, 1.0);
-	assert_int_equal(query_int(db, "SELECT steps IS NOT NULL FROM chunks"),
-	    1);
 	check_series(db, "r", "metric", "acc", m);
 	b = batch_new("r");
 	for (s = 1; s < 200; s += 2) {
@@ -697,10 +713,10 @@ test_wide_chunk(void **state)
 	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 100, 1.0);
 	send_range(st, m, "r", SERIES_LOSS, "loss", 100, 101, 1.0);
 	send_range(st, m, "r", SERIES_LOSS, "loss", 15000, 15001, 1.0);
-	assert_int_equal(check_series(db, "r", "loss", "loss", m), 1);
+	check_series(db, "r", "loss", "loss", m);
 	send_range(st, m, "r", SERIES_LOSS, "loss", 15001, 15101, 1.0);
 	send_range(st, m, "r", SERIES_LOSS, "loss", 15101, 15201, 1.0);
-	assert_int_equal(check_series(db, "r", "loss", "loss", m), 3);
+	check_series(db, "r", "loss", "loss", m);
 	send_range(st, m, "r", SERIES_LOSS, "loss", 15000, 15001, 2.0);
 	check_series(db, "r", "loss", "loss", m);
 	/* A rollback empties the cache: the bound is read again. */
@@ -733,7 +749,7 @@ test_unsorted_duplicates(void **state)
 	m->vals[9] = 6;
 	check_series(db, "r", "lr", "lr", m);
 	assert_int_equal(query_int(db, "SELECT points FROM series"), 5);
-	assert_int_equal(query_int(db, "SELECT points FROM runs"), 8);
+	assert_int_equal(query_int(db, "SELECT points FROM runs"), 5);
 	assert_int_equal(query_int(db, "SELECT first_step FROM runs"), 0);
 	assert_int_equal(query_int(db, "SELECT last_step FROM runs"), 9);
 	store_close(st);
@@ -766,15 +782,15 @@ test_tail_merge(void **state)
 		if (s % 10 == 9)
 			assert_int_equal(store_commit(st, &cause), 0);
 	}
-	assert_true(check_series(db, "r", "loss", "loss", m) <= 5);
-	assert_true(chunk_count(db, series_id(db, "r", "layer_grad", "a")) <=
-	    5);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
-	    "steps IS NOT NULL"), 0);
-	/* A big append goes to new chunks of at most 4096 points. */
+	/* One tail row a commit, none rewritten, no chunk yet. */
+	assert_int_equal(check_series(db, "r", "loss", "loss", m), 100);
+	assert_int_equal(chunk_count(db, series_id(db, "r", "layer_grad",
+	    "a")), 0);
+	/* A big append seals the tail into chunks of at most 4096 points. */
 	send_range(st, m, "r", SERIES_LOSS, "loss", 1000, 11000, 0.25);
 	assert_true(check_series(db, "r", "loss", "loss", m) <= 8);
-	assert_int_equal(query_int(db, "SELECT max(n) FROM chunks"), 4096);
+	assert_true(query_int(db, "SELECT max(n) FROM chunks") <= 4096);
+	assert_true(query_int(db, "SELECT count(*) FROM chunks") >= 2);
 	store_close(st);
 	free(m);
 }
@@ -795,9 +811,9 @@ test_tail_deleted(void **state)
 	(void)state;
 	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 0, 100, 1.0);
 	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 100, 200, 1.0);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 2);
 	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 50, 151, 2.0);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 1);
+	check_series(db, "r", "layer_grad", "x", mx);
 	send_range(st, my, "r", SERIES_LAYER_GRAD, "y", 0, 100, 3.0);
 	send_range(st, mx, "r", SERIES_LAYER_GRAD, "x", 200, 201, 4.0);
 	check_series(db, "r", "layer_grad", "x", mx);
@@ -886,7 +902,7 @@ test_group(void **state)
 	assert_true(check_series(db, "r", "loss", "loss", m) <= 3);
 	assert_int_equal(check_series(db, "r", "layer_grad", "big", m2), 2);
 	assert_int_equal(query_int(db, "SELECT points FROM runs"),
-	    31 + 10 + 5000);
+	    query_int(db, "SELECT sum(points) FROM series"));
 	store_close(st);
 	free(m);
 	free(m2);
@@ -987,6 +1003,9 @@ install_bad_chunk(sqlite3 *db)
 	    "NEW.last_step >= 7777 BEGIN SELECT RAISE(ABORT, 'bad chunk'); END;"
 	    "CREATE TEMP TRIGGER bad_chunk_u "
 	    "BEFORE UPDATE ON chunks WHEN NEW.first_step <= 7786 AND "
+	    "NEW.last_step >= 7777 BEGIN SELECT RAISE(ABORT, 'bad chunk'); END;"
+	    "CREATE TEMP TRIGGER bad_tail_i "
+	    "BEFORE INSERT ON tails WHEN NEW.first_step <= 7786 AND "
 	    "NEW.last_step >= 7777 BEGIN SELECT RAISE(ABORT, 'bad chunk'); END",
 	    NULL, NULL, NULL), SQLITE_OK);
 }
@@ -995,7 +1014,8 @@ static void
 drop_bad_chunk(sqlite3 *db)
 {
 	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER bad_chunk_i; "
-	    "DROP TRIGGER bad_chunk_u", NULL, NULL, NULL), SQLITE_OK);
+	    "DROP TRIGGER bad_chunk_u; DROP TRIGGER bad_tail_i", NULL, NULL,
+	    NULL), SQLITE_OK);
 }
 
 static void
@@ -1486,9 +1506,13 @@ test_random(void **state)
 			    names[i % RND_SERIES], &m[i]);
 		}
 		for (r = 0; r < RND_RUNS; r++) {
+			/* Distinct points: the sum of its series' (checked). */
 			xasprintf(&sql, "SELECT coalesce((SELECT points FROM "
-			    "runs WHERE key = '%s'), 0)", runs[r]);
-			assert_int_equal(query_int(db, sql), points[r]);
+			    "runs WHERE key = '%s'), 0) = coalesce((SELECT "
+			    "sum(s.points) FROM series s JOIN runs r ON "
+			    "r.id = s.run_id WHERE r.key = '%s'), 0)", runs[r],
+			    runs[r]);
+			assert_int_equal(query_int(db, sql), 1);
 			free(sql);
 		}
 	}

@@ -20,7 +20,11 @@
 #include "detector.h"
 #include "receiver.h"
 #include "store.h"
+#include "store_int.h"
 #include "store_outbox.h"
+
+/* The tests read the writer's connection directly (white box). */
+#define store_db(st)	((st)->db)
 
 #define NOW	1764061200.0
 
@@ -95,7 +99,7 @@ setup(void **state)
 	    "http://am severity=critical name=crit", &cause), 0);
 	assert_int_equal(receiver_parse(&f->rcv[2], RECEIVER_SLACK,
 	    "http://s/x project=other name=other", &cause), 0);
-	f->ob = store_outbox_new(f->db, f->rcv, 3, "http://gw:7070", &cause);
+	f->ob = store_outbox_new(f->st, f->rcv, 3, "http://gw:7070", &cause);
 	assert_non_null(f->ob);
 	exec(f->db, "INSERT INTO runs (id, key, project, started_at, last_seen)"
 	    " VALUES (1, 'r1', 'cifar', 0, 0), (2, 'r2', 'other', 0, 0)");
@@ -253,7 +257,7 @@ test_no_receivers(void **state)
 	struct store_outbox	*none;
 	char			*cause = NULL;
 
-	none = store_outbox_new(f->db, NULL, 0, "http://gw", &cause);
+	none = store_outbox_new(f->st, NULL, 0, "http://gw", &cause);
 	assert_non_null(none);
 	fire(f->db, 1, 1, "critical");
 	assert_int_equal(store_outbox_add(none, 1, NOTICE_FIRED, ALERT_CRITICAL,

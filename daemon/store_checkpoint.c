@@ -19,7 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "checkpoint.h"
+#include "store_checkpoint.h"
+#include "store_int.h"
 #include "log.h"
 #include "xmalloc.h"
 #include "thread_name.h"
@@ -100,7 +101,7 @@ checkpoint_main(void *arg)
 }
 
 struct checkpoint *
-checkpoint_start(const char *path, sqlite3 *writer_db, char **cause)
+checkpoint_start(const char *path, struct store *st, char **cause)
 {
 	struct checkpoint	*cp;
 	int			 rc;
@@ -128,15 +129,15 @@ checkpoint_start(const char *path, sqlite3 *writer_db, char **cause)
 	pthread_mutex_init(&cp->running, NULL);
 	pthread_cond_init(&cp->wake, NULL);
 	/* The writer never checkpoints by itself again; it pokes us. */
-	sqlite3_wal_autocheckpoint(writer_db, 0);
-	sqlite3_wal_hook(writer_db, checkpoint_wal_hook_cb, cp);
+	sqlite3_wal_autocheckpoint(st->db, 0);
+	sqlite3_wal_hook(st->db, checkpoint_wal_hook_cb, cp);
 	if ((rc = pthread_create(&cp->thread, NULL, checkpoint_main, cp)) != 0)
 		fatalx("checkpoint: pthread_create: %s", strerror(rc));
 	return cp;
 }
 
 void
-checkpoint_catch_up(struct checkpoint *cp, sqlite3 *writer_db)
+checkpoint_catch_up(struct checkpoint *cp, struct store *st)
 {
 	int	wal = 0, done = 0, rc;
 
@@ -144,11 +145,11 @@ checkpoint_catch_up(struct checkpoint *cp, sqlite3 *writer_db)
 	    memory_order_relaxed) < CHECKPOINT_CATCH_UP_PAGES)
 		return;
 	pthread_mutex_lock(&cp->running);
-	rc = sqlite3_wal_checkpoint_v2(writer_db, NULL,
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
 	    SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
 	pthread_mutex_unlock(&cp->running);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_warnx("checkpoint: %s", sqlite3_errmsg(writer_db));
+		log_warnx("checkpoint: %s", sqlite3_errmsg(st->db));
 	else
 		log_debug("checkpoint: writer caught up, %d of %d frames",
 		    done, wal);

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_int: what the store's own files (store*.c) share and nobody
+ * else uses: struct store's body, its cache of runs and series with the
+ * open tail of each series, and the statement tables every store*.c
+ * file prepares once per connection.  Everything here belongs to the
+ * writer thread that opened the store.
+ *
+ * Who does what: store.c opens, migrates (store_migrate.c) and runs the
+ * transactions; store_series.c is the cache and a batch's points;
+ * store_tails.c holds each series' newest points in memory and in the
+ * tails table and seals them into chunks; store_alerts.c,
+ * store_history.c, store_json.c and store_outbox.c are the other
+ * writers and readers of the writer's connection.
+ */
+#ifndef GW_STORE_INT_H
+#define GW_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "batch.h"
+#include "chunk.h"
+#include "store.h"
+
+/* Points in one chunk row at most (a seal splits evenly under it). */
+#define STORE_CHUNK_MAX		4096
+/*
+ * A series' tail is sealed into a chunk once it holds this many points,
+ * less up to half of it by series (store_tail_seal_at): series that
+ * advance together then seal in different commits.
+ */
+#ifndef STORE_SEAL_POINTS
+#define STORE_SEAL_POINTS	4096
+#endif
+/* Tail points held in memory, all series, before the biggest are sealed. */
+#define STORE_TAIL_POINTS_MAX	((size_t)2 << 20)	/* 32 MiB */
+/* Unwritten points, all series, before a flush in mid-transaction. */
+#define STORE_PENDING_MAX	((size_t)1 << 20)
+/* Cached entries before the cache is emptied between transactions. */
+#define STORE_CACHE_MAX		((size_t)1 << 18)
+
+/* Statements of store.c and store_series.c (store_sql in store.c). */
+enum store_sid {
+	SID_BEGIN,
+	SID_COMMIT,
+	SID_ROLLBACK,
+	SID_SAVEPOINT,
+	SID_RELEASE,
+	SID_ROLLBACK_TO,
+	SID_FLUSH_SAVEPOINT,
+	SID_FLUSH_RELEASE,
+	SID_FLUSH_ROLLBACK_TO,
+	SID_RUN_UPSERT,
+	SID_RUN_UPDATE,
+	SID_RUN_POINTS,
+	SID_RUN_FINISH,
+	SID_SERIES_GET,
+	SID_SERIES_INSERT,
+	SID_SERIES_UPDATE,
+	SID_SERIES_META,
+	SID_CHUNK_OVERLAP,
+	SID_CHUNK_INSERT,
+	SID_CHUNK_UPDATE,
+	SID_CHUNK_DELETE,
+	SID_TAIL_LOAD,
+	SID_TAIL_INSERT,
+	SID_TAIL_DELETE,
+	SID_QUARANTINE_CHUNK,
+	SID_QUARANTINE_TAIL,
+	SID_DELETE_TAIL_ROW,
+	SID_COUNT
+};
+
+/* Statements of store_alerts.c (store_alerts_sql). */
+enum store_aid {
+	AID_FIRE,
+	AID_UPDATE,
+	AID_RESOLVE,
+	AID_SYNC_RUN,
+	AID_RESOLVE_STALL,
+	AID_EACH_FIRING,
+	AID_COUNT
+};
+
+/* Statements of store_history.c (store_history_sql). */
+enum store_hid {
+	HID_SERIES,
+	HID_CHUNKS,
+	HID_TAILS,
+	HID_ACTIVE,
+	HID_COUNT
+};
+
+/* Statements of store_json.c (store_json_sql). */
+enum store_jid {
+	JID_RUN,
+	JID_ALERT,
+	JID_FIRING,
+	JID_COUNT
+};
+
+extern const char *const store_sql[SID_COUNT];
+extern const char *const store_alerts_sql[AID_COUNT];
+extern const char *const store_history_sql[HID_COUNT];
+extern const char *const store_json_sql[JID_COUNT];
+
+/* Whether a series' tail points are in memory. */
+enum store_tail {
+	STORE_TAIL_UNKNOWN,	/* not loaded: ask the tails table */
+	STORE_TAIL_LOADED	/* tsteps/tvals hold every tail point */
+};
+
+/*
+ * What the cache holds of a run or series, copied whole before a batch
+ * changes it so that a failed batch can be undone.  For a series,
+ * points, last_step and last_value count the unwritten points too; the
+ * series row is brought up to date when they are flushed.
+ *
+ * The tail: the series' points in the tails table and those not yet
+ * written, in the entry's arrays.  [toff, tflushed) are in tails rows
+ * (trows of them), [tflushed, tn) are not written yet.  Inside a batch
+ * or a flush that may be undone the arrays only grow and toff,
+ * tflushed only move forward, so that restoring this struct restores
+ * the tail; store_tail_compact() moves the live points down when no
+ * undo can need the old ones.
+ */
+struct store_state {
+	int		 stale;		/* reload from the database */
+	int64_t		 id;
+	int64_t		 points;	/* distinct steps stored */
+	int64_t		 last_step;	/* the greatest, if points > 0 */
+	double		 last_value;	/* its value */
+	int64_t		 maxspan;	/* series.max_span */
+	enum store_tail	 tail;
+	size_t		 toff;
+	size_t		 tflushed;
+	size_t		 tn;
+	int64_t		 trows;		/* tails rows of the series */
+	int		 dirty;		/* the series row is behind */
+};
+
+/*
+ * A cached run (kind -1, run_id 0, name the key) or series.  A stale
+ * entry has no tail points.
+ */
+struct store_ent {
+	char			*name;
+	int64_t			 run_id;
+	int			 kind;
+	int			 queued;	/* in st->dirty */
+	uint64_t		 hash;
+	uint64_t		 gen;		/* last batch to touch it */
+	struct store_state	 s;
+	int64_t			*tsteps;	/* the tail, see store_state */
+	double			*tvals;
+	size_t			 tcap;
+};
+
+/* An entry as it was before the current batch touched it. */
+struct store_undo {
+	struct store_ent	*e;
+	struct store_state	 saved;
+};
+
+/* Points as two arrays; scratch space owned by the store. */
+struct store_buf {
+	int64_t		*steps;
+	double		*vals;
+	size_t		 n;
+	size_t		 cap;
+};
+
+struct store_sortkey {
+	int64_t		 step;
+	size_t		 idx;
+};
+
+/* A chunk or tail row that does not decode, bound for quarantine. */
+struct store_bad {
+	int64_t		 id;
+	int64_t		 n;		/* its n column */
+	char		*why;
+};
+
+struct store {
+	sqlite3			*db;
+	sqlite3_stmt		*stmt[SID_COUNT];
+	sqlite3_stmt		*alerts[AID_COUNT];
+	sqlite3_stmt		*history[HID_COUNT];
+	sqlite3_stmt		*json[JID_COUNT];
+	void			(*walhook)(void *, int);	/* store_wal_hook */
+	void			*walarg;
+
+	/* The cache: open addressing, linear probing. */
+	struct store_ent	**tab;
+	size_t			 tabsize;	/* a power of two */
+	size_t			 tabcount;
+	uint64_t		 gen;		/* store_apply() calls */
+	struct store_undo	*undo;		/* what the batch touched */
+	size_t			 nundo;
+	size_t			 undocap;
+	struct store_ent	**dirty;	/* entries to flush */
+	size_t			 ndirty;
+	size_t			 dirtycap;
+	size_t			 pending;	/* unwritten tail points, all series */
+	size_t			 tpoints;	/* tail points in memory, all series */
+	int64_t			 added;		/* distinct points the batch added */
+
+	/* Scratch space for writing a series. */
+	struct store_sortkey	*keys;
+	size_t			 keyscap;
+	struct store_buf	 sorted;	/* batch points, sorted */
+	struct store_buf	 old;		/* points of chunks read */
+	struct store_buf	 oldsorted;
+	struct store_buf	 merged;	/* old and new, new wins */
+	int64_t			*cand;		/* ids of chunks read */
+	size_t			 ncand;
+	size_t			 candcap;
+	struct store_bad	*bad;		/* damaged rows met by a read */
+	size_t			 nbad;
+	size_t			 badcap;
+	struct chunk_buf	 enc;		/* an encoded chunk */
+};
+
+/* store.c */
+int	 store_err(struct store *st, char **cause, const char *what);
+int	 store_done(struct store *st, sqlite3_stmt *s, const char *what,
+	    char **cause);
+void	 store_done_quiet(struct store *st, sqlite3_stmt *s);
+int	 store_exec(struct store *st, const char *sql, char **cause);
+int	 store_class(double v);
+double	 store_column_value(sqlite3_stmt *s, int value_col, int class_col);
+void	 store_buf_reserve(struct store_buf *buf, size_t n);
+void	 store_buf_free(struct store_buf *buf);
+
+/* store_migrate.c: bring the schema to this binary's version. */
+int	 store_migrate(struct store *st, const char *path, char **cause);
+
+/* store_series.c: the cache, a batch's series, runs' counters. */
+void		 store_cache_clear(struct store *st);
+struct store_ent *store_cache_get(struct store *st, int64_t run_id,
+		    int kind, const char *name);
+struct store_ent *store_cache_find(struct store *st, int64_t run_id,
+		    int kind, const char *name);
+void		 store_queue(struct store *st, struct store_ent *e);
+int		 store_series_apply(struct store *st, int64_t run_id,
+		    const struct batch_series *bs, char **cause);
+int		 store_layer_meta(struct store *st, int64_t run_id,
+		    const struct batch_layer_meta *lm, char **cause);
+int		 store_series_row_write(struct store *st, struct store_ent *e,
+		    char **cause);
+int		 store_chunks_write(struct store *st, struct store_ent *e,
+		    const int64_t *steps, const double *vals, size_t n,
+		    char **cause);
+void		 store_normalize(struct store *st, const int64_t *steps,
+		    const double *vals, size_t n, struct store_buf *out,
+		    const int64_t **rsteps, const double **rvals, size_t *rn);
+void		 store_bad_add(struct store *st, int64_t id, int64_t n,
+		    char *why);
+int		 store_bad_quarantine(struct store *st, struct store_ent *e,
+		    int tails, char **cause);
+int		 store_flush_all(struct store *st, int atomic, char **cause);
+
+/* store_tails.c: the open tail of each series. */
+int	 store_tail_load(struct store *st, struct store_ent *e, char **cause);
+void	 store_tail_push(struct store *st, struct store_ent *e,
+	    const int64_t *steps, const double *vals, size_t n);
+int	 store_tail_seal(struct store *st, struct store_ent *e, char **cause);
+int	 store_tail_flush(struct store *st, struct store_ent *e, char **cause);
+void	 store_tail_compact(struct store *st, struct store_ent *e);
+void	 store_tail_free(struct store *st, struct store_ent *e);
+int	 store_tails_trim(struct store *st, char **cause);
+
+/* Prepare n statements sql[] into stmt[]; -1 and *cause on failure. */
+int	 store_prepare_all(struct store *st, const char *const *sql,
+	    sqlite3_stmt **stmt, size_t n, char **cause);
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* store_json: the writer's run and alert JSON; see store_json.h. */
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "rowjson.h"
+#include "store_int.h"
+#include "store_json.h"
+
+const char *const store_json_sql[JID_COUNT] = {
+	[JID_RUN] = ROWJSON_RUN_SQL " WHERE id = ?1",
+	[JID_ALERT] = ROWJSON_ALERT_SQL " WHERE a.id = ?1",
+	[JID_FIRING] = ROWJSON_ALERT_SQL
+	    " WHERE a.run_id = ?1 AND a.state = 'firing'"
+	    " ORDER BY a.fired_at, a.id",
+};
+
+/* The row of statement id for ?1 = key; NULL if none. */
+static json_t *
+store_json_one(struct store *st, enum store_jid id, int64_t key,
+    json_t *(*row)(sqlite3_stmt *))
+{
+	sqlite3_stmt	*s = st->json[id];
+	json_t		*o = NULL;
+
+	sqlite3_bind_int64(s, 1, key);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		o = row(s);
+	sqlite3_reset(s);
+	return o;
+}
+
+json_t *
+store_json_run(struct store *st, int64_t run_id)
+{
+	return store_json_one(st, JID_RUN, run_id, rowjson_run_row);
+}
+
+json_t *
+store_json_alert(struct store *st, int64_t alert_id)
+{
+	return store_json_one(st, JID_ALERT, alert_id, rowjson_alert_row);
+}
+
+json_t *
+store_json_firing_alerts(struct store *st, int64_t run_id)
+{
+	sqlite3_stmt	*s = st->json[JID_FIRING];
+	json_t		*a;
+
+	a = json_array();
+	sqlite3_bind_int64(s, 1, run_id);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		json_array_append_new(a, rowjson_alert_row(s));
+	sqlite3_reset(s);
+	return a;
+}

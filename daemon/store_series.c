@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_series: the store's cache and a batch's points.  The cache maps
+ * run keys and (run, kind, name) to ids, counters and the open tail
+ * (store_tails.c), so that an append needs no query.  A batch's points
+ * that all follow a series' last step are appended to its tail; others
+ * (a step sent again, or older than the last) go through the rare
+ * path: the tail is sealed first if the points reach into it, then
+ * every chunk whose range meets them is read, merged with them (the new
+ * value winning) and written back over the same rows, so that no step
+ * is ever stored twice.  Writer thread only.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "batch.h"
+#include "chunk.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "xmalloc.h"
+
+/* ---- the cache ---------------------------------------------------- */
+
+static uint64_t
+store_hash(int64_t run_id, int kind, const char *name)
+{
+	uint64_t		 h = 0xcbf29ce484222325ULL;
+	const unsigned char	*p;
+
+	h ^= (uint64_t)run_id * 0x9e3779b97f4a7c15ULL;
+	h ^= (uint64_t)(kind + 1) << 48;
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return h ^ (h >> 31);
+}
+
+/* Forget everything cached, the tails' points in memory included. */
+void
+store_cache_clear(struct store *st)
+{
+	size_t	i;
+
+	for (i = 0; i < st->tabsize; i++) {
+		if (st->tab[i] != NULL) {
+			store_tail_free(st, st->tab[i]);
+			free(st->tab[i]->name);
+			free(st->tab[i]);
+			st->tab[i] = NULL;
+		}
+	}
+	st->tabcount = 0;
+	st->nundo = 0;
+	st->ndirty = 0;
+	st->pending = 0;
+	st->tpoints = 0;
+}
+
+static void
+store_cache_grow(struct store *st)
+{
+	struct store_ent	**old = st->tab;
+	size_t			  oldsize = st->tabsize, i, j;
+
+	st->tabsize = oldsize == 0 ? 1024 : oldsize * 2;
+	st->tab = xcalloc(st->tabsize, sizeof *st->tab);
+	for (i = 0; i < oldsize; i++) {
+		if (old[i] == NULL)
+			continue;
+		j = old[i]->hash & (st->tabsize - 1);
+		while (st->tab[j] != NULL)
+			j = (j + 1) & (st->tabsize - 1);
+		st->tab[j] = old[i];
+	}
+	free(old);
+}
+
+/* The slot of (run_id, kind, name): its entry, or the empty slot for it. */
+static size_t
+store_cache_slot(struct store *st, int64_t run_id, int kind,
+    const char *name, uint64_t h)
+{
+	struct store_ent	*e;
+	size_t			 i;
+
+	i = h & (st->tabsize - 1);
+	while ((e = st->tab[i]) != NULL) {
+		if (e->hash == h && e->run_id == run_id && e->kind == kind &&
+		    strcmp(e->name, name) == 0)
+			break;
+		i = (i + 1) & (st->tabsize - 1);
+	}
+	return i;
+}
+
+/* The entry of (run_id, kind, name), or NULL; changes nothing. */
+struct store_ent *
+store_cache_find(struct store *st, int64_t run_id, int kind,
+    const char *name)
+{
+	if (st->tabsize == 0)
+		return NULL;
+	return st->tab[store_cache_slot(st, run_id, kind, name,
+	    store_hash(run_id, kind, name))];
+}
+
+/*
+ * Record e's state before the current batch changes it.  No undo needs
+ * e's old tail layout before this, so its tail is compacted first.
+ */
+static void
+store_touch(struct store *st, struct store_ent *e)
+{
+	if (e->gen == st->gen)
+		return;
+	e->gen = st->gen;
+	store_tail_compact(st, e);
+	if (st->nundo == st->undocap) {
+		st->undocap = st->undocap == 0 ? 64 : st->undocap * 2;
+		st->undo = xreallocarray(st->undo, st->undocap,
+		    sizeof *st->undo);
+	}
+	st->undo[st->nundo].e = e;
+	st->undo[st->nundo].saved = e->s;
+	st->nundo++;
+}
+
+/* The entry of (run_id, kind, name), created stale, and touched. */
+struct store_ent *
+store_cache_get(struct store *st, int64_t run_id, int kind, const char *name)
+{
+	struct store_ent	*e;
+	uint64_t		 h;
+	size_t			 i;
+
+	if (st->tabcount + 1 > st->tabsize / 2)
+		store_cache_grow(st);
+	h = store_hash(run_id, kind, name);
+	i = store_cache_slot(st, run_id, kind, name, h);
+	if ((e = st->tab[i]) == NULL) {
+		e = xcalloc(1, sizeof *e);
+		e->name = xstrdup(name);
+		e->run_id = run_id;
+		e->kind = kind;
+		e->hash = h;
+		e->s.stale = 1;
+		st->tab[i] = e;
+		st->tabcount++;
+	}
+	store_touch(st, e);
+	return e;
+}
+
+/* Remember that e has unwritten points or a series row to write. */
+void
+store_queue(struct store *st, struct store_ent *e)
+{
+	e->s.dirty = 1;
+	if (e->queued)
+		return;
+	if (st->ndirty == st->dirtycap) {
+		st->dirtycap = st->dirtycap == 0 ? 64 : st->dirtycap * 2;
+		st->dirty = xreallocarray(st->dirty, st->dirtycap,
+		    sizeof *st->dirty);
+	}
+	st->dirty[st->ndirty++] = e;
+	e->queued = 1;
+}
+
+/* ---- series rows ------------------------------------------------------ */
+
+/* The touched cache entry of series (run_id, kind, name), created if needed. */
+static struct store_ent *
+store_series_get(struct store *st, int64_t run_id, enum series_kind kind,
+    const char *name, char **cause)
+{
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+	const char		*kname = series_kind_name(kind);
+	int			 rc;
+
+	e = store_cache_get(st, run_id, (int)kind, name);
+	if (!e->s.stale)
+		return e;
+
+	s = st->stmt[SID_SERIES_GET];
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, kname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	memset(&e->s, 0, sizeof e->s);
+	if (rc == SQLITE_ROW) {
+		e->s.id = sqlite3_column_int64(s, 0);
+		e->s.points = sqlite3_column_int64(s, 1);
+		e->s.last_step = sqlite3_column_int64(s, 2);
+		e->s.last_value = store_column_value(s, 3, 4);
+		e->s.maxspan = sqlite3_column_int64(s, 5);
+		/* Its tail rows are read on its next append. */
+		e->s.tail = e->s.points > 0 ? STORE_TAIL_UNKNOWN :
+		    STORE_TAIL_LOADED;
+		sqlite3_reset(s);
+	} else if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		s = st->stmt[SID_SERIES_INSERT];
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_text(s, 2, kname, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+		if (store_done(st, s, "insert series", cause) == -1) {
+			e->s.stale = 1;
+			return NULL;
+		}
+		e->s.id = sqlite3_last_insert_rowid(st->db);
+		e->s.tail = STORE_TAIL_LOADED;
+	} else {
+		store_err(st, cause, "read series");
+		sqlite3_reset(s);
+		e->s.stale = 1;
+		return NULL;
+	}
+	return e;
+}
+
+int
+store_layer_meta(struct store *st, int64_t run_id,
+    const struct batch_layer_meta *lm, char **cause)
+{
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+
+	if ((e = store_series_get(st, run_id, SERIES_LAYER_GRAD, lm->name,
+	    cause)) == NULL)
+		return -1;
+	s = st->stmt[SID_SERIES_META];
+	sqlite3_bind_int64(s, 1, e->s.id);
+	if (lm->numel >= 0)
+		sqlite3_bind_int64(s, 2, lm->numel);
+	else
+		sqlite3_bind_null(s, 2);
+	if (lm->depth >= 0)
+		sqlite3_bind_int64(s, 3, lm->depth);
+	else
+		sqlite3_bind_null(s, 3);
+	if (lm->shape_json != NULL)
+		sqlite3_bind_text(s, 4, lm->shape_json, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	return store_done(st, s, "layer metadata", cause);
+}
+
+/* Bring e's series row up to the cache: counters, last point, max_span. */
+int
+store_series_row_write(struct store *st, struct store_ent *e, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_SERIES_UPDATE];
+	int		 class;
+
+	sqlite3_bind_int64(s, 1, e->s.id);
+	sqlite3_bind_int64(s, 2, e->s.points);
+	if (e->s.points > 0) {
+		class = store_class(e->s.last_value);
+		sqlite3_bind_int64(s, 3, e->s.last_step);
+		if (class == 0)
+			sqlite3_bind_double(s, 4, e->s.last_value);
+		else
+			sqlite3_bind_null(s, 4);
+		sqlite3_bind_int(s, 5, class);
+	} else {
+		sqlite3_bind_null(s, 3);
+		sqlite3_bind_null(s, 4);
+		sqlite3_bind_int(s, 5, 0);
+	}
+	sqlite3_bind_int64(s, 6, e->s.maxspan);
+	return store_done(st, s, "update series", cause);
+}
+
+/* ---- flushing --------------------------------------------------------- */
+
+/* Write e's unwritten tail points and its series row. */
+static int
+store_flush_write(struct store *st, struct store_ent *e, char **cause)
+{
+	if (e->s.stale || !e->s.dirty)
+		return 0;
+	if (store_tail_flush(st, e, cause) == -1)
+		return -1;
+	return store_series_row_write(st, e, cause);
+}
+
+/*
+ * Flush e in a savepoint of its own: on failure the database and e are
+ * as they were, unwritten points included.
+ */
+static int
+store_flush_atomic(struct store *st, struct store_ent *e, char **cause)
+{
+	struct store_state	saved;
+	size_t			pending = st->pending, tpoints = st->tpoints;
+
+	store_tail_compact(st, e);
+	saved = e->s;
+	if (store_done(st, st->stmt[SID_FLUSH_SAVEPOINT], "savepoint",
+	    cause) == -1)
+		return -1;
+	if (store_flush_write(st, e, cause) == -1 ||
+	    store_done(st, st->stmt[SID_FLUSH_RELEASE], "release",
+	    cause) == -1) {
+		store_done_quiet(st, st->stmt[SID_FLUSH_ROLLBACK_TO]);
+		store_done_quiet(st, st->stmt[SID_FLUSH_RELEASE]);
+		e->s = saved;
+		st->pending = pending;
+		st->tpoints = tpoints;
+		return -1;
+	}
+	e->s.dirty = 0;
+	store_tail_compact(st, e);
+	return 0;
+}
+
+/*
+ * Flush every queued entry.  atomic: each in its own savepoint (in
+ * mid-transaction); else a failure leaves the transaction to be rolled
+ * back and the cache cleared (store_commit).
+ */
+int
+store_flush_all(struct store *st, int atomic, char **cause)
+{
+	struct store_ent	*e;
+	size_t			 i;
+
+	for (i = 0; i < st->ndirty; i++) {
+		e = st->dirty[i];
+		if (atomic) {
+			if (store_flush_atomic(st, e, cause) == -1)
+				return -1;
+		} else {
+			if (store_flush_write(st, e, cause) == -1)
+				return -1;
+			e->s.dirty = 0;
+			store_tail_compact(st, e);
+		}
+	}
+	for (i = 0; i < st->ndirty; i++)
+		st->dirty[i]->queued = 0;
+	st->ndirty = 0;
+	return 0;
+}
+
+/* ---- points in chunks ------------------------------------------------- */
+
+static int
+store_sortkey_cmp(const void *a, const void *b)
+{
+	const struct store_sortkey	*x = a, *y = b;
+
+	if (x->step != y->step)
+		return x->step < y->step ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Points (steps, vals, n) in ascending step order with each step once,
+ * the last of equal steps winning.  Returns the input itself when it is
+ * already so (the common case), or out's arrays.
+ */
+void
+store_normalize(struct store *st, const int64_t *steps, const double *vals,
+    size_t n, struct store_buf *out, const int64_t **rsteps,
+    const double **rvals, size_t *rn)
+{
+	size_t	i, m;
+
+	for (i = 1; i < n; i++)
+		if (steps[i] <= steps[i - 1])
+			break;
+	if (i >= n) {
+		*rsteps = steps;
+		*rvals = vals;
+		*rn = n;
+		return;
+	}
+	if (n > st->keyscap) {
+		st->keyscap = n;
+		st->keys = xreallocarray(st->keys, n, sizeof *st->keys);
+	}
+	for (i = 0; i < n; i++) {
+		st->keys[i].step = steps[i];
+		st->keys[i].idx = i;
+	}
+	/* Ties broken by position: a stable sort, so the last one wins. */
+	qsort(st->keys, n, sizeof *st->keys, store_sortkey_cmp);
+	store_buf_reserve(out, n);
+	for (i = 0, m = 0; i < n; i++) {
+		if (i + 1 < n && st->keys[i + 1].step == st->keys[i].step)
+			continue;
+		out->steps[m] = st->keys[i].step;
+		out->vals[m] = vals[st->keys[i].idx];
+		m++;
+	}
+	out->n = m;
+	*rsteps = out->steps;
+	*rvals = out->vals;
+	*rn = m;
+}
+
+/* Remember a damaged row (takes why). */
+void
+store_bad_add(struct store *st, int64_t id, int64_t n, char *why)
+{
+	if (st->nbad == st->badcap) {
+		st->badcap = st->badcap == 0 ? 4 : st->badcap * 2;
+		st->bad = xreallocarray(st->bad, st->badcap, sizeof *st->bad);
+	}
+	st->bad[st->nbad].id = id;
+	st->bad[st->nbad].n = n;
+	st->bad[st->nbad].why = why;
+	st->nbad++;
+}
+
+/*
+ * Move the damaged rows st->bad of series e (from tails, else chunks)
+ * to the quarantine table, each named in a warning; their points are no
+ * longer e's.
+ */
+int
+store_bad_quarantine(struct store *st, struct store_ent *e, int tails,
+    char **cause)
+{
+	struct store_bad	*b;
+	sqlite3_stmt		*s;
+	size_t			 i;
+	int			 rc = 0;
+
+	for (i = 0; i < st->nbad; i++) {
+		b = &st->bad[i];
+		if (rc == 0) {
+			log_warnx("store: %s row %" PRId64 " of series %s "
+			    "(id %" PRId64 ") is damaged (%s): moved to the "
+			    "quarantine table", tails ? "tail" : "chunk", b->id,
+			    e->name, e->s.id, b->why);
+			s = st->stmt[tails ? SID_QUARANTINE_TAIL :
+			    SID_QUARANTINE_CHUNK];
+			sqlite3_bind_int64(s, 1, b->id);
+			sqlite3_bind_text(s, 2, b->why, -1, SQLITE_STATIC);
+			rc = store_done(st, s, "quarantine", cause);
+		}
+		if (rc == 0) {
+			s = st->stmt[tails ? SID_DELETE_TAIL_ROW :
+			    SID_CHUNK_DELETE];
+			sqlite3_bind_int64(s, 1, b->id);
+			rc = store_done(st, s, "quarantine", cause);
+		}
+		if (rc == 0) {
+			e->s.points -= b->n > 0 ? b->n : 0;
+			if (e->s.points < 0)
+				e->s.points = 0;
+			store_queue(st, e);
+		}
+		free(b->why);
+	}
+	st->nbad = 0;
+	return rc;
+}
+
+/*
+ * Append the chunk in the current row of s (id, n, data, first_step,
+ * last_step) to st->old, or note it in st->bad when it is damaged.
+ */
+static void
+store_chunk_load(struct store *st, sqlite3_stmt *s)
+{
+	struct store_buf	*o = &st->old;
+	struct chunk_info	 info;
+	const void		*blob;
+	char			*why = NULL;
+	int64_t			 id, n;
+	size_t			 got;
+	int			 len;
+
+	id = sqlite3_column_int64(s, 0);
+	n = sqlite3_column_int64(s, 1);
+	blob = sqlite3_column_blob(s, 2);
+	len = sqlite3_column_bytes(s, 2);
+	if (blob == NULL) {
+		store_bad_add(st, id, n, xstrdup("no data"));
+		return;
+	}
+	if (chunk_info(blob, (size_t)len, &info, &why) == -1) {
+		store_bad_add(st, id, n, why);
+		return;
+	}
+	if ((int64_t)info.n != n ||
+	    info.first_step != sqlite3_column_int64(s, 3) ||
+	    info.last_step != sqlite3_column_int64(s, 4)) {
+		xasprintf(&why, "its data holds %zu points, steps %" PRId64
+		    "..%" PRId64 ", its columns say %" PRId64 ", %" PRId64
+		    "..%" PRId64, info.n, info.first_step, info.last_step, n,
+		    (int64_t)sqlite3_column_int64(s, 3),
+		    (int64_t)sqlite3_column_int64(s, 4));
+		store_bad_add(st, id, n, why);
+		return;
+	}
+	store_buf_reserve(o, o->n + info.n);
+	if (chunk_decode(blob, (size_t)len, o->steps + o->n, o->vals + o->n,
+	    info.n, &got, &why) == -1) {
+		store_bad_add(st, id, n, why);
+		return;
+	}
+	o->n += got;
+	if (st->ncand == st->candcap) {
+		st->candcap = st->candcap == 0 ? 16 : st->candcap * 2;
+		st->cand = xreallocarray(st->cand, st->candcap,
+		    sizeof *st->cand);
+	}
+	st->cand[st->ncand++] = id;
+}
+
+/*
+ * Read the chunks that a statement (already bound) returns into st->old.
+ * All rows are read before any chunk is rewritten: SQLite leaves a
+ * table changed under a running SELECT undefined.
+ */
+static int
+store_chunks_read(struct store *st, sqlite3_stmt *s, char **cause)
+{
+	int	rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		store_chunk_load(st, s);
+	if (rc != SQLITE_DONE) {
+		store_err(st, cause, "read chunks");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Bind ?2..?10 of a chunk insert or update: the points and their summary. */
+static int
+store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
+    const double *vals, size_t n, char **cause)
+{
+	struct chunk_summary	sum;
+
+	st->enc.len = 0;
+	if (chunk_encode(&st->enc, steps, vals, n) == 0) {
+		xasprintf(cause, "store: %zu points do not make a chunk", n);
+		return -1;
+	}
+	chunk_summarize(&sum, steps, vals, n);
+	sqlite3_bind_int64(s, 2, steps[0]);
+	sqlite3_bind_int64(s, 3, steps[n - 1]);
+	sqlite3_bind_int64(s, 4, (int64_t)n);
+	sqlite3_bind_blob(s, 5, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
+	if (sum.nfinite > 0) {
+		sqlite3_bind_double(s, 6, sum.min);
+		sqlite3_bind_int64(s, 7, sum.min_step);
+		sqlite3_bind_double(s, 8, sum.max);
+		sqlite3_bind_int64(s, 9, sum.max_step);
+	} else {
+		sqlite3_bind_null(s, 6);
+		sqlite3_bind_null(s, 7);
+		sqlite3_bind_null(s, 8);
+		sqlite3_bind_null(s, 9);
+	}
+	sqlite3_bind_int64(s, 10, (int64_t)sum.nonfinite);
+	return 0;
+}
+
+/*
+ * Write points (ascending, unique) as chunks of at most STORE_CHUNK_MAX
+ * points, split evenly, reusing the rows st->cand (which held them
+ * before), inserting more rows or deleting surplus ones.  e's max_span
+ * grows to cover them.
+ */
+int
+store_chunks_write(struct store *st, struct store_ent *e,
+    const int64_t *steps, const double *vals, size_t n, char **cause)
+{
+	sqlite3_stmt	*s;
+	size_t		 off, k, i, nchunks;
+	int64_t		 span;
+
+	nchunks = (n + STORE_CHUNK_MAX - 1) / STORE_CHUNK_MAX;
+	for (off = 0, i = 0; off < n; off += k, i++) {
+		k = n / nchunks + (i < n % nchunks);
+		span = steps[off + k - 1] - steps[off];
+		if (span > e->s.maxspan)
+			e->s.maxspan = span;
+		if (i < st->ncand) {
+			s = st->stmt[SID_CHUNK_UPDATE];
+			sqlite3_bind_int64(s, 1, st->cand[i]);
+		} else {
+			s = st->stmt[SID_CHUNK_INSERT];
+			sqlite3_bind_int64(s, 1, e->s.id);
+		}
+		if (store_chunk_bind(st, s, steps + off, vals + off, k,
+		    cause) == -1) {
+			sqlite3_clear_bindings(s);
+			return -1;
+		}
+		if (store_done(st, s, i < st->ncand ? "update chunk" :
+		    "insert chunk", cause) == -1)
+			return -1;
+	}
+	for (; i < st->ncand; i++) {
+		s = st->stmt[SID_CHUNK_DELETE];
+		sqlite3_bind_int64(s, 1, st->cand[i]);
+		if (store_done(st, s, "delete chunk", cause) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Merge old (ascending, unique) and new points into st->merged; new wins. */
+static void
+store_merge(struct store *st, const int64_t *os, const double *ov, size_t on,
+    const int64_t *ns, const double *nv, size_t nn)
+{
+	struct store_buf	*m = &st->merged;
+	size_t			 i = 0, j = 0, k = 0;
+
+	store_buf_reserve(m, on + nn);
+	while (i < on && j < nn) {
+		if (os[i] < ns[j]) {
+			m->steps[k] = os[i];
+			m->vals[k++] = ov[i++];
+		} else {
+			if (os[i] == ns[j])
+				i++;
+			m->steps[k] = ns[j];
+			m->vals[k++] = nv[j++];
+		}
+	}
+	for (; i < on; i++, k++) {
+		m->steps[k] = os[i];
+		m->vals[k] = ov[i];
+	}
+	for (; j < nn; j++, k++) {
+		m->steps[k] = ns[j];
+		m->vals[k] = nv[j];
+	}
+	m->n = k;
+}
+
+/*
+ * The rare path: points (ascending, unique) of series e of which the
+ * first is not after its last step.  The tail is sealed first when they
+ * reach into it; then the chunks they meet are merged with them and
+ * rewritten.  *added is the number of steps that were not stored
+ * before.
+ */
+static int
+store_points_rewrite(struct store *st, struct store_ent *e,
+    const int64_t *ns, const double *nv, size_t nn, int64_t *added,
+    char **cause)
+{
+	sqlite3_stmt	*s;
+	const int64_t	*ws, *os;
+	const double	*wv, *ov;
+	size_t		 wn, on;
+
+	if (e->s.tail == STORE_TAIL_UNKNOWN &&
+	    store_tail_load(st, e, cause) == -1)
+		return -1;
+	if (e->s.tn > e->s.toff && ns[nn - 1] >= e->tsteps[e->s.toff] &&
+	    store_tail_seal(st, e, cause) == -1)
+		return -1;
+
+	st->old.n = 0;
+	st->ncand = 0;
+	s = st->stmt[SID_CHUNK_OVERLAP];
+	sqlite3_bind_int64(s, 1, e->s.id);
+	sqlite3_bind_int64(s, 2, ns[nn - 1]);
+	sqlite3_bind_int64(s, 3, ns[0]);
+	sqlite3_bind_int64(s, 4, e->s.maxspan);
+	if (store_chunks_read(st, s, cause) == -1 ||
+	    store_bad_quarantine(st, e, 0, cause) == -1)
+		return -1;
+	if (st->old.n == 0) {
+		ws = ns;
+		wv = nv;
+		wn = nn;
+	} else {
+		/* Chunks interleave, so their concatenation may be unsorted. */
+		store_normalize(st, st->old.steps, st->old.vals, st->old.n,
+		    &st->oldsorted, &os, &ov, &on);
+		store_merge(st, os, ov, on, ns, nv, nn);
+		ws = st->merged.steps;
+		wv = st->merged.vals;
+		wn = st->merged.n;
+	}
+	if (store_chunks_write(st, e, ws, wv, wn, cause) == -1)
+		return -1;
+	*added = (int64_t)wn - (int64_t)st->old.n;
+	return 0;
+}
+
+/* Store one series of a batch: append to its tail, or rewrite chunks. */
+int
+store_series_apply(struct store *st, int64_t run_id,
+    const struct batch_series *bs, char **cause)
+{
+	struct store_ent	*e;
+	const int64_t		*ns;
+	const double		*nv;
+	size_t			 nn;
+	int64_t			 added;
+
+	if (bs->n == 0)
+		return 0;
+	if ((e = store_series_get(st, run_id, bs->kind, bs->name,
+	    cause)) == NULL)
+		return -1;
+	store_normalize(st, bs->steps, bs->values, bs->n, &st->sorted,
+	    &ns, &nv, &nn);
+
+	if (e->s.points == 0 || ns[0] > e->s.last_step) {
+		if (e->s.tail == STORE_TAIL_UNKNOWN &&
+		    store_tail_load(st, e, cause) == -1)
+			return -1;
+		store_tail_push(st, e, ns, nv, nn);
+		e->s.points += (int64_t)nn;
+		st->added += (int64_t)nn;
+		e->s.last_step = ns[nn - 1];
+		e->s.last_value = nv[nn - 1];
+		store_queue(st, e);
+		return 0;
+	}
+	if (store_points_rewrite(st, e, ns, nv, nn, &added, cause) == -1)
+		return -1;
+	e->s.points += added;
+	st->added += added;
+	if (ns[nn - 1] >= e->s.last_step) {
+		e->s.last_step = ns[nn - 1];
+		e->s.last_value = nv[nn - 1];
+	}
+	store_queue(st, e);
+	return 0;
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_tails: the open tail of each series (schema/0003).  A commit
+ * appends a series' new points as one row at the end of the tails
+ * table, so that it writes pages in proportion to its points however
+ * long the run is; no row is ever rewritten on this path.  The tail's
+ * points are also kept in the series' cache entry, so that sealing
+ * them, once there are enough for a chunk, reads nothing: one chunk
+ * row is inserted and the series' tail rows deleted, in the same
+ * transaction.  After a restart (or once the cache was emptied) a
+ * series' tail rows are read back on its next append.  The points held
+ * in memory are bounded: past STORE_TAIL_POINTS_MAX, store_commit seals
+ * the biggest tails first.  Writer thread only.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "xmalloc.h"
+
+/*
+ * How many points e's tail holds when it is sealed: STORE_SEAL_POINTS
+ * less up to half of it, fixed by the series' id, so that series fed
+ * step by step together do not all seal in the same commit.
+ */
+static size_t
+store_tail_seal_at(const struct store_ent *e)
+{
+	uint64_t	h = (uint64_t)e->s.id * 0x9e3779b97f4a7c15ULL;
+
+	return STORE_SEAL_POINTS - (size_t)((h >> 33) %
+	    (STORE_SEAL_POINTS / 2));
+}
+
+/* Room for n more points after e's tail. */
+static void
+store_tail_reserve(struct store_ent *e, size_t n)
+{
+	size_t	cap;
+
+	if (e->s.tn + n <= e->tcap)
+		return;
+	cap = e->tcap == 0 ? 64 : e->tcap;
+	while (cap < e->s.tn + n)
+		cap *= 2;
+	e->tsteps = xreallocarray(e->tsteps, cap, sizeof *e->tsteps);
+	e->tvals = xreallocarray(e->tvals, cap, sizeof *e->tvals);
+	e->tcap = cap;
+}
+
+void
+store_tail_free(struct store *st, struct store_ent *e)
+{
+	(void)st;
+	free(e->tsteps);
+	free(e->tvals);
+	e->tsteps = NULL;
+	e->tvals = NULL;
+	e->tcap = 0;
+}
+
+/*
+ * Only where no undo can need e's tail as it is (store_state): move the
+ * live points to the front, or free the arrays when there are none.
+ */
+void
+store_tail_compact(struct store *st, struct store_ent *e)
+{
+	size_t	live = e->s.tn - e->s.toff;
+
+	if (live == 0) {
+		if (e->tcap > 0)
+			store_tail_free(st, e);
+		e->s.toff = e->s.tflushed = e->s.tn = 0;
+		return;
+	}
+	if (e->s.toff == 0)
+		return;
+	memmove(e->tsteps, e->tsteps + e->s.toff, live * sizeof *e->tsteps);
+	memmove(e->tvals, e->tvals + e->s.toff, live * sizeof *e->tvals);
+	e->s.tflushed -= e->s.toff;
+	e->s.tn = live;
+	e->s.toff = 0;
+}
+
+/*
+ * Read e's tail rows into memory (its tail is STORE_TAIL_UNKNOWN).  A
+ * row that does not decode, or does not follow the one before, goes to
+ * quarantine.
+ */
+int
+store_tail_load(struct store *st, struct store_ent *e, char **cause)
+{
+	sqlite3_stmt		*s = st->stmt[SID_TAIL_LOAD];
+	struct chunk_info	 info;
+	const void		*blob;
+	char			*why;
+	int64_t			 id, n;
+	size_t			 got;
+	int			 rc, len;
+
+	e->s.toff = e->s.tflushed = e->s.tn = 0;
+	e->s.trows = 0;
+	sqlite3_bind_int64(s, 1, e->s.id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		why = NULL;
+		id = sqlite3_column_int64(s, 0);
+		n = sqlite3_column_int64(s, 1);
+		blob = sqlite3_column_blob(s, 2);
+		len = sqlite3_column_bytes(s, 2);
+		if (blob == NULL || chunk_info(blob, (size_t)len, &info,
+		    &why) == -1) {
+			store_bad_add(st, id, n, why != NULL ? why :
+			    xstrdup("no data"));
+			continue;
+		}
+		if ((int64_t)info.n != n) {
+			xasprintf(&why, "its data holds %zu points, its n "
+			    "column says %" PRId64, info.n, n);
+			store_bad_add(st, id, n, why);
+			continue;
+		}
+		if (e->s.tn > 0 && info.first_step <= e->tsteps[e->s.tn - 1]) {
+			xasprintf(&why, "its steps %" PRId64 "..%" PRId64
+			    " do not follow step %" PRId64, info.first_step,
+			    info.last_step, e->tsteps[e->s.tn - 1]);
+			store_bad_add(st, id, n, why);
+			continue;
+		}
+		store_tail_reserve(e, info.n);
+		if (chunk_decode(blob, (size_t)len, e->tsteps + e->s.tn,
+		    e->tvals + e->s.tn, info.n, &got, &why) == -1) {
+			store_bad_add(st, id, n, why);
+			continue;
+		}
+		e->s.tn += got;
+		e->s.trows++;
+	}
+	if (rc != SQLITE_DONE) {
+		store_err(st, cause, "read tail");
+		sqlite3_reset(s);
+		e->s.tn = 0;
+		e->s.trows = 0;
+		return -1;
+	}
+	sqlite3_reset(s);
+	e->s.tflushed = e->s.tn;
+	e->s.tail = STORE_TAIL_LOADED;
+	st->tpoints += e->s.tn;
+	return store_bad_quarantine(st, e, 1, cause);
+}
+
+/* Append points (ascending, after every stored step) to e's tail. */
+void
+store_tail_push(struct store *st, struct store_ent *e, const int64_t *steps,
+    const double *vals, size_t n)
+{
+	store_tail_reserve(e, n);
+	memcpy(e->tsteps + e->s.tn, steps, n * sizeof *steps);
+	memcpy(e->tvals + e->s.tn, vals, n * sizeof *vals);
+	e->s.tn += n;
+	st->pending += n;
+	st->tpoints += n;
+}
+
+/*
+ * Seal e's whole tail, written or not: its points become chunk rows and
+ * its tail rows are deleted.  The caller writes e's series row (its
+ * max_span may have grown).
+ */
+int
+store_tail_seal(struct store *st, struct store_ent *e, char **cause)
+{
+	sqlite3_stmt	*s;
+	size_t		 n = e->s.tn - e->s.toff;
+
+	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
+		return 0;
+	if (e->s.trows > 0) {
+		s = st->stmt[SID_TAIL_DELETE];
+		sqlite3_bind_int64(s, 1, e->s.id);
+		if (store_done(st, s, "delete tail", cause) == -1)
+			return -1;
+	}
+	st->ncand = 0;		/* no rows to reuse: all inserts */
+	if (store_chunks_write(st, e, e->tsteps + e->s.toff,
+	    e->tvals + e->s.toff, n, cause) == -1)
+		return -1;
+	st->pending -= e->s.tn - e->s.tflushed;
+	st->tpoints -= n;
+	e->s.toff = e->s.tflushed = e->s.tn;
+	e->s.trows = 0;
+	return 0;
+}
+
+/*
+ * Write e's unwritten tail points: as one tails row, or, once the tail
+ * holds enough points, by sealing it.
+ */
+int
+store_tail_flush(struct store *st, struct store_ent *e, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_TAIL_INSERT];
+	const int64_t	*steps;
+	size_t		 n = e->s.tn - e->s.tflushed;
+	int64_t		 span;
+
+	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
+		return 0;
+	if (e->s.tn - e->s.toff >= store_tail_seal_at(e))
+		return store_tail_seal(st, e, cause);
+	steps = e->tsteps + e->s.tflushed;
+	st->enc.len = 0;
+	if (chunk_encode(&st->enc, steps, e->tvals + e->s.tflushed, n) == 0) {
+		xasprintf(cause, "store: %zu points of series %s do not make "
+		    "a tail row", n, e->name);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, e->s.id);
+	sqlite3_bind_int64(s, 2, steps[0]);
+	sqlite3_bind_int64(s, 3, steps[n - 1]);
+	sqlite3_bind_int64(s, 4, (int64_t)n);
+	sqlite3_bind_blob(s, 5, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
+	if (store_done(st, s, "insert tail", cause) == -1)
+		return -1;
+	span = steps[n - 1] - steps[0];
+	if (span > e->s.maxspan)
+		e->s.maxspan = span;
+	st->pending -= n;
+	e->s.tflushed = e->s.tn;
+	e->s.trows++;
+	return 0;
+}
+
+static int
+store_tail_size_cmp(const void *a, const void *b)
+{
+	const struct store_ent	*x = *(struct store_ent *const *)a;
+	const struct store_ent	*y = *(struct store_ent *const *)b;
+	size_t			 nx = x->s.tn - x->s.toff;
+	size_t			 ny = y->s.tn - y->s.toff;
+
+	return (nx < ny) - (nx > ny);	/* biggest first */
+}
+
+/*
+ * In store_commit, after the flush: when the tails hold more than
+ * STORE_TAIL_POINTS_MAX points in memory, seal the biggest until they
+ * hold three quarters of it.  A tail that cannot be sealed (its series
+ * was deleted behind our back) is only forgotten, to be read again.
+ */
+int
+store_tails_trim(struct store *st, char **cause)
+{
+	struct store_ent	**v = NULL, *e;
+	size_t			  n = 0, i;
+	char			 *why = NULL;
+
+	if (st->tpoints <= STORE_TAIL_POINTS_MAX)
+		return 0;
+	v = xreallocarray(NULL, st->tabcount, sizeof *v);
+	for (i = 0; i < st->tabsize; i++) {
+		e = st->tab[i];
+		if (e != NULL && !e->s.stale &&
+		    e->s.tail == STORE_TAIL_LOADED && e->s.tn > e->s.toff)
+			v[n++] = e;
+	}
+	qsort(v, n, sizeof *v, store_tail_size_cmp);
+	for (i = 0; i < n && st->tpoints > STORE_TAIL_POINTS_MAX / 4 * 3;
+	    i++) {
+		e = v[i];
+		if (store_done(st, st->stmt[SID_FLUSH_SAVEPOINT], "savepoint",
+		    cause) == -1)
+			goto fail;
+		if (store_tail_seal(st, e, &why) == -1 ||
+		    store_series_row_write(st, e, &why) == -1 ||
+		    store_done(st, st->stmt[SID_FLUSH_RELEASE], "release",
+		    &why) == -1) {
+			store_done_quiet(st, st->stmt[SID_FLUSH_ROLLBACK_TO]);
+			store_done_quiet(st, st->stmt[SID_FLUSH_RELEASE]);
+			log_debug("store: series %s: tail not sealed: %s",
+			    e->name, why);
+			free(why);
+			why = NULL;
+			st->tpoints -= e->s.tn - e->s.toff;
+			e->s.toff = e->s.tflushed = e->s.tn;
+			e->s.tail = STORE_TAIL_UNKNOWN;
+		}
+		store_tail_compact(st, e);
+	}
+	free(v);
+	return 0;
+
+fail:
+	free(v);
+	return -1;
+}
