@@ -13,7 +13,8 @@
 # (10, per ingest run), BENCH_REPEAT (3), BENCH_LONG (60; 0 skips),
 # BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_NOTIFY (1; 0
 # skips alert delivery), BENCH_QUERY
-# (1; 0 skips), BENCH_CLIENT (1; 0 skips the client library), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
+# (1; 0 skips), BENCH_LONGRUN (1; 0 skips bench/long.sh, one run of
+# 40 M points: rate by quarter, zoomed queries, bytes a point), BENCH_CLIENT (1; 0 skips the client library), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
 # TMPDIR (where the databases go).
 set -euo pipefail
 
@@ -27,6 +28,7 @@ long=${BENCH_LONG:-60}
 raw_secs=${BENCH_RAW_SECONDS:-3}
 conns=${BENCH_CONNS:-4}
 do_query=${BENCH_QUERY:-1}
+do_longrun=${BENCH_LONGRUN:-1}
 strict=${BENCH_STRICT:-0}
 
 # The Makefile builds bench/ingest; build the others by its own rule.
@@ -229,6 +231,12 @@ if [ "$do_notify" != 0 ]; then
 fi
 
 # ---- summary ---------------------------------------------------------------
+if [ "$do_longrun" != 0 ]; then
+	echo "-- one long run: ${BENCH_LONG_STEPS:-200000} steps x ${BENCH_LONG_LAYERS:-200} layers (bench/long.sh)"
+	GW_BUILD="$build" TMPDIR="$tmp" "$top/bench/long.sh" >"$tmp/longrun.out" 2>&1
+	grep -v '^RESULT' "$tmp/longrun.out"
+	grep '^RESULT' "$tmp/longrun.out" >>"$tmp/results"
+fi
 R=$tmp/results
 raw_med() {
 	grep "bench=raw_sqlite mode=$1 sync=$2 " "$R" | kv rows_per_s | median
@@ -364,6 +372,37 @@ if [ "$do_notify" != 0 ]; then
 		"$(printf '%.1f%% (median ratio %.3f of %s rounds; CPU %.3f)' "$diff" \
 		"$(echo "$line" | kv paired_ratio)" "$(echo "$line" | kv rounds)" \
 		"$(echo "$line" | kv cpu_ratio)")" "$V"
+fi
+if [ "$do_longrun" != 0 ]; then
+	line=$(grep 'bench=long ' "$R")
+	q1=$(echo "$line" | kv q1_pps)
+	q4=$(echo "$line" | kv q4_pps)
+	ok=$(awk -v a="$q1" -v b="$q4" 'BEGIN { print ((a > 0 && b / a >= 0.9) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "long run: last quarter >= 90% of the first" \
+		"$(printf '%.0f vs %.0f points/s (x%.2f)' "$q4" "$q1" \
+		"$(awk -v a="$q1" -v b="$q4" 'BEGIN { print b / a }')")" "$V"
+	for name in points heatmap; do
+		zl=$(grep "bench=long_zoom name=$name " "$R")
+		ok=$(awk -v r="$(echo "$zl" | kv ratio)" 'BEGIN { print ((r > 0 && r <= 1.2) ? 1 : 0) }')
+		verdict "$ok"
+		printf "%-46s %-40s %s\n" "long run: zoomed $name, last 5,000 within 1.2x" \
+			"$(printf '%.1f vs %.1f ms first (x%.2f)' "$(echo "$zl" | kv last_ms)" \
+			"$(echo "$zl" | kv first_ms)" "$(echo "$zl" | kv ratio)")" "$V"
+	done
+	bpp=$(grep 'bench=long_disk ' "$R" | kv bytes_per_point)
+	ok=$(awk -v b="$bpp" 'BEGIN { print ((b > 0 && b <= 4) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "long run: <= 4 bytes a point on disk" \
+		"$(printf '%.2f bytes a point (float32 values)' "$bpp")" "$V"
+	a2=$(echo "$line" | kv q2_anon_kb)
+	a4=$(echo "$line" | kv q4_anon_kb)
+	# Flat after warm-up: from the half to the end, at most 8 MiB or 5%.
+	ok=$(awk -v a="$a2" -v b="$a4" 'BEGIN { tol = a * 0.05; if (tol < 8192) tol = 8192
+		print ((a > 0 && b - a <= tol) ? 1 : 0) }')
+	verdict "$ok"
+	printf "%-46s %-40s %s\n" "long run: RssAnon flat after warm-up" \
+		"$(printf 'quarters %s kB' "$(echo "$line" | kv q1_anon_kb), $a2, $(echo "$line" | kv q3_anon_kb), $a4")" "$V"
 fi
 echo "every RESULT line:"
 sed 's/^/  /' "$R"
