@@ -36,6 +36,23 @@ free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# free_port_pair: a port P with P+1 also free, for a daemon started with
+# only --http (its stream listens on the next port).
+free_port_pair() {
+	/usr/bin/python3 - <<'PY'
+import socket
+for _ in range(100):
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1))
+    except OSError:
+        continue
+    print(p)
+    break
+PY
+}
+
 # start_daemon [extra flags...]: start on free ports with $TMP/gw.db
 # (override with DB=...), wait until /healthz answers.
 start_daemon() {
