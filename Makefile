@@ -138,11 +138,13 @@ DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_co
 STORE_OBJS := store.o store_series.o store_tails.o store_migrate.o store_alerts.o \
 	store_history.o store_json.o store_outbox.o chunk.o rowjson.o notice.o receiver.o \
 	alert_kind.o
+QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o \
+	query_export.o rowjson.o chunk.o
 UNIT_DEPS_test_store := $(STORE_OBJS)
-UNIT_DEPS_test_query := $(STORE_OBJS)
+UNIT_DEPS_test_query := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_ingest := $(INGEST_OBJS)
 UNIT_DEPS_test_ingest_scan := $(INGEST_OBJS)
-UNIT_DEPS_test_walsync := query.o $(STORE_OBJS)
+UNIT_DEPS_test_walsync := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_detector := $(INGEST_OBJS) $(filter-out detector.o,$(DETECTOR_OBJS))
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
 UNIT_DEPS_test_store_outbox := $(STORE_OBJS) $(DETECTOR_OBJS)

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * query_heatmap: GET /api/v1/runs/{run}/heatmap.  Every layer's
+ * gradient norm in a step range, one row a layer (by depth), one cell
+ * a bucket: the bucket's largest value, with NaN over +Inf over -Inf
+ * over finite.  Reads each layer's summaries through the bounded index
+ * and decodes only the rows that straddle buckets.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "query_int.h"
+#include "rowjson.h"
+#include "xmalloc.h"
+
+#define QUERY_HEATMAP_BUCKETS_MAX 10000
+
+/* Heatmap cell ranks: a higher rank wins; NaN over +Inf over -Inf. */
+enum cell_rank { CELL_NONE, CELL_FINITE, CELL_NINF, CELL_PINF, CELL_NAN };
+
+struct cell {
+	double		 max;
+	unsigned char	 rank;
+};
+
+/* A layer of the heatmap: its series and its row in the answer. */
+struct heat_layer {
+	int64_t		 sid;
+	size_t		 row;
+};
+
+static void
+cell_add(struct cell *c, double v)
+{
+	unsigned char	rank;
+
+	if (isfinite(v)) {
+		if (c->rank < CELL_FINITE) {
+			c->rank = CELL_FINITE;
+			c->max = v;
+		} else if (c->rank == CELL_FINITE && v > c->max)
+			c->max = v;
+		return;
+	}
+	rank = isnan(v) ? CELL_NAN : v > 0 ? CELL_PINF : CELL_NINF;
+	if (rank > c->rank)
+		c->rank = rank;
+}
+
+static json_t *
+cell_json(const struct cell *c)
+{
+	switch (c->rank) {
+	case CELL_NONE:
+		return json_null();
+	case CELL_FINITE:
+		return json_real(c->max);
+	case CELL_NINF:
+		return rowjson_number(-INFINITY);
+	case CELL_PINF:
+		return rowjson_number(INFINITY);
+	default:
+		return rowjson_number(NAN);
+	}
+}
+
+static int
+heat_layer_cmp(const void *a, const void *b)
+{
+	const struct heat_layer	*la = a, *lb = b;
+
+	return (la->sid > lb->sid) - (la->sid < lb->sid);
+}
+
+/* Add the points of v in bk's range to cells, the row of one layer. */
+static void
+heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
+    struct cell *cells)
+{
+	struct view_walk	 w;
+	size_t			 k, i, i0, i1;
+	double			 x, mx;
+	int			 have;
+
+	view_walk_init(&w, v, bk);
+	while (view_walk_next(&w, &k, &i0, &i1)) {
+		have = 0;
+		mx = 0;
+		for (i = i0; i < i1; i++) {
+			x = view_value(v, i);
+			if (!isfinite(x))
+				cell_add(&cells[k], x);
+			else if (!have || x > mx) {
+				mx = x;
+				have = 1;
+			}
+		}
+		if (have)
+			cell_add(&cells[k], mx);
+	}
+}
+
+/*
+ * Add the row of st (a heat summary) to cells: its max when that stands
+ * for the whole chunk, else its decoded points.
+ */
+static int
+heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+    struct cell *cells, const char **why)
+{
+	struct chunk_view	v;
+
+	if (buckets_hold_chunk(bk, st)) {
+		cell_add(&cells[buckets_index(bk,
+		    sqlite3_column_int64(st, SC_FIRST))],
+		    sqlite3_column_double(st, HC_MAX));
+		return 0;
+	}
+	if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
+	    why) == -1)
+		return -1;
+	heat_fold_view(&v, bk, cells);
+	return 0;
+}
+
+/* Fill cells with layer sid's largest value per bucket, by its index. */
+static int
+query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
+    struct cell *cells, const char **why)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = query_stmt(q, QS_HEAT_LAYER);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 3, bk->hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (heat_add_chunk(q, st, bk, cells, why) == -1)
+			break;
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return -1;
+	if (rc != SQLITE_DONE) {
+		*why = query_errmsg(q);
+		return -1;
+	}
+	return 0;
+}
+
+/* Fill cells (nl rows of bk->nb) for layers, sorted by sid. */
+static int
+query_heatmap_cells(struct query *q, const struct heat_layer *layers,
+    size_t nl, const struct buckets *bk, struct cell *cells,
+    const char **why)
+{
+	size_t	l;
+
+	/* Each layer through its bounded index range: O(window) rows. */
+	for (l = 0; l < nl; l++)
+		if (query_heatmap_layer(q, layers[l].sid, bk,
+		    cells + layers[l].row * bk->nb, why) == -1)
+			return -1;
+	return 0;
+}
+
+void
+query_heatmap(struct query *q, const char *run, const char *from,
+    const char *to, const char *buckets, struct query_reply *r)
+{
+	struct buckets		 bk;
+	struct heat_layer	*layers = NULL;
+	struct cell		*cells = NULL;
+	sqlite3_stmt		*st;
+	json_t			*o = NULL, *names, *steps, *values, *row;
+	const char		*why;
+	int64_t			 run_id, first, last, lo, hi, nb;
+	size_t			 i, l, nl = 0, cap = 0;
+	int			 rc;
+
+	memset(&bk, 0, sizeof bk);
+	nb = QUERY_HEATMAP_BUCKETS_DEFAULT;
+	lo = hi = 0;
+	if (query_parse_range(from, to, &lo, &hi, r) == -1 ||
+	    query_parse_count("buckets", buckets, 1,
+	    QUERY_HEATMAP_BUCKETS_MAX, &nb, r) == -1)
+		return;
+	if (query_begin(q, r) == -1)
+		return;
+	if (query_find_run(q, run, &run_id, &first, &last, r) != 1)
+		goto done;
+	/* Absent bounds are the run's; a run without steps has no buckets. */
+	if (query_is_absent(from))
+		lo = first;
+	if (query_is_absent(to))
+		hi = last;
+	if (lo >= 0 && hi >= lo)
+		buckets_init(&bk, lo, hi, (uint64_t)nb);
+
+	o = json_object();
+	names = json_array();
+	steps = json_array();
+	json_object_set_new(o, "layers", names);
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "from", lo >= 0 ? json_integer(lo) : json_null());
+	json_object_set_new(o, "to", hi >= 0 ? json_integer(hi) : json_null());
+	json_object_set_new(o, "bucket_size", json_integer((json_int_t)bk.w));
+	for (i = 0; i < bk.nb; i++)
+		json_array_append_new(steps,
+		    json_integer(bk.lo + (int64_t)(i * bk.w)));
+
+	st = query_stmt(q, QS_LAYERS);
+	sqlite3_bind_int64(st, 1, run_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nl == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			layers = xreallocarray(layers, cap, sizeof *layers);
+		}
+		layers[nl].sid = sqlite3_column_int64(st, 0);
+		layers[nl].row = nl;
+		nl++;
+		json_array_append_new(names,
+		    json_string((const char *)sqlite3_column_text(st, 1)));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		query_reply_internal(r, sqlite3_errmsg(q->db));
+		goto done;
+	}
+	cells = xcalloc(nl * bk.nb + 1, sizeof *cells);
+	if (nl > 1)
+		qsort(layers, nl, sizeof *layers, heat_layer_cmp);
+	if (nl > 0 && bk.nb > 0 &&
+	    query_heatmap_cells(q, layers, nl, &bk, cells, &why) == -1) {
+		query_reply_internal(r, why);
+		goto done;
+	}
+	values = json_array();
+	json_object_set_new(o, "values", values);
+	for (l = 0; l < nl; l++) {
+		row = json_array();
+		json_array_append_new(values, row);
+		for (i = 0; i < bk.nb; i++)
+			json_array_append_new(row,
+			    cell_json(&cells[l * bk.nb + i]));
+	}
+	query_reply_json(r, o);
+	o = NULL;
+
+done:
+	json_decref(o);
+	free(cells);
+	free(layers);
+	query_end(q);
+}
