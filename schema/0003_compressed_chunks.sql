@@ -27,16 +27,6 @@
 
 ALTER TABLE chunks ADD COLUMN data BLOB;
 
--- chunks.blocks: the chunk's points summarized by blocks of 128 steps
--- aligned on absolute steps (block b holds steps b*128 .. b*128+127),
--- in daemon/rollup.h's format: per block, the count, the finite min and
--- max with their first steps, the non-finite classes.  Written by the
--- writer with every chunk row (rollup_encode() of exactly the row's
--- points); a block cut by a chunk boundary appears in both rows and
--- readers combine them.  NULL: readers decode the chunk instead.  Charts
--- and heatmaps over long ranges read these instead of the points.
-ALTER TABLE chunks ADD COLUMN blocks BLOB;
-
 ALTER TABLE series ADD COLUMN max_span INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE tails (
