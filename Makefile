@@ -81,7 +81,7 @@ $(BUILD)/gradwatchd: $(DAEMON_OBJS)
 
 $(BUILD)/daemon/%.o: daemon/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -Iclient_lib -c -o $@ $<
 
 # The migrations, embedded as C strings in order (schema_sql[i] is version i+1).
 $(BUILD)/schema.c: $(SCHEMA_SQL) Makefile
@@ -103,7 +103,7 @@ $(BUILD)/schema.o: $(BUILD)/schema.c
 # Each daemon header compiles on its own.
 headers: $(DEPS_STAMP)
 	@for h in daemon/*.h; do \
-		echo "#include \"$$h\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) $(DEP_CFLAGS) -I. -Idaemon -x c -fsyntax-only - || exit 1; \
+		echo "#include \"$$h\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) $(DEP_CFLAGS) -I. -Idaemon -Iclient_lib -x c -fsyntax-only - || exit 1; \
 	done; echo "headers: every header compiles alone"
 
 # ---- examples ------------------------------------------------------------
@@ -130,16 +130,16 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 
 # test_<module> links <module>.o, the generic modules and what UNIT_DEPS_<test> adds.
-UNIT_COMMON := batch.o log.o xmalloc.o
+UNIT_COMMON := batch.o log.o xmalloc.o wire_json.o
 INGEST_OBJS := ingest.o ingest_core.o ingest_dump.o ingest_scan.o numscan.o
 DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_config.o \
 	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o \
 	detector_rules_tensor.o detector_order.o
 STORE_OBJS := store.o store_series.o store_tails.o store_migrate.o store_alerts.o \
-	store_history.o store_json.o store_outbox.o chunk.o rowjson.o notice.o receiver.o \
+	store_history.o store_json.o store_outbox.o chunk.o store_rowjson.o notice.o receiver.o \
 	alert_kind.o
-QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o \
-	query_export.o rowjson.o chunk.o
+QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o wire_json.o \
+	query_export.o store_rowjson.o chunk.o
 UNIT_DEPS_test_store := $(STORE_OBJS)
 UNIT_DEPS_test_query := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_ingest := $(INGEST_OBJS)
@@ -154,7 +154,7 @@ unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UN
 .SECONDEXPANSION:
 $(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_objs,$$*)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) $(shell pkg-config --cflags cmocka) -Idaemon \
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) $(shell pkg-config --cflags cmocka) -Idaemon -Iclient_lib \
 		-o $@ $< $(call unit_objs,$*) $(DEP_LIBS) $(shell pkg-config --libs cmocka)
 
 # ---- libgradwatch ------------------------------------------------------
@@ -273,19 +273,19 @@ run: all
 BENCH_BINS := $(BUILD)/bench/ingest $(BUILD)/bench/raw_sqlite $(BUILD)/bench/detector
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $< $(DEP_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -Iclient_lib -o $@ $< $(DEP_LIBS)
 
 # The detector alone, linked with its modules.
 $(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,$(DETECTOR_OBJS) \
 		batch.o log.o xmalloc.o)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -o $@ $^ $(DEP_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -Iclient_lib -o $@ $^ $(DEP_LIBS)
 
 # The chunk codec alone; built by `make bench`, run by hand.
 BENCH_BINS += $(BUILD)/bench/chunk
 $(BUILD)/bench/chunk: bench/chunk.c $(addprefix $(BUILD)/daemon/,chunk.o log.o xmalloc.o)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Idaemon -o $@ $(filter %.c %.o,$^) -lm
+	$(CC) $(CFLAGS_ALL) -Idaemon -Iclient_lib -o $@ $(filter %.c %.o,$^) -lm
 
 bench: all $(BENCH_BINS)
 	GW_BUILD=$(BUILD) bench/run.sh

@@ -71,17 +71,13 @@ gw__buf_int(struct gw__buf *b, int64_t v)
 void
 gw__buf_double(struct gw__buf *b, double v)
 {
-	int	n;
+	const char	*s;
+	int		 n;
 
-	if (isnan(v)) {
-		gw__buf_put(b, "\"NaN\"", 5);
-		return;
-	}
-	if (isinf(v)) {
-		if (v > 0)
-			gw__buf_put(b, "\"Infinity\"", 10);
-		else
-			gw__buf_put(b, "\"-Infinity\"", 11);
+	if ((s = wire_nonfinite_str(v)) != NULL) {
+		gw__buf_put(b, "\"", 1);
+		gw__buf_put(b, s, strlen(s));
+		gw__buf_put(b, "\"", 1);
 		return;
 	}
 	if (fabs(v) < 1e15 && v == (double)(int64_t)v) {

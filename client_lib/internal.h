@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "gradwatch.h"
+#include "wire.h"
 
 /* What a logged value is: the top 4 bits of a record's key. */
 enum gw__kind {
@@ -44,8 +45,6 @@ extern const unsigned gw__tensor_kinds[GW__NTENSOR];
 #define GW__KEY_ID(key)		((uint32_t)((key) & 0x0fffffffu))
 
 /* Limits (the daemon's where it has one). */
-#define GW__RUN_KEY_MAX		128
-#define GW__NAME_MAX		256	/* bytes of a series name */
 #define GW__NAMES_SEG		1024	/* entries per registry segment */
 #define GW__NAMES_NSEG		1024	/* segments: 1M layers or metrics */
 #define GW__RING_MAX		((size_t)1 << 28)
@@ -306,7 +305,7 @@ struct gw__spool;
 struct gw__spool_rec {			/* a record as read back */
 	int		 type;		/* GW__SPOOL_INGEST or GW__SPOOL_FINISH */
 	uint32_t	 values;	/* the values in the body */
-	char		 run[GW__RUN_KEY_MAX + 1];
+	char		 run[WIRE_RUN_KEY_MAX + 1];
 	const char	*body;		/* NUL-terminated, owned by the spool until
 					   its next read */
 	size_t		 len;
@@ -366,8 +365,6 @@ void	 gw__wake(struct gw_client *c);
 /* Validate opt and fill c's option fields; GW_OK or a code with *why set. */
 int	 gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 	    char *why, size_t whylen);
-/* 1 if s is a valid run key. */
-int	 gw__run_key_is_valid(const char *s);
 /*
  * The daemon's URL (without a trailing slash) and the Authorization
  * header (or NULL) from opt and the environment, both allocated; GW_OK or

@@ -153,7 +153,7 @@ gw__names_add(struct gw__names *n, const char *name, int64_t numel,
 	if (name == NULL)
 		return GW_EINVAL;
 	len = strlen(name);
-	if (len == 0 || len > GW__NAME_MAX || !gw__utf8_is_valid(name, len))
+	if (len == 0 || len > WIRE_NAME_MAX || !gw__utf8_is_valid(name, len))
 		return GW_EINVAL;
 	if (ndim < 0 || ndim > 32 || (ndim > 0 && shape == NULL))
 		return GW_EINVAL;

@@ -21,25 +21,6 @@
 
 #include "internal.h"
 
-static int
-gw__run_char_ok(int ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' ||
-	    ch == '-';
-}
-
-int
-gw__run_key_is_valid(const char *s)
-{
-	size_t	i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= GW__RUN_KEY_MAX || !gw__run_char_ok((unsigned char)s[i]))
-			return 0;
-	return i > 0;
-}
-
 /* program-YYYYmmdd-HHMMSS-xxxxxx, from what the process is called. */
 static char *
 gw__run_default(void)
@@ -52,7 +33,7 @@ gw__run_default(void)
 	size_t		 i, j;
 
 	for (i = j = 0; name != NULL && name[i] != '\0' && j < 48; i++)
-		if (gw__run_char_ok((unsigned char)name[i]))
+		if (wire_run_key_char_ok((unsigned char)name[i]))
 			prog[j++] = name[i];
 		else if (j > 0 && prog[j - 1] != '-')
 			prog[j++] = '-';
@@ -251,7 +232,7 @@ gw__spool_dir(const struct gw_options *opt, char **out, char *why,
 		snprintf(why, whylen, "out of memory");
 		return GW_ENOMEM;
 	}
-	if (strlen(*out) + 1 + GW__RUN_KEY_MAX + sizeof GW__SPOOL_SUFFIX >
+	if (strlen(*out) + 1 + WIRE_RUN_KEY_MAX + sizeof GW__SPOOL_SUFFIX >
 	    4096) {
 		snprintf(why, whylen, "spool_dir: too long");
 		free(*out);
@@ -282,15 +263,15 @@ gw__options_apply(struct gw_client *c, const struct gw_options *opt,
 	    whylen)) != GW_OK)
 		goto fail;
 	rc = GW_EINVAL;
-	if (opt->run != NULL && !gw__run_key_is_valid(opt->run)) {
+	if (opt->run != NULL && !wire_is_run_key(opt->run)) {
 		snprintf(why, whylen, "run: expected 1 to %d characters of "
-		    "[A-Za-z0-9._:-], got '%.140s'", GW__RUN_KEY_MAX, opt->run);
+		    "[A-Za-z0-9._:-], got '%.140s'", WIRE_RUN_KEY_MAX, opt->run);
 		goto fail;
 	}
-	if (opt->project != NULL && (strlen(opt->project) > GW__NAME_MAX ||
+	if (opt->project != NULL && (strlen(opt->project) > WIRE_NAME_MAX ||
 	    !gw__utf8_is_valid(opt->project, strlen(opt->project)))) {
 		snprintf(why, whylen, "project: expected UTF-8 of at most %d "
-		    "bytes", GW__NAME_MAX);
+		    "bytes", WIRE_NAME_MAX);
 		goto fail;
 	}
 	if (opt->config_json != NULL && (cfg = gw__json_object_opt(

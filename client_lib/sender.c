@@ -761,7 +761,7 @@ gw__sender_spool_finish(struct gw_client *c, struct gw__sender *s)
 static void
 gw__sender_spool_rest(struct gw_client *c, struct gw__sender *s)
 {
-	char		body[GW__RUN_KEY_MAX + 64], why[GW__ERRMSG_SIZE];
+	char		body[WIRE_RUN_KEY_MAX + 64], why[GW__ERRMSG_SIZE];
 	uint64_t	dropped;
 
 	gw__sender_spool_req(c, s, GW__CUR(s));

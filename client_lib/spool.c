@@ -189,7 +189,7 @@ gw__spool_read_at(struct gw__spool *sp, int64_t pos, struct gw__spool_rec *rec,
 	n = gw__get32(h + 8);
 	if (memcmp(h, gw__spool_magic, 4) != 0 ||
 	    (h[4] != GW__SPOOL_INGEST && h[4] != GW__SPOOL_FINISH) ||
-	    k == 0 || k > GW__RUN_KEY_MAX || h[7] != 0 ||
+	    k == 0 || k > WIRE_RUN_KEY_MAX || h[7] != 0 ||
 	    n > GW__SPOOL_BODY_MAX ||
 	    (int64_t)(GW__SPOOL_HEAD + k + n) > sp->size - pos)
 		return 0;
@@ -210,7 +210,7 @@ gw__spool_read_at(struct gw__spool *sp, int64_t pos, struct gw__spool_rec *rec,
 		return 0;
 	memcpy(rec->run, sp->buf.p, k);
 	rec->run[k] = '\0';
-	if (!gw__run_key_is_valid(rec->run))
+	if (!wire_is_run_key(rec->run))
 		return 0;
 	rec->type = h[4];
 	rec->values = gw__get32(h + 12);
@@ -426,7 +426,7 @@ gw__spool_append(struct gw__spool *sp, int type, const char *run,
 	int64_t		off = sp->size;
 	int		rc;
 
-	if (k == 0 || k > GW__RUN_KEY_MAX || len > GW__SPOOL_BODY_MAX) {
+	if (k == 0 || k > WIRE_RUN_KEY_MAX || len > GW__SPOOL_BODY_MAX) {
 		snprintf(why, whylen, "%s: a record of %zu bytes is too large "
 		    "to spool", sp->path, len);
 		return -1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "detector_detail.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 void
@@ -102,10 +103,10 @@ jb_end(struct jb *j)
 const char *
 fmtv(char *buf, size_t len, double v)
 {
-	if (isnan(v))
-		snprintf(buf, len, "NaN");
-	else if (isinf(v))
-		snprintf(buf, len, "%sInfinity", v < 0 ? "-" : "");
+	const char	*s = wire_nonfinite_str(v);
+
+	if (s != NULL)
+		snprintf(buf, len, "%s", s);
 	else
 		snprintf(buf, len, "%.3g", v);
 	return buf;

@@ -32,6 +32,8 @@
 #include "pool.h"
 #include "query.h"
 #include "store.h"
+#include "wire.h"
+#include "wire_json.h"
 #include "writer.h"
 #include "xmalloc.h"
 
@@ -165,7 +167,7 @@ static enum MHD_Result
 http_error(struct request *req, unsigned int status, const char *code,
     const char *message)
 {
-	return http_json(req, status, query_error_body(code, message));
+	return http_json(req, status, wire_error_body(code, message));
 }
 
 /* Worker or writer thread: the reply is ready; wake the MHD thread. */
@@ -274,7 +276,7 @@ http_submit_writer(struct request *req)
 		job->batch = NULL;
 		req->retry_after = 1;
 		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    query_error_body("overloaded",
+		    wire_error_body("overloaded",
 		    "the writer is behind; retry after the Retry-After delay"));
 	}
 }
@@ -315,7 +317,7 @@ http_post_job(struct request *req)
 	http_submit_writer(req);
 	return;
 bad:
-	http_resume(req, MHD_HTTP_BAD_REQUEST, query_error_body(code, cause));
+	http_resume(req, MHD_HTTP_BAD_REQUEST, wire_error_body(code, cause));
 	free(cause);
 }
 
@@ -346,7 +348,7 @@ http_query_job(struct query *q, struct request *req)
 		break;
 	default:
 		r.status = 500;
-		r.body = query_error_body("internal", "unroutable query");
+		r.body = wire_error_body("internal", "unroutable query");
 		break;
 	}
 	http_resume(req, r.status, r.body);
@@ -402,7 +404,7 @@ http_job_cb(void *state, void *arg)
 	}
 	if (q == NULL) {
 		http_resume(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-		    query_error_body("internal", "no database connection for "
+		    wire_error_body("internal", "no database connection for "
 		    "queries (see the daemon's log)"));
 		return;
 	}
@@ -451,7 +453,7 @@ http_dispatch(struct request *req)
 	    req->h->readers, &req->pjob) == -1) {
 		req->retry_after = 1;
 		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    query_error_body("overloaded",
+		    wire_error_body("overloaded",
 		    "too many requests in progress; retry later"));
 	}
 	return MHD_YES;
@@ -581,7 +583,7 @@ http_route(struct request *req, const char *url, const char *method)
 	if (http_route_is_post(req->route) ? !is_post : !is_get)
 		return http_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "bad_request", "method not allowed for this path");
-	if (req->run != NULL && !ingest_is_run_key(req->run))
+	if (req->run != NULL && !wire_is_run_key(req->run))
 		return http_error(req, MHD_HTTP_BAD_REQUEST, "bad_request",
 		    "run: expected 1 to 128 characters of [A-Za-z0-9._:-]");
 	if (req->too_large)

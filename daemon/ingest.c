@@ -26,6 +26,7 @@
 #include "ingest_core.h"
 #include "ingest_dump.h"
 #include "log.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 /*
@@ -84,26 +85,8 @@ ingest_value(const json_t *v, double *d)
 		return 0;
 	case JSON_STRING:
 		s = json_string_value(v);
-		switch (json_string_length(v)) {
-		case 3:
-			if (memcmp(s, "NaN", 3) == 0) {
-				*d = NAN;
-				return 1;
-			}
-			break;
-		case 8:
-			if (memcmp(s, "Infinity", 8) == 0) {
-				*d = INFINITY;
-				return 1;
-			}
-			break;
-		case 9:
-			if (memcmp(s, "-Infinity", 9) == 0) {
-				*d = -INFINITY;
-				return 1;
-			}
-			break;
-		}
+		if (wire_nonfinite_parse(s, json_string_length(v), d))
+			return 1;
 		return -1;
 	default:
 		return -1;
@@ -142,10 +125,10 @@ ingest_named(struct ingest *ig, json_t *obj, enum series_kind kind,
 	    it = json_object_iter_next(obj, it)) {
 		key = json_object_iter_key(it);
 		klen = json_object_iter_key_len(it);
-		if (klen == 0 || klen > INGEST_SERIES_NAME_MAX)
+		if (klen == 0 || klen > WIRE_NAME_MAX)
 			return ingest_fail(ig, "steps[%zu].%s[%s]: expected a "
 			    "series name of 1 to %d bytes", stepi, field,
-			    ingest_quote(q, key, klen), INGEST_SERIES_NAME_MAX);
+			    ingest_quote(q, key, klen), WIRE_NAME_MAX);
 		r = ingest_value(json_object_iter_value(it), &d);
 		if (r == 0)
 			continue;
@@ -389,10 +372,10 @@ ingest_layers_meta(struct ingest *ig, json_t *layers)
 		name = json_object_iter_key(it);
 		len = json_object_iter_key_len(it);
 		info = json_object_iter_value(it);
-		if (len == 0 || len > INGEST_SERIES_NAME_MAX)
+		if (len == 0 || len > WIRE_NAME_MAX)
 			return ingest_fail(ig, "meta.layers[%s]: expected a "
 			    "layer name of 1 to %d bytes",
-			    ingest_quote(q, name, len), INGEST_SERIES_NAME_MAX);
+			    ingest_quote(q, name, len), WIRE_NAME_MAX);
 		if (json_is_null(info))
 			continue;
 		if (!json_is_object(info))
@@ -505,10 +488,10 @@ ingest_layer_names(struct ingest *ig, json_t *names)
 		v = json_array_get(names, i);
 		len = json_string_length(v);	/* 0 for a non-string */
 		if (!json_is_string(v) || len == 0 ||
-		    len > INGEST_SERIES_NAME_MAX)
+		    len > WIRE_NAME_MAX)
 			return ingest_fail(ig, "layer_names[%zu]: expected a "
 			    "series name of 1 to %d bytes", i,
-			    INGEST_SERIES_NAME_MAX);
+			    WIRE_NAME_MAX);
 		if (ingest_name_add(ig, json_string_value(v), len) == -1)
 			return -1;
 	}
@@ -539,10 +522,10 @@ ingest_top(struct ingest *ig, json_t *root)
 	}
 	if ((v = json_object_get(root, "run")) == NULL)
 		return ingest_fail(ig, "missing \"run\"");
-	if (!json_is_string(v) || !ingest_run_key_ok(json_string_value(v),
+	if (!json_is_string(v) || !wire_run_key_ok(json_string_value(v),
 	    json_string_length(v)))
 		return ingest_fail(ig, "run: expected 1 to %d characters of "
-		    "[A-Za-z0-9._:-]", INGEST_RUN_KEY_MAX);
+		    "[A-Za-z0-9._:-]", WIRE_RUN_KEY_MAX);
 	b->run = xstrdup(json_string_value(v));
 	if ((v = json_object_get(root, "meta")) != NULL &&
 	    ingest_meta(ig, v) == -1)

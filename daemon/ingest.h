@@ -14,8 +14,6 @@
 
 #include "batch.h"
 
-#define INGEST_RUN_KEY_MAX	128	/* bytes of [A-Za-z0-9._:-] */
-#define INGEST_SERIES_NAME_MAX	256	/* bytes of UTF-8 */
 #define INGEST_MAX_DEPTH	32	/* JSON nesting accepted anywhere */
 #define INGEST_MAX_SERIES	100000	/* distinct series in one request */
 
@@ -45,8 +43,5 @@ struct batch	*ingest_parse_tree(const char *body, size_t len,
  */
 const char	*ingest_parse_finish(const char *body, size_t len,
 		    const char **code, char **cause);
-
-/* 1 if s is a valid run key (1 to 128 bytes of [A-Za-z0-9._:-]). */
-int		 ingest_is_run_key(const char *s);
 
 #endif

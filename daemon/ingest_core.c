@@ -33,32 +33,6 @@ ingest_fail(struct ingest *ig, const char *fmt, ...)
 	return -1;
 }
 
-int
-ingest_run_key_ok(const char *s, size_t len)
-{
-	size_t	i;
-	char	c;
-
-	if (len == 0 || len > INGEST_RUN_KEY_MAX)
-		return 0;
-	for (i = 0; i < len; i++) {
-		c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == ':' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-int
-ingest_is_run_key(const char *s)
-{
-	if (s == NULL)
-		return 0;
-	return ingest_run_key_ok(s, strnlen(s, INGEST_RUN_KEY_MAX + 1));
-}
-
 /*
  * Seeded multiply-xorshift hash of (kind, name).  The seed comes from
  * the call's stack address, so colliding names cannot be precomputed

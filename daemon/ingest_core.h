@@ -85,8 +85,6 @@ void		 ingest_cleanup(struct ingest *ig);
 /* Record a bad_request cause; returns -1 for the caller to pass on. */
 int		 ingest_fail(struct ingest *ig, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
-/* 1 if [s, s + len) is a valid run key. */
-int		 ingest_run_key_ok(const char *s, size_t len);
 
 enum ingest_key	 ingest_step_key(const char *k, size_t len);
 /* Append name (borrowed) to layer_names; -1 (with a cause) if repeated. */

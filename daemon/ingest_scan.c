@@ -25,6 +25,7 @@
 #include "ingest.h"
 #include "ingest_core.h"
 #include "numscan.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 struct scan {
@@ -152,13 +153,7 @@ scan_value(struct scan *sc, double *d)
 	case '"':
 		if (scan_string(sc, &s, &len) == -1)
 			return -1;
-		if (len == 3 && memcmp(s, "NaN", 3) == 0)
-			*d = NAN;
-		else if (len == 8 && memcmp(s, "Infinity", 8) == 0)
-			*d = INFINITY;
-		else if (len == 9 && memcmp(s, "-Infinity", 9) == 0)
-			*d = -INFINITY;
-		else
+		if (!wire_nonfinite_parse(s, len, d))
 			return -1;
 		return 1;
 	default:
@@ -278,7 +273,7 @@ scan_named(struct scan *sc, enum series_kind kind, size_t stepi,
 	if (scan_peek(sc) != '}') {
 		do {
 			if (scan_key(sc, &k, &len) == -1 || len == 0 ||
-			    len > INGEST_SERIES_NAME_MAX ||
+			    len > WIRE_NAME_MAX ||
 			    scan_value(sc, &d) != 1)
 				return -1;
 			si = scan_named_series(sc, kind, i++, k, len, stepi);
@@ -482,7 +477,7 @@ scan_names(struct scan *sc)
 	if (scan_peek(sc) != ']') {
 		do {
 			if (scan_string(sc, &s, &len) == -1 || len == 0 ||
-			    len > INGEST_SERIES_NAME_MAX ||
+			    len > WIRE_NAME_MAX ||
 			    ingest_name_add(sc->ig, s, len) == -1)
 				return -1;
 		} while (scan_char(sc, ',') == 0);
@@ -524,7 +519,7 @@ scan_top(struct scan *sc)
 		switch (bit) {
 		case TOP_RUN:
 			if (scan_string(sc, &s, &len) == -1 ||
-			    !ingest_run_key_ok(s, len))
+			    !wire_run_key_ok(s, len))
 				return -1;
 			b->run = xstrndup(s, len);
 			break;

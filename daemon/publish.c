@@ -16,8 +16,9 @@
 
 #include "log.h"
 #include "publish.h"
-#include "rowjson.h"
+#include "store_rowjson.h"
 #include "store_json.h"
+#include "wire_json.h"
 #include "ws_stream.h"
 #include "xmalloc.h"
 
@@ -132,7 +133,7 @@ publish_set(json_t *o, enum series_kind kind, const char *name, double v)
 	switch (kind) {
 	case SERIES_LAYER_GRAD:
 		json_object_set_new(json_object_get(o, "layers"), name,
-		    rowjson_number(v));
+		    wire_json_number(v));
 		break;
 	case SERIES_CLIP_PRE_NORM:
 	case SERIES_CLIP_MAX_NORM:
@@ -141,10 +142,10 @@ publish_set(json_t *o, enum series_kind kind, const char *name, double v)
 			json_object_set_new(o, "clip", sub);
 		}
 		json_object_set_new(sub, kind == SERIES_CLIP_PRE_NORM ?
-		    "pre_norm" : "max_norm", rowjson_number(v));
+		    "pre_norm" : "max_norm", wire_json_number(v));
 		break;
 	default:
-		json_object_set_new(o, name, rowjson_number(v));
+		json_object_set_new(o, name, wire_json_number(v));
 		break;
 	}
 }

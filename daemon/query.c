@@ -21,9 +21,11 @@
 
 #include "log.h"
 #include "query_int.h"
+#include "store_rowjson.h"
+#include "wire.h"
+#include "wire_json.h"
 #include "xmalloc.h"
 
-#define QUERY_KEY_MAX		128
 #define QUERY_MMAP_SIZE		((size_t)(sizeof(void *) >= 8 ? 1 << 30 : 0))
 
 /*
@@ -73,10 +75,11 @@ static const char *const query_sql[QS_COUNT] = {
 	[QS_COMMIT] = "COMMIT",
 	[QS_RUN_BY_KEY] =
 	    "SELECT id, first_step, last_step FROM runs WHERE key = ?1",
-	[QS_RUNS] =
-	    "SELECT id FROM runs WHERE (?1 IS NULL OR project = ?1)"
+	[QS_RUNS] = STORE_ROWJSON_RUN_SQL
+	    " WHERE (?1 IS NULL OR project = ?1)"
 	    " AND (?2 IS NULL OR status = ?2)"
 	    " ORDER BY started_at DESC, id DESC",
+	[QS_RUN_BY_ID] = STORE_ROWJSON_RUN_SQL " WHERE id = ?1",
 	[QS_SERIES_OF_RUN] =
 	    "SELECT name, kind, points, last_step, last_value, last_class,"
 	    " numel, depth, shape FROM series WHERE run_id = ?1 ORDER BY id",
@@ -102,8 +105,7 @@ static const char *const query_sql[QS_COUNT] = {
 	    "SELECT id, name FROM series"
 	    " WHERE run_id = ?1 AND kind = 'layer_grad'"
 	    " ORDER BY depth IS NULL, depth, id",
-	[QS_ALERTS] =
-	    "SELECT a.id FROM alerts a JOIN runs r ON r.id = a.run_id"
+	[QS_ALERTS] = STORE_ROWJSON_ALERT_SQL
 	    " WHERE (?1 IS NULL OR r.key = ?1)"
 	    " AND (?2 IS NULL OR a.state = ?2)"
 	    " AND (?3 IS NULL OR a.fired_at >= ?3)"
@@ -134,36 +136,6 @@ query_dump(json_t *j)
 	return s;
 }
 
-/* s as a JSON string; not UTF-8, with '?' for every non-ASCII byte. */
-static json_t *
-query_safe_string(const char *s)
-{
-	json_t	*j;
-	char	*t;
-	size_t	 i;
-
-	if ((j = json_string(s)) != NULL)
-		return j;
-	t = xstrdup(s);
-	for (i = 0; t[i] != '\0'; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			t[i] = '?';
-	j = json_string(t);
-	free(t);
-	return j;
-}
-
-char *
-query_error_body(const char *code, const char *message)
-{
-	json_t	*o;
-
-	o = json_object();
-	json_object_set_new(o, "error", query_safe_string(code));
-	json_object_set_new(o, "message", query_safe_string(message));
-	return query_dump(o);
-}
-
 void
 query_reply_json(struct query_reply *r, json_t *j)
 {
@@ -189,7 +161,7 @@ query_reply_error(struct query_reply *r, unsigned int status,
 	vsnprintf(msg, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	r->status = status;
-	r->body = query_error_body(code, msg);
+	r->body = wire_error_body(code, msg);
 	free(msg);
 }
 
@@ -207,25 +179,6 @@ int
 query_is_absent(const char *s)
 {
 	return s == NULL || *s == '\0';
-}
-
-/* 1 if key is a run key of API.md: 1-128 of [A-Za-z0-9._:-]. */
-int
-query_key_is_valid(const char *key)
-{
-	size_t	i;
-	char	c;
-
-	for (i = 0; key[i] != '\0'; i++) {
-		if (i >= QUERY_KEY_MAX)
-			return 0;
-		c = key[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == ':' || c == '-'))
-			return 0;
-	}
-	return i > 0;
 }
 
 /* Parse decimal digits into 0..INT64_MAX; -1 on anything else. */
@@ -423,7 +376,7 @@ query_find_run(struct query *q, const char *key, int64_t *id, int64_t *first,
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	if (key == NULL || !query_key_is_valid(key)) {
+	if (key == NULL || !wire_is_run_key(key)) {
 		query_reply_error(r, 400, "bad_request", "not a run key: %.*s",
 		    QUERY_ECHO_MAX, key != NULL ? key : "");
 		return 0;

@@ -67,7 +67,4 @@ ssize_t			 query_export_read(struct query_export *x, char *buf,
 			    size_t max);
 void			 query_export_close(struct query_export *x);
 
-/* An allocated {"error": code, "message": message} body. */
-char	*query_error_body(const char *code, const char *message);
-
 #endif

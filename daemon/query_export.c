@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "query_int.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 enum export_format { EXPORT_CSV, EXPORT_JSONL };
@@ -132,11 +133,7 @@ export_format_point(struct query_export *x, int64_t step, double v)
 	char		 val[32];
 	int		 n;
 
-	if (isnan(v))
-		num = "NaN";
-	else if (isinf(v))
-		num = v > 0 ? "Infinity" : "-Infinity";
-	else {
+	if ((num = wire_nonfinite_str(v)) == NULL) {
 		snprintf(val, sizeof val, "%.17g", v);
 		num = val;
 	}
@@ -299,7 +296,7 @@ query_export_open(const char *path, const char *run, const char *format,
 		    format);
 		goto fail;
 	}
-	if (run == NULL || !query_key_is_valid(run)) {
+	if (run == NULL || !wire_is_run_key(run)) {
 		query_reply_error(r, 400, "bad_request", "not a run key: %.*s",
 		    QUERY_ECHO_MAX, run != NULL ? run : "");
 		goto fail;

@@ -16,7 +16,8 @@
 #include <sqlite3.h>
 
 #include "query_int.h"
-#include "rowjson.h"
+#include "store_rowjson.h"
+#include "wire_json.h"
 #include "xmalloc.h"
 
 #define QUERY_HEATMAP_BUCKETS_MAX 10000
@@ -62,11 +63,11 @@ cell_json(const struct cell *c)
 	case CELL_FINITE:
 		return json_real(c->max);
 	case CELL_NINF:
-		return rowjson_number(-INFINITY);
+		return wire_json_number(-INFINITY);
 	case CELL_PINF:
-		return rowjson_number(INFINITY);
+		return wire_json_number(INFINITY);
 	default:
-		return rowjson_number(NAN);
+		return wire_json_number(NAN);
 	}
 }
 

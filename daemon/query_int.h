@@ -27,6 +27,7 @@ enum query_stmt {
 	QS_COMMIT,
 	QS_RUN_BY_KEY,
 	QS_RUNS,
+	QS_RUN_BY_ID,
 	QS_SERIES_OF_RUN,
 	QS_SERIES_BY_NAME,
 	QS_SERIES_BY_KIND,
@@ -154,9 +155,6 @@ void	query_reply_internal(struct query_reply *r, const char *msg);
 
 /* 1 if s is absent or empty: "?from=" means no bound. */
 int	query_is_absent(const char *s);
-
-/* 1 if key is a run key of API.md: 1-128 of [A-Za-z0-9._:-]. */
-int	query_key_is_valid(const char *key);
 
 /*
  * The from/to parameters into [*from, *to], keeping the defaults

@@ -17,7 +17,9 @@
 
 #include "batch.h"
 #include "query_int.h"
-#include "rowjson.h"
+#include "store_rowjson.h"
+#include "wire.h"
+#include "wire_json.h"
 #include "xmalloc.h"
 
 #define QUERY_POINTS_MAX_LIMIT	1000000
@@ -129,7 +131,7 @@ points_thin_nonfinite(struct points *nf, const struct buckets *bk)
 		for (k = 0; k < 4; k++)
 			first[k] = last[k] = -1;
 		for (i = a; i < b; i++) {
-			k = (size_t)rowjson_class(nf->p[i].v);
+			k = (size_t)wire_class(nf->p[i].v);
 			if (first[k] == -1)
 				first[k] = (ssize_t)i;
 			last[k] = (ssize_t)i;
@@ -310,7 +312,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	vals = json_array();
 	for (i = 0; i < pts.n; i++) {
 		json_array_append_new(steps, json_integer(pts.p[i].step));
-		json_array_append_new(vals, rowjson_number(pts.p[i].v));
+		json_array_append_new(vals, wire_json_number(pts.p[i].v));
 	}
 	json_object_set_new(o, "steps", steps);
 	json_object_set_new(o, "values", vals);

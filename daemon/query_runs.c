@@ -16,35 +16,26 @@
 
 #include "log.h"
 #include "query_int.h"
-#include "rowjson.h"
+#include "store_rowjson.h"
+#include "wire.h"
+#include "wire_json.h"
 #include "xmalloc.h"
 
-/*
- * Reply {key: [row(id) for each row of st]}, where st's first column is
- * an id and row builds its API object (NULL: the row vanished).
- */
+/* Reply {key: [row(st) for each row of st]}: API objects of its rows. */
 static void
 query_reply_rows(struct query *q, sqlite3_stmt *st,
-    json_t *(*row)(sqlite3 *, int64_t), const char *key,
-    struct query_reply *r)
+    json_t *(*row)(sqlite3_stmt *), const char *key, struct query_reply *r)
 {
-	json_t	*list, *o;
+	json_t	*list;
 	int	 rc;
 
 	list = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((o = row(q->db, sqlite3_column_int64(st, 0))) == NULL) {
-			query_reply_internal(r, sqlite3_errmsg(q->db));
-			goto done;
-		}
-		json_array_append_new(list, o);
-	}
-	if (rc != SQLITE_DONE) {
-		query_reply_internal(r, sqlite3_errmsg(q->db));
-		goto done;
-	}
-	query_reply_json(r, json_pack("{s:O}", key, list));
-done:
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(list, row(st));
+	if (rc != SQLITE_DONE)
+		query_reply_internal(r, query_errmsg(q));
+	else
+		query_reply_json(r, json_pack("{s:O}", key, list));
 	json_decref(list);
 }
 
@@ -69,7 +60,7 @@ query_runs(struct query *q, const char *project, const char *status,
 		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
 	if (!query_is_absent(status))
 		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-	query_reply_rows(q, st, rowjson_run, "runs", r);
+	query_reply_rows(q, st, store_rowjson_run, "runs", r);
 	query_end(q);
 }
 
@@ -94,7 +85,7 @@ query_series_json(sqlite3_stmt *st)
 		json_object_set_new(o, "last_value", json_null());
 	else
 		json_object_set_new(o, "last_value",
-		    rowjson_number(rowjson_column_value(st, 4, 5)));
+		    wire_json_number(store_rowjson_value(st, 4, 5)));
 	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
 		json_object_set_new(o, "numel",
 		    json_integer(sqlite3_column_int64(st, 6)));
@@ -122,10 +113,13 @@ query_run(struct query *q, const char *run, struct query_reply *r)
 		return;
 	if (query_find_run(q, run, &run_id, NULL, NULL, r) != 1)
 		goto done;
-	if ((o = rowjson_run(q->db, run_id)) == NULL) {
-		query_reply_internal(r, sqlite3_errmsg(q->db));
+	st = query_stmt(q, QS_RUN_BY_ID);
+	sqlite3_bind_int64(st, 1, run_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		query_reply_internal(r, query_errmsg(q));
 		goto done;
 	}
+	o = store_rowjson_run(st);
 	series = json_array();
 	json_object_set_new(o, "series", series);
 	st = query_stmt(q, QS_SERIES_OF_RUN);
@@ -164,7 +158,7 @@ query_alerts(struct query *q, const char *run, const char *state,
 	sqlite3_stmt	*st;
 	double		 t = 0;
 
-	if (!query_is_absent(run) && !query_key_is_valid(run)) {
+	if (!query_is_absent(run) && !wire_is_run_key(run)) {
 		query_reply_error(r, 400, "bad_request", "run: not a run key:"
 		    " %.*s", QUERY_ECHO_MAX, run);
 		return;
@@ -190,7 +184,7 @@ query_alerts(struct query *q, const char *run, const char *state,
 		sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
 	if (!query_is_absent(since))
 		sqlite3_bind_double(st, 3, t);
-	query_reply_rows(q, st, rowjson_alert, "alerts", r);
+	query_reply_rows(q, st, store_rowjson_alert, "alerts", r);
 	query_end(q);
 }
 

@@ -165,33 +165,6 @@ store_buf_free(struct store_buf *buf)
 	free(buf->vals);
 }
 
-/* Class of v for the *_class columns: 0 finite, 1 NaN, 2 +Inf, 3 -Inf. */
-int
-store_class(double v)
-{
-	if (isnan(v))
-		return 1;
-	if (isinf(v))
-		return v > 0 ? 2 : 3;
-	return 0;
-}
-
-/* The value a REAL column and its class column stand for. */
-double
-store_column_value(sqlite3_stmt *s, int value_col, int class_col)
-{
-	switch (sqlite3_column_int(s, class_col)) {
-	case 1:
-		return NAN;
-	case 2:
-		return INFINITY;
-	case 3:
-		return -INFINITY;
-	default:
-		return sqlite3_column_double(s, value_col);
-	}
-}
-
 int
 store_prepare_all(struct store *st, const char *const *sql,
     sqlite3_stmt **stmt, size_t n, char **cause)

@@ -15,6 +15,7 @@
 #include "store.h"
 #include "store_alerts.h"
 #include "store_int.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 const char *const store_alerts_sql[AID_COUNT] = {
@@ -119,7 +120,7 @@ store_alerts_fire(struct store *st, const struct detector_event *ev,
 	sqlite3_bind_int64(s, 6, ev->fire_step);
 	sqlite3_bind_double(s, 7, now);
 	store_alerts_bind_real(s, 8, ev->value);
-	sqlite3_bind_int(s, 9, store_class(ev->value));
+	sqlite3_bind_int(s, 9, wire_class(ev->value));
 	store_alerts_bind_real(s, 10, ev->baseline);
 	store_alerts_bind_real(s, 11, ev->threshold);
 	sqlite3_bind_text(s, 12, ev->message, -1, SQLITE_STATIC);
@@ -149,7 +150,7 @@ store_alerts_change(struct store *st, const struct detector_event *ev,
 		sqlite3_bind_text(s, 4, alert_severity_name(ev->severity), -1,
 		    SQLITE_STATIC);
 		store_alerts_bind_real(s, 5, ev->value);
-		sqlite3_bind_int(s, 6, store_class(ev->value));
+		sqlite3_bind_int(s, 6, wire_class(ev->value));
 		store_alerts_bind_real(s, 7, ev->baseline);
 		store_alerts_bind_real(s, 8, ev->threshold);
 		sqlite3_bind_text(s, 9, ev->message, -1, SQLITE_STATIC);

@@ -231,8 +231,6 @@ int	 store_done(struct store *st, sqlite3_stmt *s, const char *what,
 	    char **cause);
 void	 store_done_quiet(struct store *st, sqlite3_stmt *s);
 int	 store_exec(struct store *st, const char *sql, char **cause);
-int	 store_class(double v);
-double	 store_column_value(sqlite3_stmt *s, int value_col, int class_col);
 void	 store_buf_reserve(struct store_buf *buf, size_t n);
 void	 store_buf_free(struct store_buf *buf);
 

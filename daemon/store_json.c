@@ -5,14 +5,14 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "rowjson.h"
+#include "store_rowjson.h"
 #include "store_int.h"
 #include "store_json.h"
 
 const char *const store_json_sql[JID_COUNT] = {
-	[JID_RUN] = ROWJSON_RUN_SQL " WHERE id = ?1",
-	[JID_ALERT] = ROWJSON_ALERT_SQL " WHERE a.id = ?1",
-	[JID_FIRING] = ROWJSON_ALERT_SQL
+	[JID_RUN] = STORE_ROWJSON_RUN_SQL " WHERE id = ?1",
+	[JID_ALERT] = STORE_ROWJSON_ALERT_SQL " WHERE a.id = ?1",
+	[JID_FIRING] = STORE_ROWJSON_ALERT_SQL
 	    " WHERE a.run_id = ?1 AND a.state = 'firing'"
 	    " ORDER BY a.fired_at, a.id",
 };
@@ -35,13 +35,13 @@ store_json_one(struct store *st, enum store_jid id, int64_t key,
 json_t *
 store_json_run(struct store *st, int64_t run_id)
 {
-	return store_json_one(st, JID_RUN, run_id, rowjson_run_row);
+	return store_json_one(st, JID_RUN, run_id, store_rowjson_run);
 }
 
 json_t *
 store_json_alert(struct store *st, int64_t alert_id)
 {
-	return store_json_one(st, JID_ALERT, alert_id, rowjson_alert_row);
+	return store_json_one(st, JID_ALERT, alert_id, store_rowjson_alert);
 }
 
 json_t *
@@ -53,7 +53,7 @@ store_json_firing_alerts(struct store *st, int64_t run_id)
 	a = json_array();
 	sqlite3_bind_int64(s, 1, run_id);
 	while (sqlite3_step(s) == SQLITE_ROW)
-		json_array_append_new(a, rowjson_alert_row(s));
+		json_array_append_new(a, store_rowjson_alert(s));
 	sqlite3_reset(s);
 	return a;
 }

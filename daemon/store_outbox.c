@@ -15,7 +15,7 @@
 #include "log.h"
 #include "notice.h"
 #include "receiver.h"
-#include "rowjson.h"
+#include "store_rowjson.h"
 #include "store_int.h"
 #include "store_json.h"
 #include "store_outbox.h"

@@ -24,6 +24,8 @@
 #include "log.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_rowjson.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 /* ---- the cache ---------------------------------------------------- */
@@ -201,7 +203,8 @@ store_series_get(struct store *st, int64_t run_id, enum series_kind kind,
 		e->s.id = sqlite3_column_int64(s, 0);
 		e->s.points = sqlite3_column_int64(s, 1);
 		e->s.last_step = sqlite3_column_int64(s, 2);
-		e->s.last_value = store_column_value(s, 3, 4);
+		e->s.last_value = e->s.points > 0 ?
+		    store_rowjson_value(s, 3, 4) : 0;
 		e->s.maxspan = sqlite3_column_int64(s, 5);
 		/* Its tail rows are read on its next append. */
 		e->s.tail = e->s.points > 0 ? STORE_TAIL_UNKNOWN :
@@ -265,7 +268,7 @@ store_series_row_write(struct store *st, struct store_ent *e, char **cause)
 	sqlite3_bind_int64(s, 1, e->s.id);
 	sqlite3_bind_int64(s, 2, e->s.points);
 	if (e->s.points > 0) {
-		class = store_class(e->s.last_value);
+		class = wire_class(e->s.last_value);
 		sqlite3_bind_int64(s, 3, e->s.last_step);
 		if (class == 0)
 			sqlite3_bind_double(s, 4, e->s.last_value);

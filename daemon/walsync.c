@@ -16,6 +16,7 @@
 #include "log.h"
 #include "query.h"
 #include "walsync.h"
+#include "wire_json.h"
 #include "writer.h"
 #include "xmalloc.h"
 #include "thread_name.h"
@@ -65,7 +66,7 @@ walsync_fail(struct writer_job *job)
 {
 	free(job->body);
 	job->status = 503;
-	job->body = query_error_body("overloaded", "the database could not "
+	job->body = wire_error_body("overloaded", "the database could not "
 	    "be synced to disk; retry the request");
 }
 

@@ -36,6 +36,7 @@
 #include "store_outbox.h"
 #include "walsync.h"
 #include "watch.h"
+#include "wire_json.h"
 #include "writer.h"
 #include "xmalloc.h"
 #include "thread_name.h"
@@ -73,7 +74,7 @@ writer_fail(struct writer_job *job, unsigned int status, const char *code,
     const char *message)
 {
 	job->status = status;
-	job->body = query_error_body(code, message);
+	job->body = wire_error_body(code, message);
 }
 
 static char *

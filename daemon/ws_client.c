@@ -15,6 +15,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "now.h"
+#include "wire.h"
 #include "ws_stream.h"
 #include "ws_stream_int.h"
 #include "xmalloc.h"
@@ -334,7 +335,7 @@ ws_client_sub(struct ws_client *c, const char *run, int add,
 		c->all = add;
 		return 0;
 	}
-	if (!ingest_is_run_key(run)) {
+	if (!wire_is_run_key(run)) {
 		*why = "subscribe: a run key, or \"*\"";
 		return -1;
 	}

@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "ingest.h"
+#include "wire.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -502,7 +503,7 @@ test_name_limits(void **state)
 	free(n257);
 }
 
-/* Run keys in a body follow ingest_is_run_key exactly. */
+/* Run keys in a body follow wire_is_run_key exactly. */
 static void
 test_run_key_limits(void **state)
 {
@@ -978,20 +979,20 @@ test_is_run_key(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof good / sizeof good[0]; i++)
-		if (!ingest_is_run_key(good[i]))
+		if (!wire_is_run_key(good[i]))
 			fail_msg("refused run key \"%s\"", good[i]);
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		if (ingest_is_run_key(bad[i]))
+		if (wire_is_run_key(bad[i]))
 			fail_msg("accepted run key \"%s\"", bad[i]);
-	assert_false(ingest_is_run_key(NULL));
+	assert_false(wire_is_run_key(NULL));
 	k = repeat('k', 128);
-	assert_true(ingest_is_run_key(k));
+	assert_true(wire_is_run_key(k));
 	free(k);
 	k = repeat('k', 129);
-	assert_false(ingest_is_run_key(k));
+	assert_false(wire_is_run_key(k));
 	free(k);
 	k = repeat('k', 100000);
-	assert_false(ingest_is_run_key(k));
+	assert_false(wire_is_run_key(k));
 	free(k);
 }
 

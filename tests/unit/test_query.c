@@ -23,8 +23,10 @@
 #include "batch.h"
 #include "chunk.h"
 #include "query.h"
-#include "rowjson.h"
+#include "store_rowjson.h"
 #include "store.h"
+#include "wire.h"
+#include "wire_json.h"
 #include "xmalloc.h"
 
 
@@ -265,7 +267,7 @@ fx_alert(struct fx *fx, int64_t run_id, const char *kind, const char *state,
 	sqlite3_bind_double(st, 5, fired_at);
 	if (isfinite(value))
 		sqlite3_bind_double(st, 6, value);
-	sqlite3_bind_int(st, 7, rowjson_class(value));
+	sqlite3_bind_int(st, 7, wire_class(value));
 	if (detail != NULL)
 		sqlite3_bind_text(st, 8, detail, -1, SQLITE_STATIC);
 	fx_done(fx, st);
@@ -380,34 +382,34 @@ test_rowjson_numbers(void **state)
 	char		*s;
 
 	(void)fx;
-	j = rowjson_number(NAN);
+	j = wire_json_number(NAN);
 	assert_string_equal(json_string_value(j), "NaN");
 	json_decref(j);
-	j = rowjson_number(INFINITY);
+	j = wire_json_number(INFINITY);
 	assert_string_equal(json_string_value(j), "Infinity");
 	json_decref(j);
-	j = rowjson_number(-INFINITY);
+	j = wire_json_number(-INFINITY);
 	assert_string_equal(json_string_value(j), "-Infinity");
 	json_decref(j);
-	j = rowjson_number(0.1);
+	j = wire_json_number(0.1);
 	s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
 	assert_true(strtod(s, NULL) == 0.1);
 	free(s);
 	json_decref(j);
-	assert_int_equal(rowjson_class(1.0), 0);
-	assert_int_equal(rowjson_class(NAN), 1);
-	assert_int_equal(rowjson_class(INFINITY), 2);
-	assert_int_equal(rowjson_class(-INFINITY), 3);
+	assert_int_equal(wire_class(1.0), 0);
+	assert_int_equal(wire_class(NAN), 1);
+	assert_int_equal(wire_class(INFINITY), 2);
+	assert_int_equal(wire_class(-INFINITY), 3);
 
 	st = fx_prepare(fx, "SELECT 2.5, 0, NULL, 1, NULL, 2, 7.0, 3");
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_true(rowjson_column_value(st, 0, 1) == 2.5);
-	assert_true(isnan(rowjson_column_value(st, 2, 3)));
-	assert_true(rowjson_column_value(st, 4, 5) == INFINITY);
-	assert_true(rowjson_column_value(st, 6, 7) == -INFINITY);
+	assert_true(store_rowjson_value(st, 0, 1) == 2.5);
+	assert_true(isnan(store_rowjson_value(st, 2, 3)));
+	assert_true(store_rowjson_value(st, 4, 5) == INFINITY);
+	assert_true(store_rowjson_value(st, 6, 7) == -INFINITY);
 	sqlite3_finalize(st);
 
-	s = query_error_body("bad_request", "bad \xff byte");
+	s = wire_error_body("bad_request", "bad \xff byte");
 	j = json_loads(s, 0, NULL);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "error")),
@@ -417,6 +419,41 @@ test_rowjson_numbers(void **state)
 	json_decref(j);
 	free(s);
 }
+
+/* The API objects of the rows sql (taking ?1 = id) selects, as row() makes them. */
+static json_t *
+fx_rows(struct fx *fx, const char *sql, int64_t id,
+    json_t *(*row)(sqlite3_stmt *))
+{
+	sqlite3_stmt	*st;
+	json_t		*a = json_array();
+
+	assert_int_equal(sqlite3_prepare_v2(fx->db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, row(st));
+	sqlite3_finalize(st);
+	return a;
+}
+
+/* The first of them, or NULL. */
+static json_t *
+fx_row(struct fx *fx, const char *sql, int64_t id,
+    json_t *(*row)(sqlite3_stmt *))
+{
+	json_t	*a = fx_rows(fx, sql, id, row), *o;
+
+	o = json_array_get(a, 0);
+	json_incref(o);
+	json_decref(a);
+	return o;
+}
+
+#define FX_RUN_SQL	STORE_ROWJSON_RUN_SQL " WHERE id = ?1"
+#define FX_ALERT_SQL	STORE_ROWJSON_ALERT_SQL " WHERE a.id = ?1"
+#define FX_FIRING_SQL	STORE_ROWJSON_ALERT_SQL				\
+	" WHERE a.run_id = ?1 AND a.state = 'firing' ORDER BY a.fired_at, a.id"
 
 static void
 test_rowjson_run_alert(void **state)
@@ -433,7 +470,7 @@ test_rowjson_run_alert(void **state)
 	fx_alert(fx, id, "grad_spike", "resolved", 150, 7.5, NULL, NULL);
 	fx_alert(fx, id, "stall", "firing", 100, 1, NULL, NULL);
 
-	j = rowjson_run(fx->db, id);
+	j = fx_row(fx, FX_RUN_SQL, id, store_rowjson_run);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "run")),
 	    "r1");
@@ -453,9 +490,9 @@ test_rowjson_run_alert(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
 	    j, "meta"), "project")), "proj");
 	json_decref(j);
-	assert_null(rowjson_run(fx->db, id + 100));
+	assert_null(fx_row(fx, FX_RUN_SQL, id + 100, store_rowjson_run));
 
-	j = rowjson_firing_alerts(fx->db, id);
+	j = fx_rows(fx, FX_FIRING_SQL, id, store_rowjson_alert);
 	assert_int_equal(json_array_size(j), 2);
 	a = json_array_get(j, 0);	/* oldest first */
 	assert_string_equal(json_string_value(json_object_get(a, "kind")),
@@ -479,13 +516,13 @@ test_rowjson_run_alert(void **state)
 	assert_string_equal(json_string_value(json_object_get(a, "message")),
 	    "something happened");
 	json_decref(j);
-	j = rowjson_alert(fx->db, 2);
+	j = fx_row(fx, FX_ALERT_SQL, 2, store_rowjson_alert);
 	assert_non_null(j);
 	assert_true(json_real_value(json_object_get(j, "value")) == 7.5);
 	assert_string_equal(json_string_value(json_object_get(j, "state")),
 	    "resolved");
 	json_decref(j);
-	assert_null(rowjson_alert(fx->db, 99));
+	assert_null(fx_row(fx, FX_ALERT_SQL, 99, store_rowjson_alert));
 }
 
 /* ---- runs ---------------------------------------------------------------- */

@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rowjson: turns rows of runs and alerts into the JSON objects of
- * API.md, and maps non-finite numbers to and from their wire strings
- * and *_class columns (schema 0001).  Stateless: each call prepares its
- * statement on the connection it is given, so any thread may call it
- * with the connection that thread owns.
+ * store_rowjson: stored rows of runs and alerts as API.md's JSON
+ * objects (see store_rowjson.h).  Pure; any thread.
  */
 #include <math.h>
 #include <stdint.h>
@@ -13,54 +10,19 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "rowjson.h"
+#include "store_rowjson.h"
+#include "wire.h"
+#include "wire_json.h"
 
-#define ROWJSON_CLASS_FINITE	0
-#define ROWJSON_CLASS_NAN	1
-#define ROWJSON_CLASS_PINF	2
-#define ROWJSON_CLASS_NINF	3
-
-json_t *
-rowjson_number(double v)
-{
-	if (isnan(v))
-		return json_string("NaN");
-	if (isinf(v))
-		return json_string(v > 0 ? "Infinity" : "-Infinity");
-	return json_real(v);
-}
-
-int
-rowjson_class(double v)
-{
-	if (isnan(v))
-		return ROWJSON_CLASS_NAN;
-	if (isinf(v))
-		return v > 0 ? ROWJSON_CLASS_PINF : ROWJSON_CLASS_NINF;
-	return ROWJSON_CLASS_FINITE;
-}
-
-/*
- * The class column wins over the REAL column, which SQLite stores as
- * NULL for a NaN.  A NULL REAL of class 0 has no number: the caller
- * checks for NULL first; NaN is returned for it.
- */
 double
-rowjson_column_value(sqlite3_stmt *st, int value_col, int class_col)
+store_rowjson_value(sqlite3_stmt *st, int value_col, int class_col)
 {
-	switch (sqlite3_column_int(st, class_col)) {
-	case ROWJSON_CLASS_NAN:
+	int	class = sqlite3_column_int(st, class_col);
+
+	if (class == WIRE_FINITE &&
+	    sqlite3_column_type(st, value_col) == SQLITE_NULL)
 		return NAN;
-	case ROWJSON_CLASS_PINF:
-		return INFINITY;
-	case ROWJSON_CLASS_NINF:
-		return -INFINITY;
-	default:
-		break;
-	}
-	if (sqlite3_column_type(st, value_col) == SQLITE_NULL)
-		return NAN;
-	return sqlite3_column_double(st, value_col);
+	return wire_class_value(class, sqlite3_column_double(st, value_col));
 }
 
 /* Column col as a JSON string, or null. */
@@ -92,17 +54,17 @@ rowjson_real(sqlite3_stmt *st, int col)
 {
 	if (sqlite3_column_type(st, col) == SQLITE_NULL)
 		return json_null();
-	return rowjson_number(sqlite3_column_double(st, col));
+	return wire_json_number(sqlite3_column_double(st, col));
 }
 
 /* A REAL column with its class column, or null when it has no value. */
 static json_t *
 rowjson_classed(sqlite3_stmt *st, int value_col, int class_col)
 {
-	if (sqlite3_column_int(st, class_col) == ROWJSON_CLASS_FINITE &&
+	if (sqlite3_column_int(st, class_col) == WIRE_FINITE &&
 	    sqlite3_column_type(st, value_col) == SQLITE_NULL)
 		return json_null();
-	return rowjson_number(rowjson_column_value(st, value_col, class_col));
+	return wire_json_number(store_rowjson_value(st, value_col, class_col));
 }
 
 /* A TEXT column holding JSON, parsed; null when NULL or unparsable. */
@@ -121,7 +83,7 @@ rowjson_parsed(sqlite3_stmt *st, int col)
 }
 
 json_t *
-rowjson_run_row(sqlite3_stmt *st)
+store_rowjson_run(sqlite3_stmt *st)
 {
 	json_t	*o;
 
@@ -142,33 +104,8 @@ rowjson_run_row(sqlite3_stmt *st)
 	return o;
 }
 
-/* One row of a statement taking ?1; NULL when there is none. */
-static json_t *
-rowjson_one(sqlite3 *db, const char *sql, int64_t id,
-    json_t *(*row)(sqlite3_stmt *))
-{
-	sqlite3_stmt	*st = NULL;
-	json_t		*o = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		o = row(st);
-done:
-	sqlite3_finalize(st);
-	return o;
-}
-
 json_t *
-rowjson_run(sqlite3 *db, int64_t run_id)
-{
-	return rowjson_one(db, ROWJSON_RUN_SQL " WHERE id = ?1", run_id,
-	    rowjson_run_row);
-}
-
-json_t *
-rowjson_alert_row(sqlite3_stmt *st)
+store_rowjson_alert(sqlite3_stmt *st)
 {
 	json_t	*o;
 
@@ -198,32 +135,4 @@ rowjson_alert_row(sqlite3_stmt *st)
 			json_object_set(o, "tensors", t);
 	}
 	return o;
-}
-
-json_t *
-rowjson_firing_alerts(sqlite3 *db, int64_t run_id)
-{
-	static const char	 sql[] = ROWJSON_ALERT_SQL
-	    " WHERE a.run_id = ?1 AND a.state = 'firing'"
-	    " ORDER BY a.fired_at, a.id";
-	sqlite3_stmt		*st = NULL;
-	json_t			*a;
-
-	a = json_array();
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	sqlite3_bind_int64(st, 1, run_id);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(a, rowjson_alert_row(st));
-
-done:
-	sqlite3_finalize(st);
-	return a;
-}
-
-json_t *
-rowjson_alert(sqlite3 *db, int64_t alert_id)
-{
-	return rowjson_one(db, ROWJSON_ALERT_SQL " WHERE a.id = ?1", alert_id,
-	    rowjson_alert_row);
 }

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_rowjson: stored rows of runs and alerts as docs/API.md's JSON
+ * objects, and a REAL column read back with its class column (schema
+ * 0001).  Pure functions of a statement's current row, shared by the
+ * writer (store_json.c) and the readers (query*.c), each on its own
+ * connection with its own prepared statements; any thread.
+ */
+#ifndef GW_STORE_ROWJSON_H
+#define GW_STORE_ROWJSON_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+/*
+ * The columns of a run and of an alert, for statements that end with a
+ * WHERE and whose rows store_rowjson_run() and store_rowjson_alert()
+ * turn into API.md's objects.
+ */
+#define STORE_ROWJSON_RUN_SQL						\
+	"SELECT key, project, status, health, first_step, last_step,"	\
+	" started_at, last_seen, points, dropped, config, meta,"	\
+	" (SELECT count(*) FROM alerts"				\
+	"  WHERE alerts.run_id = runs.id AND state = 'firing')"	\
+	" FROM runs"
+#define STORE_ROWJSON_ALERT_SQL						\
+	"SELECT a.id, r.key, a.kind, a.severity, a.state, a.series,"	\
+	" a.onset_step, a.fire_step, a.resolve_step, a.fired_at,"	\
+	" a.resolved_at, a.value, a.value_class, a.baseline, a.threshold," \
+	" a.message, a.detail FROM alerts a JOIN runs r ON r.id = a.run_id"
+
+/* The run or alert in the current row of st. */
+json_t	*store_rowjson_run(sqlite3_stmt *st);
+json_t	*store_rowjson_alert(sqlite3_stmt *st);
+
+/*
+ * A REAL column with its class column: the class wins (SQLite stores a
+ * NaN as NULL); a NULL of class 0 has no number and reads as NaN, so
+ * callers that care check for NULL first.
+ */
+double	 store_rowjson_value(sqlite3_stmt *st, int value_col, int class_col);
+
+#endif

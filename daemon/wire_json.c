@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wire_json: the JSON forms of the wire's numbers and error bodies
+ * (see wire_json.h).  Pure; any thread.
+ */
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "wire.h"
+#include "wire_json.h"
+#include "xmalloc.h"
+
+json_t *
+wire_json_number(double v)
+{
+	const char	*s = wire_nonfinite_str(v);
+
+	return s != NULL ? json_string(s) : json_real(v);
+}
+
+/* s as a JSON string; not UTF-8, with '?' for every non-ASCII byte. */
+static json_t *
+wire_json_safe_string(const char *s)
+{
+	json_t	*j;
+	char	*t;
+	size_t	 i;
+
+	if ((j = json_string(s)) != NULL)
+		return j;
+	t = xstrdup(s);
+	for (i = 0; t[i] != '\0'; i++)
+		if ((unsigned char)t[i] >= 0x80)
+			t[i] = '?';
+	j = json_string(t);
+	free(t);
+	return j;
+}
+
+char *
+wire_error_body(const char *code, const char *message)
+{
+	json_t	*o;
+	char	*s;
+
+	o = json_object();
+	json_object_set_new(o, WIRE_ERROR_KEY, wire_json_safe_string(code));
+	json_object_set_new(o, WIRE_MESSAGE_KEY,
+	    wire_json_safe_string(message));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		fatalx("wire_json: json_dumps failed");
+	return s;
+}

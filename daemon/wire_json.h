@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wire_json: the daemon's JSON forms of client_lib/wire.h's rules: a
+ * number that may be non-finite, and the error body every failed
+ * request and route answers with.  Pure functions; any thread.
+ */
+#ifndef GW_WIRE_JSON_H
+#define GW_WIRE_JSON_H
+
+#include <jansson.h>
+
+/* A JSON number, or the string "NaN", "Infinity", "-Infinity". */
+json_t	*wire_json_number(double v);
+
+/*
+ * An allocated {"error": code, "message": message} body (compact);
+ * bytes that are not UTF-8 become '?'.
+ */
+char	*wire_error_body(const char *code, const char *message);
+
+#endif
