@@ -225,14 +225,20 @@ struct store {
 	struct chunk_buf	 enc;		/* an encoded chunk */
 };
 
-/* store.c */
+/* store_sql.c: plumbing on the writer's connection. */
+/* A cause "store: what: <SQLite's message>"; returns -1. */
 int	 store_err(struct store *st, char **cause, const char *what);
+/* Step a statement that returns no row, then reset it; -1 and *cause. */
 int	 store_done(struct store *st, sqlite3_stmt *s, const char *what,
 	    char **cause);
+/* Like store_done(), for cleanup paths that have a cause already. */
 void	 store_done_quiet(struct store *st, sqlite3_stmt *s);
 int	 store_exec(struct store *st, const char *sql, char **cause);
 void	 store_buf_reserve(struct store_buf *buf, size_t n);
 void	 store_buf_free(struct store_buf *buf);
+/* Prepare n statements sql[] into stmt[]; -1 and *cause on failure. */
+int	 store_prepare_all(struct store *st, const char *const *sql,
+	    sqlite3_stmt **stmt, size_t n, char **cause);
 
 /* store_migrate.c: bring the schema to this binary's version. */
 int	 store_migrate(struct store *st, const char *path, char **cause);
@@ -243,24 +249,27 @@ struct store_ent *store_cache_get(struct store *st, int64_t run_id,
 		    int kind, const char *name);
 struct store_ent *store_cache_find(struct store *st, int64_t run_id,
 		    int kind, const char *name);
-void		 store_queue(struct store *st, struct store_ent *e);
 int		 store_series_apply(struct store *st, int64_t run_id,
 		    const struct batch_series *bs, char **cause);
 int		 store_layer_meta(struct store *st, int64_t run_id,
 		    const struct batch_layer_meta *lm, char **cause);
-int		 store_series_row_write(struct store *st, struct store_ent *e,
-		    char **cause);
-int		 store_chunks_write(struct store *st, struct store_ent *e,
-		    const int64_t *steps, const double *vals, size_t n,
-		    char **cause);
-void		 store_normalize(struct store *st, const int64_t *steps,
-		    const double *vals, size_t n, struct store_buf *out,
-		    const int64_t **rsteps, const double **rvals, size_t *rn);
-void		 store_bad_add(struct store *st, int64_t id, int64_t n,
-		    char *why);
-int		 store_bad_quarantine(struct store *st, struct store_ent *e,
-		    int tails, char **cause);
 int		 store_flush_all(struct store *st, int atomic, char **cause);
+
+/* store_rows.c: a series' chunk rows and series row. */
+void	 store_queue(struct store *st, struct store_ent *e);
+int	 store_series_row_write(struct store *st, struct store_ent *e,
+	    char **cause);
+int	 store_chunks_read(struct store *st, sqlite3_stmt *s, char **cause);
+int	 store_chunks_write(struct store *st, struct store_ent *e,
+	    const int64_t *steps, const double *vals, size_t n, char **cause);
+void	 store_normalize(struct store *st, const int64_t *steps,
+	    const double *vals, size_t n, struct store_buf *out,
+	    const int64_t **rsteps, const double **rvals, size_t *rn);
+void	 store_merge(struct store *st, const int64_t *os, const double *ov,
+	    size_t on, const int64_t *ns, const double *nv, size_t nn);
+void	 store_bad_add(struct store *st, int64_t id, int64_t n, char *why);
+int	 store_bad_quarantine(struct store *st, struct store_ent *e,
+	    int tails, char **cause);
 
 /* store_tails.c: the open tail of each series. */
 int	 store_tail_load(struct store *st, struct store_ent *e, char **cause);
@@ -271,9 +280,5 @@ int	 store_tail_flush(struct store *st, struct store_ent *e, char **cause);
 void	 store_tail_compact(struct store *st, struct store_ent *e);
 void	 store_tail_free(struct store *st, struct store_ent *e);
 int	 store_tails_trim(struct store *st, char **cause);
-
-/* Prepare n statements sql[] into stmt[]; -1 and *cause on failure. */
-int	 store_prepare_all(struct store *st, const char *const *sql,
-	    sqlite3_stmt **stmt, size_t n, char **cause);
 
 #endif
