@@ -136,10 +136,11 @@ DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_co
 	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o \
 	detector_rules_tensor.o detector_order.o
 STORE_OBJS := store.o store_sql.o store_rows.o store_series.o store_tails.o store_migrate.o store_alerts.o \
-	store_history.o store_json.o store_outbox.o chunk.o store_rowjson.o notice.o receiver.o \
+	store_history.o store_json.o store_outbox.o chunk.o store_rowjson.o chunk_read.o notice.o receiver.o \
 	alert_kind.o
 QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o wire_json.o \
-	query_export.o store_rowjson.o chunk.o
+	query_export.o store_rowjson.o chunk.o chunk_read.o
+UNIT_DEPS_test_chunk := chunk_read.o
 UNIT_DEPS_test_store := $(STORE_OBJS)
 UNIT_DEPS_test_query := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_ingest := $(INGEST_OBJS)
@@ -283,7 +284,7 @@ $(BUILD)/bench/detector: bench/detector.c $(addprefix $(BUILD)/daemon/,$(DETECTO
 
 # The chunk codec alone; built by `make bench`, run by hand.
 BENCH_BINS += $(BUILD)/bench/chunk
-$(BUILD)/bench/chunk: bench/chunk.c $(addprefix $(BUILD)/daemon/,chunk.o log.o xmalloc.o)
+$(BUILD)/bench/chunk: bench/chunk.c $(addprefix $(BUILD)/daemon/,chunk.o chunk_read.o log.o xmalloc.o)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Idaemon -Iclient_lib -o $@ $(filter %.c %.o,$^) -lm
 
