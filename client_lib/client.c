@@ -48,40 +48,6 @@ gw__init_once(void)
 	pthread_atfork(NULL, NULL, gw__atfork_child);
 }
 
-int64_t
-gw__now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-double
-gw__wall_time(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-void
-gw__debug(const struct gw_client *c, const char *fmt, ...)
-{
-	char	line[512];
-	va_list	ap;
-	int	saved = errno;
-
-	if (!c->debug)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "gradwatch: %s: %s\n", c->run, line);
-	errno = saved;
-}
-
 void
 gw__wake(struct gw_client *c)
 {
@@ -116,34 +82,6 @@ gw__pow2(size_t n)
 	while (p < n)
 		p <<= 1;
 	return p;
-}
-
-void
-gw__client_free(struct gw_client *c)
-{
-	if (c == NULL)
-		return;
-	gw__sender_free(c->snd);
-	gw__transport_free(c->tr);
-	gw__ring_cleanup(&c->ring);
-	gw__ring_cleanup(&c->prio);
-	gw__names_cleanup(&c->layers);
-	gw__names_cleanup(&c->metrics);
-	free(c->url);
-	free(c->url_ingest);
-	free(c->url_finish);
-	free(c->run);
-	free(c->project);
-	free(c->config_json);
-	free(c->meta_extra);
-	free(c->spool_path);
-	if (c->auth != NULL)
-		explicit_bzero(c->auth, strlen(c->auth));
-	free(c->auth);
-	pthread_cond_destroy(&c->cv_sender);
-	pthread_cond_destroy(&c->cv_done);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
 }
 
 int

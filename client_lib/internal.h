@@ -351,13 +351,16 @@ int64_t	 gw__spool_size(const struct gw__spool *sp);
 /* The URL to post rec to, allocated; NULL when out of memory. */
 char	*gw__spool_url(const char *base, const struct gw__spool_rec *rec);
 
-/* client.c */
-/* Free c and all it owns (the sender must be gone or be the caller). */
-void	 gw__client_free(struct gw_client *c);
+/* util.c: clocks (monotonic ms, wall seconds) and the debug line. */
 int64_t	 gw__now_ms(void);
 double	 gw__wall_time(void);
 void	 gw__debug(const struct gw_client *c, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+
+/* sender.c: free c and all it owns (the sender gone or the caller). */
+void	 gw__client_free(struct gw_client *c);
+
+/* client.c */
 /* Any thread: wake the sender now (once per crossing of the half mark). */
 void	 gw__wake(struct gw_client *c);
 
