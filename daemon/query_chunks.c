@@ -25,16 +25,6 @@ const struct chunk_cols chunk_cols_plain = {	/* QUERY_ROW_COLS */
 	CC_FIRST, CC_LAST, CC_N, CC_DATA
 };
 
-static void
-chunk_reserve(struct chunk *c, size_t n)
-{
-	if (n <= c->cap)
-		return;
-	c->steps = xreallocarray(c->steps, n, sizeof *c->steps);
-	c->vals = xreallocarray(c->vals, n, sizeof *c->vals);
-	c->cap = n;
-}
-
 void
 chunk_cleanup(struct chunk *c)
 {
@@ -44,94 +34,84 @@ chunk_cleanup(struct chunk *c)
 }
 
 /*
- * Decode the row in st (its columns as cc says) into v with chunk.h's
- * rules, and check it against its columns (count and range): -1 with
- * *why (in q->err) naming the damage.  A damaged row fails the query
- * that meets it: its points are never silently left out.
+ * Decode the row in st (its columns as cc says) into *steps and *vals
+ * (grown to *cap) with chunk.h's rules, and check it against its
+ * columns (count and range): the point count, or -1 with *cause naming
+ * the damage.  A damaged row fails the query that meets it: its points
+ * are never silently left out.
  */
-int
-chunk_view_get(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
-    struct chunk_view *v, const char **why)
+static int64_t
+row_decode(sqlite3_stmt *st, const struct chunk_cols *cc, int64_t **steps,
+    double **vals, size_t *cap, char **cause)
 {
-	const void	*blob;
-	char		*cause = NULL;
-	int64_t		 n;
+	const void	*blob = sqlite3_column_blob(st, cc->data);
+	char		*why = NULL;
+	int64_t		 first, last, n;
 	size_t		 got;
 
-	v->first = sqlite3_column_int64(st, cc->first);
-	v->last = sqlite3_column_int64(st, cc->last);
+	first = sqlite3_column_int64(st, cc->first);
+	last = sqlite3_column_int64(st, cc->last);
 	n = sqlite3_column_int64(st, cc->n);
-	blob = sqlite3_column_blob(st, cc->data);
 	if (n <= 0 || n > CHUNK_MAX_POINTS || blob == NULL) {
-		snprintf(q->err, sizeof q->err, "damaged chunk at steps "
-		    "%" PRId64 "..%" PRId64 ": no data or a bad count", v->first,
-		    v->last);
-		*why = q->err;
+		xasprintf(cause, "damaged chunk at steps %" PRId64 "..%" PRId64
+		    ": no data or a bad count", first, last);
 		return -1;
 	}
-	if ((size_t)n > q->dcap) {
-		q->dcap = (size_t)n;
-		q->dsteps = xreallocarray(q->dsteps, q->dcap, sizeof *q->dsteps);
-		q->dvals = xreallocarray(q->dvals, q->dcap, sizeof *q->dvals);
+	if ((size_t)n > *cap) {
+		*cap = (size_t)n;
+		*steps = xreallocarray(*steps, *cap, sizeof **steps);
+		*vals = xreallocarray(*vals, *cap, sizeof **vals);
 	}
 	if (chunk_decode(blob, (size_t)sqlite3_column_bytes(st, cc->data),
-	    q->dsteps, q->dvals, (size_t)n, &got, &cause) == -1 ||
-	    got != (size_t)n || q->dsteps[0] != v->first ||
-	    q->dsteps[n - 1] != v->last) {
-		snprintf(q->err, sizeof q->err, "damaged chunk at steps "
-		    "%" PRId64 "..%" PRId64 ": %s", v->first, v->last,
-		    cause != NULL ? cause : "its points disagree with its "
-		    "columns");
-		free(cause);
-		*why = q->err;
+	    *steps, *vals, (size_t)n, &got, &why) == -1 ||
+	    got != (size_t)n || (*steps)[0] != first ||
+	    (*steps)[n - 1] != last) {
+		xasprintf(cause, "damaged chunk at steps %" PRId64 "..%" PRId64
+		    ": %s", first, last, why != NULL ? why :
+		    "its points disagree with its columns");
+		free(why);
 		return -1;
 	}
+	return n;
+}
+
+int
+chunk_view_get(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
+    struct chunk_view *v, char **cause)
+{
+	int64_t	n;
+
+	if ((n = row_decode(st, cc, &q->dsteps, &q->dvals, &q->dcap,
+	    cause)) == -1)
+		return -1;
+	v->first = sqlite3_column_int64(st, cc->first);
+	v->last = sqlite3_column_int64(st, cc->last);
 	v->n = (size_t)n;
 	v->steps = q->dsteps;
 	v->vals = q->dvals;
 	return 0;
 }
 
-/*
- * Decode the row in st (QUERY_ROW_COLS) into c, checked as by
- * chunk_view_get(); -1 with the damage in err.
- */
 int
-chunk_copy(sqlite3_stmt *st, struct chunk *c, char *err, size_t errlen)
+chunk_copy(sqlite3_stmt *st, struct chunk *c, char **cause)
 {
-	const void	*blob = sqlite3_column_blob(st, CC_DATA);
-	char		*cause = NULL;
-	int64_t		 first, last, n;
-	size_t		 got;
+	int64_t	n;
 
-	first = sqlite3_column_int64(st, CC_FIRST);
-	last = sqlite3_column_int64(st, CC_LAST);
-	n = sqlite3_column_int64(st, CC_N);
-	if (n > 0 && n <= CHUNK_MAX_POINTS && blob != NULL) {
-		chunk_reserve(c, (size_t)n);
-		if (chunk_decode(blob, (size_t)sqlite3_column_bytes(st,
-		    CC_DATA), c->steps, c->vals, (size_t)n, &got,
-		    &cause) == 0 && got == (size_t)n &&
-		    c->steps[0] == first && c->steps[n - 1] == last) {
-			c->n = (size_t)n;
-			c->pos = 0;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "damaged chunk at steps %" PRId64 "..%" PRId64
-	    ": %s", first, last, cause != NULL ? cause :
-	    "its points disagree with its columns");
-	free(cause);
-	return -1;
+	if ((n = row_decode(st, &chunk_cols_plain, &c->steps, &c->vals,
+	    &c->cap, cause)) == -1)
+		return -1;
+	c->n = (size_t)n;
+	c->pos = 0;
+	return 0;
 }
 
 /*
  * Decode the row with id (a chunk; a tail row when negative), valid
- * until the next decode; -1 with *why.
+ * until the next decode; -1 with *cause.
  */
 int
 query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
-    const char **why)
+    char **cause)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -140,9 +120,9 @@ query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
 	sqlite3_bind_int64(st, 1, id < 0 ? -id : id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		return chunk_view_get(q, st, &chunk_cols_plain, v, why);
-	*why = rc == SQLITE_DONE ? "chunk vanished inside a read transaction" :
-	    query_errmsg(q);
+		return chunk_view_get(q, st, &chunk_cols_plain, v, cause);
+	*cause = xstrdup(rc == SQLITE_DONE ?
+	    "chunk vanished inside a read transaction" : query_errmsg(q));
 	return -1;
 }
 

@@ -154,7 +154,7 @@ export_format_point(struct query_export *x, int64_t step, double v)
 static int
 export_load_pending(struct query_export *x)
 {
-	char		 why[256];
+	char		*cause = NULL;
 	int		 rc;
 
 	if (x->nact == x->capact) {
@@ -163,8 +163,9 @@ export_load_pending(struct query_export *x)
 		memset(x->act + x->nact, 0,
 		    (x->capact - x->nact) * sizeof *x->act);
 	}
-	if (chunk_copy(x->chunks, &x->act[x->nact], why, sizeof why) == -1) {
-		log_warnx("query: export: %s", why);
+	if (chunk_copy(x->chunks, &x->act[x->nact], &cause) == -1) {
+		log_warnx("query: export: %s", cause);
+		free(cause);
 		return -1;
 	}
 	x->nact++;

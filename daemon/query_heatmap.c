@@ -113,7 +113,7 @@ heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
  */
 static int
 heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
-    struct cell *cells, const char **why)
+    struct cell *cells, char **cause)
 {
 	struct chunk_view	v;
 
@@ -124,7 +124,7 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 		return 0;
 	}
 	if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
-	    why) == -1)
+	    cause) == -1)
 		return -1;
 	heat_fold_view(&v, bk, cells);
 	return 0;
@@ -133,7 +133,7 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 /* Fill cells with layer sid's largest value per bucket, by its index. */
 static int
 query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
-    struct cell *cells, const char **why)
+    struct cell *cells, char **cause)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -143,13 +143,13 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 	sqlite3_bind_int64(st, 2, bk->lo);
 	sqlite3_bind_int64(st, 3, bk->hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (heat_add_chunk(q, st, bk, cells, why) == -1)
+		if (heat_add_chunk(q, st, bk, cells, cause) == -1)
 			break;
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return -1;
 	if (rc != SQLITE_DONE) {
-		*why = query_errmsg(q);
+		*cause = xstrdup(query_errmsg(q));
 		return -1;
 	}
 	return 0;
@@ -159,14 +159,14 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 static int
 query_heatmap_cells(struct query *q, const struct heat_layer *layers,
     size_t nl, const struct buckets *bk, struct cell *cells,
-    const char **why)
+    char **cause)
 {
 	size_t	l;
 
 	/* Each layer through its bounded index range: O(window) rows. */
 	for (l = 0; l < nl; l++)
 		if (query_heatmap_layer(q, layers[l].sid, bk,
-		    cells + layers[l].row * bk->nb, why) == -1)
+		    cells + layers[l].row * bk->nb, cause) == -1)
 			return -1;
 	return 0;
 }
@@ -180,7 +180,7 @@ query_heatmap(struct query *q, const char *run, const char *from,
 	struct cell		*cells = NULL;
 	sqlite3_stmt		*st;
 	json_t			*o = NULL, *names, *steps, *values, *row;
-	const char		*why;
+	char			*cause = NULL;
 	int64_t			 run_id, first, last, lo, hi, nb;
 	size_t			 i, l, nl = 0, cap = 0;
 	int			 rc;
@@ -238,8 +238,9 @@ query_heatmap(struct query *q, const char *run, const char *from,
 	if (nl > 1)
 		qsort(layers, nl, sizeof *layers, heat_layer_cmp);
 	if (nl > 0 && bk.nb > 0 &&
-	    query_heatmap_cells(q, layers, nl, &bk, cells, &why) == -1) {
-		query_reply_internal(r, why);
+	    query_heatmap_cells(q, layers, nl, &bk, cells, &cause) == -1) {
+		query_reply_internal(r, cause);
+		free(cause);
 		goto done;
 	}
 	values = json_array();

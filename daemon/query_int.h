@@ -147,8 +147,10 @@ view_value(const struct chunk_view *v, size_t i)
 
 void	query_reply_json(struct query_reply *r, json_t *j);
 
-void __attribute__((format(printf, 4, 5)))	query_reply_error(struct query_reply *r, unsigned int status,
-    const char *code, const char *fmt, ...);
+/* An error reply: status, the API's code and a formatted message. */
+void	query_reply_error(struct query_reply *r, unsigned int status,
+	    const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
 
 /* A 500 for an SQLite failure, or for the cause already in msg. */
 void	query_reply_internal(struct query_reply *r, const char *msg);
@@ -160,12 +162,12 @@ int	query_is_absent(const char *s);
  * The from/to parameters into [*from, *to], keeping the defaults
  * already there when absent.  -1 with r filled on garbage or from > to.
  */
-int	query_parse_range(const char *from, const char *to, int64_t *lo, int64_t *hi,
-    struct query_reply *r);
+int	query_parse_range(const char *from, const char *to, int64_t *lo,
+	    int64_t *hi, struct query_reply *r);
 
 /* An integer parameter in [min, max] or its default; -1 with r filled. */
-int	query_parse_count(const char *name, const char *s, int64_t min, int64_t max,
-    int64_t *out, struct query_reply *r);
+int	query_parse_count(const char *name, const char *s, int64_t min,
+	    int64_t max, int64_t *out, struct query_reply *r);
 
 /*
  * Map the file for reading: a heatmap walks hundreds of thousands of
@@ -193,38 +195,38 @@ void	query_end(struct query *q);
  * Look up run key: 1 and its id (and first/last step, -1 when NULL),
  * 0 with r filled (400 malformed, 404 unknown), -1 with r filled (500).
  */
-int	query_find_run(struct query *q, const char *key, int64_t *id, int64_t *first,
-    int64_t *last, struct query_reply *r);
+int	query_find_run(struct query *q, const char *key, int64_t *id,
+	    int64_t *first, int64_t *last, struct query_reply *r);
 
 /* ---- query_chunks.c: rows read back, buckets ----------------------------- */
 
 void	chunk_cleanup(struct chunk *c);
 
 /*
- * Decode the row in st (its columns as cc says) into v with chunk.h's
- * rules, and check it against its columns (count and range): -1 with
- * *why (in q->err) naming the damage.  A damaged row fails the query
- * that meets it: its points are never silently left out.
+ * Decode the row in st (its columns as cc says) into v, valid until the
+ * next decode on q, with chunk.h's rules, and check it against its
+ * columns (count and range): -1 with *cause naming the damage.  A
+ * damaged row fails the query that meets it: its points are never
+ * silently left out.
  */
-int	chunk_view_get(struct query *q, sqlite3_stmt *st, const struct chunk_cols *cc,
-    struct chunk_view *v, const char **why);
+int	chunk_view_get(struct query *q, sqlite3_stmt *st,
+	    const struct chunk_cols *cc, struct chunk_view *v, char **cause);
 
-/*
- * Decode the row in st (QUERY_ROW_COLS) into c, checked as by
- * chunk_view_get(); -1 with the damage in err.
- */
-int	chunk_copy(sqlite3_stmt *st, struct chunk *c, char *err, size_t errlen);
+/* The same into c (QUERY_ROW_COLS), which keeps its points. */
+int	chunk_copy(sqlite3_stmt *st, struct chunk *c, char **cause);
 
 /*
  * Decode the row with id (a chunk; a tail row when negative), valid
- * until the next decode; -1 with *why.
+ * until the next decode; -1 with *cause.
  */
 int	query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
-    const char **why);
+	    char **cause);
 
 /* Cut [lo, hi] into about nb_want buckets of equal width. */
-void	buckets_init(struct buckets *bk, int64_t lo, int64_t hi, uint64_t nb_want);
+void	buckets_init(struct buckets *bk, int64_t lo, int64_t hi,
+	    uint64_t nb_want);
 
+/* The bucket of step (in [lo, hi]). */
 size_t	buckets_index(const struct buckets *bk, int64_t step);
 
 /*
@@ -234,7 +236,7 @@ size_t	buckets_index(const struct buckets *bk, int64_t step);
 int	buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st);
 
 void	view_walk_init(struct view_walk *w, const struct chunk_view *v,
-    const struct buckets *bk);
+	    const struct buckets *bk);
 
 /*
  * The next run of points [*i0, *i1) lying in one bucket *b: 1, or 0

@@ -152,11 +152,11 @@ points_thin_nonfinite(struct points *nf, const struct buckets *bk)
 
 /*
  * Every point of series sid in [from, to] into pts, in step order.
- * -1 with *why (static) on a database error or a broken chunk.
+ * -1 with *cause on a database error or a broken chunk.
  */
 static int
 query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
-    struct points *pts, const char **why)
+    struct points *pts, char **cause)
 {
 	struct chunk_view	 v;
 	sqlite3_stmt		*st;
@@ -169,7 +169,7 @@ query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (chunk_view_get(q, st, &chunk_cols_plain, &v, why) == -1) {
+		if (chunk_view_get(q, st, &chunk_cols_plain, &v, cause) == -1) {
 			sqlite3_reset(st);
 			return -1;
 		}
@@ -184,7 +184,7 @@ query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		*why = query_errmsg(q);
+		*cause = xstrdup(query_errmsg(q));
 		return -1;
 	}
 	if (!sorted)
@@ -195,11 +195,11 @@ query_points_all(struct query *q, int64_t sid, int64_t from, int64_t to,
 /*
  * Downsample series sid over bk into pts (step order): per bucket its
  * min and max finite point, plus the non-finite points.  *exact is the
- * number of points in range.  -1 with *why on error.
+ * number of points in range.  -1 with *cause on error.
  */
 static int
 query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
-    size_t max, struct points *pts, int64_t *exact, const char **why)
+    size_t max, struct points *pts, int64_t *exact, char **cause)
 {
 	struct chunk_view	 v;
 	struct bucket		*b;
@@ -225,12 +225,12 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 			continue;
 		}
 		if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
-		    why) == -1)
+		    cause) == -1)
 			goto done;
 		points_fold_view(&v, bk, b, &nf, exact);
 	}
 	if (rc != SQLITE_DONE) {
-		*why = query_errmsg(q);
+		*cause = xstrdup(query_errmsg(q));
 		goto done;
 	}
 	if (nf.n > 1)
@@ -264,11 +264,11 @@ done:
 
 /*
  * Fill o with series sid's points in [from, to], downsampled when more
- * than max lie there.  -1 with *why on error.
+ * than max lie there.  -1 with *cause on error.
  */
 static int
 query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
-    size_t max, json_t *o, const char **why)
+    size_t max, json_t *o, char **cause)
 {
 	struct points	 pts = { NULL, 0, 0 };
 	struct buckets	 bk;
@@ -284,7 +284,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	sqlite3_bind_int64(st, 2, from);
 	sqlite3_bind_int64(st, 3, to);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		*why = query_errmsg(q);
+		*cause = xstrdup(query_errmsg(q));
 		sqlite3_reset(st);
 		goto done;
 	}
@@ -297,7 +297,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 		buckets_init(&bk, lo > from ? lo : from, hi < to ? hi : to,
 		    max / 2);
 		if (query_points_bucketed(q, sid, &bk, max, &pts, &exact,
-		    why) == -1)
+		    cause) == -1)
 			goto done;
 		if (exact <= (int64_t)max)
 			pts.n = 0;	/* the bound overcounted: send all */
@@ -305,7 +305,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 			downsampled = 1;
 	}
 	if (!downsampled && total > 0 &&
-	    query_points_all(q, sid, from, to, &pts, why) == -1)
+	    query_points_all(q, sid, from, to, &pts, cause) == -1)
 		goto done;
 
 	steps = json_array();
@@ -386,7 +386,7 @@ query_points(struct query *q, const char *run, const char *series,
 {
 	json_t		*all = NULL, *o;
 	char		*list = NULL, *name, *next, *kind;
-	const char	*why;
+	char		*cause = NULL;
 	int64_t		 run_id, lo = 0, hi = INT64_MAX, nmax, sid;
 	int		 rc;
 
@@ -438,8 +438,9 @@ query_points(struct query *q, const char *run, const char *series,
 			goto done;
 		}
 		if (query_series_points(q, sid, lo, hi, (size_t)nmax, o,
-		    &why) == -1) {
-			query_reply_internal(r, why);
+		    &cause) == -1) {
+			query_reply_internal(r, cause);
+		free(cause);
 			goto done;
 		}
 	}
