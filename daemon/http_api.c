@@ -163,11 +163,12 @@ http_json(struct request *req, unsigned int status, char *body)
 	return http_reply(req, status, body, "application/json");
 }
 
+/* Answer now with the error code (and its status) and message. */
 static enum MHD_Result
-http_error(struct request *req, unsigned int status, const char *code,
-    const char *message)
+http_error(struct request *req, const char *code, const char *message)
 {
-	return http_json(req, status, wire_error_body(code, message));
+	return http_json(req, wire_status(code),
+	    wire_error_body(code, message));
 }
 
 /* Worker or writer thread: the reply is ready; wake the MHD thread. */
@@ -178,6 +179,13 @@ http_resume(struct request *req, unsigned int status, char *body)
 	req->reply = body;
 	req->ready = 1;
 	MHD_resume_connection(req->conn);	/* req may be freed after this */
+}
+
+/* Worker or writer thread: the reply is the error code and message. */
+static void
+http_resume_error(struct request *req, const char *code, const char *message)
+{
+	http_resume(req, wire_status(code), wire_error_body(code, message));
 }
 
 /* ---- routing --------------------------------------------------------- */
@@ -275,9 +283,8 @@ http_submit_writer(struct request *req)
 		batch_free(job->batch);
 		job->batch = NULL;
 		req->retry_after = 1;
-		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    wire_error_body("overloaded",
-		    "the writer is behind; retry after the Retry-After delay"));
+		http_resume_error(req, "overloaded",
+		    "the writer is behind; retry after the Retry-After delay");
 	}
 }
 
@@ -317,7 +324,7 @@ http_post_job(struct request *req)
 	http_submit_writer(req);
 	return;
 bad:
-	http_resume(req, MHD_HTTP_BAD_REQUEST, wire_error_body(code, cause));
+	http_resume_error(req, code, cause);
 	free(cause);
 }
 
@@ -347,7 +354,7 @@ http_query_job(struct query *q, struct request *req)
 		query_alerts(q, p[P_RUN], p[P_STATE], p[P_SINCE], &r);
 		break;
 	default:
-		r.status = 500;
+		r.status = wire_status("internal");
 		r.body = wire_error_body("internal", "unroutable query");
 		break;
 	}
@@ -403,9 +410,8 @@ http_job_cb(void *state, void *arg)
 		return;
 	}
 	if (q == NULL) {
-		http_resume(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
-		    wire_error_body("internal", "no database connection for "
-		    "queries (see the daemon's log)"));
+		http_resume_error(req, "internal", "no database connection "
+		    "for queries (see the daemon's log)");
 		return;
 	}
 	http_query_job(q, req);
@@ -452,9 +458,8 @@ http_dispatch(struct request *req)
 	if (pool_submit(http_route_is_post(req->route) ? req->h->parsers :
 	    req->h->readers, &req->pjob) == -1) {
 		req->retry_after = 1;
-		http_resume(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    wire_error_body("overloaded",
-		    "too many requests in progress; retry later"));
+		http_resume_error(req, "overloaded",
+		    "too many requests in progress; retry later");
 	}
 	return MHD_YES;
 }
@@ -538,8 +543,7 @@ http_static(struct request *req, const char *url)
 
 	if (h->hooks.static_file == NULL ||
 	    h->hooks.static_file(h->hooks.arg, url, &body, &len, &type) == -1)
-		return http_error(req, MHD_HTTP_NOT_FOUND, "not_found",
-		    "no such path");
+		return http_error(req, "not_found", "no such path");
 	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
 	    MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
@@ -577,17 +581,18 @@ http_route(struct request *req, const char *url, const char *method)
 	if (req->route == ROUTE_NONE) {
 		if (is_get && strncmp(url, "/api/", 5) != 0)
 			return http_static(req, url);
-		return http_error(req, MHD_HTTP_NOT_FOUND, "not_found",
-		    "no such path");
+		return http_error(req, "not_found", "no such path");
 	}
 	if (http_route_is_post(req->route) ? !is_post : !is_get)
-		return http_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-		    "bad_request", "method not allowed for this path");
+		/* The one status its code does not give (API.md). */
+		return http_json(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    wire_error_body("bad_request",
+		    "method not allowed for this path"));
 	if (req->run != NULL && !wire_is_run_key(req->run))
-		return http_error(req, MHD_HTTP_BAD_REQUEST, "bad_request",
+		return http_error(req, "bad_request",
 		    "run: expected 1 to 128 characters of [A-Za-z0-9._:-]");
 	if (req->too_large)
-		return http_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+		return http_error(req, "too_large",
 		    "request body over the limit");
 	switch (req->route) {
 	case ROUTE_HEALTHZ:
@@ -624,12 +629,12 @@ http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
 	 */
 	if (req->route != ROUTE_HEALTHZ && !http_is_static(req->route, url) &&
 	    !http_is_authorized(h, conn))
-		return http_error(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		return http_error(req, "unauthorized",
 		    "missing or wrong 'Authorization: Bearer <token>'");
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && (len = strtoull(cl, NULL, 10)) > h->cfg->max_body)
-		return http_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+		return http_error(req, "too_large",
 		    "request body over the limit");
 	return MHD_YES;
 }

@@ -143,9 +143,9 @@ query_reply_json(struct query_reply *r, json_t *j)
 	r->body = query_dump(j);
 }
 
-void __attribute__((format(printf, 4, 5)))
-query_reply_error(struct query_reply *r, unsigned int status,
-    const char *code, const char *fmt, ...)
+void
+query_reply_error(struct query_reply *r, const char *code,
+    const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*msg;
@@ -160,7 +160,7 @@ query_reply_error(struct query_reply *r, unsigned int status,
 	va_start(ap, fmt);
 	vsnprintf(msg, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	r->status = status;
+	r->status = wire_status(code);
 	r->body = wire_error_body(code, msg);
 	free(msg);
 }
@@ -169,7 +169,7 @@ query_reply_error(struct query_reply *r, unsigned int status,
 void
 query_reply_internal(struct query_reply *r, const char *msg)
 {
-	query_reply_error(r, 500, "internal", "query: %s", msg);
+	query_reply_error(r, "internal", "query: %s", msg);
 }
 
 /* ---- parameters ---------------------------------------------------------- */
@@ -210,17 +210,17 @@ query_parse_range(const char *from, const char *to, int64_t *lo, int64_t *hi,
     struct query_reply *r)
 {
 	if (!query_is_absent(from) && query_parse_u63(from, lo) == -1) {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "from: not a step: %.*s", QUERY_ECHO_MAX, from);
 		return -1;
 	}
 	if (!query_is_absent(to) && query_parse_u63(to, hi) == -1) {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "to: not a step: %.*s", QUERY_ECHO_MAX, to);
 		return -1;
 	}
 	if (!query_is_absent(from) && !query_is_absent(to) && *lo > *hi) {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "from %" PRId64 " is after to %" PRId64, *lo, *hi);
 		return -1;
 	}
@@ -235,7 +235,7 @@ query_parse_count(const char *name, const char *s, int64_t min, int64_t max,
 	if (query_is_absent(s))
 		return 0;
 	if (query_parse_u63(s, out) == -1 || *out < min || *out > max) {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "%s: want an integer from %" PRId64 " to %" PRId64 ": %.*s",
 		    name, min, max, QUERY_ECHO_MAX, s);
 		return -1;
@@ -377,7 +377,7 @@ query_find_run(struct query *q, const char *key, int64_t *id, int64_t *first,
 	int		 rc;
 
 	if (key == NULL || !wire_is_run_key(key)) {
-		query_reply_error(r, 400, "bad_request", "not a run key: %.*s",
+		query_reply_error(r, "bad_request", "not a run key: %.*s",
 		    QUERY_ECHO_MAX, key != NULL ? key : "");
 		return 0;
 	}
@@ -385,7 +385,7 @@ query_find_run(struct query *q, const char *key, int64_t *id, int64_t *first,
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		query_reply_error(r, 404, "not_found", "no run %s", key);
+		query_reply_error(r, "not_found", "no run %s", key);
 		sqlite3_reset(st);
 		return 0;
 	}

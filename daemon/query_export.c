@@ -292,13 +292,13 @@ query_export_open(const char *path, const char *run, const char *format,
 	else if (strcmp(format, "jsonl") == 0)
 		x->format = EXPORT_JSONL;
 	else {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "format: want csv or jsonl, not %.*s", QUERY_ECHO_MAX,
 		    format);
 		goto fail;
 	}
 	if (run == NULL || !wire_is_run_key(run)) {
-		query_reply_error(r, 400, "bad_request", "not a run key: %.*s",
+		query_reply_error(r, "bad_request", "not a run key: %.*s",
 		    QUERY_ECHO_MAX, run != NULL ? run : "");
 		goto fail;
 	}
@@ -328,7 +328,7 @@ query_export_open(const char *path, const char *run, const char *format,
 	sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		query_reply_error(r, 404, "not_found", "no run %s", run);
+		query_reply_error(r, "not_found", "no run %s", run);
 		goto fail;
 	}
 	if (rc != SQLITE_ROW) {

@@ -147,10 +147,9 @@ view_value(const struct chunk_view *v, size_t i)
 
 void	query_reply_json(struct query_reply *r, json_t *j);
 
-/* An error reply: status, the API's code and a formatted message. */
-void	query_reply_error(struct query_reply *r, unsigned int status,
-	    const char *code, const char *fmt, ...)
-	    __attribute__((format(printf, 4, 5)));
+/* An error reply: the API's code (its status) and a message. */
+void	query_reply_error(struct query_reply *r, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* A 500 for an SQLite failure, or for the cause already in msg. */
 void	query_reply_internal(struct query_reply *r, const char *msg);

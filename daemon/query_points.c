@@ -392,7 +392,7 @@ query_points(struct query *q, const char *run, const char *series,
 
 	nmax = QUERY_POINTS_MAX_DEFAULT;
 	if (query_is_absent(series)) {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "series: name at least one series");
 		return;
 	}
@@ -411,7 +411,7 @@ query_points(struct query *q, const char *run, const char *series,
 		if ((next = strchr(name, ',')) != NULL)
 			*next++ = '\0';
 		if (*name == '\0') {
-			query_reply_error(r, 400, "bad_request",
+			query_reply_error(r, "bad_request",
 			    "series: empty name in %.*s", QUERY_ECHO_MAX,
 			    series);
 			goto done;
@@ -424,7 +424,7 @@ query_points(struct query *q, const char *run, const char *series,
 			goto done;
 		}
 		if (rc == 0) {
-			query_reply_error(r, 404, "not_found",
+			query_reply_error(r, "not_found",
 			    "run %s has no series %.*s", run, QUERY_ECHO_MAX,
 			    name);
 			goto done;
@@ -433,7 +433,7 @@ query_points(struct query *q, const char *run, const char *series,
 		json_object_set_new(o, "kind", json_string(kind));
 		free(kind);
 		if (json_object_set_new(all, name, o) == -1) {
-			query_reply_error(r, 400, "bad_request",
+			query_reply_error(r, "bad_request",
 			    "series: name is not UTF-8");
 			goto done;
 		}

@@ -48,7 +48,7 @@ query_runs(struct query *q, const char *project, const char *status,
 	if (!query_is_absent(status) && strcmp(status, "running") != 0 &&
 	    strcmp(status, "finished") != 0 && strcmp(status, "failed") != 0 &&
 	    strcmp(status, "stalled") != 0) {
-		query_reply_error(r, 400, "bad_request", "status: want running,"
+		query_reply_error(r, "bad_request", "status: want running,"
 		    " finished, failed or stalled, not %.*s", QUERY_ECHO_MAX,
 		    status);
 		return;
@@ -159,19 +159,19 @@ query_alerts(struct query *q, const char *run, const char *state,
 	double		 t = 0;
 
 	if (!query_is_absent(run) && !wire_is_run_key(run)) {
-		query_reply_error(r, 400, "bad_request", "run: not a run key:"
+		query_reply_error(r, "bad_request", "run: not a run key:"
 		    " %.*s", QUERY_ECHO_MAX, run);
 		return;
 	}
 	if (!query_is_absent(state) && strcmp(state, "firing") != 0 &&
 	    strcmp(state, "resolved") != 0) {
-		query_reply_error(r, 400, "bad_request",
+		query_reply_error(r, "bad_request",
 		    "state: want firing or resolved, not %.*s", QUERY_ECHO_MAX,
 		    state);
 		return;
 	}
 	if (!query_is_absent(since) && query_parse_time(since, &t) == -1) {
-		query_reply_error(r, 400, "bad_request", "since: want seconds"
+		query_reply_error(r, "bad_request", "since: want seconds"
 		    " since the epoch, not %.*s", QUERY_ECHO_MAX, since);
 		return;
 	}

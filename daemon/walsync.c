@@ -65,7 +65,7 @@ static void
 walsync_fail(struct writer_job *job)
 {
 	free(job->body);
-	job->status = 503;
+	job->status = wire_status("overloaded");
 	job->body = wire_error_body("overloaded", "the database could not "
 	    "be synced to disk; retry the request");
 }

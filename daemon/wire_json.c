@@ -4,6 +4,7 @@
  * (see wire_json.h).  Pure; any thread.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -37,6 +38,28 @@ wire_json_safe_string(const char *s)
 	j = json_string(t);
 	free(t);
 	return j;
+}
+
+unsigned int
+wire_status(const char *code)
+{
+	static const struct {
+		const char	*code;
+		unsigned int	 status;
+	} table[] = {
+		{ "bad_json", 400 },
+		{ "bad_request", 400 },
+		{ "unauthorized", 401 },
+		{ "not_found", 404 },
+		{ "too_large", 413 },
+		{ "overloaded", 503 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (strcmp(code, table[i].code) == 0)
+			return table[i].status;
+	return 500;
 }
 
 char *

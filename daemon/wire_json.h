@@ -13,6 +13,14 @@
 json_t	*wire_json_number(double v);
 
 /*
+ * The HTTP status of an error code of docs/API.md (bad_json and
+ * bad_request 400,
+ * unauthorized 401, not_found 404, too_large 413, overloaded 503,
+ * anything else 500): the one table of them.
+ */
+unsigned int	 wire_status(const char *code);
+
+/*
  * An allocated {"error": code, "message": message} body (compact);
  * bytes that are not UTF-8 become '?'.
  */

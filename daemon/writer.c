@@ -69,11 +69,11 @@ struct writer {
 	_Atomic int	 wake_pending;
 };
 
+/* Answer job with the error code (and its status) and message. */
 static void
-writer_fail(struct writer_job *job, unsigned int status, const char *code,
-    const char *message)
+writer_fail(struct writer_job *job, const char *code, const char *message)
 {
-	job->status = status;
+	job->status = wire_status(code);
 	job->body = wire_error_body(code, message);
 }
 
@@ -104,13 +104,13 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 		rc = store_finish_run(w->st, job->run, job->finish_status,
 		    job->received_at, run_id, &cause);
 		if (rc == 1) {
-			writer_fail(job, 404, "not_found", "no such run");
+			writer_fail(job, "not_found", "no such run");
 			return;
 		}
 	}
 	if (rc == -1) {
 		log_warnx("writer: %s", cause);
-		writer_fail(job, 500, "internal", cause);
+		writer_fail(job, "internal", cause);
 		free(cause);
 		*run_id = -1;
 		return;
@@ -199,7 +199,7 @@ writer_answer(struct writer *w, struct writer_job *job)
 
 	run = store_json_run(w->st, job->run_id);
 	if (run == NULL) {
-		writer_fail(job, 500, "internal", "run vanished after commit");
+		writer_fail(job, "internal", "run vanished after commit");
 		return;
 	}
 	if (job->kind == WRITER_JOB_FINISH) {
@@ -335,7 +335,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	if (store_begin(w->st, &cause) == -1) {
 		log_warnx("writer: %s", cause);
 		for (i = 0; i < n; i++)
-			writer_fail(jobs[i], 503, "overloaded", cause);
+			writer_fail(jobs[i], "overloaded", cause);
 		free(cause);
 		goto answer;
 	}
@@ -358,7 +358,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		log_warnx("writer: commit of %zu requests failed: %s", n, cause);
 		for (i = 0; i < n; i++)
 			if (jobs[i]->run_id != -1) {
-				writer_fail(jobs[i], 503, "overloaded", cause);
+				writer_fail(jobs[i], "overloaded", cause);
 				jobs[i]->run_id = -1;
 			}
 		free(cause);
