@@ -143,6 +143,7 @@ QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o
 UNIT_DEPS_test_chunk := chunk_read.o
 UNIT_DEPS_test_store := $(STORE_OBJS)
 UNIT_DEPS_test_publish := $(STORE_OBJS)
+UNIT_DEPS_test_watch := $(STORE_OBJS) $(DETECTOR_OBJS) detection.o now.o
 UNIT_DEPS_test_query := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_ingest := $(INGEST_OBJS)
 UNIT_DEPS_test_ingest_scan := $(INGEST_OBJS)
