@@ -130,7 +130,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 
 # test_<module> links <module>.o, the generic modules and what UNIT_DEPS_<test> adds.
-UNIT_COMMON := batch.o log.o xmalloc.o wire_json.o
+UNIT_COMMON := batch.o log.o now.o xmalloc.o wire_json.o
 INGEST_OBJS := ingest.o ingest_core.o ingest_dump.o ingest_scan.o numscan.o
 DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_config.o \
 	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o \

@@ -13,5 +13,11 @@ double	now_mono(void);
 double	now_wall(void);
 /* now_mono() in whole microseconds, for timers on integer grids. */
 int64_t	now_mono_us(void);
+/*
+ * The wall-clock time ms milliseconds from now, as the absolute
+ * deadline pthread_cond_timedwait() takes.
+ */
+struct timespec;
+void	now_deadline(struct timespec *ts, int64_t ms);
 
 #endif

@@ -149,16 +149,9 @@ query_reply_error(struct query_reply *r, const char *code,
 {
 	va_list	 ap;
 	char	*msg;
-	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		fatalx("query: vsnprintf failed");
-	msg = xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
 	r->status = wire_status(code);
 	r->body = wire_error_body(code, msg);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "now.h"
 #include "queue.h"
 #include "xmalloc.h"
 
@@ -110,13 +111,7 @@ queue_pop_wait(struct queue *q, void **out, size_t max, size_t max_weight,
 	struct timespec	until;
 	size_t		n;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	now_deadline(&until, timeout_ms);
 	pthread_mutex_lock(&q->lock);
 	while (q->count == 0 && !q->closed)
 		if (pthread_cond_timedwait(&q->nonempty, &q->lock,

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "now.h"
 #include "store_checkpoint.h"
 #include "store_int.h"
 #include "log.h"
@@ -83,8 +84,7 @@ checkpoint_main(void *arg)
 	pthread_mutex_lock(&cp->lock);
 	while (!cp->stopping) {
 		if (!cp->pending) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += CHECKPOINT_IDLE_SEC;
+			now_deadline(&until, CHECKPOINT_IDLE_SEC * 1000);
 			pthread_cond_timedwait(&cp->wake, &cp->lock, &until);
 			if (cp->stopping)
 				break;

@@ -65,19 +65,29 @@ xstrndup(const char *s, size_t n)
 }
 
 int
+xvasprintf(char **ret, const char *fmt, va_list ap)
+{
+	va_list	ap2;
+	int	n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		fatal("xasprintf");
+	*ret = xmalloc((size_t)n + 1);
+	vsnprintf(*ret, (size_t)n + 1, fmt, ap);
+	return n;
+}
+
+int
 xasprintf(char **ret, const char *fmt, ...)
 {
 	va_list	ap;
 	int	n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		fatal("xasprintf");
-	*ret = xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(*ret, (size_t)n + 1, fmt, ap);
+	n = xvasprintf(ret, fmt, ap);
 	va_end(ap);
 	return n;
 }

@@ -6,6 +6,7 @@
 #ifndef GW_XMALLOC_H
 #define GW_XMALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 void	*xmalloc(size_t);
@@ -16,5 +17,7 @@ char	*xstrndup(const char *, size_t);
 /* Allocate a formatted string into *ret; returns its length. */
 int	 xasprintf(char **ret, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+int	 xvasprintf(char **ret, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 2, 0)));
 
 #endif
