@@ -505,10 +505,9 @@ config_read_token(struct config *cfg, char **cause)
 		xasprintf(cause, "%s: %s", cfg->token_file, strerror(errno));
 		return -1;
 	}
-	if (getline(&line, &cap, f) == -1)
-		line = NULL;
+	/* getline may allocate even when it reads nothing: keep line to free. */
+	t = getline(&line, &cap, f) == -1 ? NULL : config_trim(line);
 	fclose(f);
-	t = line == NULL ? NULL : config_trim(line);
 	if (t == NULL || *t == '\0') {
 		xasprintf(cause, "%s: the first line holds no token",
 		    cfg->token_file);
@@ -574,6 +573,11 @@ config_finish(struct config *cfg, char **cause)
 {
 	if (cfg->ws_host == NULL)
 		cfg->ws_host = xstrdup(cfg->http_host);
+	if (cfg->ws_port == 0 && cfg->http_port == UINT16_MAX) {
+		xasprintf(cause, "http port %u leaves no next port for the "
+		    "stream: give ws ADDR:PORT", cfg->http_port);
+		return -1;
+	}
 	if (cfg->ws_port == 0)
 		cfg->ws_port = cfg->http_port == 0 ? 0 :
 		    (uint16_t)(cfg->http_port + 1);

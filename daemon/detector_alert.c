@@ -192,7 +192,8 @@ detector_alert_settled(const struct run *r, struct alert *al, int ok,
 		return 0;
 	}
 	al->ok++;
-	if (al->cycles > (uint8_t)r->cfg->flap_cycles)
+	/* A double compare: the setting may exceed what cycles can count. */
+	if ((double)al->cycles > r->cfg->flap_cycles)
 		steps *= 2;
 	return al->ok >= steps;
 }

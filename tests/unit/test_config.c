@@ -764,6 +764,13 @@ test_ws_default(void **state)
 	assert_int_equal(cfg.http_port, 8000);
 	config_cleanup(&cfg);
 
+	/* HTTP on the last port: no next port for the stream, said so. */
+	config_init(&cfg);
+	set_ok(&cfg, "http", "127.0.0.1:65535");
+	finish_fails(&cfg, "http port 65535 leaves no next port for the "
+	    "stream: give ws ADDR:PORT");
+	config_cleanup(&cfg);
+
 	/* Port 0 (the system picks) for HTTP: the stream's too. */
 	config_init(&cfg);
 	set_ok(&cfg, "http", "127.0.0.1:0");
@@ -865,12 +872,17 @@ test_token_file(void **state)
 	assert_string_equal(cfg.token, "xyz");
 	config_cleanup(&cfg);
 
-	/*
-	 * An empty first line is no token, even with one below it.  (A
-	 * file of no bytes at all is refused too, but config_read_token
-	 * then leaks getline's buffer, so valgrind would fail this test.)
-	 */
+	/* An empty first line is no token, nor is a file of no bytes. */
 	p = write_file("token-empty", "\n");
+	config_init(&cfg);
+	set_ok(&cfg, "token-file", p);
+	xasprintf(&want, "%s: the first line holds no token", p);
+	finish_fails(&cfg, want);
+	free(want);
+	assert_null(cfg.token);
+	config_cleanup(&cfg);
+
+	p = write_file("token-nothing", "");
 	config_init(&cfg);
 	set_ok(&cfg, "token-file", p);
 	xasprintf(&want, "%s: the first line holds no token", p);
