@@ -260,6 +260,10 @@ void	 store_queue(struct store *st, struct store_ent *e);
 int	 store_series_row_write(struct store *st, struct store_ent *e,
 	    char **cause);
 int	 store_chunks_read(struct store *st, sqlite3_stmt *s, char **cause);
+/* Bind a summary to ?col..?col+4: min, its step, max, its step, non-finite. */
+struct chunk_summary;
+void	 store_summary_bind(sqlite3_stmt *s, int col,
+	    const struct chunk_summary *sum);
 int	 store_chunks_write(struct store *st, struct store_ent *e,
 	    const int64_t *steps, const double *vals, size_t n, char **cause);
 void	 store_normalize(struct store *st, const int64_t *steps,

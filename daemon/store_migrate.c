@@ -282,18 +282,7 @@ store_legacy_one(struct store *st, sqlite3_stmt **ls,
 	s = ls[LEG_UPDATE];
 	sqlite3_bind_int64(s, 1, c->id);
 	sqlite3_bind_blob(s, 2, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
-	if (sum.nfinite > 0) {
-		sqlite3_bind_double(s, 3, sum.min);
-		sqlite3_bind_int64(s, 4, sum.min_step);
-		sqlite3_bind_double(s, 5, sum.max);
-		sqlite3_bind_int64(s, 6, sum.max_step);
-	} else {
-		sqlite3_bind_null(s, 3);
-		sqlite3_bind_null(s, 4);
-		sqlite3_bind_null(s, 5);
-		sqlite3_bind_null(s, 6);
-	}
-	sqlite3_bind_int64(s, 7, (int64_t)sum.nonfinite);
+	store_summary_bind(s, 3, &sum);
 	return store_done(st, s, "re-encode chunk", cause);
 }
 

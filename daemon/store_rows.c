@@ -212,6 +212,23 @@ store_chunks_read(struct store *st, sqlite3_stmt *s, char **cause)
 	return 0;
 }
 
+void
+store_summary_bind(sqlite3_stmt *s, int col, const struct chunk_summary *sum)
+{
+	if (sum->nfinite > 0) {
+		sqlite3_bind_double(s, col, sum->min);
+		sqlite3_bind_int64(s, col + 1, sum->min_step);
+		sqlite3_bind_double(s, col + 2, sum->max);
+		sqlite3_bind_int64(s, col + 3, sum->max_step);
+	} else {
+		sqlite3_bind_null(s, col);
+		sqlite3_bind_null(s, col + 1);
+		sqlite3_bind_null(s, col + 2);
+		sqlite3_bind_null(s, col + 3);
+	}
+	sqlite3_bind_int64(s, col + 4, (int64_t)sum->nonfinite);
+}
+
 /* Bind ?2..?10 of a chunk insert or update: the points and their summary. */
 static int
 store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
@@ -229,18 +246,7 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
 	sqlite3_bind_int64(s, 3, steps[n - 1]);
 	sqlite3_bind_int64(s, 4, (int64_t)n);
 	sqlite3_bind_blob(s, 5, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
-	if (sum.nfinite > 0) {
-		sqlite3_bind_double(s, 6, sum.min);
-		sqlite3_bind_int64(s, 7, sum.min_step);
-		sqlite3_bind_double(s, 8, sum.max);
-		sqlite3_bind_int64(s, 9, sum.max_step);
-	} else {
-		sqlite3_bind_null(s, 6);
-		sqlite3_bind_null(s, 7);
-		sqlite3_bind_null(s, 8);
-		sqlite3_bind_null(s, 9);
-	}
-	sqlite3_bind_int64(s, 10, (int64_t)sum.nonfinite);
+	store_summary_bind(s, 6, &sum);
 	return 0;
 }
 
