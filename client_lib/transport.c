@@ -251,11 +251,13 @@ gw__reply_text(const struct gw__reply *r, char *out, size_t size)
 	json_t	*root;
 
 	root = json_loadb(r->body, r->len, 0, NULL);
-	if (root != NULL && json_is_string(json_object_get(root, "message")))
+	if (root != NULL &&
+	    json_is_string(json_object_get(root, WIRE_MESSAGE_KEY)))
 		snprintf(out, size, "%s: %s",
-		    json_is_string(json_object_get(root, "error")) ?
-		    json_string_value(json_object_get(root, "error")) : "error",
-		    json_string_value(json_object_get(root, "message")));
+		    json_is_string(json_object_get(root, WIRE_ERROR_KEY)) ?
+		    json_string_value(json_object_get(root, WIRE_ERROR_KEY)) :
+		    "error",
+		    json_string_value(json_object_get(root, WIRE_MESSAGE_KEY)));
 	else
 		snprintf(out, size, "%.120s", r->len > 0 ? r->body : "no body");
 	json_decref(root);

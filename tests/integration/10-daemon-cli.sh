@@ -38,8 +38,9 @@ is "$?" 0 "with a token a non-loopback address is fine"
 "$GRADWATCHD" -n --http 0.0.0.0:7070 --allow-remote >/dev/null 2>&1
 is "$?" 0 "--allow-remote lifts the loopback rule"
 
-# Flags override the file: the file says one port, the flag another.
-p=$(free_port)
+# Flags override the file: the file says one port, the flag another
+# (the stream takes the next port: free too).
+p=$(free_port_pair)
 printf 'http 127.0.0.1:1\n' > "$TMP/port.conf"
 "$GRADWATCHD" -c "$TMP/port.conf" --http "127.0.0.1:$p" --db "$TMP/f.db" 2>"$TMP/f.log" &
 pid=$!
@@ -58,7 +59,7 @@ is "$DAEMON_STATUS" 0 "SIGINT exits 0"
 
 # A database from a newer gradwatchd is refused with a clear message.
 sqlite3 "$TMP/gw.db" 'PRAGMA user_version = 999;'
-out=$("$GRADWATCHD" --http "127.0.0.1:$(free_port)" --db "$TMP/gw.db" 2>&1); rc=$?
+out=$("$GRADWATCHD" --http "127.0.0.1:$(free_port_pair)" --db "$TMP/gw.db" 2>&1); rc=$?
 is "$rc" 1 "a newer database is refused"
 like "$out" "newer than this gradwatchd" "with a clear message"
 is "$(sqlite3 "$TMP/gw.db" 'PRAGMA user_version')" 999 "and left untouched"
