@@ -58,39 +58,48 @@ gw__sender_publish(struct gw_client *c, struct gw__sender *s)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * Set gw_errmsg's text and the debug line; with is_error also the
+ * failure flush reports (code), counting refusals.
+ */
+static void __attribute__((format(printf, 4, 0)))
+gw__sender_report(struct gw_client *c, int is_error, int code,
+    const char *fmt, va_list ap)
+{
+	char	msg[GW__ERRMSG_SIZE];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	pthread_mutex_lock(&c->lock);
+	if (is_error) {
+		c->last_err = code;
+		if (code == GW_EREFUSED)
+			c->nrefused++;
+	}
+	memcpy(c->errmsg, msg, sizeof msg);
+	pthread_mutex_unlock(&c->lock);
+	gw__debug(c, "%s", msg);
+}
+
 /* Record the sender's latest failure for gw_errmsg and gw_flush. */
 void
 gw__sender_error(struct gw_client *c, int code, const char *fmt, ...)
 {
-	char	msg[GW__ERRMSG_SIZE];
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	gw__sender_report(c, 1, code, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&c->lock);
-	c->last_err = code;
-	memcpy(c->errmsg, msg, sizeof msg);
-	if (code == GW_EREFUSED)
-		c->nrefused++;
-	pthread_mutex_unlock(&c->lock);
-	gw__debug(c, "%s", msg);
 }
 
 /* A problem with the spool, for gw_errmsg; flush's verdict stays as it is. */
 void
 gw__sender_note(struct gw_client *c, const char *fmt, ...)
 {
-	char	msg[GW__ERRMSG_SIZE];
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	gw__sender_report(c, 0, 0, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&c->lock);
-	memcpy(c->errmsg, msg, sizeof msg);
-	pthread_mutex_unlock(&c->lock);
-	gw__debug(c, "%s", msg);
 }
 
 /* Take one record off r into s->recs; -1 when none is ready (or no memory). */

@@ -126,21 +126,6 @@ query_outbox_next(struct query_outbox *qo, const char *receiver,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* The API object of the row with id of statement i; NULL if none. */
-static json_t *
-query_outbox_row(struct query_outbox *qo, enum qo_stmt i, int64_t id,
-    json_t *(*row)(sqlite3_stmt *))
-{
-	sqlite3_stmt	*s = query_outbox_stmt(qo, i);
-	json_t		*o = NULL;
-
-	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		o = row(s);
-	sqlite3_reset(s);
-	return o;
-}
-
 static char *
 query_outbox_instance(struct query_outbox *qo)
 {
@@ -181,10 +166,10 @@ query_outbox_firing(struct query_outbox *qo, const char *receiver,
 	sqlite3_bind_int(s, 3, QUERY_OUTBOX_FIRING_MAX);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		h.alert_id = sqlite3_column_int64(s, 0);
-		alert = query_outbox_row(qo, QO_ALERT, h.alert_id,
-		    store_rowjson_alert);
-		run = query_outbox_row(qo, QO_RUN, sqlite3_column_int64(s, 1),
-		    store_rowjson_run);
+		alert = store_rowjson_one(query_outbox_stmt(qo, QO_ALERT),
+		    h.alert_id, store_rowjson_alert);
+		run = store_rowjson_one(query_outbox_stmt(qo, QO_RUN),
+		    sqlite3_column_int64(s, 1), store_rowjson_run);
 		if (alert != NULL && run != NULL)
 			json_array_append_new(arr, notice_new(&h, alert, run));
 		else {

@@ -113,13 +113,11 @@ query_run(struct query *q, const char *run, struct query_reply *r)
 		return;
 	if (query_find_run(q, run, &run_id, NULL, NULL, r) != 1)
 		goto done;
-	st = query_stmt(q, QS_RUN_BY_ID);
-	sqlite3_bind_int64(st, 1, run_id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	if ((o = store_rowjson_one(query_stmt(q, QS_RUN_BY_ID), run_id,
+	    store_rowjson_run)) == NULL) {
 		query_reply_internal(r, query_errmsg(q));
 		goto done;
 	}
-	o = store_rowjson_run(st);
 	series = json_array();
 	json_object_set_new(o, "series", series);
 	st = query_stmt(q, QS_SERIES_OF_RUN);

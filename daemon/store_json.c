@@ -17,31 +17,17 @@ const char *const store_json_sql[JID_COUNT] = {
 	    " ORDER BY a.fired_at, a.id",
 };
 
-/* The row of statement id for ?1 = key; NULL if none. */
-static json_t *
-store_json_one(struct store *st, enum store_jid id, int64_t key,
-    json_t *(*row)(sqlite3_stmt *))
-{
-	sqlite3_stmt	*s = st->json[id];
-	json_t		*o = NULL;
-
-	sqlite3_bind_int64(s, 1, key);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		o = row(s);
-	sqlite3_reset(s);
-	return o;
-}
-
 json_t *
 store_json_run(struct store *st, int64_t run_id)
 {
-	return store_json_one(st, JID_RUN, run_id, store_rowjson_run);
+	return store_rowjson_one(st->json[JID_RUN], run_id, store_rowjson_run);
 }
 
 json_t *
 store_json_alert(struct store *st, int64_t alert_id)
 {
-	return store_json_one(st, JID_ALERT, alert_id, store_rowjson_alert);
+	return store_rowjson_one(st->json[JID_ALERT], alert_id,
+	    store_rowjson_alert);
 }
 
 json_t *

@@ -136,3 +136,15 @@ store_rowjson_alert(sqlite3_stmt *st)
 	}
 	return o;
 }
+
+json_t *
+store_rowjson_one(sqlite3_stmt *st, int64_t id, json_t *(*row)(sqlite3_stmt *))
+{
+	json_t	*o = NULL;
+
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		o = row(st);
+	sqlite3_reset(st);
+	return o;
+}

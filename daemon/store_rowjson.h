@@ -9,6 +9,8 @@
 #ifndef GW_STORE_ROWJSON_H
 #define GW_STORE_ROWJSON_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 #include <sqlite3.h>
 
@@ -32,6 +34,12 @@
 /* The run or alert in the current row of st. */
 json_t	*store_rowjson_run(sqlite3_stmt *st);
 json_t	*store_rowjson_alert(sqlite3_stmt *st);
+/*
+ * Bind ?1 = id to the prepared st (reset), step it and return row(st)
+ * of its first row, NULL when there is none; st is reset again.
+ */
+json_t	*store_rowjson_one(sqlite3_stmt *st, int64_t id,
+	    json_t *(*row)(sqlite3_stmt *));
 
 /*
  * A REAL column with its class column: the class wins (SQLite stores a
