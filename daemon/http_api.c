@@ -52,6 +52,7 @@ struct http {
 	struct http_hooks	 hooks;
 	uint16_t		 port;
 	_Atomic long		 in_flight;	/* dispatched, answer not yet sent */
+	_Atomic int		 stopping;	/* http_stop began: suspend nothing */
 };
 
 enum http_route {
@@ -451,8 +452,20 @@ http_dispatch(struct request *req)
 {
 	req->pjob.run = http_job_cb;
 	req->pjob.arg = req;
-	req->dispatched = 1;
+	/*
+	 * MHD_stop_daemon() aborts the process if a connection is suspended,
+	 * so once http_stop() began (a keep-alive client may still send) the
+	 * answer is given here.  Count first, then look: http_stop() sets the
+	 * flag, then reads the count, so one of the two sees the other.
+	 */
 	atomic_fetch_add(&req->h->in_flight, 1);
+	if (atomic_load(&req->h->stopping)) {
+		atomic_fetch_sub(&req->h->in_flight, 1);
+		req->retry_after = 1;
+		return http_error(req, "overloaded",
+		    "the daemon is shutting down; retry later");
+	}
+	req->dispatched = 1;
 	MHD_suspend_connection(req->conn);
 	/* Separate pools: slow queries never hold up ingest parsing. */
 	if (pool_submit(http_route_is_post(req->route) ? req->h->parsers :
@@ -809,9 +822,17 @@ http_stop(struct http *h, int timeout_ms)
 	if (h == NULL)
 		return;
 	/* Every dispatched request's answer is written out before we stop. */
+	atomic_store(&h->stopping, 1);
 	while (atomic_load(&h->in_flight) > 0 && waited < timeout_ms) {
 		usleep(5 * 1000);
 		waited += 5;
+	}
+	if (atomic_load(&h->in_flight) > 0) {
+		/* A suspended connection would make MHD abort: leave MHD be. */
+		log_warnx("http: %ld requests still unanswered after %d ms; "
+		    "their connections close at exit",
+		    (long)atomic_load(&h->in_flight), timeout_ms);
+		return;
 	}
 	MHD_stop_daemon(h->mhd);
 	pool_free(h->parsers);

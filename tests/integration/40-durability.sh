@@ -84,4 +84,42 @@ for w in 0 1 2 3; do
 	missing=$((missing + $(jq -n --argjson w "$want" --argjson g "$got" '$w - $g | length')))
 done
 is "$missing" 0 "SIGTERM lost none of the acknowledged steps"
+
+# Keep-alive clients that go on sending while the daemon stops: a request
+# that arrives after the drain must not be left suspended (libmicrohttpd
+# aborts the process on stop if one is).  Five stops at varied moments.
+cat > "$TMP/keepalive.py" <<'PY'
+import http.client, json, sys, threading, time
+port, until = int(sys.argv[1]), time.time() + 5
+def worker(w):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    step = 0
+    try:
+        while time.time() < until:
+            if w % 2:
+                conn.request("POST", "/api/v1/ingest",
+                             json.dumps({"run": "ka-%d" % w, "steps": [{"step": step, "loss": 1.0}]}),
+                             {"Content-Type": "application/json"})
+                step += 1
+            else:
+                conn.request("GET", "/api/v1/runs")
+            conn.getresponse().read()
+    except Exception:
+        pass
+ts = [threading.Thread(target=worker, args=(w,)) for w in range(16)]
+for t in ts: t.start()
+for t in ts: t.join()
+PY
+stop_daemon TERM
+bad=
+for delay in 0.3 0.45 0.6 0.75 0.9; do
+	start_daemon || exit 1
+	/usr/bin/python3 "$TMP/keepalive.py" "$PORT" &
+	clients=$!
+	sleep "$delay"
+	stop_daemon TERM
+	wait $clients
+	[ "$DAEMON_STATUS" = 0 ] || bad="$bad ${delay}s:$DAEMON_STATUS"
+done
+is "${bad:-none}" none "SIGTERM while keep-alive clients go on sending exits 0 every time"
 done_testing
