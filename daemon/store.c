@@ -279,7 +279,6 @@ int
 store_commit(struct store *st, char **cause)
 {
 	if (store_flush_all(st, 0, cause) == -1 ||
-	    store_tails_trim(st, cause) == -1 ||
 	    store_done(st, st->stmt[SID_COMMIT], "commit", cause) == -1) {
 		/* COMMIT may fail and leave the transaction open. */
 		if (!sqlite3_get_autocommit(st->db))
@@ -287,6 +286,7 @@ store_commit(struct store *st, char **cause)
 		store_cache_clear(st);
 		return -1;
 	}
+	store_tails_seal_round(st);	/* a transaction of its own */
 	return 0;
 }
 

@@ -62,7 +62,11 @@ int		 store_checkpoint(struct store *st, int *wal, int *done,
 		    char **cause);
 
 int		 store_begin(struct store *st, char **cause);
-/* Commit the open transaction; -1 and *cause if it failed (rolled back). */
+/*
+ * Commit the open transaction; -1 and *cause if it failed (rolled back).
+ * After a commit it may seal tails into chunks in a second transaction,
+ * whose failure is logged and changes nothing committed.
+ */
 int		 store_commit(struct store *st, char **cause);
 /* Roll back the open transaction and forget cached state it touched. */
 void		 store_rollback(struct store *st);

@@ -29,12 +29,18 @@
 #define STORE_CHUNK_MAX		4096
 /*
  * A series' tail is sealed into a chunk once it holds this many points,
- * less up to half of it by series (store_tail_seal_at): series that
- * advance together then seal in different commits.
+ * less up to half of it by series (store_tail_seal_at), at the next seal
+ * round: when STORE_SEAL_ROUND_ROWS tails rows were inserted since the
+ * last one.  Sealing deletes the series' tails rows, which lie one to a
+ * page among every other series' rows; a round deletes many series'
+ * rows in one commit, so that each page is rewritten once a round and
+ * not once a series.  A tail past STORE_SEAL_NOW points seals at once.
  */
 #ifndef STORE_SEAL_POINTS
 #define STORE_SEAL_POINTS	4096
 #endif
+#define STORE_SEAL_ROUND_ROWS	8192
+#define STORE_SEAL_NOW		STORE_CHUNK_MAX
 /* Tail points held in memory, all series, before the biggest are sealed. */
 #define STORE_TAIL_POINTS_MAX	((size_t)2 << 20)	/* 32 MiB */
 /* Unwritten points, all series, before a flush in mid-transaction. */
@@ -207,6 +213,7 @@ struct store {
 	size_t			 dirtycap;
 	size_t			 pending;	/* unwritten tail points, all series */
 	size_t			 tpoints;	/* tail points in memory, all series */
+	size_t			 trows_round;	/* tails rows since the last seal round */
 	int64_t			 added;		/* distinct points the batch added */
 
 	/* Scratch space for writing a series. */
@@ -283,6 +290,6 @@ int	 store_tail_seal(struct store *st, struct store_ent *e, char **cause);
 int	 store_tail_flush(struct store *st, struct store_ent *e, char **cause);
 void	 store_tail_compact(struct store *st, struct store_ent *e);
 void	 store_tail_free(struct store *st, struct store_ent *e);
-int	 store_tails_trim(struct store *st, char **cause);
+void	 store_tails_seal_round(struct store *st);
 
 #endif

@@ -7,10 +7,12 @@
  * points are also kept in the series' cache entry, so that sealing
  * them, once there are enough for a chunk, reads nothing: one chunk
  * row is inserted and the series' tail rows deleted, in the same
- * transaction.  After a restart (or once the cache was emptied) a
- * series' tail rows are read back on its next append.  The points held
- * in memory are bounded: past STORE_TAIL_POINTS_MAX, store_commit seals
- * the biggest tails first.  Writer thread only.
+ * transaction.  Seals come in rounds after a commit, many series at a
+ * time (store_tails_seal_round), because a series' tail rows lie one to
+ * a page among the others'.  After a restart (or once the cache was
+ * emptied) a series' tail rows are read back on its next append.  The
+ * points held in memory are bounded: past STORE_TAIL_POINTS_MAX, a
+ * round seals the biggest tails first.  Writer thread only.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -215,7 +217,7 @@ store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 
 	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
 		return 0;
-	if (e->s.tn - e->s.toff >= store_tail_seal_at(e))
+	if (e->s.tn - e->s.toff >= STORE_SEAL_NOW)
 		return store_tail_seal(st, e, cause);
 	steps = e->tsteps + e->s.tflushed;
 	st->enc.len = 0;
@@ -237,6 +239,7 @@ store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 	st->pending -= n;
 	e->s.tflushed = e->s.tn;
 	e->s.trows++;
+	st->trows_round++;
 	return 0;
 }
 
@@ -252,54 +255,64 @@ store_tail_size_cmp(const void *a, const void *b)
 }
 
 /*
- * In store_commit, after the flush: when the tails hold more than
- * STORE_TAIL_POINTS_MAX points in memory, seal the biggest until they
- * hold three quarters of it.  A tail that cannot be sealed (its series
- * was deleted behind our back) is only forgotten, to be read again.
+ * After store_commit's COMMIT, in a transaction of its own, so that a
+ * seal that fails (its series was deleted behind our back) never fails
+ * the requests just committed, and with no savepoint per series (each
+ * would copy every page it touches to a statement journal).  When the
+ * tails hold more than STORE_TAIL_POINTS_MAX points in memory, seal the
+ * biggest until they hold three quarters of it; else, once
+ * STORE_SEAL_ROUND_ROWS tails rows were written since the last round,
+ * seal every tail that reached its size (store_tail_seal_at).  On a
+ * failure the round is rolled back and the cache emptied: the tails are
+ * read again from their rows when next used.
  */
-int
-store_tails_trim(struct store *st, char **cause)
+void
+store_tails_seal_round(struct store *st)
 {
-	struct store_ent	**v = NULL, *e;
-	size_t			  n = 0, i;
-	char			 *why = NULL;
+	struct store_ent	**v, *e;
+	size_t			  n = 0, i, live;
+	char			 *cause = NULL;
+	int			  trim;
 
-	if (st->tpoints <= STORE_TAIL_POINTS_MAX)
-		return 0;
+	trim = st->tpoints > STORE_TAIL_POINTS_MAX;
+	if (!trim && st->trows_round < STORE_SEAL_ROUND_ROWS)
+		return;
+	st->trows_round = 0;
 	v = xreallocarray(NULL, st->tabcount, sizeof *v);
 	for (i = 0; i < st->tabsize; i++) {
 		e = st->tab[i];
-		if (e != NULL && !e->s.stale &&
-		    e->s.tail == STORE_TAIL_LOADED && e->s.tn > e->s.toff)
+		if (e == NULL || e->s.stale || e->s.tail != STORE_TAIL_LOADED)
+			continue;
+		live = e->s.tn - e->s.toff;
+		if (live > 0 && (trim || live >= store_tail_seal_at(e)))
 			v[n++] = e;
 	}
-	qsort(v, n, sizeof *v, store_tail_size_cmp);
-	for (i = 0; i < n && st->tpoints > STORE_TAIL_POINTS_MAX / 4 * 3;
-	    i++) {
-		e = v[i];
-		if (store_done(st, st->stmt[SID_FLUSH_SAVEPOINT], "savepoint",
-		    cause) == -1)
+	if (n == 0)
+		goto out;
+	if (trim)
+		qsort(v, n, sizeof *v, store_tail_size_cmp);
+	if (store_done(st, st->stmt[SID_BEGIN], "begin", &cause) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (trim && st->tpoints <= STORE_TAIL_POINTS_MAX / 4 * 3)
+			break;
+		if (store_tail_seal(st, v[i], &cause) == -1 ||
+		    store_series_row_write(st, v[i], &cause) == -1)
 			goto fail;
-		if (store_tail_seal(st, e, &why) == -1 ||
-		    store_series_row_write(st, e, &why) == -1 ||
-		    store_done(st, st->stmt[SID_FLUSH_RELEASE], "release",
-		    &why) == -1) {
-			store_done_quiet(st, st->stmt[SID_FLUSH_ROLLBACK_TO]);
-			store_done_quiet(st, st->stmt[SID_FLUSH_RELEASE]);
-			log_debug("store: series %s: tail not sealed: %s",
-			    e->name, why);
-			free(why);
-			why = NULL;
-			st->tpoints -= e->s.tn - e->s.toff;
-			e->s.toff = e->s.tflushed = e->s.tn;
-			e->s.tail = STORE_TAIL_UNKNOWN;
-		}
-		store_tail_compact(st, e);
+		store_tail_compact(st, v[i]);
 	}
+	if (store_done(st, st->stmt[SID_COMMIT], "commit", &cause) == -1)
+		goto fail;
+out:
 	free(v);
-	return 0;
+	return;
 
 fail:
+	log_warnx("store: sealing %zu tails failed, left as they were: %s",
+	    n, cause);
+	free(cause);
+	if (!sqlite3_get_autocommit(st->db))
+		store_done_quiet(st, st->stmt[SID_ROLLBACK]);
+	store_cache_clear(st);
 	free(v);
-	return -1;
 }

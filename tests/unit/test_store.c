@@ -795,6 +795,94 @@ test_tail_merge(void **state)
 	free(m);
 }
 
+/* Commits of 50 steps of nseries layers each, from step *next on. */
+#define ROUND_SERIES	200
+static void
+send_layers(struct store *st, struct model **m, int commits, int64_t *next)
+{
+	struct batch	*b;
+	char		 name[16];
+	size_t		 si;
+	int64_t		 s;
+	int		 c, i;
+
+	for (c = 0; c < commits; c++) {
+		b = batch_new("r");
+		for (i = 0; i < ROUND_SERIES; i++) {
+			snprintf(name, sizeof name, "l%d", i);
+			si = batch_series_get(b, SERIES_LAYER_GRAD, name);
+			for (s = *next; s < *next + 50; s++) {
+				batch_series_push(b, si, s, (double)(s + i));
+				m[i]->present[s] = 1;
+				m[i]->vals[s] = (double)(s + i);
+			}
+		}
+		for (s = *next; s < *next + 50; s++)
+			add_step(b, s);
+		*next += 50;
+		apply1(st, b, 1.0);
+	}
+}
+
+static void
+check_layers(sqlite3 *db, struct model **m)
+{
+	char	name[16];
+	int	i;
+
+	for (i = 0; i < ROUND_SERIES; i++) {
+		snprintf(name, sizeof name, "l%d", i);
+		check_series(db, "r", "layer_grad", name, m[i]);
+	}
+}
+
+/*
+ * Seals come in rounds after a commit (store_tails_seal_round): tails
+ * rows accumulate until STORE_SEAL_ROUND_ROWS of them were written, then
+ * every tail big enough is sealed in a transaction of its own.  A round
+ * that fails changes nothing committed, and the next one seals.
+ */
+static void
+test_seal_round(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m[ROUND_SERIES];
+	int64_t		 next = 0;
+	int		 i;
+
+	(void)state;
+	for (i = 0; i < ROUND_SERIES; i++)
+		m[i] = xcalloc(1, sizeof *m[i]);
+	/* 40 commits: 8,000 rows, 2,000 points a series: no round yet. */
+	send_layers(st, m, 40, &next);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
+	    40 * ROUND_SERIES);
+	/* A round whose seals fail: the commits stand, the tails stay. */
+	assert_int_equal(sqlite3_exec(db, "CREATE TEMP TRIGGER no_chunk "
+	    "BEFORE INSERT ON chunks BEGIN SELECT RAISE(ABORT, 'no chunk'); "
+	    "END", NULL, NULL, NULL), SQLITE_OK);
+	send_layers(st, m, 2, &next);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
+	    42 * ROUND_SERIES);
+	check_layers(db, m);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER no_chunk", NULL, NULL,
+	    NULL), SQLITE_OK);
+	/* The next round seals the tails that reached their size, together. */
+	send_layers(st, m, 42, &next);
+	assert_true(query_int(db, "SELECT count(DISTINCT series_id) FROM "
+	    "chunks") >= ROUND_SERIES / 2);
+	assert_true(query_int(db, "SELECT max(n) FROM chunks") <= 4096);
+	assert_true(query_int(db, "SELECT count(*) FROM tails") <
+	    84 * ROUND_SERIES / 2);
+	check_layers(db, m);
+	for (i = 0; i < ROUND_SERIES; i++)
+		free(m[i]);
+	store_close(st);
+}
+
 /*
  * A resend that does not reach the last step may delete the tail chunk,
  * and SQLite reuses the greatest rowid: the next append must not merge
@@ -1550,6 +1638,7 @@ main(void)
 		cmocka_unit_test(test_commit_fails),
 		cmocka_unit_test(test_preflush_fails),
 		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_seal_round),
 		cmocka_unit_test(test_finish_run),
 		cmocka_unit_test(test_run_counters),
 		cmocka_unit_test(test_layer_meta),
