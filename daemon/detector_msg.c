@@ -134,7 +134,7 @@ detector_msg_nonfinite(const struct detector *d, const struct run *r,
 	const struct layer	**bad = NULL;
 	struct jb		 j;
 	char			 fields[256], names[512], v1[32], v2[32];
-	char			 lead[160], before[96];
+	char			 lead[160], before[96], gbefore[96];
 	const char		*hint;
 	size_t			 i, nbad = 0, off;
 	int			 loss_bad, grad_bad, w;
@@ -200,19 +200,27 @@ detector_msg_nonfinite(const struct detector *d, const struct run *r,
 		hint = "Nothing grew before it, so suspect the data: check the "
 		    "batch of this step for NaN/Inf inputs, then restart from "
 		    "a checkpoint before it.";
+	/* A last finite value has a step; before the first, it has none. */
 	if (((x->has >> SERIES_LOSS) & 1) && isfinite(x->loss))
 		snprintf(before, sizeof before, "the loss is finite (%s)",
 		    fmtv(v1, sizeof v1, x->loss));
+	else if (r->llast_step < 0)
+		snprintf(before, sizeof before, "no finite loss seen yet");
 	else
 		snprintf(before, sizeof before, "last finite loss %s at step "
 		    "%lld", fmtv(v1, sizeof v1, r->llast),
 		    (long long)r->llast_step);
+	if (r->glast_step < 0)
+		snprintf(gbefore, sizeof gbefore, "no finite gradient norm "
+		    "seen yet");
+	else
+		snprintf(gbefore, sizeof gbefore, "last finite gradient norm "
+		    "%s at step %lld", fmtv(v2, sizeof v2, r->glast),
+		    (long long)r->glast_step);
 	xasprintf(&rep->message, "Non-finite values at step %lld in %s%s%s%s "
-	    "(%s; last finite gradient norm %s at step %lld).%s %s",
-	    (long long)x->step, fields, nbad > 0 ? ": " : "", names,
-	    nbad > NONFINITE_NAMES ? ", ..." : "", before,
-	    fmtv(v2, sizeof v2, r->glast), (long long)r->glast_step, lead,
-	    hint);
+	    "(%s; %s).%s %s", (long long)x->step, fields, nbad > 0 ? ": " : "",
+	    names, nbad > NONFINITE_NAMES ? ", ..." : "", before, gbefore,
+	    lead, hint);
 	jb_begin(&j);
 	jb_key(&j, "fields");
 	jb_put(&j, "[");

@@ -133,9 +133,17 @@ export_format_point(struct query_export *x, int64_t step, double v)
 	char		 val[32];
 	int		 n;
 
+	/*
+	 * %.17g reads back exactly, but writes a negative zero "-0", which
+	 * a JSON reader takes for the integer 0: keep it a float.
+	 */
 	if ((num = wire_nonfinite_str(v)) == NULL) {
-		snprintf(val, sizeof val, "%.17g", v);
-		num = val;
+		if (v == 0 && signbit(v))
+			num = "-0.0";
+		else {
+			snprintf(val, sizeof val, "%.17g", v);
+			num = val;
+		}
 	}
 	if (x->format == EXPORT_CSV)
 		n = snprintf(tail, sizeof tail, "%" PRId64 ",%s\n", step, num);

@@ -77,6 +77,19 @@ is "$n" 30000 "JSONL export is valid JSON, a point a line"
 is "$(status_of "$(req GET '/api/v1/runs/big/export?format=xml')")" 400 "an unknown export format is 400"
 is "$(status_of "$(req GET '/api/v1/runs/nope/export?format=csv')")" 404 "export of an unknown run is 404"
 
+# A negative zero reads back as a float -0.0 everywhere: JSON's -0 is the
+# integer 0, so the sign would be lost.  Other numbers keep %.17g.
+post_json /api/v1/ingest '{"run":"z0","steps":[{"step":0,"loss":-0.0},{"step":1,"loss":0.5},{"step":2,"loss":3}]}' >/dev/null
+reprs='import json, sys
+print(" ".join(repr(json.loads(l)["value"]) for l in sys.stdin))'
+is "$(curl -s "$URL/api/v1/runs/z0/export?format=jsonl" | /usr/bin/python3 -c "$reprs")" '-0.0 0.5 3' \
+	"JSONL export keeps a negative zero a float"
+is "$(curl -s "$URL/api/v1/runs/z0/export?format=csv" | sed -n '2,$s/.*,//p' | tr '\n' ' ')" '-0.0 0.5 3 ' \
+	"CSV export writes a negative zero as -0.0"
+is "$(body_of "$(req GET '/api/v1/runs/z0/points?series=loss')" | /usr/bin/python3 -c \
+	'import json, sys; print(repr(json.load(sys.stdin)["series"]["loss"]["values"][0]))')" '-0.0' \
+	"points keep a negative zero a float"
+
 b=$(body_of "$(req GET /api/v1/info)")
 is "$(jqr "$b" '[.stream_port, .auth]')" "[$WS_PORT,false]" "info gives the stream port and auth"
 is "$(body_of "$(req GET /healthz)")" '{"ok":true}' "healthz"

@@ -1145,6 +1145,34 @@ test_nan_loss_only(void **state)
 	detector_config_free(cfg);
 }
 
+/* NaN on a run's first step: no last finite value to quote, so say so. */
+static void
+test_nan_first_step(void **state)
+{
+	struct detector_config		*cfg = detector_config_new();
+	struct detector_events		 out = { 0 };
+	const struct detector_event	*ev;
+	struct detector			*d = detector_new(cfg);
+	struct tb			 t;
+
+	(void)state;
+	tb_start(&t);
+	tb_step(&t, 0);
+	tb_put(&t, SERIES_LOSS, NULL, 0, NAN);
+	tb_put(&t, SERIES_GRAD_NORM, NULL, 0, NAN);
+	tb_feed(&t, d, 1, 0, 0, &out);
+	ev = find_ev(&out, DETECTOR_FIRE, ALERT_NONFINITE, "");
+	assert_non_null(ev);
+	check_event(ev);
+	assert_non_null(strstr(ev->message, "no finite loss seen yet"));
+	assert_non_null(strstr(ev->message,
+	    "no finite gradient norm seen yet"));
+	assert_null(strstr(ev->message, "at step -1"));
+	detector_events_cleanup(&out);
+	detector_free(d);
+	detector_config_free(cfg);
+}
+
 /* Absent is not zero; zero from the start is "never active" (info). */
 static void
 test_absent_vs_zero(void **state)
@@ -1791,6 +1819,7 @@ main(void)
 		cmocka_unit_test(test_skipped),
 		cmocka_unit_test(test_scaler),
 		cmocka_unit_test(test_nan_loss_only),
+		cmocka_unit_test(test_nan_first_step),
 		cmocka_unit_test(test_absent_vs_zero),
 		cmocka_unit_test(test_cooldown_severity),
 		cmocka_unit_test(test_config),
