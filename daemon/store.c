@@ -286,7 +286,9 @@ store_commit(struct store *st, char **cause)
 		store_cache_clear(st);
 		return -1;
 	}
-	store_tails_seal_round(st);	/* a transaction of its own */
+	/* A transaction of its own: what was committed above stays. */
+	if (store_tails_seal_round(st) == -1)
+		store_cache_clear(st);
 	return 0;
 }
 

@@ -290,6 +290,6 @@ int	 store_tail_seal(struct store *st, struct store_ent *e, char **cause);
 int	 store_tail_flush(struct store *st, struct store_ent *e, char **cause);
 void	 store_tail_compact(struct store *st, struct store_ent *e);
 void	 store_tail_free(struct store *st, struct store_ent *e);
-void	 store_tails_seal_round(struct store *st);
+int	 store_tails_seal_round(struct store *st);
 
 #endif

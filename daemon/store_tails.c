@@ -263,10 +263,10 @@ store_tail_size_cmp(const void *a, const void *b)
  * biggest until they hold three quarters of it; else, once
  * STORE_SEAL_ROUND_ROWS tails rows were written since the last round,
  * seal every tail that reached its size (store_tail_seal_at).  On a
- * failure the round is rolled back and the cache emptied: the tails are
- * read again from their rows when next used.
+ * failure the round is rolled back and -1 returned: the caller empties
+ * the cache, so the tails are read again from their rows when next used.
  */
-void
+int
 store_tails_seal_round(struct store *st)
 {
 	struct store_ent	**v, *e;
@@ -276,7 +276,7 @@ store_tails_seal_round(struct store *st)
 
 	trim = st->tpoints > STORE_TAIL_POINTS_MAX;
 	if (!trim && st->trows_round < STORE_SEAL_ROUND_ROWS)
-		return;
+		return 0;
 	st->trows_round = 0;
 	v = xreallocarray(NULL, st->tabcount, sizeof *v);
 	for (i = 0; i < st->tabsize; i++) {
@@ -305,7 +305,7 @@ store_tails_seal_round(struct store *st)
 		goto fail;
 out:
 	free(v);
-	return;
+	return 0;
 
 fail:
 	log_warnx("store: sealing %zu tails failed, left as they were: %s",
@@ -313,6 +313,6 @@ fail:
 	free(cause);
 	if (!sqlite3_get_autocommit(st->db))
 		store_done_quiet(st, st->stmt[SID_ROLLBACK]);
-	store_cache_clear(st);
 	free(v);
+	return -1;
 }
