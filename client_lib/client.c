@@ -7,7 +7,8 @@
  * After fork() a child's copies of the parent's handles are inert: an
  * atfork handler bumps a global generation that every call compares
  * with its handle's before it touches anything else, so a child never
- * takes a lock the parent's threads may have held, nor sends their data.
+ * takes a lock the parent's threads may have held, nor sends their data;
+ * gw_close there frees the copy (gw__client_forget).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -118,6 +119,7 @@ gw_open(struct gw_client **out, const struct gw_options *opt)
 	atomic_init(&c->health, GW_HEALTH_UNKNOWN);
 	atomic_init(&c->deadline, INT64_MAX);
 	atomic_init(&c->flush_deadline, INT64_MAX);
+	atomic_init(&c->parked, 0);
 
 	if ((rc = gw__options_apply(c, opt, gw__open_why,
 	    sizeof gw__open_why)) != GW_OK)
@@ -447,8 +449,16 @@ gw_close_status(struct gw_client *c, int status, int timeout_ms)
 
 	if (c == NULL)
 		return GW_OK;
-	if (!gw__is_live(c))
-		return GW_ECLOSED;	/* a fork child's copy: never touched */
+	if (!gw__is_live(c)) {
+		/*
+		 * A fork child's copy is freed here, without a lock or a
+		 * wait; one a thread of the parent was closing at the fork
+		 * (or this process is closing) is left alone.
+		 */
+		if (atomic_load(&c->gen) != GW__GEN_CLOSED)
+			gw__client_forget(c);
+		return GW_ECLOSED;
+	}
 	atomic_store(&c->gen, GW__GEN_CLOSED);	/* no more logging */
 	if (timeout_ms < 0)
 		timeout_ms = 0;

@@ -179,6 +179,8 @@ struct gw_client {
 
 	struct gw__sender	*snd;		/* sender thread only */
 	struct gw__transport	*tr;		/* sender thread only (but wakeup) */
+	_Atomic int		 parked;	/* the sender waits for work: snd and
+						   tr are whole (read after fork()) */
 };
 
 /* Bumped in a child of fork(); handles of the parent then disagree. */
@@ -198,6 +200,11 @@ uint64_t gw__ring_level(struct gw__ring *r);
 /* names.c */
 void	 gw__names_init(struct gw__names *n);
 void	 gw__names_cleanup(struct gw__names *n);
+/*
+ * In a child of fork(): free what n holds without its lock, which a
+ * thread of the parent may have held (an entry it was adding is left).
+ */
+void	 gw__names_forget(struct gw__names *n);
 /* Register name (copied; validated UTF-8 of 1..256 bytes); its id or a GW_E code. */
 int	 gw__names_add(struct gw__names *n, const char *name, int64_t numel,
 	    int depth, const int64_t *shape, int ndim);
@@ -274,6 +281,12 @@ struct gw__reply {
 struct gw__transport *gw__transport_new(const char *auth);
 void	 gw__transport_free(struct gw__transport *tr);
 /*
+ * In a child of fork(), tr whole (not in the middle of a request): free
+ * it, unless it may have used TLS, whose teardown would take OpenSSL's
+ * locks and write on the parent's connection; then it is left.
+ */
+void	 gw__transport_forget(struct gw__transport *tr);
+/*
  * POST body to url; gives up at *deadline (ms, monotonic; re-read while
  * waiting, so a closer may lower it and call gw__transport_wakeup).
  * Once the body is sent, calls idle_cb(arg) (if not NULL) while waiting
@@ -329,6 +342,11 @@ int	 gw__spool_open(const char *path, int flags, size_t max,
  */
 void	 gw__spool_close(struct gw__spool *sp, int keep);
 /*
+ * In a child of fork(): close this process's descriptor and free sp,
+ * leaving the file (and the parent's lock on it) as they are.
+ */
+void	 gw__spool_forget(struct gw__spool *sp);
+/*
  * Append one record.  0; 1 when it would pass the limit (and force is 0:
  * nothing written); -1 on an I/O error (why set, the file as it was).
  */
@@ -359,6 +377,11 @@ void	 gw__debug(const struct gw_client *c, const char *fmt, ...)
 
 /* sender.c: free c and all it owns (the sender gone or the caller). */
 void	 gw__client_free(struct gw_client *c);
+/*
+ * sender.c: in a child of fork(), free this process's copy of a handle of
+ * the parent without a lock, a wait or a word to the daemon.
+ */
+void	 gw__client_forget(struct gw_client *c);
 
 /* client.c */
 /* Any thread: wake the sender now (once per crossing of the half mark). */

@@ -20,8 +20,14 @@ gw__names_init(struct gw__names *n)
 	atomic_init(&n->count, 0);
 }
 
-void
-gw__names_cleanup(struct gw__names *n)
+/*
+ * The published entries, the segments and the index.  Safe without the
+ * lock even where an add stopped half-way at a fork: an entry is counted
+ * only once whole, and every pointer here is to a live block at each
+ * step of an add (the new index is stored before the old one is freed).
+ */
+static void
+gw__names_free(struct gw__names *n)
 {
 	uint32_t	 i, count;
 	struct gw__name	*e;
@@ -35,7 +41,20 @@ gw__names_cleanup(struct gw__names *n)
 	for (i = 0; i < GW__NAMES_NSEG && n->seg[i] != NULL; i++)
 		free(n->seg[i]);
 	free(n->index);
+}
+
+void
+gw__names_cleanup(struct gw__names *n)
+{
+	gw__names_free(n);
 	pthread_mutex_destroy(&n->lock);
+	memset(n, 0, sizeof *n);
+}
+
+void
+gw__names_forget(struct gw__names *n)
+{
+	gw__names_free(n);
 	memset(n, 0, sizeof *n);
 }
 

@@ -32,17 +32,24 @@
 
 #include "sender_int.h"
 
+/* Free s and its buffers, not its spool file. */
+static void
+gw__sender_free_bufs(struct gw__sender *s)
+{
+	free(s->recs);
+	gw__buf_free(&s->req[0].body);
+	gw__buf_free(&s->req[1].body);
+	gw__enc_free(&s->enc);
+	free(s);
+}
+
 void
 gw__sender_free(struct gw__sender *s)
 {
 	if (s == NULL)
 		return;
 	gw__spool_close(s->sp, 0);
-	free(s->recs);
-	gw__buf_free(&s->req[0].body);
-	gw__buf_free(&s->req[1].body);
-	gw__enc_free(&s->enc);
-	free(s);
+	gw__sender_free_bufs(s);
 }
 
 /* Under c->lock or not: the daemon failed and the ring passed half full. */
@@ -122,7 +129,14 @@ gw__sender_wait(struct gw_client *c, struct gw__sender *s)
 			wake_at = flush_end;
 		ts.tv_sec = wake_at / 1000;
 		ts.tv_nsec = (wake_at % 1000) * 1000000;
+		/*
+		 * Parked: nothing of s or c->tr is half-changed while we
+		 * wait, so a child forked now may free them.  Unparked by a
+		 * seq_cst exchange, which no later store passes.
+		 */
+		atomic_store_explicit(&c->parked, 1, memory_order_release);
 		pthread_cond_timedwait(&c->cv_sender, &c->lock, &ts);
+		(void)atomic_exchange(&c->parked, 0);
 	}
 	if (next == GW__WORK && (spooling ? s->move : !GW__CUR(s)->valid)) {
 		c->wake = 0;
@@ -332,21 +346,12 @@ gw__sender_start(struct gw_client *c)
 	return GW_OK;
 }
 
-/*
- * Free c and all it owns.  Here, not in client.c, because the sender
- * thread is c's last owner when gw_close() returns before it is done.
- */
-void
-gw__client_free(struct gw_client *c)
+/* The rings and the options: set in gw_open, never changed after. */
+static void
+gw__client_free_fixed(struct gw_client *c)
 {
-	if (c == NULL)
-		return;
-	gw__sender_free(c->snd);
-	gw__transport_free(c->tr);
 	gw__ring_cleanup(&c->ring);
 	gw__ring_cleanup(&c->prio);
-	gw__names_cleanup(&c->layers);
-	gw__names_cleanup(&c->metrics);
 	free(c->url);
 	free(c->url_ingest);
 	free(c->url_finish);
@@ -358,8 +363,53 @@ gw__client_free(struct gw_client *c)
 	if (c->auth != NULL)
 		explicit_bzero(c->auth, strlen(c->auth));
 	free(c->auth);
+}
+
+/*
+ * Free c and all it owns.  Here, not in client.c, because the sender
+ * thread is c's last owner when gw_close() returns before it is done.
+ */
+void
+gw__client_free(struct gw_client *c)
+{
+	if (c == NULL)
+		return;
+	gw__sender_free(c->snd);
+	gw__transport_free(c->tr);
+	gw__names_cleanup(&c->layers);
+	gw__names_cleanup(&c->metrics);
+	gw__client_free_fixed(c);
 	pthread_cond_destroy(&c->cv_sender);
 	pthread_cond_destroy(&c->cv_done);
 	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/*
+ * The parent's threads are gone, perhaps in the middle of something: no
+ * lock of c is taken (one may be held for ever) and no condition variable
+ * destroyed (glibc's pthread_cond_destroy waits for the vanished sender
+ * that was waiting on it).  The sender's state and libcurl's are freed
+ * only if the sender was parked at the fork; in the middle of a request
+ * or of its encoding they may be half-changed, and are left.  The spool
+ * file and the parent's connection are left as they are.
+ */
+void
+gw__client_forget(struct gw_client *c)
+{
+	struct gw__sender	*s = c->snd;
+
+	if (atomic_load(&c->parked)) {
+		if (s != NULL) {
+			gw__spool_forget(s->sp);
+			/* Not s->loc: freelocale takes glibc's locale lock
+			   (and the "C" locale glibc gave is static). */
+			gw__sender_free_bufs(s);
+		}
+		gw__transport_forget(c->tr);
+	}
+	gw__names_forget(&c->layers);
+	gw__names_forget(&c->metrics);
+	gw__client_free_fixed(c);
 	free(c);
 }

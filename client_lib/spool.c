@@ -416,6 +416,18 @@ gw__spool_close(struct gw__spool *sp, int keep)
 	free(sp);
 }
 
+void
+gw__spool_forget(struct gw__spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->fd != -1)
+		close(sp->fd);	/* flock's lock stays: the parent's fd holds it */
+	gw__buf_free(&sp->buf);
+	free(sp->path);
+	free(sp);
+}
+
 int
 gw__spool_append(struct gw__spool *sp, int type, const char *run,
     const char *body, size_t len, uint32_t values, int force, char *why,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -26,6 +27,7 @@ struct gw__transport {
 	char			*body;		/* the answer, NUL-terminated */
 	size_t			 len;
 	size_t			 cap;
+	int			 tls;		/* a request may have used TLS */
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -133,6 +135,40 @@ gw__transport_free(struct gw__transport *tr)
 }
 
 void
+gw__transport_forget(struct gw__transport *tr)
+{
+	if (tr == NULL || tr->tls)
+		return;
+	/*
+	 * Plain HTTP: no TLS library is called, the easy handle is in no
+	 * multi, and closing the kept connection closes this process's
+	 * descriptor only (the parent's stays open and keeps it alive).
+	 */
+	gw__transport_free(tr);
+}
+
+/*
+ * 1 if a request to url may go over TLS: an https URL, or a proxy from
+ * the environment (libcurl reads the same variables, on this thread, for
+ * each transfer), which may be an https one.
+ */
+static int
+gw__transport_may_tls(const char *url)
+{
+	static const char *const vars[] = { "http_proxy", "HTTP_PROXY",
+	    "all_proxy", "ALL_PROXY" };
+	const char	*v;
+	size_t		 i;
+
+	if (strncasecmp(url, "http://", 7) != 0)
+		return 1;
+	for (i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		if ((v = getenv(vars[i])) != NULL && v[0] != '\0')
+			return 1;
+	return 0;
+}
+
+void
 gw__transport_wakeup(struct gw__transport *tr)
 {
 	if (tr != NULL && tr->multi != NULL)
@@ -153,6 +189,8 @@ gw__transport_post(struct gw__transport *tr, const char *url,
 
 	memset(out, 0, sizeof *out);
 	out->retry_after_ms = -1;
+	if (!tr->tls && gw__transport_may_tls(url))
+		tr->tls = 1;		/* for gw__transport_forget */
 	tr->len = 0;
 	if (tr->body != NULL)
 		tr->body[0] = '\0';

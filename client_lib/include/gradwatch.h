@@ -142,8 +142,8 @@ struct gw_alert {
  * Does not contact the daemon (so it never blocks on it).  On failure
  * *out is NULL, a negative code is returned and gw_errmsg(NULL) says
  * why.  A handle inherited by a child of fork() is inert there (its
- * calls return GW_ECLOSED or a neutral value at once); the child may
- * open its own.
+ * calls return GW_ECLOSED or a neutral value at once, and gw_close frees
+ * the child's copy); the child may open its own.
  */
 GW_API int	 gw_open(struct gw_client **out, const struct gw_options *opt);
 
@@ -222,7 +222,11 @@ GW_API int	 gw_flush(struct gw_client *c, int timeout_ms);
  * free c.  Returns as gw_flush, or GW_ESPOOLED when what was left (or just
  * the finish) went to the spool file; c is freed whatever it returns.  No
  * other call on c may run at the same time or after.  In a child of
- * fork() it frees nothing and returns GW_ECLOSED at once.
+ * fork(), on a handle of the parent, it returns GW_ECLOSED at once,
+ * without sending anything or waiting, and frees this process's copy:
+ * only what the parent's sender was in the middle of at the fork (a
+ * request, libcurl's transfer) is left, and libcurl's state after TLS or
+ * through a proxy, as its teardown would take OpenSSL's locks.
  */
 GW_API int	 gw_close(struct gw_client *c, int timeout_ms);
 /* As gw_close, with GW_RUN_FINISHED or GW_RUN_FAILED. */

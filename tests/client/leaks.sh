@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: MIT
 # No leaks and no memory errors: runs client tests (a live daemon, no
 # daemon, a fake one) under valgrind --leak-check=full; a definite or
-# possible leak, or any error valgrind finds, fails.  GWT_SLOW makes the
-# tests do less and loosens their timing checks.  Skipped in sanitizer
-# builds (valgrind and the sanitizers do not mix) and without valgrind.
+# possible leak, or any error valgrind finds, fails.  Valgrind follows a
+# fork: 85-fork-close's child, which frees its copy of the parent's
+# handle, fails its exit status on a leak, and the test checks it.
+# GWT_SLOW makes the tests do less and loosens their timing checks.
+# Skipped in sanitizer builds (valgrind and the sanitizers do not mix)
+# and without valgrind.
 set -u
 GW_TOP=${GW_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 GW_BUILD=${GW_BUILD:-build}
@@ -18,7 +21,7 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gw-leaks.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 n=0 fail=0
-for t in 10-options 20-basic 30-down 50-retry 60-full; do
+for t in 10-options 20-basic 30-down 50-retry 60-full 85-fork-close; do
 	n=$((n + 1))
 	GWT_SLOW=1 GW_TOP=$GW_TOP GW_BUILD=$GW_BUILD valgrind -q \
 		--leak-check=full --errors-for-leak-kinds=definite,possible \
