@@ -248,6 +248,32 @@ config_parse_seconds(const char *value, double min, double max, double *out,
 }
 
 static int
+config_set_max_connections(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_size(v, 16, 1000000, &cfg->max_connections,
+	    cause);
+}
+
+static int
+config_set_max_connections_per_ip(struct config *cfg, const char *v,
+    char **cause)
+{
+	return config_parse_size(v, 1, 1000000, &cfg->max_connections_per_ip,
+	    cause);
+}
+
+static int
+config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
+{
+	double	sec;
+
+	if (config_parse_seconds(v, 1, 3600, &sec, cause) == -1)
+		return -1;
+	cfg->idle_timeout = (unsigned int)(sec + 0.5);
+	return 0;
+}
+
+static int
 config_add_receiver(struct config *cfg, enum receiver_kind kind,
     const char *v, char **cause)
 {
@@ -345,6 +371,12 @@ static const struct config_directive config_directives[] = {
 	    "N          HTTP I/O threads (default 2)" },
 	{ "workers", config_set_workers,
 	    "N          parse and query threads (default 4)" },
+	{ "max-connections", config_set_max_connections,
+	    "N          HTTP connections at once, all peers (default 4096)" },
+	{ "max-connections-per-ip", config_set_max_connections_per_ip,
+	    "N          HTTP connections at once from one address (default 256)" },
+	{ "idle-timeout", config_set_idle_timeout,
+	    "SECONDS    close an HTTP connection silent this long (default 30)" },
 	{ "alertmanager", config_set_alertmanager,
 	    "URL [opt]  post alerts to this Alertmanager (repeatable)" },
 	{ "webhook", config_set_webhook,
@@ -374,6 +406,9 @@ config_init(struct config *cfg)
 	cfg->queue_points = (size_t)8 << 20;
 	cfg->http_threads = 2;
 	cfg->workers = 4;
+	cfg->max_connections = 4096;
+	cfg->max_connections_per_ip = 256;
+	cfg->idle_timeout = 30;
 	cfg->detect = 1;
 	cfg->detector = detector_config_new();
 	cfg->notify_resend = 60;

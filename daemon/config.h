@@ -35,6 +35,9 @@ struct config {
 	size_t		 queue_points;	/* points waiting for the writer */
 	unsigned int	 http_threads;
 	unsigned int	 workers;	/* parse and query threads */
+	size_t		 max_connections;	/* HTTP connections, all peers */
+	size_t		 max_connections_per_ip;
+	unsigned int	 idle_timeout;	/* seconds a silent connection lives */
 	struct detector_config *detector; /* "detector.<name> value" lines */
 	struct receiver	*receivers;	/* alertmanager, webhook, slack-webhook */
 	size_t		 nreceivers;

@@ -4,6 +4,8 @@
  * order.  Signals are blocked before any thread starts and the main
  * thread takes them with sigwait(), so no other thread is interrupted.
  */
+#include <sys/resource.h>
+
 #include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include "ws_stream.h"
 
 #define GRADWATCHD_VERSION	"0.1.0"
+#define MAIN_NOFILE		65536	/* descriptors we ask for */
 #define SHUTDOWN_ANSWER_MS	1500	/* of the 2 s a shutdown may take */
 
 static void
@@ -64,6 +67,26 @@ usage(FILE *f)
 "Detector thresholds, as 'detector.<name> value' lines (a run may override\n"
 "them in its meta as {\"detector\": {\"<name>\": value}}):\n%s",
 	    config_directives_help(), detector_config_help());
+}
+
+/*
+ * Raise the soft descriptor limit to the hard one (up to MAIN_NOFILE):
+ * the HTTP connection cap is kept below it.
+ */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < MAIN_NOFILE &&
+	    rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < MAIN_NOFILE ? rl.rlim_max :
+		    MAIN_NOFILE;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE");
+	}
 }
 
 /* A flag and the directive it sets. */
@@ -204,6 +227,7 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	main_raise_nofile();
 	jsonarena_install();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("gradwatchd: curl_global_init failed");

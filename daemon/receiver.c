@@ -251,8 +251,13 @@ receiver_option(struct receiver *r, const char *word, char **cause)
 	}
 	if (strncmp(word, "name=", 5) == 0)
 		return receiver_set_name(r, v, cause);
-	if (strncmp(word, "bearer-file=", 12) == 0)
+	if (strncmp(word, "bearer-file=", 12) == 0) {
+		if (r->bearer != NULL) {
+			xasprintf(cause, "bearer-file= given twice");
+			return -1;
+		}
 		return receiver_set_bearer(r, v, cause);
+	}
 	xasprintf(cause, "unknown option '%.*s' (severity, project, name, "
 	    "bearer-file)", (int)(eq - word), word);
 	return -1;

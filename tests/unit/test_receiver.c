@@ -104,7 +104,7 @@ test_options(void **state)
 {
 	struct receiver	 r;
 	char		 path[] = "/tmp/gw-receiver.XXXXXX";
-	char		 spec[128];
+	char		 spec[128], *cause;
 	int		 fd;
 
 	(void)state;
@@ -125,6 +125,12 @@ test_options(void **state)
 	parse_ok(&r, RECEIVER_ALERTMANAGER, spec);
 	assert_string_equal(r.bearer, "s3cret");
 	receiver_cleanup(&r);
+	/* Twice: refused (the first token is not leaked: fuzz_config). */
+	snprintf(spec, sizeof spec, "http://h/x bearer-file=%s bearer-file=%s",
+	    path, path);
+	cause = parse_fails(RECEIVER_ALERTMANAGER, spec);
+	assert_non_null(strstr(cause, "bearer-file= given twice"));
+	free(cause);
 	unlink(path);
 }
 
