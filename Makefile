@@ -424,4 +424,38 @@ install-python: $(BUILD)/libgradwatch.so $(DEPS_STAMP)
 		echo "install-python: $(PY) does not look there; add it to PYTHONPATH"; fi
 # ---- end of python -------------------------------------------------------
 
+# ---- fuzzing -------------------------------------------------------------
+# libFuzzer harnesses (tests/fuzz/): the ingest parser's fast path against
+# its Jansson path and numscan against strtod, and the config file.  Built
+# with Debian's clang into build/fuzz/ (never gcc's objects), with ASan and
+# UBSan; clang alone finds log.c's vsnprintf format non-literal.
+# `make fuzz FUZZ_SECONDS=N` runs each for N seconds from its seed corpus
+# (tests/fuzz/corpus_*), keeping what it finds in build/fuzz/corpus_*;
+# tests/integration/23-fuzz-short.sh runs them briefly in `make test`.
+DEB_PKGS += clang libclang-rt-dev
+FUZZ_DIR	:= build/fuzz
+FUZZ_SECONDS	?= 60
+FUZZ_CFLAGS	= $(filter-out $(SANFLAGS),$(CFLAGS_ALL)) -Wno-format-nonliteral -O1 \
+	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_BINS	:= $(FUZZ_DIR)/fuzz_ingest $(FUZZ_DIR)/fuzz_config
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+	@for h in ingest config; do mkdir -p $(FUZZ_DIR)/corpus_$$h && \
+		$(FUZZ_DIR)/fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus_$$h tests/fuzz/corpus_$$h || exit 1; \
+	done
+
+$(FUZZ_DIR)/fuzz_ingest: $(addprefix $(FUZZ_DIR)/daemon/,$(INGEST_OBJS) $(UNIT_COMMON))
+$(FUZZ_DIR)/fuzz_config: $(addprefix $(FUZZ_DIR)/daemon/,config.o receiver.o detector_config.o \
+	alert_kind.o $(UNIT_COMMON))
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(DEP_CFLAGS) -Idaemon -Iclient_lib -o $@ $< \
+		$(filter %.o,$^) $(DEP_LIBS)
+$(FUZZ_DIR)/daemon/%.o: daemon/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(DEP_CFLAGS) -Idaemon -Iclient_lib -c -o $@ $<
+test: $(FUZZ_BINS)
+# ---- end of fuzzing ------------------------------------------------------
+
 -include $(shell find build -name '*.d' 2>/dev/null)
