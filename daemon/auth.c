@@ -65,14 +65,55 @@ auth_split_hostport(const char *s, char *host, size_t hostsz, long *port)
 	return 0;
 }
 
+/*
+ * Split an http:// or https:// URL's authority (up to its path) into
+ * host and *port (the scheme's when none).  0, or -1.
+ */
+static int
+auth_split_url(const char *url, char *host, size_t hostsz, long *port)
+{
+	char		 auth[512];
+	const char	*p;
+	size_t		 n;
+	int		 https;
+
+	if (strncasecmp(url, "http://", 7) == 0) {
+		https = 0;
+		p = url + 7;
+	} else if (strncasecmp(url, "https://", 8) == 0) {
+		https = 1;
+		p = url + 8;
+	} else
+		return -1;
+	n = strcspn(p, "/?#");
+	if (n >= sizeof auth)
+		return -1;
+	memcpy(auth, p, n);
+	auth[n] = '\0';
+	if (auth_split_hostport(auth, host, hostsz, port) == -1)
+		return -1;
+	if (*port == 0)
+		*port = https ? 443 : 80;
+	return 0;
+}
+
 int
 auth_host_name_ok(const char *host, const struct config *cfg)
 {
 	struct addrinfo	 hints, *res = NULL;
+	char		 ext[256];
+	long		 port;
+	size_t		 i;
 
 	if (strcasecmp(host, "localhost") == 0 ||
 	    strcasecmp(host, cfg->http_host) == 0 ||
 	    strcasecmp(host, cfg->ws_host) == 0)
+		return 1;
+	for (i = 0; i < cfg->nallow_hosts; i++)
+		if (strcasecmp(host, cfg->allow_hosts[i]) == 0)
+			return 1;
+	if (cfg->external_url != NULL && auth_split_url(cfg->external_url,
+	    ext, sizeof ext, &port) == 0 && strcasecmp(host, ext) == 0)
 		return 1;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_flags = AI_NUMERICHOST;
@@ -85,29 +126,24 @@ auth_host_name_ok(const char *host, const struct config *cfg)
 int
 auth_origin_ok(const char *origin, const char *host, const struct config *cfg)
 {
-	char		 ohost[256], hhost[256];
-	const char	*p;
-	long		 oport, hport;
-	int		 https;
+	char		 ohost[256], hhost[256], ext[256];
+	long		 oport, hport, eport;
 
 	if (origin == NULL)
 		return 1;	/* not a browser */
 	if (host == NULL)
 		return 0;
-	if (strncasecmp(origin, "http://", 7) == 0) {
-		https = 0;
-		p = origin + 7;
-	} else if (strncasecmp(origin, "https://", 8) == 0) {
-		https = 1;
-		p = origin + 8;
-	} else
-		return 0;
-	if (auth_split_hostport(p, ohost, sizeof ohost, &oport) == -1 ||
+	/* An origin is scheme://host[:port], nothing after. */
+	if (auth_split_url(origin, ohost, sizeof ohost, &oport) == -1 ||
+	    strpbrk(strstr(origin, "//") + 2, "/?#") != NULL ||
 	    auth_split_hostport(host, hhost, sizeof hhost, &hport) == -1)
 		return 0;
-	if (oport == 0)
-		oport = https ? 443 : 80;
 	if (strcasecmp(ohost, hhost) != 0 || !auth_host_name_ok(ohost, cfg))
 		return 0;
-	return cfg->http_port == 0 || oport == cfg->http_port;
+	/* The dashboard's own port, or the page behind --external-url. */
+	if (cfg->http_port == 0 || oport == cfg->http_port)
+		return 1;
+	return cfg->external_url != NULL && auth_split_url(cfg->external_url,
+	    ext, sizeof ext, &eport) == 0 && strcasecmp(ohost, ext) == 0 &&
+	    oport == eport;
 }

@@ -29,13 +29,15 @@ int	auth_split_hostport(const char *s, char *host, size_t hostsz,
 	    long *port);
 /*
  * 1 if host (a name, no port) is one a browser may use for us: an IP
- * address literal, "localhost", or a name we listen on.
+ * address literal, "localhost", a name we listen on, one of allow-host,
+ * or external-url's.
  */
 int	auth_host_name_ok(const char *host, const struct config *cfg);
 /*
  * 1 if a browser's Origin (NULL: not a browser, allowed) is the
  * dashboard: the name of the Host header (which must pass
- * auth_host_name_ok()) and the HTTP port.
+ * auth_host_name_ok()) and the HTTP port, or external-url's host and
+ * port (a dashboard behind a proxy).
  */
 int	auth_origin_ok(const char *origin, const char *host,
 	    const struct config *cfg);

@@ -326,6 +326,28 @@ config_set_external_url(struct config *cfg, const char *v, char **cause)
 	return 0;
 }
 
+/* A name (no port) a browser may use for us: in Host and in Origin. */
+static int
+config_add_allow_host(struct config *cfg, const char *v, char **cause)
+{
+	const char	*p;
+
+	if (*v == '\0' || strlen(v) > 253) {
+		xasprintf(cause, "expected a host name of 1 to 253 characters");
+		return -1;
+	}
+	for (p = v; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-') {
+			xasprintf(cause, "'%s': a host name, without port or "
+			    "scheme ([A-Za-z0-9.-])", v);
+			return -1;
+		}
+	cfg->allow_hosts = xreallocarray(cfg->allow_hosts,
+	    cfg->nallow_hosts + 1, sizeof *cfg->allow_hosts);
+	cfg->allow_hosts[cfg->nallow_hosts++] = xstrdup(v);
+	return 0;
+}
+
 static int
 config_set_notify_resend(struct config *cfg, const char *v, char **cause)
 {
@@ -383,6 +405,8 @@ static const struct config_directive config_directives[] = {
 	    "URL [opt]  post a JSON notice of every alert change (repeatable)" },
 	{ "slack-webhook", config_set_slack_webhook,
 	    "URL [opt]  post alert changes to a Slack incoming webhook" },
+	{ "allow-host", config_add_allow_host,
+	    "NAME       a host name browsers may use for us (repeatable)" },
 	{ "external-url", config_set_external_url,
 	    "URL        the dashboard's address in notices (default: http)" },
 	{ "notify-resend", config_set_notify_resend,
@@ -433,6 +457,9 @@ config_cleanup(struct config *cfg)
 	for (i = 0; i < cfg->nreceivers; i++)
 		receiver_cleanup(&cfg->receivers[i]);
 	free(cfg->receivers);
+	for (i = 0; i < cfg->nallow_hosts; i++)
+		free(cfg->allow_hosts[i]);
+	free(cfg->allow_hosts);
 	free(cfg->external_url);
 	memset(cfg, 0, sizeof *cfg);
 }

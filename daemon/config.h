@@ -30,6 +30,8 @@ struct config {
 	char		*web_root;	/* NULL: serve the embedded dashboard */
 	int		 verbose;
 	int		 allow_remote;	/* listen beyond loopback without a token */
+	char		**allow_hosts;	/* more names browsers may use for us */
+	size_t		 nallow_hosts;
 	int		 detect;	/* run the detector (default yes) */
 	size_t		 max_body;	/* bytes of one request body */
 	size_t		 queue_points;	/* points waiting for the writer */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "auth.h"
 #include "config.h"
 #include "http_api.h"
+#include "http_guard.h"
 #include "ingest.h"
 #include "jsonarena.h"
 #include "log.h"
@@ -39,8 +39,6 @@
 #include "xmalloc.h"
 
 #define HTTP_POOL_JOBS		1024	/* parse and query jobs waiting */
-#define HTTP_FD_RESERVE		256	/* descriptors kept for all but HTTP */
-#define HTTP_QUERY_PARAMS_MAX	256	/* the API reads a dozen at most */
 #define HTTP_POOL_BYTES		(256 * 1024) /* a connection's buffers */
 #define HTTP_STR_(x)		#x
 #define HTTP_STR(x)		HTTP_STR_(x)
@@ -441,27 +439,6 @@ http_worker_init_cb(void *ctx)
 	return q;
 }
 
-/*
- * The connection cap: the configured one, less when the descriptor
- * limit is lower (the database, the stream and its viewers need some).
- */
-static unsigned int
-http_connection_limit(const struct config *cfg)
-{
-	struct rlimit	rl;
-	size_t		limit = cfg->max_connections;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (size_t)rl.rlim_cur < limit + HTTP_FD_RESERVE) {
-		limit = rl.rlim_cur > 2 * HTTP_FD_RESERVE ?
-		    (size_t)rl.rlim_cur - HTTP_FD_RESERVE : HTTP_FD_RESERVE;
-		log_warnx("http: %zu connections at most, not %zu: the "
-		    "descriptor limit is %llu", limit, cfg->max_connections,
-		    (unsigned long long)rl.rlim_cur);
-	}
-	return (unsigned int)limit;
-}
-
 static void
 http_worker_fini_cb(void *state)
 {
@@ -653,15 +630,19 @@ http_route(struct request *req, const char *url, const char *method)
 /* First call for a request: make its state and check what we can early. */
 static enum MHD_Result
 http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
-    void **con_cls)
+    const char *method, void **con_cls)
 {
 	struct request	*req = *con_cls;	/* from http_uri_cb */
-	const char	*cl;
+	const char	*cl, *code, *message;
 	unsigned long long len;
 
 	req->begun = 1;
 	req->conn = conn;
 	req->route = http_route_path(url, &req->run);
+	if (req->route != ROUTE_HEALTHZ && (code = http_guard_browser(conn,
+	    h->cfg, strcmp(method, MHD_HTTP_METHOD_POST) == 0,
+	    &message)) != NULL)
+		return http_error(req, code, message);
 	/*
 	 * The dashboard's files are public (a browser cannot send a bearer
 	 * token when it navigates); the page then asks for the token and
@@ -674,7 +655,7 @@ http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
 	if (req->too_many_params)
 		return http_error(req, "bad_request",
 		    "too many query parameters (at most "
-		    HTTP_STR(HTTP_QUERY_PARAMS_MAX) ")");
+		    HTTP_STR(HTTP_GUARD_QUERY_PARAMS_MAX) ")");
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && (len = strtoull(cl, NULL, 10)) > h->cfg->max_body)
@@ -688,30 +669,21 @@ http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
  * line is read, before libmicrohttpd splits the query into the
  * connection's pool.  Thousands of parameters exhaust the pool, and
  * libmicrohttpd 0.9.75 then logs a 431 it never sends (the client waits
- * for idle-timeout); so a query of more than HTTP_QUERY_PARAMS_MAX is cut
- * here, in libmicrohttpd's own writable buffer (it calls this "before we
- * modify URI or args"), and answered 400 by http_begin.
+ * for idle-timeout); so too long a query is cut here, in libmicrohttpd's
+ * own writable buffer (it calls this "before we modify URI or args"),
+ * and answered 400 by http_begin.
  */
 static void *
 http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct request	*req;
-	char		*query;
-	size_t		 n = 1;
-	const char	*p;
+	char		*writable;
 
 	req = xcalloc(1, sizeof *req);
 	req->h = cls;
 	req->conn = conn;
-	if ((query = strchr(uri, '?')) == NULL)	/* const dropped: see above */
-		return req;
-	for (p = query; *p != '\0' && *p != ' '; p++)
-		if (*p == '&' || *p == ';')
-			n++;
-	if (n > HTTP_QUERY_PARAMS_MAX) {
-		query[1] = '\0';
-		req->too_many_params = 1;
-	}
+	memcpy(&writable, &uri, sizeof writable);	/* see above */
+	req->too_many_params = http_guard_cut_query(writable);
 	return req;
 }
 
@@ -726,7 +698,7 @@ http_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 
 	(void)version;
 	if (!req->begun)
-		return http_begin(h, conn, url, con_cls);
+		return http_begin(h, conn, url, method, con_cls);
 	if (req->ready) {
 		char	*reply = req->reply;
 
@@ -835,7 +807,7 @@ http_start(const struct config *cfg, struct writer *w,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, h,
-	    MHD_OPTION_CONNECTION_LIMIT, http_connection_limit(cfg),
+	    MHD_OPTION_CONNECTION_LIMIT, http_guard_connection_limit(cfg),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_connections_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,

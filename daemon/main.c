@@ -24,6 +24,7 @@
 #include "webfiles.h"
 #include "writer.h"
 #include "ws_stream.h"
+#include "xmalloc.h"
 
 #define GRADWATCHD_VERSION	"0.1.0"
 #define MAIN_NOFILE		65536	/* descriptors we ask for */
@@ -36,7 +37,7 @@ usage(FILE *f)
 "usage: gradwatchd [-hnvV] [-c file] [--http addr:port] [--ws addr:port]\n"
 "                  [--db file] [--token-file file] [--web-root dir]\n"
 "                  [--alertmanager url] [--webhook url] [--slack-webhook url]\n"
-"                  [--external-url url]\n"
+"                  [--external-url url] [--allow-host name]\n"
 "\n"
 "gradwatchd takes training metrics over HTTP, stores them in SQLite,\n"
 "watches them for failing training and serves the dashboard.\n"
@@ -55,7 +56,10 @@ usage(FILE *f)
 "  --alertmanager url  post alerts to this Alertmanager (repeatable)\n"
 "  --webhook url       post a JSON notice of every alert change (repeatable)\n"
 "  --slack-webhook url post alert changes to a Slack incoming webhook\n"
-"  --external-url url  the dashboard's address in notices' links\n"
+"  --external-url url  the dashboard's address in notices' links (its host\n"
+"                      may be used by browsers, like --allow-host)\n"
+"  --allow-host name   a host name browsers may use to reach us, beside\n"
+"                      addresses, localhost and --http's (repeatable)\n"
 "\n"
 "A receiver's URL may be followed by options, in the same argument:\n"
 "severity=info|warning|critical (the least it hears of; default warning),\n"
@@ -143,12 +147,13 @@ main(int argc, char *argv[])
 		{ "webhook", required_argument, NULL, 8 },
 		{ "slack-webhook", required_argument, NULL, 9 },
 		{ "external-url", required_argument, NULL, 10 },
+		{ "allow-host", required_argument, NULL, 11 },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const flag_directives[] = {
 		NULL, "http", "ws", "db", "token-file", "web-root",
 		"allow-remote", "alertmanager", "webhook", "slack-webhook",
-		"external-url"
+		"external-url", "allow-host"
 	};
 	struct main_flag	 flags[32];
 	struct config		 cfg;
@@ -182,7 +187,7 @@ main(int argc, char *argv[])
 			printf("gradwatchd %s\n", GRADWATCHD_VERSION);
 			return 0;
 		case 1: case 2: case 3: case 4: case 5: case 6: case 7:
-		case 8: case 9: case 10:
+		case 8: case 9: case 10: case 11:
 			if (nflags == sizeof flags / sizeof flags[0]) {
 				fprintf(stderr, "gradwatchd: too many flags\n");
 				return 2;
@@ -206,8 +211,13 @@ main(int argc, char *argv[])
 		goto config_fail;
 	for (i = 0; i < nflags; i++)
 		if (config_set(&cfg, flags[i].directive, flags[i].value,
-		    &cause) == -1)
+		    &cause) == -1) {
+			char	*why = cause;
+
+			xasprintf(&cause, "--%s: %s", flags[i].directive, why);
+			free(why);
 			goto config_fail;
+		}
 	if (verbose)
 		cfg.verbose = 1;
 	if (config_finish(&cfg, &cause) == -1)

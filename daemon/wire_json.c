@@ -50,8 +50,10 @@ wire_status(const char *code)
 		{ "bad_json", 400 },
 		{ "bad_request", 400 },
 		{ "unauthorized", 401 },
+		{ "forbidden", 403 },
 		{ "not_found", 404 },
 		{ "too_large", 413 },
+		{ "unsupported_media_type", 415 },
 		{ "overloaded", 503 },
 	};
 	size_t	i;

@@ -14,9 +14,9 @@ json_t	*wire_json_number(double v);
 
 /*
  * The HTTP status of an error code of docs/API.md (bad_json and
- * bad_request 400,
- * unauthorized 401, not_found 404, too_large 413, overloaded 503,
- * anything else 500): the one table of them.
+ * bad_request 400, unauthorized 401, forbidden 403, not_found 404,
+ * too_large 413, unsupported_media_type 415, overloaded 503, anything
+ * else 500): the one table of them.
  */
 unsigned int	 wire_status(const char *code);
 

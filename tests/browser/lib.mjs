@@ -154,13 +154,13 @@ export class Daemon {
 }
 
 /** Chromium headless with a fresh profile; close() removes it. */
-export async function browser({ colorScheme = 'light', width = 1400, height = 1000 } = {}) {
+export async function browser({ colorScheme = 'light', width = 1400, height = 1000, args = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-chromium.'));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...args],
     viewport: { width, height },
     colorScheme,
   });

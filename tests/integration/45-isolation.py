@@ -21,7 +21,7 @@ with Daemon() as d:
 
     # A client that asks for an export and never reads it.
     stalled = socket.create_connection(("127.0.0.1", d.port))
-    stalled.sendall(b"GET /api/v1/runs/heavy/export?format=csv HTTP/1.1\r\nHost: x\r\n\r\n")
+    stalled.sendall(b"GET /api/v1/runs/heavy/export?format=csv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 
     done = []
     def heatmap():

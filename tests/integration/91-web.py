@@ -20,7 +20,7 @@ t = TAP()
 def raw_get(port, path):
     """GET path exactly as given (no client-side normalising): status and body."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+    s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path).encode())
     data = b""
     while True:
         b = s.recv(65536)
