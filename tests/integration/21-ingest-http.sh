@@ -63,7 +63,7 @@ head -c 5000 /dev/zero | tr '\0' ' ' > "$TMP/big.json"
 r=$(req POST /api/v1/ingest "$TMP/big.json")
 is "$(status_of "$r")" 413 "a body over max-body is 413"
 is "$(jqr "$(body_of "$r")" .error)" too_large "with error too_large"
-r=$(printf '%5000s' x | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$URL/api/v1/ingest")
+r=$(printf '%5000s' x | curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @- "$URL/api/v1/ingest")
 is "$r" 413 "a chunked body over max-body is 413"
 r=$(req GET /api/v1/ingest)
 is "$(status_of "$r")" 405 "GET /api/v1/ingest is 405"

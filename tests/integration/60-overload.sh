@@ -17,7 +17,8 @@ def worker(w):
     for k in range(30):
         step0 = k * 100
         steps = [{"step": s, "layers": {"l%d" % i: 1.0 for i in range(30)}} for s in range(step0, step0 + 100)]
-        conn.request("POST", "/api/v1/ingest", json.dumps({"run": "flood-%d" % w, "steps": steps}))
+        conn.request("POST", "/api/v1/ingest", json.dumps({"run": "flood-%d" % w, "steps": steps}),
+                     {"Content-Type": "application/json"})
         r = conn.getresponse(); body = r.read()
         with lock:
             key = str(r.status) if r.status in (200, 503) else "other"
