@@ -314,7 +314,8 @@ http_post_job(struct request *req)
 		else {
 			jsonarena_begin();	/* it keeps no json_t */
 			req->wjob.batch = ingest_parse_tree(req->body,
-			    req->len, &code, &cause);
+			    req->len, req->h->cfg->max_meta_config, &code,
+			    &cause);
 			jsonarena_end();
 		}
 		if (req->wjob.batch == NULL)
