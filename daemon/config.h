@@ -32,7 +32,7 @@ struct config {
 	int		 allow_remote;	/* listen beyond loopback without a token */
 	int		 detect;	/* run the detector (default yes) */
 	size_t		 max_body;	/* bytes of one request body */
-	size_t		 max_meta_config;	/* bytes of meta.config, stored */
+	size_t		 max_meta_config; /* meta.config's bytes */
 	size_t		 queue_points;	/* points waiting for the writer */
 	unsigned int	 http_threads;
 	unsigned int	 workers;	/* parse and query threads */

@@ -24,8 +24,8 @@
  * error code ("bad_json" or "bad_request") and *cause to an allocated
  * message for a person.
  */
-struct batch	*ingest_parse(const char *body, size_t len, size_t max_config,
-		    const char **code, char **cause);
+struct batch	*ingest_parse(const char *body, size_t len,
+		    size_t max_config, const char **code, char **cause);
 
 /*
  * ingest_parse's two paths, for tests and benchmarks: the fast one

@@ -123,58 +123,53 @@ rowjson_size(const json_t *v)
 }
 
 /*
- * The members of config (an object; stolen) that fit, in their order,
- * in STORE_ROWJSON_CONFIG_BRIEF bytes; *partial set when one did not.
- * Each member is sized once, so a large config costs one walk.
+ * The members of config (an object) that fit, in their order, in
+ * STORE_ROWJSON_CONFIG_BRIEF bytes; *partial set when one did not.  A
+ * value is sized only when its key fits, and once.
  */
 static json_t *
 rowjson_config_cut(json_t *config, int *partial)
 {
-	json_t		*o, *k;
+	json_t		*o, *k, *v;
 	const char	*key;
-	json_t		*v;
-	size_t		 used = 2, need;	/* the braces */
+	size_t		 used = 2, room, need;	/* 2: the braces */
 
 	o = json_object();
 	json_object_foreach(config, key, v) {
-		if (STORE_ROWJSON_CONFIG_BRIEF - used < 6) {
-			*partial = 1;	/* not even "k":0, fits */
+		room = STORE_ROWJSON_CONFIG_BRIEF - used;
+		if (room < 6) {		/* not even ,"k":0 */
+			*partial = 1;
 			break;
 		}
-		k = json_string(key);
-		need = (k != NULL ? rowjson_size(k) : SIZE_MAX / 2) + 1 +
-		    (used > 2);
+		k = json_string(key);	/* NULL for bad UTF-8: not ours */
+		need = k != NULL ? rowjson_size(k) + 1 + (used > 2) : room;
 		json_decref(k);
-		if (need < STORE_ROWJSON_CONFIG_BRIEF - used)
-			need += rowjson_size(v);
-		if (need <= STORE_ROWJSON_CONFIG_BRIEF - used) {
+		need = need < room ? need + rowjson_size(v) : room + 1;
+		if (need <= room) {
 			json_object_set(o, key, v);
 			used += need;
 		} else
 			*partial = 1;
 	}
-	json_decref(config);
 	return o;
 }
 
 json_t *
 store_rowjson_run_brief(sqlite3_stmt *st)
 {
-	json_t	*o, *config;
+	json_t	*o, *config, *cut;
 	int	 partial = 0;
 
 	o = rowjson_run_fields(st);
 	config = rowjson_parsed(st, 10);
-	/* Stored reals are as short as can be: longer text is too long. */
+	/* Stored text is never longer than a reply (shortest reals). */
 	if ((size_t)sqlite3_column_bytes(st, 10) > STORE_ROWJSON_CONFIG_BRIEF ||
 	    rowjson_size(config) > STORE_ROWJSON_CONFIG_BRIEF) {
-		if (json_is_object(config))
-			config = rowjson_config_cut(config, &partial);
-		else {
-			json_decref(config);
-			config = json_null();
-			partial = 1;
-		}
+		cut = json_is_object(config) ?
+		    rowjson_config_cut(config, &partial) : json_null();
+		partial |= !json_is_object(config);
+		json_decref(config);
+		config = cut;
 	}
 	json_object_set_new(o, "config", config);
 	if (partial)
