@@ -185,6 +185,13 @@ config_set_max_body(struct config *cfg, const char *v, char **cause)
 }
 
 static int
+config_set_max_meta_config(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_size(v, 16, (size_t)1 << 30,
+	    &cfg->max_meta_config, cause);
+}
+
+static int
 config_set_queue_points(struct config *cfg, const char *v, char **cause)
 {
 	return config_parse_size(v, 1000, (size_t)1 << 32,
@@ -387,6 +394,8 @@ static const struct config_directive config_directives[] = {
 	    "yes|no     watch runs for failing training (default yes)" },
 	{ "max-body", config_set_max_body,
 	    "BYTES      largest request body (default 16M)" },
+	{ "max-meta-config", config_set_max_meta_config,
+	    "BYTES      largest meta.config, as compact JSON (default 64K)" },
 	{ "queue-points", config_set_queue_points,
 	    "N          points waiting for the disk before 503 (default 8M)" },
 	{ "http-threads", config_set_http_threads,
@@ -427,6 +436,7 @@ config_init(struct config *cfg)
 	cfg->http_port = CONFIG_DEFAULT_PORT;
 	cfg->db_path = xstrdup(CONFIG_DEFAULT_DB);
 	cfg->max_body = (size_t)16 << 20;
+	cfg->max_meta_config = (size_t)64 << 10;
 	cfg->queue_points = (size_t)8 << 20;
 	cfg->http_threads = 2;
 	cfg->workers = 4;

@@ -34,6 +34,7 @@ struct config {
 	size_t		 nallow_hosts;
 	int		 detect;	/* run the detector (default yes) */
 	size_t		 max_body;	/* bytes of one request body */
+	size_t		 max_meta_config; /* meta.config's bytes */
 	size_t		 queue_points;	/* points waiting for the writer */
 	unsigned int	 http_threads;
 	unsigned int	 workers;	/* parse and query threads */

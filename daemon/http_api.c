@@ -77,11 +77,11 @@ enum http_route {
 /* The query-string values a route uses, copied before dispatch. */
 enum http_param {
 	P_SERIES, P_FROM, P_TO, P_MAX, P_BUCKETS, P_PROJECT, P_STATUS,
-	P_RUN, P_STATE, P_SINCE, P_FORMAT, P_COUNT
+	P_RUN, P_STATE, P_SINCE, P_FORMAT, P_CONFIG, P_COUNT
 };
 static const char *const http_param_names[P_COUNT] = {
 	"series", "from", "to", "max", "buckets", "project", "status",
-	"run", "state", "since", "format"
+	"run", "state", "since", "format", "config"
 };
 
 /* One request; owned by its MHD thread except while dispatched. */
@@ -312,7 +312,8 @@ http_post_job(struct request *req)
 		else {
 			jsonarena_begin();	/* it keeps no json_t */
 			req->wjob.batch = ingest_parse_tree(req->body,
-			    req->len, &code, &cause);
+			    req->len, req->h->cfg->max_meta_config, &code,
+			    &cause);
 			jsonarena_end();
 		}
 		if (req->wjob.batch == NULL)
@@ -344,7 +345,7 @@ http_query_job(struct query *q, struct request *req)
 
 	switch (req->route) {
 	case ROUTE_RUNS:
-		query_runs(q, p[P_PROJECT], p[P_STATUS], &r);
+		query_runs(q, p[P_PROJECT], p[P_STATUS], p[P_CONFIG], &r);
 		break;
 	case ROUTE_RUN:
 		query_run(q, req->run, &r);

@@ -461,8 +461,15 @@ ingest_meta(struct ingest *ig, json_t *meta)
 		b->project = xstrndup(json_string_value(v),
 		    json_string_length(v));
 	}
-	if ((v = json_object_get(meta, "config")) != NULL && !json_is_null(v))
+	if ((v = json_object_get(meta, "config")) != NULL &&
+	    !json_is_null(v)) {
 		b->config_json = ingest_dumps(v);
+		if (strlen(b->config_json) > ig->max_config)
+			return ingest_fail(ig, "meta.config: %zu bytes as "
+			    "compact JSON, over the limit of %zu "
+			    "(max-meta-config)", strlen(b->config_json),
+			    ig->max_config);
+	}
 	if ((v = json_object_get(meta, "layers")) != NULL &&
 	    ingest_layers_meta(ig, v) == -1)
 		return -1;
@@ -604,13 +611,14 @@ ingest_parse_fast(const char *body, size_t len)
 }
 
 struct batch *
-ingest_parse_tree(const char *body, size_t len, const char **code,
-    char **cause)
+ingest_parse_tree(const char *body, size_t len, size_t max_config,
+    const char **code, char **cause)
 {
 	struct ingest	 ig;
 	json_t		*root = NULL;
 
 	ingest_init(&ig, body, len);
+	ig.max_config = max_config;
 	if ((root = ingest_load(&ig, body, len)) == NULL)
 		goto fail;
 	if (!json_is_object(root)) {
@@ -633,14 +641,15 @@ fail:
 }
 
 struct batch *
-ingest_parse(const char *body, size_t len, const char **code, char **cause)
+ingest_parse(const char *body, size_t len, size_t max_config,
+    const char **code, char **cause)
 {
 	struct batch	*b;
 
 	if ((b = ingest_parse_fast(body, len)) != NULL)
 		return b;
 	/* Not the client's shape, or not valid: Jansson decides. */
-	return ingest_parse_tree(body, len, code, cause);
+	return ingest_parse_tree(body, len, max_config, code, cause);
 }
 
 const char *

@@ -18,23 +18,27 @@
 #define INGEST_MAX_SERIES	100000	/* distinct series in one request */
 
 /*
- * Parse body (len bytes, not necessarily NUL-terminated).  On failure
- * returns NULL, sets *code to the static error code ("bad_json" or
- * "bad_request") and *cause to an allocated message for a person.
+ * Parse body (len bytes, not necessarily NUL-terminated).  A meta.config
+ * of more than max_config bytes as compact JSON (as it would be stored)
+ * is a bad_request.  On failure returns NULL, sets *code to the static
+ * error code ("bad_json" or "bad_request") and *cause to an allocated
+ * message for a person.
  */
-struct batch	*ingest_parse(const char *body, size_t len, const char **code,
-		    char **cause);
+struct batch	*ingest_parse(const char *body, size_t len,
+		    size_t max_config, const char **code, char **cause);
 
 /*
  * ingest_parse's two paths, for tests and benchmarks: the fast one
  * alone, for the client library's shape of body (NULL, without a
  * cause, for anything else or anything invalid), and the Jansson one
  * alone, which takes every body and words every error.  Whenever the
- * fast path returns a batch, the Jansson path returns an equal one.
+ * fast path returns a batch, the Jansson path returns an equal one (the
+ * fast path declines any "meta", so only the Jansson one takes
+ * max_config).
  */
 struct batch	*ingest_parse_fast(const char *body, size_t len);
 struct batch	*ingest_parse_tree(const char *body, size_t len,
-		    const char **code, char **cause);
+		    size_t max_config, const char **code, char **cause);
 
 /*
  * Parse the body of POST /api/v1/runs/{run}/finish: {"status":

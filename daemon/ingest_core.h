@@ -69,6 +69,7 @@ struct ingest {
 	struct ingest_name	*names;
 	size_t			 nnames;
 	size_t			 names_cap;
+	size_t			 max_config;	/* meta.config's bytes */
 };
 
 /*

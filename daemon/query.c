@@ -129,7 +129,7 @@ query_dump(json_t *j)
 {
 	char	*s;
 
-	s = json_dumps(j, QUERY_JSON_FLAGS);
+	s = json_dumps(j, STORE_ROWJSON_DUMP_FLAGS);
 	json_decref(j);
 	if (s == NULL)
 		fatalx("query: json_dumps failed");

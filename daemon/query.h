@@ -29,9 +29,12 @@ struct query_reply {
 struct query	*query_open(const char *path, char **cause);
 void		 query_close(struct query *q);
 
-/* GET /api/v1/runs?project=&status= */
+/*
+ * GET /api/v1/runs?project=&status=&config=: each run brief
+ * (store_rowjson_run_brief), or with config=1 whole, meta and all.
+ */
 void	query_runs(struct query *q, const char *project, const char *status,
-	    struct query_reply *r);
+	    const char *config, struct query_reply *r);
 /* GET /api/v1/runs/{run} */
 void	query_run(struct query *q, const char *run, struct query_reply *r);
 /* GET /api/v1/runs/{run}/points?series=a,b&from=&to=&max= */

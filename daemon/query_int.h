@@ -18,7 +18,6 @@
 #include "query.h"
 
 #define QUERY_ECHO_MAX		200	/* bytes of a parameter quoted back */
-#define QUERY_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(17))
 #define QUERY_BUSY_MS		5000
 
 /* Prepared statements of a struct query, by index. */

@@ -41,10 +41,17 @@ query_reply_rows(struct query *q, sqlite3_stmt *st,
 
 void
 query_runs(struct query *q, const char *project, const char *status,
-    struct query_reply *r)
+    const char *config, struct query_reply *r)
 {
 	sqlite3_stmt	*st;
+	int		 whole;
 
+	whole = !query_is_absent(config) && strcmp(config, "1") == 0;
+	if (!whole && !query_is_absent(config) && strcmp(config, "0") != 0) {
+		query_reply_error(r, "bad_request", "config: want 0 or 1,"
+		    " not %.*s", QUERY_ECHO_MAX, config);
+		return;
+	}
 	if (!query_is_absent(status) && strcmp(status, "running") != 0 &&
 	    strcmp(status, "finished") != 0 && strcmp(status, "failed") != 0 &&
 	    strcmp(status, "stalled") != 0) {
@@ -60,7 +67,8 @@ query_runs(struct query *q, const char *project, const char *status,
 		sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
 	if (!query_is_absent(status))
 		sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-	query_reply_rows(q, st, store_rowjson_run, "runs", r);
+	query_reply_rows(q, st, whole ? store_rowjson_run :
+	    store_rowjson_run_brief, "runs", r);
 	query_end(q);
 }
 

@@ -82,8 +82,9 @@ rowjson_parsed(sqlite3_stmt *st, int col)
 	return j != NULL ? j : json_null();
 }
 
-json_t *
-store_rowjson_run(sqlite3_stmt *st)
+/* The run in st's row, all but its config and meta. */
+static json_t *
+rowjson_run_fields(sqlite3_stmt *st)
 {
 	json_t	*o;
 
@@ -99,8 +100,80 @@ store_rowjson_run(sqlite3_stmt *st)
 	json_object_set_new(o, "points", rowjson_int(st, 8));
 	json_object_set_new(o, "dropped", rowjson_int(st, 9));
 	json_object_set_new(o, "alerts_firing", rowjson_int(st, 12));
+	return o;
+}
+
+json_t *
+store_rowjson_run(sqlite3_stmt *st)
+{
+	json_t	*o;
+
+	o = rowjson_run_fields(st);
 	json_object_set_new(o, "config", rowjson_parsed(st, 10));
 	json_object_set_new(o, "meta", rowjson_parsed(st, 11));
+	return o;
+}
+
+/* Bytes of v as a reader's reply writes it. */
+static size_t
+rowjson_size(const json_t *v)
+{
+	return json_dumpb(v, NULL, 0, STORE_ROWJSON_DUMP_FLAGS |
+	    JSON_ENCODE_ANY);
+}
+
+/*
+ * The members of config (an object) that fit, in their order, in
+ * STORE_ROWJSON_CONFIG_BRIEF bytes; *partial set when one did not.  A
+ * value is sized only when its key fits, and once.
+ */
+static json_t *
+rowjson_config_cut(json_t *config, int *partial)
+{
+	json_t		*o, *k, *v;
+	const char	*key;
+	size_t		 used = 2, room, need;	/* 2: the braces */
+
+	o = json_object();
+	json_object_foreach(config, key, v) {
+		room = STORE_ROWJSON_CONFIG_BRIEF - used;
+		if (room < 6) {		/* not even ,"k":0 */
+			*partial = 1;
+			break;
+		}
+		k = json_string(key);	/* NULL for bad UTF-8: not ours */
+		need = k != NULL ? rowjson_size(k) + 1 + (used > 2) : room;
+		json_decref(k);
+		need = need < room ? need + rowjson_size(v) : room + 1;
+		if (need <= room) {
+			json_object_set(o, key, v);
+			used += need;
+		} else
+			*partial = 1;
+	}
+	return o;
+}
+
+json_t *
+store_rowjson_run_brief(sqlite3_stmt *st)
+{
+	json_t	*o, *config, *cut;
+	int	 partial = 0;
+
+	o = rowjson_run_fields(st);
+	config = rowjson_parsed(st, 10);
+	/* Stored text is never longer than a reply (shortest reals). */
+	if ((size_t)sqlite3_column_bytes(st, 10) > STORE_ROWJSON_CONFIG_BRIEF ||
+	    rowjson_size(config) > STORE_ROWJSON_CONFIG_BRIEF) {
+		cut = json_is_object(config) ?
+		    rowjson_config_cut(config, &partial) : json_null();
+		partial |= !json_is_object(config);
+		json_decref(config);
+		config = cut;
+	}
+	json_object_set_new(o, "config", config);
+	if (partial)
+		json_object_set_new(o, "config_partial", json_true());
 	return o;
 }
 

@@ -31,9 +31,22 @@
 	" a.resolved_at, a.value, a.value_class, a.baseline, a.threshold," \
 	" a.message, a.detail FROM alerts a JOIN runs r ON r.id = a.run_id"
 
+/* How the readers (query*.c) write a reply's JSON. */
+#define STORE_ROWJSON_DUMP_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(17))
+/* Bytes of a run's config in the runs list, at most (API.md). */
+#define STORE_ROWJSON_CONFIG_BRIEF	2048
+
 /* The run or alert in the current row of st. */
 json_t	*store_rowjson_run(sqlite3_stmt *st);
 json_t	*store_rowjson_alert(sqlite3_stmt *st);
+/*
+ * The run in st's row as GET /api/v1/runs lists it: without its meta,
+ * and with its config whole when that takes at most
+ * STORE_ROWJSON_CONFIG_BRIEF bytes as a reply writes it; else with the
+ * config's members that fit, in order (null for a config that is not an
+ * object), and "config_partial": true.
+ */
+json_t	*store_rowjson_run_brief(sqlite3_stmt *st);
 /*
  * Bind ?1 = id to the prepared st (reset), step it and return row(st)
  * of its first row, NULL when there is none; st is reset again.

@@ -90,11 +90,12 @@ describe(const struct config *cfg)
 	size_t	 i, j;
 
 	xasprintf(&s, "http=%s:%u ws=%s:%u db=%s tf=%s tok=%s web=%s v=%d "
-	    "ar=%d det=%d mb=%zu qp=%zu ht=%u w=%u ext=%s res=%g to=%g mbo=%g "
-	    "n=%zu", str(cfg->http_host), cfg->http_port, str(cfg->ws_host),
-	    cfg->ws_port, str(cfg->db_path), str(cfg->token_file),
-	    str(cfg->token), str(cfg->web_root), cfg->verbose,
-	    cfg->allow_remote, cfg->detect, cfg->max_body, cfg->queue_points,
+	    "ar=%d det=%d mb=%zu mmc=%zu qp=%zu ht=%u w=%u ext=%s res=%g to=%g "
+	    "mbo=%g n=%zu", str(cfg->http_host), cfg->http_port,
+	    str(cfg->ws_host), cfg->ws_port, str(cfg->db_path),
+	    str(cfg->token_file), str(cfg->token), str(cfg->web_root),
+	    cfg->verbose, cfg->allow_remote, cfg->detect, cfg->max_body,
+	    cfg->max_meta_config, cfg->queue_points,
 	    cfg->http_threads, cfg->workers, str(cfg->external_url),
 	    cfg->notify_resend, cfg->notify_timeout, cfg->notify_max_backoff,
 	    cfg->nreceivers);
@@ -199,6 +200,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.allow_remote, 0);
 	assert_int_equal(cfg.detect, 1);
 	assert_int_equal(cfg.max_body, 16 << 20);
+	assert_int_equal(cfg.max_meta_config, 64 << 10);
 	assert_int_equal(cfg.queue_points, 8 << 20);
 	assert_int_equal(cfg.http_threads, 2);
 	assert_int_equal(cfg.workers, 4);
@@ -317,6 +319,13 @@ test_numbers(void **state)
 	set_fails(&cfg, "max-body", "99999999999999999999999",
 	    "expected a number");
 	assert_int_equal(cfg.max_body, (size_t)1 << 30);
+	set_ok(&cfg, "max-meta-config", "16");	/* the least */
+	assert_int_equal(cfg.max_meta_config, 16);
+	set_ok(&cfg, "max-meta-config", "1M");
+	assert_int_equal(cfg.max_meta_config, 1 << 20);
+	set_fails(&cfg, "max-meta-config", "15", "out of range");
+	set_fails(&cfg, "max-meta-config", "1025M", "out of range");
+	assert_int_equal(cfg.max_meta_config, 1 << 20);
 
 	set_ok(&cfg, "queue-points", "1000");
 	assert_int_equal(cfg.queue_points, 1000);
@@ -970,9 +979,10 @@ test_help(void **state)
 {
 	static const char *const names[] = {
 		"http", "ws", "db", "token-file", "web-root", "verbose",
-		"allow-remote", "detect", "max-body", "queue-points",
-		"http-threads", "workers", "alertmanager", "webhook",
-		"slack-webhook", "external-url", "notify-resend",
+		"allow-remote", "detect", "max-body", "max-meta-config",
+		"queue-points", "http-threads", "workers", "max-connections",
+		"max-connections-per-ip", "idle-timeout", "alertmanager",
+		"webhook", "slack-webhook", "external-url", "notify-resend",
 		"notify-timeout", "notify-max-backoff",
 	};
 	struct config	 cfg;

@@ -1592,7 +1592,7 @@ trace_replay(const char *path, struct detector *d, struct seen *seen,
 		if (in == 0 || (in < TRACE_BODY_STEPS && !eof))
 			continue;
 		blen += (size_t)snprintf(body + blen, bcap - blen, "]}");
-		b = ingest_parse(body, blen, &code, &cause);
+		b = ingest_parse(body, blen, SIZE_MAX, &code, &cause);
 		if (b == NULL)
 			fail_msg("%s: refused (%s): %s", path, code, cause);
 		detector_feed(d, 1, b, now, 0, &out);

@@ -32,7 +32,7 @@ parse_ok(const char *body)
 	const char	*code = NULL;
 	char		*cause = NULL;
 
-	b = ingest_parse(body, strlen(body), &code, &cause);
+	b = ingest_parse(body, strlen(body), SIZE_MAX, &code, &cause);
 	if (b == NULL)
 		fail_msg("refused (%s): %s\nbody: %.300s", code, cause, body);
 	return b;
@@ -47,7 +47,7 @@ parse_bad(const char *body, size_t len, const char *want_code,
 	const char	*code = NULL;
 	char		*cause = NULL;
 
-	b = ingest_parse(body, len, &code, &cause);
+	b = ingest_parse(body, len, SIZE_MAX, &code, &cause);
 	if (b != NULL) {
 		batch_free(b);
 		fail_msg("accepted: %.300s", body);
@@ -414,6 +414,39 @@ test_meta(void **state)
 	    "123456789.123,0.1e1,-0.0,5e22,0.30000000000000004]}}");
 	assert_string_equal(b->config_json, "[0.3,1e-300,123456789.123,1.0,"
 	    "-0.0,5e+22,0.30000000000000004]");
+	batch_free(b);
+}
+
+/*
+ * max_config bounds meta.config as stored (compact JSON), not as sent:
+ * at the limit it is taken, a byte over it the request is refused.
+ */
+static void
+test_meta_config_limit(void **state)
+{
+	struct batch	*b;
+	const char	*body, *code = NULL;
+	char		*cause = NULL;
+
+	(void)state;
+	/* Stored as {"lr":0.1,"s":"abc"}: 20 bytes; the spaces do not count. */
+	body = "{\"run\":\"m\",\"meta\":{\"config\": {\"lr\": 0.1, "
+	    "\"s\": \"abc\"}}, \"steps\": [{\"step\": 1, \"loss\": 2}]}";
+	b = ingest_parse(body, strlen(body), 20, &code, &cause);
+	assert_non_null(b);
+	assert_string_equal(b->config_json, "{\"lr\":0.1,\"s\":\"abc\"}");
+	batch_free(b);
+	b = ingest_parse(body, strlen(body), 19, &code, &cause);
+	assert_null(b);
+	assert_string_equal(code, "bad_request");
+	assert_non_null(strstr(cause, "meta.config: 20 bytes"));
+	assert_non_null(strstr(cause, "limit of 19 (max-meta-config)"));
+	free(cause);
+	/* A null config, and any other member of meta, is not counted. */
+	body = "{\"run\":\"m\",\"meta\":{\"config\":null,\"note\":\"x\"}}";
+	b = ingest_parse(body, strlen(body), 0, &code, &cause);
+	assert_non_null(b);
+	assert_null(b->config_json);
 	batch_free(b);
 }
 
@@ -1011,7 +1044,7 @@ test_not_terminated(void **state)
 	copy = malloc(len);		/* exactly len bytes: no NUL */
 	assert_non_null(copy);
 	memcpy(copy, body, len);
-	b = ingest_parse(copy, len, &code, &cause);
+	b = ingest_parse(copy, len, SIZE_MAX, &code, &cause);
 	assert_non_null(b);
 	assert_int_equal(b->npoints, 1);
 	batch_free(b);
@@ -1079,7 +1112,7 @@ test_data_case(void **state)
 	}
 	if (line[0] == NULL || line[1] == NULL || line[2] == NULL)
 		fail_msg("%s: needs three lines", dc->expect);
-	b = ingest_parse(body, len, &code, &cause);
+	b = ingest_parse(body, len, SIZE_MAX, &code, &cause);
 	if (strcmp(line[0], "200") == 0) {
 		if (b == NULL)
 			fail_msg("%s: refused (%s): %s", dc->json, code, cause);
@@ -1116,6 +1149,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_steps),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_meta_config_limit),
 		cmocka_unit_test(test_number_edges),
 		cmocka_unit_test(test_name_limits),
 		cmocka_unit_test(test_run_key_limits),

@@ -113,7 +113,7 @@ check_body(const char *body, size_t len)
 	char		*cause = NULL;
 
 	fast = ingest_parse_fast(body, len);
-	tree = ingest_parse_tree(body, len, &code, &cause);
+	tree = ingest_parse_tree(body, len, SIZE_MAX, &code, &cause);
 	if (fast != NULL && tree == NULL)
 		fail_msg("fast path took a body Jansson refuses (%s: %s): "
 		    "%.*s", code, cause, (int)(len < 400 ? len : 400), body);
@@ -334,7 +334,8 @@ test_declines(void **state)
 	(void)state;
 	for (i = 0; i < sizeof valid / sizeof valid[0]; i++) {
 		assert_null(ingest_parse_fast(valid[i], strlen(valid[i])));
-		b = ingest_parse(valid[i], strlen(valid[i]), &code, &cause);
+		b = ingest_parse(valid[i], strlen(valid[i]), SIZE_MAX, &code,
+		    &cause);
 		if (b == NULL)
 			fail_msg("refused (%s): %s", cause, valid[i]);
 		batch_free(b);
@@ -342,8 +343,8 @@ test_declines(void **state)
 	for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
 		assert_null(ingest_parse_fast(invalid[i], strlen(invalid[i])));
 		cause = NULL;
-		b = ingest_parse(invalid[i], strlen(invalid[i]), &code,
-		    &cause);
+		b = ingest_parse(invalid[i], strlen(invalid[i]), SIZE_MAX,
+		    &code, &cause);
 		if (b != NULL)
 			fail_msg("accepted: %s", invalid[i]);
 		assert_non_null(cause);	/* Jansson's path words it */

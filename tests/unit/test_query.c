@@ -541,7 +541,7 @@ test_runs_list(void **state)
 	fx_run(fx, "d", NULL, "stalled", 300);	/* same time, newer id */
 	fx_alert(fx, a, "stall", "firing", 1, 1, NULL, NULL);
 
-	query_runs(fx->q, NULL, NULL, &r);
+	query_runs(fx->q, NULL, NULL, NULL, &r);
 	j = reply_ok(&r);
 	runs = json_object_get(j, "runs");
 	assert_int_equal(json_array_size(runs), 4);
@@ -561,7 +561,7 @@ test_runs_list(void **state)
 	    "config")));
 	json_decref(j);
 
-	query_runs(fx->q, "p1", NULL, &r);
+	query_runs(fx->q, "p1", NULL, NULL, &r);
 	j = reply_ok(&r);
 	runs = json_object_get(j, "runs");
 	assert_int_equal(json_array_size(runs), 2);
@@ -569,12 +569,12 @@ test_runs_list(void **state)
 	    json_array_get(runs, 0), "run")), "c");
 	json_decref(j);
 
-	query_runs(fx->q, "p1", "running", &r);
+	query_runs(fx->q, "p1", "running", NULL, &r);
 	j = reply_ok(&r);
 	assert_int_equal(json_array_size(json_object_get(j, "runs")), 1);
 	json_decref(j);
 
-	query_runs(fx->q, NULL, "stalled", &r);
+	query_runs(fx->q, NULL, "stalled", NULL, &r);
 	j = reply_ok(&r);
 	runs = json_object_get(j, "runs");
 	assert_int_equal(json_array_size(runs), 1);
@@ -582,13 +582,89 @@ test_runs_list(void **state)
 	    json_array_get(runs, 0), "status")), "stalled");
 	json_decref(j);
 
-	query_runs(fx->q, "nope", NULL, &r);
+	query_runs(fx->q, "nope", NULL, NULL, &r);
 	j = reply_ok(&r);
 	assert_int_equal(json_array_size(json_object_get(j, "runs")), 0);
 	json_decref(j);
 
-	query_runs(fx->q, NULL, "paused", &r);
+	query_runs(fx->q, NULL, "paused", NULL, &r);
 	reply_err(&r, 400, "bad_request", "paused");
+}
+
+/* The list's config: whole up to 2 KiB, else the members that fit. */
+static void
+test_runs_list_config(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	json_t			*j, *runs, *o, *c;
+	char			*text;
+
+	fx_run(fx, "many", NULL, "running", 400);
+	fx_run(fx, "arr", NULL, "running", 300);
+	fx_run(fx, "big", NULL, "running", 200);
+	fx_run(fx, "small", NULL, "running", 100);
+	fx_exec(fx, "UPDATE runs SET config = '{\"lr\":0.1}',"
+	    " meta = '{\"project\":\"p\",\"config\":{\"lr\":0.1}}'"
+	    " WHERE key = 'small'");
+	fx_exec(fx, "UPDATE runs SET config = json_object('lr', 0.5,"
+	    " 'vocab', printf('%.3000c', 'x'), 'seed', 7),"
+	    " meta = '{\"note\":1}' WHERE key = 'big'");
+	fx_exec(fx, "UPDATE runs SET config = json_array(printf('%.3000c',"
+	    " 'x')) WHERE key = 'arr'");
+	fx_exec(fx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+	    " FROM n WHERE i < 1000) UPDATE runs SET config = (SELECT"
+	    " json_group_object(printf('k%04d', i), i) FROM n)"
+	    " WHERE key = 'many'");
+
+	query_runs(fx->q, NULL, NULL, NULL, &r);
+	assert_true(strlen(r.body) < 4 * STORE_ROWJSON_CONFIG_BRIEF);
+	j = reply_ok(&r);
+	runs = json_object_get(j, "runs");
+	assert_int_equal(json_array_size(runs), 4);
+	o = json_array_get(runs, 3);	/* small: whole, without meta */
+	assert_true(json_real_value(json_object_get(json_object_get(o,
+	    "config"), "lr")) == 0.1);
+	assert_null(json_object_get(o, "meta"));
+	assert_null(json_object_get(o, "config_partial"));
+	o = json_array_get(runs, 2);	/* big: the members that fit */
+	c = json_object_get(o, "config");
+	assert_int_equal(json_object_size(c), 2);
+	assert_true(json_real_value(json_object_get(c, "lr")) == 0.5);
+	assert_int_equal(json_integer_value(json_object_get(c, "seed")), 7);
+	assert_true(json_is_true(json_object_get(o, "config_partial")));
+	assert_null(json_object_get(o, "meta"));
+	o = json_array_get(runs, 1);	/* arr: not an object, so null */
+	assert_true(json_is_null(json_object_get(o, "config")));
+	assert_true(json_is_true(json_object_get(o, "config_partial")));
+	o = json_array_get(runs, 0);	/* many: cut to fit, in order */
+	c = json_object_get(o, "config");
+	text = json_dumps(c, JSON_COMPACT);
+	assert_true(strlen(text) <= STORE_ROWJSON_CONFIG_BRIEF);
+	assert_true(strlen(text) > STORE_ROWJSON_CONFIG_BRIEF - 16);
+	free(text);
+	assert_int_equal(json_integer_value(json_object_get(c, "k0001")), 1);
+	assert_true(json_object_size(c) > 100 && json_object_size(c) < 1000);
+	assert_true(json_is_true(json_object_get(o, "config_partial")));
+	json_decref(j);
+
+	query_runs(fx->q, NULL, NULL, "1", &r);	/* whole, meta and all */
+	j = reply_ok(&r);
+	runs = json_object_get(j, "runs");
+	o = json_array_get(runs, 2);
+	assert_int_equal(strlen(json_string_value(json_object_get(
+	    json_object_get(o, "config"), "vocab"))), 3000);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o,
+	    "meta"), "note")), 1);
+	assert_null(json_object_get(o, "config_partial"));
+	assert_int_equal(json_object_size(json_object_get(json_array_get(runs,
+	    0), "config")), 1000);
+	json_decref(j);
+
+	query_runs(fx->q, NULL, NULL, "0", &r);
+	json_decref(reply_ok(&r));
+	query_runs(fx->q, NULL, NULL, "yes", &r);
+	reply_err(&r, 400, "bad_request", "config: want 0 or 1, not yes");
 }
 
 static void
@@ -1871,6 +1947,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rowjson_run_alert,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_runs_list,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_runs_list_config,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_run_detail,
 		    fx_setup, fx_teardown),
