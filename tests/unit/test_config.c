@@ -982,8 +982,8 @@ test_help(void **state)
 		"allow-remote", "detect", "max-body", "max-meta-config",
 		"queue-points", "http-threads", "workers", "max-connections",
 		"max-connections-per-ip", "idle-timeout", "alertmanager",
-		"webhook", "slack-webhook", "external-url", "notify-resend",
-		"notify-timeout", "notify-max-backoff",
+		"webhook", "slack-webhook", "allow-host", "external-url",
+		"notify-resend", "notify-timeout", "notify-max-backoff",
 	};
 	struct config	 cfg;
 	const char	*help, *line, *end;
