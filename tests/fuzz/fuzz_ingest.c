@@ -199,7 +199,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct batch	*fast, *tree;
 
 	fast = ingest_parse_fast(body, size);
-	tree = ingest_parse_tree(body, size, &code, &cause);
+	/* A small meta.config bound, so fuzz-sized bodies reach its refusal. */
+	tree = ingest_parse_tree(body, size, 1024, &code, &cause);
 	if (tree == NULL && (code == NULL || cause == NULL))
 		fuzz_fail("the Jansson path refuses without a code and cause");
 	if (tree != NULL)
