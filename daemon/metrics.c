@@ -26,6 +26,14 @@ static _Atomic uint64_t metrics_commit_usec_sum;
 static _Atomic uint64_t metrics_commit_hist[METRICS_NBOUNDS];
 static _Atomic uint64_t metrics_refused;
 static _Atomic uint64_t metrics_fast_parses;
+static _Atomic uint64_t metrics_evictions;
+static _Atomic uint64_t metrics_restores;
+/* Gauges: the last value their owner published. */
+static _Atomic uint64_t metrics_runs_whole;
+static _Atomic uint64_t metrics_runs_evicted;
+static _Atomic uint64_t metrics_tensors;
+static _Atomic uint64_t metrics_cached;
+static _Atomic uint64_t metrics_tail_points;
 
 static const char *const metrics_route_names[METRICS_ROUTE_COUNT] = {
 	"ingest", "query", "export", "static", "other"
@@ -81,6 +89,35 @@ void
 metrics_overloaded(void)
 {
 	atomic_fetch_add_explicit(&metrics_refused, 1, memory_order_relaxed);
+}
+
+void
+metrics_evicted(size_t n)
+{
+	atomic_fetch_add_explicit(&metrics_evictions, n, memory_order_relaxed);
+}
+
+void
+metrics_restored(void)
+{
+	atomic_fetch_add_explicit(&metrics_restores, 1, memory_order_relaxed);
+}
+
+void
+metrics_detector(size_t runs, size_t evicted, size_t tensors)
+{
+	atomic_store_explicit(&metrics_runs_whole, runs, memory_order_relaxed);
+	atomic_store_explicit(&metrics_runs_evicted, evicted,
+	    memory_order_relaxed);
+	atomic_store_explicit(&metrics_tensors, tensors, memory_order_relaxed);
+}
+
+void
+metrics_store_cache(size_t entries, size_t tail_points)
+{
+	atomic_store_explicit(&metrics_cached, entries, memory_order_relaxed);
+	atomic_store_explicit(&metrics_tail_points, tail_points,
+	    memory_order_relaxed);
 }
 
 #define LOAD(x)	((unsigned long long)atomic_load_explicit(&(x), \
@@ -139,6 +176,34 @@ metrics_render(size_t queue_depth, size_t ws_clients)
 	OUT("# HELP gradwatch_stream_clients WebSocket viewers connected.\n"
 	    "# TYPE gradwatch_stream_clients gauge\n"
 	    "gradwatch_stream_clients %zu\n", ws_clients);
+	OUT("# HELP gradwatch_runs_in_memory Runs whose detection state "
+	    "is held whole.\n"
+	    "# TYPE gradwatch_runs_in_memory gauge\n"
+	    "gradwatch_runs_in_memory %llu\n", LOAD(metrics_runs_whole));
+	OUT("# HELP gradwatch_runs_evicted Unfinished runs quiet past "
+	    "run-idle-evict, their tensors' state evicted.\n"
+	    "# TYPE gradwatch_runs_evicted gauge\n"
+	    "gradwatch_runs_evicted %llu\n", LOAD(metrics_runs_evicted));
+	OUT("# HELP gradwatch_tensors_in_memory Tensors whose detection "
+	    "state is in memory.\n"
+	    "# TYPE gradwatch_tensors_in_memory gauge\n"
+	    "gradwatch_tensors_in_memory %llu\n", LOAD(metrics_tensors));
+	OUT("# HELP gradwatch_series_cached Runs and series in the "
+	    "writer's cache.\n"
+	    "# TYPE gradwatch_series_cached gauge\n"
+	    "gradwatch_series_cached %llu\n", LOAD(metrics_cached));
+	OUT("# HELP gradwatch_tail_points_cached Points of open tails "
+	    "the writer holds in memory.\n"
+	    "# TYPE gradwatch_tail_points_cached gauge\n"
+	    "gradwatch_tail_points_cached %llu\n", LOAD(metrics_tail_points));
+	OUT("# HELP gradwatch_run_evictions_total Runs evicted for going "
+	    "quiet.\n"
+	    "# TYPE gradwatch_run_evictions_total counter\n"
+	    "gradwatch_run_evictions_total %llu\n", LOAD(metrics_evictions));
+	OUT("# HELP gradwatch_run_restores_total Evicted runs restored "
+	    "by their next step.\n"
+	    "# TYPE gradwatch_run_restores_total counter\n"
+	    "gradwatch_run_restores_total %llu\n", LOAD(metrics_restores));
 #undef OUT
 	if (n >= cap)
 		buf[cap - 1] = '\0';

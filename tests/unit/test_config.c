@@ -347,6 +347,18 @@ test_numbers(void **state)
 	    "expected seconds (90, 90s, 5m, 1h), got 'soon'");
 	assert_true(cfg.notify_resend == 3600);
 
+	assert_true(cfg.run_idle_evict == 600);		/* the default */
+	set_ok(&cfg, "run-idle-evict", "0");		/* never */
+	assert_true(cfg.run_idle_evict == 0);
+	set_ok(&cfg, "run-idle-evict", "1.5");
+	assert_true(cfg.run_idle_evict == 1.5);
+	set_ok(&cfg, "run-idle-evict", "1h");
+	assert_true(cfg.run_idle_evict == 3600);
+	set_fails(&cfg, "run-idle-evict", "31d", "expected seconds");
+	set_fails(&cfg, "run-idle-evict", "745h", "out of range");
+	set_fails(&cfg, "run-idle-evict", "-1", "expected seconds");
+	assert_true(cfg.run_idle_evict == 3600);
+
 	set_ok(&cfg, "notify-timeout", "0.1");		/* the least */
 	assert_true(cfg.notify_timeout == 0.1);
 	set_ok(&cfg, "notify-timeout", "2.5s");
@@ -973,7 +985,8 @@ test_help(void **state)
 		"allow-remote", "detect", "max-body", "queue-points",
 		"http-threads", "workers", "alertmanager", "webhook",
 		"slack-webhook", "external-url", "notify-resend",
-		"notify-timeout", "notify-max-backoff",
+		"notify-timeout", "notify-max-backoff", "max-connections",
+		"max-connections-per-ip", "idle-timeout", "run-idle-evict",
 	};
 	struct config	 cfg;
 	const char	*help, *line, *end;

@@ -53,7 +53,7 @@ static void
 fx_watch(struct fx *fx)
 {
 	fx->w = watch_new(fx->cfg, NULL);
-	watch_restore(fx->w, fx->st);
+	watch_restore(fx->w, fx->st, NULL);
 	watch_start(fx->w, 1 << 20, wake_cb, fx);
 }
 
