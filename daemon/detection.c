@@ -189,13 +189,14 @@ detection_put(struct detection *dt, struct detection_item *it)
 	return seq;
 }
 
-uint64_t
-detection_batch(struct detection *dt, int64_t run_id, struct batch *b,
-    double now)
+/* Queue an item of what (b taken). */
+static uint64_t
+detection_queue(struct detection *dt, enum detection_what what,
+    int64_t run_id, struct batch *b, double now)
 {
 	struct detection_item	*it = xcalloc(1, sizeof *it);
 
-	it->what = DETECTION_BATCH;
+	it->what = what;
 	it->run_id = run_id;
 	it->batch = b;
 	it->now = now;
@@ -203,46 +204,35 @@ detection_batch(struct detection *dt, int64_t run_id, struct batch *b,
 }
 
 uint64_t
+detection_batch(struct detection *dt, int64_t run_id, struct batch *b,
+    double now)
+{
+	return detection_queue(dt, DETECTION_BATCH, run_id, b, now);
+}
+
+uint64_t
 detection_forget(struct detection *dt, int64_t run_id)
 {
-	struct detection_item	*it = xcalloc(1, sizeof *it);
-
-	it->what = DETECTION_FORGET;
-	it->run_id = run_id;
-	return detection_put(dt, it);
+	return detection_queue(dt, DETECTION_FORGET, run_id, NULL, 0);
 }
 
 uint64_t
 detection_evict(struct detection *dt, int64_t run_id)
 {
-	struct detection_item	*it = xcalloc(1, sizeof *it);
-
-	it->what = DETECTION_EVICT;
-	it->run_id = run_id;
-	return detection_put(dt, it);
+	return detection_queue(dt, DETECTION_EVICT, run_id, NULL, 0);
 }
 
 uint64_t
 detection_restore(struct detection *dt, int64_t run_id, struct batch *b,
     double now)
 {
-	struct detection_item	*it = xcalloc(1, sizeof *it);
-
-	it->what = DETECTION_RESTORE;
-	it->run_id = run_id;
-	it->batch = b;
-	it->now = now;
-	return detection_put(dt, it);
+	return detection_queue(dt, DETECTION_RESTORE, run_id, b, now);
 }
 
 uint64_t
 detection_tick(struct detection *dt, double now)
 {
-	struct detection_item	*it = xcalloc(1, sizeof *it);
-
-	it->what = DETECTION_TICK;
-	it->now = now;
-	return detection_put(dt, it);
+	return detection_queue(dt, DETECTION_TICK, 0, NULL, now);
 }
 
 uint64_t

@@ -176,34 +176,30 @@ metrics_render(size_t queue_depth, size_t ws_clients)
 	OUT("# HELP gradwatch_stream_clients WebSocket viewers connected.\n"
 	    "# TYPE gradwatch_stream_clients gauge\n"
 	    "gradwatch_stream_clients %zu\n", ws_clients);
-	OUT("# HELP gradwatch_runs_in_memory Runs whose detection state "
-	    "is held whole.\n"
-	    "# TYPE gradwatch_runs_in_memory gauge\n"
-	    "gradwatch_runs_in_memory %llu\n", LOAD(metrics_runs_whole));
-	OUT("# HELP gradwatch_runs_evicted Unfinished runs quiet past "
-	    "run-idle-evict, their tensors' state evicted.\n"
-	    "# TYPE gradwatch_runs_evicted gauge\n"
-	    "gradwatch_runs_evicted %llu\n", LOAD(metrics_runs_evicted));
-	OUT("# HELP gradwatch_tensors_in_memory Tensors whose detection "
-	    "state is in memory.\n"
-	    "# TYPE gradwatch_tensors_in_memory gauge\n"
-	    "gradwatch_tensors_in_memory %llu\n", LOAD(metrics_tensors));
-	OUT("# HELP gradwatch_series_cached Runs and series in the "
-	    "writer's cache.\n"
-	    "# TYPE gradwatch_series_cached gauge\n"
-	    "gradwatch_series_cached %llu\n", LOAD(metrics_cached));
-	OUT("# HELP gradwatch_tail_points_cached Points of open tails "
-	    "the writer holds in memory.\n"
-	    "# TYPE gradwatch_tail_points_cached gauge\n"
-	    "gradwatch_tail_points_cached %llu\n", LOAD(metrics_tail_points));
-	OUT("# HELP gradwatch_run_evictions_total Runs evicted for going "
-	    "quiet.\n"
-	    "# TYPE gradwatch_run_evictions_total counter\n"
-	    "gradwatch_run_evictions_total %llu\n", LOAD(metrics_evictions));
-	OUT("# HELP gradwatch_run_restores_total Evicted runs restored "
-	    "by their next step.\n"
-	    "# TYPE gradwatch_run_restores_total counter\n"
-	    "gradwatch_run_restores_total %llu\n", LOAD(metrics_restores));
+/* One sample of a metric without labels: name, type and help are literals. */
+#define OUT1(name, type, help, v)					\
+	OUT("# HELP " name " " help "\n# TYPE " name " " type "\n"	\
+	    name " %llu\n", (v))
+	OUT1("gradwatch_runs_in_memory", "gauge",
+	    "Runs whose detection state is held whole.",
+	    LOAD(metrics_runs_whole));
+	OUT1("gradwatch_runs_evicted", "gauge", "Unfinished runs quiet past "
+	    "run-idle-evict, their tensors' state evicted.",
+	    LOAD(metrics_runs_evicted));
+	OUT1("gradwatch_tensors_in_memory", "gauge",
+	    "Tensors whose detection state is in memory.",
+	    LOAD(metrics_tensors));
+	OUT1("gradwatch_series_cached", "gauge",
+	    "Runs and series in the writer's cache.", LOAD(metrics_cached));
+	OUT1("gradwatch_tail_points_cached", "gauge",
+	    "Points of open tails the writer holds in memory.",
+	    LOAD(metrics_tail_points));
+	OUT1("gradwatch_run_evictions_total", "counter",
+	    "Runs evicted for going quiet.", LOAD(metrics_evictions));
+	OUT1("gradwatch_run_restores_total", "counter",
+	    "Evicted runs restored by their next step.",
+	    LOAD(metrics_restores));
+#undef OUT1
 #undef OUT
 	if (n >= cap)
 		buf[cap - 1] = '\0';

@@ -7,31 +7,16 @@ is finished; a run that comes back is restored as after a restart: its
 firing alert stays the same alert (never raised again), an explosion
 after the break is still caught, and a quiet run evicted before its
 stall deadline still gets its stall alert, resolved by its next step."""
-import json, os, sys, time
+import os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gwtest import TOP, Daemon, TAP
+from gwtest import Daemon, TAP, trace
 
 RUNS, SERIES, STEPS = 20, 2000, 3
 t = TAP()
-traces = os.path.join(TOP, "tests", "data", "traces")
 tmp = os.environ.get("TMPDIR", "/tmp")
 conf = os.path.join(tmp, "gw-evict-%d.conf" % os.getpid())
 with open(conf, "w") as f:
     f.write("run-idle-evict 2\ndetector.stall.min_seconds 4\n")
-
-
-def steps(name):
-    return [json.loads(l) for l in open(os.path.join(traces, name + ".jsonl")) if l.strip()]
-
-
-def post_all(d, run, xs):
-    for i in range(0, len(xs), 100):
-        st, _ = d.post("/api/v1/ingest", {"run": run, "steps": xs[i:i + 100]})
-        assert st == 200, st
-
-
-def alerts(d, run):
-    return d.get("/api/v1/alerts?run=" + run)[1]["alerts"]
 
 
 def metrics(d):
@@ -67,12 +52,12 @@ try:
             d.post("/api/v1/ingest", {"run": "quiet", "steps": [{"step": s, "loss": 1.0}]})
             time.sleep(0.02)
         quiet_last = time.time()
-        nan = steps("nan_inf_input_batch")            # NaN from 640 on
-        rnn = steps("explode_rnn_tanh_high_lr")       # onset 910, first non-finite 938
-        post_all(d, "nan", nan[:650])
-        post_all(d, "rnn", rnn[:900])
-        before = [a for a in alerts(d, "nan") if a["kind"] == "nonfinite"]
-        rnn_before = {a["id"] for a in alerts(d, "rnn")}
+        nan = trace("nan_inf_input_batch")            # NaN from 640 on
+        rnn = trace("explode_rnn_tanh_high_lr")       # onset 910, first non-finite 938
+        d.post_steps("nan", nan[:650])
+        d.post_steps("rnn", rnn[:900])
+        before = [a for a in d.alerts("nan") if a["kind"] == "nonfinite"]
+        rnn_before = {a["id"] for a in d.alerts("rnn")}
 
         # Then many series: RUNS runs of SERIES tensors, interleaved.
         names = ["blk%d.w%d.weight" % (i // 100, i) for i in range(SERIES)]
@@ -101,15 +86,15 @@ try:
         t.ok(idle < loaded * 0.6, "resident size falls: %.0f MiB loaded, %.0f MiB evicted" % (loaded, idle))
 
         # The NaN run comes back: its alert is the same one, still firing.
-        post_all(d, "nan", nan[650:])
-        after = [a for a in alerts(d, "nan") if a["kind"] == "nonfinite"]
+        d.post_steps("nan", nan[650:])
+        after = [a for a in d.alerts("nan") if a["kind"] == "nonfinite"]
         t.is_([(a["id"], a["state"]) for a in after], [(a["id"], a["state"]) for a in before],
               "a firing alert survives the eviction: same id, not raised again")
         t.ok(metrics(d)["gradwatch_run_restores_total"] >= 1, "the restore is counted")
 
         # The RNN comes back and explodes: caught before its first NaN.
-        post_all(d, "rnn", rnn[900:])
-        ra = alerts(d, "rnn")
+        d.post_steps("rnn", rnn[900:])
+        ra = d.alerts("rnn")
         exp = [a for a in ra if a["kind"] == "grad_explosion"]
         nf = [a for a in ra if a["kind"] == "nonfinite"]
         t.ok(exp and exp[0]["fire_step"] < 938, "explosion fires before the first NaN after an eviction (fire step %s)"
@@ -121,13 +106,13 @@ try:
              "alerts raised after the eviction are about steps after it")
 
         # The quiet run was evicted at 2 s; its stall deadline is 4 s.
-        t.ok(wait_for(lambda: any(a["kind"] == "stall" for a in alerts(d, "quiet")), 10),
+        t.ok(wait_for(lambda: any(a["kind"] == "stall" for a in d.alerts("quiet")), 10),
              "an evicted run still gets its stall alert")
-        a = [a for a in alerts(d, "quiet") if a["kind"] == "stall"]
+        a = [a for a in d.alerts("quiet") if a["kind"] == "stall"]
         t.ok(a and a[0]["fired_at"] >= quiet_last + 3.5, "after its deadline, when it was evicted already")
         t.is_(d.get("/api/v1/runs/quiet")[1]["status"], "stalled", "and its status is stalled")
         d.post("/api/v1/ingest", {"run": "quiet", "steps": [{"step": 20, "loss": 1.0}]})
-        a = [a for a in alerts(d, "quiet") if a["kind"] == "stall"]
+        a = [a for a in d.alerts("quiet") if a["kind"] == "stall"]
         t.is_([x["state"] for x in a], ["resolved"], "its next step resolves it, the same alert")
         t.is_(d.get("/api/v1/runs/quiet")[1]["status"], "running", "and the run is running again")
 
