@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Runs that go quiet leave memory (run-idle-evict, here 2 s): what the
+"""Runs that go quiet leave memory (run-idle-evict, here 4 s): what the
 detector and the writer's cache hold of them is freed, /metrics says so
 and the daemon's resident size falls back near what it is once every run
 is finished; a run that comes back is restored as after a restart: its
@@ -16,7 +16,7 @@ t = TAP()
 tmp = os.environ.get("TMPDIR", "/tmp")
 conf = os.path.join(tmp, "gw-evict-%d.conf" % os.getpid())
 with open(conf, "w") as f:
-    f.write("run-idle-evict 2\ndetector.stall.min_seconds 4\n")
+    f.write("run-idle-evict 4\ndetector.stall.min_seconds 6\n")
 
 
 def metrics(d):
@@ -33,6 +33,18 @@ def rss_mib(d):
     for line in open("/proc/%d/status" % d.proc.pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
+
+
+def sanitized(d):
+    """A sanitizer's allocator keeps freed memory: resident sizes say nothing."""
+    maps = open("/proc/%d/maps" % d.proc.pid).read()
+    return "libasan" in maps or "libtsan" in maps
+
+
+def rss_ok(d, cond, name):
+    if sanitized(d):
+        return t.ok(True, "%s # SKIP sanitizer build" % name)
+    return t.ok(cond, name)
 
 
 def wait_for(cond, secs):
@@ -59,23 +71,22 @@ try:
         before = [a for a in d.alerts("nan") if a["kind"] == "nonfinite"]
         rnn_before = {a["id"] for a in d.alerts("rnn")}
 
-        # Then many series: RUNS runs of SERIES tensors, interleaved.
+        # Then many series: RUNS runs of SERIES tensors, a request each.
         names = ["blk%d.w%d.weight" % (i // 100, i) for i in range(SERIES)]
-        for k in range(STEPS):
-            for r in range(RUNS):
-                st, _ = d.post("/api/v1/ingest", {"run": "big%d" % r, "steps": [
-                    {"step": k, "loss": 2.0 - 0.01 * k, "grad_norm": 1.0,
-                     "layers": {n: 0.5 + 0.001 * ((k + j) % 7) for j, n in enumerate(names)}}]})
-                assert st == 200, st
+        for r in range(RUNS):
+            d.post_steps("big%d" % r, [{"step": k, "loss": 2.0 - 0.01 * k, "grad_norm": 1.0,
+                                        "layers": {n: 0.5 + 0.001 * ((k + j) % 7) for j, n in enumerate(names)}}
+                                       for k in range(STEPS)])
         loaded = rss_mib(d)
+        time.sleep(1.5)                 # the gauges are sampled each second
         m = metrics(d)
-        t.ok(m["gradwatch_tensors_in_memory"] >= SERIES * RUNS // 2,
+        t.ok(m["gradwatch_tensors_in_memory"] >= SERIES * RUNS,
              "after the load, detection holds the tensors (%d)" % m["gradwatch_tensors_in_memory"])
-        t.ok(m["gradwatch_series_cached"] >= SERIES * RUNS // 2,
+        t.ok(m["gradwatch_series_cached"] >= SERIES * RUNS,
              "and the writer's cache their series (%d)" % m["gradwatch_series_cached"])
 
         t.ok(wait_for(lambda: metrics(d)["gradwatch_runs_in_memory"] == 0, 15),
-             "every run quiet for 2 s is evicted")
+             "every run quiet for 4 s is evicted")
         time.sleep(0.5)
         m = metrics(d)
         t.is_((m["gradwatch_runs_evicted"], m["gradwatch_tensors_in_memory"], m["gradwatch_series_cached"],
@@ -83,7 +94,7 @@ try:
               "/metrics: %d runs evicted, no tensor, series or tail point left in memory" % (RUNS + 3))
         t.ok(m["gradwatch_run_evictions_total"] >= RUNS + 3, "evictions are counted")
         idle = rss_mib(d)
-        t.ok(idle < loaded * 0.6, "resident size falls: %.0f MiB loaded, %.0f MiB evicted" % (loaded, idle))
+        rss_ok(d, idle < loaded * 0.6, "resident size falls: %.0f MiB loaded, %.0f MiB evicted" % (loaded, idle))
 
         # The NaN run comes back: its alert is the same one, still firing.
         d.post_steps("nan", nan[650:])
@@ -105,11 +116,11 @@ try:
         t.ok(all(a["fire_step"] >= 900 for a in ra if a["id"] not in rnn_before and a["kind"] != "stall"),
              "alerts raised after the eviction are about steps after it")
 
-        # The quiet run was evicted at 2 s; its stall deadline is 4 s.
+        # The quiet run was evicted at 4 s; its stall deadline is 6 s.
         t.ok(wait_for(lambda: any(a["kind"] == "stall" for a in d.alerts("quiet")), 10),
              "an evicted run still gets its stall alert")
         a = [a for a in d.alerts("quiet") if a["kind"] == "stall"]
-        t.ok(a and a[0]["fired_at"] >= quiet_last + 3.5, "after its deadline, when it was evicted already")
+        t.ok(a and a[0]["fired_at"] >= quiet_last + 5.5, "after its deadline, when it was evicted already")
         t.is_(d.get("/api/v1/runs/quiet")[1]["status"], "stalled", "and its status is stalled")
         d.post("/api/v1/ingest", {"run": "quiet", "steps": [{"step": 20, "loss": 1.0}]})
         a = [a for a in d.alerts("quiet") if a["kind"] == "stall"]
@@ -121,7 +132,7 @@ try:
             d.post("/api/v1/runs/big%d/finish" % r, {"status": "finished"})
         time.sleep(1.5)
         finished = rss_mib(d)
-        t.ok(idle < finished + 16, "quiet runs cost about what finished ones do: %.0f MiB evicted, %.0f MiB finished"
+        rss_ok(d, idle < finished + 16, "quiet runs cost about what finished ones do: %.0f MiB evicted, %.0f MiB finished"
              % (idle, finished))
 finally:
     os.unlink(conf)
