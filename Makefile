@@ -132,7 +132,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 # test_<module> links <module>.o, the generic modules and what UNIT_DEPS_<test> adds.
 UNIT_COMMON := batch.o log.o now.o xmalloc.o wire_json.o
 INGEST_OBJS := ingest.o ingest_core.o ingest_dump.o ingest_scan.o numscan.o
-DETECTOR_OBJS := detector.o detector_alert.o alert_kind.o baseline.o detector_config.o \
+DETECTOR_OBJS := detector.o detector_evict.o detector_alert.o alert_kind.o baseline.o detector_config.o \
 	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o \
 	detector_rules_tensor.o detector_order.o
 STORE_OBJS := store.o store_sql.o store_rows.o store_series.o store_tails.o store_migrate.o store_alerts.o \
@@ -146,7 +146,8 @@ UNIT_DEPS_test_publish := $(STORE_OBJS)
 UNIT_DEPS_test_pool := queue.o
 UNIT_DEPS_test_config := receiver.o detector_config.o alert_kind.o
 UNIT_DEPS_test_detector_alert := alert_kind.o
-UNIT_DEPS_test_watch := $(STORE_OBJS) $(DETECTOR_OBJS) detection.o now.o
+UNIT_DEPS_test_watch := $(STORE_OBJS) $(DETECTOR_OBJS) detection.o now.o metrics.o evict.o
+UNIT_DEPS_test_detector_evict := $(filter-out detector_evict.o,$(DETECTOR_OBJS))
 UNIT_DEPS_test_query := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_ingest := $(INGEST_OBJS)
 UNIT_DEPS_test_ingest_scan := $(INGEST_OBJS)

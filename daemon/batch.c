@@ -124,3 +124,15 @@ batch_series_push(struct batch *b, size_t si, int64_t step, double value)
 	s->n++;
 	b->npoints++;
 }
+
+int64_t
+batch_last_step(const struct batch *b)
+{
+	int64_t	last = -1;
+	size_t	i;
+
+	for (i = 0; i < b->nsteps; i++)
+		if (b->steps[i] > last)
+			last = b->steps[i];
+	return last;
+}

@@ -88,5 +88,7 @@ size_t		 batch_series_get(struct batch *b, enum series_kind kind,
 /* Append one point to series index si. */
 void		 batch_series_push(struct batch *b, size_t si, int64_t step,
 		    double value);
+/* The greatest of b's steps; -1 if it has none. */
+int64_t		 batch_last_step(const struct batch *b);
 
 #endif

@@ -281,6 +281,13 @@ config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
 }
 
 static int
+config_set_run_idle_evict(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_seconds(v, 0, 30 * 86400.0, &cfg->run_idle_evict,
+	    cause);
+}
+
+static int
 config_add_receiver(struct config *cfg, enum receiver_kind kind,
     const char *v, char **cause)
 {
@@ -408,6 +415,8 @@ static const struct config_directive config_directives[] = {
 	    "N          HTTP connections at once from one address (default 256)" },
 	{ "idle-timeout", config_set_idle_timeout,
 	    "SECONDS    close an HTTP connection silent this long (default 30)" },
+	{ "run-idle-evict", config_set_run_idle_evict,
+	    "SECONDS    evict a run idle this long from memory (default 600; 0 never)" },
 	{ "alertmanager", config_set_alertmanager,
 	    "URL [opt]  post alerts to this Alertmanager (repeatable)" },
 	{ "webhook", config_set_webhook,
@@ -443,6 +452,7 @@ config_init(struct config *cfg)
 	cfg->max_connections = 4096;
 	cfg->max_connections_per_ip = 256;
 	cfg->idle_timeout = 30;
+	cfg->run_idle_evict = 600;
 	cfg->detect = 1;
 	cfg->detector = detector_config_new();
 	cfg->notify_resend = 60;

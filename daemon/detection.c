@@ -10,13 +10,16 @@
 
 #include "detection.h"
 #include "log.h"
+#include "metrics.h"
 #include "xmalloc.h"
 #include "thread_name.h"
 
 enum detection_what {
 	DETECTION_BATCH,
 	DETECTION_FORGET,
-	DETECTION_TICK
+	DETECTION_TICK,
+	DETECTION_EVICT,
+	DETECTION_RESTORE
 };
 
 struct detection_item {
@@ -24,7 +27,7 @@ struct detection_item {
 	enum detection_what	 what;
 	uint64_t		 seq;
 	int64_t			 run_id;
-	struct batch		*batch;		/* BATCH: owned */
+	struct batch		*batch;		/* BATCH, RESTORE: owned */
 	double			 now;
 };
 
@@ -60,6 +63,16 @@ detection_move(struct detector_events *dst, struct detector_events *src)
 	src->n = 0;	/* their strings now belong to dst */
 }
 
+/* Publish what the detector holds (the /metrics gauges). */
+static void
+detection_gauges(struct detection *dt)
+{
+	size_t	runs, evicted, tensors;
+
+	detector_counts(dt->det, &runs, &evicted, &tensors);
+	metrics_detector(runs, evicted, tensors);
+}
+
 static void *
 detection_main(void *arg)
 {
@@ -67,6 +80,7 @@ detection_main(void *arg)
 	struct detection_item	*it;
 	struct detector_events	 local = { 0 };
 	size_t			 points;
+	int			 freed = 0, idle;
 
 	thread_name("gw-detect");
 	for (;;) {
@@ -82,30 +96,51 @@ detection_main(void *arg)
 			dt->tail = NULL;
 		pthread_mutex_unlock(&dt->lock);
 
-		points = 0;
+		points = it->batch != NULL ? it->batch->npoints : 0;
 		switch (it->what) {
 		case DETECTION_BATCH:
-			points = it->batch->npoints;
+			/* Never expected: the writer restores a run first. */
+			if (detector_is_evicted(dt->det, it->run_id))
+				detector_refill(dt->det, it->run_id, NULL,
+				    it->now, &local);
 			detector_feed(dt->det, it->run_id, it->batch, it->now, 0,
 			    &local);
-			batch_free(it->batch);
 			break;
 		case DETECTION_FORGET:
 			detector_forget(dt->det, it->run_id);
+			freed = 1;
 			break;
 		case DETECTION_TICK:
 			detector_tick(dt->det, it->now, &local);
 			break;
+		case DETECTION_EVICT:
+			detector_evict(dt->det, it->run_id);
+			freed = 1;
+			break;
+		case DETECTION_RESTORE:
+			detector_refill(dt->det, it->run_id, it->batch, it->now,
+			    &local);
+			detector_events_clear(&local);	/* a replay's: none */
+			break;
 		}
+		batch_free(it->batch);
+		if (it->what != DETECTION_BATCH)
+			detection_gauges(dt);
 
 		pthread_mutex_lock(&dt->lock);
 		detection_move(&dt->events, &local);
 		dt->points -= points;
 		dt->done = it->seq;
+		idle = dt->head == NULL;
 		pthread_cond_broadcast(&dt->room);
 		pthread_mutex_unlock(&dt->lock);
 		free(it);
 		dt->wake(dt->wake_arg);
+		/* After a run's state went, once nothing waits: give it back. */
+		if (freed && idle) {
+			xmalloc_release();
+			freed = 0;
+		}
 	}
 	detector_events_cleanup(&local);
 	return NULL;
@@ -154,13 +189,14 @@ detection_put(struct detection *dt, struct detection_item *it)
 	return seq;
 }
 
-uint64_t
-detection_batch(struct detection *dt, int64_t run_id, struct batch *b,
-    double now)
+/* Queue an item of what (b taken). */
+static uint64_t
+detection_queue(struct detection *dt, enum detection_what what,
+    int64_t run_id, struct batch *b, double now)
 {
 	struct detection_item	*it = xcalloc(1, sizeof *it);
 
-	it->what = DETECTION_BATCH;
+	it->what = what;
 	it->run_id = run_id;
 	it->batch = b;
 	it->now = now;
@@ -168,23 +204,35 @@ detection_batch(struct detection *dt, int64_t run_id, struct batch *b,
 }
 
 uint64_t
+detection_batch(struct detection *dt, int64_t run_id, struct batch *b,
+    double now)
+{
+	return detection_queue(dt, DETECTION_BATCH, run_id, b, now);
+}
+
+uint64_t
 detection_forget(struct detection *dt, int64_t run_id)
 {
-	struct detection_item	*it = xcalloc(1, sizeof *it);
+	return detection_queue(dt, DETECTION_FORGET, run_id, NULL, 0);
+}
 
-	it->what = DETECTION_FORGET;
-	it->run_id = run_id;
-	return detection_put(dt, it);
+uint64_t
+detection_evict(struct detection *dt, int64_t run_id)
+{
+	return detection_queue(dt, DETECTION_EVICT, run_id, NULL, 0);
+}
+
+uint64_t
+detection_restore(struct detection *dt, int64_t run_id, struct batch *b,
+    double now)
+{
+	return detection_queue(dt, DETECTION_RESTORE, run_id, b, now);
 }
 
 uint64_t
 detection_tick(struct detection *dt, double now)
 {
-	struct detection_item	*it = xcalloc(1, sizeof *it);
-
-	it->what = DETECTION_TICK;
-	it->now = now;
-	return detection_put(dt, it);
+	return detection_queue(dt, DETECTION_TICK, 0, NULL, now);
 }
 
 uint64_t

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * detection: the detector's own thread.  The writer hands it each
- * committed batch (and a run's end, and the stall timer's ticks) in
+ * committed batch (and a run's end, its eviction when it goes quiet
+ * and its restore when it comes back, and the stall timer's ticks) in
  * order; it feeds the detector and collects the alert events, which the
  * writer takes and writes in its next transaction.  So the writer's
  * commits never wait for the rules, and ingest keeps its rate with
@@ -38,6 +39,14 @@ uint64_t	 detection_batch(struct detection *dt, int64_t run_id,
 		    struct batch *b, double now);
 /* Writer: the run ended (its state is forgotten).  The item number. */
 uint64_t	 detection_forget(struct detection *dt, int64_t run_id);
+/* Writer: the run went quiet: its tensors' state is evicted.  The item number. */
+uint64_t	 detection_evict(struct detection *dt, int64_t run_id);
+/*
+ * Writer: before the next batch of an evicted run, rebuild it from b, its
+ * recent history (taken; NULL: none).  The item number.
+ */
+uint64_t	 detection_restore(struct detection *dt, int64_t run_id,
+		    struct batch *b, double now);
 /* Writer: the stall timer, at now.  The item number. */
 uint64_t	 detection_tick(struct detection *dt, double now);
 /*

@@ -122,7 +122,7 @@ detector_layer_new(struct run *r, const char *name, uint64_t h)
 	return l;
 }
 
-static void
+void
 detector_layer_free(struct layer *l)
 {
 	if (l == NULL)
@@ -133,8 +133,7 @@ detector_layer_free(struct layer *l)
 	free(l);
 }
 
-/* Index of layer name in r, adding it when absent. */
-static uint32_t
+uint32_t
 detector_layer_get(struct run *r, const char *name)
 {
 	uint64_t	 h = detector_hash(name);
@@ -181,7 +180,7 @@ detector_layer_get(struct run *r, const char *name)
 	return r->nlayers - 1;
 }
 
-static struct run *
+struct run *
 detector_run_new(struct detector *d, int64_t id)
 {
 	struct run	*r;
@@ -217,7 +216,7 @@ detector_run_new(struct detector *d, int64_t id)
 	return r;
 }
 
-static void
+void
 detector_run_free(struct run *r)
 {
 	uint32_t	i;
@@ -233,11 +232,14 @@ detector_run_free(struct run *r)
 	baseline_cleanup(&r->lbase);
 	for (i = 0; i < ALERT_KIND_COUNT; i++)
 		detector_group_cleanup(&r->grp[i]);
+	for (i = 0; i < r->nkept; i++)
+		free(r->kept[i].name);
+	free(r->kept);
 	detector_config_free(r->own);
 	free(r);
 }
 
-static struct run *
+struct run *
 detector_run_find(struct detector *d, int64_t id)
 {
 	struct run	*r;
@@ -501,16 +503,21 @@ void
 detector_feed(struct detector *d, int64_t run_id, const struct batch *b,
     double now, int replay, struct detector_events *out)
 {
+	detector_feed_run(d, detector_run_get(d, run_id), b, now, replay, out);
+}
+
+void
+detector_feed_run(struct detector *d, struct run *r, const struct batch *b,
+    double now, int replay, struct detector_events *out)
+{
 	const struct batch_series	*s;
 	struct detector_step		 x;
-	struct run			*r;
 	int64_t				*steps, step;
 	size_t				 i, j, nsteps, nlayer = 0, nadam = 0;
 	size_t				 nlayer_now, scalar[SERIES_KIND_COUNT];
 	double				 v;
 	int				 sorted = 1, advanced = 0, layer_bad = 0;
 
-	r = detector_run_get(d, run_id);
 	d->out = out;
 	d->replay = replay;
 	d->now = now;

@@ -111,5 +111,29 @@ void	detector_tick(struct detector *d, double now,
 /* The run finished or failed: close its stall watch and forget its state. */
 void	detector_forget(struct detector *d, int64_t run_id);
 
+/*
+ * detector_evict.c: the run went quiet: free its tensors' state, which
+ * grows with its series, and keep the rest (a few KB: the run-level
+ * baselines, alerts and rhythm, so the stall timer goes on, and the
+ * firing alerts of its tensors).  Nothing if the run is unknown or
+ * evicted already.
+ */
+void	detector_evict(struct detector *d, int64_t run_id);
+/* 1 if run_id is evicted: feed it only after detector_refill(). */
+int	detector_is_evicted(struct detector *d, int64_t run_id);
+/*
+ * Before an evicted run's next batch: rebuild its tensors by replaying
+ * b, its recent history up to the last step it was fed (NULL: none,
+ * they start afresh), as after a restart, and arm their kept alerts
+ * again, so that no alert fires twice or is lost.  A run that is not
+ * evicted is left as it is; an unknown one is replayed like a restart's.
+ * Makes no event (out is scratch for the replay).
+ */
+void	detector_refill(struct detector *d, int64_t run_id,
+	    const struct batch *b, double now, struct detector_events *out);
+/* What d holds: runs whole, runs evicted, tensors. */
+void	detector_counts(const struct detector *d, size_t *runs,
+	    size_t *evicted, size_t *tensors);
+
 
 #endif

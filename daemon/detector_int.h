@@ -326,7 +326,18 @@ struct group {
 	uint32_t	 members;	/* member alerts firing */
 };
 
-/* One run's state: O(1) per series plus its tensors. */
+/* A tensor's firing alert, kept while its run is evicted (detector_evict.c). */
+struct kept_alert {
+	char		*name;		/* the tensor's; owned */
+	enum alert_kind	 kind;
+	struct alert	 al;
+};
+
+/*
+ * One run's state: O(1) per series plus its tensors.  An evicted run has
+ * no tensors (layers, lhash and byorder are empty) and keeps their firing
+ * alerts in kept; the rest is whole, so the stall timer goes on.
+ */
 struct run {
 	struct run	*next;		/* hash chain */
 	int64_t		 id;
@@ -419,6 +430,10 @@ struct run {
 	struct alert	 al[ALERT_KIND_COUNT];	/* the run-level alerts */
 	struct group	 grp[ALERT_KIND_COUNT];	/* the tensor-level patterns */
 	uint32_t	 never_checked;	/* steps when never-active was last checked */
+
+	int		 evicted;	/* quiet: its tensors were freed */
+	struct kept_alert *kept;	/* their firing alerts, while evicted */
+	size_t		 nkept;
 };
 
 /* A series of the batch being fed, in step order. */
@@ -563,6 +578,23 @@ void	detector_alert_disarm(struct alert *, int64_t step);
 struct detector_event *detector_event_of(struct detector *, struct run *,
 	    enum detector_event_type, enum alert_kind, const char *series,
 	    const struct alert *);
+
+/*
+ * detector.c: runs and tensors.  A run made by detector_run_new() is in
+ * no table until the caller puts it there; detector_run_free() frees its
+ * tensors and kept alerts too.
+ */
+struct run	*detector_run_new(struct detector *, int64_t id);
+void		 detector_run_free(struct run *);
+/* The run of id in d's table, or NULL. */
+struct run	*detector_run_find(struct detector *, int64_t id);
+/* Index of tensor name in r, adding it when absent (r->layers may move). */
+uint32_t	 detector_layer_get(struct run *, const char *name);
+void		 detector_layer_free(struct layer *);
+/* detector_feed() on the run r itself (in d's table or not). */
+void		 detector_feed_run(struct detector *, struct run *,
+		    const struct batch *, double now, int replay,
+		    struct detector_events *);
 
 /* Sort r->byorder: the eligible tensors from the input side to the output. */
 void	detector_run_order(struct run *);

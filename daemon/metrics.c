@@ -26,6 +26,14 @@ static _Atomic uint64_t metrics_commit_usec_sum;
 static _Atomic uint64_t metrics_commit_hist[METRICS_NBOUNDS];
 static _Atomic uint64_t metrics_refused;
 static _Atomic uint64_t metrics_fast_parses;
+static _Atomic uint64_t metrics_evictions;
+static _Atomic uint64_t metrics_restores;
+/* Gauges: the last value their owner published. */
+static _Atomic uint64_t metrics_runs_whole;
+static _Atomic uint64_t metrics_runs_evicted;
+static _Atomic uint64_t metrics_tensors;
+static _Atomic uint64_t metrics_cached;
+static _Atomic uint64_t metrics_tail_points;
 
 static const char *const metrics_route_names[METRICS_ROUTE_COUNT] = {
 	"ingest", "query", "export", "static", "other"
@@ -81,6 +89,35 @@ void
 metrics_overloaded(void)
 {
 	atomic_fetch_add_explicit(&metrics_refused, 1, memory_order_relaxed);
+}
+
+void
+metrics_evicted(size_t n)
+{
+	atomic_fetch_add_explicit(&metrics_evictions, n, memory_order_relaxed);
+}
+
+void
+metrics_restored(void)
+{
+	atomic_fetch_add_explicit(&metrics_restores, 1, memory_order_relaxed);
+}
+
+void
+metrics_detector(size_t runs, size_t evicted, size_t tensors)
+{
+	atomic_store_explicit(&metrics_runs_whole, runs, memory_order_relaxed);
+	atomic_store_explicit(&metrics_runs_evicted, evicted,
+	    memory_order_relaxed);
+	atomic_store_explicit(&metrics_tensors, tensors, memory_order_relaxed);
+}
+
+void
+metrics_store_cache(size_t entries, size_t tail_points)
+{
+	atomic_store_explicit(&metrics_cached, entries, memory_order_relaxed);
+	atomic_store_explicit(&metrics_tail_points, tail_points,
+	    memory_order_relaxed);
 }
 
 #define LOAD(x)	((unsigned long long)atomic_load_explicit(&(x), \
@@ -139,6 +176,30 @@ metrics_render(size_t queue_depth, size_t ws_clients)
 	OUT("# HELP gradwatch_stream_clients WebSocket viewers connected.\n"
 	    "# TYPE gradwatch_stream_clients gauge\n"
 	    "gradwatch_stream_clients %zu\n", ws_clients);
+/* One sample of a metric without labels: name, type and help are literals. */
+#define OUT1(name, type, help, v)					\
+	OUT("# HELP " name " " help "\n# TYPE " name " " type "\n"	\
+	    name " %llu\n", (v))
+	OUT1("gradwatch_runs_in_memory", "gauge",
+	    "Runs whose detection state is held whole.",
+	    LOAD(metrics_runs_whole));
+	OUT1("gradwatch_runs_evicted", "gauge", "Unfinished runs quiet past "
+	    "run-idle-evict, their tensors' state evicted.",
+	    LOAD(metrics_runs_evicted));
+	OUT1("gradwatch_tensors_in_memory", "gauge",
+	    "Tensors whose detection state is in memory.",
+	    LOAD(metrics_tensors));
+	OUT1("gradwatch_series_cached", "gauge",
+	    "Runs and series in the writer's cache.", LOAD(metrics_cached));
+	OUT1("gradwatch_tail_points_cached", "gauge",
+	    "Points of open tails the writer holds in memory.",
+	    LOAD(metrics_tail_points));
+	OUT1("gradwatch_run_evictions_total", "counter",
+	    "Runs evicted for going quiet.", LOAD(metrics_evictions));
+	OUT1("gradwatch_run_restores_total", "counter",
+	    "Evicted runs restored by their next step.",
+	    LOAD(metrics_restores));
+#undef OUT1
 #undef OUT
 	if (n >= cap)
 		buf[cap - 1] = '\0';

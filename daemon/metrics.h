@@ -31,6 +31,13 @@ void	metrics_commit(size_t nbatches, double seconds);
 void	metrics_fast_parse(void);
 /* Requests refused with 503 because a queue was full. */
 void	metrics_overloaded(void);
+/* Runs evicted for going quiet (writer), and evicted runs restored. */
+void	metrics_evicted(size_t n);
+void	metrics_restored(void);
+/* Gauges, published by their owner: what detection holds (gw-detect) ... */
+void	metrics_detector(size_t runs, size_t evicted, size_t tensors);
+/* ... and what the writer's cache holds (gw-writer). */
+void	metrics_store_cache(size_t entries, size_t tail_points);
 
 /*
  * The exposition text (allocated).  queue_depth and queue_points are

@@ -72,6 +72,18 @@ int		 store_commit(struct store *st, char **cause);
 void		 store_rollback(struct store *st);
 
 /*
+ * Outside a transaction: forget what the cache holds of the runs
+ * run_ids[0..n): their ids, counters and open tails in memory.  The
+ * database has all of it (a commit writes every change), and their next
+ * batch reads it back.
+ */
+void		 store_cache_evict(struct store *st, const int64_t *run_ids,
+		    size_t n);
+/* The runs and series cached, and the open tails' points in memory. */
+void		 store_cache_stats(struct store *st, size_t *entries,
+		    size_t *tail_points);
+
+/*
  * Write batch b: create or update its run (meta, project, config, layer
  * metadata, last_seen = now, first/last step, dropped), create its
  * series, and store every point, replacing any value stored before for

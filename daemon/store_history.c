@@ -26,10 +26,11 @@ const char *const store_history_sql[HID_COUNT] = {
 	    " WHERE s.run_id = ?1 ORDER BY s.id",
 	[HID_CHUNKS] =
 	    "SELECT id, data FROM chunks WHERE series_id = ?1"
-	    " AND first_step >= ?2 - ?3 AND last_step >= ?2 ORDER BY first_step",
+	    " AND first_step >= ?2 - ?3 AND first_step <= ?4"
+	    " AND last_step >= ?2 ORDER BY first_step",
 	[HID_TAILS] =
 	    "SELECT id, data FROM tails WHERE series_id = ?1"
-	    " AND last_step >= ?2 ORDER BY first_step",
+	    " AND last_step >= ?2 AND first_step <= ?3 ORDER BY first_step",
 	[HID_ACTIVE] =
 	    "SELECT id, key, COALESCE(last_step, -1) FROM runs"
 	    " WHERE status IN ('running', 'stalled') ORDER BY id",
@@ -44,12 +45,12 @@ store_history_fail(struct store *st, const char *what, char **cause)
 }
 
 /*
- * Append the points >= from of the blob in the current row of s (id,
- * data) to series si of b.  A damaged blob adds nothing.
+ * Append the points in [from, to] of the blob in the current row of s
+ * (id, data) to series si of b.  A damaged blob adds nothing.
  */
 static void
 store_history_blob(struct batch *b, size_t si, sqlite3_stmt *s,
-    const char *table, int64_t from)
+    const char *table, int64_t from, int64_t to)
 {
 	struct chunk_reader	 r;
 	struct batch_series	*bs = &b->series[si];
@@ -69,7 +70,7 @@ store_history_blob(struct batch *b, size_t si, sqlite3_stmt *s,
 		return;
 	}
 	while ((rc = chunk_next(&r, &step, &v)) == 1)
-		if (step >= from)
+		if (step >= from && step <= to)
 			batch_series_push(b, si, step, v);
 	if (rc == -1) {
 		log_warnx("store: history: %s row %" PRId64 " of %s: %s",
@@ -148,12 +149,13 @@ store_history_layer_meta(struct batch *b, sqlite3_stmt *s)
 /* Read the rows of table (statement s, bound but for the series) into si. */
 static int
 store_history_rows(struct store *st, struct batch *b, size_t si,
-    sqlite3_stmt *s, const char *table, int64_t from, char **cause)
+    sqlite3_stmt *s, const char *table, int64_t from, int64_t to,
+    char **cause)
 {
 	int	rc;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		store_history_blob(b, si, s, table, from);
+		store_history_blob(b, si, s, table, from, to);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store_history_fail(st, table, cause);
@@ -162,7 +164,7 @@ store_history_rows(struct store *st, struct batch *b, size_t si,
 
 struct batch *
 store_history_load(struct store *st, int64_t run_id, int64_t from_step,
-    char **cause)
+    int64_t to_step, char **cause)
 {
 	sqlite3_stmt	*ss = st->history[HID_SERIES];
 	sqlite3_stmt	*cs = st->history[HID_CHUNKS];
@@ -188,12 +190,14 @@ store_history_load(struct store *st, int64_t run_id, int64_t from_step,
 		sqlite3_bind_int64(cs, 1, sid);
 		sqlite3_bind_int64(cs, 2, from_step);
 		sqlite3_bind_int64(cs, 3, sqlite3_column_int64(ss, 7));
+		sqlite3_bind_int64(cs, 4, to_step);
 		sqlite3_bind_int64(ts, 1, sid);
 		sqlite3_bind_int64(ts, 2, from_step);
+		sqlite3_bind_int64(ts, 3, to_step);
 		if (store_history_rows(st, b, si, cs, "chunk", from_step,
-		    cause) == -1 ||
+		    to_step, cause) == -1 ||
 		    store_history_rows(st, b, si, ts, "tail", from_step,
-		    cause) == -1)
+		    to_step, cause) == -1)
 			goto fail;
 		store_history_sort(st, b, si);
 	}

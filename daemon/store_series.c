@@ -10,6 +10,7 @@
  * value winning) and written back over the same rows, so that no step
  * is ever stored twice.  Writer thread only.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -64,6 +65,58 @@ store_cache_clear(struct store *st)
 	st->ndirty = 0;
 	st->pending = 0;
 	st->tpoints = 0;
+}
+
+static int
+store_id_cmp(const void *a, const void *b)
+{
+	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+store_cache_evict(struct store *st, const int64_t *run_ids, size_t n)
+{
+	struct store_ent	**old = st->tab, *e;
+	int64_t			 *ids, id;
+	size_t			  i, j;
+
+	assert(st->ndirty == 0 && st->nundo == 0);
+	if (n == 0 || st->tabcount == 0)
+		return;
+	ids = xreallocarray(NULL, n, sizeof *ids);
+	memcpy(ids, run_ids, n * sizeof *ids);
+	qsort(ids, n, sizeof *ids, store_id_cmp);
+	/* Linear probing: the survivors go into a new table. */
+	st->tab = xcalloc(st->tabsize, sizeof *st->tab);
+	st->tabcount = 0;
+	for (i = 0; i < st->tabsize; i++) {
+		if ((e = old[i]) == NULL)
+			continue;
+		id = e->kind == -1 ? e->s.id : e->run_id;	/* a run's own */
+		if (bsearch(&id, ids, n, sizeof *ids, store_id_cmp) != NULL) {
+			st->tpoints -= e->s.tn - e->s.toff;
+			store_tail_free(st, e);
+			free(e->name);
+			free(e);
+			continue;
+		}
+		for (j = e->hash & (st->tabsize - 1); st->tab[j] != NULL;
+		    j = (j + 1) & (st->tabsize - 1))
+			;
+		st->tab[j] = e;
+		st->tabcount++;
+	}
+	free(old);
+	free(ids);
+}
+
+void
+store_cache_stats(struct store *st, size_t *entries, size_t *tail_points)
+{
+	*entries = st->tabcount;
+	*tail_points = st->tpoints;
 }
 
 static void

@@ -3,7 +3,8 @@
  * watch: the writer's side of detection; see watch.h.  Replay after a
  * restart feeds at most WATCH_REPLAY_STEPS recent steps of each active
  * run, enough for every baseline's warm-up and slow averages; then the
- * detector moves to its own thread (detection.h).
+ * detector moves to its own thread (detection.h).  An evicted run that
+ * comes back has the same steps replayed, on that thread.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "store_alerts.h"
 #include "detection.h"
 #include "detector.h"
+#include "evict.h"
 #include "store_history.h"
 #include "log.h"
 #include "notice.h"
@@ -260,9 +262,36 @@ watch_restore_alert_cb(void *arg, int64_t run_id, const char *kind,
 	    (enum alert_severity)sev, onset_step, fire_step);
 }
 
+/*
+ * The recent steps of run_id up to last_step (>= 0), to replay: NULL
+ * when they cannot be read (logged).
+ */
+static struct batch *
+watch_history(struct store *st, int64_t run_id, const char *key,
+    int64_t last_step)
+{
+	struct batch	*b;
+	char		*cause = NULL;
+	int64_t		 from;
+
+	from = last_step >= WATCH_REPLAY_STEPS ?
+	    last_step - WATCH_REPLAY_STEPS + 1 : 0;
+	if ((b = store_history_load(st, run_id, from, last_step,
+	    &cause)) == NULL) {
+		if (key != NULL)
+			log_warnx("watch: run %s: %s", key, cause);
+		else
+			log_warnx("watch: run %lld: %s", (long long)run_id,
+			    cause);
+		free(cause);
+	}
+	return b;
+}
+
 struct watch_replay {
 	struct watch	*w;
 	struct store	*st;
+	struct evict	*ev;	/* NULL: no eviction */
 	size_t		 runs;
 	double		 now;	/* for steps stored without a time */
 };
@@ -273,18 +302,12 @@ watch_replay_run_cb(void *arg, int64_t run_id, const char *key,
 {
 	struct watch_replay	*r = arg;
 	struct batch		*b;
-	char			*cause = NULL;
-	int64_t			 from;
 
-	if (last_step < 0)
+	if (r->ev != NULL)
+		(void)evict_seen(r->ev, run_id, last_step, now_mono(), NULL);
+	if (last_step < 0 ||
+	    (b = watch_history(r->st, run_id, key, last_step)) == NULL)
 		return;
-	from = last_step >= WATCH_REPLAY_STEPS ?
-	    last_step - WATCH_REPLAY_STEPS + 1 : 0;
-	if ((b = store_history_load(r->st, run_id, from, &cause)) == NULL) {
-		log_warnx("watch: run %s: %s", key, cause);
-		free(cause);
-		return;
-	}
 	detector_feed(r->w->det, run_id, b, r->now, 1, &r->w->events);
 	detector_events_clear(&r->w->events);
 	batch_free(b);
@@ -292,9 +315,9 @@ watch_replay_run_cb(void *arg, int64_t run_id, const char *key,
 }
 
 void
-watch_restore(struct watch *w, struct store *st)
+watch_restore(struct watch *w, struct store *st, struct evict *ev)
 {
-	struct watch_replay	 r = { w, st, 0, 0 };
+	struct watch_replay	 r = { w, st, ev, 0, 0 };
 	char			*cause = NULL;
 
 	r.now = now_wall();
@@ -307,4 +330,21 @@ watch_restore(struct watch *w, struct store *st)
 	if (r.runs > 0)
 		log_info("watch: rebuilt the detector for %zu active runs",
 		    r.runs);
+}
+
+uint64_t
+watch_evict(struct watch *w, int64_t run_id)
+{
+	return detection_evict(w->thread, run_id);
+}
+
+uint64_t
+watch_refill(struct watch *w, struct store *st, int64_t run_id,
+    int64_t last_step, double now)
+{
+	struct batch	*b = NULL;
+
+	if (last_step >= 0)
+		b = watch_history(st, run_id, NULL, last_step);
+	return detection_restore(w->thread, run_id, b, now);
 }

@@ -18,6 +18,7 @@
 #include "batch.h"
 
 struct detector_config;
+struct evict;
 struct store;
 struct store_outbox;
 struct watch;
@@ -34,9 +35,11 @@ void		 watch_free(struct watch *w);
 /*
  * Before watch_start, outside a transaction: restore the firing alerts
  * of active runs and replay their recent steps so baselines pick up
- * where they were.  Failures are logged; detection then starts afresh.
+ * where they were; each run is noted as seen now in ev (NULL: none).
+ * Failures are logged; detection then starts afresh.
  */
-void		 watch_restore(struct watch *w, struct store *st);
+void		 watch_restore(struct watch *w, struct store *st,
+		    struct evict *ev);
 /*
  * Start the detection thread (max_points: the points of the batches it
  * may have waiting); wake(arg) is called from it when it has done an
@@ -52,6 +55,16 @@ void		 watch_finish(struct watch *w, struct store *st, int64_t run_id,
 		    double now);
 /* After that commit: detection forgets the run.  Its ticket. */
 uint64_t	 watch_forget(struct watch *w, int64_t run_id);
+/* The run went quiet (evict.h): detection evicts its tensors.  Its ticket. */
+uint64_t	 watch_evict(struct watch *w, int64_t run_id);
+/*
+ * Outside a transaction, before the first batch of an evicted run since:
+ * read its recent steps up to last_step (the last before that batch; -1:
+ * none) and have detection replay them, as after a restart.  A read
+ * that fails is logged: its tensors then start afresh.  Its ticket.
+ */
+uint64_t	 watch_refill(struct watch *w, struct store *st, int64_t run_id,
+		    int64_t last_step, double now);
 /* The stall timer (about once a second).  Its ticket. */
 uint64_t	 watch_tick(struct watch *w, double now);
 /*

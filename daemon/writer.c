@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "evict.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -55,6 +56,7 @@ struct writer {
 	struct publish	*pub;		/* writer thread only */
 	struct store_outbox *outbox;	/* writer thread only; NULL: none */
 	struct notify	*notify;	/* borrowed; NULL: no receivers */
+	struct evict	*ev;		/* writer thread only; NULL: never */
 	double		 next_prune;	/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
@@ -183,6 +185,16 @@ writer_outbox(struct writer *w)
 	}
 }
 
+/* Publish what the writer's cache holds (the /metrics gauges). */
+static void
+writer_gauges(struct writer *w)
+{
+	size_t	entries, points;
+
+	store_cache_stats(w->st, &entries, &points);
+	metrics_store_cache(entries, points);
+}
+
 /* After a commit: wake the notifier if the round added notices. */
 static void
 writer_notify(struct writer *w)
@@ -219,15 +231,43 @@ writer_answer(struct writer *w, struct writer_job *job)
 }
 
 /*
+ * After the commit of job: note its run as seen (or, finished, forget
+ * what memory holds of it).  Returns 1 when the run had been evicted,
+ * with *last_step its last step before job's batch.
+ */
+static int
+writer_seen(struct writer *w, struct writer_job *job, int64_t *last_step)
+{
+	*last_step = -1;
+	if (w->ev == NULL)
+		return 0;
+	if (job->kind == WRITER_JOB_FINISH) {
+		evict_forget(w->ev, job->run_id);
+		store_cache_evict(w->st, &job->run_id, 1);
+		return 0;
+	}
+	return evict_seen(w->ev, job->run_id, batch_last_step(job->batch),
+	    now_mono(), last_step);
+}
+
+/*
  * After the commit of job: its batch (or its run's end) goes to
- * detection, and the job waits for that ticket to be written.
+ * detection, and the job waits for that ticket to be written.  The
+ * batch of an evicted run (restore) goes after the replay of its steps
+ * up to last_step.
  */
 static void
-writer_defer(struct writer *w, struct writer_job *job)
+writer_defer(struct writer *w, struct writer_job *job, int restore,
+    int64_t last_step)
 {
 	uint64_t	ticket;
 
 	if (job->kind == WRITER_JOB_INGEST) {
+		if (restore) {
+			watch_refill(w->watch, w->st, job->run_id, last_step,
+			    job->received_at);
+			metrics_restored();
+		}
 		ticket = watch_batch(w->watch, job->run_id, job->batch,
 		    job->received_at);
 		job->batch = NULL;		/* detection's now */
@@ -326,7 +366,9 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	char			*cause = NULL;
 	double			 t0;
 	uint64_t		 done = 0;
+	int64_t			 last_step;
 	size_t			 i, points = 0, ok = 0;
+	int			 restore;
 
 	checkpoint_catch_up(w->cp, w->st);
 	t0 = now_mono();
@@ -373,14 +415,16 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
 			continue;
+		restore = writer_seen(w, jobs[i], &last_step);
 		if (w->watch != NULL)
-			writer_defer(w, jobs[i]);
+			writer_defer(w, jobs[i], restore, last_step);
 		else {
 			writer_answer(w, jobs[i]);
 			writer_answers_add(&ans, jobs[i]);
 		}
 	}
 	writer_waiting_done(w, done, &ans);
+	writer_gauges(w);
 answer:
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
@@ -389,6 +433,28 @@ answer:
 		jobs[i]->batch = NULL;
 	}
 	writer_answers_send(w, &ans);
+}
+
+/*
+ * Between rounds: evict what memory holds of the runs that sent no step
+ * for run-idle-evict (the cache's entries here, the tensors' state on
+ * the detection thread), and give the freed pages back.
+ */
+static void
+writer_evict(struct writer *w)
+{
+	const int64_t	*ids;
+	size_t		 n, i;
+
+	if (w->ev == NULL || (n = evict_due(w->ev, now_mono(), &ids)) == 0)
+		return;
+	store_cache_evict(w->st, ids, n);
+	for (i = 0; w->watch != NULL && i < n; i++)
+		watch_evict(w->watch, ids[i]);
+	metrics_evicted(n);
+	writer_gauges(w);
+	xmalloc_release();
+	log_debug("writer: evicted %zu quiet runs", n);
 }
 
 /* Detection thread: it finished an item; the writer comes for its events. */
@@ -413,7 +479,7 @@ writer_main(void *arg)
 
 	thread_name("gw-writer");
 	if (w->watch != NULL) {
-		watch_restore(w->watch, w->st);
+		watch_restore(w->watch, w->st, w->ev);
 		watch_start(w->watch, w->max_points, writer_wake_cb, w);
 	}
 	last_tick = now_mono();
@@ -435,6 +501,7 @@ writer_main(void *arg)
 			if (w->watch != NULL)
 				watch_tick(w->watch, now_wall());
 			writer_round(w, NULL, 0);	/* the outbox's marks */
+			writer_evict(w);
 			last_tick = t;
 		}
 	}
@@ -470,6 +537,8 @@ writer_start(struct store *st, const struct config *cfg,
 		fatalx("%s", cause);
 	if (cfg->detect)
 		w->watch = watch_new(cfg->detector, w->outbox);
+	if (cfg->run_idle_evict > 0)
+		w->ev = evict_new(cfg->run_idle_evict);
 	if (strcmp(db_path, ":memory:") != 0) {
 		if ((w->cp = checkpoint_start(db_path, st, &cause)) == NULL ||
 		    (w->sync = walsync_start(store_wal_path(st), &cause)) ==
@@ -528,6 +597,7 @@ writer_free(struct writer *w)
 		return;
 	writer_stop(w);
 	queue_free(w->q);
+	evict_free(w->ev);
 	free(w->waiting);
 	free(w->tickets);
 	free(w);

@@ -5,9 +5,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log.h"
 #include "xmalloc.h"
+
+void
+xmalloc_release(void)
+{
+#ifdef __GLIBC__
+	/* glibc keeps freed pages inside its arenas until told. */
+	malloc_trim(0);
+#endif
+}
 
 void *
 xmalloc(size_t size)

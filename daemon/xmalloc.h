@@ -19,5 +19,10 @@ int	 xasprintf(char **ret, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 xvasprintf(char **ret, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 2, 0)));
+/*
+ * After freeing much (a run's state): hand the free pages back to the
+ * system, so that the process's resident size falls.  Any thread.
+ */
+void	 xmalloc_release(void);
 
 #endif

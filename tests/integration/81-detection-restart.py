@@ -3,49 +3,33 @@
 """Detection across a daemon restart: alerts survive it, a firing alert
 is not raised twice, and the baselines rebuilt from the stored history
 still catch an explosion that starts after the restart."""
-import json, os, sys
+import os, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gwtest import TOP, Daemon, TAP
+from gwtest import Daemon, TAP, trace
 
 t = TAP()
-traces = os.path.join(TOP, "tests", "data", "traces")
-
-
-def steps(name):
-    return [json.loads(l) for l in open(os.path.join(traces, name + ".jsonl")) if l.strip()]
-
-
-def post_all(d, run, xs):
-    for i in range(0, len(xs), 100):
-        st, _ = d.post("/api/v1/ingest", {"run": run, "steps": xs[i:i + 100]})
-        assert st == 200, st
-
-
-def alerts(d, run):
-    return d.get("/api/v1/alerts?run=" + run)[1]["alerts"]
-
 
 d = Daemon()
 d.start()
-rnn = steps("explode_rnn_tanh_high_lr")       # onset 910, first non-finite 938
-nan = steps("nan_inf_input_batch")            # NaN from 640 on
-post_all(d, "rnn", rnn[:900])
-post_all(d, "nan", nan[:650])
-before = alerts(d, "nan")
-rnn_before = {a["id"] for a in alerts(d, "rnn")}
+rnn = trace("explode_rnn_tanh_high_lr")       # onset 910, first non-finite 938
+nan = trace("nan_inf_input_batch")            # NaN from 640 on
+d.post_steps("rnn", rnn[:900])
+d.post_steps("nan", nan[:650])
+before = d.alerts("nan")
+rnn_before = {a["id"] for a in d.alerts("rnn")}
 t.is_([a["kind"] for a in before if a["state"] == "firing"], ["nonfinite"], "the NaN run fires nonfinite before the restart")
 t.is_(d.stop(), 0, "the daemon stops cleanly")
 
 d.start()
-after = alerts(d, "nan")
+after = d.alerts("nan")
 t.is_([(a["id"], a["state"]) for a in after], [(a["id"], a["state"]) for a in before], "alerts survive the restart")
 st, run = d.get("/api/v1/runs/nan")
 t.is_(run["health"], "critical", "the run's health survives the restart")
-post_all(d, "nan", nan[650:])
-t.is_(len([a for a in alerts(d, "nan") if a["kind"] == "nonfinite"]), 1, "a firing alert is not raised again after the restart")
+d.post_steps("nan", nan[650:])
+t.is_(len([a for a in d.alerts("nan") if a["kind"] == "nonfinite"]), 1, "a firing alert is not raised again after the restart")
 
-post_all(d, "rnn", rnn[900:])
-ra = alerts(d, "rnn")
+d.post_steps("rnn", rnn[900:])
+ra = d.alerts("rnn")
 exp = [a for a in ra if a["kind"] == "grad_explosion"]
 nf = [a for a in ra if a["kind"] == "nonfinite"]
 t.ok(exp and exp[0]["fire_step"] < 938, "explosion fires before the first NaN after a restart mid-run (fire step %s)"

@@ -127,3 +127,18 @@ class Daemon:
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
         return self.request("POST", path, data, h)
+
+    def post_steps(self, run, steps, per=100):
+        """Ingest steps for run, per steps a request; each must answer 200."""
+        for i in range(0, len(steps), per):
+            st, body = self.post("/api/v1/ingest", {"run": run, "steps": steps[i:i + per]})
+            assert st == 200, (st, body)
+
+    def alerts(self, run):
+        return self.get("/api/v1/alerts?run=" + run)[1]["alerts"]
+
+
+def trace(name):
+    """The steps of the recorded trace tests/data/traces/NAME.jsonl."""
+    with open(os.path.join(TOP, "tests", "data", "traces", name + ".jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -356,6 +356,18 @@ test_numbers(void **state)
 	    "expected seconds (90, 90s, 5m, 1h), got 'soon'");
 	assert_true(cfg.notify_resend == 3600);
 
+	assert_true(cfg.run_idle_evict == 600);		/* the default */
+	set_ok(&cfg, "run-idle-evict", "0");		/* never */
+	assert_true(cfg.run_idle_evict == 0);
+	set_ok(&cfg, "run-idle-evict", "1.5");
+	assert_true(cfg.run_idle_evict == 1.5);
+	set_ok(&cfg, "run-idle-evict", "1h");
+	assert_true(cfg.run_idle_evict == 3600);
+	set_fails(&cfg, "run-idle-evict", "31d", "expected seconds");
+	set_fails(&cfg, "run-idle-evict", "745h", "out of range");
+	set_fails(&cfg, "run-idle-evict", "-1", "expected seconds");
+	assert_true(cfg.run_idle_evict == 3600);
+
 	set_ok(&cfg, "notify-timeout", "0.1");		/* the least */
 	assert_true(cfg.notify_timeout == 0.1);
 	set_ok(&cfg, "notify-timeout", "2.5s");
@@ -984,6 +996,7 @@ test_help(void **state)
 		"max-connections-per-ip", "idle-timeout", "alertmanager",
 		"webhook", "slack-webhook", "allow-host", "external-url",
 		"notify-resend", "notify-timeout", "notify-max-backoff",
+		"run-idle-evict",
 	};
 	struct config	 cfg;
 	const char	*help, *line, *end;

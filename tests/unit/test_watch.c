@@ -7,7 +7,7 @@
  * written in the writer's next transaction (the alert row, the run's
  * health) and reported as changed; tickets only grow; after a restart
  * the restored detector knows the alert still fires and does not write
- * it twice.
+ * it twice, and so does a run evicted and refilled from its history.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -53,7 +53,7 @@ static void
 fx_watch(struct fx *fx)
 {
 	fx->w = watch_new(fx->cfg, NULL);
-	watch_restore(fx->w, fx->st);
+	watch_restore(fx->w, fx->st, NULL);
 	watch_start(fx->w, 1 << 20, wake_cb, fx);
 }
 
@@ -249,6 +249,61 @@ test_restore_keeps_firing(void **state)
 	    " state = 'firing'"), 1);
 }
 
+/* Evict run r1 as the writer does when it goes quiet; wait for detection. */
+static int64_t
+evict_r1(struct fx *fx)
+{
+	int64_t	rid = int_of(fx, "SELECT id FROM runs WHERE key = 'r1'");
+	size_t	entries, points;
+
+	store_cache_stats(fx->st, &entries, &points);
+	assert_true(entries >= 3);	/* the run, its loss and grad_norm */
+	store_cache_evict(fx->st, &rid, 1);
+	store_cache_stats(fx->st, &entries, &points);
+	assert_int_equal(entries, 0);
+	assert_int_equal(points, 0);
+	watch_evict(fx->w, rid);
+	watch_drain(fx->w);
+	return rid;
+}
+
+/*
+ * An evicted run comes back: its history up to its last step is
+ * replayed first; a spike in the batch that brought it back is caught
+ * against its baselines, and a firing alert is not raised again.
+ */
+static void
+test_evict_refill(void **state)
+{
+	struct fx	*fx = *state;
+	struct batch	*b;
+	size_t		 events, i, gi;
+	int64_t		 rid;
+
+	round_trip(fx, steps(1, 120, 0), NOW, &events);
+	rid = evict_r1(fx);
+	b = steps(121, 130, 0);
+	gi = batch_series_get(b, SERIES_GRAD_NORM, "grad_norm");
+	for (i = 0; i < b->series[gi].n; i++)
+		if (b->series[gi].steps[i] >= 125)
+			b->series[gi].values[i] *= 1e4;
+	watch_refill(fx->w, fx->st, rid, 120, NOW + 2);
+	round_trip(fx, b, NOW + 2, &events);
+	assert_int_equal(int_of(fx, "SELECT min(fire_step) FROM alerts WHERE"
+	    " kind IN ('grad_spike', 'grad_explosion')"), 125);
+
+	round_trip(fx, steps(131, 140, 135), NOW + 3, &events);
+	assert_int_equal(int_of(fx, "SELECT count(*) FROM alerts WHERE"
+	    " kind = 'nonfinite' AND state = 'firing'"), 1);
+	rid = evict_r1(fx);
+	watch_refill(fx->w, fx->st, rid, 140, NOW + 4);
+	round_trip(fx, steps(141, 150, 145), NOW + 4, &events);
+	assert_int_equal(int_of(fx, "SELECT count(*) FROM alerts WHERE"
+	    " kind = 'nonfinite'"), 1);
+	assert_int_equal(int_of(fx, "SELECT count(*) FROM alerts WHERE"
+	    " kind = 'nonfinite' AND state = 'firing'"), 1);
+}
+
 int
 main(void)
 {
@@ -258,6 +313,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nan_is_written,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_restore_keeps_firing,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_evict_refill,
 		    fx_setup, fx_teardown),
 	};
 
