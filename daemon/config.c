@@ -274,6 +274,17 @@ config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
 }
 
 static int
+config_set_ws_ping(struct config *cfg, const char *v, char **cause)
+{
+	double	sec;
+
+	if (config_parse_seconds(v, 1, 3600, &sec, cause) == -1)
+		return -1;
+	cfg->ws_ping = (unsigned int)(sec + 0.5);
+	return 0;
+}
+
+static int
 config_add_receiver(struct config *cfg, enum receiver_kind kind,
     const char *v, char **cause)
 {
@@ -377,6 +388,8 @@ static const struct config_directive config_directives[] = {
 	    "N          HTTP connections at once from one address (default 256)" },
 	{ "idle-timeout", config_set_idle_timeout,
 	    "SECONDS    close an HTTP connection silent this long (default 30)" },
+	{ "ws-ping", config_set_ws_ping,
+	    "SECONDS    ping a viewer this long after its last pong; close it at 4x (default 30)" },
 	{ "alertmanager", config_set_alertmanager,
 	    "URL [opt]  post alerts to this Alertmanager (repeatable)" },
 	{ "webhook", config_set_webhook,
@@ -409,6 +422,7 @@ config_init(struct config *cfg)
 	cfg->max_connections = 4096;
 	cfg->max_connections_per_ip = 256;
 	cfg->idle_timeout = 30;
+	cfg->ws_ping = 30;
 	cfg->detect = 1;
 	cfg->detector = detector_config_new();
 	cfg->notify_resend = 60;
