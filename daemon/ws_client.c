@@ -289,6 +289,12 @@ ws_client_send_next(struct ws_client *c)
 	if (c->closing)
 		return -1;
 	now = now_mono_us();
+	if (c->ping_due) {		/* the keepalive's, first */
+		if (ws_close_send_ping(c, now) == -1)
+			return -1;
+		ws_client_wake(c, now);
+		return 0;
+	}
 	m = ws_client_next(c, now);
 	if (m == NULL) {
 		ws_client_wake(c, now);		/* a timer for later steps */

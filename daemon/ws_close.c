@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ws_close: why a viewer's connection ended, told in one info line: who
- * (its address and subscriptions), how long it was open, and why.  A
- * close we decide (a viewer that cannot keep up, a failed send, the
+ * ws_close: how a viewer's connection ends.  The keepalive pings a
+ * viewer ws-ping seconds after its last pong and closes one silent for
+ * four times that (lws's own, which pings at 300 s with an empty payload
+ * that it never hands up as a pong and hangs up silently at 310 s, is
+ * off).  And every end is told in one info line: who (the address and
+ * subscriptions), how long it was open, and why.  A close we decide
+ * (the keepalive, a viewer that cannot keep up, a failed send, the
  * daemon stopping) or the viewer's own close frame sets the reason when
- * it happens.  libwebsockets closes some connections itself (a protocol
- * error, the keepalive, a lost connection) and only calls back CLOSED,
- * with no reason: that one is read then, from the close status lws
- * prepared for the viewer and from when the viewer last answered a
- * ping.  Service thread only (main's once that thread has ended, while
- * ws_stream_stop destroys the context).
+ * it happens; libwebsockets closes the rest itself (a protocol error, a
+ * lost connection) and calls back only CLOSED, where the reason is read
+ * from the close status lws prepared for the viewer, if any.  Service
+ * thread only (main's once that thread has ended, while ws_stream_stop
+ * destroys the context).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -23,6 +26,7 @@
 #include <libwebsockets.h>
 
 #include "log.h"
+#include "now.h"
 #include "ws_stream.h"
 #include "ws_stream_int.h"
 
@@ -46,12 +50,96 @@ ws_close_peer(struct lws *wsi, char *buf, size_t size)
 	    host, serv);
 }
 
+/*
+ * Our pings' payload.  Not empty: lws hands up no empty pong.  And text:
+ * lws 4.1 checks a pong as UTF-8 after a text message (and closes the
+ * connection with 1007 when it is not).
+ */
+#define WS_CLOSE_PING		"gradwatch"
+/* A ping this long without a pong closes the viewer. */
+#define WS_CLOSE_HANGUP(ws)	((ws)->ping_us * 4)
+
+static void	ws_close_keepalive_cb(lws_sorted_usec_list_t *sul);
+
+/*
+ * Ping a viewer ping_us after its last pong; close it at four times
+ * that.  The timer runs only at those two deadlines.
+ */
+static void
+ws_close_keepalive(struct ws_client *c, int64_t now)
+{
+	struct ws_stream	*ws = c->ws;
+	int64_t			 since = now - c->pong_at, next;
+
+	if (c->closing)
+		return;
+	if (since >= WS_CLOSE_HANGUP(ws)) {
+		if (c->ping_at > c->pong_at)
+			ws_close_why(c, "no pong for %.0f s: a ping went "
+			    "unanswered for %.0f s (ws-ping)", since / 1e6,
+			    (now - c->ping_at) / 1e6);
+		else
+			ws_close_why(c, "no pong for %.0f s: its ping could "
+			    "not even be sent, behind what it did not read "
+			    "(ws-ping)", since / 1e6);
+		c->closing = 1;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (since >= ws->ping_us) {
+		if (!c->ping_due && c->ping_at <= c->pong_at) {
+			c->ping_due = 1;
+			lws_callback_on_writable(c->wsi);
+		}
+		next = c->pong_at + WS_CLOSE_HANGUP(ws);
+	} else
+		next = c->pong_at + ws->ping_us;
+	lws_sul_schedule(ws->ctx, 0, &c->keepalive, ws_close_keepalive_cb,
+	    next - now);
+}
+
+static void
+ws_close_keepalive_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ws_client	*c = lws_container_of(sul, struct ws_client,
+				    keepalive);
+
+	ws_close_keepalive(c, now_mono_us());
+}
+
 void
 ws_close_begin(struct ws_client *c, struct lws *wsi, int64_t now)
 {
 	ws_close_peer(wsi, c->peer, sizeof c->peer);
 	c->opened = c->pong_at = now;
+	ws_close_keepalive(c, now);
 	log_debug("ws_stream: viewer %s connected", c->peer);
+}
+
+void
+ws_close_pong(struct ws_client *c, int64_t now)
+{
+	c->pong_at = now;
+	if (!c->closing)	/* the next ping, ping_us from now */
+		lws_sul_schedule(c->ws->ctx, 0, &c->keepalive,
+		    ws_close_keepalive_cb, c->ws->ping_us);
+}
+
+int
+ws_close_send_ping(struct ws_client *c, int64_t now)
+{
+	unsigned char	buf[LWS_PRE + sizeof WS_CLOSE_PING - 1];
+	size_t		len = sizeof WS_CLOSE_PING - 1;
+
+	memcpy(buf + LWS_PRE, WS_CLOSE_PING, len);
+	c->ping_due = 0;
+	c->ping_at = now;
+	if (lws_write(c->wsi, buf + LWS_PRE, len, LWS_WRITE_PING) < (int)len) {
+		ws_close_why(c, "a send failed: the connection broke");
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -122,12 +210,10 @@ ws_close_status_name(unsigned int code)
 /*
  * No reason was set when it happened: lws closed the connection on its
  * own.  It says why only through the close status it prepared for the
- * viewer; the keepalive's hang-up and a lost connection prepare none,
- * and the time since the last pong tells them apart.
+ * viewer; a lost connection (EOF, a reset) prepares none.
  */
 static void
-ws_close_guess(struct ws_client *c, struct lws *wsi, unsigned int hangup,
-    int64_t now)
+ws_close_guess(struct ws_client *c, struct lws *wsi)
 {
 	const unsigned char	*p;
 	char			 text[80];
@@ -139,12 +225,6 @@ ws_close_guess(struct ws_client *c, struct lws *wsi, unsigned int hangup,
 		ws_close_why(c, "libwebsockets closed it: %s from the viewer "
 		    "(code %u%s)", ws_close_status_name(p[0] << 8 | p[1]),
 		    (unsigned)(p[0] << 8 | p[1]), text);
-		return;
-	}
-	/* The hang-up timer runs hangup s after the last pong, to the ms. */
-	if (hangup > 0 && now - c->pong_at >= (int64_t)hangup * 1000000 - 50000) {
-		ws_close_why(c, "no pong for %.0f s: the viewer stopped "
-		    "answering pings (ws-ping)", (now - c->pong_at) / 1e6);
 		return;
 	}
 	ws_close_why(c, "the connection ended without a close frame");
@@ -170,15 +250,15 @@ ws_close_runs(const struct ws_client *c, char *buf, size_t size)
 }
 
 void
-ws_close_end(struct ws_client *c, struct lws *wsi, int stopping,
-    unsigned int hangup, int64_t now)
+ws_close_end(struct ws_client *c, struct lws *wsi, int stopping, int64_t now)
 {
 	char	runs[256];
 
+	lws_sul_cancel(&c->keepalive);
 	if (stopping)
 		ws_close_why(c, "the daemon is stopping");
 	if (c->why[0] == '\0')
-		ws_close_guess(c, wsi, hangup, now);
+		ws_close_guess(c, wsi);
 	ws_close_runs(c, runs, sizeof runs);
 	log_info("ws_stream: viewer %s (subscribed to %s) closed after "
 	    "%.1f s, %zu message%s sent: %s", c->peer, runs,

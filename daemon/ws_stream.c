@@ -201,11 +201,11 @@ ws_stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_ESTABLISHED:
-		ws_close_begin(c, wsi, now_mono_us());
 		ws_client_attach(ws, c, wsi);
+		ws_close_begin(c, wsi, now_mono_us());
 		return 0;
 	case LWS_CALLBACK_RECEIVE_PONG:	/* the keepalive's answer */
-		c->pong_at = now_mono_us();
+		ws_close_pong(c, now_mono_us());
 		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		ws_close_frame(c, in, len);
@@ -213,7 +213,6 @@ ws_stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLOSED:	/* every way a viewer goes: ws_close.c */
 		if (c->linked)		/* not a refused handshake */
 			ws_close_end(c, wsi, atomic_load(&ws->stopping),
-			    ws->keepalive.secs_since_valid_hangup,
 			    now_mono_us());
 		ws_client_detach(ws, c);
 		return 0;
@@ -331,14 +330,11 @@ ws_stream_start(const struct config *cfg, char **cause)
 	info.count_threads = 1;
 	info.timeout_secs = 10;
 	/*
-	 * The keepalive: a viewer is pinged ws-ping seconds after its last
-	 * pong and closed at four times that without one.  lws's default
-	 * (a ping at 300 s, closed at 310 s: ten seconds to answer) closed
-	 * viewers whose pong sat behind a backlog after five minutes.
+	 * The keepalive is ws_close.c's.  lws's own (a ping at 300 s, closed
+	 * silently at 310 s without a pong) is off: no hang-up time.
 	 */
-	ws->keepalive.secs_since_valid_ping = (uint16_t)cfg->ws_ping;
-	ws->keepalive.secs_since_valid_hangup = (uint16_t)(cfg->ws_ping * 4);
-	info.retry_and_idle_policy = &ws->keepalive;
+	ws->ping_us = (int64_t)cfg->ws_ping * 1000000;
+	info.retry_and_idle_policy = &ws->no_idle;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 	    (v6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	if ((ws->ctx = lws_create_context(&info)) == NULL) {

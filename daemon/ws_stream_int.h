@@ -84,6 +84,9 @@ struct ws_client {
 	char		 peer[64];	/* "addr:port", for the log */
 	int64_t		 opened;	/* monotonic us at ESTABLISHED */
 	int64_t		 pong_at;	/* ESTABLISHED, or the last pong */
+	int64_t		 ping_at;	/* when our last ping went out; 0: none */
+	int		 ping_due;	/* send a ping at the next WRITEABLE */
+	lws_sorted_usec_list_t keepalive; /* ws_close.c's timer */
 	size_t		 nsent;		/* messages written */
 	char		 why[192];	/* why it closes; the first reason wins */
 };
@@ -103,7 +106,8 @@ struct ws_stream {
 	int		 woken;		/* {lock} lws_cancel_service() is due */
 	int		 drain_armed;	/* {lock} the drain timer will take steps */
 	lws_sorted_usec_list_t drain;	/* service thread */
-	lws_retry_bo_t	 keepalive;	/* the vhost's ping and hang-up times */
+	lws_retry_bo_t	 no_idle;	/* turns lws's own keepalive off */
+	int64_t		 ping_us;	/* ws-ping: a ping this long after a pong */
 
 	struct ws_client *clients;	/* service thread */
 };
@@ -127,8 +131,12 @@ void	ws_client_command(struct ws_client *c, const char *text, size_t len);
 /* ws_close.c */
 /* wsi's peer as "addr:port" ("[addr]:port" for IPv6), or "?". */
 void	ws_close_peer(struct lws *wsi, char *buf, size_t size);
-/* c is established at now: note its address and the time. */
+/* c is established (and attached) at now: note who, start the keepalive. */
 void	ws_close_begin(struct ws_client *c, struct lws *wsi, int64_t now);
+/* A pong from c (our pings carry a payload, so lws hands them up). */
+void	ws_close_pong(struct ws_client *c, int64_t now);
+/* WRITEABLE with c->ping_due: write the ping.  -1 closes the connection. */
+int	ws_close_send_ping(struct ws_client *c, int64_t now);
 /* Why c is closing, unless it has a reason already. */
 void	ws_close_why(struct ws_client *c, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -136,10 +144,10 @@ void	ws_close_why(struct ws_client *c, const char *fmt, ...)
 void	ws_close_frame(struct ws_client *c, const unsigned char *in,
 	    size_t len);
 /*
- * CLOSED: find the reason if none was set (stopping: the daemon is;
- * hangup: the keepalive's seconds without a pong) and log the line.
+ * CLOSED: stop the keepalive, find the reason if none was set (stopping:
+ * the daemon is) and log the line.
  */
 void	ws_close_end(struct ws_client *c, struct lws *wsi, int stopping,
-	    unsigned int hangup, int64_t now);
+	    int64_t now);
 
 #endif
