@@ -262,26 +262,28 @@ config_set_max_connections_per_ip(struct config *cfg, const char *v,
 	    cause);
 }
 
+/* Whole seconds from 1 s to an hour, rounded. */
 static int
-config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
+config_parse_whole_seconds(const char *v, unsigned int *out, char **cause)
 {
 	double	sec;
 
 	if (config_parse_seconds(v, 1, 3600, &sec, cause) == -1)
 		return -1;
-	cfg->idle_timeout = (unsigned int)(sec + 0.5);
+	*out = (unsigned int)(sec + 0.5);
 	return 0;
+}
+
+static int
+config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_whole_seconds(v, &cfg->idle_timeout, cause);
 }
 
 static int
 config_set_ws_ping(struct config *cfg, const char *v, char **cause)
 {
-	double	sec;
-
-	if (config_parse_seconds(v, 1, 3600, &sec, cause) == -1)
-		return -1;
-	cfg->ws_ping = (unsigned int)(sec + 0.5);
-	return 0;
+	return config_parse_whole_seconds(v, &cfg->ws_ping, cause);
 }
 
 static int

@@ -28,14 +28,6 @@ def connect(d, **kw):
     return WebSocket("127.0.0.1", d.ws_port, **kw)
 
 
-def subscribe(ws, runs):
-    ws.send_json({"subscribe": runs})
-    for m in ws.drain(5, until=lambda m: m.get("type") == "subscribed"):
-        if m.get("type") == "subscribed":
-            return m
-    return None
-
-
 def log_lines(d, what="ws_stream: "):
     with open(d.log.name, errors="replace") as f:
         return [line.rstrip("\n") for line in f if what in line]
@@ -77,7 +69,7 @@ def post(d, run, steps):
 with Daemon() as d:
     # ---- the viewer closes ----------------------------------------------
     w = connect(d)
-    subscribe(w, "run-a")
+    w.subscribe("run-a")
     port = w.sock.getsockname()[1]
     time.sleep(0.3)
     w.close(1000, b"bye")
@@ -93,7 +85,7 @@ with Daemon() as d:
     t.ok(0.2 <= secs < 3, "and how long it was open (%.1f s)" % secs, line)
 
     w = connect(d)
-    subscribe(w, ["run-a", "run-b", "run-c", "run-d", "run-e"])
+    w.subscribe(["run-a", "run-b", "run-c", "run-d", "run-e"])
     w.send_json({"subscribe": "*"})
     w.drain(2, until=lambda m: m.get("type") == "subscribed")
     port = w.sock.getsockname()[1]
@@ -130,7 +122,7 @@ with Daemon() as d:
                 for i in range(100)]
 
     slow = connect(d, rcvbuf=4096)
-    subscribe(slow, "*")
+    slow.subscribe("*")
     port = slow.sock.getsockname()[1]
     t0 = time.time()
     # Each post is 100 messages of 2.7 kB that are never coalesced: far
@@ -156,7 +148,7 @@ with Daemon() as d:
 
     # ---- shutdown -------------------------------------------------------
     w = connect(d)
-    subscribe(w, "run-z")
+    w.subscribe("run-z")
     port = w.sock.getsockname()[1]
     d.stop()
     line = close_line(d, port, 0)
@@ -172,9 +164,9 @@ try:
     with Daemon("-c", conf) as d:
         # A quiet viewer that answers the pings, beside one that stops.
         good = connect(d)
-        subscribe(good, "*")
+        good.subscribe("*")
         hung = connect(d)
-        subscribe(hung, "*")
+        hung.subscribe("*")
         hung_port = hung.sock.getsockname()[1]
         result = {}
         th = threading.Thread(target=lambda: result.update(eof=until_eof(hung, 10)))
@@ -183,7 +175,7 @@ try:
         good.drain(7)
         th.join()
         t.ok(good.pings >= 5, "a quiet viewer is pinged every second (%d pings in 7 s)" % good.pings)
-        t.ok(subscribe(good, "run-x") is not None,
+        t.ok(good.subscribe("run-x") is not None,
              "and while it answers it stays open (7 s, past the 4 s hang-up)")
         t.is_(close_line(d, good, 0), None, "no close line for it")
         t.ok(result.get("eof"), "a viewer that stops answering is closed")

@@ -143,6 +143,15 @@ class WebSocket:
             if fin:
                 return b"".join(parts).decode()
 
+    def subscribe(self, runs, timeout=5):
+        """Subscribe and wait for the acknowledgement (so later posts are
+        seen); the acknowledgement, or None."""
+        self.send_json({"subscribe": runs})
+        for m in self.drain(timeout, until=lambda m: m.get("type") == "subscribed"):
+            if m.get("type") == "subscribed":
+                return m
+        return None
+
     def recv_json(self, timeout=None):
         return json.loads(self.recv_text(timeout))
 
