@@ -10,8 +10,9 @@
  * sent or queued, so the steps coalescing drops never cost JSON.  This
  * file holds the handshake (token and Origin, auth.h), the service
  * thread and the publishers' side; the messages are ws_msg.c, each
- * viewer's queue and commands ws_client.c.  Every line here but the
- * publishers' runs on the service thread.
+ * viewer's queue and commands ws_client.c, its keepalive and the line
+ * that logs its end ws_close.c.  Every line here but the publishers'
+ * runs on the service thread.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
