@@ -100,6 +100,17 @@ $(BUILD)/schema.c: $(SCHEMA_SQL) Makefile
 $(BUILD)/schema.o: $(BUILD)/schema.c
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-overlength-strings -c -o $@ $<
 
+# The daemon built with ThreadSanitizer, build/tsan/gradwatchd: what
+# tests/integration/24-tsan.sh runs a subset of the integration tests
+# against (the same build as `make SANITIZE=thread`'s daemon, in its own
+# folder, so that `make test` can build and use it beside the plain one).
+ifndef SANITIZE
+.PHONY: tsan
+tsan:
+	+$(MAKE) SANITIZE=thread BUILD=build/tsan build/tsan/gradwatchd
+test: tsan
+endif
+
 # Each daemon header compiles on its own.
 headers: $(DEPS_STAMP)
 	@for h in daemon/*.h; do \

@@ -269,14 +269,15 @@ config_set_max_connections_per_ip(struct config *cfg, const char *v,
 	    cause);
 }
 
+/* Whole seconds from 1 s to an hour, rounded. */
 static int
-config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
+config_parse_whole_seconds(const char *v, unsigned int *out, char **cause)
 {
 	double	sec;
 
 	if (config_parse_seconds(v, 1, 3600, &sec, cause) == -1)
 		return -1;
-	cfg->idle_timeout = (unsigned int)(sec + 0.5);
+	*out = (unsigned int)(sec + 0.5);
 	return 0;
 }
 
@@ -285,6 +286,18 @@ config_set_run_idle_evict(struct config *cfg, const char *v, char **cause)
 {
 	return config_parse_seconds(v, 0, 30 * 86400.0, &cfg->run_idle_evict,
 	    cause);
+}
+
+static int
+config_set_idle_timeout(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_whole_seconds(v, &cfg->idle_timeout, cause);
+}
+
+static int
+config_set_ws_ping(struct config *cfg, const char *v, char **cause)
+{
+	return config_parse_whole_seconds(v, &cfg->ws_ping, cause);
 }
 
 static int
@@ -417,6 +430,8 @@ static const struct config_directive config_directives[] = {
 	    "SECONDS    close an HTTP connection silent this long (default 30)" },
 	{ "run-idle-evict", config_set_run_idle_evict,
 	    "SECONDS    evict a run idle this long from memory (default 600; 0 never)" },
+	{ "ws-ping", config_set_ws_ping,
+	    "SECONDS    ping a viewer this long after its last pong; close it at 4x (default 30)" },
 	{ "alertmanager", config_set_alertmanager,
 	    "URL [opt]  post alerts to this Alertmanager (repeatable)" },
 	{ "webhook", config_set_webhook,
@@ -453,6 +468,7 @@ config_init(struct config *cfg)
 	cfg->max_connections_per_ip = 256;
 	cfg->idle_timeout = 30;
 	cfg->run_idle_evict = 600;
+	cfg->ws_ping = 30;
 	cfg->detect = 1;
 	cfg->detector = detector_config_new();
 	cfg->notify_resend = 60;

@@ -42,6 +42,7 @@ struct config {
 	size_t		 max_connections_per_ip;
 	unsigned int	 idle_timeout;	/* seconds a silent connection lives */
 	double		 run_idle_evict;	/* seconds a quiet run stays in memory; 0 ever */
+	unsigned int	 ws_ping;	/* seconds without a pong before a ping */
 	struct detector_config *detector; /* "detector.<name> value" lines */
 	struct receiver	*receivers;	/* alertmanager, webhook, slack-webhook */
 	size_t		 nreceivers;

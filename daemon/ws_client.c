@@ -89,7 +89,9 @@ static void
 ws_client_overflow(struct ws_client *c, const char *why)
 {
 	if (c->resync_pending) {
-		log_info("ws_stream: closing a client that cannot keep up");
+		ws_close_why(c, "it cannot keep up: %zu messages (%zu bytes) "
+		    "waited for it and its resync was not sent yet", c->qn,
+		    c->qbytes);
 		ws_client_drop_queue(c);
 		c->closing = 1;
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
@@ -281,11 +283,18 @@ ws_client_send_next(struct ws_client *c)
 {
 	struct ws_msg	*m;
 	int64_t		 now;
+	size_t		 len;
 	int		 n;
 
 	if (c->closing)
 		return -1;
 	now = now_mono_us();
+	if (c->ping_due) {		/* the keepalive's, first */
+		if (ws_close_send_ping(c, now) == -1)
+			return -1;
+		ws_client_wake(c, now);
+		return 0;
+	}
 	m = ws_client_next(c, now);
 	if (m == NULL) {
 		ws_client_wake(c, now);		/* a timer for later steps */
@@ -294,12 +303,14 @@ ws_client_send_next(struct ws_client *c)
 	if (m->kind == WS_KIND_RESYNC)
 		c->resync_pending = 0;
 	ws_msg_build(m);	/* once, for every viewer it goes to */
-	n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-	if (n < 0 || (size_t)n < m->len) {
-		ws_msg_unref(m);
+	len = m->len;
+	n = lws_write(c->wsi, m->buf + LWS_PRE, len, LWS_WRITE_TEXT);
+	ws_msg_unref(m);
+	if (n < 0 || (size_t)n < len) {
+		ws_close_why(c, "a send failed: the connection broke");
 		return -1;
 	}
-	ws_msg_unref(m);
+	c->nsent++;
 	if (ws_client_has_output(c))
 		ws_client_wake(c, now);
 	return 0;

@@ -10,8 +10,9 @@
  * sent or queued, so the steps coalescing drops never cost JSON.  This
  * file holds the handshake (token and Origin, auth.h), the service
  * thread and the publishers' side; the messages are ws_msg.c, each
- * viewer's queue and commands ws_client.c.  Every line here but the
- * publishers' runs on the service thread.
+ * viewer's queue and commands ws_client.c, its keepalive and the line
+ * that logs its end ws_close.c.  Every line here but the publishers'
+ * runs on the service thread.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -183,24 +184,37 @@ ws_stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct ws_stream	*ws = lws_context_user(lws_get_context(wsi));
 	struct ws_client	*c = user;
+	char			 peer[64];
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (!ws_origin_is_allowed(ws, wsi)) {
-			log_info("ws_stream: refused a connection from a "
-			    "foreign Origin");
+			ws_close_peer(wsi, peer, sizeof peer);
+			log_info("ws_stream: refused a connection from %s: a "
+			    "foreign Origin", peer);
 			return -1;
 		}
 		if (!ws_is_authorized(ws, wsi)) {
-			log_info("ws_stream: refused a connection without "
-			    "the token");
+			ws_close_peer(wsi, peer, sizeof peer);
+			log_info("ws_stream: refused a connection from %s: "
+			    "no token or a wrong one", peer);
 			return -1;
 		}
 		return 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		ws_client_attach(ws, c, wsi);
+		ws_close_begin(c, wsi, now_mono_us());
 		return 0;
-	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_RECEIVE_PONG:	/* the keepalive's answer */
+		ws_close_pong(c, now_mono_us());
+		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		ws_close_frame(c, in, len);
+		return 0;
+	case LWS_CALLBACK_CLOSED:	/* every way a viewer goes: ws_close.c */
+		if (c->linked)		/* not a refused handshake */
+			ws_close_end(c, wsi, atomic_load(&ws->stopping),
+			    now_mono_us());
 		ws_client_detach(ws, c);
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:	/* publish() woke us */
@@ -316,6 +330,12 @@ ws_stream_start(const struct config *cfg, char **cause)
 	info.user = ws;
 	info.count_threads = 1;
 	info.timeout_secs = 10;
+	/*
+	 * The keepalive is ws_close.c's.  lws's own (a ping at 300 s, closed
+	 * silently at 310 s without a pong) is off: no hang-up time.
+	 */
+	ws->ping_us = (int64_t)cfg->ws_ping * 1000000;
+	info.retry_and_idle_policy = &ws->no_idle;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 	    (v6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	if ((ws->ctx = lws_create_context(&info)) == NULL) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ws_stream_int: what the stream's files share: its messages (ws_msg.c),
- * its clients (ws_client.c) and the stream with its service thread
- * (ws_stream.c).  Publishers touch only the inbox, under ws->lock;
+ * its clients (ws_client.c), why they close (ws_close.c) and the stream
+ * with its service thread (ws_stream.c).  Publishers touch only the inbox, under ws->lock;
  * everything else belongs to the service thread.
  */
 #ifndef GW_WS_STREAM_INT_H
@@ -81,6 +81,14 @@ struct ws_client {
 	char		*rx;
 	size_t		 rxlen;
 	int		 rx_skip;	/* the rest of a too long message */
+	char		 peer[64];	/* "addr:port", for the log */
+	int64_t		 opened;	/* monotonic us at ESTABLISHED */
+	int64_t		 pong_at;	/* ESTABLISHED, or the last pong */
+	int64_t		 ping_at;	/* when our last ping went out; 0: none */
+	int		 ping_due;	/* send a ping at the next WRITEABLE */
+	lws_sorted_usec_list_t keepalive; /* ws_close.c's timer */
+	size_t		 nsent;		/* messages written */
+	char		 why[192];	/* why it closes; the first reason wins */
 };
 
 struct ws_stream {
@@ -98,6 +106,8 @@ struct ws_stream {
 	int		 woken;		/* {lock} lws_cancel_service() is due */
 	int		 drain_armed;	/* {lock} the drain timer will take steps */
 	lws_sorted_usec_list_t drain;	/* service thread */
+	lws_retry_bo_t	 no_idle;	/* turns lws's own keepalive off */
+	int64_t		 ping_us;	/* ws-ping: a ping this long after a pong */
 
 	struct ws_client *clients;	/* service thread */
 };
@@ -117,5 +127,27 @@ void	ws_client_wake(struct ws_client *c, int64_t now);
 int	ws_client_send_next(struct ws_client *c);
 void	ws_client_error(struct ws_client *c, const char *message);
 void	ws_client_command(struct ws_client *c, const char *text, size_t len);
+
+/* ws_close.c */
+/* wsi's peer as "addr:port" ("[addr]:port" for IPv6), or "?". */
+void	ws_close_peer(struct lws *wsi, char *buf, size_t size);
+/* c is established (and attached) at now: note who, start the keepalive. */
+void	ws_close_begin(struct ws_client *c, struct lws *wsi, int64_t now);
+/* A pong from c (our pings carry a payload, so lws hands them up). */
+void	ws_close_pong(struct ws_client *c, int64_t now);
+/* WRITEABLE with c->ping_due: write the ping.  -1 closes the connection. */
+int	ws_close_send_ping(struct ws_client *c, int64_t now);
+/* Why c is closing, unless it has a reason already. */
+void	ws_close_why(struct ws_client *c, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The viewer's close frame: in and len as PEER_INITIATED_CLOSE has them. */
+void	ws_close_frame(struct ws_client *c, const unsigned char *in,
+	    size_t len);
+/*
+ * CLOSED: stop the keepalive, find the reason if none was set (stopping:
+ * the daemon is) and log the line.
+ */
+void	ws_close_end(struct ws_client *c, struct lws *wsi, int stopping,
+	    int64_t now);
 
 #endif

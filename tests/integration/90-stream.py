@@ -26,15 +26,6 @@ def connect(d, **kw):
     return WebSocket("127.0.0.1", d.ws_port, **kw)
 
 
-def subscribe(ws, runs):
-    """Subscribe and wait for the acknowledgement (so later posts are seen)."""
-    ws.send_json({"subscribe": runs})
-    for m in ws.drain(5, until=lambda m: m.get("type") == "subscribed"):
-        if m.get("type") == "subscribed":
-            return m
-    return None
-
-
 def post(d, run, steps, **extra):
     body = {"run": run, "steps": steps}
     body.update(extra)
@@ -64,10 +55,10 @@ with Daemon() as d:
     # ---- handshake -------------------------------------------------------
     a = connect(d)
     t.is_(a.protocol, "gradwatch.v1", "the stream speaks subprotocol gradwatch.v1")
-    ack = subscribe(a, "run-a")
+    ack = a.subscribe("run-a")
     t.is_(ack and ack.get("runs"), ["run-a"], "a subscription is acknowledged")
     b = connect(d)
-    subscribe(b, "*")
+    b.subscribe("*")
     c = connect(d)  # subscribed to nothing
     a.send_json({"subscribe": "bad key!"})
     err = a.drain(2, until=lambda m: m.get("type") == "error")
@@ -76,7 +67,7 @@ with Daemon() as d:
     a.send_json({"subscribe": "x" * 5000})
     err = a.drain(2, until=lambda m: m.get("type") == "error")
     t.ok(err and "too long" in err[-1].get("message", ""), "a message over 4 KiB is refused", err)
-    t.ok(subscribe(a, "run-a") is not None, "and the connection goes on")
+    t.ok(a.subscribe("run-a") is not None, "and the connection goes on")
 
     # ---- subscriptions ---------------------------------------------------
     post(d, "run-a", [step(0), step(1)], meta={"project": "p"})
@@ -105,7 +96,7 @@ with Daemon() as d:
     b.drain(0.3)
 
     # ---- coalescing ------------------------------------------------------
-    subscribe(a, "run-c")
+    a.subscribe("run-c")
     nonfinite = {37: "NaN", 88: "Infinity", 151: "NaN"}
     t0 = time.time()
     for k in range(0, 200, 10):
@@ -140,7 +131,7 @@ with Daemon() as d:
     t.ok(got and got[-1]["step"] == 259, "and still ends at the latest step", [m["step"] for m in got])
 
     # ---- alerts ----------------------------------------------------------
-    subscribe(a, "run-n")
+    a.subscribe("run-n")
     post(d, "run-n", [step(0), step(1)])
     a.drain(0.5)
     t0 = time.time()
@@ -175,9 +166,9 @@ with Daemon() as d:
 
     base = flood("slow-base", 40)  # nobody watching this run
     slow = connect(d, rcvbuf=4096)
-    subscribe(slow, "*")
+    slow.subscribe("*")
     good = connect(d)
-    subscribe(good, "flood")
+    good.subscribe("flood")
     recv = []
     # The other viewer reads as a browser does, while the flood goes on.
     reader = threading.Thread(target=lambda: recv.extend(
@@ -251,7 +242,7 @@ try:
             refused = True
         t.ok(refused, "and one with a wrong token")
         w = connect(d, path="/?token=s3cret-Token")
-        t.ok(subscribe(w, "*") is not None, "?token= lets the browser in")
+        t.ok(w.subscribe("*") is not None, "?token= lets the browser in")
         post_ok = d.post("/api/v1/ingest", {"run": "tok", "steps": [step(0)]},
                          {"Authorization": "Bearer s3cret-Token"})[0] == 200
         msgs = w.drain(2, until=lambda m: m["type"] == "step")
@@ -259,7 +250,7 @@ try:
              "and it gets the stream")
         w.close()
         w = connect(d, headers={"Authorization": "Bearer s3cret-Token"})
-        t.ok(subscribe(w, "tok") is not None, "an Authorization header works too")
+        t.ok(w.subscribe("tok") is not None, "an Authorization header works too")
         w.close()
 finally:
     os.unlink(tmp_token)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """A minimal RFC 6455 WebSocket client on the standard library (Python has
 none), for the stream's tests and benchmark: the opening handshake with a
-subprotocol and extra headers, masked text frames out, frames in with
-fragments reassembled, ping answered, close seen."""
+subprotocol and extra headers, masked text frames out (or any frame, for
+the tests of bad ones), frames in with fragments reassembled, ping
+answered (and counted), close seen."""
 import base64
 import hashlib
 import json
@@ -38,6 +39,7 @@ class WebSocket:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.closed = False
+        self.pings = 0
         key = base64.b64encode(os.urandom(16)).decode()
         lines = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host_header or host, port),
                  "Upgrade: websocket", "Connection: Upgrade",
@@ -86,7 +88,8 @@ class WebSocket:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def _send_frame(self, opcode, payload):
+    def send_frame(self, opcode, payload):
+        """One final frame, masked as a client must; any opcode (tests)."""
         mask = os.urandom(4)
         n = len(payload)
         if n < 126:
@@ -99,7 +102,7 @@ class WebSocket:
         self.sock.sendall(head + mask + masked)
 
     def send_text(self, text):
-        self._send_frame(0x1, text.encode())
+        self.send_frame(0x1, text.encode())
 
     def send_json(self, obj):
         self.send_text(json.dumps(obj))
@@ -108,6 +111,7 @@ class WebSocket:
         """The next text message; raises socket.timeout or Closed."""
         if timeout is not None:
             self.sock.settimeout(timeout)
+        deadline = None if timeout is None else time.time() + timeout
         parts = []
         while True:
             b0, b1 = self._need(2)
@@ -124,14 +128,29 @@ class WebSocket:
             if opcode == 0x8:
                 self.closed = True
                 raise Closed("close frame %r" % payload[:2])
-            if opcode == 0x9:
-                self._send_frame(0xA, payload)
-                continue
-            if opcode == 0xA:
+            if opcode in (0x9, 0xA):
+                if opcode == 0x9:
+                    self.pings += 1
+                    self.send_frame(0xA, payload)
+                # Pings do not stretch the wait past the timeout.
+                if deadline is not None:
+                    left = deadline - time.time()
+                    if left <= 0:
+                        raise socket.timeout("timed out")
+                    self.sock.settimeout(left)
                 continue
             parts.append(payload)
             if fin:
                 return b"".join(parts).decode()
+
+    def subscribe(self, runs, timeout=5):
+        """Subscribe and wait for the acknowledgement (so later posts are
+        seen); the acknowledgement, or None."""
+        self.send_json({"subscribe": runs})
+        for m in self.drain(timeout, until=lambda m: m.get("type") == "subscribed"):
+            if m.get("type") == "subscribed":
+                return m
+        return None
 
     def recv_json(self, timeout=None):
         return json.loads(self.recv_text(timeout))
@@ -152,10 +171,10 @@ class WebSocket:
             if until is not None and until(m):
                 return out
 
-    def close(self):
+    def close(self, code=1000, reason=b""):
         try:
             if not self.closed:
-                self._send_frame(0x8, struct.pack("!H", 1000))
+                self.send_frame(0x8, struct.pack("!H", code) + reason)
         except OSError:
             pass
         self.sock.close()

@@ -368,6 +368,15 @@ test_numbers(void **state)
 	set_fails(&cfg, "run-idle-evict", "-1", "expected seconds");
 	assert_true(cfg.run_idle_evict == 3600);
 
+	assert_true(cfg.ws_ping == 30);			/* the default */
+	set_ok(&cfg, "ws-ping", "2.4");			/* whole seconds */
+	assert_true(cfg.ws_ping == 2);
+	set_ok(&cfg, "ws-ping", "1m");
+	assert_true(cfg.ws_ping == 60);
+	set_fails(&cfg, "ws-ping", "0", "out of range");
+	set_fails(&cfg, "ws-ping", "2h", "out of range");
+	assert_true(cfg.ws_ping == 60);
+
 	set_ok(&cfg, "notify-timeout", "0.1");		/* the least */
 	assert_true(cfg.notify_timeout == 0.1);
 	set_ok(&cfg, "notify-timeout", "2.5s");
@@ -996,7 +1005,7 @@ test_help(void **state)
 		"max-connections-per-ip", "idle-timeout", "alertmanager",
 		"webhook", "slack-webhook", "allow-host", "external-url",
 		"notify-resend", "notify-timeout", "notify-max-backoff",
-		"run-idle-evict",
+		"run-idle-evict", "ws-ping",
 	};
 	struct config	 cfg;
 	const char	*help, *line, *end;
