@@ -402,7 +402,8 @@ if [ "$do_soak" != 0 ]; then
 		'BEGIN { print (a - b) / 1024 }')" "$(echo "$line" | kv slope_mib_min)" \
 		"$(echo "$line" | kv wal_max_mib)" \
 		"$(($(echo "$line" | kv errors) + $(echo "$line" | kv query_errors)))" \
-		"$([ "$(echo "$line" | kv viewer_connected)" = 1 ] && echo on || echo OFF)")" "$V"
+		"$([ "$(echo "$line" | kv viewer_connected)" = 1 ] && echo on || echo OFF)")$(
+		[ "$(echo "$line" | kv mem_judged)" = 1 ] || echo ' (RssAnon not judged: too short)')" "$V"
 fi
 if [ "$do_longrun" != 0 ]; then
 	line=$(grep 'bench=long ' "$R")

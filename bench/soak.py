@@ -394,9 +394,9 @@ def main():
         fails.append("the viewer was disconnected or fell behind")
     print("RESULT bench=soak seconds=%.0f anon_warm_kb=%.0f anon_end_kb=%.0f slope_mib_min=%.3f "
           "wal_max_mib=%.1f requests=%d errors=%d queries=%d query_errors=%d points=%d runs=%d "
-          "viewer_msgs=%d viewer_connected=%d fds_warm=%d fds_end=%d ok=%d"
+          "viewer_msgs=%d viewer_connected=%d fds_warm=%d fds_end=%d mem_judged=%d ok=%d"
           % (secs, a_warm, a_end, sl, wal_max, req, ing_err, querier.requests, querier.errors,
-             points, runs, vmsgs, connected, fd_warm, fd_end, not fails))
+             points, runs, vmsgs, connected, fd_warm, fd_end, judged, not fails))
     if fails:
         print("FAIL: " + "; ".join(fails))
         return 1
