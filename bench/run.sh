@@ -12,7 +12,7 @@
 # Environment: GW_BUILD (build folder, default build), BENCH_SECONDS
 # (10, per ingest run), BENCH_REPEAT (3), BENCH_LONG (60; 0 skips),
 # BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_NOTIFY (1; 0
-# skips alert delivery), BENCH_QUERY
+# skips alert delivery), BENCH_SOAK (600 seconds of mixed load; 0 skips), BENCH_QUERY
 # (1; 0 skips), BENCH_LONGRUN (1; 0 skips bench/long.sh, one run of
 # 40 M points: rate by quarter, zoomed queries, bytes a point), BENCH_CLIENT (1; 0 skips the client library), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
 # TMPDIR (where the databases go).
@@ -230,6 +230,26 @@ if [ "$do_notify" != 0 ]; then
 	grep '^RESULT' "$tmp/notify.out" >>"$tmp/results"
 fi
 
+# ---- soak (bench/soak.py: its own daemon, database under $tmp) ---------------
+# BENCH_SOAK (600 seconds; 0 skips): ingest, queries and one viewer together;
+# RssAnon flat after the warm-up, the WAL bounded, no error, the viewer on.
+do_soak=${BENCH_SOAK:-600}
+if [ "$do_soak" != 0 ]; then
+	echo "-- soak: ingest, queries and a viewer for ${do_soak}s (bench/soak.py)"
+	GW_BUILD="$build" TMPDIR="$tmp" python3 "$top/bench/soak.py" --seconds "$do_soak" \
+		>"$tmp/soak.out" 2>&1 &
+	cpid=$!
+	wait "$cpid" || true
+	cpid=
+	# It exits 1 when a bound is missed: a verdict below, like the others.
+	if ! grep -q '^RESULT bench=soak ' "$tmp/soak.out"; then
+		cat "$tmp/soak.out"
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/soak.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/soak.out" >>"$tmp/results"
+fi
+
 # ---- summary ---------------------------------------------------------------
 if [ "$do_longrun" != 0 ]; then
 	echo "-- one long run: ${BENCH_LONG_STEPS:-200000} steps x ${BENCH_LONG_LAYERS:-200} layers (bench/long.sh)"
@@ -372,6 +392,18 @@ if [ "$do_notify" != 0 ]; then
 		"$(printf '%.1f%% (median ratio %.3f of %s rounds; CPU %.3f)' "$diff" \
 		"$(echo "$line" | kv paired_ratio)" "$(echo "$line" | kv rounds)" \
 		"$(echo "$line" | kv cpu_ratio)")" "$V"
+fi
+if [ "$do_soak" != 0 ]; then
+	line=$(grep 'bench=soak ' "$R")
+	verdict "$(echo "$line" | kv ok)"
+	printf "%-46s %-40s %s\n" "soak ${do_soak}s: RssAnon flat, WAL bounded, no error" \
+		"$(printf 'RssAnon %+.1f MiB (%+.2f MiB/min), WAL %s MiB, %s errors, viewer %s' \
+		"$(awk -v a="$(echo "$line" | kv anon_end_kb)" -v b="$(echo "$line" | kv anon_warm_kb)" \
+		'BEGIN { print (a - b) / 1024 }')" "$(echo "$line" | kv slope_mib_min)" \
+		"$(echo "$line" | kv wal_max_mib)" \
+		"$(($(echo "$line" | kv errors) + $(echo "$line" | kv query_errors)))" \
+		"$([ "$(echo "$line" | kv viewer_connected)" = 1 ] && echo on || echo OFF)")$(
+		[ "$(echo "$line" | kv mem_judged)" = 1 ] || echo ' (RssAnon not judged: too short)')" "$V"
 fi
 if [ "$do_longrun" != 0 ]; then
 	line=$(grep 'bench=long ' "$R")
