@@ -24,6 +24,7 @@ enum qr_stmt {
 	QR_ROWS,
 	QR_RUN,
 	QR_SERIES,
+	QR_NSERIES,
 	QR_POINTS,
 	QR_BACKLOG,
 	QR_COUNT
@@ -43,6 +44,7 @@ static const char *const qr_sql[QR_COUNT] = {
 	[QR_RUN] = "SELECT key, project, health FROM runs WHERE id = ?1",
 	[QR_SERIES] =
 	    "SELECT id, kind, name FROM series WHERE run_id = ?1 ORDER BY id",
+	[QR_NSERIES] = "SELECT count(*) FROM series WHERE run_id = ?1",
 	[QR_POINTS] =
 	    "SELECT data FROM chunks" QR_OVERLAP
 	    " UNION ALL SELECT data FROM tails" QR_OVERLAP,
@@ -259,6 +261,20 @@ query_remote_series(struct query_remote *qr, int64_t run_id,
 	sqlite3_reset(s);
 	*out = v;
 	*n = len;
+	return 0;
+}
+
+int
+query_remote_series_count(struct query_remote *qr, int64_t run_id,
+    int64_t *n, char **cause)
+{
+	sqlite3_stmt	*s = query_remote_stmt(qr, QR_NSERIES);
+
+	sqlite3_bind_int64(s, 1, run_id);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return query_remote_err(qr, cause, "series count");
+	*n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
 	return 0;
 }
 

@@ -76,6 +76,9 @@ void			 remote_run_cleanup(struct remote_run *r);
 int			 query_remote_series(struct query_remote *qr,
 			    int64_t run_id, struct remote_series **out,
 			    size_t *n, char **cause);
+/* How many series run run_id has, into *n.  0, or -1 with *cause. */
+int			 query_remote_series_count(struct query_remote *qr,
+			    int64_t run_id, int64_t *n, char **cause);
 void			 remote_series_free(struct remote_series *s, size_t n);
 /*
  * Replace p's points with series_id's in [lo, hi], ascending.  0, or

@@ -30,10 +30,12 @@
 #include "publish.h"
 #include "query.h"
 #include "queue.h"
+#include "remote.h"
 #include "store.h"
 #include "store_checkpoint.h"
 #include "store_json.h"
 #include "store_outbox.h"
+#include "store_remote.h"
 #include "walsync.h"
 #include "watch.h"
 #include "wire_json.h"
@@ -55,6 +57,8 @@ struct writer {
 	struct publish	*pub;		/* writer thread only */
 	struct store_outbox *outbox;	/* writer thread only; NULL: none */
 	struct notify	*notify;	/* borrowed; NULL: no receivers */
+	struct store_remote *rlog;	/* writer thread only; NULL: none */
+	struct remote	*remote;	/* borrowed; NULL: no targets */
 	double		 next_prune;	/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
@@ -178,6 +182,25 @@ writer_outbox(struct writer *w)
 		return;
 	w->next_prune = now + WRITER_PRUNE_S;
 	if (store_outbox_prune(w->outbox, now_wall(), &cause) == -1) {
+		log_warnx("writer: %s", cause);
+		free(cause);
+	}
+}
+
+/*
+ * Inside a transaction: write the remote-write cursors that moved and
+ * prune the log.  A failed mark only means those samples go again
+ * after a restart.
+ */
+static void
+writer_remote(struct writer *w)
+{
+	char	*cause = NULL;
+
+	if (w->rlog == NULL)
+		return;
+	if (store_remote_sync(w->rlog, remote_acked(w->remote), now_wall(),
+	    &cause) == -1) {
 		log_warnx("writer: %s", cause);
 		free(cause);
 	}
@@ -340,6 +363,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		goto answer;
 	}
 	writer_outbox(w);
+	writer_remote(w);
 	if (w->watch != NULL)
 		done = watch_apply(w->watch, w->st, now_wall());
 	for (i = 0; i < n; i++) {
@@ -369,6 +393,8 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		metrics_points(points);
 	}
 	writer_notify(w);
+	if (points > 0)
+		remote_wake(w->remote);
 	writer_publish(w, jobs, n);	/* viewers before answers */
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
@@ -453,7 +479,7 @@ writer_job_weight(const struct writer_job *job)
 
 struct writer *
 writer_start(struct store *st, const struct config *cfg,
-    struct ws_stream *ws, struct notify *notify)
+    struct ws_stream *ws, struct notify *notify, struct remote *remote)
 {
 	struct writer	*w;
 	const char	*db_path = cfg->db_path;
@@ -467,6 +493,10 @@ writer_start(struct store *st, const struct config *cfg,
 	if (notify != NULL && (w->outbox = store_outbox_new(st,
 	    cfg->receivers, cfg->nreceivers, cfg->external_url,
 	    &cause)) == NULL)
+		fatalx("%s", cause);
+	w->remote = remote;
+	if (remote != NULL && (w->rlog = store_remote_new(st, cfg->remotes,
+	    cfg->nremotes, &cause)) == NULL)
 		fatalx("%s", cause);
 	if (cfg->detect)
 		w->watch = watch_new(cfg->detector, w->outbox);
@@ -514,6 +544,8 @@ writer_stop(struct writer *w)
 	w->watch = NULL;
 	store_outbox_free(w->outbox);	/* its statements, before the store */
 	w->outbox = NULL;
+	store_remote_free(w->rlog);	/* likewise */
+	w->rlog = NULL;
 	store_close(w->st);
 	w->st = NULL;
 	publish_free(w->pub);
