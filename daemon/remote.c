@@ -462,6 +462,34 @@ remote_acked(struct remote *r)
 	return r->acked;
 }
 
+/* One gauge family, a line a target: backlog rows, steps, error time. */
+static void
+remote_metrics_gauge(struct remote *r, char **buf, size_t *len, size_t *cap,
+    const char *name, const char *help, int which)
+{
+	struct remote_sender	*s;
+	double			 v;
+	size_t			 i;
+
+	metrics_append(buf, len, cap, "# HELP %s %s\n# TYPE %s gauge\n", name,
+	    help, name);
+	for (i = 0; i < r->n; i++) {
+		s = &r->s[i];
+		if (which == 0)
+			v = (double)atomic_load(&s->backlog_rows);
+		else if (which == 1)
+			v = (double)atomic_load(&s->backlog_steps);
+		else {
+			pthread_mutex_lock(&s->elock);
+			v = s->last_error_at;
+			pthread_mutex_unlock(&s->elock);
+		}
+		metrics_append(buf, len, cap, "%s{target=\"", name);
+		metrics_append_label(buf, len, cap, s->t->name);
+		metrics_append(buf, len, cap, "\"} %.17g\n", v);
+	}
+}
+
 char *
 remote_metrics(struct remote *r)
 {
@@ -488,36 +516,21 @@ remote_metrics(struct remote *r)
 			    results[k], (unsigned long long)atomic_load(
 			    &r->s[i].samples[k]));
 		}
+	remote_metrics_gauge(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_backlog_batches",
+	    "Stored batches not yet sent.", 0);
+	remote_metrics_gauge(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_backlog_steps",
+	    "Steps of the batches not yet sent, at most.", 1);
+	remote_metrics_gauge(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_last_error_timestamp_seconds",
+	    "When a request last failed (0: never).", 2);
 	metrics_append(&buf, &len, &cap, "# HELP "
-	    "gradwatch_remote_write_backlog_batches Stored batches not yet "
-	    "sent.\n# TYPE gradwatch_remote_write_backlog_batches gauge\n"
-	    "# HELP gradwatch_remote_write_backlog_steps Steps of those "
-	    "batches, at most.\n"
-	    "# TYPE gradwatch_remote_write_backlog_steps gauge\n"
-	    "# HELP gradwatch_remote_write_last_error_timestamp_seconds When "
-	    "the last request failed (0: never); the error is the label of "
-	    "gradwatch_remote_write_last_error.\n"
-	    "# TYPE gradwatch_remote_write_last_error_timestamp_seconds "
-	    "gauge\n# TYPE gradwatch_remote_write_last_error gauge\n");
+	    "gradwatch_remote_write_last_error The last failure, as a label.\n"
+	    "# TYPE gradwatch_remote_write_last_error gauge\n");
 	for (i = 0; i < r->n; i++) {
 		s = &r->s[i];
-		metrics_append(&buf, &len, &cap,
-		    "gradwatch_remote_write_backlog_batches{target=\"");
-		metrics_append_label(&buf, &len, &cap, s->t->name);
-		metrics_append(&buf, &len, &cap, "\"} %lld\n",
-		    (long long)atomic_load(&s->backlog_rows));
-		metrics_append(&buf, &len, &cap,
-		    "gradwatch_remote_write_backlog_steps{target=\"");
-		metrics_append_label(&buf, &len, &cap, s->t->name);
-		metrics_append(&buf, &len, &cap, "\"} %lld\n",
-		    (long long)atomic_load(&s->backlog_steps));
 		pthread_mutex_lock(&s->elock);
-		metrics_append(&buf, &len, &cap,
-		    "gradwatch_remote_write_last_error_timestamp_seconds"
-		    "{target=\"");
-		metrics_append_label(&buf, &len, &cap, s->t->name);
-		metrics_append(&buf, &len, &cap, "\"} %.3f\n",
-		    s->last_error_at);
 		if (s->last_error != NULL) {
 			metrics_append(&buf, &len, &cap,
 			    "gradwatch_remote_write_last_error{target=\"");
