@@ -16,6 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#endif
 
 #include <curl/curl.h>
 
@@ -37,6 +42,7 @@
 #define REMOTE_POLL_S		1.0	/* looks even when not woken */
 #define REMOTE_BACKLOG_S	1.0	/* between counts of the backlog */
 #define REMOTE_ERROR_MAX	200	/* bytes of an answer kept */
+#define REMOTE_NICE		10	/* below ingest's threads */
 #define REMOTE_USER_AGENT	"gradwatchd-remote-write/0.1"
 
 enum remote_outcome { REMOTE_SENT, REMOTE_RETRY, REMOTE_DROP };
@@ -299,6 +305,14 @@ remote_main(void *arg)
 	int			 rc;
 
 	thread_name("gw-remote");
+#ifdef __linux__
+	/*
+	 * Linux nices a thread alone: a sender that catches up a backlog
+	 * takes the CPU ingest leaves, and the log keeps what it lags.
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    REMOTE_NICE);
+#endif
 	for (;;) {
 		remote_backlog(s, &next_count);
 		if ((rc = remote_build(s, &cause)) == -1) {

@@ -30,7 +30,8 @@ struct remote_enc {
 	size_t			  nts;
 	size_t			  cap;
 	size_t			  samples;
-	struct remote_points	  pts;	/* a series' points */
+	struct remote_points	 *pts;	/* each series' points */
+	size_t			  npts;
 	struct remote_points	  times;	/* the span's time series */
 	int64_t			 *steps;	/* the span's steps */
 	size_t			  nsteps;
@@ -103,7 +104,9 @@ remote_enc_free(struct remote_enc *e)
 		return;
 	remote_enc_reset(e);
 	free(e->ts);
-	remote_points_cleanup(&e->pts);
+	for (; e->npts > 0; e->npts--)
+		remote_points_cleanup(&e->pts[e->npts - 1]);
+	free(e->pts);
 	remote_points_cleanup(&e->times);
 	free(e->steps);
 	free(e->ms);
@@ -258,24 +261,25 @@ remote_enc_labels(const struct remote_run *run, const struct remote_series *s,
 	return n;
 }
 
-/* Series s's points (in e->pts) with their timestamps, layer_every kept. */
+/* Series s's points p with their timestamps, layer_every kept. */
 static void
 remote_enc_series(struct remote_enc *e, const struct remote_run *run,
-    const struct remote_series *s, int64_t layer_every)
+    const struct remote_series *s, struct remote_points *p,
+    int64_t layer_every)
 {
 	const char	*lab[2 * REMOTE_LABELS_MAX];
 	size_t		 i, k, j;
 
-	for (i = k = 0; i < e->pts.n; i++) {
+	for (i = k = 0; i < p->n; i++) {
 		if (layer_every > 1 && series_kind_is_tensor(s->kind) &&
-		    e->pts.steps[i] % layer_every != 0)
+		    p->steps[i] % layer_every != 0)
 			continue;
-		j = remote_enc_find(e->steps, e->nsteps, e->pts.steps[i]);
-		e->pts.steps[k] = e->ms[j];	/* now a timestamp */
-		e->pts.vals[k++] = e->pts.vals[i];
+		j = remote_enc_find(e->steps, e->nsteps, p->steps[i]);
+		p->steps[k] = e->ms[j];	/* now a timestamp */
+		p->vals[k++] = p->vals[i];
 	}
 	remote_enc_add(e, remote_metrics[s->kind], lab,
-	    remote_enc_labels(run, s, lab), e->pts.steps, e->pts.vals, k);
+	    remote_enc_labels(run, s, lab), p->steps, p->vals, k);
 }
 
 int
@@ -288,30 +292,32 @@ remote_enc_span(struct remote_enc *e, struct query_remote *qr,
 	double		*v;
 	size_t		 i, nlab;
 
-	/* First the steps and their times, then each series. */
+	/* First every series' points, the steps and their times. */
+	if (nser > e->npts) {
+		e->pts = xreallocarray(e->pts, nser, sizeof *e->pts);
+		memset(e->pts + e->npts, 0, (nser - e->npts) * sizeof *e->pts);
+		e->npts = nser;
+	}
 	e->nsteps = 0;
 	e->times.n = 0;
 	for (i = 0; i < nser; i++) {
+		e->pts[i].n = 0;
 		if (ser[i].kind < 0)
 			continue;
 		if (query_remote_points(qr, ser[i].id, lo, hi,
-		    ser[i].kind == SERIES_TIME ? &e->times : &e->pts,
+		    ser[i].kind == SERIES_TIME ? &e->times : &e->pts[i],
 		    cause) == -1)
 			return -1;
 		remote_enc_steps_add(e, ser[i].kind == SERIES_TIME ?
-		    &e->times : &e->pts);
+		    &e->times : &e->pts[i]);
 	}
 	if (e->nsteps == 0)
 		return 0;
 	remote_enc_stamps(e, rows, nrows);
-	for (i = 0; i < nser; i++) {
-		if (remote_enc_metric(ser[i].kind) == NULL)
-			continue;
-		if (query_remote_points(qr, ser[i].id, lo, hi, &e->pts,
-		    cause) == -1)
-			return -1;
-		remote_enc_series(e, run, &ser[i], layer_every);
-	}
+	for (i = 0; i < nser; i++)
+		if (remote_enc_metric(ser[i].kind) != NULL)
+			remote_enc_series(e, run, &ser[i], &e->pts[i],
+			    layer_every);
 	/* The step as a series of its own, and the run's health. */
 	nlab = remote_enc_labels(run, NULL, lab);
 	v = xreallocarray(NULL, e->nsteps, sizeof *v);
