@@ -170,8 +170,8 @@ receiver_set_projects(struct receiver *r, const char *v, char **cause)
 	return 0;
 }
 
-static int
-receiver_set_name(struct receiver *r, const char *v, char **cause)
+int
+receiver_name_check(const char *v, char **cause)
 {
 	const char	*p;
 
@@ -185,6 +185,14 @@ receiver_set_name(struct receiver *r, const char *v, char **cause)
 			xasprintf(cause, "name=%s: use [A-Za-z0-9._:/-]", v);
 			return -1;
 		}
+	return 0;
+}
+
+static int
+receiver_set_name(struct receiver *r, const char *v, char **cause)
+{
+	if (receiver_name_check(v, cause) == -1)
+		return -1;
 	free(r->name);
 	r->name = xstrdup(v);
 	return 0;

@@ -79,18 +79,8 @@ out:
 static int
 remote_target_set_name(struct remote_target *t, const char *v, char **cause)
 {
-	const char	*p;
-
-	if (*v == '\0' || strlen(v) > REMOTE_TARGET_NAME_MAX) {
-		xasprintf(cause, "name= takes 1 to %d characters",
-		    REMOTE_TARGET_NAME_MAX);
+	if (receiver_name_check(v, cause) == -1)
 		return -1;
-	}
-	for (p = v; *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && strchr("._:/-", *p) == NULL) {
-			xasprintf(cause, "name=%s: use [A-Za-z0-9._:/-]", v);
-			return -1;
-		}
 	free(t->name);
 	t->name = xstrdup(v);
 	return 0;

@@ -20,7 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REMOTE_TARGET_NAME_MAX		64
 #define REMOTE_TARGET_HEADERS_MAX	16
 #define REMOTE_TARGET_EVERY_MAX		1000000
 
