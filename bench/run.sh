@@ -250,6 +250,24 @@ if [ "$do_soak" != 0 ]; then
 	grep '^RESULT' "$tmp/soak.out" >>"$tmp/results"
 fi
 
+# ---- remote-write (bench/remote_write.py: its own daemons and VictoriaMetrics) --
+# BENCH_REMOTE (1; 0 skips), BENCH_REMOTE_ROUNDS (6), BENCH_REMOTE_SECONDS (5).
+if [ "${BENCH_REMOTE:-1}" != 0 ]; then
+	echo "-- remote-write: ingest with a VictoriaMetrics target vs none"
+	GW_BUILD="$build" python3 "$top/bench/remote_write.py" --rounds "${BENCH_REMOTE_ROUNDS:-6}" \
+		--seconds "${BENCH_REMOTE_SECONDS:-5}" --conns "$conns" >"$tmp/remote.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	if [ "$rc" != 0 ]; then
+		cat "$tmp/remote.out"
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/remote.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/remote.out" >>"$tmp/results"
+fi
+
 # ---- summary ---------------------------------------------------------------
 if [ "$do_longrun" != 0 ]; then
 	echo "-- one long run: ${BENCH_LONG_STEPS:-200000} steps x ${BENCH_LONG_LAYERS:-200} layers (bench/long.sh)"

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "detector.h"
 #include "receiver.h"
+#include "remote_target.h"
 #include "xmalloc.h"
 
 struct config_directive {
@@ -341,6 +342,27 @@ config_set_slack_webhook(struct config *cfg, const char *v, char **cause)
 }
 
 static int
+config_add_remote_write(struct config *cfg, const char *v, char **cause)
+{
+	struct remote_target	t;
+	size_t			i;
+
+	if (remote_target_parse(&t, v, cause) == -1)
+		return -1;
+	for (i = 0; i < cfg->nremotes; i++)
+		if (strcmp(cfg->remotes[i].name, t.name) == 0) {
+			xasprintf(cause, "a second remote-write target named %s "
+			    "(give one a name=)", t.name);
+			remote_target_cleanup(&t);
+			return -1;
+		}
+	cfg->remotes = xreallocarray(cfg->remotes, cfg->nremotes + 1,
+	    sizeof *cfg->remotes);
+	cfg->remotes[cfg->nremotes++] = t;
+	return 0;
+}
+
+static int
 config_set_external_url(struct config *cfg, const char *v, char **cause)
 {
 	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
@@ -438,6 +460,8 @@ static const struct config_directive config_directives[] = {
 	    "URL [opt]  post a JSON notice of every alert change (repeatable)" },
 	{ "slack-webhook", config_set_slack_webhook,
 	    "URL [opt]  post alert changes to a Slack incoming webhook" },
+	{ "remote-write", config_add_remote_write,
+	    "URL [opt]  send every stored point there (Prometheus remote-write)" },
 	{ "allow-host", config_add_allow_host,
 	    "NAME       a host name browsers may use for us (repeatable)" },
 	{ "external-url", config_set_external_url,
@@ -493,6 +517,9 @@ config_cleanup(struct config *cfg)
 	for (i = 0; i < cfg->nreceivers; i++)
 		receiver_cleanup(&cfg->receivers[i]);
 	free(cfg->receivers);
+	for (i = 0; i < cfg->nremotes; i++)
+		remote_target_cleanup(&cfg->remotes[i]);
+	free(cfg->remotes);
 	for (i = 0; i < cfg->nallow_hosts; i++)
 		free(cfg->allow_hosts[i]);
 	free(cfg->allow_hosts);

@@ -18,6 +18,7 @@
 
 struct detector_config;
 struct receiver;
+struct remote_target;
 
 struct config {
 	char		*http_host;
@@ -50,6 +51,8 @@ struct config {
 	double		 notify_resend;	/* seconds between Alertmanager re-sends */
 	double		 notify_timeout;	/* seconds a receiver may take */
 	double		 notify_max_backoff;	/* longest wait between retries */
+	struct remote_target *remotes;	/* remote-write targets */
+	size_t		 nremotes;
 };
 
 /* Fill cfg with the defaults. */

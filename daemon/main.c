@@ -20,6 +20,7 @@
 #include "jsonarena.h"
 #include "log.h"
 #include "notify.h"
+#include "remote.h"
 #include "store.h"
 #include "webfiles.h"
 #include "writer.h"
@@ -38,6 +39,7 @@ usage(FILE *f)
 "                  [--db file] [--token-file file] [--web-root dir]\n"
 "                  [--alertmanager url] [--webhook url] [--slack-webhook url]\n"
 "                  [--external-url url] [--allow-host name]\n"
+"                  [--remote-write url]\n"
 "\n"
 "gradwatchd takes training metrics over HTTP, stores them in SQLite,\n"
 "watches them for failing training and serves the dashboard.\n"
@@ -60,11 +62,16 @@ usage(FILE *f)
 "                      may be used by browsers, like --allow-host)\n"
 "  --allow-host name   a host name browsers may use to reach us, beside\n"
 "                      addresses, localhost and --http's (repeatable)\n"
+"  --remote-write url  send every stored point there, as Prometheus\n"
+"                      remote-write (repeatable)\n"
 "\n"
 "A receiver's URL may be followed by options, in the same argument:\n"
 "severity=info|warning|critical (the least it hears of; default warning),\n"
 "project=a,b (only these projects), name=NAME (in /metrics),\n"
 "bearer-file=FILE (send its first line as a bearer token).\n"
+"A remote-write URL may be followed by name=NAME, bearer-file=FILE,\n"
+"user=NAME with password-file=FILE, header=Name:value (repeatable) and\n"
+"layer-every=N (layer series only every Nth step).\n"
 "\n"
 "Configuration file directives (one 'directive value' per line):\n%s"
 "\n"
@@ -104,6 +111,7 @@ struct main_parts {
 	struct ws_stream	*ws;
 	struct webfiles		*wf;
 	struct notify		*notify;	/* NULL: no receivers */
+	struct remote		*remote;	/* NULL: no remote-write */
 };
 
 static size_t
@@ -115,11 +123,18 @@ main_stream_clients(void *arg)
 }
 
 static char *
-main_notify_metrics(void *arg)
+main_extra_metrics(void *arg)
 {
 	struct main_parts	*p = arg;
 
-	return notify_metrics(p->notify);
+	char			*a, *b, *both;
+
+	a = notify_metrics(p->notify);
+	b = remote_metrics(p->remote);
+	xasprintf(&both, "%s%s", a, b);
+	free(a);
+	free(b);
+	return both;
 }
 
 static int
@@ -148,18 +163,20 @@ main(int argc, char *argv[])
 		{ "slack-webhook", required_argument, NULL, 9 },
 		{ "external-url", required_argument, NULL, 10 },
 		{ "allow-host", required_argument, NULL, 11 },
+		{ "remote-write", required_argument, NULL, 12 },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const flag_directives[] = {
 		NULL, "http", "ws", "db", "token-file", "web-root",
 		"allow-remote", "alertmanager", "webhook", "slack-webhook",
-		"external-url", "allow-host"
+		"external-url", "allow-host", "remote-write"
 	};
 	struct main_flag	 flags[32];
 	struct config		 cfg;
 	struct store		*st;
 	struct writer		*w;
 	struct notify		*nt = NULL;
+	struct remote		*rw = NULL;
 	struct http		*h;
 	struct main_parts	 parts;
 	struct http_hooks	 hooks;
@@ -187,7 +204,7 @@ main(int argc, char *argv[])
 			printf("gradwatchd %s\n", GRADWATCHD_VERSION);
 			return 0;
 		case 1: case 2: case 3: case 4: case 5: case 6: case 7:
-		case 8: case 9: case 10: case 11:
+		case 8: case 9: case 10: case 11: case 12:
 			if (nflags == sizeof flags / sizeof flags[0]) {
 				fprintf(stderr, "gradwatchd: too many flags\n");
 				return 2;
@@ -246,14 +263,17 @@ main(int argc, char *argv[])
 	/* After the store, which adds the outbox to an older database. */
 	if (cfg.nreceivers > 0 && (nt = notify_start(&cfg, &cause)) == NULL)
 		fatalx("%s", cause);
+	if (cfg.nremotes > 0 && (rw = remote_start(&cfg, &cause)) == NULL)
+		fatalx("%s", cause);
 	if ((parts.wf = webfiles_new(cfg.web_root, &cause)) == NULL)
 		fatalx("%s", cause);
 	if ((parts.ws = ws_stream_start(&cfg, &cause)) == NULL)
 		fatalx("%s", cause);
-	w = writer_start(st, &cfg, parts.ws, nt);
+	w = writer_start(st, &cfg, parts.ws, nt, rw);
 	parts.notify = nt;
+	parts.remote = rw;
 	hooks.stream_clients = main_stream_clients;
-	hooks.metrics_extra = main_notify_metrics;
+	hooks.metrics_extra = main_extra_metrics;
 	hooks.static_file = main_static_file;
 	hooks.arg = &parts;
 	if ((h = http_start(&cfg, w, &hooks, &cause)) == NULL)
@@ -286,10 +306,12 @@ main(int argc, char *argv[])
 	http_quiesce(h);	/* no new connections */
 	http_drain(h);		/* parse what has arrived */
 	notify_stop(nt);	/* abandon deliveries in flight */
+	remote_stop(rw);	/* likewise */
 	writer_stop(w);		/* commit and answer everything queued */
 	http_stop(h, SHUTDOWN_ANSWER_MS);
 	writer_free(w);
 	notify_free(nt);		/* after the writer took its outcomes */
+	remote_free(rw);		/* and its cursors */
 	ws_stream_stop(parts.ws);	/* after the writer, its publisher */
 	webfiles_free(parts.wf);	/* after MHD, which sent its files */
 	config_cleanup(&cfg);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* metrics: lock-free counters and their Prometheus rendering. */
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,4 +205,39 @@ metrics_render(size_t queue_depth, size_t ws_clients)
 	if (n >= cap)
 		buf[cap - 1] = '\0';
 	return buf;
+}
+
+void
+metrics_append_label(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*len + 3 > *cap) {
+			*cap *= 2;
+			*buf = xreallocarray(*buf, 1, *cap);
+		}
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			(*buf)[(*len)++] = '\\';
+			(*buf)[(*len)++] = *s == '\n' ? 'n' : *s;
+		} else
+			(*buf)[(*len)++] = *s;
+	}
+	(*buf)[*len] = '\0';
+}
+
+void
+metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list	ap;
+	int	k;
+
+	for (;;) {
+		va_start(ap, fmt);
+		k = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (k >= 0 && (size_t)k < *cap - *len)
+			break;
+		*cap *= 2;
+		*buf = xreallocarray(*buf, 1, *cap);
+	}
+	*len += (size_t)k;
 }

@@ -45,4 +45,14 @@ void	metrics_store_cache(size_t entries, size_t tail_points);
  */
 char	*metrics_render(size_t queue_depth, size_t ws_clients);
 
+/*
+ * Append printf-style text to the growing buffer *buf (*len used of
+ * *cap, NUL-terminated), for the exposition text of other modules.
+ */
+void	metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt,
+	    ...) __attribute__((format(printf, 4, 5)));
+/* Append s as a label value, with the exposition format's escapes. */
+void	metrics_append_label(char **buf, size_t *len, size_t *cap,
+	    const char *s);
+
 #endif

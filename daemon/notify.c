@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "notice.h"
 #include "notify.h"
 #include "now.h"
@@ -483,42 +484,6 @@ notify_results_free(struct notify_result *r, size_t count)
 	free(r);
 }
 
-/* Append a label value with the exposition format's escapes. */
-static void
-notify_label(char **buf, size_t *len, size_t *cap, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*len + 3 > *cap) {
-			*cap *= 2;
-			*buf = xreallocarray(*buf, 1, *cap);
-		}
-		if (*s == '\\' || *s == '"' || *s == '\n') {
-			(*buf)[(*len)++] = '\\';
-			(*buf)[(*len)++] = *s == '\n' ? 'n' : *s;
-		} else
-			(*buf)[(*len)++] = *s;
-	}
-	(*buf)[*len] = '\0';
-}
-
-static void __attribute__((format(printf, 4, 5)))
-notify_out(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list	ap;
-	int	k;
-
-	for (;;) {
-		va_start(ap, fmt);
-		k = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (k >= 0 && (size_t)k < *cap - *len)
-			break;
-		*cap *= 2;
-		*buf = xreallocarray(*buf, 1, *cap);
-	}
-	*len += (size_t)k;
-}
-
 char *
 notify_metrics(struct notify *n)
 {
@@ -532,7 +497,7 @@ notify_metrics(struct notify *n)
 	buf[0] = '\0';
 	if (n == NULL)
 		return buf;
-	notify_out(&buf, &len, &cap, "# HELP gradwatch_notifications_total "
+	metrics_append(&buf, &len, &cap, "# HELP gradwatch_notifications_total "
 	    "Requests to alert receivers by result: sent, failed (to be "
 	    "retried), dropped (refused).\n"
 	    "# TYPE gradwatch_notifications_total counter\n");
@@ -541,20 +506,20 @@ notify_metrics(struct notify *n)
 			t = &n->t[i];
 			v = r == 0 ? atomic_load(&t->sent) : r == 1 ?
 			    atomic_load(&t->failed) : atomic_load(&t->dropped);
-			notify_out(&buf, &len, &cap,
+			metrics_append(&buf, &len, &cap,
 			    "gradwatch_notifications_total{receiver=\"");
-			notify_label(&buf, &len, &cap, t->rcv->name);
-			notify_out(&buf, &len, &cap, "\",result=\"%s\"} %llu\n",
+			metrics_append_label(&buf, &len, &cap, t->rcv->name);
+			metrics_append(&buf, &len, &cap, "\",result=\"%s\"} %llu\n",
 			    results[r], (unsigned long long)v);
 		}
-	notify_out(&buf, &len, &cap, "# HELP gradwatch_notify_outbox_depth "
+	metrics_append(&buf, &len, &cap, "# HELP gradwatch_notify_outbox_depth "
 	    "Alert notices waiting for delivery.\n"
 	    "# TYPE gradwatch_notify_outbox_depth gauge\n");
 	for (i = 0; i < n->nt; i++) {
-		notify_out(&buf, &len, &cap,
+		metrics_append(&buf, &len, &cap,
 		    "gradwatch_notify_outbox_depth{receiver=\"");
-		notify_label(&buf, &len, &cap, n->t[i].rcv->name);
-		notify_out(&buf, &len, &cap, "\"} %lld\n",
+		metrics_append_label(&buf, &len, &cap, n->t[i].rcv->name);
+		metrics_append(&buf, &len, &cap, "\"} %lld\n",
 		    (long long)atomic_load(&n->t[i].depth));
 	}
 	return buf;

@@ -170,8 +170,8 @@ receiver_set_projects(struct receiver *r, const char *v, char **cause)
 	return 0;
 }
 
-static int
-receiver_set_name(struct receiver *r, const char *v, char **cause)
+int
+receiver_name_check(const char *v, char **cause)
 {
 	const char	*p;
 
@@ -185,13 +185,22 @@ receiver_set_name(struct receiver *r, const char *v, char **cause)
 			xasprintf(cause, "name=%s: use [A-Za-z0-9._:/-]", v);
 			return -1;
 		}
+	return 0;
+}
+
+static int
+receiver_set_name(struct receiver *r, const char *v, char **cause)
+{
+	if (receiver_name_check(v, cause) == -1)
+		return -1;
 	free(r->name);
 	r->name = xstrdup(v);
 	return 0;
 }
 
-static int
-receiver_set_bearer(struct receiver *r, const char *path, char **cause)
+int
+receiver_read_secret(const char *opt, const char *path, char **secret,
+    char **cause)
 {
 	FILE	*f;
 	char	*line = NULL;
@@ -199,7 +208,7 @@ receiver_set_bearer(struct receiver *r, const char *path, char **cause)
 	ssize_t	 len;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		xasprintf(cause, "bearer-file=%s: %s", path, strerror(errno));
+		xasprintf(cause, "%s=%s: %s", opt, path, strerror(errno));
 		return -1;
 	}
 	len = getline(&line, &cap, f);
@@ -208,12 +217,12 @@ receiver_set_bearer(struct receiver *r, const char *path, char **cause)
 	while (n > 0 && isspace((unsigned char)line[n - 1]))
 		n--;
 	if (n == 0) {
-		xasprintf(cause, "bearer-file=%s: the first line holds no token",
+		xasprintf(cause, "%s=%s: the first line holds no secret", opt,
 		    path);
 		free(line);
 		return -1;
 	}
-	r->bearer = xstrndup(line, n);
+	*secret = xstrndup(line, n);
 	explicit_bzero(line, cap);
 	free(line);
 	return 0;
@@ -256,7 +265,8 @@ receiver_option(struct receiver *r, const char *word, char **cause)
 			xasprintf(cause, "bearer-file= given twice");
 			return -1;
 		}
-		return receiver_set_bearer(r, v, cause);
+		return receiver_read_secret("bearer-file", v, &r->bearer,
+		    cause);
 	}
 	xasprintf(cause, "unknown option '%.*s' (severity, project, name, "
 	    "bearer-file)", (int)(eq - word), word);

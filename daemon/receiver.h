@@ -45,6 +45,15 @@ int		 receiver_parse(struct receiver *r, enum receiver_kind kind,
 		    const char *spec, char **cause);
 /* Free what r owns.  Fine on a zeroed or half-parsed receiver. */
 void		 receiver_cleanup(struct receiver *r);
+/* 0 if v is a valid name= value, or -1 with *cause (remote_target too). */
+int		 receiver_name_check(const char *v, char **cause);
+/*
+ * The first line of the file at path, trailing space cut, into *secret
+ * (allocated): a token or a password named by option opt (for *cause).
+ * 0, or -1 with *cause.  Also used by remote_target.
+ */
+int		 receiver_read_secret(const char *opt, const char *path,
+		    char **secret, char **cause);
 /* "alertmanager", "webhook", "slack". */
 const char	*receiver_kind_name(enum receiver_kind kind);
 /*

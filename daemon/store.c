@@ -201,6 +201,7 @@ store_close(struct store *st)
 	store_finalize_all(st->alerts, AID_COUNT);
 	store_finalize_all(st->history, HID_COUNT);
 	store_finalize_all(st->json, JID_COUNT);
+	sqlite3_finalize(st->remote_log);
 	sqlite3_close(st->db);
 	store_cache_clear(st);
 	free(st->tab);
@@ -329,6 +330,40 @@ store_run_bind(sqlite3_stmt *s, const struct batch *b, int have_steps,
 	sqlite3_bind_int64(s, 8, b->dropped);
 }
 
+/*
+ * b's least and greatest step into *first and *last, and the most
+ * steps any of its series (or its step list) carries into *n; 0 when
+ * b has no step at all.
+ */
+static int
+store_batch_extent(const struct batch *b, int64_t *first, int64_t *last,
+    int64_t *n)
+{
+	size_t	i, j;
+	int	have_steps = 0;
+
+	*first = INT64_MAX;
+	*last = INT64_MIN;
+	*n = (int64_t)b->nsteps;
+	for (i = 0; i < b->nsteps; i++) {
+		*first = b->steps[i] < *first ? b->steps[i] : *first;
+		*last = b->steps[i] > *last ? b->steps[i] : *last;
+		have_steps = 1;
+	}
+	for (i = 0; i < b->nseries; i++) {
+		if ((int64_t)b->series[i].n > *n)
+			*n = (int64_t)b->series[i].n;
+		for (j = 0; j < b->series[i].n; j++) {
+			int64_t	step = b->series[i].steps[j];
+
+			*first = step < *first ? step : *first;
+			*last = step > *last ? step : *last;
+			have_steps = 1;
+		}
+	}
+	return have_steps;
+}
+
 /* Create or update b's run; its id in *run_id. */
 static int
 store_run_write(struct store *st, const struct batch *b, double now,
@@ -336,25 +371,10 @@ store_run_write(struct store *st, const struct batch *b, double now,
 {
 	struct store_ent	*e;
 	sqlite3_stmt		*s;
-	int64_t			 first = INT64_MAX, last = INT64_MIN;
-	size_t			 i, j;
-	int			 have_steps = 0;
+	int64_t			 first, last, n;
+	int			 have_steps;
 
-	for (i = 0; i < b->nsteps; i++) {
-		first = b->steps[i] < first ? b->steps[i] : first;
-		last = b->steps[i] > last ? b->steps[i] : last;
-		have_steps = 1;
-	}
-	for (i = 0; i < b->nseries; i++) {
-		for (j = 0; j < b->series[i].n; j++) {
-			int64_t	step = b->series[i].steps[j];
-
-			first = step < first ? step : first;
-			last = step > last ? step : last;
-			have_steps = 1;
-		}
-	}
-
+	have_steps = store_batch_extent(b, &first, &last, &n);
 	e = store_cache_get(st, 0, -1, b->run);
 	if (!e->s.stale) {
 		s = st->stmt[SID_RUN_UPDATE];
@@ -422,7 +442,7 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
     int64_t *run_id, char **cause)
 {
 	sqlite3_stmt	*s;
-	int64_t		 rid;
+	int64_t		 rid, first, last, nsteps;
 	size_t		 i, pending, tpoints;
 
 	/* Bound the unwritten points; each series flushes atomically. */
@@ -451,6 +471,10 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 		if (store_done(st, s, "run points", cause) == -1)
 			goto fail;
 	}
+	if (st->remote_log != NULL &&
+	    store_batch_extent(b, &first, &last, &nsteps) &&
+	    store_remote_log(st, rid, first, last, nsteps, now, cause) == -1)
+		goto fail;
 	if (store_done(st, st->stmt[SID_RELEASE], "release", cause) == -1)
 		goto fail;
 	st->nundo = 0;

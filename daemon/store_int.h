@@ -230,6 +230,7 @@ struct store {
 	size_t			 nbad;
 	size_t			 badcap;
 	struct chunk_buf	 enc;		/* an encoded chunk */
+	sqlite3_stmt		*remote_log;	/* NULL: no remote-write */
 };
 
 /* store_sql.c: plumbing on the writer's connection. */
@@ -281,6 +282,10 @@ void	 store_merge(struct store *st, const int64_t *os, const double *ov,
 void	 store_bad_add(struct store *st, int64_t id, int64_t n, char *why);
 int	 store_bad_quarantine(struct store *st, struct store_ent *e,
 	    int tails, char **cause);
+
+/* store_remote.c: a batch's remote_log row (when st->remote_log). */
+int	 store_remote_log(struct store *st, int64_t run_id, int64_t first,
+	    int64_t last, int64_t n, double now, char **cause);
 
 /* store_tails.c: the open tail of each series. */
 int	 store_tail_load(struct store *st, struct store_ent *e, char **cause);

@@ -31,10 +31,12 @@
 #include "publish.h"
 #include "query.h"
 #include "queue.h"
+#include "remote.h"
 #include "store.h"
 #include "store_checkpoint.h"
 #include "store_json.h"
 #include "store_outbox.h"
+#include "store_remote.h"
 #include "walsync.h"
 #include "watch.h"
 #include "wire_json.h"
@@ -57,6 +59,8 @@ struct writer {
 	struct store_outbox *outbox;	/* writer thread only; NULL: none */
 	struct notify	*notify;	/* borrowed; NULL: no receivers */
 	struct evict	*ev;		/* writer thread only; NULL: never */
+	struct store_remote *rlog;	/* writer thread only; NULL: none */
+	struct remote	*remote;	/* borrowed; NULL: no targets */
 	double		 next_prune;	/* writer thread only */
 	struct queue	*q;
 	pthread_t	 thread;
@@ -193,6 +197,25 @@ writer_gauges(struct writer *w)
 
 	store_cache_stats(w->st, &entries, &points);
 	metrics_store_cache(entries, points);
+}
+
+/*
+ * Inside a transaction: write the remote-write cursors that moved and
+ * prune the log.  A failed mark only means those samples go again
+ * after a restart.
+ */
+static void
+writer_remote(struct writer *w)
+{
+	char	*cause = NULL;
+
+	if (w->rlog == NULL)
+		return;
+	if (store_remote_sync(w->rlog, remote_acked(w->remote), now_wall(),
+	    &cause) == -1) {
+		log_warnx("writer: %s", cause);
+		free(cause);
+	}
 }
 
 /* After a commit: wake the notifier if the round added notices. */
@@ -382,6 +405,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		goto answer;
 	}
 	writer_outbox(w);
+	writer_remote(w);
 	if (w->watch != NULL)
 		done = watch_apply(w->watch, w->st, now_wall());
 	for (i = 0; i < n; i++) {
@@ -411,6 +435,8 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		metrics_points(points);
 	}
 	writer_notify(w);
+	if (points > 0)
+		remote_wake(w->remote);
 	writer_publish(w, jobs, n);	/* viewers before answers */
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
@@ -520,7 +546,7 @@ writer_job_weight(const struct writer_job *job)
 
 struct writer *
 writer_start(struct store *st, const struct config *cfg,
-    struct ws_stream *ws, struct notify *notify)
+    struct ws_stream *ws, struct notify *notify, struct remote *remote)
 {
 	struct writer	*w;
 	const char	*db_path = cfg->db_path;
@@ -534,6 +560,10 @@ writer_start(struct store *st, const struct config *cfg,
 	if (notify != NULL && (w->outbox = store_outbox_new(st,
 	    cfg->receivers, cfg->nreceivers, cfg->external_url,
 	    &cause)) == NULL)
+		fatalx("%s", cause);
+	w->remote = remote;
+	if (remote != NULL && (w->rlog = store_remote_new(st, cfg->remotes,
+	    cfg->nremotes, &cause)) == NULL)
 		fatalx("%s", cause);
 	if (cfg->detect)
 		w->watch = watch_new(cfg->detector, w->outbox);
@@ -583,6 +613,8 @@ writer_stop(struct writer *w)
 	w->watch = NULL;
 	store_outbox_free(w->outbox);	/* its statements, before the store */
 	w->outbox = NULL;
+	store_remote_free(w->rlog);	/* likewise */
+	w->rlog = NULL;
 	store_close(w->st);
 	w->st = NULL;
 	publish_free(w->pub);

@@ -16,6 +16,7 @@
 
 struct config;
 struct notify;
+struct remote;
 struct store;
 struct writer;
 struct writer_job;
@@ -54,10 +55,14 @@ struct writer_job {
  * messages into ws (borrowed; NULL: none), so ws must be stopped only
  * after the writer, and wakes notify (borrowed; NULL: no receivers) for
  * the notices it added; notify must be stopped before the writer, whose
- * last transaction marks its last deliveries.
+ * last transaction marks its last deliveries.  Likewise with remote
+ * (borrowed; NULL: no remote-write targets): each batch adds its
+ * remote_log row, the senders are woken after a commit, and their
+ * cursors are written in the next transaction.
  */
 struct writer	*writer_start(struct store *st, const struct config *cfg,
-		    struct ws_stream *ws, struct notify *notify);
+		    struct ws_stream *ws, struct notify *notify,
+		    struct remote *remote);
 /*
  * Queue job.  0, or -1 when the queue is full or stopping (the caller
  * answers 503 and keeps ownership of the job).

@@ -31,6 +31,7 @@
 #include "detector.h"
 #include "detector_int.h"
 #include "receiver.h"
+#include "remote_target.h"
 #include "xmalloc.h"
 
 static char	tmpdir[] = "/tmp/test_config.XXXXXX";
@@ -558,6 +559,70 @@ test_receivers(void **state)
 	assert_null(cfg.receivers);
 }
 
+/* remote-write targets: names, secrets, headers, layer-every, refusals. */
+static void
+test_remote_write(void **state)
+{
+	struct config		 cfg;
+	struct remote_target	*t;
+	const char		*bearer, *pw;
+
+	(void)state;
+	bearer = write_file("rw-bearer", "rw-token\n");
+	pw = write_file("rw-password", "s3cret\n");
+	config_init(&cfg);
+	set_ok(&cfg, "remote-write", "http://127.0.0.1:8428/api/v1/write");
+	t = &cfg.remotes[0];
+	assert_string_equal(t->name, "127.0.0.1:8428");
+	assert_int_equal(t->layer_every, 1);
+	assert_null(t->bearer);
+	assert_int_equal(t->nheaders, 0);
+
+	/* https's default port names it; a second one needs a name=. */
+	set_ok(&cfg, "remote-write", "https://mimir.example/api/v1/push");
+	assert_string_equal(cfg.remotes[1].name, "mimir.example:443");
+	set_fails(&cfg, "remote-write", "https://mimir.example/other",
+	    "a second remote-write target named mimir.example:443");
+
+	{
+		char	*spec;
+
+		xasprintf(&spec, "https://mimir.example/api/v1/push name=m2 "
+		    "bearer-file=%s header=X-Scope-OrgID:team-a layer-every=10",
+		    bearer);
+		set_ok(&cfg, "remote-write", spec);
+		free(spec);
+		xasprintf(&spec, "http://vm.example:8428/api/v1/write name=vm "
+		    "user=gw password-file=%s", pw);
+		set_ok(&cfg, "remote-write", spec);
+		free(spec);
+	}
+	t = &cfg.remotes[2];
+	assert_string_equal(t->name, "m2");
+	assert_string_equal(t->bearer, "rw-token");
+	assert_int_equal(t->nheaders, 1);
+	assert_string_equal(t->headers[0], "X-Scope-OrgID: team-a");
+	assert_int_equal(t->layer_every, 10);
+	t = &cfg.remotes[3];
+	assert_string_equal(t->user, "gw");
+	assert_string_equal(t->password, "s3cret");
+
+	set_fails(&cfg, "remote-write", "ftp://x.example", "expected an "
+	    "http:// or https:// URL");
+	set_fails(&cfg, "remote-write", "http://x.example layer-every=0",
+	    "layer-every=0: expected 1 to");
+	set_fails(&cfg, "remote-write", "http://x.example user=gw",
+	    "user= and password-file= go together");
+	set_fails(&cfg, "remote-write", "http://x.example header=:v",
+	    "expected Name:value");
+	set_fails(&cfg, "remote-write", "http://x.example header=a b:v",
+	    "header=a: expected Name:value");
+	set_fails(&cfg, "remote-write", "http://x.example every=2",
+	    "unknown option 'every'");
+	assert_int_equal(cfg.nremotes, 4);
+	config_cleanup(&cfg);
+}
+
 static void
 test_detector_directives(void **state)
 {
@@ -1003,7 +1068,7 @@ test_help(void **state)
 		"allow-remote", "detect", "max-body", "max-meta-config",
 		"queue-points", "http-threads", "workers", "max-connections",
 		"max-connections-per-ip", "idle-timeout", "alertmanager",
-		"webhook", "slack-webhook", "allow-host", "external-url",
+		"webhook", "slack-webhook", "remote-write", "allow-host", "external-url",
 		"notify-resend", "notify-timeout", "notify-max-backoff",
 		"run-idle-evict", "ws-ping",
 	};
@@ -1055,6 +1120,7 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_errors_change_nothing),
 		cmocka_unit_test(test_receivers),
+		cmocka_unit_test(test_remote_write),
 		cmocka_unit_test(test_detector_directives),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_file_errors),

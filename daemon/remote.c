@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * remote: the remote-write sender threads; see remote.h.  A sender's
+ * cursor is the id of the last remote_log row it sent through.  Why a
+ * log row and not a tails row or a step: tails rows are sealed into
+ * chunks and deleted, so their ids vanish; a per-series last step
+ * would miss a step sent again below it; a log row is a commit's run
+ * and step range, never rewritten, and a step sent again adds a row.
+ * A row too big for one request is sent in windows of steps; the
+ * window reached is kept in memory only (after a restart the row is
+ * sent from its start again).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#endif
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "now.h"
+#include "query_remote.h"
+#include "remote.h"
+#include "remote_encode.h"
+#include "remote_target.h"
+#include "xmalloc.h"
+#include "thread_name.h"
+
+#define REMOTE_ROWS		256	/* log rows read at a time */
+#define REMOTE_BACKOFF_MIN	0.25	/* seconds */
+#define REMOTE_BACKOFF_MAX	30.0
+#define REMOTE_TIMEOUT_MS	30000L
+#define REMOTE_POLL_S		1.0	/* looks even when not woken */
+#define REMOTE_BACKLOG_S	1.0	/* between counts of the backlog */
+#define REMOTE_ERROR_MAX	200	/* bytes of an answer kept */
+#define REMOTE_NICE		10	/* below ingest's threads */
+#define REMOTE_USER_AGENT	"gradwatchd-remote-write/0.1"
+
+enum remote_outcome { REMOTE_SENT, REMOTE_RETRY, REMOTE_DROP };
+
+struct remote_sender {
+	struct remote			*r;
+	const struct remote_target	*t;
+	pthread_t			 thread;
+	int				 started;	/* main thread */
+	/* The sender thread's own. */
+	struct query_remote		*qr;
+	struct remote_enc		*enc;
+	CURL				*curl;
+	struct curl_slist		*hdrs;
+	char				 errbuf[CURL_ERROR_SIZE];
+	char				 reply[REMOTE_ERROR_MAX + 1];
+	size_t				 replylen;
+	int64_t				 sent;		/* log rows sent through */
+	int64_t				 part_row;	/* a row sent in windows */
+	int64_t				 part_next;	/* its next step */
+	struct remote_row		 rows[REMOTE_ROWS];
+	/* A request built: what sending it moves the cursor to. */
+	int64_t				 to_sent;
+	int64_t				 to_part_row;
+	int64_t				 to_part_next;
+	/* Read by any thread. */
+	_Atomic int64_t			 acked;
+	_Atomic uint64_t		 samples[3];	/* sent, failed, dropped */
+	_Atomic int64_t			 backlog_rows;
+	_Atomic int64_t			 backlog_steps;
+	pthread_mutex_t			 elock;
+	char				*last_error;	/* {elock} */
+	double				 last_error_at;	/* {elock} */
+};
+
+struct remote {
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;		/* {lock}: gen moved or stop */
+	uint64_t		 gen;		/* {lock} */
+	int			 stopping;	/* {lock} */
+	_Atomic int		 halt;		/* ends requests in flight */
+	struct remote_sender	*s;
+	size_t			 n;
+	int64_t			*acked;		/* writer thread */
+};
+
+/* curl's progress callback: a request in flight ends at shutdown. */
+static int
+remote_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct remote_sender	*s = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return atomic_load(&s->r->halt);
+}
+
+/* Keep the start of the answer's body, for the error line. */
+static size_t
+remote_reply_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct remote_sender	*s = arg;
+	size_t			 n = size * nmemb, k;
+
+	k = REMOTE_ERROR_MAX - s->replylen;
+	k = n < k ? n : k;
+	memcpy(s->reply + s->replylen, data, k);
+	s->replylen += k;
+	s->reply[s->replylen] = '\0';
+	return n;
+}
+
+static void
+remote_set_error(struct remote_sender *s, char *error)
+{
+	pthread_mutex_lock(&s->elock);
+	free(s->last_error);
+	s->last_error = error;
+	s->last_error_at = now_wall();
+	pthread_mutex_unlock(&s->elock);
+}
+
+/*
+ * Wait until woken (unless backoff) or for seconds; 1 when stopping.
+ * seen is the wake generation already looked at.
+ */
+static int
+remote_wait(struct remote *r, uint64_t *seen, double seconds, int backoff)
+{
+	struct timespec	ts;
+	double		until;
+	int		stopping;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	until = (double)ts.tv_sec + ts.tv_nsec / 1e9 + seconds;
+	ts.tv_sec = (time_t)until;
+	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping && (backoff || r->gen == *seen))
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)
+			break;
+	*seen = r->gen;
+	stopping = r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return stopping;
+}
+
+/*
+ * Encode run rows[i]'s span [lo, hi] (rows[i..j-1] its log rows).
+ * 0, or -1 with *cause.
+ */
+static int
+remote_span(struct remote_sender *s, const struct remote_row *rows,
+    size_t nrows, int64_t lo, int64_t hi, char **cause)
+{
+	struct remote_run	 run;
+	struct remote_series	*ser = NULL;
+	size_t			 nser = 0;
+	int			 rc = -1;
+
+	if (query_remote_run(s->qr, rows[0].run_id, &run, cause) == -1)
+		return -1;
+	if (query_remote_series(s->qr, rows[0].run_id, &ser, &nser,
+	    cause) == -1)
+		goto out;
+	rc = remote_enc_span(s->enc, s->qr, &run, ser, nser, lo, hi, rows,
+	    nrows, s->t->layer_every, cause);
+out:
+	remote_series_free(ser, nser);
+	remote_run_cleanup(&run);
+	return rc;
+}
+
+/*
+ * Build the next request from the rows after the cursor: 1 with
+ * s->to_* set, 0 when there is nothing to send, -1 with *cause.  Rows
+ * of one run whose ranges meet are sent as one span; a request stops
+ * near REMOTE_MAX_SAMPLES, estimated from each row's steps and the
+ * run's series, and a single row past that goes in windows of steps.
+ */
+static int
+remote_build(struct remote_sender *s, char **cause)
+{
+	struct remote_row	*rows = s->rows;
+	int64_t			 lo, hi, steps, budget, width;
+	int			 nr, i, j, rc = -1;
+	int64_t			 nser;
+
+	remote_enc_reset(s->enc);
+	if (query_remote_begin(s->qr, cause) == -1)
+		return -1;
+	if ((nr = query_remote_rows(s->qr, s->sent, rows, REMOTE_ROWS,
+	    cause)) == -1)
+		goto out;
+	s->to_sent = s->sent;
+	s->to_part_row = 0;
+	s->to_part_next = 0;
+	for (i = 0; i < nr; i = j) {
+		if (query_remote_series_count(s->qr, rows[i].run_id, &nser,
+		    cause) == -1)
+			goto out;
+		width = nser + 2;
+		budget = ((int64_t)REMOTE_MAX_SAMPLES -
+		    (int64_t)remote_enc_samples(s->enc)) / width;
+		if (budget < 1)
+			break;
+		lo = rows[i].first;
+		if (s->part_row == rows[i].id && s->part_next > lo)
+			lo = s->part_next;
+		hi = rows[i].last;
+		steps = rows[i].n;
+		for (j = i + 1; j < nr && rows[j].run_id == rows[i].run_id &&
+		    rows[j].first <= hi + 1 && rows[j].last >= lo &&
+		    steps + rows[j].n <= budget; j++) {
+			hi = rows[j].last > hi ? rows[j].last : hi;
+			steps += rows[j].n;
+		}
+		if (steps > budget && (uint64_t)(hi - lo) >= (uint64_t)budget) {
+			if (remote_enc_samples(s->enc) > 0)
+				break;		/* this row starts the next one */
+			hi = lo + budget - 1;
+			if (remote_span(s, &rows[i], 1, lo, hi, cause) == -1)
+				goto out;
+			s->to_part_row = rows[i].id;
+			s->to_part_next = hi + 1;
+			break;
+		}
+		if (remote_span(s, &rows[i], (size_t)(j - i), lo, hi,
+		    cause) == -1)
+			goto out;
+		s->to_sent = rows[j - 1].id;
+	}
+	rc = nr > 0;
+out:
+	query_remote_end(s->qr);
+	return rc;
+}
+
+/* POST body; what the answer means. */
+static enum remote_outcome
+remote_post(struct remote_sender *s, const char *body, size_t len)
+{
+	CURLcode	 cc;
+	long		 status = 0;
+	char		*why;
+
+	s->replylen = 0;
+	s->reply[0] = '\0';
+	s->errbuf[0] = '\0';
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)len);
+	cc = curl_easy_perform(s->curl);
+	if (cc != CURLE_OK) {
+		xasprintf(&why, "%s", *s->errbuf != '\0' ? s->errbuf :
+		    curl_easy_strerror(cc));
+		remote_set_error(s, why);
+		return REMOTE_RETRY;
+	}
+	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300)
+		return REMOTE_SENT;
+	xasprintf(&why, "HTTP %ld: %s", status, s->reply);
+	remote_set_error(s, why);
+	return status == 429 || status >= 500 ? REMOTE_RETRY : REMOTE_DROP;
+}
+
+/* Count the backlog now and then, for /metrics. */
+static void
+remote_backlog(struct remote_sender *s, double *next)
+{
+	int64_t	rows, steps;
+	char	*cause = NULL;
+
+	if (now_mono() < *next)
+		return;
+	*next = now_mono() + REMOTE_BACKLOG_S;
+	if (query_remote_backlog(s->qr, s->sent, &rows, &steps,
+	    &cause) == -1) {
+		log_warnx("remote: %s: %s", s->t->name, cause);
+		free(cause);
+		return;
+	}
+	atomic_store(&s->backlog_rows, rows);
+	atomic_store(&s->backlog_steps, steps);
+}
+
+static void *
+remote_main(void *arg)
+{
+	struct remote_sender	*s = arg;
+	enum remote_outcome	 o;
+	char			*cause = NULL, *body = NULL;
+	size_t			 len, nsamples;
+	double			 backoff = REMOTE_BACKOFF_MIN, next_count = 0;
+	uint64_t		 seen = 0;
+	int			 rc;
+
+	thread_name("gw-remote");
+#ifdef __linux__
+	/*
+	 * Linux nices a thread alone: a sender that catches up a backlog
+	 * takes the CPU ingest leaves, and the log keeps what it lags.
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    REMOTE_NICE);
+#endif
+	for (;;) {
+		remote_backlog(s, &next_count);
+		if ((rc = remote_build(s, &cause)) == -1) {
+			log_warnx("remote: %s: %s", s->t->name, cause);
+			remote_set_error(s, cause);
+			cause = NULL;
+			if (remote_wait(s->r, &seen, REMOTE_POLL_S, 1))
+				break;
+			continue;
+		}
+		if (rc == 0) {
+			next_count = 0;
+			remote_backlog(s, &next_count);
+			if (remote_wait(s->r, &seen, REMOTE_POLL_S, 0))
+				break;
+			continue;
+		}
+		nsamples = remote_enc_samples(s->enc);
+		o = REMOTE_SENT;
+		if (nsamples > 0) {
+			if (remote_enc_body(s->enc, &body, &len, &cause) == -1)
+				fatalx("%s", cause);
+			o = remote_post(s, body, len);
+			free(body);
+		}
+		atomic_fetch_add(&s->samples[o], nsamples);
+		if (o == REMOTE_RETRY) {
+			if (remote_wait(s->r, &seen, backoff, 1))
+				break;
+			backoff = backoff * 2 > REMOTE_BACKOFF_MAX ?
+			    REMOTE_BACKOFF_MAX : backoff * 2;
+			continue;
+		}
+		if (o == REMOTE_DROP)
+			log_warnx("remote: %s: dropped %zu samples of log rows "
+			    "%" PRId64 " to %" PRId64 ": %s", s->t->name,
+			    nsamples, s->sent + 1, s->to_sent, s->last_error);
+		backoff = REMOTE_BACKOFF_MIN;
+		s->sent = s->to_sent;
+		s->part_row = s->to_part_row;
+		s->part_next = s->to_part_next;
+		atomic_store(&s->acked, s->sent);
+	}
+	return NULL;
+}
+
+/* The curl handle of target t, set up once. */
+static int
+remote_curl(struct remote_sender *s, char **cause)
+{
+	const struct remote_target	*t = s->t;
+	char				*h;
+	size_t				 i;
+
+	if ((s->curl = curl_easy_init()) == NULL) {
+		xasprintf(cause, "remote: %s: curl_easy_init failed", t->name);
+		return -1;
+	}
+	s->hdrs = curl_slist_append(s->hdrs, "Content-Encoding: snappy");
+	s->hdrs = curl_slist_append(s->hdrs,
+	    "Content-Type: application/x-protobuf");
+	s->hdrs = curl_slist_append(s->hdrs,
+	    "X-Prometheus-Remote-Write-Version: 0.1.0");
+	s->hdrs = curl_slist_append(s->hdrs, "Expect:");
+	if (t->bearer != NULL) {
+		xasprintf(&h, "Authorization: Bearer %s", t->bearer);
+		s->hdrs = curl_slist_append(s->hdrs, h);
+		explicit_bzero(h, strlen(h));
+		free(h);
+	}
+	for (i = 0; i < t->nheaders; i++)
+		s->hdrs = curl_slist_append(s->hdrs, t->headers[i]);
+	if (s->hdrs == NULL)
+		fatalx("remote: curl_slist_append failed");
+	curl_easy_setopt(s->curl, CURLOPT_URL, t->url);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->hdrs);
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, REMOTE_TIMEOUT_MS);
+	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, remote_reply_cb);
+	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, s->errbuf);
+	curl_easy_setopt(s->curl, CURLOPT_USERAGENT, REMOTE_USER_AGENT);
+	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(s->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(s->curl, CURLOPT_XFERINFOFUNCTION, remote_progress_cb);
+	curl_easy_setopt(s->curl, CURLOPT_XFERINFODATA, s);
+	if (t->user != NULL) {
+		curl_easy_setopt(s->curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(s->curl, CURLOPT_USERNAME, t->user);
+		curl_easy_setopt(s->curl, CURLOPT_PASSWORD, t->password);
+	}
+	return 0;
+}
+
+struct remote *
+remote_start(const struct config *cfg, char **cause)
+{
+	struct remote		*r;
+	struct remote_sender	*s;
+	pthread_condattr_t	 ca;
+	size_t			 i;
+
+	r = xcalloc(1, sizeof *r);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r->n = cfg->nremotes;
+	r->s = xcalloc(r->n, sizeof *r->s);
+	r->acked = xcalloc(r->n, sizeof *r->acked);
+	for (i = 0; i < r->n; i++) {
+		s = &r->s[i];
+		s->r = r;
+		s->t = &cfg->remotes[i];
+		pthread_mutex_init(&s->elock, NULL);
+		if ((s->qr = query_remote_open(cfg->db_path, cause)) == NULL ||
+		    query_remote_cursor(s->qr, s->t->name, &s->sent,
+		    cause) == -1 || remote_curl(s, cause) == -1)
+			goto fail;
+		s->enc = remote_enc_new();
+		atomic_store(&s->acked, s->sent);
+		atomic_store(&s->backlog_rows, 0);
+		atomic_store(&s->backlog_steps, 0);
+	}
+	for (i = 0; i < r->n; i++) {
+		if (pthread_create(&r->s[i].thread, NULL, remote_main,
+		    &r->s[i]) != 0) {
+			xasprintf(cause, "remote: cannot start a thread");
+			goto fail;
+		}
+		r->s[i].started = 1;
+	}
+	return r;
+
+fail:
+	remote_stop(r);
+	remote_free(r);
+	return NULL;
+}
+
+void
+remote_wake(struct remote *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->gen++;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+const int64_t *
+remote_acked(struct remote *r)
+{
+	size_t	i;
+
+	for (i = 0; i < r->n; i++)
+		r->acked[i] = atomic_load(&r->s[i].acked);
+	return r->acked;
+}
+
+/* One gauge family, a line a target: backlog rows, steps, error time. */
+static void
+remote_metrics_gauge(struct remote *r, char **buf, size_t *len, size_t *cap,
+    const char *name, const char *help, int which)
+{
+	struct remote_sender	*s;
+	double			 v;
+	size_t			 i;
+
+	metrics_append(buf, len, cap, "# HELP %s %s\n# TYPE %s gauge\n", name,
+	    help, name);
+	for (i = 0; i < r->n; i++) {
+		s = &r->s[i];
+		if (which == 0)
+			v = (double)atomic_load(&s->backlog_rows);
+		else if (which == 1)
+			v = (double)atomic_load(&s->backlog_steps);
+		else {
+			pthread_mutex_lock(&s->elock);
+			v = s->last_error_at;
+			pthread_mutex_unlock(&s->elock);
+		}
+		metrics_append(buf, len, cap, "%s{target=\"", name);
+		metrics_append_label(buf, len, cap, s->t->name);
+		metrics_append(buf, len, cap, "\"} %.17g\n", v);
+	}
+}
+
+char *
+remote_metrics(struct remote *r)
+{
+	static const char *const results[] = { "sent", "failed", "dropped" };
+	struct remote_sender	*s;
+	char			*buf;
+	size_t			 len = 0, cap = 1024, i, k;
+
+	buf = xmalloc(cap);
+	buf[0] = '\0';
+	if (r == NULL)
+		return buf;
+	metrics_append(&buf, &len, &cap, "# HELP "
+	    "gradwatch_remote_write_samples_total Samples in remote-write "
+	    "requests by result: sent, failed (to be retried), dropped "
+	    "(refused).\n"
+	    "# TYPE gradwatch_remote_write_samples_total counter\n");
+	for (i = 0; i < r->n; i++)
+		for (k = 0; k < 3; k++) {
+			metrics_append(&buf, &len, &cap,
+			    "gradwatch_remote_write_samples_total{target=\"");
+			metrics_append_label(&buf, &len, &cap, r->s[i].t->name);
+			metrics_append(&buf, &len, &cap, "\",result=\"%s\"} %llu\n",
+			    results[k], (unsigned long long)atomic_load(
+			    &r->s[i].samples[k]));
+		}
+	remote_metrics_gauge(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_backlog_batches",
+	    "Stored batches not yet sent.", 0);
+	remote_metrics_gauge(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_backlog_steps",
+	    "Steps of the batches not yet sent, at most.", 1);
+	remote_metrics_gauge(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_last_error_timestamp_seconds",
+	    "When a request last failed (0: never).", 2);
+	metrics_append(&buf, &len, &cap, "# HELP "
+	    "gradwatch_remote_write_last_error The last failure, as a label.\n"
+	    "# TYPE gradwatch_remote_write_last_error gauge\n");
+	for (i = 0; i < r->n; i++) {
+		s = &r->s[i];
+		pthread_mutex_lock(&s->elock);
+		if (s->last_error != NULL) {
+			metrics_append(&buf, &len, &cap,
+			    "gradwatch_remote_write_last_error{target=\"");
+			metrics_append_label(&buf, &len, &cap, s->t->name);
+			metrics_append(&buf, &len, &cap, "\",error=\"");
+			metrics_append_label(&buf, &len, &cap, s->last_error);
+			metrics_append(&buf, &len, &cap, "\"} 1\n");
+		}
+		pthread_mutex_unlock(&s->elock);
+	}
+	return buf;
+}
+
+void
+remote_stop(struct remote *r)
+{
+	size_t	i;
+
+	if (r == NULL)
+		return;
+	atomic_store(&r->halt, 1);
+	pthread_mutex_lock(&r->lock);
+	r->stopping = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < r->n; i++)
+		if (r->s[i].started) {
+			pthread_join(r->s[i].thread, NULL);
+			r->s[i].started = 0;
+		}
+}
+
+void
+remote_free(struct remote *r)
+{
+	struct remote_sender	*s;
+	size_t			 i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++) {
+		s = &r->s[i];
+		query_remote_close(s->qr);
+		remote_enc_free(s->enc);
+		if (s->curl != NULL)
+			curl_easy_cleanup(s->curl);
+		curl_slist_free_all(s->hdrs);
+		free(s->last_error);
+		pthread_mutex_destroy(&s->elock);
+	}
+	free(r->s);
+	free(r->acked);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

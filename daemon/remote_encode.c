@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * remote_encode: a span of a run's stored points as remote-write
+ * series, and the request body; see remote_encode.h.  Each series of
+ * the run becomes one TimeSeries of a span, labelled __name__, layer or
+ * name (tensor and metric series), project and run, in that (sorted)
+ * order as the spec asks; gradwatch_step and gradwatch_run_health are
+ * added for every step of the span.  Metric and label names are fixed
+ * here and valid by Prometheus' rules ([a-zA-Z_:][a-zA-Z0-9_:]*); label
+ * values are the stored UTF-8 as it is.  Sender threads only.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <snappy-c.h>
+
+#include "batch.h"
+#include "query_remote.h"
+#include "remote_encode.h"
+#include "remote_write.pb-c.h"
+#include "xmalloc.h"
+
+/* Prometheus' NaN: its stale marker is another NaN, never sent. */
+#define REMOTE_NORMAL_NAN	0x7ff8000000000001ULL
+#define REMOTE_LABELS_MAX	4
+
+struct remote_enc {
+	Prometheus__TimeSeries	**ts;
+	size_t			  nts;
+	size_t			  cap;
+	size_t			  samples;
+	struct remote_points	 *pts;	/* each series' points */
+	size_t			  npts;
+	struct remote_points	  times;	/* the span's time series */
+	int64_t			 *steps;	/* the span's steps */
+	size_t			  nsteps;
+	size_t			  stepcap;
+	int64_t			 *ms;		/* their timestamps */
+};
+
+static const char *const remote_metrics[SERIES_KIND_COUNT] = {
+	[SERIES_LOSS] = "gradwatch_loss",
+	[SERIES_GRAD_NORM] = "gradwatch_grad_norm",
+	[SERIES_LR] = "gradwatch_lr",
+	[SERIES_LAYER_GRAD] = "gradwatch_layer_grad_norm",
+	[SERIES_LAYER_WEIGHT] = "gradwatch_layer_weight_norm",
+	[SERIES_CLIP_PRE_NORM] = "gradwatch_clip_pre_norm",
+	[SERIES_CLIP_MAX_NORM] = "gradwatch_clip_max_norm",
+	[SERIES_METRIC] = "gradwatch_metric",
+	[SERIES_LOSS_SCALE] = "gradwatch_loss_scale",
+	[SERIES_SKIPPED] = "gradwatch_skipped",
+	[SERIES_TIME] = NULL,		/* the samples' timestamps */
+	[SERIES_LAYER_UPDATE] = "gradwatch_layer_update_norm",
+	[SERIES_LAYER_ADAM] = "gradwatch_layer_adam_ratio",
+};
+
+const char *
+remote_enc_metric(int kind)
+{
+	if (kind < 0 || kind >= SERIES_KIND_COUNT)
+		return NULL;
+	return remote_metrics[kind];
+}
+
+struct remote_enc *
+remote_enc_new(void)
+{
+	return xcalloc(1, sizeof(struct remote_enc));
+}
+
+static void
+remote_enc_ts_free(Prometheus__TimeSeries *t)
+{
+	size_t	i;
+
+	for (i = 0; i < t->n_labels; i++) {
+		free(t->labels[i]->name);
+		free(t->labels[i]->value);
+		free(t->labels[i]);
+	}
+	free(t->labels);
+	if (t->n_samples > 0)
+		free(t->samples[0]);	/* one array of them all */
+	free(t->samples);
+	free(t);
+}
+
+void
+remote_enc_reset(struct remote_enc *e)
+{
+	size_t	i;
+
+	for (i = 0; i < e->nts; i++)
+		remote_enc_ts_free(e->ts[i]);
+	e->nts = 0;
+	e->samples = 0;
+}
+
+void
+remote_enc_free(struct remote_enc *e)
+{
+	if (e == NULL)
+		return;
+	remote_enc_reset(e);
+	free(e->ts);
+	for (; e->npts > 0; e->npts--)
+		remote_points_cleanup(&e->pts[e->npts - 1]);
+	free(e->pts);
+	remote_points_cleanup(&e->times);
+	free(e->steps);
+	free(e->ms);
+	free(e);
+}
+
+size_t
+remote_enc_samples(const struct remote_enc *e)
+{
+	return e->samples;
+}
+
+/*
+ * Add one TimeSeries: metric with the label pairs lab[0..2*nlab-1]
+ * (names sorted, after __name__) and n samples, copied.
+ */
+static void
+remote_enc_add(struct remote_enc *e, const char *metric,
+    const char *const *lab, size_t nlab, const int64_t *ms,
+    const double *vals, size_t n)
+{
+	Prometheus__TimeSeries	*t;
+	Prometheus__Sample	*s;
+	uint64_t		 bits;
+	size_t			 i;
+
+	if (n == 0)
+		return;
+	t = xmalloc(sizeof *t);
+	prometheus__time_series__init(t);
+	t->n_labels = nlab + 1;
+	t->labels = xcalloc(t->n_labels, sizeof *t->labels);
+	for (i = 0; i < t->n_labels; i++) {
+		t->labels[i] = xmalloc(sizeof *t->labels[i]);
+		prometheus__label__init(t->labels[i]);
+		t->labels[i]->name = xstrdup(i == 0 ? "__name__" :
+		    lab[2 * (i - 1)]);
+		t->labels[i]->value = xstrdup(i == 0 ? metric :
+		    lab[2 * (i - 1) + 1]);
+	}
+	t->n_samples = n;
+	t->samples = xcalloc(n, sizeof *t->samples);
+	s = xcalloc(n, sizeof *s);
+	for (i = 0; i < n; i++) {
+		prometheus__sample__init(&s[i]);
+		s[i].timestamp = ms[i];
+		s[i].value = vals[i];
+		if (isnan(vals[i])) {
+			bits = REMOTE_NORMAL_NAN;
+			memcpy(&s[i].value, &bits, sizeof s[i].value);
+		}
+		t->samples[i] = &s[i];
+	}
+	if (e->nts == e->cap) {
+		e->cap = e->cap == 0 ? 64 : e->cap * 2;
+		e->ts = xreallocarray(e->ts, e->cap, sizeof *e->ts);
+	}
+	e->ts[e->nts++] = t;
+	e->samples += n;
+}
+
+static int
+remote_enc_step_cmp(const void *a, const void *b)
+{
+	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The index of step in the sorted steps[0..n-1], or n. */
+static size_t
+remote_enc_find(const int64_t *steps, size_t n, int64_t step)
+{
+	size_t	lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (steps[mid] < step)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && steps[lo] == step ? lo : n;
+}
+
+/* Append p's steps to the span's step list (sorted and made unique later). */
+static void
+remote_enc_steps_add(struct remote_enc *e, const struct remote_points *p)
+{
+	size_t	cap = e->stepcap == 0 ? 256 : e->stepcap;
+
+	while (cap < e->nsteps + p->n)
+		cap *= 2;
+	if (cap != e->stepcap) {
+		e->steps = xreallocarray(e->steps, cap, sizeof *e->steps);
+		e->ms = xreallocarray(e->ms, cap, sizeof *e->ms);
+		e->stepcap = cap;
+	}
+	memcpy(e->steps + e->nsteps, p->steps, p->n * sizeof *p->steps);
+	e->nsteps += p->n;
+}
+
+/*
+ * The span's steps, sorted and unique, and each one's timestamp: its
+ * time series' value, or the stored_at of the last row covering it.
+ */
+static void
+remote_enc_stamps(struct remote_enc *e, const struct remote_row *rows,
+    size_t nrows)
+{
+	size_t	i, k, j;
+	double	t;
+
+	qsort(e->steps, e->nsteps, sizeof *e->steps, remote_enc_step_cmp);
+	for (i = k = 0; i < e->nsteps; i++)
+		if (k == 0 || e->steps[i] != e->steps[k - 1])
+			e->steps[k++] = e->steps[i];
+	e->nsteps = k;
+	for (i = 0; i < e->nsteps; i++) {
+		j = remote_enc_find(e->times.steps, e->times.n, e->steps[i]);
+		t = j < e->times.n ? e->times.vals[j] : NAN;
+		for (k = nrows; !isfinite(t) && k > 0; k--)
+			if (rows[k - 1].first <= e->steps[i] &&
+			    rows[k - 1].last >= e->steps[i])
+				t = rows[k - 1].at;
+		if (!isfinite(t))
+			t = rows[nrows - 1].at;
+		e->ms[i] = llround(t * 1e3);
+	}
+}
+
+/* The labels of series s of run into lab (pairs); their count. */
+static size_t
+remote_enc_labels(const struct remote_run *run, const struct remote_series *s,
+    const char **lab)
+{
+	size_t	n = 0;
+
+	if (s != NULL && series_kind_is_tensor(s->kind)) {
+		lab[2 * n] = "layer";
+		lab[2 * n++ + 1] = s->name;
+	} else if (s != NULL && s->kind == SERIES_METRIC) {
+		lab[2 * n] = "name";
+		lab[2 * n++ + 1] = s->name;
+	}
+	if (run->project != NULL && *run->project != '\0') {
+		lab[2 * n] = "project";
+		lab[2 * n++ + 1] = run->project;
+	}
+	lab[2 * n] = "run";
+	lab[2 * n++ + 1] = run->key;
+	return n;
+}
+
+/* Series s's points p with their timestamps, layer_every kept. */
+static void
+remote_enc_series(struct remote_enc *e, const struct remote_run *run,
+    const struct remote_series *s, struct remote_points *p,
+    int64_t layer_every)
+{
+	const char	*lab[2 * REMOTE_LABELS_MAX];
+	size_t		 i, k, j;
+
+	for (i = k = 0; i < p->n; i++) {
+		if (layer_every > 1 && series_kind_is_tensor(s->kind) &&
+		    p->steps[i] % layer_every != 0)
+			continue;
+		j = remote_enc_find(e->steps, e->nsteps, p->steps[i]);
+		p->steps[k] = e->ms[j];	/* now a timestamp */
+		p->vals[k++] = p->vals[i];
+	}
+	remote_enc_add(e, remote_metrics[s->kind], lab,
+	    remote_enc_labels(run, s, lab), p->steps, p->vals, k);
+}
+
+int
+remote_enc_span(struct remote_enc *e, struct query_remote *qr,
+    const struct remote_run *run, const struct remote_series *ser,
+    size_t nser, int64_t lo, int64_t hi, const struct remote_row *rows,
+    size_t nrows, int64_t layer_every, char **cause)
+{
+	const char	*lab[2 * REMOTE_LABELS_MAX];
+	double		*v;
+	size_t		 i, nlab;
+
+	/* First every series' points, the steps and their times. */
+	if (nser > e->npts) {
+		e->pts = xreallocarray(e->pts, nser, sizeof *e->pts);
+		memset(e->pts + e->npts, 0, (nser - e->npts) * sizeof *e->pts);
+		e->npts = nser;
+	}
+	e->nsteps = 0;
+	e->times.n = 0;
+	for (i = 0; i < nser; i++) {
+		e->pts[i].n = 0;
+		if (ser[i].kind < 0)
+			continue;
+		if (query_remote_points(qr, ser[i].id, lo, hi,
+		    ser[i].kind == SERIES_TIME ? &e->times : &e->pts[i],
+		    cause) == -1)
+			return -1;
+		remote_enc_steps_add(e, ser[i].kind == SERIES_TIME ?
+		    &e->times : &e->pts[i]);
+	}
+	if (e->nsteps == 0)
+		return 0;
+	remote_enc_stamps(e, rows, nrows);
+	for (i = 0; i < nser; i++)
+		if (remote_enc_metric(ser[i].kind) != NULL)
+			remote_enc_series(e, run, &ser[i], &e->pts[i],
+			    layer_every);
+	/* The step as a series of its own, and the run's health. */
+	nlab = remote_enc_labels(run, NULL, lab);
+	v = xreallocarray(NULL, e->nsteps, sizeof *v);
+	for (i = 0; i < e->nsteps; i++)
+		v[i] = (double)e->steps[i];
+	remote_enc_add(e, "gradwatch_step", lab, nlab, e->ms, v, e->nsteps);
+	for (i = 0; i < e->nsteps; i++)
+		v[i] = run->health;
+	remote_enc_add(e, "gradwatch_run_health", lab, nlab, e->ms, v,
+	    e->nsteps);
+	free(v);
+	return 0;
+}
+
+int
+remote_enc_body(struct remote_enc *e, char **body, size_t *len,
+    char **cause)
+{
+	Prometheus__WriteRequest	 req;
+	uint8_t				*raw;
+	size_t				 rawlen, clen;
+	char				*out;
+
+	prometheus__write_request__init(&req);
+	req.n_timeseries = e->nts;
+	req.timeseries = e->ts;
+	rawlen = prometheus__write_request__get_packed_size(&req);
+	raw = xmalloc(rawlen == 0 ? 1 : rawlen);
+	prometheus__write_request__pack(&req, raw);
+	clen = snappy_max_compressed_length(rawlen);
+	out = xmalloc(clen == 0 ? 1 : clen);
+	if (snappy_compress((const char *)raw, rawlen, out, &clen) !=
+	    SNAPPY_OK) {
+		xasprintf(cause, "remote_encode: snappy could not compress "
+		    "%zu bytes", rawlen);
+		free(raw);
+		free(out);
+		return -1;
+	}
+	free(raw);
+	*body = out;
+	*len = clen;
+	return 0;
+}
