@@ -71,24 +71,14 @@ static int
 receiver_set_url(struct receiver *r, const char *url, char **cause)
 {
 	CURLU		*u;
-	char		*scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	char		*host = NULL, *port = NULL, *path = NULL;
 	char		*query = NULL, *whole = NULL;
 	size_t		 plen;
 	int		 rc = -1;
 
-	if ((u = curl_url()) == NULL)
-		fatalx("receiver: curl_url failed");
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		xasprintf(cause, "not a URL: '%s'", url);
-		goto out;
-	}
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		xasprintf(cause, "expected an http:// or https:// URL, got '%s'",
-		    url);
-		goto out;
-	}
+	if ((u = receiver_url_parse(url, cause)) == NULL)
+		return -1;
+	curl_url_get(u, CURLUPART_HOST, &host, 0);
 	curl_url_get(u, CURLUPART_PORT, &port, 0);
 	if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
 		path = NULL;
@@ -134,7 +124,6 @@ receiver_set_url(struct receiver *r, const char *url, char **cause)
 	rc = 0;
 out:
 	free(whole);
-	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
 	curl_free(path);
@@ -168,6 +157,32 @@ receiver_set_projects(struct receiver *r, const char *v, char **cause)
 		r->projects[i++] = xstrndup(p, (size_t)(comma - p));
 	}
 	return 0;
+}
+
+CURLU *
+receiver_url_parse(const char *url, char **cause)
+{
+	CURLU	*u;
+	char	*scheme = NULL, *host = NULL;
+
+	if ((u = curl_url()) == NULL)
+		fatalx("receiver: curl_url failed");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		xasprintf(cause, "not a URL: '%s'", url);
+	else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+		xasprintf(cause, "expected an http:// or https:// URL, got '%s'",
+		    url);
+	else {
+		curl_free(scheme);
+		curl_free(host);
+		return u;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return NULL;
 }
 
 int

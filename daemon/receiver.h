@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 enum receiver_kind {
 	RECEIVER_ALERTMANAGER = 0,
 	RECEIVER_WEBHOOK,
@@ -45,6 +47,11 @@ int		 receiver_parse(struct receiver *r, enum receiver_kind kind,
 		    const char *spec, char **cause);
 /* Free what r owns.  Fine on a zeroed or half-parsed receiver. */
 void		 receiver_cleanup(struct receiver *r);
+/*
+ * Parse url, which must be http:// or https:// with a host: the handle
+ * (curl_url_cleanup() it), or NULL with *cause.  Also remote_target's.
+ */
+CURLU		*receiver_url_parse(const char *url, char **cause);
 /* 0 if v is a valid name= value, or -1 with *cause (remote_target too). */
 int		 receiver_name_check(const char *v, char **cause);
 /*

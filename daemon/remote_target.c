@@ -47,33 +47,19 @@ static int
 remote_target_set_url(struct remote_target *t, const char *url, char **cause)
 {
 	CURLU	*u;
-	char	*scheme = NULL, *host = NULL, *port = NULL;
-	int	 rc = -1;
+	char	*host = NULL, *port = NULL;
 
-	if ((u = curl_url()) == NULL)
-		fatalx("remote_target: curl_url failed");
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		xasprintf(cause, "not a URL: '%s'", url);
-		goto out;
-	}
-	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-		xasprintf(cause, "expected an http:// or https:// URL, got '%s'",
-		    url);
-		goto out;
-	}
+	if ((u = receiver_url_parse(url, cause)) == NULL)
+		return -1;
+	curl_url_get(u, CURLUPART_HOST, &host, 0);
 	curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
 	t->url = xstrdup(url);
 	if (t->name == NULL)
 		xasprintf(&t->name, "%s:%s", host, port != NULL ? port : "");
-	rc = 0;
-out:
-	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
 	curl_url_cleanup(u);
-	return rc;
+	return 0;
 }
 
 static int
