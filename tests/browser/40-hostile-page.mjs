@@ -6,17 +6,87 @@
 // refused for their Content-Type; a JSON fetch is stopped by the
 // preflight), cannot read them (no CORS), and a DNS-rebound name (here
 // evil.test mapped to 127.0.0.1 by Chromium's resolver rules) gets a 403
-// for its Host.  /healthz answers within 100 ms all the while, and the
-// dashboard still works.
+// for its Host.  All of it under siege: 100,000 idle series held in
+// memory (10 runs of 10,000 tensors that stopped sending) and 2,000
+// slowloris connections (headers trickled a line every few seconds, from
+// 10 loopback addresses).  /healthz answers within 100 ms all the while,
+// and the dashboard still works.
 
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import readline from 'node:readline';
 import { browser, Daemon, freePort, Tap, until } from './lib.mjs';
 
+const IDLE_RUNS = 10;
+const IDLE_TENSORS = 10000;	// a run: 100,000 idle series in all
+const SLOW_CONNS = 2000;	// 200 an address, under max-connections-per-ip
+
 const t = new Tap();
-const guard = setTimeout(() => t.bail('timed out after 90 s'), 90000);
+const guard = setTimeout(() => t.bail('timed out after 150 s'), 150000);
 let d = null;
 let b = null;
 let evil = null;
+let slow = null;
+
+// 10 runs of 10,000 tensors, two steps each, then silent.
+async function idleSeries() {
+  for (let r = 0; r < IDLE_RUNS; r++) {
+    const steps = [0, 1].map((step) => {
+      const layers = {};
+      for (let i = 0; i < IDLE_TENSORS; i++) layers[`block${i >> 4}.w${i & 15}`] = 0.01 + i * 1e-6 + step * 1e-3;
+      return { step, loss: 2 - step * 0.1, grad_norm: 1, layers };
+    });
+    await d.post({ run: `idle-${r}`, meta: { project: 'siege' }, steps });
+  }
+  // Detection takes the batches after their commit; the gauge is sampled each second.
+  let n = 0;
+  await until(async () => {
+    const m = await (await fetch(`${d.url}/metrics`)).text();
+    const line = m.split('\n').find((l) => l.startsWith('gradwatch_tensors_in_memory '));
+    n = line ? Number(line.split(' ')[1]) : 0;
+    return n >= IDLE_RUNS * IDLE_TENSORS;
+  }, 15000, 250);
+  return n;
+}
+
+// A Python child (it may raise its descriptor limit; node may not) that
+// holds SLOW_CONNS connections with unfinished headers, a header line on
+// each every 5 s, until its stdin closes.  Resolves with how many it holds.
+function slowloris(port) {
+  const code = `
+import resource, select, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+held = []
+for i in range(${SLOW_CONNS}):
+    s = socket.socket(); s.bind(("127.0.0.%d" % (2 + i // 200), 0)); s.settimeout(2)
+    try:
+        s.connect(("127.0.0.1", ${port}))
+        s.sendall(b"GET /api/v1/runs HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n")
+        held.append(s)
+    except OSError:
+        s.close()
+print("held", len(held), flush=True)
+while not select.select([sys.stdin], [], [], 5)[0]:
+    alive = 0
+    for s in held:
+        try:
+            s.sendall(b"X-Slow: 1\\r\\n"); alive += 1
+        except OSError:
+            pass
+    print("alive", alive, flush=True)
+`;
+  slow = spawn('python3', ['-c', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  slow.alive = -1;
+  const lines = readline.createInterface({ input: slow.stdout });
+  return new Promise((resolve) => {
+    lines.on('line', (l) => {
+      const [what, n] = l.split(' ');
+      if (what === 'held') resolve(Number(n));
+      else slow.alive = Number(n);
+    });
+    slow.once('exit', () => resolve(0));
+  });
+}
 
 // The attacker's page: every way a page may write or read without help.
 function hostilePage(daemon) {
@@ -81,6 +151,10 @@ async function main() {
   d = new Daemon();
   await d.start();
   await d.post({ run: 'private-run', meta: { project: 'p' }, steps: [{ step: 0, loss: 1 }] });
+  const tensors = await idleSeries();
+  t.ok(tensors >= IDLE_RUNS * IDLE_TENSORS, `${tensors} idle series held in memory`);
+  const held = await slowloris(d.port);
+  t.is(held, SLOW_CONNS, `${SLOW_CONNS} slowloris connections held`);
   const evilPort = await freePort();
   evil = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html' });
@@ -108,6 +182,8 @@ async function main() {
   t.ok(!runs.some((r) => r.startsWith('hostile-flood')), 'nor did 300 of them');
   t.ok(!runs.includes('hostile-form'), 'a text/plain form from another origin wrote nothing');
   t.ok(!runs.includes('hostile-json'), 'nor did the preflighted JSON write');
+  t.ok(await until(() => slow.alive >= 0, 8000) && slow.alive === SLOW_CONNS,
+    `the slowloris connections were still open through it (${slow.alive} of ${SLOW_CONNS})`);
 
   // DNS rebinding: the attacker's name now points at us, same port.
   const rebound = await page.goto(`http://evil.test:${d.port}/`);
@@ -135,6 +211,7 @@ try {
   clearTimeout(guard);
   if (b) await b.close().catch(() => {});
   if (evil) evil.close();
+  if (slow) slow.stdin.end();
   if (d) await d.cleanup();
   t.done();
 }
