@@ -60,25 +60,41 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        self.port = free_port()
-        self.ws_port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(self.tmp, "daemon.log"), "ab")
-        self.proc = subprocess.Popen(
-            [os.path.join(BUILD, "gradwatchd"), "--http", "127.0.0.1:%d" % self.port,
-             "--ws", "127.0.0.1:%d" % self.ws_port, "--db", self.db] + self.args,
-            stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("gradwatchd exited at start: see %s" % self.log.name)
-            try:
-                if self.get("/healthz")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("gradwatchd did not answer /healthz")
+        """Start on free ports.  A free port may be taken by another process
+        before the daemon binds it: a start that cannot listen is tried
+        again on new ports, three times at most."""
+        for attempt in range(3):
+            self.port = free_port()
+            self.ws_port = free_port()
+            if self.port == self.ws_port:
+                continue
+            self.url = "http://127.0.0.1:%d" % self.port
+            logname = os.path.join(self.tmp, "daemon.log")
+            mark = os.path.getsize(logname) if os.path.exists(logname) else 0
+            self.log = open(logname, "ab")
+            self.proc = subprocess.Popen(
+                [os.path.join(BUILD, "gradwatchd"), "--http", "127.0.0.1:%d" % self.port,
+                 "--ws", "127.0.0.1:%d" % self.ws_port, "--db", self.db] + self.args,
+                stderr=self.log)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    if self.get("/healthz")[0] == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("gradwatchd did not answer /healthz")
+            self.proc = None
+            self.log.close()
+            with open(logname, "rb") as f:
+                f.seek(mark)
+                if b"cannot listen" not in f.read():
+                    raise RuntimeError("gradwatchd exited at start: see %s" % logname)
+        raise RuntimeError("gradwatchd could not listen on three pairs of free ports")
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None:

@@ -54,10 +54,29 @@ PY
 }
 
 # start_daemon [extra flags...]: start on free ports with $TMP/gw.db
-# (override with DB=...), wait until /healthz answers.
+# (override with DB=...), wait until /healthz answers.  A free port may be
+# taken by another process before the daemon binds it: a start that fails
+# to listen is tried again on new ports, three times at most.
 start_daemon() {
-	PORT=$(free_port)
-	WS_PORT=$(free_port)
+	local try
+	for try in 1 2 3; do
+		PORT=$(free_port)
+		WS_PORT=$(free_port)
+		[ "$PORT" != "$WS_PORT" ] || continue
+		start_daemon_once "$@"
+		case $? in
+		0) return 0 ;;
+		2) continue ;;
+		*) return 1 ;;
+		esac
+	done
+	echo "# daemon could not listen on three pairs of free ports"; return 1
+}
+
+# start_daemon_once [flags...]: 0 up, 2 it could not listen, 1 otherwise.
+start_daemon_once() {
+	local mark
+	mark=$(wc -l < "$TMP/daemon.log" 2>/dev/null || echo 0)
 	"$GRADWATCHD" --http "127.0.0.1:$PORT" --ws "127.0.0.1:$WS_PORT" \
 		--db "${DB:-$TMP/gw.db}" "$@" 2>>"$TMP/daemon.log" &
 	DAEMON_PID=$!
@@ -65,8 +84,13 @@ start_daemon() {
 	for _ in $(seq 1 200); do
 		if curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null; then return 0; fi
 		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+			wait "$DAEMON_PID" 2>/dev/null
+			DAEMON_PID=
+			if tail -n +"$((mark + 1))" "$TMP/daemon.log" | grep -q 'cannot listen'; then
+				return 2
+			fi
 			echo "# daemon died at start:"; sed 's/^/#   /' "$TMP/daemon.log"
-			DAEMON_PID=; return 1
+			return 1
 		fi
 		sleep 0.05
 	done
