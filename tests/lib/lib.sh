@@ -76,7 +76,7 @@ start_daemon() {
 # start_daemon_once [flags...]: 0 up, 2 it could not listen, 1 otherwise.
 start_daemon_once() {
 	local mark
-	mark=$(wc -l < "$TMP/daemon.log" 2>/dev/null || echo 0)
+	mark=$({ wc -l < "$TMP/daemon.log"; } 2>/dev/null || echo 0)
 	"$GRADWATCHD" --http "127.0.0.1:$PORT" --ws "127.0.0.1:$WS_PORT" \
 		--db "${DB:-$TMP/gw.db}" "$@" 2>>"$TMP/daemon.log" &
 	DAEMON_PID=$!
