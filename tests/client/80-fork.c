@@ -69,7 +69,8 @@ child_checks(struct gw_client *gw, const char *url, int k)
 	if (gw_close(gw, 2000) != GW_ECLOSED)
 		return 8;
 #endif
-	if (gwt_now() - t0 > (gwt_slow() ? 1.0 : 0.1))
+	/* Each call above may wait 2 s: 1 s tells a wait from a busy machine. */
+	if (gwt_now() - t0 > 1.0)
 		return 9;	/* nothing waited */
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
