@@ -11,10 +11,10 @@ with-target rate over the without; the goal is a median ratio of at least
 0.90 (remote-write costs ingest under 10%).  It also reports, for the
 with-target runs, the samples sent and the backlog left when the load
 stopped: the sender may lag a burst (the log keeps it), so a backlog is
-not a loss.  VictoriaMetrics runs under nice 19, as the sender threads run
-at nice 10: on a shared two-core machine the engine's own CPU would be
-counted as remote-write's cost, where in production it is another
-machine's.  The databases live in /dev/shm, as bench/notify.py's, for
+not a loss.  VictoriaMetrics runs at idle priority (chrt --idle), as the
+sender threads do (SCHED_IDLE): on a shared two-core machine the engine's
+own CPU would be counted as remote-write's cost, where in production it
+is another machine's.  The databases live in /dev/shm, as bench/notify.py's, for
 the same reason (this machine's disk swings rates between runs).
 
 Prints what it measures and a RESULT line for bench/run.sh.  Traffic goes
@@ -75,8 +75,8 @@ def main():
         return
     tmp = tempfile.mkdtemp(prefix="gw-rw-bench.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     port = free_port()
-    # The engine runs niced: in production it is another machine's work.
-    vm = subprocess.Popen(["nice", "-n", "19", VM, "-storageDataPath=" + os.path.join(tmp, "vm"),
+    # The engine runs at idle priority: in production it is another machine's work.
+    vm = subprocess.Popen(["chrt", "--idle", "0", VM, "-storageDataPath=" + os.path.join(tmp, "vm"),
                            "-httpListenAddr=127.0.0.1:%d" % port, "-loggerLevel=ERROR"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = "http://127.0.0.1:%d/api/v1/write" % port

@@ -16,6 +16,14 @@
 #include "xmalloc.h"
 
 #define QUERY_REMOTE_BUSY_MS	5000
+/*
+ * Decoded chunks kept, one a slot, a series to the slot of its id: a
+ * request takes about REMOTE_MAX_SAMPLES / series steps of a run, a
+ * sealed chunk holds thousands, so a lagging sender meets each chunk in
+ * many requests running and decodes it once.  At most 512 chunks of
+ * 4,096 points: 32 MiB.
+ */
+#define QR_CACHE_SLOTS		512
 
 enum qr_stmt {
 	QR_BEGIN,
@@ -26,6 +34,7 @@ enum qr_stmt {
 	QR_SERIES,
 	QR_NSERIES,
 	QR_POINTS,
+	QR_CHUNK,
 	QR_BACKLOG,
 	QR_COUNT
 };
@@ -46,18 +55,31 @@ static const char *const qr_sql[QR_COUNT] = {
 	    "SELECT id, kind, name FROM series WHERE run_id = ?1 ORDER BY id",
 	[QR_NSERIES] = "SELECT count(*) FROM series WHERE run_id = ?1",
 	[QR_POINTS] =
-	    "SELECT data FROM chunks" QR_OVERLAP
-	    " UNION ALL SELECT data FROM tails" QR_OVERLAP,
+	    "SELECT 1, id, first_step, last_step, n, NULL FROM chunks"
+	    QR_OVERLAP
+	    " UNION ALL SELECT 0, id, first_step, last_step, n, data FROM tails"
+	    QR_OVERLAP,
+	[QR_CHUNK] = "SELECT data FROM chunks WHERE id = ?1",
 	[QR_BACKLOG] =
 	    "SELECT count(*), total(n) FROM remote_log WHERE id > ?1",
+};
+
+/* A decoded chunk row, known by what identifies it without its blob. */
+struct qr_chunk {
+	int64_t		 series_id;	/* 0: empty */
+	int64_t		 id, first, last, n;
+	int64_t		*steps;
+	double		*vals;
+	size_t		 cap;
 };
 
 struct query_remote {
 	sqlite3		*db;
 	sqlite3_stmt	*st[QR_COUNT];
-	int64_t		*dsteps;	/* a decoded row */
+	int64_t		*dsteps;	/* a decoded tails row */
 	double		*dvals;
 	size_t		 dcap;
+	struct qr_chunk	*cache;		/* QR_CACHE_SLOTS, or NULL */
 };
 
 static int
@@ -86,6 +108,8 @@ query_remote_open(const char *path, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(qr->db, QUERY_REMOTE_BUSY_MS);
+	/* Chunk pages mapped, not copied by a read(2) each. */
+	sqlite3_exec(qr->db, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
 	for (i = 0; i < QR_COUNT; i++)
 		if (sqlite3_prepare_v3(qr->db, qr_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &qr->st[i], NULL) != SQLITE_OK) {
@@ -111,6 +135,12 @@ query_remote_close(struct query_remote *qr)
 	sqlite3_close(qr->db);
 	free(qr->dsteps);
 	free(qr->dvals);
+	if (qr->cache != NULL)
+		for (i = 0; i < QR_CACHE_SLOTS; i++) {
+			free(qr->cache[i].steps);
+			free(qr->cache[i].vals);
+		}
+	free(qr->cache);
 	free(qr);
 }
 
@@ -302,32 +332,99 @@ remote_points_reserve(struct remote_points *p, size_t more)
 	p->cap = cap;
 }
 
-/* Decode blob and keep its points in [lo, hi]. */
+/* Decode blob into *steps, *vals (grown to *cap): its count, or -1. */
 static int
-query_remote_decode(struct query_remote *qr, const void *blob, size_t len,
-    int64_t lo, int64_t hi, struct remote_points *p, char **cause)
+query_remote_decode(const void *blob, size_t len, int64_t **steps,
+    double **vals, size_t *cap, size_t *n, char **cause)
 {
 	struct chunk_info	info;
-	size_t			n, i;
 
 	if (chunk_info(blob, len, &info, cause) == -1)
 		return -1;
-	if (info.n > qr->dcap) {
-		qr->dsteps = xreallocarray(qr->dsteps, info.n,
-		    sizeof *qr->dsteps);
-		qr->dvals = xreallocarray(qr->dvals, info.n, sizeof *qr->dvals);
-		qr->dcap = info.n;
+	if (info.n > *cap) {
+		*steps = xreallocarray(*steps, info.n, sizeof **steps);
+		*vals = xreallocarray(*vals, info.n, sizeof **vals);
+		*cap = info.n;
 	}
-	if (chunk_decode(blob, len, qr->dsteps, qr->dvals, qr->dcap, &n,
-	    cause) == -1)
-		return -1;
+	return chunk_decode(blob, len, *steps, *vals, *cap, n, cause);
+}
+
+/*
+ * The points of the row s stands on (series series_id): a tail's
+ * decoded apart; a chunk's from the cache, or read (its blob only then:
+ * s does not carry it) and decoded into it.
+ */
+static int
+query_remote_row(struct query_remote *qr, sqlite3_stmt *s, int64_t series_id,
+    const int64_t **steps, const double **vals, size_t *n, char **cause)
+{
+	struct qr_chunk	*c;
+	sqlite3_stmt	*b;
+	const void	*blob;
+	size_t		 len;
+	int		 rc;
+
+	if (sqlite3_column_int(s, 0) == 0) {
+		blob = sqlite3_column_blob(s, 5);
+		len = (size_t)sqlite3_column_bytes(s, 5);
+		if (query_remote_decode(blob, len, &qr->dsteps, &qr->dvals,
+		    &qr->dcap, n, cause) == -1)
+			return -1;
+		*steps = qr->dsteps;
+		*vals = qr->dvals;
+		return 0;
+	}
+	if (qr->cache == NULL)
+		qr->cache = xcalloc(QR_CACHE_SLOTS, sizeof *qr->cache);
+	c = &qr->cache[(uint64_t)series_id % QR_CACHE_SLOTS];
+	if (c->series_id != series_id || c->id != sqlite3_column_int64(s, 1) ||
+	    c->first != sqlite3_column_int64(s, 2) ||
+	    c->last != sqlite3_column_int64(s, 3) ||
+	    c->n != sqlite3_column_int64(s, 4)) {
+		c->series_id = 0;
+		b = query_remote_stmt(qr, QR_CHUNK);
+		sqlite3_bind_int64(b, 1, sqlite3_column_int64(s, 1));
+		if ((rc = sqlite3_step(b)) != SQLITE_ROW) {
+			if (rc == SQLITE_DONE)
+				xasprintf(cause, "query_remote: chunk %lld is gone",
+				    (long long)sqlite3_column_int64(s, 1));
+			else
+				query_remote_err(qr, cause, "chunk");
+			sqlite3_reset(b);
+			return -1;
+		}
+		blob = sqlite3_column_blob(b, 0);
+		len = (size_t)sqlite3_column_bytes(b, 0);
+		rc = query_remote_decode(blob, len, &c->steps, &c->vals,
+		    &c->cap, n, cause);
+		sqlite3_reset(b);
+		if (rc == -1)
+			return -1;
+		c->series_id = series_id;
+		c->id = sqlite3_column_int64(s, 1);
+		c->first = sqlite3_column_int64(s, 2);
+		c->last = sqlite3_column_int64(s, 3);
+		c->n = (int64_t)*n;
+	}
+	*steps = c->steps;
+	*vals = c->vals;
+	*n = (size_t)c->n;
+	return 0;
+}
+
+/* Append the points of steps[0..n-1] in [lo, hi] to p. */
+static void
+query_remote_keep(struct remote_points *p, const int64_t *steps,
+    const double *vals, size_t n, int64_t lo, int64_t hi)
+{
+	size_t	i;
+
 	remote_points_reserve(p, n);
 	for (i = 0; i < n; i++)
-		if (qr->dsteps[i] >= lo && qr->dsteps[i] <= hi) {
-			p->steps[p->n] = qr->dsteps[i];
-			p->vals[p->n++] = qr->dvals[i];
+		if (steps[i] >= lo && steps[i] <= hi) {
+			p->steps[p->n] = steps[i];
+			p->vals[p->n++] = vals[i];
 		}
-	return 0;
 }
 
 static int
@@ -343,22 +440,25 @@ query_remote_points(struct query_remote *qr, int64_t series_id, int64_t lo,
     int64_t hi, struct remote_points *p, char **cause)
 {
 	sqlite3_stmt	*s = query_remote_stmt(qr, QR_POINTS);
+	const int64_t	*rsteps;
+	const double	*rvals;
 	int64_t		*idx;
 	double		*v;
-	size_t		 i;
+	size_t		 i, n;
 	int		 rc, sorted = 1;
 
 	p->n = 0;
 	sqlite3_bind_int64(s, 1, series_id);
 	sqlite3_bind_int64(s, 2, lo);
 	sqlite3_bind_int64(s, 3, hi);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (query_remote_decode(qr, sqlite3_column_blob(s, 0),
-		    (size_t)sqlite3_column_bytes(s, 0), lo, hi, p,
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (query_remote_row(qr, s, series_id, &rsteps, &rvals, &n,
 		    cause) == -1) {
 			sqlite3_reset(s);
 			return -1;
 		}
+		query_remote_keep(p, rsteps, rvals, n, lo, hi);
+	}
 	if (rc != SQLITE_DONE)
 		return query_remote_err(qr, cause, "points");
 	sqlite3_reset(s);

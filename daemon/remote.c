@@ -18,8 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#ifndef SCHED_IDLE
+#define SCHED_IDLE		5	/* Linux's; glibc names it under _GNU_SOURCE */
+#endif
 #endif
 
 #include <curl/curl.h>
@@ -42,7 +46,7 @@
 #define REMOTE_POLL_S		1.0	/* looks even when not woken */
 #define REMOTE_BACKLOG_S	1.0	/* between counts of the backlog */
 #define REMOTE_ERROR_MAX	200	/* bytes of an answer kept */
-#define REMOTE_NICE		10	/* below ingest's threads */
+#define REMOTE_NICE		19	/* where SCHED_IDLE is refused */
 #define REMOTE_USER_AGENT	"gradwatchd-remote-write/0.1"
 
 enum remote_outcome { REMOTE_SENT, REMOTE_RETRY, REMOTE_DROP };
@@ -298,7 +302,8 @@ remote_main(void *arg)
 {
 	struct remote_sender	*s = arg;
 	enum remote_outcome	 o;
-	char			*cause = NULL, *body = NULL;
+	char			*cause = NULL;
+	const char		*body;
 	size_t			 len, nsamples;
 	double			 backoff = REMOTE_BACKOFF_MIN, next_count = 0;
 	uint64_t		 seen = 0;
@@ -307,11 +312,20 @@ remote_main(void *arg)
 	thread_name("gw-remote");
 #ifdef __linux__
 	/*
-	 * Linux nices a thread alone: a sender that catches up a backlog
-	 * takes the CPU ingest leaves, and the log keeps what it lags.
+	 * Linux schedules a thread alone.  A sender runs only on CPU that
+	 * nothing else wants (SCHED_IDLE): ingest and queries never wait
+	 * for it; under load that takes every core it lags, the log keeps
+	 * what it lags, and it catches up when the load eases.
 	 */
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-	    REMOTE_NICE);
+	{
+		struct sched_param	sp;
+
+		memset(&sp, 0, sizeof sp);
+		if (sched_setscheduler((pid_t)syscall(SYS_gettid), SCHED_IDLE,
+		    &sp) == -1)
+			(void)setpriority(PRIO_PROCESS,
+			    (id_t)syscall(SYS_gettid), REMOTE_NICE);
+	}
 #endif
 	for (;;) {
 		remote_backlog(s, &next_count);
@@ -336,7 +350,6 @@ remote_main(void *arg)
 			if (remote_enc_body(s->enc, &body, &len, &cause) == -1)
 				fatalx("%s", cause);
 			o = remote_post(s, body, len);
-			free(body);
 		}
 		atomic_fetch_add(&s->samples[o], nsamples);
 		if (o == REMOTE_RETRY) {

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REMOTE_MAX_SAMPLES	20000	/* a request's samples, about */
+#define REMOTE_MAX_SAMPLES	100000	/* a request's samples, about */
 
 struct config;
 struct remote;

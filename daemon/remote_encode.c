@@ -35,8 +35,13 @@ struct remote_enc {
 	struct remote_points	  times;	/* the span's time series */
 	int64_t			 *steps;	/* the span's steps */
 	size_t			  nsteps;
+	size_t			  nfirst;	/* the first series' */
 	size_t			  stepcap;
 	int64_t			 *ms;		/* their timestamps */
+	uint8_t			 *raw;		/* the packed request */
+	size_t			  rawcap;
+	char			 *body;		/* raw, compressed */
+	size_t			  bodycap;
 };
 
 static const char *const remote_metrics[SERIES_KIND_COUNT] = {
@@ -110,6 +115,8 @@ remote_enc_free(struct remote_enc *e)
 	remote_points_cleanup(&e->times);
 	free(e->steps);
 	free(e->ms);
+	free(e->raw);
+	free(e->body);
 	free(e);
 }
 
@@ -192,12 +199,18 @@ remote_enc_find(const int64_t *steps, size_t n, int64_t step)
 	return lo < n && steps[lo] == step ? lo : n;
 }
 
-/* Append p's steps to the span's step list (sorted and made unique later). */
+/*
+ * Append p's steps to the span's step list (sorted and made unique
+ * later), unless they are the first series' steps again, as most are.
+ */
 static void
 remote_enc_steps_add(struct remote_enc *e, const struct remote_points *p)
 {
 	size_t	cap = e->stepcap == 0 ? 256 : e->stepcap;
 
+	if (e->nsteps > 0 && p->n == e->nfirst && memcmp(e->steps, p->steps,
+	    p->n * sizeof *p->steps) == 0)
+		return;
 	while (cap < e->nsteps + p->n)
 		cap *= 2;
 	if (cap != e->stepcap) {
@@ -206,6 +219,8 @@ remote_enc_steps_add(struct remote_enc *e, const struct remote_points *p)
 		e->stepcap = cap;
 	}
 	memcpy(e->steps + e->nsteps, p->steps, p->n * sizeof *p->steps);
+	if (e->nsteps == 0)
+		e->nfirst = p->n;
 	e->nsteps += p->n;
 }
 
@@ -333,32 +348,36 @@ remote_enc_span(struct remote_enc *e, struct query_remote *qr,
 }
 
 int
-remote_enc_body(struct remote_enc *e, char **body, size_t *len,
+remote_enc_body(struct remote_enc *e, const char **body, size_t *len,
     char **cause)
 {
 	Prometheus__WriteRequest	 req;
-	uint8_t				*raw;
 	size_t				 rawlen, clen;
-	char				*out;
 
 	prometheus__write_request__init(&req);
 	req.n_timeseries = e->nts;
 	req.timeseries = e->ts;
+	/* Buffers kept from request to request: no page faults each time. */
 	rawlen = prometheus__write_request__get_packed_size(&req);
-	raw = xmalloc(rawlen == 0 ? 1 : rawlen);
-	prometheus__write_request__pack(&req, raw);
+	if (rawlen + 1 > e->rawcap) {
+		free(e->raw);
+		e->rawcap = rawlen + rawlen / 4 + 1;
+		e->raw = xmalloc(e->rawcap);
+	}
+	prometheus__write_request__pack(&req, e->raw);
 	clen = snappy_max_compressed_length(rawlen);
-	out = xmalloc(clen == 0 ? 1 : clen);
-	if (snappy_compress((const char *)raw, rawlen, out, &clen) !=
+	if (clen + 1 > e->bodycap) {
+		free(e->body);
+		e->bodycap = clen + clen / 4 + 1;
+		e->body = xmalloc(e->bodycap);
+	}
+	if (snappy_compress((const char *)e->raw, rawlen, e->body, &clen) !=
 	    SNAPPY_OK) {
 		xasprintf(cause, "remote_encode: snappy could not compress "
 		    "%zu bytes", rawlen);
-		free(raw);
-		free(out);
 		return -1;
 	}
-	free(raw);
-	*body = out;
+	*body = e->body;
 	*len = clen;
 	return 0;
 }

@@ -39,9 +39,10 @@ int			 remote_enc_span(struct remote_enc *e,
 			    size_t nrows, int64_t layer_every, char **cause);
 /*
  * The request body: the WriteRequest packed and snappy-compressed, in
- * *body (allocated) of *len bytes.  0, or -1 with *cause.
+ * *body of *len bytes, e's own (valid until the next call or
+ * remote_enc_free).  0, or -1 with *cause.
  */
-int			 remote_enc_body(struct remote_enc *e, char **body,
+int			 remote_enc_body(struct remote_enc *e, const char **body,
 			    size_t *len, char **cause);
 /* The Prometheus metric name of a series kind, or NULL: not sent. */
 const char		*remote_enc_metric(int kind);
