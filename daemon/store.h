@@ -105,5 +105,14 @@ int		 store_apply(struct store *st, const struct batch *b,
 int		 store_finish_run(struct store *st, const char *run,
 		    const char *status, double now, int64_t *run_id,
 		    char **cause);
+/*
+ * Inside an open transaction, set run's tags (a compact JSON array) and
+ * note, each left as it is when NULL; neither is checked here (runmeta.c
+ * checks them).  Returns 0, 1 if there is no such run, -1 with *cause on
+ * error.  *run_id is set on success.
+ */
+int		 store_annotate_run(struct store *st, const char *run,
+		    const char *tags, const char *note, int64_t *run_id,
+		    char **cause);
 
 #endif
