@@ -60,8 +60,9 @@ function steps(from, to, nanAt, pace = 80) {
     out.push({
       step: s,
       loss: s === nanAt ? 'NaN' : 2.5 * Math.exp(-s / pace) + 0.3,
-      grad_norm: 1 + 0.1 * Math.sin(s),
+      grad_norm: (80 / pace) * (1 + 0.1 * Math.sin(s)),
       lr: 3e-4,
+      layers: { 'head.weight': 0.1 * (80 / pace) },
       weights: { 'head.weight': 10 + s / 100 },
       metrics: { val_acc: 0.9 - 0.4 * Math.exp(-s / pace), tokens_per_s: 1000 + s },
     });
