@@ -12,9 +12,10 @@
  * (store_outbox.h).  A struct store belongs to the writer thread: every
  * function here must be called from the thread that opened it.
  *
- * A group commit is store_begin(), any number of store_apply() and
- * store_finish_run() calls (each atomic on its own through a savepoint),
- * then store_commit() or store_rollback().
+ * A group commit is store_begin(), any number of store_apply(),
+ * store_finish_run() and store_annotate_run() calls (each atomic on its
+ * own: a savepoint, or a single statement), then store_commit() or
+ * store_rollback().
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H

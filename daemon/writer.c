@@ -14,7 +14,10 @@
  * detection thread wakes the writer with a job of its own (wake_job).
  * The writer also owns the outbox's rows: alert changes add notices in
  * the transaction that writes them, and the notifier's delivery
- * outcomes are marked in the next one (notify.h).
+ * outcomes are marked in the next one (notify.h).  Besides batches, a
+ * job may set a run's status (finish, which detection hears of) or its
+ * tags and note (annotate, answered once committed: neither detection
+ * nor eviction has anything to do with it).
  */
 #include <jansson.h>
 #include <pthread.h>
