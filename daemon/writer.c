@@ -159,8 +159,10 @@ writer_publish(struct writer *w, struct writer_job **jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
 			continue;
+		/* Only on a change; tags and a note are one. */
 		publish_run(w->pub, w->st, jobs[i]->run_id,
-		    jobs[i]->kind == WRITER_JOB_FINISH);	/* only on a change */
+		    jobs[i]->kind == WRITER_JOB_ANNOTATE ? PUBLISH_RUN_ALWAYS :
+		    jobs[i]->kind == WRITER_JOB_FINISH);
 		if (jobs[i]->kind == WRITER_JOB_INGEST)
 			publish_batch(w->pub, jobs[i]->batch);
 	}

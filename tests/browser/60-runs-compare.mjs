@@ -175,7 +175,17 @@ async function main() {
   await page.waitForSelector(`tr[data-run="${A}"]`, { timeout: 10000 });
   t.ok(await until(async () => (await col())[A] === '0.0003', 3000), 'and is still there after a reload');
 
-  // Tags and a note, edited in the page.
+  // Tags and a note, edited in the page; a second page follows by the stream.
+  const other = await b.ctx.newPage();
+  await other.goto(`${d.url}/`);
+  await other.waitForSelector(`tr[data-run="${A}"]`, { timeout: 10000 });
+  // A step while it watches: the daemon now knows the run's status and health as sent,
+  // so only the change of tags can make it send the run again.
+  t.ok(await until(() => other.evaluate(() => document.querySelector('.conn')?.dataset.state === 'live'), 5000),
+    'setup: the second page is live');
+  await d.post({ run: A, steps: steps(200, 201) });
+  t.ok(await until(async () => (await other.textContent(`tr[data-run="${A}"] .last-step`)) === '200', 3000),
+    'setup: the second page follows run A');
   await page.click(`tr[data-run="${A}"] .edit-meta`);
   await page.fill('.meta-tags', 'baseline, keep , baseline');
   await page.fill('.meta-note', 'first try\nwith warmup');
@@ -185,6 +195,10 @@ async function main() {
   const stored = (await d.get(`/api/v1/runs/${A}`)).body;
   t.is(JSON.stringify([stored.tags, stored.note]), JSON.stringify([['baseline', 'keep'], 'first try\nwith warmup']),
     'the daemon has them');
+  t.ok(await until(() => other.evaluate((k) => [...document.querySelectorAll(`tr[data-run="${k}"] .tag-chip`)]
+    .map((c) => c.textContent).join(',') === 'baseline,keep', A), 3000),
+  'another open runs page shows them without a reload (the stream\'s run message)');
+  await other.close();
   await page.click(`tr[data-run="${B}"] .edit-meta`);
   await page.fill('.meta-tags', Array.from({ length: 33 }, (_, i) => `t${i}`).join(','));
   await page.click('.meta-save');
@@ -214,7 +228,7 @@ async function main() {
       (tr.classList.contains('group-row') ? `#${tr.dataset.group}` : tr.dataset.run)));
     return g.length === 5 ? g : null;
   }, 2000);
-  t.is(JSON.stringify(groups), JSON.stringify(['#nlp', B, A, '#vision', C]), 'grouped by project, each group under its header');
+  t.is(JSON.stringify(groups), JSON.stringify(['#nlp', A, B, '#vision', C]), 'grouped by project, each group under its header');
   await page.selectOption('.group-by', 'cfg:seed');
   const bySeed = await until(() => page.evaluate(() => [...document.querySelectorAll('tbody tr.group-row')]
     .map((tr) => tr.dataset.group).join(',')), 2000);
