@@ -248,8 +248,8 @@ export class RunsView {
         <td class="alerts">${chips || '<span class="dim">–</span>'}</td>
         ${cfg}
         <td class="tags">${tags}</td>
-        <td class="note-cell"><span class="note" title="${esc(r.note || '')}">${esc(r.note || '')}</span>
-          <button class="btn sm edit-meta" type="button" title="Edit tags and note" aria-label="Edit tags and note of ${esc(r.run)}">✎</button></td>
+        <td class="note-cell"><div class="note-wrap"><span class="note" title="${esc(r.note || '')}">${esc(r.note || '')}</span>
+          <button class="btn sm edit-meta" type="button" title="Edit tags and note" aria-label="Edit tags and note of ${esc(r.run)}">✎</button></div></td>
       </tr>`;
   }
 
