@@ -234,6 +234,16 @@ async function main() {
     .map((tr) => tr.dataset.group).join(',')), 2000);
   t.is(bySeed, '1,2,3', 'and by a config key');
 
+  // The column goes as it came, and stays gone.
+  await page.selectOption('.group-by', '');
+  await page.click('th.cfg-col[data-key="optim.lr"] .col-remove');
+  t.ok(await until(() => page.evaluate(() => !document.querySelector('th.cfg-col') && !document.querySelector('td.cfg-val')), 2000),
+    'removing the column takes it away');
+  await page.reload();
+  await page.waitForSelector(`tr[data-run="${A}"]`, { timeout: 10000 });
+  t.ok(await page.evaluate(() => !document.querySelector('th.cfg-col') && document.querySelector('.group-by').value === ''),
+    'and after a reload it is still gone, the grouping off');
+
   // The one refused PATCH above is logged by Chromium as a failed resource; nothing else may be.
   const others = b.errors.filter((e) => !/status of 400/.test(e));
   t.ok(others.length === 0 && b.errors.length <= 1, 'no other errors in the browser console', ...b.errors);
