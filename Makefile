@@ -359,6 +359,8 @@ BROWSER_TESTS	:= $(sort $(wildcard tests/browser/[0-9]*.mjs))
 screenshots: all $(NPM_STAMP)
 	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) GW_SCREENSHOT_DIR=$(CURDIR)/docs \
 		node tests/browser/10-dashboard.mjs
+	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) GW_SCREENSHOT_DIR=$(CURDIR)/docs \
+		node tests/browser/60-runs-compare.mjs
 
 $(NPM_STAMP): package.json package-lock.json | $(DEPS_STAMP)
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error

@@ -32,6 +32,7 @@
 #include "now.h"
 #include "pool.h"
 #include "query.h"
+#include "runmeta.h"
 #include "store.h"
 #include "wire.h"
 #include "wire_json.h"
@@ -68,6 +69,7 @@ enum http_route {
 	ROUTE_HEATMAP,
 	ROUTE_EXPORT,
 	ROUTE_FINISH,
+	ROUTE_RUN_PATCH,	/* PATCH of ROUTE_RUN's path */
 	ROUTE_ALERTS,
 	ROUTE_INFO,
 	ROUTE_HEALTHZ,
@@ -101,6 +103,7 @@ struct request {
 	int			 ready;		/* reply filled by a worker */
 	struct pool_job		 pjob;
 	struct writer_job	 wjob;
+	struct runmeta		 meta;		/* ROUTE_RUN_PATCH's body */
 	unsigned int		 status;	/* reply, once ready */
 	char			*reply;
 	const char		*reply_type;	/* NULL: JSON */
@@ -113,6 +116,7 @@ http_metrics_route(enum http_route r)
 	switch (r) {
 	case ROUTE_INGEST:
 	case ROUTE_FINISH:
+	case ROUTE_RUN_PATCH:
 		return METRICS_ROUTE_INGEST;
 	case ROUTE_EXPORT:
 		return METRICS_ROUTE_EXPORT;
@@ -157,7 +161,8 @@ http_reply(struct request *req, unsigned int status, char *body,
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 		    req->route == ROUTE_INGEST || req->route == ROUTE_FINISH ?
-		    "POST" : "GET, HEAD");
+		    "POST" : req->route == ROUTE_RUN ? "GET, HEAD, PATCH" :
+		    "GET, HEAD");
 	r = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);	/* MHD keeps its own reference */
 	metrics_request(http_metrics_route(req->route), status);
@@ -247,7 +252,7 @@ http_route_path(const char *url, char **run)
 static int
 http_route_is_post(enum http_route r)
 {
-	return r == ROUTE_INGEST || r == ROUTE_FINISH;
+	return r == ROUTE_INGEST || r == ROUTE_FINISH || r == ROUTE_RUN_PATCH;
 }
 
 /* 1 for a dashboard file: a path outside the API and /metrics. */
@@ -318,6 +323,14 @@ http_post_job(struct request *req)
 		}
 		if (req->wjob.batch == NULL)
 			goto bad;
+	} else if (req->route == ROUTE_RUN_PATCH) {
+		if (runmeta_parse(req->body, req->len, &req->meta, &code,
+		    &cause) == -1)
+			goto bad;
+		req->wjob.kind = WRITER_JOB_ANNOTATE;
+		req->wjob.run = req->run;
+		req->wjob.tags = req->meta.tags;
+		req->wjob.note = req->meta.note;
 	} else {
 		status = ingest_parse_finish(req->body, req->len, &code,
 		    &cause);
@@ -596,7 +609,8 @@ http_route(struct request *req, const char *url, const char *method)
 {
 	int	is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	int	is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	int	is_post = strcmp(method, req->route == ROUTE_RUN_PATCH ?
+		    "PATCH" : MHD_HTTP_METHOD_POST) == 0;
 
 	if (req->route == ROUTE_NONE) {
 		if (is_get && strncmp(url, "/api/", 5) != 0)
@@ -640,9 +654,11 @@ http_begin(struct http *h, struct MHD_Connection *conn, const char *url,
 	req->begun = 1;
 	req->conn = conn;
 	req->route = http_route_path(url, &req->run);
+	if (req->route == ROUTE_RUN && strcmp(method, "PATCH") == 0)
+		req->route = ROUTE_RUN_PATCH;
 	if (req->route != ROUTE_HEALTHZ && (code = http_guard_browser(conn,
-	    h->cfg, strcmp(method, MHD_HTTP_METHOD_POST) == 0,
-	    &message)) != NULL)
+	    h->cfg, strcmp(method, MHD_HTTP_METHOD_POST) == 0 ||
+	    req->route == ROUTE_RUN_PATCH, &message)) != NULL)
 		return http_error(req, code, message);
 	/*
 	 * The dashboard's files are public (a browser cannot send a bearer
@@ -749,6 +765,7 @@ http_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		atomic_fetch_sub(&req->h->in_flight, 1);
 	batch_free(req->wjob.batch);
 	free(req->wjob.body);
+	runmeta_cleanup(&req->meta);
 	for (i = 0; i < P_COUNT; i++)
 		free(req->params[i]);
 	free(req->run);

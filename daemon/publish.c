@@ -361,6 +361,7 @@ publish_run(struct publish *p, struct store *st, int64_t run_id,
 		return;
 	}
 	if ((r = publish_run_find(p, run_id, &at)) != NULL &&
+	    maybe_changed != PUBLISH_RUN_ALWAYS &&
 	    strcmp(r->status, status) == 0 && strcmp(r->health, health) == 0) {
 		json_decref(o);
 		return;

@@ -37,8 +37,11 @@ void		 publish_batch(struct publish *p, const struct batch *b);
 /*
  * A run message for run_id when it is new here or its status or health
  * changed.  With maybe_changed 0 (an ingest, which changes neither) a
- * run already published costs nothing: no query.
+ * run already published costs nothing: no query.  With
+ * PUBLISH_RUN_ALWAYS (its tags or note changed) the message goes out
+ * whatever its status and health.
  */
+#define PUBLISH_RUN_ALWAYS	2
 void		 publish_run(struct publish *p, struct store *st, int64_t run_id,
 		    int maybe_changed);
 /* An alert message for alert_id (it fired, changed or resolved). */

@@ -58,6 +58,10 @@ const char *const store_sql[SID_COUNT] = {
 	[SID_RUN_FINISH] =
 	    "UPDATE runs SET status = ?2, last_seen = ?3 WHERE key = ?1 "
 	    "RETURNING id",
+	/* NULL leaves a column as it is (store_annotate_run). */
+	[SID_RUN_ANNOTATE] =
+	    "UPDATE runs SET tags = coalesce(?2, tags), "
+	    "note = coalesce(?3, note) WHERE key = ?1 RETURNING id",
 	[SID_SERIES_GET] =
 	    "SELECT id, points, last_step, last_value, last_class, max_span "
 	    "FROM series WHERE run_id = ?1 AND kind = ?2 AND name = ?3",
@@ -518,6 +522,39 @@ store_finish_run(struct store *st, const char *run, const char *status,
 	}
 	if (rc != SQLITE_DONE) {
 		store_err(st, cause, "finish run");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	if (!found)
+		return 1;
+	*run_id = id;
+	return 0;
+}
+
+int
+store_annotate_run(struct store *st, const char *run, const char *tags,
+    const char *note, int64_t *run_id, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_RUN_ANNOTATE];
+	int64_t		 id = 0;
+	int		 rc, found = 0;
+
+	sqlite3_bind_text(s, 1, run, -1, SQLITE_STATIC);
+	if (tags != NULL)
+		sqlite3_bind_text(s, 2, tags, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	if (note != NULL)
+		sqlite3_bind_text(s, 3, note, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 3);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		found = 1;
+	}
+	if (rc != SQLITE_DONE) {
+		store_err(st, cause, "annotate run");
 		sqlite3_reset(s);
 		return -1;
 	}

@@ -12,9 +12,10 @@
  * (store_outbox.h).  A struct store belongs to the writer thread: every
  * function here must be called from the thread that opened it.
  *
- * A group commit is store_begin(), any number of store_apply() and
- * store_finish_run() calls (each atomic on its own through a savepoint),
- * then store_commit() or store_rollback().
+ * A group commit is store_begin(), any number of store_apply(),
+ * store_finish_run() and store_annotate_run() calls (each atomic on its
+ * own: a savepoint, or a single statement), then store_commit() or
+ * store_rollback().
  */
 #ifndef GW_STORE_H
 #define GW_STORE_H
@@ -104,6 +105,15 @@ int		 store_apply(struct store *st, const struct batch *b,
  */
 int		 store_finish_run(struct store *st, const char *run,
 		    const char *status, double now, int64_t *run_id,
+		    char **cause);
+/*
+ * Inside an open transaction, set run's tags (a compact JSON array) and
+ * note, each left as it is when NULL; neither is checked here (runmeta.c
+ * checks them).  Returns 0, 1 if there is no such run, -1 with *cause on
+ * error.  *run_id is set on success.
+ */
+int		 store_annotate_run(struct store *st, const char *run,
+		    const char *tags, const char *note, int64_t *run_id,
 		    char **cause);
 
 #endif

@@ -82,6 +82,20 @@ rowjson_parsed(sqlite3_stmt *st, int col)
 	return j != NULL ? j : json_null();
 }
 
+/* A run's tags column (schema 0005) as an array: [] when NULL. */
+static json_t *
+rowjson_tags(sqlite3_stmt *st, int col)
+{
+	json_t	*j;
+
+	j = rowjson_parsed(st, col);
+	if (!json_is_array(j)) {
+		json_decref(j);
+		j = json_array();
+	}
+	return j;
+}
+
 /* The run in st's row, all but its config and meta. */
 static json_t *
 rowjson_run_fields(sqlite3_stmt *st)
@@ -100,6 +114,9 @@ rowjson_run_fields(sqlite3_stmt *st)
 	json_object_set_new(o, "points", rowjson_int(st, 8));
 	json_object_set_new(o, "dropped", rowjson_int(st, 9));
 	json_object_set_new(o, "alerts_firing", rowjson_int(st, 12));
+	json_object_set_new(o, "tags", rowjson_tags(st, 13));
+	json_object_set_new(o, "note", sqlite3_column_type(st, 14) ==
+	    SQLITE_NULL ? json_string("") : rowjson_text(st, 14));
 	return o;
 }
 

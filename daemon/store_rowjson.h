@@ -23,8 +23,8 @@
 	"SELECT key, project, status, health, first_step, last_step,"	\
 	" started_at, last_seen, points, dropped, config, meta,"	\
 	" (SELECT count(*) FROM alerts"				\
-	"  WHERE alerts.run_id = runs.id AND state = 'firing')"	\
-	" FROM runs"
+	"  WHERE alerts.run_id = runs.id AND state = 'firing'),"	\
+	" tags, note FROM runs"
 #define STORE_ROWJSON_ALERT_SQL						\
 	"SELECT a.id, r.key, a.kind, a.severity, a.state, a.series,"	\
 	" a.onset_step, a.fire_step, a.resolve_step, a.fired_at,"	\

@@ -14,7 +14,10 @@
  * detection thread wakes the writer with a job of its own (wake_job).
  * The writer also owns the outbox's rows: alert changes add notices in
  * the transaction that writes them, and the notifier's delivery
- * outcomes are marked in the next one (notify.h).
+ * outcomes are marked in the next one (notify.h).  Besides batches, a
+ * job may set a run's status (finish, which detection hears of) or its
+ * tags and note (annotate, answered once committed: neither detection
+ * nor eviction has anything to do with it).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -106,6 +109,13 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 	if (job->kind == WRITER_JOB_INGEST) {
 		rc = store_apply(w->st, job->batch, job->received_at, run_id,
 		    &cause);
+	} else if (job->kind == WRITER_JOB_ANNOTATE) {
+		rc = store_annotate_run(w->st, job->run, job->tags, job->note,
+		    run_id, &cause);
+		if (rc == 1) {
+			writer_fail(job, "not_found", "no such run");
+			return;
+		}
 	} else {
 		rc = store_finish_run(w->st, job->run, job->finish_status,
 		    job->received_at, run_id, &cause);
@@ -149,8 +159,10 @@ writer_publish(struct writer *w, struct writer_job **jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
 			continue;
+		/* Only on a change; tags and a note are one. */
 		publish_run(w->pub, w->st, jobs[i]->run_id,
-		    jobs[i]->kind == WRITER_JOB_FINISH);	/* only on a change */
+		    jobs[i]->kind == WRITER_JOB_ANNOTATE ? PUBLISH_RUN_ALWAYS :
+		    jobs[i]->kind == WRITER_JOB_FINISH);
 		if (jobs[i]->kind == WRITER_JOB_INGEST)
 			publish_batch(w->pub, jobs[i]->batch);
 	}
@@ -237,7 +249,7 @@ writer_answer(struct writer *w, struct writer_job *job)
 		writer_fail(job, "internal", "run vanished after commit");
 		return;
 	}
-	if (job->kind == WRITER_JOB_FINISH) {
+	if (job->kind != WRITER_JOB_INGEST) {
 		job->status = 200;
 		job->body = writer_dump(run);
 		return;
@@ -416,7 +428,8 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 		if (jobs[i]->kind == WRITER_JOB_INGEST) {
 			jobs[i]->points = jobs[i]->batch->npoints;
 			points += jobs[i]->points;
-		} else if (w->watch != NULL)
+		} else if (jobs[i]->kind == WRITER_JOB_FINISH &&
+		    w->watch != NULL)
 			watch_finish(w->watch, w->st,
 			    jobs[i]->run_id, jobs[i]->received_at);
 	}
@@ -441,6 +454,12 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
 			continue;
+		/* Tags and a note are no news to detection or eviction. */
+		if (jobs[i]->kind == WRITER_JOB_ANNOTATE) {
+			writer_answer(w, jobs[i]);
+			writer_answers_add(&ans, jobs[i]);
+			continue;
+		}
 		restore = writer_seen(w, jobs[i], &last_step);
 		if (w->watch != NULL)
 			writer_defer(w, jobs[i], restore, last_step);

@@ -25,6 +25,7 @@ struct ws_stream;
 enum writer_job_kind {
 	WRITER_JOB_INGEST,	/* store batch */
 	WRITER_JOB_FINISH,	/* set run's status */
+	WRITER_JOB_ANNOTATE,	/* set run's tags and note (runmeta.h) */
 };
 
 /* Called on the writer's or its sync thread once the job is answered. */
@@ -34,8 +35,10 @@ typedef void	(*writer_done_cb)(struct writer_job *job, void *arg);
 struct writer_job {
 	enum writer_job_kind	 kind;
 	struct batch		*batch;		/* INGEST: freed by the writer */
-	const char		*run;		/* FINISH: borrowed until done */
+	const char		*run;		/* FINISH, ANNOTATE: borrowed until done */
 	const char		*finish_status;	/* FINISH: "finished" | "failed" */
+	const char		*tags;		/* ANNOTATE: JSON array or NULL; borrowed */
+	const char		*note;		/* ANNOTATE: or NULL; borrowed */
 	double			 received_at;	/* seconds since the epoch */
 	writer_done_cb		 done;
 	void			*done_arg;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The HTTP API (docs/API.md): GET helpers that send the token when there is
-// one and turn the wire's non-finite strings back into numbers.
+// The HTTP API (docs/API.md): GET and write helpers that send the token when
+// there is one and turn the wire's non-finite strings back into numbers.
 
 const TOKEN_KEY = 'gradwatch.token';
 
@@ -27,7 +27,20 @@ export async function api(path, params = {}, signal = undefined) {
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
   }
-  const r = await fetch(url, { headers: headers(), signal });
+  return answer(await fetch(url, { headers: headers(), signal }));
+}
+
+/** A write: method (PATCH, POST) of body as JSON to /api/v1/<path>; the answer as JSON. */
+export async function apiWrite(method, path, body) {
+  return answer(await fetch(`/api/v1/${path}`, {
+    method,
+    headers: { ...headers(), 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }));
+}
+
+/** r's JSON body, or an Error with the daemon's message and r.status (AuthError on a 401). */
+async function answer(r) {
   if (r.status === 401) throw new AuthError('this gradwatchd needs a token');
   let body = null;
   try {

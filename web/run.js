@@ -9,6 +9,7 @@
 
 import { api, download, num, seriesOf } from './api.js';
 import { alignSeries, LineChart } from './charts.js';
+import { ConfigTable } from './config_table.js';
 import { Heatmap } from './heatmap.js';
 import { ago, alertWhere, css, debounce, esc, fmt, fmtInt, median, throttle, when } from './util.js';
 
@@ -39,6 +40,7 @@ export class RunView {
     this.refetch = throttle(() => this.loadDetail(), 2500);
     this.loadSoon = debounce(() => this.loadDetail(), 120);
     this.markup();
+    this.config = new ConfigTable(this.el.querySelector('.run-page'), ctx, key);
     this.off = ctx.stream.on((m) => this.onMessage(m));
     ctx.stream.setSubscriptions([key]);
     this.clock = setInterval(() => this.renderFacts(), 1000);
@@ -585,6 +587,7 @@ export class RunView {
 
   destroy() {
     this.off();
+    this.config.destroy();
     clearInterval(this.clock);
     for (const f of [this.drawCharts, this.drawTable, this.refetch, this.loadSoon]) f.cancel();
     for (const c of Object.values(this.charts)) c.destroy();

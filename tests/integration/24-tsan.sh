@@ -20,6 +20,8 @@
 #   85-notify.py        alerts to a webhook, Slack and a real Alertmanager:
 #                       gw-detect, the outbox rows, gw-notify and curl
 #   82-stall.py         the detector's stall timer against ingest
+#   26-run-tags.py      tags and notes: the parser pool, the writer's
+#                       annotate job and gw-walsync, a restart
 #   10-daemon-cli.sh    start-up, SIGTERM and SIGINT shutdown in order
 # Left out: 62-connections.py (32 s under TSan) and 40-durability.sh (14 s,
 # mostly restarts), and the tests with no threads of interest (the ingest
@@ -28,7 +30,7 @@
 # GW_TSAN_TESTS="NN-x ..." picks this test's subset.
 . "$(dirname "$0")/../lib/lib.sh"
 TESTS=${GW_TSAN_TESTS:-60-overload.sh 30-query.sh 45-isolation.py 90-stream.py
-	92-stream-close.py 85-notify.py 82-stall.py 10-daemon-cli.sh}
+	92-stream-close.py 85-notify.py 82-stall.py 26-run-tags.py 10-daemon-cli.sh}
 
 case $GW_BUILD in
 *san-thread*) echo "1..0 # SKIP every test of this run is under ThreadSanitizer already"; exit 0 ;;

@@ -334,9 +334,23 @@ test_run_changes(void **state)
 	run = json_object_get(msgs[1].json, "run");
 	assert_string_equal(json_string_value(json_object_get(run, "status")),
 	    "finished");
-	/* An unknown run: nothing. */
-	publish_run(fx->p, fx->st, rid + 100, 1);
+	/* New tags: a message though status and health are the same. */
+	assert_int_equal(store_begin(fx->st, &cause), 0);
+	assert_int_equal(store_annotate_run(fx->st, "r1", "[\"a\"]", "n",
+	    &got, &cause), 0);
+	assert_int_equal(store_commit(fx->st, &cause), 0);
+	publish_run(fx->p, fx->st, rid, 1);
 	assert_int_equal(nmsgs, 2);
+	publish_run(fx->p, fx->st, rid, PUBLISH_RUN_ALWAYS);
+	assert_int_equal(nmsgs, 3);
+	run = json_object_get(msgs[2].json, "run");
+	assert_string_equal(json_string_value(json_array_get(
+	    json_object_get(run, "tags"), 0)), "a");
+	assert_string_equal(json_string_value(json_object_get(run, "note")),
+	    "n");
+	/* An unknown run: nothing. */
+	publish_run(fx->p, fx->st, rid + 100, PUBLISH_RUN_ALWAYS);
+	assert_int_equal(nmsgs, 3);
 	batch_free(b);
 }
 

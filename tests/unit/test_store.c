@@ -1290,6 +1290,57 @@ test_finish_run(void **state)
 	store_close(st);
 }
 
+/* Tags and a note: each set alone leaves the other; ingest keeps both. */
+static void
+test_annotate_run(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	char		*cause = NULL;
+	int64_t		 rid, aid = -1;
+
+	(void)state;
+	rid = apply1(st, batch_new("r"), 1.0);
+	assert_true(rid > 0);
+	assert_int_equal(query_int(db, "SELECT tags IS NULL AND note IS NULL "
+	    "FROM runs"), 1);
+	assert_int_equal(store_begin(st, &cause), 0);
+	assert_int_equal(store_annotate_run(st, "r", "[\"a\",\"b\"]", "hi",
+	    &aid, &cause), 0);
+	assert_int_equal(aid, rid);
+	assert_int_equal(store_annotate_run(st, "nope", "[]", NULL, &aid,
+	    &cause), 1);
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_int_equal(query_int(db, "SELECT tags = '[\"a\",\"b\"]' AND "
+	    "note = 'hi' FROM runs"), 1);
+
+	assert_int_equal(store_begin(st, &cause), 0);
+	assert_int_equal(store_annotate_run(st, "r", NULL, "there", &aid,
+	    &cause), 0);
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_int_equal(query_int(db, "SELECT tags = '[\"a\",\"b\"]' AND "
+	    "note = 'there' FROM runs"), 1);
+	assert_int_equal(store_begin(st, &cause), 0);
+	assert_int_equal(store_annotate_run(st, "r", "[]", NULL, &aid,
+	    &cause), 0);
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_int_equal(query_int(db, "SELECT tags = '[]' AND "
+	    "note = 'there' FROM runs"), 1);
+
+	/* Ingest and finish leave them alone; last_seen is not touched. */
+	assert_int_equal(apply1(st, batch_new("r"), 9.0), rid);
+	assert_int_equal(store_begin(st, &cause), 0);
+	assert_int_equal(store_finish_run(st, "r", "finished", 10.0, &aid,
+	    &cause), 0);
+	assert_int_equal(store_annotate_run(st, "r", "[\"c\"]", NULL, &aid,
+	    &cause), 0);
+	assert_int_equal(store_commit(st, &cause), 0);
+	assert_int_equal(query_int(db, "SELECT tags = '[\"c\"]' AND "
+	    "note = 'there' AND last_seen = 10 FROM runs"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM runs"), 1);
+	store_close(st);
+}
+
 static void
 test_run_counters(void **state)
 {
@@ -1640,6 +1691,7 @@ main(void)
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_seal_round),
 		cmocka_unit_test(test_finish_run),
+		cmocka_unit_test(test_annotate_run),
 		cmocka_unit_test(test_run_counters),
 		cmocka_unit_test(test_layer_meta),
 		cmocka_unit_test_setup_teardown(test_random, tmpdb_setup,
