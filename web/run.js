@@ -13,6 +13,8 @@ import { api, download, num, seriesOf } from './api.js';
 import { bannerHtml } from './banner.js';
 import { alignSeries, LineChart } from './charts.js';
 import { Heatmap } from './heatmap.js';
+import { clipEvents } from './clip.js';
+import { layersOf, layerTrends } from './layers.js';
 import { ChartGroups } from './rungroups.js';
 import { smoothText } from './smooth.js';
 import { loadXMode, saveXMode, TimeMap, xAxis, XMODES } from './xaxis.js';
@@ -275,33 +277,10 @@ export class RunView {
   applySeries(run) {
     this.series = run.series;
     this.kinds = new Set(run.series.map((s) => s.kind)); // scalar series are named by kind
-    const old = new Map(this.layers);
-    this.layers.clear();
-    let order = 0;
-    const layer = (name) => {
-      let l = this.layers.get(name);
-      if (!l) {
-        l = { name, order: order++, latest: null, step: null, depth: null, numel: null, trend: old.get(name)?.trend ?? null };
-        this.layers.set(name, l);
-      }
-      return l;
-    };
-    for (const s of run.series) {
-      if (s.kind !== 'layer_grad') continue;
-      Object.assign(layer(s.name), { latest: num(s.last_value), step: s.last_step,
-        depth: s.depth ?? null, numel: s.numel ?? null });
-    }
-    const upd = new Map();
-    for (const s of run.series) {
-      if (s.kind === 'layer_weight') layer(s.name).weight = num(s.last_value);
-      if (s.kind === 'layer_update') upd.set(s.name, num(s.last_value));
-    }
-    for (const [name, u] of upd) {
-      const l = layer(name);
-      l.uratio = u !== null && l.weight !== undefined && l.weight !== null ? u / l.weight : null;
-    }
-    this.hasW = run.series.some((s) => s.kind === 'layer_weight');
-    this.hasU = upd.size > 0;
+    const t = layersOf(run.series, this.layers);
+    this.layers = t.layers;
+    this.hasW = t.hasW;
+    this.hasU = t.hasU;
     this.groups.setSeries(run.series, this.pick, { smoothing: this.smoothing, x: this.xaxis || xAxis('step') });
   }
 
@@ -525,30 +504,8 @@ export class RunView {
     };
   }
 
-  /** Steps whose pre-clip norm exceeded the max norm, and a rolling rate. */
   clipEvents() {
-    const pre = this.pts.clip_pre_norm || { steps: [], values: [] };
-    const mx = this.pts.clip_max_norm || { steps: [], values: [] };
-    const steps = [];
-    const flags = [];
-    let j = 0;
-    let cur = null;
-    for (let i = 0; i < pre.steps.length; i++) {
-      while (j < mx.steps.length && mx.steps[j] <= pre.steps[i]) cur = mx.values[j++];
-      const p = pre.values[i];
-      const clipped = cur !== null && Number.isFinite(cur) && p !== null && p > cur;
-      flags.push(clipped ? 1 : 0);
-      if (clipped) steps.push(pre.steps[i]);
-    }
-    const win = Math.max(5, Math.min(100, Math.round(flags.length / 40)));
-    const rate = [];
-    let sum = 0;
-    for (let i = 0; i < flags.length; i++) {
-      sum += flags[i];
-      if (i >= win) sum -= flags[i - win];
-      rate.push((100 * sum) / Math.min(i + 1, win));
-    }
-    return { steps, rate, xs: pre.steps, total: flags.length };
+    return clipEvents(this.pts.clip_pre_norm || { steps: [], values: [] }, this.pts.clip_max_norm || { steps: [], values: [] });
   }
 
   renderCharts() {
@@ -616,20 +573,7 @@ export class RunView {
   }
 
   computeTrends() {
-    const hm = this.hm;
-    hm.layers.forEach((name, r) => {
-      const l = this.layers.get(name);
-      if (!l) return;
-      const row = hm.values[r].map(num).filter((v) => v !== null && Number.isFinite(v) && v > 0);
-      if (row.length < 6) {
-        l.trend = null;
-        return;
-      }
-      const third = Math.floor(row.length / 3);
-      const recent = median(row.slice(row.length - third));
-      const before = median(row.slice(row.length - 2 * third, row.length - third));
-      l.trend = before > 0 ? recent / before : null;
-    });
+    layerTrends(this.hm, this.layers);
   }
 
   renderTable() {
