@@ -135,6 +135,10 @@ export class LineChart {
         draw: [(u) => this.drawMarkers(u)],
       },
     }, this.data.length === this.cols.length + 1 ? this.data : [[], ...this.cols.map(() => [])], this.el);
+    // A raw line behind a smoothed one has no legend row of its own: the
+    // smoothed line's row gives both values.
+    const rows = this.u.root.querySelectorAll('.u-legend .u-series');
+    this.cols.forEach((c, i) => rows[i + 1]?.classList.toggle('raw', c.kind === 'raw'));
     this.u.over.addEventListener('dblclick', () => o.onReset && o.onReset());
     this.u.over.addEventListener('wheel', (e) => this.onWheel(e), { passive: false });
     this.u.over.addEventListener('click', (e) => this.onClick(e));
@@ -166,6 +170,7 @@ export class LineChart {
     const c = this.cols[si - 1];
     const r = c ? this.raw[c.src + 1]?.[di] : undefined;
     if (c && c.kind !== 'smooth' && r !== undefined && r !== null) return fmt(r);
+    if (c && c.kind === 'smooth' && r !== undefined && r !== null) return `${v === null ? '–' : fmt(v)} (raw ${fmt(r)})`;
     return v === null ? '–' : fmt(v);
   }
 

@@ -46,7 +46,7 @@ async function attr(page, sel, name) {
 async function main() {
   await d.start();
   const rand = rng(7);
-  const steps = trainingSteps(LAYERS, 0, 300, rand, { spikeAt: 200 });
+  const steps = trainingSteps(LAYERS, 0, 300, rand, { spikeAt: 200, extras: true });
   for (let i = 0; i < steps.length; i += 100) {
     await d.post({ run: RUN, meta: meta(3e-4), steps: steps.slice(i, i + 100) });
   }
@@ -171,7 +171,14 @@ async function main() {
   await page.click('.rangebar .reset');
   t.ok(await until(async () => /live/.test(await page.textContent('.range-text')), 2000), 'back to the whole run');
 
-  // Screenshot for the README (light).
+  // Screenshot for the README (light), smoothed as people look at it.
+  await page.evaluate(() => {
+    const s = document.querySelector('.smooth');
+    s.value = '0.6';
+    s.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  t.ok(await until(() => page.evaluate(() => document.querySelectorAll('[data-group=metrics] .chart-card').length === 3), 3000),
+    'the run\'s metrics have charts');
   await page.mouse.move(0, 0);
   await sleep(300);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });
