@@ -216,9 +216,11 @@ export class RunView {
 
   setXMode(m) {
     this.xmode = m;
+    if (m === 'step') this.tmap = new TimeMap([], []); // fetched again for a time axis
     saveXMode(m);
     this.writeHash();
     this.applyX();
+    if (m !== 'step' && this.tmap.empty) this.loadDetail(); // the times come with the points
   }
 
   /** Give the charts the x-axis of the mode, once the run's times are known. */
@@ -307,7 +309,7 @@ export class RunView {
     const max = Math.max(400, Math.min(4000, Math.round(width * 1.5)));
     const names = SCALARS.filter((n) => this.kinds.has(n));
     if (this.pick) names.push(`layer_grad:${this.pick}`);
-    if (this.kinds.has('time')) names.push('time');
+    if (this.kinds.has('time') && this.xmode !== 'step') names.push('time'); // only for a time axis
     names.push(...this.groups.names());
     const nl = Math.max(1, this.layers.size);
     const buckets = Math.max(50, Math.min(Math.round(width - 180), Math.floor(400000 / nl)));
