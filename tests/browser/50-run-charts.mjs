@@ -8,7 +8,8 @@
 // slider smooths the drawn line (the raw one stays faint behind); the
 // x-axis shows wall and relative time and the choice survives a reload;
 // the Clipping chart of a run that never clips says so, with no ticks;
-// the banner shows a grouped alert once, with its tensors.
+// the banner shows a grouped alert once, with its tensors; a metric sent
+// later gets its chart without a reload.
 
 import { browser, Daemon, rng, sleep, Tap, until } from './lib.mjs';
 
@@ -173,7 +174,7 @@ async function main() {
   t.ok(clip.x === '' && clip.y === '' && clip.plot === 'hidden', 'and draws no ticks', JSON.stringify(clip));
 
   // ---- a grouped alert, once in the banner ----
-  await d.post({ run: RUN, steps: [{ step: N, loss: 0.4, grad_norm: 1,
+  await d.post({ run: RUN, steps: [{ step: N, loss: 0.4, grad_norm: 1, metrics: { late_metric: 1 },
     layers: { 'embed.weight': 'NaN', 'block.0.weight': 'NaN', 'head.weight': 'Infinity', 'block.1.weight': 0.1 } }] });
   await d.post({ run: RUN, steps: [{ step: N + 1, loss: 0.4, grad_norm: 1,
     layers: { 'embed.weight': 'NaN', 'block.1.weight': 'NaN', 'head.weight': 0.1, 'block.0.weight': 0.1 } }] });
@@ -188,6 +189,10 @@ async function main() {
     'listing its tensors', banner);
   const kinds = await page.evaluate(() => [...document.querySelectorAll('.banner [data-kind]')].map((e) => e.dataset.kind));
   t.is(new Set(kinds).size, kinds.length, 'no kind twice in the banner', kinds.join(','));
+
+  // A metric first sent while the page is open gets its chart (the series list is read again).
+  t.ok(await until(() => page.evaluate(() => [...document.querySelectorAll('[data-group=metrics] h2')]
+    .some((h) => h.textContent === 'late_metric')), 15000), 'a metric that appears later gets a chart');
 
   t.ok(b.errors.length === 0, 'no errors in the browser console', ...b.errors);
 }
