@@ -1,20 +1,29 @@
 // SPDX-License-Identifier: MIT
 // The run page: loss, global gradient norm (log), learning rate and
-// clipping charts with alert and non-finite markers; the layers-by-steps
-// heatmap; the layer table; the alert timeline.  Everything shown comes
+// clipping charts with alert and non-finite markers, then a chart for each
+// other scalar the run sends (rungroups.js); smoothing and the x-axis (step,
+// wall or relative time) for all of them; the layers-by-steps heatmap; the
+// layer table; the alert banner (banner.js) and timeline.  Everything shown comes
 // downsampled from GET /points and /heatmap for the range in view; zooming
 // or panning refetches that range.  While the whole run is in view the
 // stream's steps are appended at once and the detail is refetched every
 // few seconds; alerts and status changes show as they arrive.
 
 import { api, download, num, seriesOf } from './api.js';
+import { bannerHtml } from './banner.js';
 import { alignSeries, LineChart } from './charts.js';
 import { ConfigTable } from './config_table.js';
 import { Heatmap } from './heatmap.js';
+import { clipEvents } from './clip.js';
+import { layersOf, layerTrends } from './layers.js';
+import { ChartGroups } from './rungroups.js';
+import { smoothText } from './smooth.js';
+import { loadXMode, saveXMode, TimeMap, xAxis, XMODES } from './xaxis.js';
 import { ago, alertWhere, css, debounce, esc, fmt, fmtInt, median, throttle, when } from './util.js';
 
 const SCALARS = ['loss', 'grad_norm', 'lr', 'clip_pre_norm', 'clip_max_norm'];
 const TABLE_ROWS = 200; // rows shown before "show all"
+const SMOOTH_KEY = 'gradwatch.smooth';
 
 export class RunView {
   constructor(el, ctx, key, params) {
@@ -33,12 +42,18 @@ export class RunView {
     const from = params.get('from');
     const to = params.get('to');
     this.range = from !== null && to !== null ? [Number(from), Number(to)] : null;
+    this.xmode = loadXMode(params);
+    this.smoothing = Math.min(0.99, Math.max(0, Number(localStorage.getItem(SMOOTH_KEY)) || 0));
+    this.tmap = new TimeMap([], []);
+    this.t0 = null; // the run's first wall time, for the relative axis
+    this.series = [];
     this.seq = 0;
     this.dirty = false;
     this.drawCharts = throttle(() => this.renderCharts(), 200);
     this.drawTable = throttle(() => this.renderTable(), 1000);
     this.refetch = throttle(() => this.loadDetail(), 2500);
     this.loadSoon = debounce(() => this.loadDetail(), 120);
+    this.seriesSoon = throttle(() => this.reloadSeries(), 10000);
     this.markup();
     this.config = new ConfigTable(this.el.querySelector('.run-page'), ctx, key);
     this.off = ctx.stream.on((m) => this.onMessage(m));
@@ -63,7 +78,12 @@ export class RunView {
         <div class="rangebar">
           <span class="range-text"></span>
           <span class="spacer"></span>
-          <span class="hint">drag to zoom · ctrl+wheel zooms · shift+wheel pans · double-click: whole run</span>
+          <label class="viewctl" title="Exponential moving average; the raw line stays faint behind">Smoothing
+            <input type="range" class="smooth" min="0" max="0.99" step="0.01" value="${this.smoothing}" aria-label="Smoothing">
+            <span class="smooth-val">${smoothText(this.smoothing)}</span></label>
+          <label class="viewctl">x-axis <select class="xmode" aria-label="x-axis">${Object.entries(XMODES).map(([k, v]) =>
+    `<option value="${k}"${k === this.xmode ? ' selected' : ''}>${v}</option>`).join('')}</select></label>
+          <span class="hint" title="drag to zoom · ctrl+wheel zooms · shift+wheel pans · double-click: whole run">drag to zoom · double-click: whole run</span>
           <button class="btn sm pan-left" title="Pan left">◀</button>
           <button class="btn sm zoom-out" title="Zoom out">−</button>
           <button class="btn sm pan-right" title="Pan right">▶</button>
@@ -87,6 +107,7 @@ export class RunView {
               <span class="dim clip-summary"></span></div>
             <div class="chart"></div></div>
         </div>
+        <div class="groups"></div>
         <div class="card heat-card">
           <div class="card-head"><h2>Gradient norm per layer</h2>
             <span class="dim hm-note"></span></div>
@@ -100,6 +121,8 @@ export class RunView {
               <thead><tr>
                 <th data-sort="order" class="num">#</th><th data-sort="name">Layer</th>
                 <th data-sort="latest" class="num">Latest norm</th>
+                <th data-sort="weight" class="num col-w" title="Latest weight norm">Weight</th>
+                <th data-sort="uratio" class="num col-u" title="Latest update norm over the weight norm">Update / weight</th>
                 <th data-sort="ratio" class="num" title="Latest norm over the median layer's">× median</th>
                 <th data-sort="trend" class="num" title="Recent norm over the norm before it">Trend</th>
               </tr></thead><tbody></tbody></table></div>
@@ -116,15 +139,20 @@ export class RunView {
     const sync = `gw-run-${Math.random()}`;
     const zoom = { sync, onZoom: (a, b) => this.zoom(a, b), onReset: () => this.zoom(null) };
     const chart = (name, opts) => new LineChart(q(`[data-chart=${name}] .chart`), { ...zoom, ...opts });
+    this.zoomOpts = zoom;
     this.charts = {
-      loss: chart('loss', { series: [{ label: 'loss', color: css('--s1') }],
-        markers: () => this.markers('loss') }),
+      loss: chart('loss', { series: [{ label: 'loss', color: css('--s1') }], smooth: true, outliers: true,
+        empty: 'No loss reported in this range', markers: () => this.markers('loss') }),
       grad: this.gradChart(q, zoom),
       lr: chart('lr', { series: [{ label: 'lr', color: css('--s3') }], log: true, height: 150,
-        markers: () => this.markers(null) }),
+        empty: 'No learning rate reported', markers: () => this.markers(null) }),
       clip: chart('clip', { series: [{ label: 'clipped %', color: css('--clip') }], height: 150,
-        markers: () => this.markers(null) }),
+        empty: 'No clipping reported', markers: () => this.markers(null) }),
     };
+    this.groups = new ChartGroups(q('.groups'), zoom, () => [...this.alerts.values()]);
+    for (const c of Object.values(this.charts)) c.setSmoothing(this.smoothing);
+    q('.smooth').addEventListener('input', (e) => this.setSmoothing(Number(e.target.value)));
+    q('.xmode').addEventListener('change', (e) => this.setXMode(e.target.value));
     this.heat = new Heatmap(q('.hm'), {
       onZoom: (a, b) => this.zoom(a, b),
       onReset: () => this.zoom(null),
@@ -164,12 +192,61 @@ export class RunView {
   gradChart(q, zoom) {
     const series = [
       { label: 'grad norm', color: css('--s2') },
-      { label: 'clip max', color: css('--clip'), dash: [5, 4], width: 1 },
+      { label: 'clip max', color: css('--clip'), dash: [5, 4], width: 1, smooth: false },
     ];
     if (this.pick) series.push({ label: this.pick, color: css('--s4'), width: 1.2 });
-    return new LineChart(q('[data-chart=grad] .chart'), {
-      ...zoom, series, log: true, markers: () => this.markers('grad_norm'),
+    const c = new LineChart(q('[data-chart=grad] .chart'), {
+      ...zoom, series, log: true, smooth: true, outliers: true, empty: 'No gradient norm reported in this range',
+      markers: () => this.markers('grad_norm'),
     });
+    c.setSmoothing(this.smoothing);
+    if (this.xaxis && this.xaxis.mode !== 'step') c.setX(this.xaxis);
+    return c;
+  }
+
+  /** Every line chart on the page. */
+  allCharts() {
+    return [...Object.values(this.charts), ...this.groups.list()];
+  }
+
+  setSmoothing(w) {
+    this.smoothing = w;
+    localStorage.setItem(SMOOTH_KEY, String(w));
+    this.el.querySelector('.smooth-val').textContent = smoothText(w);
+    for (const c of this.allCharts()) c.setSmoothing(w);
+  }
+
+  setXMode(m) {
+    this.xmode = m;
+    if (m === 'step') this.tmap = new TimeMap([], []); // fetched again for a time axis
+    saveXMode(m);
+    this.writeHash();
+    this.applyX();
+    if (m !== 'step' && this.tmap.empty) this.loadDetail(); // the times come with the points
+  }
+
+  /** Give the charts the x-axis of the mode, once the run's times are known. */
+  applyX() {
+    const xa = xAxis(this.xmode, this.tmap, this.t0 ?? 0);
+    const note = this.el.querySelector('.xmode');
+    note.title = this.xmode !== 'step' && xa.mode === 'step' ? 'this run sends no wall times: by step' : '';
+    if (this.xaxis && this.xaxis.mode === xa.mode && xa.mode === 'step') return;
+    this.xaxis = xa;
+    for (const c of this.allCharts()) {
+      c.setX(xa);
+      c.setRange(...(this.range || [null, null]));
+    }
+  }
+
+  writeHash() {
+    const p = new URLSearchParams();
+    if (this.range) {
+      p.set('from', this.range[0]);
+      p.set('to', this.range[1]);
+    }
+    if (this.xmode !== 'step') p.set('x', this.xmode);
+    const qs = p.toString();
+    history.replaceState(null, '', `#/run/${encodeURIComponent(this.key)}${qs ? `?${qs}` : ''}`);
   }
 
   // ---- data ---------------------------------------------------------------
@@ -181,13 +258,11 @@ export class RunView {
         api('alerts', { run: this.key }),
       ]);
       this.setRun(run);
-      this.kinds = new Set(run.series.map((s) => s.kind)); // scalar series are named by kind
-      this.layers.clear();
-      let order = 0;
-      for (const s of run.series) {
-        if (s.kind !== 'layer_grad') continue;
-        this.layers.set(s.name, { name: s.name, order: order++, latest: num(s.last_value),
-          step: s.last_step, depth: s.depth ?? null, numel: s.numel ?? null, trend: null });
+      this.applySeries(run);
+      if (this.kinds.has('time') && this.t0 === null) {
+        const t = await api(`runs/${encodeURIComponent(this.key)}/points`, { series: 'time', max: 2 });
+        const v = seriesOf(t, 'time').values.filter(Number.isFinite);
+        if (v.length) this.t0 = Math.min(...v);
       }
       this.alerts.clear();
       for (const a of alerts.alerts) this.alerts.set(a.id, a);
@@ -202,6 +277,32 @@ export class RunView {
     }
   }
 
+  /** Take the run's series list: the scalar kinds, the layers and their columns, the chart groups. */
+  applySeries(run) {
+    this.series = run.series;
+    this.kinds = new Set(run.series.map((s) => s.kind)); // scalar series are named by kind
+    const t = layersOf(run.series, this.layers);
+    this.layers = t.layers;
+    this.hasW = t.hasW;
+    this.hasU = t.hasU;
+    this.groups.setSeries(run.series, this.pick, { smoothing: this.smoothing, x: this.xaxis || xAxis('step') });
+  }
+
+  /** The series list again (a metric may appear later): at most every 10 s while steps come. */
+  async reloadSeries() {
+    if (!this.run) return;
+    try {
+      const run = await api(`runs/${encodeURIComponent(this.key)}`);
+      const sig = this.groups.sig;
+      const kinds = [...this.kinds].join();
+      this.applySeries(run);
+      this.renderTable();
+      if (sig !== this.groups.sig || kinds !== [...this.kinds].join()) this.loadDetail();
+    } catch (e) {
+      this.ctx.fail(e);
+    }
+  }
+
   async loadDetail() {
     if (!this.run) return;
     const seq = ++this.seq;
@@ -210,6 +311,8 @@ export class RunView {
     const max = Math.max(400, Math.min(4000, Math.round(width * 1.5)));
     const names = SCALARS.filter((n) => this.kinds.has(n));
     if (this.pick) names.push(`layer_grad:${this.pick}`);
+    if (this.kinds.has('time') && this.xmode !== 'step') names.push('time'); // only for a time axis
+    names.push(...this.groups.names());
     const nl = Math.max(1, this.layers.size);
     const buckets = Math.max(50, Math.min(Math.round(width - 180), Math.floor(400000 / nl)));
     const k = encodeURIComponent(this.key);
@@ -223,6 +326,17 @@ export class RunView {
       for (const n of SCALARS) this.pts[n] = seriesOf(pts, n);
       this.pts.pick = this.pick ? seriesOf(pts, `layer_grad:${this.pick}`) : null;
       this.downsampled = Object.values(pts.series).some((s) => s.downsampled);
+      const time = seriesOf(pts, 'time');
+      if (time.steps.length) {
+        const was = this.tmap.empty;
+        this.tmap = new TimeMap(time.steps, time.values);
+        if (this.xmode !== 'step') {
+          if (was || !this.xaxis || this.xaxis.mode === 'step') this.applyX();
+          else this.xaxis = xAxis(this.xmode, this.tmap, this.t0 ?? 0);
+          for (const c of this.allCharts()) c.x = this.xaxis;
+        }
+      }
+      this.groups.render(pts);
       this.hm = hm;
       if (hm) {
         this.heat.setData(hm);
@@ -304,6 +418,7 @@ export class RunView {
     }
     this.drawCharts();
     this.refetch();
+    this.seriesSoon();
   }
 
   // ---- range --------------------------------------------------------------
@@ -327,9 +442,8 @@ export class RunView {
       }
       this.range = from <= lo && to >= hi ? null : [from, to];
     }
-    const h = `#/run/${encodeURIComponent(this.key)}${this.range ? `?from=${this.range[0]}&to=${this.range[1]}` : ''}`;
-    history.replaceState(null, '', h);
-    for (const c of Object.values(this.charts)) c.setRange(...(this.range || [null, null]));
+    this.writeHash();
+    for (const c of this.allCharts()) c.setRange(...(this.range || [null, null]));
     this.renderRange();
     this.loadSoon();
   }
@@ -371,6 +485,7 @@ export class RunView {
     this.charts.grad.setRange(...(this.range || [null, null]));
     this.el.querySelector('.pick-note').textContent = name ? `with ${name} (click it again to remove)` : '';
     this.heat.setHighlight(name);
+    this.groups.setSeries(this.series, name, { smoothing: this.smoothing, x: this.xaxis || xAxis('step') });
     this.renderTable();
     this.loadDetail();
   }
@@ -393,30 +508,8 @@ export class RunView {
     };
   }
 
-  /** Steps whose pre-clip norm exceeded the max norm, and a rolling rate. */
   clipEvents() {
-    const pre = this.pts.clip_pre_norm || { steps: [], values: [] };
-    const mx = this.pts.clip_max_norm || { steps: [], values: [] };
-    const steps = [];
-    const flags = [];
-    let j = 0;
-    let cur = null;
-    for (let i = 0; i < pre.steps.length; i++) {
-      while (j < mx.steps.length && mx.steps[j] <= pre.steps[i]) cur = mx.values[j++];
-      const p = pre.values[i];
-      const clipped = cur !== null && Number.isFinite(cur) && p !== null && p > cur;
-      flags.push(clipped ? 1 : 0);
-      if (clipped) steps.push(pre.steps[i]);
-    }
-    const win = Math.max(5, Math.min(100, Math.round(flags.length / 40)));
-    const rate = [];
-    let sum = 0;
-    for (let i = 0; i < flags.length; i++) {
-      sum += flags[i];
-      if (i >= win) sum -= flags[i - win];
-      rate.push((100 * sum) / Math.min(i + 1, win));
-    }
-    return { steps, rate, xs: pre.steps, total: flags.length };
+    return clipEvents(this.pts.clip_pre_norm || { steps: [], values: [] }, this.pts.clip_max_norm || { steps: [], values: [] });
   }
 
   renderCharts() {
@@ -446,7 +539,8 @@ export class RunView {
       const has = n === 'lr' ? (p.lr?.steps.length ?? 0) > 0 : clip.total > 0;
       this.el.querySelector(`[data-chart=${n}]`).classList.toggle('muted', !has);
     }
-    for (const c of Object.values(this.charts)) c.setRange(...(this.range || [null, null]));
+    for (const c of this.groups.list()) c.redraw();
+    for (const c of this.allCharts()) c.setRange(...(this.range || [null, null]));
   }
 
   renderFacts() {
@@ -483,20 +577,7 @@ export class RunView {
   }
 
   computeTrends() {
-    const hm = this.hm;
-    hm.layers.forEach((name, r) => {
-      const l = this.layers.get(name);
-      if (!l) return;
-      const row = hm.values[r].map(num).filter((v) => v !== null && Number.isFinite(v) && v > 0);
-      if (row.length < 6) {
-        l.trend = null;
-        return;
-      }
-      const third = Math.floor(row.length / 3);
-      const recent = median(row.slice(row.length - third));
-      const before = median(row.slice(row.length - 2 * third, row.length - third));
-      l.trend = before > 0 ? recent / before : null;
-    });
+    layerTrends(this.hm, this.layers);
   }
 
   renderTable() {
@@ -518,7 +599,10 @@ export class RunView {
       return (x < y ? -1 : x > y ? 1 : 0) * dir;
     });
     const shown = this.showAll ? rows : rows.slice(0, TABLE_ROWS);
-    const tbody = this.el.querySelector('.layers-table tbody');
+    const table = this.el.querySelector('.layers-table');
+    table.classList.toggle('has-w', !!this.hasW);
+    table.classList.toggle('has-u', !!this.hasU);
+    const tbody = table.querySelector('tbody');
     tbody.innerHTML = shown.map((l) => {
       const nf = l.latest !== null && !Number.isFinite(l.latest);
       const ratio = l.ratio === null ? '–' : fmt(l.ratio);
@@ -533,6 +617,8 @@ export class RunView {
         <td class="num dim">${l.order + 1}</td>
         <td class="mono name" title="${esc(l.name)}${l.numel ? ` · ${fmtInt(l.numel)} parameters` : ''}">${esc(l.name)}</td>
         <td class="num">${fmt(l.latest)}</td>
+        <td class="num col-w">${fmt(l.weight ?? null)}</td>
+        <td class="num col-u">${fmt(l.uratio ?? null)}</td>
         <td class="num ${far ? 'warn-text' : ''}">${ratio}</td>
         <td class="num">${trend}</td></tr>`;
     }).join('');
@@ -578,19 +664,16 @@ export class RunView {
     const worst = firing.some((a) => a.severity === 'critical') ? 'critical' : 'warning';
     banner.className = `banner sev-${worst}`;
     banner.hidden = firing.length === 0;
-    banner.innerHTML = firing.slice(0, 4).map((a) => {
-      const where = alertWhere(a);
-      return `<span><b>${esc(a.kind)}</b>${where ? ` on ${where}` : ''}: ${esc(a.message)}</span>`;
-    }).join('') +
-      (firing.length > 4 ? `<span>and ${firing.length - 4} more</span>` : '');
+    banner.innerHTML = bannerHtml(firing);
   }
 
   destroy() {
     this.off();
     this.config.destroy();
     clearInterval(this.clock);
-    for (const f of [this.drawCharts, this.drawTable, this.refetch, this.loadSoon]) f.cancel();
+    for (const f of [this.drawCharts, this.drawTable, this.refetch, this.loadSoon, this.seriesSoon]) f.cancel();
     for (const c of Object.values(this.charts)) c.destroy();
+    this.groups.destroy();
     this.heat.destroy();
     this.seq++;
   }

@@ -46,7 +46,7 @@ async function attr(page, sel, name) {
 async function main() {
   await d.start();
   const rand = rng(7);
-  const steps = trainingSteps(LAYERS, 0, 300, rand, { spikeAt: 200 });
+  const steps = trainingSteps(LAYERS, 0, 300, rand, { spikeAt: 200, extras: true });
   for (let i = 0; i < steps.length; i += 100) {
     await d.post({ run: RUN, meta: meta(3e-4), steps: steps.slice(i, i + 100) });
   }
@@ -144,8 +144,10 @@ async function main() {
     `alerts in the API: ${JSON.stringify(api.body)}`);
   t.ok(await page.evaluate(() => !document.querySelector('.banner').hidden &&
     /nonfinite/.test(document.querySelector('.banner').textContent)), 'the firing alert is in the banner');
-  t.ok(await page.evaluate(() => /on \S+ and 1 more tensor\b/.test(document.querySelector('.banner').textContent)),
-    'an alert on several tensors is shown once, with their count',
+  t.ok(await page.evaluate(() => {
+    const e = document.querySelectorAll('.banner [data-kind=nonfinite]');
+    return e.length === 1 && e[0].textContent.includes('head.weight') && e[0].textContent.includes('blocks.5.mlp.fc2.weight');
+  }), 'an alert on several tensors is shown once, with its tensors',
     await page.evaluate(() => document.querySelector('.banner').textContent));
   t.ok(await until(() => page.evaluate(() =>
     document.querySelector('.layers-table tr[data-layer="head.weight"]')?.classList.contains('nonfinite')), 2000),
@@ -169,7 +171,14 @@ async function main() {
   await page.click('.rangebar .reset');
   t.ok(await until(async () => /live/.test(await page.textContent('.range-text')), 2000), 'back to the whole run');
 
-  // Screenshot for the README (light).
+  // Screenshot for the README (light), smoothed as people look at it.
+  await page.evaluate(() => {
+    const s = document.querySelector('.smooth');
+    s.value = '0.6';
+    s.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  t.ok(await until(() => page.evaluate(() => document.querySelectorAll('[data-group=metrics] .chart-card').length === 3), 3000),
+    'the run\'s metrics have charts');
   await page.mouse.move(0, 0);
   await sleep(300);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });

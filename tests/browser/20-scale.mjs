@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: MIT
 // The dashboard stays responsive on a big run: a loss and a gradient norm
-// over 1,000,000 steps and 1,000 layers (every 1,000th step).  The run page
+// over 1,000,000 steps and 1,000 layers (every 1,000th step), with a metric
+// (every 10th step), a loss scale, and weight and update norms of every
+// layer (every 10,000th step) for the run page's other charts.  The run page
 // must load in seconds with a heatmap row per layer, keep its DOM small
 // (charts and the heatmap draw on canvases from downsampled answers, the
 // layer table shows 200 rows until asked), zoom by fetching, take a live
@@ -30,8 +32,11 @@ async function main() {
   for (let s0 = 0; s0 < STEPS; s0 += 50000) {
     const steps = [];
     for (let s = s0; s < s0 + 50000; s++) {
-      steps.push({ step: s, loss: 2.5 * Math.exp(-s / 200000) + 0.3 + 0.05 * Math.sin(s / 977),
-        grad_norm: 1 + 0.5 * Math.sin(s / 3001) + (s > 700000 && s < 702000 ? 20 : 0) });
+      const st = { step: s, loss: 2.5 * Math.exp(-s / 200000) + 0.3 + 0.05 * Math.sin(s / 977),
+        grad_norm: 1 + 0.5 * Math.sin(s / 3001) + (s > 700000 && s < 702000 ? 20 : 0) };
+      if (s % 10 === 0) st.metrics = { accuracy: 0.9 - 0.8 * Math.exp(-s / 150000) + 0.01 * Math.sin(s / 513) };
+      if (s % 1000 === 0) st.loss_scale = 2 ** (16 - Math.floor(s / 250000));
+      steps.push(st);
     }
     await d.post({ run: RUN, steps, ...(s0 === 0 ? { meta: { project: 'scale' } } : {}) });
   }
@@ -39,11 +44,16 @@ async function main() {
   for (let s0 = 0; s0 < STEPS; s0 += 100000) {
     const steps = [];
     for (let s = s0; s < s0 + 100000; s += 1000) {
-      steps.push({ step: s, layers: names.map((_, i) => 0.01 * (1 + i / 100) * (1 + 0.3 * Math.sin(s / 50000 + i))) });
+      const st = { step: s, layers: names.map((_, i) => 0.01 * (1 + i / 100) * (1 + 0.3 * Math.sin(s / 50000 + i))) };
+      if (s % 10000 === 0) {
+        st.weights = names.map((_, i) => 10 + i / 100 + s / 1e5);
+        st.updates = names.map((_, i) => 1e-3 * (1 + i / 1000) * (1 + 0.2 * Math.sin(s / 30000)));
+      }
+      steps.push(st);
     }
     await d.post({ run: RUN, layer_names: names, steps });
   }
-  t.diag(`ingested 3,000,000 points in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  t.diag(`ingested 3,301,000 points in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   b = await browser();
   const { page } = b;
@@ -51,6 +61,8 @@ async function main() {
   await page.goto(`${d.url}/#/run/${RUN}`);
   const rows = await until(async () => Number(await attr(page, '.hm-canvas', 'data-rows')), 20000, 50);
   const pts = await until(async () => Number(await attr(page, '[data-chart=loss]', 'data-points')), 5000, 50);
+  const mpts = await until(async () => Number(await attr(page, '[data-chart="metric:accuracy"]', 'data-points')), 5000, 50);
+  const wpts = await until(async () => Number(await attr(page, '[data-chart=weights]', 'data-points')), 5000, 50);
   const loadMs = Date.now() - tl;
   const timing = await page.evaluate(() => performance.getEntriesByType('resource')
     .filter((e) => e.name.includes('/api/v1/'))
@@ -58,6 +70,14 @@ async function main() {
   t.diag(`requests: ${timing}`);
   t.is(rows, NL, 'the heatmap has a row for each of 1,000 layers');
   t.ok(pts > 100 && pts <= 8000, `the loss chart holds a downsampled ${pts} points, not 1,000,000`);
+  t.ok(mpts > 100 && mpts <= 8000, `the metric's chart holds a downsampled ${mpts} of 100,000 points`);
+  t.ok(wpts === 100, `the weight norm chart is drawn (${wpts} points)`);
+  t.is(await page.evaluate(() => document.querySelectorAll('[data-chart=weights] .u-legend .u-series').length), 7,
+    'with 6 of the 1,000 tensors');
+  t.ok(Number(await attr(page, '[data-chart=update-ratio]', 'data-points')) === 100, 'the update ratio chart too');
+  t.ok(Number(await attr(page, '[data-chart=loss-scale]', 'data-points')) > 100, 'and the loss scale');
+  t.ok(await page.evaluate(() => document.querySelector('.layers-table').classList.contains('has-u')),
+    'the layer table has the weight and update columns');
   t.ok(loadMs < 10000, `the run page is drawn in ${loadMs} ms`);
   const cols = Number(await attr(page, '.hm-canvas', 'data-cols'));
   t.ok(cols > 50 && cols <= 2000, `the heatmap is ${cols} buckets wide`);
@@ -94,6 +114,10 @@ async function main() {
     }));
     return first > 0;
   }, 5000);
+  t.ok(await until(async () => {
+    const last = Number(await attr(page, '[data-chart="metric:accuracy"]', 'data-last'));
+    return last > 600000 && last < 800000;
+  }, 5000), 'the metric chart is fetched for the range too');
   t.ok(zoomed && ok, `zooming to ${zoomed ? zoomed.trim().split(' of ')[0] : '?'} takes ${Date.now() - tz} ms`);
   await page.click('.rangebar .reset');
   await until(async () => /live/.test(await page.textContent('.range-text')), 5000);

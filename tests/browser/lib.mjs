@@ -193,7 +193,22 @@ export function rng(seed) {
   };
 }
 
-/** Steps [from, to) of a plausible training run over layers. */
+/** A step's metrics, weight norms, update norms (every 10th step) and loss scale. */
+function extras(layers, s, rand) {
+  const out = {
+    metrics: { accuracy: Math.min(0.97, 0.1 + 0.85 * (1 - Math.exp(-s / 150)) + 0.03 * rand()),
+      tokens_per_s: 41000 + 2500 * rand() },
+    weights: Object.fromEntries(layers.map((n, i) => [n, (1 + i / 8) * (12 + s / 60)])),
+    loss_scale: 2 ** (16 - Math.floor(s / 120)),
+  };
+  if (s % 10 === 0) {
+    out.updates = Object.fromEntries(layers.map((n, i) => [n, 2e-3 * (1 + i / 8) * (0.7 + 0.6 * rand()) * (1 + s / 200)]));
+    out.metrics.val_loss = 2.4 * Math.exp(-s / 240) + 0.45;
+  }
+  return out;
+}
+
+/** Steps [from, to) of a plausible training run over layers (opts: spikeAt, extras). */
 export function trainingSteps(layers, from, to, rand, opts = {}) {
   const out = [];
   for (let s = from; s < to; s++) {
@@ -212,6 +227,7 @@ export function trainingSteps(layers, from, to, rand, opts = {}) {
       lr: 3e-4 * Math.min(1, (s + 1) / 100),
       layers: layersObj,
       clip: { max_norm: 1.05, pre_norm: g },
+      ...(opts.extras ? extras(layers, s, rand) : {}),
     });
   }
   return out;
