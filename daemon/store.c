@@ -505,23 +505,23 @@ store_apply(struct store *st, const struct batch *b, double now,
 	return store_commit(st, cause);
 }
 
-int
-store_finish_run(struct store *st, const char *run, const char *status,
-    double now, int64_t *run_id, char **cause)
+/*
+ * Step s, an UPDATE of one run RETURNING its id: 0 with *run_id, 1 when
+ * no run matched, -1 with *cause (what names it).  Resets s.
+ */
+static int
+store_run_step(struct store *st, sqlite3_stmt *s, const char *what,
+    int64_t *run_id, char **cause)
 {
-	sqlite3_stmt	*s = st->stmt[SID_RUN_FINISH];
-	int64_t		 id = 0;
-	int		 rc, found = 0;
+	int64_t	id = 0;
+	int	rc, found = 0;
 
-	sqlite3_bind_text(s, 1, run, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 3, now);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		id = sqlite3_column_int64(s, 0);
 		found = 1;
 	}
 	if (rc != SQLITE_DONE) {
-		store_err(st, cause, "finish run");
+		store_err(st, cause, what);
 		sqlite3_reset(s);
 		return -1;
 	}
@@ -533,12 +533,22 @@ store_finish_run(struct store *st, const char *run, const char *status,
 }
 
 int
+store_finish_run(struct store *st, const char *run, const char *status,
+    double now, int64_t *run_id, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_RUN_FINISH];
+
+	sqlite3_bind_text(s, 1, run, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 3, now);
+	return store_run_step(st, s, "finish run", run_id, cause);
+}
+
+int
 store_annotate_run(struct store *st, const char *run, const char *tags,
     const char *note, int64_t *run_id, char **cause)
 {
 	sqlite3_stmt	*s = st->stmt[SID_RUN_ANNOTATE];
-	int64_t		 id = 0;
-	int		 rc, found = 0;
 
 	sqlite3_bind_text(s, 1, run, -1, SQLITE_STATIC);
 	if (tags != NULL)
@@ -549,18 +559,5 @@ store_annotate_run(struct store *st, const char *run, const char *tags,
 		sqlite3_bind_text(s, 3, note, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 3);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		id = sqlite3_column_int64(s, 0);
-		found = 1;
-	}
-	if (rc != SQLITE_DONE) {
-		store_err(st, cause, "annotate run");
-		sqlite3_reset(s);
-		return -1;
-	}
-	sqlite3_reset(s);
-	if (!found)
-		return 1;
-	*run_id = id;
-	return 0;
+	return store_run_step(st, s, "annotate run", run_id, cause);
 }
