@@ -70,7 +70,23 @@ def torch_job(mode, url, tmp, world=2, timeout=90):
     """Run the `world` ranks of a tests/python/torchdist.py job as torchrun
     would (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set); what each rank
     saw (its JSON), or None for a rank that failed (its log is printed
-    as TAP comments)."""
+    as TAP comments).  The rendezvous port is a free port that another
+    process may take first: a job whose rank says so is run again on a
+    new port, three times at most."""
+    for attempt in range(3):
+        seen, logs = torch_job_once(mode, url, tmp, world, timeout)
+        if all(s is not None for s in seen) or not any("address already in use" in l.lower()
+                                                       for l in logs):
+            break
+        print("# rendezvous port taken: running %s again on another port" % mode)
+    for log in logs:
+        if log:
+            print("# rank failed: %s" % log[-2000:].replace("\n", "\n# "))
+    return seen
+
+
+def torch_job_once(mode, url, tmp, world, timeout):
+    """One try of torch_job: (what each rank saw or None, each failed rank's log or "")."""
     import json
     import subprocess
     port = free_port()
@@ -83,21 +99,23 @@ def torch_job(mode, url, tmp, world=2, timeout=90):
         log = open(out.replace(".json", ".log"), "wb")
         procs.append(subprocess.Popen([PYTHON, os.path.join(HERE, "torchdist.py"), mode, out, url],
                                       env=env, stdout=log, stderr=log))
-    seen = []
+    seen, logs = [], []
     for p, out in zip(procs, outs):
         try:
             rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
+            p.wait()
             rc = "timeout"
         if rc != 0:
             with open(out.replace(".json", ".log")) as f:
-                print("# rank failed (%s): %s" % (rc, f.read()[-2000:].replace("\n", "\n# ")))
+                logs.append("(%s) %s" % (rc, f.read()))
             seen.append(None)
         else:
+            logs.append("")
             with open(out) as f:
                 seen.append(json.load(f))
-    return seen
+    return seen, logs
 
 
 def series_match(t, d, key, steps, series, want_of, what, rel=2e-5):
