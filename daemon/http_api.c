@@ -25,6 +25,7 @@
 #include "config.h"
 #include "http_api.h"
 #include "http_guard.h"
+#include "http_route.h"
 #include "ingest.h"
 #include "jsonarena.h"
 #include "log.h"
@@ -44,7 +45,6 @@
 #define HTTP_STR_(x)		#x
 #define HTTP_STR(x)		HTTP_STR_(x)
 #define HTTP_EXPORT_BLOCK	(64 * 1024)
-#define HTTP_API_PREFIX		"/api/v1/"
 #define HTTP_VERSION		"0.1.0"
 #define HTTP_ACTIVE_S		86400.0	/* /metrics: runs seen this recently */
 
@@ -58,32 +58,6 @@ struct http {
 	uint16_t		 port;
 	_Atomic long		 in_flight;	/* dispatched, answer not yet sent */
 	_Atomic int		 stopping;	/* http_stop began: suspend nothing */
-};
-
-enum http_route {
-	ROUTE_NONE = 0,
-	ROUTE_INGEST,
-	ROUTE_RUNS,
-	ROUTE_RUN,
-	ROUTE_POINTS,
-	ROUTE_HEATMAP,
-	ROUTE_EXPORT,
-	ROUTE_FINISH,
-	ROUTE_RUN_PATCH,	/* PATCH of ROUTE_RUN's path */
-	ROUTE_ALERTS,
-	ROUTE_INFO,
-	ROUTE_HEALTHZ,
-	ROUTE_METRICS,
-};
-
-/* The query-string values a route uses, copied before dispatch. */
-enum http_param {
-	P_SERIES, P_FROM, P_TO, P_MAX, P_BUCKETS, P_PROJECT, P_STATUS,
-	P_RUN, P_STATE, P_SINCE, P_FORMAT, P_CONFIG, P_COUNT
-};
-static const char *const http_param_names[P_COUNT] = {
-	"series", "from", "to", "max", "buckets", "project", "status",
-	"run", "state", "since", "format", "config"
 };
 
 /* One request; owned by its MHD thread except while dispatched. */
@@ -109,27 +83,6 @@ struct request {
 	const char		*reply_type;	/* NULL: JSON */
 	int			 retry_after;
 };
-
-static enum metrics_route
-http_metrics_route(enum http_route r)
-{
-	switch (r) {
-	case ROUTE_INGEST:
-	case ROUTE_FINISH:
-	case ROUTE_RUN_PATCH:
-		return METRICS_ROUTE_INGEST;
-	case ROUTE_EXPORT:
-		return METRICS_ROUTE_EXPORT;
-	case ROUTE_RUNS:
-	case ROUTE_RUN:
-	case ROUTE_POINTS:
-	case ROUTE_HEATMAP:
-	case ROUTE_ALERTS:
-		return METRICS_ROUTE_QUERY;
-	default:
-		return METRICS_ROUTE_OTHER;
-	}
-}
 
 /* Queue a response with body (taken over) and free it after sending. */
 static enum MHD_Result
@@ -198,68 +151,6 @@ static void
 http_resume_error(struct request *req, const char *code, const char *message)
 {
 	http_resume(req, wire_status(code), wire_error_body(code, message));
-}
-
-/* ---- routing --------------------------------------------------------- */
-
-/* Split path into a route and its {run}; ROUTE_NONE when unknown. */
-static enum http_route
-http_route_path(const char *url, char **run)
-{
-	const char	*p, *slash;
-	size_t		 n;
-
-	*run = NULL;
-	if (strcmp(url, "/healthz") == 0)
-		return ROUTE_HEALTHZ;
-	if (strcmp(url, "/metrics") == 0)
-		return ROUTE_METRICS;
-	if (strncmp(url, HTTP_API_PREFIX, strlen(HTTP_API_PREFIX)) != 0)
-		return ROUTE_NONE;
-	p = url + strlen(HTTP_API_PREFIX);
-	if (strcmp(p, "ingest") == 0)
-		return ROUTE_INGEST;
-	if (strcmp(p, "runs") == 0)
-		return ROUTE_RUNS;
-	if (strcmp(p, "alerts") == 0)
-		return ROUTE_ALERTS;
-	if (strcmp(p, "info") == 0)
-		return ROUTE_INFO;
-	if (strncmp(p, "runs/", 5) != 0)
-		return ROUTE_NONE;
-	p += 5;
-	slash = strchr(p, '/');
-	n = slash == NULL ? strlen(p) : (size_t)(slash - p);
-	if (n == 0)
-		return ROUTE_NONE;
-	*run = xstrndup(p, n);
-	if (slash == NULL)
-		return ROUTE_RUN;
-	slash++;
-	if (strcmp(slash, "points") == 0)
-		return ROUTE_POINTS;
-	if (strcmp(slash, "heatmap") == 0)
-		return ROUTE_HEATMAP;
-	if (strcmp(slash, "export") == 0)
-		return ROUTE_EXPORT;
-	if (strcmp(slash, "finish") == 0)
-		return ROUTE_FINISH;
-	free(*run);
-	*run = NULL;
-	return ROUTE_NONE;
-}
-
-static int
-http_route_is_post(enum http_route r)
-{
-	return r == ROUTE_INGEST || r == ROUTE_FINISH || r == ROUTE_RUN_PATCH;
-}
-
-/* 1 for a dashboard file: a path outside the API and /metrics. */
-static int
-http_is_static(enum http_route r, const char *url)
-{
-	return r == ROUTE_NONE && strncmp(url, "/api/", 5) != 0;
 }
 
 /* The request's bearer token, if one is configured (auth.h). */
