@@ -298,7 +298,7 @@ TEST_PROGS = $(UNIT_BINS) $(sort $(wildcard tests/integration/*.sh tests/integra
 
 test: all $(UNIT_BINS)
 	GW_BUILD=$(BUILD) GW_TOP=$(CURDIR) CMOCKA_MESSAGE_OUTPUT=TAP \
-		prove --exec '' --timer --comments $(TEST_PROGS)
+		prove --exec '' --timer --comments --failures $(TEST_PROGS)
 
 run: all
 	$(BUILD)/gradwatchd
