@@ -71,15 +71,15 @@ async function main() {
   const runsShown = () => page.evaluate(() =>
     [...document.querySelectorAll('tbody tr')].map((r) => r.dataset.run).sort().join(','));
   await page.selectOption('.f-project', 'mnist');
-  t.ok(await until(async () => (await runsShown()) === 'mlp-baseline', 2000), 'filter by project',
+  t.ok(await until(async () => (await runsShown()) === 'mlp-baseline', 8000), 'filter by project',
     await runsShown());
   await page.selectOption('.f-project', '');
   await page.selectOption('.f-status', 'running');
-  t.ok(await until(async () => (await runsShown()) === [RUN2, RUN].sort().join(','), 2000), 'filter by status',
+  t.ok(await until(async () => (await runsShown()) === [RUN2, RUN].sort().join(','), 8000), 'filter by status',
     await runsShown());
   await page.selectOption('.f-status', '');
   await d.post({ run: RUN, steps: trainingSteps(LAYERS, 300, 310, rand) });
-  t.ok(await until(async () => (await page.textContent(`tr[data-run="${RUN}"] .last-step`)) === '309', 2000),
+  t.ok(await until(async () => (await page.textContent(`tr[data-run="${RUN}"] .last-step`)) === '309', 8000),
     'the runs page follows new steps live');
   await d.post({ run: 'fresh-run', meta: { project: 'vision' }, steps: [{ step: 0, loss: 1 }] });
   t.ok(await page.waitForSelector('tr[data-run="fresh-run"]', { timeout: 2000 }).catch(() => null),
@@ -87,7 +87,7 @@ async function main() {
 
   // ---- run page ----
   await page.click(`a[href="#/run/${RUN}"]`);
-  t.ok(await until(async () => Number(await attr(page, '[data-chart=loss]', 'data-points')) > 0, 5000),
+  t.ok(await until(async () => Number(await attr(page, '[data-chart=loss]', 'data-points')) > 0, 8000),
     'the run page draws the loss');
   t.ok(Number(await attr(page, '[data-chart=grad]', 'data-points')) > 0, 'and the gradient norm');
   t.ok(Number(await attr(page, '[data-chart=lr]', 'data-points')) > 0, 'and the learning rate');
@@ -97,13 +97,13 @@ async function main() {
   t.is(await attr(page, '[data-chart=loss]', 'data-last'), '309', 'the charts end at the last step');
   await page.evaluate(() => { window.noReload = 42; });
   for (let s = 310; s < 340; s += 10) await d.post({ run: RUN, steps: trainingSteps(LAYERS, s, s + 10, rand) });
-  t.ok(await until(async () => (await attr(page, '[data-chart=loss]', 'data-last')) === '339', 2000),
+  t.ok(await until(async () => (await attr(page, '[data-chart=loss]', 'data-last')) === '339', 8000),
     'posting steps updates the run page\'s charts without a reload');
-  t.ok(await until(async () => (await attr(page, '[data-chart=grad]', 'data-last')) === '339', 1000),
+  t.ok(await until(async () => (await attr(page, '[data-chart=grad]', 'data-last')) === '339', 8000),
     'the gradient chart too');
   t.is(await page.evaluate(() => window.noReload), 42, 'the page was not reloaded');
 
-  const rows = await until(async () => Number(await attr(page, '.hm-canvas', 'data-rows')), 5000);
+  const rows = await until(async () => Number(await attr(page, '.hm-canvas', 'data-rows')), 8000);
   t.is(rows, LAYERS.length, 'the heatmap has a row per layer');
   t.ok(Number(await attr(page, '.hm-canvas', 'data-cols')) > 1, 'and columns of steps');
   t.ok(await page.evaluate(() => {
@@ -166,10 +166,10 @@ async function main() {
     const cols = Number(await attr(page, '.hm-canvas', 'data-cols'));
     const text = await page.textContent('.range-text');
     return /^Steps/.test(text.trim()) && cols > 0 ? text : null;
-  }, 3000);
+  }, 8000);
   t.ok(zoomed, 'the zoomed range is fetched and shown', zoomed);
   await page.click('.rangebar .reset');
-  t.ok(await until(async () => /live/.test(await page.textContent('.range-text')), 2000), 'back to the whole run');
+  t.ok(await until(async () => /live/.test(await page.textContent('.range-text')), 8000), 'back to the whole run');
 
   // Screenshot for the README (light), smoothed as people look at it.
   await page.evaluate(() => {
@@ -185,7 +185,7 @@ async function main() {
 
   // ---- compare ----
   await page.goto(`${d.url}/#/compare?runs=${RUN},${RUN2}`);
-  t.ok(await until(async () => Number(await attr(page, '[data-chart=grad]', 'data-points')) > 0, 5000),
+  t.ok(await until(async () => Number(await attr(page, '[data-chart=grad]', 'data-points')) > 0, 8000),
     'the compare view overlays the runs');
   t.ok(await page.evaluate(([a, c]) => {
     const txt = document.querySelector('[data-chart=loss] .u-legend').textContent;

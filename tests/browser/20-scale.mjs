@@ -106,7 +106,7 @@ async function main() {
   const zoomed = await until(async () => {
     const text = await page.textContent('.range-text');
     return /^Steps/.test(text.trim()) ? text : null;
-  }, 5000);
+  }, 8000);
   const ok = await until(async () => {
     const first = Number(await page.evaluate(() => {
       const u = document.querySelector('[data-chart=grad]');
@@ -117,10 +117,10 @@ async function main() {
   t.ok(await until(async () => {
     const last = Number(await attr(page, '[data-chart="metric:accuracy"]', 'data-last'));
     return last > 600000 && last < 800000;
-  }, 5000), 'the metric chart is fetched for the range too');
+  }, 8000), 'the metric chart is fetched for the range too');
   t.ok(zoomed && ok, `zooming to ${zoomed ? zoomed.trim().split(' of ')[0] : '?'} takes ${Date.now() - tz} ms`);
   await page.click('.rangebar .reset');
-  await until(async () => /live/.test(await page.textContent('.range-text')), 5000);
+  await until(async () => /live/.test(await page.textContent('.range-text')), 8000);
 
   // A live step at the end shows without a reload.
   await sleep(300);

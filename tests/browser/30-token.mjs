@@ -38,7 +38,7 @@ async function main() {
   t.ok(await until(() => page.evaluate(() => document.querySelector('.conn').dataset.state === 'live'), 5000),
     'and the stream accepts it');
   await d.post({ run: 'secret-run', steps: [{ step: 1, loss: 0.9 }, { step: 2, loss: 0.8 }] }, auth);
-  t.ok(await until(async () => (await page.textContent('tr[data-run="secret-run"] .last-step')) === '2', 3000),
+  t.ok(await until(async () => (await page.textContent('tr[data-run="secret-run"] .last-step')) === '2', 8000),
     'new steps arrive over the stream');
   t.is(await page.evaluate(() => localStorage.getItem('gradwatch.token')), TOKEN, 'the token is kept');
   await page.reload();

@@ -117,11 +117,11 @@ async function main() {
   }, [mark.x, mark.y]);
   t.ok(px[3] > 0 && px[0] > px[2], 'the outlier is marked at the top edge', JSON.stringify(px));
   await page.mouse.click(mark.x, mark.y);
-  t.ok(await until(async () => (await chart(page, 'loss', 'c.u.scales.y.max')) >= 1e30, 2000),
+  t.ok(await until(async () => (await chart(page, 'loss', 'c.u.scales.y.max')) >= 1e30, 8000),
     'a click on the mark takes it into the y-range');
   t.is(await chart(page, 'loss', 'el.dataset.outliersShown'), 'true', 'and the chart says it is shown');
   await page.click('[data-chart=loss] .outlier-btn');
-  t.ok(await until(async () => (await chart(page, 'loss', 'c.u.scales.y.max')) < 10, 2000),
+  t.ok(await until(async () => (await chart(page, 'loss', 'c.u.scales.y.max')) < 10, 8000),
     'the button leaves it out again');
 
   // ---- smoothing ----
@@ -147,21 +147,21 @@ async function main() {
   const xt = () => chart(page, 'loss', 'el.dataset.xticks');
   t.ok(/^\d+( \d+)+$/.test(await xt()), 'by step, the x-axis has whole steps', await xt());
   await page.selectOption('.xmode', 'wall');
-  t.ok(await until(async () => /^\d\d:\d\d:\d\d( \d\d:\d\d:\d\d)+$/.test(await xt()), 2000),
+  t.ok(await until(async () => /^\d\d:\d\d:\d\d( \d\d:\d\d:\d\d)+$/.test(await xt()), 8000),
     'wall time labels the x-axis with clock times', await xt());
   const lastX = await chart(page, 'loss', 'c.u.data[0][c.u.data[0].length - 1]');
   t.ok(Math.abs(lastX - (T0 + (N - 1) * 0.5)) < 1, 'at the steps\' times', lastX);
   await page.selectOption('.xmode', 'rel');
-  t.ok(await until(async () => /^0s( \d+m?\d*s?)+/.test(await xt()) && /\b1m/.test(await xt()), 2000),
+  t.ok(await until(async () => /^0s( \d+m?\d*s?)+/.test(await xt()) && /\b1m/.test(await xt()), 8000),
     'relative time labels it with durations from the start', await xt());
   t.ok(await page.evaluate(() => /[?&]x=rel\b/.test(location.hash)), 'the choice is in the URL');
   await page.goto(`${d.url}/#/run/${RUN}`);
   await page.reload();
-  t.ok(await until(async () => (await page.inputValue('.xmode')) === 'rel' && /\b1m/.test(await xt() || ''), 5000),
+  t.ok(await until(async () => (await page.inputValue('.xmode')) === 'rel' && /\b1m/.test(await xt() || ''), 8000),
     'and remembered across a reload', await xt());
   t.is(await page.inputValue('.smooth'), '0.9', 'the smoothing too');
   await page.selectOption('.xmode', 'step');
-  t.ok(await until(async () => /^\d+( \d+)+$/.test(await xt()), 2000), 'back to steps');
+  t.ok(await until(async () => /^\d+( \d+)+$/.test(await xt()), 8000), 'back to steps');
 
   // ---- the empty Clipping chart ----
   const clip = await page.evaluate(() => {

@@ -173,7 +173,7 @@ async function main() {
     'a chosen config column shows each run\'s value');
   await page.reload();
   await page.waitForSelector(`tr[data-run="${A}"]`, { timeout: 10000 });
-  t.ok(await until(async () => (await col())[A] === '0.0003', 3000), 'and is still there after a reload');
+  t.ok(await until(async () => (await col())[A] === '0.0003', 8000), 'and is still there after a reload');
 
   // Tags and a note, edited in the page; a second page follows by the stream.
   const other = await b.ctx.newPage();
@@ -184,7 +184,7 @@ async function main() {
   t.ok(await until(() => other.evaluate(() => document.querySelector('.conn')?.dataset.state === 'live'), 5000),
     'setup: the second page is live');
   await d.post({ run: A, steps: steps(200, 201) });
-  t.ok(await until(async () => (await other.textContent(`tr[data-run="${A}"] .last-step`)) === '200', 3000),
+  t.ok(await until(async () => (await other.textContent(`tr[data-run="${A}"] .last-step`)) === '200', 8000),
     'setup: the second page follows run A');
   await page.click(`tr[data-run="${A}"] .edit-meta`);
   await page.fill('.meta-tags', 'baseline, keep , baseline');
@@ -217,7 +217,7 @@ async function main() {
   t.is(JSON.stringify(after), JSON.stringify({ tags: ['baseline', 'keep'], note: 'first try\nwith warmup' }),
     'after a reload the tags and the note are still shown');
   await page.fill('.f-text', 'keep');
-  t.ok(await until(async () => JSON.stringify(await runsShown(page)) === JSON.stringify([A]), 2000),
+  t.ok(await until(async () => JSON.stringify(await runsShown(page)) === JSON.stringify([A]), 8000),
     'the text filter finds a run by its tag', JSON.stringify(await runsShown(page)));
   await page.fill('.f-text', '');
 
