@@ -25,7 +25,6 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ import urllib.request
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
-from gwtest import BUILD, Daemon  # noqa: E402
+from gwtest import Daemon, bench_ingest, remove_db  # noqa: E402
 
 
 class Hang:
@@ -123,19 +122,12 @@ def one(a, receivers, tmp):
         made = [0]
         th = threading.Thread(target=pump, args=(d.url, stop, made), daemon=True)
         th.start()
-        out = subprocess.run([os.path.join(BUILD, "bench", "ingest"), "-q", "--url",
-                              "127.0.0.1:%d" % d.port, "--pid", str(d.proc.pid), "--form", "compact",
-                              "--seconds", str(a.seconds), "--conns", str(a.conns)],
-                             capture_output=True, text=True, check=True).stdout
+        kv = bench_ingest(d, a.seconds, a.conns)
         stop.set()
         th.join()
         with urllib.request.urlopen(d.url + "/metrics", timeout=30) as r:
             metrics = r.read().decode()
-    for name in ("gw.db", "gw.db-wal", "gw.db-shm"):
-        if os.path.exists(os.path.join(tmp, name)):
-            os.unlink(os.path.join(tmp, name))
-    line = [l for l in out.splitlines() if l.startswith("RESULT")][-1]
-    kv = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+    remove_db(db)
     sent = sum(float(l.rpartition(" ")[2]) for l in metrics.splitlines()
                if l.startswith("gradwatch_notifications_total") and 'result="sent"' in l)
     return float(kv["points_per_s"]), float(kv["cpu_us_per_point"]), made[0] / a.seconds, sent

@@ -32,7 +32,7 @@ import urllib.request
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
-from gwtest import BUILD, Daemon, free_port  # noqa: E402
+from gwtest import Daemon, bench_ingest, free_port, remove_db  # noqa: E402
 
 VM = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
 
@@ -47,17 +47,10 @@ def one(a, target, tmp):
     db = os.path.join(tmp, "gw.db")
     args = ["--remote-write", target + " name=vm"] if target else []
     with Daemon(*args, db=db, tmp=tmp) as d:
-        out = subprocess.run([os.path.join(BUILD, "bench", "ingest"), "-q", "--url",
-                              "127.0.0.1:%d" % d.port, "--pid", str(d.proc.pid), "--form", "compact",
-                              "--seconds", str(a.seconds), "--conns", str(a.conns)],
-                             capture_output=True, text=True, check=True).stdout
+        kv = bench_ingest(d, a.seconds, a.conns)
         with urllib.request.urlopen(d.url + "/metrics", timeout=30) as r:
             metrics = r.read().decode()
-    for name in ("gw.db", "gw.db-wal", "gw.db-shm"):
-        if os.path.exists(os.path.join(tmp, name)):
-            os.unlink(os.path.join(tmp, name))
-    line = [l for l in out.splitlines() if l.startswith("RESULT")][-1]
-    kv = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+    remove_db(db)
     sent = gauge(metrics, "gradwatch_remote_write_samples_total")
     backlog = gauge(metrics, "gradwatch_remote_write_backlog_steps")
     return float(kv["points_per_s"]), float(kv["cpu_us_per_point"]), sent, backlog

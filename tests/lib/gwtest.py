@@ -154,6 +154,24 @@ class Daemon:
         return self.get("/api/v1/alerts?run=" + run)[1]["alerts"]
 
 
+def bench_ingest(d, seconds, conns):
+    """Load daemon d with bench/ingest (the client library's compact form)
+    for seconds on conns connections: its RESULT line as a dict."""
+    out = subprocess.run([os.path.join(BUILD, "bench", "ingest"), "-q", "--url",
+                          "127.0.0.1:%d" % d.port, "--pid", str(d.proc.pid), "--form", "compact",
+                          "--seconds", str(seconds), "--conns", str(conns)],
+                         capture_output=True, text=True, check=True).stdout
+    line = [l for l in out.splitlines() if l.startswith("RESULT")][-1]
+    return dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+
+
+def remove_db(db):
+    """Remove the database file db and its WAL and shared-memory files."""
+    for path in (db, db + "-wal", db + "-shm"):
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 def trace(name):
     """The steps of the recorded trace tests/data/traces/NAME.jsonl."""
     with open(os.path.join(TOP, "tests", "data", "traces", name + ".jsonl")) as f:
