@@ -181,6 +181,7 @@ UNIT_DEPS_test_walsync := $(QUERY_OBJS) $(STORE_OBJS)
 UNIT_DEPS_test_detector := $(INGEST_OBJS) $(filter-out detector.o,$(DETECTOR_OBJS))
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
 UNIT_DEPS_test_store_outbox := $(STORE_OBJS) $(DETECTOR_OBJS)
+UNIT_DEPS_test_remote_feed := query_remote.o chunk_read.o
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
 	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o
 

@@ -71,6 +71,9 @@ batch_free(struct batch *b)
 
 	if (b == NULL)
 		return;
+	/* acq_rel: the last owner sees every other owner's reads done. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) > 0)
+		return;
 	for (i = 0; i < b->nseries; i++) {
 		free(b->series[i].name);
 		free(b->series[i].steps);
@@ -88,6 +91,13 @@ batch_free(struct batch *b)
 	free(b->project);
 	free(b->config_json);
 	free(b);
+}
+
+struct batch *
+batch_ref(struct batch *b)
+{
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	return b;
 }
 
 size_t

@@ -13,6 +13,7 @@
 #ifndef GW_BATCH_H
 #define GW_BATCH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,12 +74,18 @@ struct batch {
 	size_t			 nseries;
 	struct batch_series	*series;
 	size_t			 npoints;	/* sum of series[i].n */
+	_Atomic unsigned	 refs;		/* owners besides the first */
 };
 
 /* An empty batch for run (copied). */
 struct batch	*batch_new(const char *run);
-/* Free b and everything it owns.  NULL is fine. */
+/*
+ * Free b and everything it owns, or drop one reference when batch_ref()
+ * gave out more.  NULL is fine.  A batch shared by threads is read-only.
+ */
 void		 batch_free(struct batch *b);
+/* Another owner of b, who frees it with batch_free(); b itself. */
+struct batch	*batch_ref(struct batch *b);
 /*
  * Index of series (kind, name) in b, adding it when absent.  Linear
  * for small batches; ingest keeps its own index for layer names.

@@ -318,7 +318,7 @@ remote_series_free(struct remote_series *s, size_t n)
 	free(s);
 }
 
-static void
+void
 remote_points_reserve(struct remote_points *p, size_t more)
 {
 	size_t	cap = p->cap == 0 ? 256 : p->cap;

@@ -87,6 +87,9 @@ void			 remote_series_free(struct remote_series *s, size_t n);
 int			 query_remote_points(struct query_remote *qr,
 			    int64_t series_id, int64_t lo, int64_t hi,
 			    struct remote_points *p, char **cause);
+/* Room in p for more points after its n. */
+void			 remote_points_reserve(struct remote_points *p,
+			    size_t more);
 void			 remote_points_cleanup(struct remote_points *p);
 /* Log rows after after, and the steps they carry: 0, or -1 with *cause. */
 int			 query_remote_backlog(struct query_remote *qr,

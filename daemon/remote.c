@@ -35,11 +35,13 @@
 #include "query_remote.h"
 #include "remote.h"
 #include "remote_encode.h"
+#include "remote_feed.h"
 #include "remote_target.h"
 #include "xmalloc.h"
 #include "thread_name.h"
 
 #define REMOTE_ROWS		256	/* log rows read at a time */
+#define REMOTE_FEED_POINTS	(2u << 20) /* batches kept: at most 32 MiB */
 #define REMOTE_BACKOFF_MIN	0.25	/* seconds */
 #define REMOTE_BACKOFF_MAX	30.0
 #define REMOTE_TIMEOUT_MS	30000L
@@ -67,7 +69,14 @@ struct remote_sender {
 	int64_t				 sent;		/* log rows sent through */
 	int64_t				 part_row;	/* a row sent in windows */
 	int64_t				 part_next;	/* its next step */
-	struct remote_row		 rows[REMOTE_ROWS];
+	struct remote_row		 rows[REMOTE_ROWS];	/* log order */
+	struct remote_row		 byrun[REMOTE_ROWS];	/* a request's, by run */
+	struct {
+		int64_t	run_id;
+		int64_t	width;
+	}				 widths[REMOTE_ROWS];	/* a request's runs */
+	size_t				 nwidths;
+	struct remote_feed_span		 span;		/* batches of a span */
 	/* A request built: what sending it moves the cursor to. */
 	int64_t				 to_sent;
 	int64_t				 to_part_row;
@@ -75,6 +84,7 @@ struct remote_sender {
 	/* Read by any thread. */
 	_Atomic int64_t			 acked;
 	_Atomic uint64_t		 samples[3];	/* sent, failed, dropped */
+	_Atomic uint64_t		 from[2];	/* log rows: memory, database */
 	_Atomic int64_t			 backlog_rows;
 	_Atomic int64_t			 backlog_steps;
 	pthread_mutex_t			 elock;
@@ -91,6 +101,7 @@ struct remote {
 	struct remote_sender	*s;
 	size_t			 n;
 	int64_t			*acked;		/* writer thread */
+	struct remote_feed	*feed;
 };
 
 /* curl's progress callback: a request in flight ends at shutdown. */
@@ -157,14 +168,25 @@ remote_wait(struct remote *r, uint64_t *seen, double seconds, int backoff)
 	return stopping;
 }
 
+/* A remote_source on the database: the sender's read transaction. */
+static int
+remote_db_points(void *arg, const struct remote_series *s, int64_t lo,
+    int64_t hi, struct remote_points *p, char **cause)
+{
+	return query_remote_points(arg, s->id, lo, hi, p, cause);
+}
+
 /*
- * Encode run rows[i]'s span [lo, hi] (rows[i..j-1] its log rows).
- * 0, or -1 with *cause.
+ * Encode run rows[0]'s span [lo, hi] (rows[0..nrows-1] its log rows;
+ * whole: the rows' own steps, not a window of one).  From the batches
+ * the feed kept when it has them all, else from the database.  0, or -1
+ * with *cause.
  */
 static int
 remote_span(struct remote_sender *s, const struct remote_row *rows,
-    size_t nrows, int64_t lo, int64_t hi, char **cause)
+    size_t nrows, int64_t lo, int64_t hi, int whole, char **cause)
 {
+	struct remote_source	 src = { remote_db_points, s->qr };
 	struct remote_run	 run;
 	struct remote_series	*ser = NULL;
 	size_t			 nser = 0;
@@ -175,73 +197,149 @@ remote_span(struct remote_sender *s, const struct remote_row *rows,
 	if (query_remote_series(s->qr, rows[0].run_id, &ser, &nser,
 	    cause) == -1)
 		goto out;
-	rc = remote_enc_span(s->enc, s->qr, &run, ser, nser, lo, hi, rows,
+	if (whole && remote_feed_take(s->r->feed, rows, nrows, &s->span)) {
+		src.points = remote_feed_points;
+		src.arg = &s->span;
+	}
+	atomic_fetch_add(&s->from[src.arg == s->qr], nrows);
+	rc = remote_enc_span(s->enc, &src, &run, ser, nser, lo, hi, rows,
 	    nrows, s->t->layer_every, cause);
+	remote_feed_span_clear(&s->span);
 out:
 	remote_series_free(ser, nser);
 	remote_run_cleanup(&run);
 	return rc;
 }
 
+/* The series of run_id, plus the step and health series: its samples a step. */
+static int
+remote_width(struct remote_sender *s, int64_t run_id, int64_t *width,
+    char **cause)
+{
+	size_t	i;
+	int64_t	nser;
+
+	for (i = 0; i < s->nwidths; i++)
+		if (s->widths[i].run_id == run_id) {
+			*width = s->widths[i].width;
+			return 0;
+		}
+	if (query_remote_series_count(s->qr, run_id, &nser, cause) == -1)
+		return -1;
+	*width = nser + 2;
+	if (s->nwidths < REMOTE_ROWS) {
+		s->widths[s->nwidths].run_id = run_id;
+		s->widths[s->nwidths++].width = *width;
+	}
+	return 0;
+}
+
+/* The first step of row r still to send (a row sent in windows). */
+static int64_t
+remote_row_from(const struct remote_sender *s, const struct remote_row *r)
+{
+	return s->part_row == r->id && s->part_next > r->first ?
+	    s->part_next : r->first;
+}
+
+/* Rows by run, then log order: qsort's order of s->byrun. */
+static int
+remote_byrun_cmp(const void *a, const void *b)
+{
+	const struct remote_row	*x = a, *y = b;
+
+	if (x->run_id != y->run_id)
+		return x->run_id < y->run_id ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Encode the first row after the cursor, too big for one request, in a
+ * window of steps from where it stands: 0, or -1 with *cause.
+ */
+static int
+remote_build_window(struct remote_sender *s, int64_t width, char **cause)
+{
+	const struct remote_row	*r = &s->rows[0];
+	int64_t			 lo, hi, budget;
+
+	lo = remote_row_from(s, r);
+	budget = (int64_t)REMOTE_MAX_SAMPLES / width;
+	budget = budget < 1 ? 1 : budget;
+	hi = (uint64_t)(r->last - lo) >= (uint64_t)budget ?
+	    lo + budget - 1 : r->last;
+	if (remote_span(s, r, 1, lo, hi, lo == r->first && hi == r->last,
+	    cause) == -1)
+		return -1;
+	if (hi == r->last) {
+		s->to_sent = r->id;
+		return 0;
+	}
+	s->to_part_row = r->id;
+	s->to_part_next = hi + 1;
+	return 0;
+}
+
 /*
  * Build the next request from the rows after the cursor: 1 with
- * s->to_* set, 0 when there is nothing to send, -1 with *cause.  Rows
- * of one run whose ranges meet are sent as one span; a request stops
- * near REMOTE_MAX_SAMPLES, estimated from each row's steps and the
- * run's series, and a single row past that goes in windows of steps.
+ * s->to_* set, 0 when there is nothing to send, -1 with *cause.  A
+ * request takes the rows after the cursor, in log order, while their
+ * samples (estimated from each row's steps and its run's series) stay
+ * under REMOTE_MAX_SAMPLES; a first row past that goes in windows of
+ * steps.  Within the request the rows of one run go together, those
+ * whose ranges meet as one span: a run's series are then one long
+ * TimeSeries each, not one a batch (requests from runs sending at once
+ * interleave their rows).  A series' samples stay in step order: its
+ * run's rows are taken in log order.
  */
 static int
 remote_build(struct remote_sender *s, char **cause)
 {
-	struct remote_row	*rows = s->rows;
-	int64_t			 lo, hi, steps, budget, width;
-	int			 nr, i, j, rc = -1;
-	int64_t			 nser;
+	struct remote_row	*rows = s->byrun;
+	int64_t			 lo, hi, width, used = 0, rest;
+	int			 nr, m, i, j, rc = -1;
 
 	remote_enc_reset(s->enc);
+	s->nwidths = 0;
 	if (query_remote_begin(s->qr, cause) == -1)
 		return -1;
-	if ((nr = query_remote_rows(s->qr, s->sent, rows, REMOTE_ROWS,
+	if ((nr = query_remote_rows(s->qr, s->sent, s->rows, REMOTE_ROWS,
 	    cause)) == -1)
 		goto out;
 	s->to_sent = s->sent;
 	s->to_part_row = 0;
 	s->to_part_next = 0;
-	for (i = 0; i < nr; i = j) {
-		if (query_remote_series_count(s->qr, rows[i].run_id, &nser,
-		    cause) == -1)
+	for (m = 0; m < nr; m++) {
+		if (remote_width(s, s->rows[m].run_id, &width, cause) == -1)
 			goto out;
-		width = nser + 2;
-		budget = ((int64_t)REMOTE_MAX_SAMPLES -
-		    (int64_t)remote_enc_samples(s->enc)) / width;
-		if (budget < 1)
+		rest = s->rows[m].last - remote_row_from(s, &s->rows[m]) + 1;
+		rest = s->rows[m].n < rest ? s->rows[m].n : rest;
+		if (used + rest * width > (int64_t)REMOTE_MAX_SAMPLES)
 			break;
-		lo = rows[i].first;
-		if (s->part_row == rows[i].id && s->part_next > lo)
-			lo = s->part_next;
-		hi = rows[i].last;
-		steps = rows[i].n;
-		for (j = i + 1; j < nr && rows[j].run_id == rows[i].run_id &&
-		    rows[j].first <= hi + 1 && rows[j].last >= lo &&
-		    steps + rows[j].n <= budget; j++) {
-			hi = rows[j].last > hi ? rows[j].last : hi;
-			steps += rows[j].n;
-		}
-		if (steps > budget && (uint64_t)(hi - lo) >= (uint64_t)budget) {
-			if (remote_enc_samples(s->enc) > 0)
-				break;		/* this row starts the next one */
-			hi = lo + budget - 1;
-			if (remote_span(s, &rows[i], 1, lo, hi, cause) == -1)
-				goto out;
-			s->to_part_row = rows[i].id;
-			s->to_part_next = hi + 1;
-			break;
-		}
-		if (remote_span(s, &rows[i], (size_t)(j - i), lo, hi,
-		    cause) == -1)
-			goto out;
-		s->to_sent = rows[j - 1].id;
+		used += rest * width;
 	}
+	if (m == 0 && nr > 0) {
+		if (remote_width(s, s->rows[0].run_id, &width, cause) == -1 ||
+		    remote_build_window(s, width, cause) == -1)
+			goto out;
+		rc = 1;
+		goto out;
+	}
+	memcpy(rows, s->rows, (size_t)m * sizeof *rows);
+	qsort(rows, (size_t)m, sizeof *rows, remote_byrun_cmp);
+	for (i = 0; i < m; i = j) {
+		lo = remote_row_from(s, &rows[i]);
+		hi = rows[i].last;
+		/* A row with steps below lo (sent again) starts a span. */
+		for (j = i + 1; j < m && rows[j].run_id == rows[i].run_id &&
+		    rows[j].first <= hi + 1 && rows[j].first >= lo; j++)
+			hi = rows[j].last > hi ? rows[j].last : hi;
+		if (remote_span(s, &rows[i], (size_t)(j - i), lo, hi,
+		    lo == rows[i].first, cause) == -1)
+			goto out;
+	}
+	if (m > 0)
+		s->to_sent = s->rows[m - 1].id;
 	rc = nr > 0;
 out:
 	query_remote_end(s->qr);
@@ -295,6 +393,19 @@ remote_backlog(struct remote_sender *s, double *next)
 	}
 	atomic_store(&s->backlog_rows, rows);
 	atomic_store(&s->backlog_steps, steps);
+}
+
+/* The least cursor of r's senders: the feed's batches up to it are done. */
+static int64_t
+remote_least(struct remote *r)
+{
+	int64_t	least = INT64_MAX, a;
+	size_t	i;
+
+	for (i = 0; i < r->n; i++)
+		if ((a = atomic_load(&r->s[i].acked)) < least)
+			least = a;
+	return least;
 }
 
 static void *
@@ -368,6 +479,7 @@ remote_main(void *arg)
 		s->part_row = s->to_part_row;
 		s->part_next = s->to_part_next;
 		atomic_store(&s->acked, s->sent);
+		remote_feed_trim(s->r->feed, remote_least(s->r));
 	}
 	return NULL;
 }
@@ -438,6 +550,7 @@ remote_start(const struct config *cfg, char **cause)
 	r->n = cfg->nremotes;
 	r->s = xcalloc(r->n, sizeof *r->s);
 	r->acked = xcalloc(r->n, sizeof *r->acked);
+	r->feed = remote_feed_new(REMOTE_FEED_POINTS);
 	for (i = 0; i < r->n; i++) {
 		s = &r->s[i];
 		s->r = r;
@@ -477,6 +590,14 @@ remote_wake(struct remote *r)
 	r->gen++;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
+}
+
+void
+remote_keep(struct remote *r, int64_t log_id, int64_t run_id,
+    struct batch *b)
+{
+	if (r != NULL && log_id > 0)
+		remote_feed_add(r->feed, log_id, run_id, b);
 }
 
 const int64_t *
@@ -543,6 +664,21 @@ remote_metrics(struct remote *r)
 			    results[k], (unsigned long long)atomic_load(
 			    &r->s[i].samples[k]));
 		}
+	metrics_append(&buf, &len, &cap, "# HELP "
+	    "gradwatch_remote_write_batches_total Stored batches encoded "
+	    "for requests, by where their points came from: memory (kept "
+	    "from the writer) or database (read back).\n"
+	    "# TYPE gradwatch_remote_write_batches_total counter\n");
+	for (i = 0; i < r->n; i++)
+		for (k = 0; k < 2; k++) {
+			metrics_append(&buf, &len, &cap,
+			    "gradwatch_remote_write_batches_total{target=\"");
+			metrics_append_label(&buf, &len, &cap, r->s[i].t->name);
+			metrics_append(&buf, &len, &cap,
+			    "\",source=\"%s\"} %llu\n", k ? "database" :
+			    "memory", (unsigned long long)atomic_load(
+			    &r->s[i].from[k]));
+		}
 	remote_metrics_gauge(r, &buf, &len, &cap,
 	    "gradwatch_remote_write_backlog_batches",
 	    "Stored batches not yet sent.", 0);
@@ -602,6 +738,7 @@ remote_free(struct remote *r)
 		s = &r->s[i];
 		query_remote_close(s->qr);
 		remote_enc_free(s->enc);
+		remote_feed_span_free(&s->span);
 		if (s->curl != NULL)
 			curl_easy_cleanup(s->curl);
 		curl_slist_free_all(s->hdrs);
@@ -610,6 +747,7 @@ remote_free(struct remote *r)
 	}
 	free(r->s);
 	free(r->acked);
+	remote_feed_free(r->feed);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r);

@@ -28,6 +28,7 @@
 
 #define REMOTE_MAX_SAMPLES	100000	/* a request's samples, about */
 
+struct batch;
 struct config;
 struct remote;
 
@@ -37,6 +38,14 @@ struct remote;
  * *cause on failure.  Call with at least one target.
  */
 struct remote	*remote_start(const struct config *cfg, char **cause);
+/*
+ * Writer, after a COMMIT: batch b of run run_id was stored as log row
+ * log_id, only appending to its run (store_plain_log; 0: it was not).
+ * The senders may send it from memory (remote_feed.h); a reference to b
+ * is taken.  NULL r is fine.
+ */
+void		 remote_keep(struct remote *r, int64_t log_id, int64_t run_id,
+		    struct batch *b);
 /* Any thread: points were committed; senders look for them now. */
 void		 remote_wake(struct remote *r);
 /*

@@ -298,7 +298,7 @@ remote_enc_series(struct remote_enc *e, const struct remote_run *run,
 }
 
 int
-remote_enc_span(struct remote_enc *e, struct query_remote *qr,
+remote_enc_span(struct remote_enc *e, const struct remote_source *src,
     const struct remote_run *run, const struct remote_series *ser,
     size_t nser, int64_t lo, int64_t hi, const struct remote_row *rows,
     size_t nrows, int64_t layer_every, char **cause)
@@ -319,7 +319,7 @@ remote_enc_span(struct remote_enc *e, struct query_remote *qr,
 		e->pts[i].n = 0;
 		if (ser[i].kind < 0)
 			continue;
-		if (query_remote_points(qr, ser[i].id, lo, hi,
+		if (src->points(src->arg, &ser[i], lo, hi,
 		    ser[i].kind == SERIES_TIME ? &e->times : &e->pts[i],
 		    cause) == -1)
 			return -1;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct query_remote;
+struct remote_points;
 struct remote_row;
 struct remote_run;
 struct remote_series;
@@ -26,22 +26,30 @@ void			 remote_enc_reset(struct remote_enc *e);
 /* Samples added since the last reset. */
 size_t			 remote_enc_samples(const struct remote_enc *e);
 /*
+ * Where a span's points come from: points(arg, s, lo, hi, p, cause)
+ * replaces p's points with series s's at steps [lo, hi], ascending and
+ * distinct; 0, or -1 with *cause.  The database (query_remote_points
+ * inside its read transaction) or batches kept in memory (remote_feed).
+ */
+struct remote_source {
+	int	(*points)(void *arg, const struct remote_series *s, int64_t lo,
+		    int64_t hi, struct remote_points *p, char **cause);
+	void	*arg;
+};
+
+/*
  * Add the points of run (its series ser[0..nser-1]) at steps [lo, hi],
- * read through qr inside its read transaction.  rows[0..nrows-1] are
- * the log rows of the span: a step without a time takes the stored_at
- * of the last of them that covers it.  Layer series keep only steps
- * that are multiples of layer_every.  0, or -1 with *cause.
+ * read from src.  rows[0..nrows-1] are the log rows of the span: a step
+ * without a time takes the stored_at of the last of them that covers
+ * it.  Layer series keep only steps that are multiples of layer_every.
+ * 0, or -1 with *cause.
  */
 int			 remote_enc_span(struct remote_enc *e,
-			    struct query_remote *qr, const struct remote_run *run,
+			    const struct remote_source *src,
+			    const struct remote_run *run,
 			    const struct remote_series *ser, size_t nser,
 			    int64_t lo, int64_t hi, const struct remote_row *rows,
 			    size_t nrows, int64_t layer_every, char **cause);
-/*
- * The request body: the WriteRequest packed and snappy-compressed, in
- * *body of *len bytes, e's own (valid until the next call or
- * remote_enc_free).  0, or -1 with *cause.
- */
 int			 remote_enc_body(struct remote_enc *e, const char **body,
 			    size_t *len, char **cause);
 /* The Prometheus metric name of a series kind, or NULL: not sent. */

@@ -52,7 +52,8 @@ const char *const store_sql[SID_COUNT] = {
 	    "INSERT INTO runs (key, project, config, meta, first_step, "
 	    "last_step, started_at, last_seen, dropped) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) "
-	    "ON CONFLICT (key) DO UPDATE SET " STORE_RUN_SET " RETURNING id",
+	    "ON CONFLICT (key) DO UPDATE SET " STORE_RUN_SET
+	    " RETURNING id, points, coalesce(last_step, -1)",
 	[SID_RUN_UPDATE] = "UPDATE runs SET " STORE_RUN_SET " WHERE id = ?1",
 	[SID_RUN_POINTS] = "UPDATE runs SET points = points + ?2 WHERE id = ?1",
 	[SID_RUN_FINISH] =
@@ -380,6 +381,10 @@ store_run_write(struct store *st, const struct batch *b, double now,
 
 	have_steps = store_batch_extent(b, &first, &last, &n);
 	e = store_cache_get(st, 0, -1, b->run);
+	/* Plain needs the run's earlier steps known, and all below b's. */
+	if (!e->s.stale && (!e->s.run_known ||
+	    (e->s.points > 0 && have_steps && first <= e->s.last_step)))
+		st->plain = 0;
 	if (!e->s.stale) {
 		s = st->stmt[SID_RUN_UPDATE];
 		sqlite3_bind_int64(s, 1, e->s.id);
@@ -401,6 +406,12 @@ store_run_write(struct store *st, const struct batch *b, double now,
 		return -1;
 	}
 	e->s.id = sqlite3_column_int64(s, 0);
+	/* Its points before b (counted later); last_step is after b. */
+	e->s.points = sqlite3_column_int64(s, 1);
+	e->s.last_step = sqlite3_column_int64(s, 2);
+	e->s.run_known = 1;
+	if (e->s.points > 0)
+		st->plain = 0;
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		store_err(st, cause, "upsert run");
 		sqlite3_reset(s);
@@ -445,9 +456,11 @@ static int
 store_apply_batch(struct store *st, const struct batch *b, double now,
     int64_t *run_id, char **cause)
 {
-	sqlite3_stmt	*s;
-	int64_t		 rid, first, last, nsteps;
-	size_t		 i, pending, tpoints;
+	struct store_ent	*e;
+	sqlite3_stmt		*s;
+	int64_t			 rid, first, last, nsteps;
+	size_t			 i, pending, tpoints;
+	int			 have_steps;
 
 	/* Bound the unwritten points; each series flushes atomically. */
 	if (st->pending > STORE_PENDING_MAX &&
@@ -456,6 +469,8 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 	st->gen++;
 	st->nundo = 0;
 	st->added = 0;
+	st->plain = 1;
+	st->plain_log = 0;
 	pending = st->pending;
 	tpoints = st->tpoints;
 	if (store_done(st, st->stmt[SID_SAVEPOINT], "savepoint", cause) == -1)
@@ -475,19 +490,36 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 		if (store_done(st, s, "run points", cause) == -1)
 			goto fail;
 	}
-	if (st->remote_log != NULL &&
-	    store_batch_extent(b, &first, &last, &nsteps) &&
-	    store_remote_log(st, rid, first, last, nsteps, now, cause) == -1)
-		goto fail;
+	have_steps = store_batch_extent(b, &first, &last, &nsteps);
+	if (st->remote_log != NULL && have_steps) {
+		if (store_remote_log(st, rid, first, last, nsteps, now,
+		    cause) == -1)
+			goto fail;
+		if (st->plain)
+			st->plain_log = sqlite3_last_insert_rowid(st->db);
+	}
 	if (store_done(st, st->stmt[SID_RELEASE], "release", cause) == -1)
 		goto fail;
 	st->nundo = 0;
+	/* The run's entry learns b's steps (store_run_write reads them). */
+	e = store_cache_get(st, 0, -1, b->run);
+	if (e->s.run_known) {
+		if (have_steps && (e->s.points == 0 || last > e->s.last_step))
+			e->s.last_step = last;
+		e->s.points += st->added;
+	}
 	*run_id = rid;
 	return 0;
 
 fail:
 	store_apply_undo(st, pending, tpoints);
 	return -1;
+}
+
+int64_t
+store_plain_log(const struct store *st)
+{
+	return st->plain_log;
 }
 
 int

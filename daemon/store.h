@@ -97,6 +97,14 @@ void		 store_cache_stats(struct store *st, size_t *entries,
  */
 int		 store_apply(struct store *st, const struct batch *b,
 		    double now, int64_t *run_id, char **cause);
+/*
+ * After a store_apply() that succeeded: the id of the remote_log row it
+ * wrote when the batch only appended to its run (each series' steps
+ * ascending and distinct, all above every step the run had), so that
+ * the batch as it is holds exactly what the row names (remote.h sends
+ * it from memory); 0 when it did not, or without remote-write.
+ */
+int64_t		 store_plain_log(const struct store *st);
 
 /*
  * Inside an open transaction, set run's status to "finished" or

@@ -147,6 +147,11 @@ struct store_state {
 	size_t		 tn;
 	int64_t		 trows;		/* tails rows of the series */
 	int		 dirty;		/* the series row is behind */
+	/*
+	 * A run's entry: 1 when points and last_step are the run's own
+	 * (learnt from its row when the entry was loaded, kept since).
+	 */
+	int		 run_known;
 };
 
 /*
@@ -232,6 +237,13 @@ struct store {
 	size_t			 badcap;
 	struct chunk_buf	 enc;		/* an encoded chunk */
 	sqlite3_stmt		*remote_log;	/* NULL: no remote-write */
+	/*
+	 * The batch being applied only appends to its run: every series'
+	 * steps ascending, all above the run's earlier steps.  Then
+	 * plain_log is its remote_log row (see store_plain_log).
+	 */
+	int			 plain;
+	int64_t			 plain_log;
 };
 
 /* store_sql.c: plumbing on the writer's connection. */

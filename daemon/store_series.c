@@ -440,6 +440,8 @@ store_series_apply(struct store *st, int64_t run_id,
 		return -1;
 	store_normalize(st, bs->steps, bs->values, bs->n, &st->sorted,
 	    &ns, &nv, &nn);
+	if (ns != bs->steps)
+		st->plain = 0;	/* b's own order is not the stored one */
 
 	if (e->s.points == 0 || ns[0] > e->s.last_step) {
 		if (e->s.tail == STORE_TAIL_UNKNOWN &&
@@ -453,6 +455,7 @@ store_series_apply(struct store *st, int64_t run_id,
 		store_queue(st, e);
 		return 0;
 	}
+	st->plain = 0;
 	if (store_points_rewrite(st, e, ns, nv, nn, &added, cause) == -1)
 		return -1;
 	e->s.points += added;

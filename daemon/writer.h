@@ -46,6 +46,7 @@ struct writer_job {
 	char			*body;		/* out: allocated JSON */
 	size_t			 points;	/* writer's: points of the batch */
 	int64_t			 run_id;	/* writer's: the run, once stored */
+	int64_t			 plain_log;	/* writer's: store_plain_log() */
 };
 
 /*

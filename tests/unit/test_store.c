@@ -25,6 +25,8 @@
 #include "chunk.h"
 #include "store.h"
 #include "store_int.h"
+#include "remote_target.h"
+#include "store_remote.h"
 #include "xmalloc.h"
 
 /* The tests read the writer's connection directly (white box). */
@@ -1663,6 +1665,88 @@ test_random(void **state)
 	free(pend);
 }
 
+
+/*
+ * Apply steps [from, to) of loss (and of layer, when not NULL) as one
+ * batch of run, in descending order when rev, with step dup twice when
+ * dup >= 0: what store_plain_log() says after it.
+ */
+static int64_t
+plain_after(struct store *st, const char *run, const char *layer,
+    int64_t from, int64_t to, int rev, int64_t dup)
+{
+	struct batch	*b = batch_new(run);
+	char		*cause = NULL;
+	int64_t		 rid, i, step, got;
+
+	for (i = from; i < to; i++) {
+		step = rev ? to - 1 - (i - from) : i;
+		add_point(b, SERIES_LOSS, "loss", step, (double)step);
+		if (layer != NULL)
+			add_point(b, SERIES_LAYER_GRAD, layer, step, 1.0);
+		add_step(b, step);
+		if (step == dup)
+			add_point(b, SERIES_LOSS, "loss", step, -1.0);
+	}
+	assert_int_equal(store_begin(st, &cause), 0);
+	if (store_apply(st, b, 1.0, &rid, &cause) != 0)
+		fail_msg("store_apply: %s", cause);
+	got = store_plain_log(st);
+	if (store_commit(st, &cause) != 0)
+		fail_msg("store_commit: %s", cause);
+	batch_free(b);
+	return got;
+}
+
+/*
+ * store_plain_log: a batch is "plain" (sent to remote-write from
+ * memory) only when it holds exactly what its log row names: each
+ * series ascending and distinct, every step above the run's earlier
+ * ones.  A wrong "plain" would send a re-sent step without the values
+ * stored around it; a wrong "not plain" only costs a read.
+ */
+static void
+test_plain_log(void **state)
+{
+	struct store		*st = open_mem();
+	struct store_remote	*sr;
+	char			 name[] = "t", *cause = NULL;
+	struct remote_target	 t = { .name = name, .layer_every = 1 };
+	int64_t			 a, b;
+
+	(void)state;
+	/* Without remote-write there is no log row to name. */
+	assert_int_equal(plain_after(st, "r0", NULL, 0, 10, 0, -1), 0);
+	if ((sr = store_remote_new(st, &t, 1, &cause)) == NULL)
+		fail_msg("store_remote_new: %s", cause);
+	/* A new run's first batch, and the next one above it. */
+	a = plain_after(st, "r", "l1", 0, 10, 0, -1);
+	assert_true(a > 0);
+	b = plain_after(st, "r", "l1", 10, 20, 0, -1);
+	assert_true(b > a);
+	assert_int_equal(query_int(store_db(st),
+	    "SELECT max(id) FROM remote_log"), b);
+	/* Steps sent again, in part or whole: not plain. */
+	assert_int_equal(plain_after(st, "r", "l1", 15, 25, 0, -1), 0);
+	assert_int_equal(plain_after(st, "r", "l1", 25, 26, 0, -1) > 0, 1);
+	/* Descending, or a step twice (the store reorders, the last wins). */
+	assert_int_equal(plain_after(st, "r", "l1", 30, 40, 1, -1), 0);
+	assert_int_equal(plain_after(st, "r", "l1", 40, 50, 0, 45), 0);
+	/* A new series below the run's last step: the series appends, the run does not. */
+	assert_int_equal(plain_after(st, "r", "l2", 0, 5, 0, -1), 0);
+	/* A new series above it: plain. */
+	assert_true(plain_after(st, "r", "l3", 50, 60, 0, -1) > 0);
+	/* After the cache is emptied the run's steps are learnt again. */
+	store_rollback(st);
+	assert_int_equal(plain_after(st, "r", "l1", 60, 70, 0, -1), 0);
+	assert_true(plain_after(st, "r", "l1", 70, 80, 0, -1) > 0);
+	assert_int_equal(plain_after(st, "r", "l1", 79, 90, 0, -1), 0);
+	/* Another run is its own. */
+	assert_true(plain_after(st, "r2", NULL, 0, 10, 0, -1) > 0);
+	store_remote_free(sr);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -1690,6 +1774,7 @@ main(void)
 		cmocka_unit_test(test_preflush_fails),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_seal_round),
+		cmocka_unit_test(test_plain_log),
 		cmocka_unit_test(test_finish_run),
 		cmocka_unit_test(test_annotate_run),
 		cmocka_unit_test(test_run_counters),
