@@ -21,6 +21,8 @@ endif
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libwebsockets-dev \
 	libjansson-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev \
 	curl jq sqlite3 perl
+# The client library's leak check (tests/client/leaks.sh).
+DEB_PKGS += valgrind
 # Alert delivery's real neighbours, started by the tests: Alertmanager,
 # and promtool (from prometheus) to lint /metrics and check the examples.
 DEB_PKGS += prometheus-alertmanager prometheus
