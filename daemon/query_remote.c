@@ -36,6 +36,7 @@ enum qr_stmt {
 	QR_POINTS,
 	QR_CHUNK,
 	QR_BACKLOG,
+	QR_LAST,
 	QR_COUNT
 };
 
@@ -53,7 +54,9 @@ static const char *const qr_sql[QR_COUNT] = {
 	[QR_RUN] = "SELECT key, project, health FROM runs WHERE id = ?1",
 	[QR_SERIES] =
 	    "SELECT id, kind, name FROM series WHERE run_id = ?1 ORDER BY id",
-	[QR_NSERIES] = "SELECT count(*) FROM series WHERE run_id = ?1",
+	[QR_NSERIES] = "SELECT count(*), coalesce(max(id), 0) FROM series "
+	    "WHERE run_id = ?1",
+	[QR_LAST] = "SELECT coalesce(max(id), 0) FROM remote_log",
 	[QR_POINTS] =
 	    "SELECT 1, id, first_step, last_step, n, NULL FROM chunks"
 	    QR_OVERLAP
@@ -296,7 +299,7 @@ query_remote_series(struct query_remote *qr, int64_t run_id,
 
 int
 query_remote_series_count(struct query_remote *qr, int64_t run_id,
-    int64_t *n, char **cause)
+    int64_t *n, int64_t *max_id, char **cause)
 {
 	sqlite3_stmt	*s = query_remote_stmt(qr, QR_NSERIES);
 
@@ -304,6 +307,19 @@ query_remote_series_count(struct query_remote *qr, int64_t run_id,
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return query_remote_err(qr, cause, "series count");
 	*n = sqlite3_column_int64(s, 0);
+	*max_id = sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int
+query_remote_last(struct query_remote *qr, int64_t *id, char **cause)
+{
+	sqlite3_stmt	*s = query_remote_stmt(qr, QR_LAST);
+
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return query_remote_err(qr, cause, "last log row");
+	*id = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	return 0;
 }

@@ -76,9 +76,13 @@ void			 remote_run_cleanup(struct remote_run *r);
 int			 query_remote_series(struct query_remote *qr,
 			    int64_t run_id, struct remote_series **out,
 			    size_t *n, char **cause);
-/* How many series run run_id has, into *n.  0, or -1 with *cause. */
+/*
+ * How many series run run_id has, into *n, and their greatest id (0:
+ * none).  0, or -1 with *cause.
+ */
 int			 query_remote_series_count(struct query_remote *qr,
-			    int64_t run_id, int64_t *n, char **cause);
+			    int64_t run_id, int64_t *n, int64_t *max_id,
+			    char **cause);
 void			 remote_series_free(struct remote_series *s, size_t n);
 /*
  * Replace p's points with series_id's in [lo, hi], ascending.  0, or
@@ -91,6 +95,9 @@ int			 query_remote_points(struct query_remote *qr,
 void			 remote_points_reserve(struct remote_points *p,
 			    size_t more);
 void			 remote_points_cleanup(struct remote_points *p);
+/* The last log row's id into *id (0: none).  0, or -1 with *cause. */
+int			 query_remote_last(struct query_remote *qr, int64_t *id,
+			    char **cause);
 /* Log rows after after, and the steps they carry: 0, or -1 with *cause. */
 int			 query_remote_backlog(struct query_remote *qr,
 			    int64_t after, int64_t *rows, int64_t *steps,

@@ -42,6 +42,7 @@
 
 #define REMOTE_ROWS		256	/* log rows read at a time */
 #define REMOTE_FEED_POINTS	(2u << 20) /* batches kept: at most 32 MiB */
+#define REMOTE_SERIES_RUNS	64	/* runs whose series a sender keeps */
 #define REMOTE_BACKOFF_MIN	0.25	/* seconds */
 #define REMOTE_BACKOFF_MAX	30.0
 #define REMOTE_TIMEOUT_MS	30000L
@@ -74,8 +75,15 @@ struct remote_sender {
 	struct {
 		int64_t	run_id;
 		int64_t	width;
+		int64_t	max_id;
 	}				 widths[REMOTE_ROWS];	/* a request's runs */
 	size_t				 nwidths;
+	struct {
+		int64_t			 run_id;	/* 0: none */
+		struct remote_series	*ser;
+		size_t			 n;
+	}				 series[REMOTE_SERIES_RUNS];
+	size_t				 series_next;	/* the next to replace */
 	struct remote_feed_span		 span;		/* batches of a span */
 	/* A request built: what sending it moves the cursor to. */
 	int64_t				 to_sent;
@@ -168,6 +176,77 @@ remote_wait(struct remote *r, uint64_t *seen, double seconds, int backoff)
 	return stopping;
 }
 
+/*
+ * The samples a step of run_id (its series, plus the step and health
+ * series), and its series' greatest id, known once a request.
+ */
+static int
+remote_width(struct remote_sender *s, int64_t run_id, int64_t *width,
+    int64_t *max_id, char **cause)
+{
+	size_t	i;
+	int64_t	nser;
+
+	for (i = 0; i < s->nwidths; i++)
+		if (s->widths[i].run_id == run_id) {
+			*width = s->widths[i].width;
+			*max_id = s->widths[i].max_id;
+			return 0;
+		}
+	if (query_remote_series_count(s->qr, run_id, &nser, max_id,
+	    cause) == -1)
+		return -1;
+	*width = nser + 2;
+	if (s->nwidths < REMOTE_ROWS) {
+		s->widths[s->nwidths].run_id = run_id;
+		s->widths[s->nwidths].max_id = *max_id;
+		s->widths[s->nwidths++].width = *width;
+	}
+	return 0;
+}
+
+/*
+ * The series of run_id, kept from request to request: a run's series
+ * only grow (ids rising), so the list stands while their count and
+ * greatest id do (a run deleted and its id given again changes the
+ * ids).  Owned by s.  0, or -1 with *cause.
+ */
+static int
+remote_run_series(struct remote_sender *s, int64_t run_id,
+    struct remote_series **ser, size_t *n, char **cause)
+{
+	int64_t	width, max_id;
+	size_t	i;
+
+	if (remote_width(s, run_id, &width, &max_id, cause) == -1)
+		return -1;
+	for (i = 0; i < REMOTE_SERIES_RUNS; i++)
+		if (s->series[i].run_id == run_id)
+			break;
+	if (i < REMOTE_SERIES_RUNS &&
+	    (int64_t)s->series[i].n == width - 2 && (s->series[i].n == 0 ||
+	    s->series[i].ser[s->series[i].n - 1].id == max_id)) {
+		*ser = s->series[i].ser;
+		*n = s->series[i].n;
+		return 0;
+	}
+	if (i == REMOTE_SERIES_RUNS) {
+		i = s->series_next;
+		s->series_next = (i + 1) % REMOTE_SERIES_RUNS;
+	}
+	remote_series_free(s->series[i].ser, s->series[i].n);
+	s->series[i].run_id = 0;
+	s->series[i].ser = NULL;
+	s->series[i].n = 0;
+	if (query_remote_series(s->qr, run_id, &s->series[i].ser,
+	    &s->series[i].n, cause) == -1)
+		return -1;
+	s->series[i].run_id = run_id;
+	*ser = s->series[i].ser;
+	*n = s->series[i].n;
+	return 0;
+}
+
 /* A remote_source on the database: the sender's read transaction. */
 static int
 remote_db_points(void *arg, const struct remote_series *s, int64_t lo,
@@ -188,14 +267,13 @@ remote_span(struct remote_sender *s, const struct remote_row *rows,
 {
 	struct remote_source	 src = { remote_db_points, s->qr };
 	struct remote_run	 run;
-	struct remote_series	*ser = NULL;
-	size_t			 nser = 0;
+	struct remote_series	*ser;
+	size_t			 nser;
 	int			 rc = -1;
 
 	if (query_remote_run(s->qr, rows[0].run_id, &run, cause) == -1)
 		return -1;
-	if (query_remote_series(s->qr, rows[0].run_id, &ser, &nser,
-	    cause) == -1)
+	if (remote_run_series(s, rows[0].run_id, &ser, &nser, cause) == -1)
 		goto out;
 	if (whole && remote_feed_take(s->r->feed, rows, nrows, &s->span)) {
 		src.points = remote_feed_points;
@@ -206,32 +284,8 @@ remote_span(struct remote_sender *s, const struct remote_row *rows,
 	    nrows, s->t->layer_every, cause);
 	remote_feed_span_clear(&s->span);
 out:
-	remote_series_free(ser, nser);
 	remote_run_cleanup(&run);
 	return rc;
-}
-
-/* The series of run_id, plus the step and health series: its samples a step. */
-static int
-remote_width(struct remote_sender *s, int64_t run_id, int64_t *width,
-    char **cause)
-{
-	size_t	i;
-	int64_t	nser;
-
-	for (i = 0; i < s->nwidths; i++)
-		if (s->widths[i].run_id == run_id) {
-			*width = s->widths[i].width;
-			return 0;
-		}
-	if (query_remote_series_count(s->qr, run_id, &nser, cause) == -1)
-		return -1;
-	*width = nser + 2;
-	if (s->nwidths < REMOTE_ROWS) {
-		s->widths[s->nwidths].run_id = run_id;
-		s->widths[s->nwidths++].width = *width;
-	}
-	return 0;
 }
 
 /* The first step of row r still to send (a row sent in windows). */
@@ -296,7 +350,7 @@ static int
 remote_build(struct remote_sender *s, char **cause)
 {
 	struct remote_row	*rows = s->byrun;
-	int64_t			 lo, hi, width, used = 0, rest;
+	int64_t			 lo, hi, width, max_id, used = 0, rest, through;
 	int			 nr, m, i, j, rc = -1;
 
 	remote_enc_reset(s->enc);
@@ -306,11 +360,16 @@ remote_build(struct remote_sender *s, char **cause)
 	if ((nr = query_remote_rows(s->qr, s->sent, s->rows, REMOTE_ROWS,
 	    cause)) == -1)
 		goto out;
+	/* Rows the writer has not told of yet come with its next wake. */
+	through = remote_feed_through(s->r->feed);
+	while (nr > 0 && s->rows[nr - 1].id > through)
+		nr--;
 	s->to_sent = s->sent;
 	s->to_part_row = 0;
 	s->to_part_next = 0;
 	for (m = 0; m < nr; m++) {
-		if (remote_width(s, s->rows[m].run_id, &width, cause) == -1)
+		if (remote_width(s, s->rows[m].run_id, &width, &max_id,
+		    cause) == -1)
 			goto out;
 		rest = s->rows[m].last - remote_row_from(s, &s->rows[m]) + 1;
 		rest = s->rows[m].n < rest ? s->rows[m].n : rest;
@@ -319,7 +378,8 @@ remote_build(struct remote_sender *s, char **cause)
 		used += rest * width;
 	}
 	if (m == 0 && nr > 0) {
-		if (remote_width(s, s->rows[0].run_id, &width, cause) == -1 ||
+		if (remote_width(s, s->rows[0].run_id, &width, &max_id,
+		    cause) == -1 ||
 		    remote_build_window(s, width, cause) == -1)
 			goto out;
 		rc = 1;
@@ -540,6 +600,7 @@ remote_start(const struct config *cfg, char **cause)
 	struct remote_sender	*s;
 	pthread_condattr_t	 ca;
 	size_t			 i;
+	int64_t			 last;
 
 	r = xcalloc(1, sizeof *r);
 	pthread_mutex_init(&r->lock, NULL);
@@ -550,7 +611,6 @@ remote_start(const struct config *cfg, char **cause)
 	r->n = cfg->nremotes;
 	r->s = xcalloc(r->n, sizeof *r->s);
 	r->acked = xcalloc(r->n, sizeof *r->acked);
-	r->feed = remote_feed_new(REMOTE_FEED_POINTS);
 	for (i = 0; i < r->n; i++) {
 		s = &r->s[i];
 		s->r = r;
@@ -565,6 +625,10 @@ remote_start(const struct config *cfg, char **cause)
 		atomic_store(&s->backlog_rows, 0);
 		atomic_store(&s->backlog_steps, 0);
 	}
+	/* The rows in the log now; the writer tells of those to come. */
+	if (query_remote_last(r->s[0].qr, &last, cause) == -1)
+		goto fail;
+	r->feed = remote_feed_new(REMOTE_FEED_POINTS, last);
 	for (i = 0; i < r->n; i++) {
 		if (pthread_create(&r->s[i].thread, NULL, remote_main,
 		    &r->s[i]) != 0) {
@@ -730,7 +794,7 @@ void
 remote_free(struct remote *r)
 {
 	struct remote_sender	*s;
-	size_t			 i;
+	size_t			 i, k;
 
 	if (r == NULL)
 		return;
@@ -739,6 +803,8 @@ remote_free(struct remote *r)
 		query_remote_close(s->qr);
 		remote_enc_free(s->enc);
 		remote_feed_span_free(&s->span);
+		for (k = 0; k < REMOTE_SERIES_RUNS; k++)
+			remote_series_free(s->series[k].ser, s->series[k].n);
 		if (s->curl != NULL)
 			curl_easy_cleanup(s->curl);
 		curl_slist_free_all(s->hdrs);

@@ -39,10 +39,11 @@ struct remote;
  */
 struct remote	*remote_start(const struct config *cfg, char **cause);
 /*
- * Writer, after a COMMIT: batch b of run run_id was stored as log row
- * log_id, only appending to its run (store_plain_log; 0: it was not).
- * The senders may send it from memory (remote_feed.h); a reference to b
- * is taken.  NULL r is fine.
+ * Writer, after a COMMIT, for each batch in log order: batch b of run
+ * run_id was stored as log row log_id (0: none).  Senders send rows only
+ * once they are told of them.  b, when it only appended to its run
+ * (store_remote_row; NULL: it did not), may be sent from memory
+ * (remote_feed.h); a reference to it is taken.  NULL r is fine.
  */
 void		 remote_keep(struct remote *r, int64_t log_id, int64_t run_id,
 		    struct batch *b);

@@ -25,11 +25,31 @@
 #define REMOTE_NORMAL_NAN	0x7ff8000000000001ULL
 #define REMOTE_LABELS_MAX	4
 
+/*
+ * A request's messages live in arrays kept from request to request (a
+ * request has ~100,000 samples: no allocation a series or a sample),
+ * referred to by index while they are added, since an array may move
+ * as it grows; remote_enc_body() sets protobuf-c's pointers.
+ */
 struct remote_enc {
+	Prometheus__TimeSeries	 *tspool;	/* nts of them */
 	Prometheus__TimeSeries	**ts;
+	size_t			 *tsl;		/* a series' first label */
+	size_t			 *tss;		/* a series' first sample */
 	size_t			  nts;
-	size_t			  cap;
+	size_t			  tscap;
+	Prometheus__Label	 *lpool;	/* nl of them */
+	Prometheus__Label	**lptr;
+	size_t			 *loff;		/* name, value: offsets in str */
+	size_t			  nl;
+	size_t			  lcap;
+	Prometheus__Sample	 *spool;	/* samples of them */
+	Prometheus__Sample	**sptr;
 	size_t			  samples;
+	size_t			  scap;
+	char			 *str;		/* label strings, NUL-ended */
+	size_t			  strn;
+	size_t			  strcap;
 	struct remote_points	 *pts;	/* each series' points */
 	size_t			  npts;
 	struct remote_points	  times;	/* the span's time series */
@@ -74,32 +94,10 @@ remote_enc_new(void)
 	return xcalloc(1, sizeof(struct remote_enc));
 }
 
-static void
-remote_enc_ts_free(Prometheus__TimeSeries *t)
-{
-	size_t	i;
-
-	for (i = 0; i < t->n_labels; i++) {
-		free(t->labels[i]->name);
-		free(t->labels[i]->value);
-		free(t->labels[i]);
-	}
-	free(t->labels);
-	if (t->n_samples > 0)
-		free(t->samples[0]);	/* one array of them all */
-	free(t->samples);
-	free(t);
-}
-
 void
 remote_enc_reset(struct remote_enc *e)
 {
-	size_t	i;
-
-	for (i = 0; i < e->nts; i++)
-		remote_enc_ts_free(e->ts[i]);
-	e->nts = 0;
-	e->samples = 0;
+	e->nts = e->nl = e->samples = e->strn = 0;
 }
 
 void
@@ -107,8 +105,16 @@ remote_enc_free(struct remote_enc *e)
 {
 	if (e == NULL)
 		return;
-	remote_enc_reset(e);
+	free(e->tspool);
 	free(e->ts);
+	free(e->tsl);
+	free(e->tss);
+	free(e->lpool);
+	free(e->lptr);
+	free(e->loff);
+	free(e->spool);
+	free(e->sptr);
+	free(e->str);
 	for (; e->npts > 0; e->npts--)
 		remote_points_cleanup(&e->pts[e->npts - 1]);
 	free(e->pts);
@@ -124,6 +130,55 @@ size_t
 remote_enc_samples(const struct remote_enc *e)
 {
 	return e->samples;
+}
+
+/* A copy of str in e->str: its offset. */
+static size_t
+remote_enc_str(struct remote_enc *e, const char *str)
+{
+	size_t	n = strlen(str) + 1, off = e->strn;
+
+	if (e->strn + n > e->strcap) {
+		e->strcap = e->strcap == 0 ? 4096 : e->strcap;
+		while (e->strcap < e->strn + n)
+			e->strcap *= 2;
+		e->str = xreallocarray(e->str, e->strcap, 1);
+	}
+	memcpy(e->str + off, str, n);
+	e->strn += n;
+	return off;
+}
+
+/* Room for one more series of nlab labels and n samples. */
+static void
+remote_enc_room(struct remote_enc *e, size_t nlab, size_t n)
+{
+	size_t	cap;
+
+	if (e->nts == e->tscap) {
+		e->tscap = e->tscap == 0 ? 256 : e->tscap * 2;
+		e->tspool = xreallocarray(e->tspool, e->tscap,
+		    sizeof *e->tspool);
+		e->ts = xreallocarray(e->ts, e->tscap, sizeof *e->ts);
+		e->tsl = xreallocarray(e->tsl, e->tscap, sizeof *e->tsl);
+		e->tss = xreallocarray(e->tss, e->tscap, sizeof *e->tss);
+	}
+	if (e->nl + nlab > e->lcap) {
+		for (cap = e->lcap == 0 ? 1024 : e->lcap; cap < e->nl + nlab;)
+			cap *= 2;
+		e->lpool = xreallocarray(e->lpool, cap, sizeof *e->lpool);
+		e->lptr = xreallocarray(e->lptr, cap, sizeof *e->lptr);
+		e->loff = xreallocarray(e->loff, cap, 2 * sizeof *e->loff);
+		e->lcap = cap;
+	}
+	if (e->samples + n > e->scap) {
+		for (cap = e->scap == 0 ? 1 << 17 : e->scap;
+		    cap < e->samples + n;)
+			cap *= 2;
+		e->spool = xreallocarray(e->spool, cap, sizeof *e->spool);
+		e->sptr = xreallocarray(e->sptr, cap, sizeof *e->sptr);
+		e->scap = cap;
+	}
 }
 
 /*
@@ -142,21 +197,21 @@ remote_enc_add(struct remote_enc *e, const char *metric,
 
 	if (n == 0)
 		return;
-	t = xmalloc(sizeof *t);
+	remote_enc_room(e, nlab + 1, n);
+	t = &e->tspool[e->nts];
 	prometheus__time_series__init(t);
 	t->n_labels = nlab + 1;
-	t->labels = xcalloc(t->n_labels, sizeof *t->labels);
-	for (i = 0; i < t->n_labels; i++) {
-		t->labels[i] = xmalloc(sizeof *t->labels[i]);
-		prometheus__label__init(t->labels[i]);
-		t->labels[i]->name = xstrdup(i == 0 ? "__name__" :
+	t->n_samples = n;
+	e->tsl[e->nts] = e->nl;
+	e->tss[e->nts++] = e->samples;
+	for (i = 0; i < nlab + 1; i++, e->nl++) {
+		prometheus__label__init(&e->lpool[e->nl]);
+		e->loff[2 * e->nl] = remote_enc_str(e, i == 0 ? "__name__" :
 		    lab[2 * (i - 1)]);
-		t->labels[i]->value = xstrdup(i == 0 ? metric :
+		e->loff[2 * e->nl + 1] = remote_enc_str(e, i == 0 ? metric :
 		    lab[2 * (i - 1) + 1]);
 	}
-	t->n_samples = n;
-	t->samples = xcalloc(n, sizeof *t->samples);
-	s = xcalloc(n, sizeof *s);
+	s = &e->spool[e->samples];
 	for (i = 0; i < n; i++) {
 		prometheus__sample__init(&s[i]);
 		s[i].timestamp = ms[i];
@@ -165,14 +220,28 @@ remote_enc_add(struct remote_enc *e, const char *metric,
 			bits = REMOTE_NORMAL_NAN;
 			memcpy(&s[i].value, &bits, sizeof s[i].value);
 		}
-		t->samples[i] = &s[i];
 	}
-	if (e->nts == e->cap) {
-		e->cap = e->cap == 0 ? 64 : e->cap * 2;
-		e->ts = xreallocarray(e->ts, e->cap, sizeof *e->ts);
-	}
-	e->ts[e->nts++] = t;
 	e->samples += n;
+}
+
+/* protobuf-c's pointers into the arrays, once they no longer move. */
+static void
+remote_enc_wire(struct remote_enc *e)
+{
+	size_t	i;
+
+	for (i = 0; i < e->nl; i++) {
+		e->lpool[i].name = e->str + e->loff[2 * i];
+		e->lpool[i].value = e->str + e->loff[2 * i + 1];
+		e->lptr[i] = &e->lpool[i];
+	}
+	for (i = 0; i < e->samples; i++)
+		e->sptr[i] = &e->spool[i];
+	for (i = 0; i < e->nts; i++) {
+		e->tspool[i].labels = e->lptr + e->tsl[i];
+		e->tspool[i].samples = e->sptr + e->tss[i];
+		e->ts[i] = &e->tspool[i];
+	}
 }
 
 static int
@@ -285,11 +354,13 @@ remote_enc_series(struct remote_enc *e, const struct remote_run *run,
 	const char	*lab[2 * REMOTE_LABELS_MAX];
 	size_t		 i, k, j;
 
-	for (i = k = 0; i < p->n; i++) {
+	/* Both ascending: one walk finds each point's step. */
+	for (i = k = j = 0; i < p->n; i++) {
 		if (layer_every > 1 && series_kind_is_tensor(s->kind) &&
 		    p->steps[i] % layer_every != 0)
 			continue;
-		j = remote_enc_find(e->steps, e->nsteps, p->steps[i]);
+		while (e->steps[j] < p->steps[i])
+			j++;
 		p->steps[k] = e->ms[j];	/* now a timestamp */
 		p->vals[k++] = p->vals[i];
 	}
@@ -354,6 +425,7 @@ remote_enc_body(struct remote_enc *e, const char **body, size_t *len,
 	Prometheus__WriteRequest	 req;
 	size_t				 rawlen, clen;
 
+	remote_enc_wire(e);
 	prometheus__write_request__init(&req);
 	req.n_timeseries = e->nts;
 	req.timeseries = e->ts;

@@ -23,17 +23,30 @@ struct remote_feed {
 	size_t			 cap;
 	size_t			 points;	/* {lock}: of the items held */
 	size_t			 max_points;
+	int64_t			 through;	/* {lock} */
 };
 
 struct remote_feed *
-remote_feed_new(size_t max_points)
+remote_feed_new(size_t max_points, int64_t through)
 {
 	struct remote_feed	*f;
 
 	f = xcalloc(1, sizeof *f);
 	pthread_mutex_init(&f->lock, NULL);
 	f->max_points = max_points;
+	f->through = through;
 	return f;
+}
+
+int64_t
+remote_feed_through(struct remote_feed *f)
+{
+	int64_t	through;
+
+	pthread_mutex_lock(&f->lock);
+	through = f->through;
+	pthread_mutex_unlock(&f->lock);
+	return through;
 }
 
 /* Drop the oldest item.  {lock} */
@@ -64,8 +77,10 @@ remote_feed_add(struct remote_feed *f, int64_t id, int64_t run_id,
     struct batch *b)
 {
 	pthread_mutex_lock(&f->lock);
+	if (id > f->through)
+		f->through = id;
 	/* A batch bigger than the whole feed is read back instead. */
-	if (b->npoints > f->max_points) {
+	if (b == NULL || b->npoints > f->max_points) {
 		pthread_mutex_unlock(&f->lock);
 		return;
 	}
@@ -145,6 +160,7 @@ remote_feed_order(struct remote_feed_span *sp, size_t i)
 		o[k] = &b->series[k];
 	qsort(o, b->nseries, sizeof *o, remote_feed_order_cmp);
 	sp->order[i] = o;
+	sp->sorted[i] = 1;
 }
 
 int
@@ -160,6 +176,8 @@ remote_feed_take(struct remote_feed *f, const struct remote_row *rows,
 		sp->order = xreallocarray(sp->order, n, sizeof *sp->order);
 		memset(sp->order + sp->cap, 0, (n - sp->cap) *
 		    sizeof *sp->order);
+		sp->sorted = xreallocarray(sp->sorted, n, sizeof *sp->sorted);
+		sp->hint = xreallocarray(sp->hint, n, sizeof *sp->hint);
 		sp->cap = n;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -175,7 +193,7 @@ remote_feed_take(struct remote_feed *f, const struct remote_row *rows,
 		return 0;
 	}
 	for (i = 0; i < n; i++)
-		remote_feed_order(sp, i);
+		sp->sorted[i] = sp->hint[i] = 0;
 	return 1;
 }
 
@@ -195,23 +213,37 @@ remote_feed_span_free(struct remote_feed_span *sp)
 	for (i = 0; i < sp->cap; i++)
 		free(sp->order[i]);
 	free(sp->order);
+	free(sp->sorted);
+	free(sp->hint);
 	free(sp->b);
 	memset(sp, 0, sizeof *sp);
 }
 
-/* Series (kind, name) of sp's batch i, or NULL. */
+/*
+ * Series (kind, name) of sp's batch i, or NULL: the one after the last
+ * found, as it nearly always is, else by bisection.
+ */
 static const struct batch_series *
-remote_feed_series(const struct remote_feed_span *sp, size_t i, int kind,
+remote_feed_series(struct remote_feed_span *sp, size_t i, int kind,
     const char *name)
 {
-	const struct batch_series	**o = sp->order[i];
-	size_t				  lo = 0, hi = sp->b[i]->nseries, mid;
+	const struct batch		 *b = sp->b[i];
+	const struct batch_series	**o;
+	size_t				  lo = 0, hi = b->nseries, mid;
 	int				  c;
 
+	if (sp->hint[i] < b->nseries && remote_feed_series_cmp(
+	    &b->series[sp->hint[i]], kind, name) == 0)
+		return &b->series[sp->hint[i]++];
+	if (!sp->sorted[i])
+		remote_feed_order(sp, i);
+	o = sp->order[i];
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if ((c = remote_feed_series_cmp(o[mid], kind, name)) == 0)
+		if ((c = remote_feed_series_cmp(o[mid], kind, name)) == 0) {
+			sp->hint[i] = (size_t)(o[mid] - b->series) + 1;
 			return o[mid];
+		}
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -224,7 +256,7 @@ int
 remote_feed_points(void *arg, const struct remote_series *s, int64_t lo,
     int64_t hi, struct remote_points *p, char **cause)
 {
-	const struct remote_feed_span	*sp = arg;
+	struct remote_feed_span		*sp = arg;
 	const struct batch_series	*bs;
 	size_t				 i, k;
 

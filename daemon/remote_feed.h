@@ -2,10 +2,12 @@
 /*
  * remote_feed: committed batches kept in memory for the remote-write
  * senders, so that a sender that keeps up sends what the writer has
- * just stored without reading it back and decoding it.  The writer adds
- * each batch that only appended to its run (store_plain_log), after its
- * COMMIT, under its remote_log row id; such a batch holds exactly the
- * points its row names.  A sender takes the batches of the rows it is
+ * just stored without reading it back and decoding it.  The writer tells
+ * it of each remote_log row after its COMMIT, in log order, with the
+ * batch when that only appended to its run (store_remote_row): such a
+ * batch holds exactly the points its row names.  A sender sends only
+ * rows it was told of (so that a row committed a moment ago is not read
+ * back for want of its batch), takes the batches of the rows it is
  * about to send and reads from the database any row the feed lacks
  * (not plain, dropped for room, from before a restart): the database
  * stays the truth, the feed only a shortcut.  It holds at most
@@ -29,19 +31,28 @@ struct remote_feed;
 struct remote_feed_span {
 	struct batch			  **b;	/* references, one a row */
 	const struct batch_series	 ***order; /* each one's series, by (kind, name) */
+	size_t				   *sorted; /* order[i] is b[i]'s (built when needed) */
+	size_t				   *hint; /* b[i]'s series after the last found */
 	size_t				    n;
 	size_t				    cap;
 };
 
-struct remote_feed	*remote_feed_new(size_t max_points);
+/* A feed told of the log's rows through row through. */
+struct remote_feed	*remote_feed_new(size_t max_points, int64_t through);
 /* Free f and drop its references.  NULL is fine. */
 void			 remote_feed_free(struct remote_feed *f);
 /*
- * Writer: batch b of run run_id was committed as log row id (ids only
- * grow) and only appended to its run.  Takes a reference to b.
+ * Writer: log row id (ids only grow) of run run_id was committed, with
+ * batch b when that only appended to its run (a reference is taken),
+ * else NULL.
  */
 void			 remote_feed_add(struct remote_feed *f, int64_t id,
 			    int64_t run_id, struct batch *b);
+/*
+ * The last row the writer told of (or the last in the log at start, see
+ * remote_feed_new): rows above it may be committed but not yet here.
+ */
+int64_t			 remote_feed_through(struct remote_feed *f);
 /* Forget the batches of rows up to id (every sender is past them). */
 void			 remote_feed_trim(struct remote_feed *f, int64_t id);
 /*
@@ -57,6 +68,8 @@ void			 remote_feed_span_free(struct remote_feed_span *sp);
 /*
  * A remote_source (remote_encode.h) reading a span: replace p's points
  * with series s's from sp's batches (arg), in [lo, hi].  Always 0.
+ * Cheapest when asked for the series in the batches' own order (the
+ * order a client sends them in, and the run's series ids follow).
  */
 int			 remote_feed_points(void *arg,
 			    const struct remote_series *s, int64_t lo,

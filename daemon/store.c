@@ -470,7 +470,7 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 	st->nundo = 0;
 	st->added = 0;
 	st->plain = 1;
-	st->plain_log = 0;
+	st->log_id = 0;
 	pending = st->pending;
 	tpoints = st->tpoints;
 	if (store_done(st, st->stmt[SID_SAVEPOINT], "savepoint", cause) == -1)
@@ -495,8 +495,7 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 		if (store_remote_log(st, rid, first, last, nsteps, now,
 		    cause) == -1)
 			goto fail;
-		if (st->plain)
-			st->plain_log = sqlite3_last_insert_rowid(st->db);
+		st->log_id = sqlite3_last_insert_rowid(st->db);
 	}
 	if (store_done(st, st->stmt[SID_RELEASE], "release", cause) == -1)
 		goto fail;
@@ -517,9 +516,10 @@ fail:
 }
 
 int64_t
-store_plain_log(const struct store *st)
+store_remote_row(const struct store *st, int *plain)
 {
-	return st->plain_log;
+	*plain = st->plain;
+	return st->log_id;
 }
 
 int

@@ -99,12 +99,13 @@ int		 store_apply(struct store *st, const struct batch *b,
 		    double now, int64_t *run_id, char **cause);
 /*
  * After a store_apply() that succeeded: the id of the remote_log row it
- * wrote when the batch only appended to its run (each series' steps
+ * wrote (0: none, without remote-write or points), and in *plain
+ * whether the batch only appended to its run (each series' steps
  * ascending and distinct, all above every step the run had), so that
- * the batch as it is holds exactly what the row names (remote.h sends
- * it from memory); 0 when it did not, or without remote-write.
+ * the batch as it is holds exactly what the row names (remote.h then
+ * sends it from memory).
  */
-int64_t		 store_plain_log(const struct store *st);
+int64_t		 store_remote_row(const struct store *st, int *plain);
 
 /*
  * Inside an open transaction, set run's status to "finished" or

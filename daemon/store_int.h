@@ -239,11 +239,11 @@ struct store {
 	sqlite3_stmt		*remote_log;	/* NULL: no remote-write */
 	/*
 	 * The batch being applied only appends to its run: every series'
-	 * steps ascending, all above the run's earlier steps.  Then
-	 * plain_log is its remote_log row (see store_plain_log).
+	 * steps ascending, all above the run's earlier steps (see
+	 * store_remote_row).
 	 */
 	int			 plain;
-	int64_t			 plain_log;
+	int64_t			 log_id;	/* its remote_log row; 0: none */
 };
 
 /* store_sql.c: plumbing on the writer's connection. */

@@ -109,7 +109,7 @@ writer_apply(struct writer *w, struct writer_job *job, int64_t *run_id)
 	if (job->kind == WRITER_JOB_INGEST) {
 		rc = store_apply(w->st, job->batch, job->received_at, run_id,
 		    &cause);
-		job->plain_log = rc == 0 ? store_plain_log(w->st) : 0;
+		job->log_id = rc == 0 ? store_remote_row(w->st, &job->plain) : 0;
 	} else if (job->kind == WRITER_JOB_ANNOTATE) {
 		rc = store_annotate_run(w->st, job->run, job->tags, job->note,
 		    run_id, &cause);
@@ -452,8 +452,9 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 	for (i = 0; i < n && w->remote != NULL; i++)
 		if (jobs[i]->run_id != -1 &&
 		    jobs[i]->kind == WRITER_JOB_INGEST)
-			remote_keep(w->remote, jobs[i]->plain_log,
-			    jobs[i]->run_id, jobs[i]->batch);
+			remote_keep(w->remote, jobs[i]->log_id,
+			    jobs[i]->run_id, jobs[i]->plain ?
+			    jobs[i]->batch : NULL);
 	if (points > 0)
 		remote_wake(w->remote);
 	writer_publish(w, jobs, n);	/* viewers before answers */

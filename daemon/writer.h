@@ -46,7 +46,8 @@ struct writer_job {
 	char			*body;		/* out: allocated JSON */
 	size_t			 points;	/* writer's: points of the batch */
 	int64_t			 run_id;	/* writer's: the run, once stored */
-	int64_t			 plain_log;	/* writer's: store_plain_log() */
+	int64_t			 log_id;	/* writer's: store_remote_row() */
+	int			 plain;		/* writer's: and its plain */
 };
 
 /*

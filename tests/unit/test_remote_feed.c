@@ -54,7 +54,7 @@ row(int64_t id, int64_t run_id, int64_t first, int64_t last)
 static void
 test_take_and_points(void **state)
 {
-	struct remote_feed	*f = remote_feed_new(1000);
+	struct remote_feed	*f = remote_feed_new(1000, 0);
 	struct remote_feed_span	 sp = { 0 };
 	struct remote_points	 p = { 0 };
 	struct remote_row	 rows[3];
@@ -108,7 +108,7 @@ test_take_and_points(void **state)
 static void
 test_bound(void **state)
 {
-	struct remote_feed	*f = remote_feed_new(100);	/* 3 points a step */
+	struct remote_feed	*f = remote_feed_new(100, 0);	/* 3 points a step */
 	struct remote_feed_span	 sp = { 0 };
 	struct remote_row	 r;
 	struct batch		*b;
@@ -136,12 +136,36 @@ test_bound(void **state)
 	remote_feed_free(f);
 }
 
+/* Rows are told of in order, with or without a batch; through is the last. */
+static void
+test_through(void **state)
+{
+	struct remote_feed	*f = remote_feed_new(1000, 41);
+	struct remote_feed_span	 sp = { 0 };
+	struct remote_row	 r = row(43, 1, 0, 9);
+	struct batch		*b = mkbatch("r", 0, 10, 0);
+
+	(void)state;
+	assert_int_equal(remote_feed_through(f), 41);
+	remote_feed_add(f, 42, 1, NULL);	/* not plain: read back */
+	assert_int_equal(remote_feed_through(f), 42);
+	remote_feed_add(f, 43, 1, b);
+	batch_free(b);
+	assert_int_equal(remote_feed_through(f), 43);
+	assert_int_equal(remote_feed_take(f, &r, 1, &sp), 1);
+	r.id = 42;
+	assert_int_equal(remote_feed_take(f, &r, 1, &sp), 0);
+	remote_feed_span_free(&sp);
+	remote_feed_free(f);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_take_and_points),
 		cmocka_unit_test(test_bound),
+		cmocka_unit_test(test_through),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1666,10 +1666,18 @@ test_random(void **state)
 }
 
 
+/* 1 when st writes no remote_log rows (no remote-write target). */
+static int
+store_int_remote_off(const struct store *st)
+{
+	return st->remote_log == NULL;
+}
+
 /*
  * Apply steps [from, to) of loss (and of layer, when not NULL) as one
  * batch of run, in descending order when rev, with step dup twice when
- * dup >= 0: what store_plain_log() says after it.
+ * dup >= 0: its remote_log row when store_remote_row() says it is plain,
+ * else 0 (a row is written either way when remote-write is on).
  */
 static int64_t
 plain_after(struct store *st, const char *run, const char *layer,
@@ -1678,6 +1686,7 @@ plain_after(struct store *st, const char *run, const char *layer,
 	struct batch	*b = batch_new(run);
 	char		*cause = NULL;
 	int64_t		 rid, i, step, got;
+	int		 plain;
 
 	for (i = from; i < to; i++) {
 		step = rev ? to - 1 - (i - from) : i;
@@ -1691,7 +1700,9 @@ plain_after(struct store *st, const char *run, const char *layer,
 	assert_int_equal(store_begin(st, &cause), 0);
 	if (store_apply(st, b, 1.0, &rid, &cause) != 0)
 		fail_msg("store_apply: %s", cause);
-	got = store_plain_log(st);
+	got = store_remote_row(st, &plain);
+	assert_true(got > 0 || store_int_remote_off(st));
+	got = plain ? got : 0;
 	if (store_commit(st, &cause) != 0)
 		fail_msg("store_commit: %s", cause);
 	batch_free(b);
@@ -1699,7 +1710,7 @@ plain_after(struct store *st, const char *run, const char *layer,
 }
 
 /*
- * store_plain_log: a batch is "plain" (sent to remote-write from
+ * store_remote_row: a batch is "plain" (sent to remote-write from
  * memory) only when it holds exactly what its log row names: each
  * series ascending and distinct, every step above the run's earlier
  * ones.  A wrong "plain" would send a re-sent step without the values
