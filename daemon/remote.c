@@ -72,6 +72,7 @@ struct remote_sender {
 	int64_t				 part_next;	/* its next step */
 	struct remote_row		 rows[REMOTE_ROWS];	/* log order */
 	struct remote_row		 byrun[REMOTE_ROWS];	/* a request's, by run */
+	int				 inmem[REMOTE_ROWS];	/* byrun's in the feed */
 	struct {
 		int64_t	run_id;
 		int64_t	width;
@@ -387,12 +388,20 @@ remote_build(struct remote_sender *s, char **cause)
 	}
 	memcpy(rows, s->rows, (size_t)m * sizeof *rows);
 	qsort(rows, (size_t)m, sizeof *rows, remote_byrun_cmp);
+	for (i = 0; i < m; i++)
+		s->inmem[i] = remote_feed_has(s->r->feed, rows[i].id,
+		    rows[i].run_id);
 	for (i = 0; i < m; i = j) {
 		lo = remote_row_from(s, &rows[i]);
 		hi = rows[i].last;
-		/* A row with steps below lo (sent again) starts a span. */
+		/*
+		 * A row with steps below lo (sent again) starts a span, and
+		 * so does one read back after rows kept in memory or the
+		 * other way round: one such row costs only its own read.
+		 */
 		for (j = i + 1; j < m && rows[j].run_id == rows[i].run_id &&
-		    rows[j].first <= hi + 1 && rows[j].first >= lo; j++)
+		    rows[j].first <= hi + 1 && rows[j].first >= lo &&
+		    s->inmem[j] == s->inmem[i]; j++)
 			hi = rows[j].last > hi ? rows[j].last : hi;
 		if (remote_span(s, &rows[i], (size_t)(j - i), lo, hi,
 		    lo == rows[i].first, cause) == -1)

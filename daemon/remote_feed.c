@@ -164,6 +164,19 @@ remote_feed_order(struct remote_feed_span *sp, size_t i)
 }
 
 int
+remote_feed_has(struct remote_feed *f, int64_t id, int64_t run_id)
+{
+	const struct remote_feed_item	*it;
+	int				 has;
+
+	pthread_mutex_lock(&f->lock);
+	it = remote_feed_find(f, id);
+	has = it != NULL && it->run_id == run_id;
+	pthread_mutex_unlock(&f->lock);
+	return has;
+}
+
+int
 remote_feed_take(struct remote_feed *f, const struct remote_row *rows,
     size_t n, struct remote_feed_span *sp)
 {

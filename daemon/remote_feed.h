@@ -55,6 +55,9 @@ void			 remote_feed_add(struct remote_feed *f, int64_t id,
 int64_t			 remote_feed_through(struct remote_feed *f);
 /* Forget the batches of rows up to id (every sender is past them). */
 void			 remote_feed_trim(struct remote_feed *f, int64_t id);
+/* 1 when the feed holds the batch of row id of run run_id. */
+int			 remote_feed_has(struct remote_feed *f, int64_t id,
+			    int64_t run_id);
 /*
  * Replace sp's batches with those of rows[0..n-1]: 1, or 0 (sp empty)
  * when the feed lacks any of them.

@@ -153,6 +153,9 @@ test_through(void **state)
 	batch_free(b);
 	assert_int_equal(remote_feed_through(f), 43);
 	assert_int_equal(remote_feed_take(f, &r, 1, &sp), 1);
+	assert_int_equal(remote_feed_has(f, 43, 1), 1);
+	assert_int_equal(remote_feed_has(f, 43, 2), 0);	/* another run's row */
+	assert_int_equal(remote_feed_has(f, 42, 1), 0);
 	r.id = 42;
 	assert_int_equal(remote_feed_take(f, &r, 1, &sp), 0);
 	remote_feed_span_free(&sp);
