@@ -711,47 +711,54 @@ remote_metrics_gauge(struct remote *r, char **buf, size_t *len, size_t *cap,
 	}
 }
 
+/*
+ * One counter family, a line a target and value of label (values, NULL
+ * ended): the senders' samples (which 0) or batches by source (1).
+ */
+static void
+remote_metrics_counter(struct remote *r, char **buf, size_t *len,
+    size_t *cap, const char *name, const char *help, const char *label,
+    const char *const *values, int which)
+{
+	_Atomic uint64_t	*c;
+	size_t			 i, k;
+
+	metrics_append(buf, len, cap, "# HELP %s %s\n# TYPE %s counter\n",
+	    name, help, name);
+	for (i = 0; i < r->n; i++)
+		for (k = 0; values[k] != NULL; k++) {
+			c = which == 0 ? r->s[i].samples : r->s[i].from;
+			metrics_append(buf, len, cap, "%s{target=\"", name);
+			metrics_append_label(buf, len, cap, r->s[i].t->name);
+			metrics_append(buf, len, cap, "\",%s=\"%s\"} %llu\n",
+			    label, values[k],
+			    (unsigned long long)atomic_load(&c[k]));
+		}
+}
+
 char *
 remote_metrics(struct remote *r)
 {
-	static const char *const results[] = { "sent", "failed", "dropped" };
+	static const char *const results[] = { "sent", "failed", "dropped",
+	    NULL };
+	static const char *const sources[] = { "memory", "database", NULL };
 	struct remote_sender	*s;
 	char			*buf;
-	size_t			 len = 0, cap = 1024, i, k;
+	size_t			 len = 0, cap = 1024, i;
 
 	buf = xmalloc(cap);
 	buf[0] = '\0';
 	if (r == NULL)
 		return buf;
-	metrics_append(&buf, &len, &cap, "# HELP "
-	    "gradwatch_remote_write_samples_total Samples in remote-write "
+	remote_metrics_counter(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_samples_total", "Samples in remote-write "
 	    "requests by result: sent, failed (to be retried), dropped "
-	    "(refused).\n"
-	    "# TYPE gradwatch_remote_write_samples_total counter\n");
-	for (i = 0; i < r->n; i++)
-		for (k = 0; k < 3; k++) {
-			metrics_append(&buf, &len, &cap,
-			    "gradwatch_remote_write_samples_total{target=\"");
-			metrics_append_label(&buf, &len, &cap, r->s[i].t->name);
-			metrics_append(&buf, &len, &cap, "\",result=\"%s\"} %llu\n",
-			    results[k], (unsigned long long)atomic_load(
-			    &r->s[i].samples[k]));
-		}
-	metrics_append(&buf, &len, &cap, "# HELP "
-	    "gradwatch_remote_write_batches_total Stored batches encoded "
+	    "(refused).", "result", results, 0);
+	remote_metrics_counter(r, &buf, &len, &cap,
+	    "gradwatch_remote_write_batches_total", "Stored batches encoded "
 	    "for requests, by where their points came from: memory (kept "
-	    "from the writer) or database (read back).\n"
-	    "# TYPE gradwatch_remote_write_batches_total counter\n");
-	for (i = 0; i < r->n; i++)
-		for (k = 0; k < 2; k++) {
-			metrics_append(&buf, &len, &cap,
-			    "gradwatch_remote_write_batches_total{target=\"");
-			metrics_append_label(&buf, &len, &cap, r->s[i].t->name);
-			metrics_append(&buf, &len, &cap,
-			    "\",source=\"%s\"} %llu\n", k ? "database" :
-			    "memory", (unsigned long long)atomic_load(
-			    &r->s[i].from[k]));
-		}
+	    "from the writer) or database (read back).", "source", sources,
+	    1);
 	remote_metrics_gauge(r, &buf, &len, &cap,
 	    "gradwatch_remote_write_backlog_batches",
 	    "Stored batches not yet sent.", 0);

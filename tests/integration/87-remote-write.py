@@ -202,6 +202,10 @@ try:
          "sent %r" % metric(d, "gradwatch_remote_write_samples_total", "main"))
     # The batches that only appended to the run are sent from memory; the
     # one the store reordered is read back from the database.
+    lint = subprocess.run(["promtool", "check", "metrics"], input=d.get("/metrics")[1],
+                          capture_output=True)
+    t.ok(lint.returncode == 0, "/metrics with remote-write targets passes promtool check metrics",
+         (lint.stdout + lint.stderr).decode()[:400])
     src = {k: batches(d, "main", k) for k in ("memory", "database")}
     t.ok(src["memory"] is not None and src["memory"] >= 10 and src["database"] is not None
          and src["database"] >= 1 and src["memory"] + src["database"] >= 20,
