@@ -28,19 +28,17 @@
 /* Points in one chunk row at most (a seal splits evenly under it). */
 #define STORE_CHUNK_MAX		4096
 /*
- * A series' tail is sealed into a chunk once it holds this many points,
- * less up to half of it by series (store_tail_seal_at), at the next seal
- * round: when STORE_SEAL_ROUND_ROWS tails rows were inserted since the
- * last one.  Sealing deletes the series' tails rows, which lie one to a
- * page among every other series' rows; a round deletes many series'
- * rows in one commit, so that each page is rewritten once a round and
- * not once a series.  A tail past STORE_SEAL_NOW points seals at once.
+ * A series' tail is sealed once it holds STORE_SEAL_NOW points: whole
+ * chunks of STORE_CHUNK_MAX go to chunk rows in the commit that filled
+ * them, the rest stays as the tail.  Sealing deletes the series' tails
+ * rows, which lie one to a page among every other series' rows; so after
+ * a commit that sealed, a round (store_tails_seal_round) also seals every
+ * tail past STORE_SEAL_JOIN.  Series fed together then seal together,
+ * and a page of tails rows is emptied and freed at once instead of being
+ * rewritten once for each series on it.
  */
-#ifndef STORE_SEAL_POINTS
-#define STORE_SEAL_POINTS	4096
-#endif
-#define STORE_SEAL_ROUND_ROWS	8192
 #define STORE_SEAL_NOW		STORE_CHUNK_MAX
+#define STORE_SEAL_JOIN		(STORE_CHUNK_MAX / 2)
 /* Tail points held in memory, all series, before the biggest are sealed. */
 #define STORE_TAIL_POINTS_MAX	((size_t)2 << 20)	/* 32 MiB */
 /* Unwritten points, all series, before a flush in mid-transaction. */
@@ -219,7 +217,7 @@ struct store {
 	size_t			 dirtycap;
 	size_t			 pending;	/* unwritten tail points, all series */
 	size_t			 tpoints;	/* tail points in memory, all series */
-	size_t			 trows_round;	/* tails rows since the last seal round */
+	int			 sealed_now;	/* a tail sealed since the last round */
 	int64_t			 added;		/* distinct points the batch added */
 
 	/* Scratch space for writing a series. */

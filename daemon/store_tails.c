@@ -6,10 +6,12 @@
  * long the run is; no row is ever rewritten on this path.  The tail's
  * points are also kept in the series' cache entry, so that sealing
  * them, once there are enough for a chunk, reads nothing: one chunk
- * row is inserted and the series' tail rows deleted, in the same
- * transaction.  Seals come in rounds after a commit, many series at a
- * time (store_tails_seal_round), because a series' tail rows lie one to
- * a page among the others'.  After a restart (or once the cache was
+ * row is inserted and the series' tail rows deleted, in the commit that
+ * filled the chunk.  A round after that commit seals every other tail
+ * past half a chunk (store_tails_seal_round), because a series' tail
+ * rows lie one to a page among the others': series sealed together free
+ * whole pages, where sealed one by one they rewrite each page many
+ * times.  After a restart (or once the cache was
  * emptied) a series' tail rows are read back on its next append.  The
  * points held in memory are bounded: past STORE_TAIL_POINTS_MAX, a
  * round seals the biggest tails first.  Writer thread only.
@@ -27,20 +29,6 @@
 #include "store.h"
 #include "store_int.h"
 #include "xmalloc.h"
-
-/*
- * How many points e's tail holds when it is sealed: STORE_SEAL_POINTS
- * less up to half of it, fixed by the series' id, so that series fed
- * step by step together do not all seal in the same commit.
- */
-static size_t
-store_tail_seal_at(const struct store_ent *e)
-{
-	uint64_t	h = (uint64_t)e->s.id * 0x9e3779b97f4a7c15ULL;
-
-	return STORE_SEAL_POINTS - (size_t)((h >> 33) %
-	    (STORE_SEAL_POINTS / 2));
-}
 
 /* Room for n more points after e's tail. */
 static void
@@ -174,18 +162,18 @@ store_tail_push(struct store *st, struct store_ent *e, const int64_t *steps,
 }
 
 /*
- * Seal e's whole tail, written or not: its points become chunk rows and
- * its tail rows are deleted.  The caller writes e's series row (its
- * max_span may have grown).
+ * Seal the first k of e's live points: they become chunk rows and e's
+ * tail rows are deleted, so the points after them, written or not, are
+ * left unwritten for the next store_tail_flush.  The caller writes e's
+ * series row (its max_span may have grown).
  */
-int
-store_tail_seal(struct store *st, struct store_ent *e, char **cause)
+static int
+store_tail_seal_first(struct store *st, struct store_ent *e, size_t k,
+    char **cause)
 {
 	sqlite3_stmt	*s;
-	size_t		 n = e->s.tn - e->s.toff;
+	size_t		 end = e->s.toff + k;
 
-	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
-		return 0;
 	if (e->s.trows > 0) {
 		s = st->stmt[SID_TAIL_DELETE];
 		sqlite3_bind_int64(s, 1, e->s.id);
@@ -194,31 +182,53 @@ store_tail_seal(struct store *st, struct store_ent *e, char **cause)
 	}
 	st->ncand = 0;		/* no rows to reuse: all inserts */
 	if (store_chunks_write(st, e, e->tsteps + e->s.toff,
-	    e->tvals + e->s.toff, n, cause) == -1)
+	    e->tvals + e->s.toff, k, cause) == -1)
 		return -1;
-	st->pending -= e->s.tn - e->s.tflushed;
-	st->tpoints -= n;
-	e->s.toff = e->s.tflushed = e->s.tn;
+	if (end > e->s.tflushed)
+		st->pending -= end - e->s.tflushed;
+	else
+		st->pending += e->s.tflushed - end;
+	st->tpoints -= k;
+	e->s.toff = e->s.tflushed = end;
 	e->s.trows = 0;
 	return 0;
 }
 
+/* Seal e's whole tail, written or not (store_tail_seal_first). */
+int
+store_tail_seal(struct store *st, struct store_ent *e, char **cause)
+{
+	size_t	n = e->s.tn - e->s.toff;
+
+	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
+		return 0;
+	return store_tail_seal_first(st, e, n, cause);
+}
+
 /*
- * Write e's unwritten tail points: as one tails row, or, once the tail
- * holds enough points, by sealing it.
+ * Write e's unwritten tail points as one tails row; once the tail holds
+ * STORE_SEAL_NOW points, its whole chunks are sealed first and only the
+ * rest is written as a row.
  */
 int
 store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 {
 	sqlite3_stmt	*s = st->stmt[SID_TAIL_INSERT];
 	const int64_t	*steps;
-	size_t		 n = e->s.tn - e->s.tflushed;
+	size_t		 n = e->s.tn - e->s.tflushed, live;
 	int64_t		 span;
 
 	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
 		return 0;
-	if (e->s.tn - e->s.toff >= STORE_SEAL_NOW)
-		return store_tail_seal(st, e, cause);
+	live = e->s.tn - e->s.toff;
+	if (live >= STORE_SEAL_NOW) {
+		if (store_tail_seal_first(st, e, live - live % STORE_CHUNK_MAX,
+		    cause) == -1)
+			return -1;
+		st->sealed_now = 1;
+		if ((n = e->s.tn - e->s.tflushed) == 0)
+			return 0;
+	}
 	steps = e->tsteps + e->s.tflushed;
 	st->enc.len = 0;
 	if (chunk_encode(&st->enc, steps, e->tvals + e->s.tflushed, n) == 0) {
@@ -239,7 +249,6 @@ store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 	st->pending -= n;
 	e->s.tflushed = e->s.tn;
 	e->s.trows++;
-	st->trows_round++;
 	return 0;
 }
 
@@ -260,11 +269,11 @@ store_tail_size_cmp(const void *a, const void *b)
  * the requests just committed, and with no savepoint per series (each
  * would copy every page it touches to a statement journal).  When the
  * tails hold more than STORE_TAIL_POINTS_MAX points in memory, seal the
- * biggest until they hold three quarters of it; else, once
- * STORE_SEAL_ROUND_ROWS tails rows were written since the last round,
- * seal every tail that reached its size (store_tail_seal_at).  On a
- * failure the round is rolled back and -1 returned: the caller empties
- * the cache, so the tails are read again from their rows when next used.
+ * biggest until they hold three quarters of it; else, after a commit
+ * that sealed a tail (store_tail_flush), seal every tail past
+ * STORE_SEAL_JOIN with it.  On a failure the round is rolled back and -1
+ * returned: the caller empties the cache, so the tails are read again
+ * from their rows when next used.
  */
 int
 store_tails_seal_round(struct store *st)
@@ -275,16 +284,16 @@ store_tails_seal_round(struct store *st)
 	int			  trim;
 
 	trim = st->tpoints > STORE_TAIL_POINTS_MAX;
-	if (!trim && st->trows_round < STORE_SEAL_ROUND_ROWS)
+	if (!trim && !st->sealed_now)
 		return 0;
-	st->trows_round = 0;
+	st->sealed_now = 0;
 	v = xreallocarray(NULL, st->tabcount, sizeof *v);
 	for (i = 0; i < st->tabsize; i++) {
 		e = st->tab[i];
 		if (e == NULL || e->s.stale || e->s.tail != STORE_TAIL_LOADED)
 			continue;
 		live = e->s.tn - e->s.toff;
-		if (live > 0 && (trim || live >= store_tail_seal_at(e)))
+		if (live > 0 && (trim || live >= STORE_SEAL_JOIN))
 			v[n++] = e;
 	}
 	if (n == 0)

@@ -797,10 +797,11 @@ test_tail_merge(void **state)
 	free(m);
 }
 
-/* Commits of 50 steps of nseries layers each, from step *next on. */
+/* Commits of 50 steps of layers l0 .. l<nseries - 1>, from step *next on. */
 #define ROUND_SERIES	200
 static void
-send_layers(struct store *st, struct model **m, int commits, int64_t *next)
+send_layers(struct store *st, struct model **m, int nseries, int commits,
+    int64_t *next)
 {
 	struct batch	*b;
 	char		 name[16];
@@ -810,7 +811,7 @@ send_layers(struct store *st, struct model **m, int commits, int64_t *next)
 
 	for (c = 0; c < commits; c++) {
 		b = batch_new("r");
-		for (i = 0; i < ROUND_SERIES; i++) {
+		for (i = 0; i < nseries; i++) {
 			snprintf(name, sizeof name, "l%d", i);
 			si = batch_series_get(b, SERIES_LAYER_GRAD, name);
 			for (s = *next; s < *next + 50; s++) {
@@ -839,10 +840,11 @@ check_layers(sqlite3 *db, struct model **m)
 }
 
 /*
- * Seals come in rounds after a commit (store_tails_seal_round): tails
- * rows accumulate until STORE_SEAL_ROUND_ROWS of them were written, then
- * every tail big enough is sealed in a transaction of its own.  A round
- * that fails changes nothing committed, and the next one seals.
+ * A tail seals whole chunks in the commit that fills one
+ * (STORE_SEAL_NOW); a round after that commit seals every other tail
+ * past STORE_SEAL_JOIN with it (store_tails_seal_round), in a
+ * transaction of its own.  A round that fails changes nothing
+ * committed, and a later one seals.
  */
 static void
 test_seal_round(void **state)
@@ -851,34 +853,49 @@ test_seal_round(void **state)
 	sqlite3		*db = store_db(st);
 	struct model	*m[ROUND_SERIES];
 	int64_t		 next = 0;
-	int		 i;
+	int		 i, half = ROUND_SERIES / 2;
 
 	(void)state;
 	for (i = 0; i < ROUND_SERIES; i++)
 		m[i] = xcalloc(1, sizeof *m[i]);
-	/* 40 commits: 8,000 rows, 2,000 points a series: no round yet. */
-	send_layers(st, m, 40, &next);
+	/* 41 commits of every series: 2,050 points each, no chunk yet. */
+	send_layers(st, m, ROUND_SERIES, 41, &next);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
-	    40 * ROUND_SERIES);
-	/* A round whose seals fail: the commits stand, the tails stay. */
-	assert_int_equal(sqlite3_exec(db, "CREATE TEMP TRIGGER no_chunk "
-	    "BEFORE INSERT ON chunks BEGIN SELECT RAISE(ABORT, 'no chunk'); "
-	    "END", NULL, NULL, NULL), SQLITE_OK);
-	send_layers(st, m, 2, &next);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	    41 * ROUND_SERIES);
+	/*
+	 * The first half goes on to 4,100 points: each seals one chunk of
+	 * 4,096 in its 82nd commit and keeps 4 as its tail.  The round
+	 * after it fails (no chunk under 4,096 points may be inserted): the
+	 * commits stand, the second half's tails stay rows.
+	 */
+	assert_int_equal(sqlite3_exec(db, "CREATE TEMP TRIGGER no_join "
+	    "BEFORE INSERT ON chunks WHEN NEW.n < 4096 BEGIN "
+	    "SELECT RAISE(ABORT, 'no join'); END", NULL, NULL, NULL),
+	    SQLITE_OK);
+	send_layers(st, m, half, 41, &next);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), half);
+	assert_int_equal(query_int(db, "SELECT min(n) FROM chunks"), 4096);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
-	    42 * ROUND_SERIES);
+	    half + 41 * half);
 	check_layers(db, m);
-	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER no_chunk", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER no_join", NULL, NULL,
 	    NULL), SQLITE_OK);
-	/* The next round seals the tails that reached their size, together. */
-	send_layers(st, m, 42, &next);
-	assert_true(query_int(db, "SELECT count(DISTINCT series_id) FROM "
-	    "chunks") >= ROUND_SERIES / 2);
-	assert_true(query_int(db, "SELECT max(n) FROM chunks") <= 4096);
-	assert_true(query_int(db, "SELECT count(*) FROM tails") <
-	    84 * ROUND_SERIES / 2);
+	/*
+	 * The failed round emptied the cache.  One commit of every series
+	 * loads their tails again; the first half's next chunk (4 + 82 x 50
+	 * points) fills 81 commits later, and its round seals the second
+	 * half's 2,100 points with it, together: no tails row is left but
+	 * the first half's rest.
+	 */
+	send_layers(st, m, ROUND_SERIES, 1, &next);
+	send_layers(st, m, half, 81, &next);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"),
+	    ROUND_SERIES + half);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks "
+	    "WHERE n = 2100"), half);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), half);
+	assert_int_equal(query_int(db, "SELECT sum(n) FROM tails"), 8 * half);
 	check_layers(db, m);
 	for (i = 0; i < ROUND_SERIES; i++)
 		free(m[i]);
