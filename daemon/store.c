@@ -177,7 +177,8 @@ store_open(const char *path, char **cause)
 	if (store_exec(st, "PRAGMA synchronous = NORMAL", cause) == -1 ||
 	    store_exec(st, "PRAGMA cache_size = -65536", cause) == -1 ||
 	    store_exec(st, "PRAGMA journal_size_limit = 67108864", cause) == -1 ||
-	    store_exec(st, "PRAGMA foreign_keys = ON", cause) == -1)
+	    store_exec(st, "PRAGMA foreign_keys = ON", cause) == -1 ||
+	    store_exec(st, "PRAGMA secure_delete = FAST", cause) == -1)
 		goto fail;
 	if (store_migrate(st, path, cause) == -1)
 		goto fail;
