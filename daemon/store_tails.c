@@ -11,10 +11,10 @@
  * past half a chunk (store_tails_seal_round), because a series' tail
  * rows lie one to a page among the others': series sealed together free
  * whole pages, where sealed one by one they rewrite each page many
- * times.  After a restart (or once the cache was
- * emptied) a series' tail rows are read back on its next append.  The
- * points held in memory are bounded: past STORE_TAIL_POINTS_MAX, a
- * round seals the biggest tails first.  Writer thread only.
+ * times.  After a restart (or once the cache was emptied) a series'
+ * tail rows are read back on its next append.  The points held in
+ * memory are bounded: past STORE_TAIL_POINTS_MAX, a round seals the
+ * biggest tails first.  Writer thread only.
  */
 #include <inttypes.h>
 #include <stdint.h>
