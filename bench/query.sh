@@ -7,7 +7,10 @@
 # request as a training loop would.  Then times GET .../points (one
 # series downsampled to 2,000) and GET .../heatmap (default buckets)
 # with curl, one cold request and BENCH_QUERY_REPEAT (7) timed ones,
-# and prints a RESULT line for each.
+# and prints a RESULT line for each.  BENCH_QUERY_POINTS_STEPS,
+# BENCH_QUERY_HEATMAP_STEPS and BENCH_QUERY_LAYERS change the sizes;
+# BENCH_QUERY_NAME prefixes the RESULT names (run.sh's huge case);
+# BENCH_QUERY_F32=1 sends the layers' values as float32, as PyTorch's.
 #
 # usage: bench/query.sh HOST:PORT      (GW_BUILD names the build folder)
 set -euo pipefail
@@ -21,6 +24,9 @@ repeat=${BENCH_QUERY_REPEAT:-7}
 points_steps=${BENCH_QUERY_POINTS_STEPS:-1000000}
 heat_steps=${BENCH_QUERY_HEATMAP_STEPS:-100000}
 heat_layers=${BENCH_QUERY_LAYERS:-200}
+name_prefix=${BENCH_QUERY_NAME:-}
+f32=
+[ "${BENCH_QUERY_F32:-0}" = 0 ] || f32=--f32
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/gw-query.XXXXXX")
 p1=
@@ -40,7 +46,7 @@ t0=$(date +%s.%N)
 	--steps-per-req 10000 --fill "$points_steps" >"$out/fill-points" &
 p1=$!
 "$ingest" -q --url "$url" --run bench-heatmap --layers "$heat_layers" \
-	--steps-per-req 50 --fill "$heat_steps" >"$out/fill-heatmap" &
+	--steps-per-req 50 --fill "$heat_steps" $f32 >"$out/fill-heatmap" &
 p2=$!
 rc=0
 wait $p1 || rc=1
@@ -92,7 +98,7 @@ time_get() {
 		}'
 }
 
-time_get points "/api/v1/runs/bench-points/points?series=loss&max=2000" \
+time_get "${name_prefix}points" "/api/v1/runs/bench-points/points?series=loss&max=2000" \
 	'"\(.series.loss.steps | length) points returned, steps \(.series.loss.steps[0])..\(.series.loss.steps[-1])"'
-time_get heatmap "/api/v1/runs/bench-heatmap/heatmap" \
+time_get "${name_prefix}heatmap" "/api/v1/runs/bench-heatmap/heatmap" \
 	'"\(.layers | length) layers x \(.steps | length) buckets"'

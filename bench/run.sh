@@ -13,7 +13,9 @@
 # (10, per ingest run), BENCH_REPEAT (3), BENCH_LONG (60; 0 skips),
 # BENCH_RAW_SECONDS (3, per raw variant), BENCH_CONNS (4), BENCH_NOTIFY (1; 0
 # skips alert delivery), BENCH_SOAK (600 seconds of mixed load; 0 skips), BENCH_QUERY
-# (1; 0 skips), BENCH_LONGRUN (1; 0 skips bench/long.sh, one run of
+# (1; 0 skips), BENCH_HUGE (1; 0 skips the heatmap of 1,000 layers x
+# BENCH_HUGE_STEPS (1,000,000) steps: a billion float32 points, ~4 GB
+# in TMPDIR for ~10 minutes), BENCH_LONGRUN (1; 0 skips bench/long.sh, one run of
 # 40 M points: rate by quarter, zoomed queries, bytes a point), BENCH_CLIENT (1; 0 skips the client library), BENCH_STRICT (0; 1 exits 1 when a goal is missed),
 # TMPDIR (where the databases go).
 set -euo pipefail
@@ -28,6 +30,7 @@ long=${BENCH_LONG:-60}
 raw_secs=${BENCH_RAW_SECONDS:-3}
 conns=${BENCH_CONNS:-4}
 do_query=${BENCH_QUERY:-1}
+do_huge=${BENCH_HUGE:-1}
 do_longrun=${BENCH_LONGRUN:-1}
 strict=${BENCH_STRICT:-0}
 
@@ -172,6 +175,26 @@ if [ "$do_query" != 0 ]; then
 	grep '^RESULT' "$tmp/query.out" >>"$tmp/results"
 	stop_daemon
 	rm_db "$tmp/gw-query.db"
+fi
+if [ "$do_huge" != 0 ]; then
+	echo "-- the whole-run heatmap of a big model: 1,000 layers x ${BENCH_HUGE_STEPS:-1000000} steps"
+	start_daemon "$tmp/gw-huge.db"
+	GW_BUILD="$build" BENCH_QUERY_NAME=huge_ BENCH_QUERY_LAYERS=1000 \
+	    BENCH_QUERY_HEATMAP_STEPS="${BENCH_HUGE_STEPS:-1000000}" \
+	    BENCH_QUERY_POINTS_STEPS=1000 BENCH_QUERY_F32=1 \
+	    "$top/bench/query.sh" "$url" >"$tmp/huge.out" &
+	cpid=$!
+	rc=0
+	wait "$cpid" || rc=$?
+	cpid=
+	if [ "$rc" != 0 ]; then
+		cat "$tmp/huge.out"
+		exit 1
+	fi
+	sed 's/^/  /' "$tmp/huge.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/huge.out" >>"$tmp/results"
+	stop_daemon
+	rm_db "$tmp/gw-huge.db"
 fi
 
 if [ "${BENCH_CLIENT:-1}" != 0 ]; then
@@ -385,6 +408,14 @@ if [ "$do_query" != 0 ]; then
 			"$(printf 'median %.1f ms, max %.1f ms' "$med" "$mx")" \
 			"$V"
 	done
+fi
+if [ "$do_huge" != 0 ]; then
+	med=$(grep "bench=query name=huge_heatmap " "$R" | kv median_ms)
+	mx=$(grep "bench=query name=huge_heatmap " "$R" | kv max_ms)
+	verdict "$(awk -v m="$med" 'BEGIN { print ((m < 500) ? 1 : 0) }')"
+	printf "%-46s %-40s %s\n" \
+		"heatmap 1000 x ${BENCH_HUGE_STEPS:-1000000} steps: < 500 ms" \
+		"$(printf 'median %.1f ms, max %.1f ms' "$med" "$mx")" "$V"
 fi
 if [ "$do_stream" != 0 ]; then
 	line=$(grep 'bench=stream_latency ' "$R")

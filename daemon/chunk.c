@@ -179,7 +179,7 @@ chunk_buf_cleanup(struct chunk_buf *b)
 	memset(b, 0, sizeof *b);
 }
 
-static void
+void
 chunk_buf_reserve(struct chunk_buf *b, size_t more)
 {
 	size_t	cap;

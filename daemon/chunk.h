@@ -83,6 +83,8 @@ struct chunk_buf {
 void	chunk_buf_init(struct chunk_buf *b);
 /* Free the bytes; the buffer can be init'ed again. */
 void	chunk_buf_cleanup(struct chunk_buf *b);
+/* Room for more bytes after len. */
+void	chunk_buf_reserve(struct chunk_buf *b, size_t more);
 
 /*
  * Append the chunk of steps[0..n-1] and vals[0..n-1] to out.  Steps
@@ -176,5 +178,64 @@ struct chunk_summary {
  */
 void	chunk_summarize(struct chunk_summary *s, const int64_t *steps,
 	    const double *vals, size_t n);
+
+/*
+ * Block summaries (chunk_blocks.c): for each aligned block of
+ * CHUNK_BLOCK_STEPS steps (block k holds steps k * B .. k * B + B - 1)
+ * from the one of a chunk's first step to the one of its last, what a
+ * heatmap cell of those of its points would show: the largest finite
+ * value, unless a non-finite one outranks it.  A heatmap whose buckets
+ * are whole blocks then reads no point.  Format, version 1:
+ *
+ *   byte 0   version, 1
+ *   byte 1   flags: 0x01 F32 (the finite values are float32 patterns)
+ *   8 bytes  the first block's index, int64 little-endian
+ *   4 bytes  the number of blocks, uint32 little-endian, >= 1
+ *   then for each block, a rank byte, and with CHUNK_RANK_FINITE the
+ *   value: 4 bytes (the float32 whose widening it is) with F32, else 8
+ *   (IEEE-754 binary64), little-endian.
+ */
+#define CHUNK_BLOCK_STEPS	128
+
+/* A cell's rank: the higher one shows; NaN over +Inf over -Inf. */
+enum chunk_rank {
+	CHUNK_RANK_NONE,	/* no point in the block */
+	CHUNK_RANK_FINITE,
+	CHUNK_RANK_NINF,
+	CHUNK_RANK_PINF,
+	CHUNK_RANK_NAN
+};
+
+/* The block of step s (floor(s / CHUNK_BLOCK_STEPS)). */
+int64_t	chunk_block_of(int64_t s);
+
+/*
+ * Append the block summaries of steps[0..n-1] (ascending, n >= 1) and
+ * vals to out.  Returns the bytes appended, or 0 (nothing appended) when
+ * the points are too sparse for summaries to pay: more blocks than one
+ * for every CHUNK_BLOCKS_MIN_POINTS points, plus one.
+ */
+#define CHUNK_BLOCKS_MIN_POINTS	8
+size_t	chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
+	    const double *vals, size_t n);
+
+/* A cursor over block summaries; fields are private but first, count. */
+struct chunk_blocks {
+	int64_t			 first;		/* the first block's index */
+	size_t			 count;
+	size_t			 i;
+	int			 f32;
+	const unsigned char	*p;
+};
+
+/*
+ * Check blob (every block) and start reading it: 0, or -1 and an
+ * allocated *cause (unless cause is NULL) when it is damaged.
+ */
+int	chunk_blocks_open(struct chunk_blocks *b, const void *blob,
+	    size_t len, char **cause);
+/* The next block's index, rank and (finite) value: 1, or 0 at the end. */
+int	chunk_blocks_next(struct chunk_blocks *b, int64_t *block,
+	    enum chunk_rank *rank, double *v);
 
 #endif

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chunk_int: what the chunk codec's encoder (chunk.c) and reader
- * (chunk_read.c) share: the format's constants and the bit-exact
- * conversions between doubles, their float32 patterns and big-endian
- * words.  Pure inline code; any thread.
+ * chunk_int: what the chunk codec's encoder (chunk.c), reader
+ * (chunk_read.c) and block summaries (chunk_blocks.c) share: the
+ * format's constants, the bit-exact conversions between doubles, their
+ * float32 patterns and big-endian words, and the error message.  Any
+ * thread.
  */
 #ifndef GW_CHUNK_INT_H
 #define GW_CHUNK_INT_H
@@ -142,5 +143,9 @@ f32_widen(uint32_t f)
 	memcpy(&x, &f, sizeof x);
 	return x;
 }
+
+/* Set *cause (if wanted) to a formatted message; returns -1. */
+int	chunk_fail(char **cause, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -16,8 +16,7 @@
 #include "chunk_int.h"
 #include "xmalloc.h"
 
-/* Set *cause (if wanted) to a formatted message; returns -1. */
-static int __attribute__((format(printf, 2, 3)))
+int
 chunk_fail(char **cause, const char *fmt, ...)
 {
 	va_list	ap;

@@ -33,7 +33,8 @@
  * chunk.h blobs.  QS_CHUNKS, the fetches by id and the export's
  * statement select rows with their blob; the summary statements leave
  * it out (SQLite copies every selected blob out of the page, used or
- * not) and give a tail row, which has no summary, a negative id.  The
+ * not; the heatmap's takes the small block summaries, schema 0006)
+ * and give a tail row, which has no summary, a negative id.  The
  * QUERY_OVERLAP ones select the rows of series ?1 meeting steps
  * [?2, ?3]: no row spans more than series.max_span steps, so the index
  * range on (series_id, first_step) is bounded on both sides and a
@@ -48,9 +49,10 @@
 	" FROM tails"
 #define QUERY_HEAT_SUMMARY						\
 	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
-	" max_value IS NOT NULL, max_value, series_id FROM chunks"
+	" max_value IS NOT NULL, max_value, series_id, blocks FROM chunks"
 #define QUERY_HEAT_TAILS						\
-	"SELECT -id, first_step, last_step, 0, NULL, series_id FROM tails"
+	"SELECT -id, first_step, last_step, 0, NULL, series_id, NULL"	\
+	" FROM tails"
 
 #define QUERY_OVERLAP_WHERE						\
 	" WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"	\

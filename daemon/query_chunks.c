@@ -142,6 +142,24 @@ buckets_init(struct buckets *bk, int64_t lo, int64_t hi, uint64_t nb_want)
 	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
 }
 
+void
+buckets_init_aligned(struct buckets *bk, int64_t lo, int64_t hi,
+    uint64_t nb_want, uint64_t align)
+{
+	uint64_t	w, span;
+	int64_t		r;
+
+	buckets_init(bk, lo, hi, nb_want);
+	if (bk->w < align)
+		return;
+	w = (bk->w + align / 2) / align * align;
+	r = lo % (int64_t)align;
+	bk->lo = lo - (r < 0 ? r + (int64_t)align : r);
+	bk->w = w;
+	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
+	bk->nb = (size_t)(span / w + (span % w != 0));
+}
+
 size_t
 buckets_index(const struct buckets *bk, int64_t step)
 {

@@ -3,9 +3,12 @@
  * query_heatmap: GET /api/v1/runs/{run}/heatmap.  Every layer's
  * gradient norm in a step range, one row a layer (by depth), one cell
  * a bucket: the bucket's largest value, with NaN over +Inf over -Inf
- * over finite.  Reads each layer's summaries through the bounded index
- * and decodes only the rows that straddle buckets.
+ * over finite.  Reads each layer's summaries through the bounded index:
+ * a chunk's max when it lies in one bucket, its block summaries when
+ * the buckets are whole blocks (wide buckets are aligned to them), and
+ * decodes only the other rows.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "chunk.h"
 #include "query_int.h"
 #include "store_rowjson.h"
 #include "wire_json.h"
@@ -108,14 +112,62 @@ heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
 }
 
 /*
+ * Add the block summaries of the row in st (a heat summary) to cells:
+ * 1 when they stand for it (every bucket whole blocks, the chunk inside
+ * [lo, hi], summaries stored), 0 when its points must be read, -1 with
+ * *cause when the summaries are damaged.
+ */
+static int
+heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
+    struct cell *cells, char **cause)
+{
+	static const double	 rank_value[] = {
+		[CHUNK_RANK_NINF] = -INFINITY,
+		[CHUNK_RANK_PINF] = INFINITY,
+		[CHUNK_RANK_NAN] = NAN,
+	};
+	struct chunk_blocks	 b;
+	enum chunk_rank		 rank;
+	const void		*blob;
+	int64_t			 first, last, k;
+	double			 v;
+	char			*why = NULL;
+
+	first = sqlite3_column_int64(st, SC_FIRST);
+	last = sqlite3_column_int64(st, SC_LAST);
+	if (bk->w % CHUNK_BLOCK_STEPS != 0 ||
+	    chunk_block_of(bk->lo) * CHUNK_BLOCK_STEPS != bk->lo ||
+	    first < bk->lo || last > bk->hi ||
+	    (blob = sqlite3_column_blob(st, HC_BLOCKS)) == NULL)
+		return 0;
+	if (chunk_blocks_open(&b, blob, (size_t)sqlite3_column_bytes(st,
+	    HC_BLOCKS), &why) == -1 || b.first != chunk_block_of(first) ||
+	    b.first + (int64_t)b.count - 1 != chunk_block_of(last)) {
+		xasprintf(cause, "damaged chunk at steps %" PRId64 "..%" PRId64
+		    ": %s", first, last, why != NULL ? why : "block summaries "
+		    "that do not cover its steps");
+		free(why);
+		return -1;
+	}
+	while (chunk_blocks_next(&b, &k, &rank, &v))
+		if (rank != CHUNK_RANK_NONE)
+			cell_add(&cells[buckets_index(bk, k *
+			    CHUNK_BLOCK_STEPS)], rank == CHUNK_RANK_FINITE ?
+			    v : rank_value[rank]);
+	return 1;
+}
+
+/*
  * Add the row of st (a heat summary) to cells: its max when that stands
- * for the whole chunk, else its decoded points.
+ * for the whole chunk, else its block summaries when they stand for it,
+ * else its decoded points.
  */
 static int
 heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
     struct cell *cells, char **cause)
 {
 	struct chunk_view	v;
+	int			rc;
 
 	if (buckets_hold_chunk(bk, st)) {
 		cell_add(&cells[buckets_index(bk,
@@ -123,6 +175,8 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 		    sqlite3_column_double(st, HC_MAX));
 		return 0;
 	}
+	if ((rc = heat_add_blocks(st, bk, cells, cause)) != 0)
+		return rc == 1 ? 0 : -1;
 	if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
 	    cause) == -1)
 		return -1;
@@ -201,8 +255,12 @@ query_heatmap(struct query *q, const char *run, const char *from,
 		lo = first;
 	if (query_is_absent(to))
 		hi = last;
-	if (lo >= 0 && hi >= lo)
-		buckets_init(&bk, lo, hi, (uint64_t)nb);
+	/* Buckets of whole blocks read block summaries, not points. */
+	if (lo >= 0 && hi >= lo) {
+		buckets_init_aligned(&bk, lo, hi, (uint64_t)nb,
+		    CHUNK_BLOCK_STEPS);
+		lo = bk.lo;
+	}
 
 	o = json_object();
 	names = json_array();

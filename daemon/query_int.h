@@ -57,7 +57,7 @@ enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_DATA };
 enum summary_col {
 	SC_ID, SC_FIRST, SC_LAST, SC_WHOLE,
 	SC_N = 4, SC_MIN, SC_MIN_STEP, SC_MAX, SC_MAX_STEP,
-	HC_MAX = 4, HC_SERIES, HC_N, HC_STEPS, HC_VALS
+	HC_MAX = 4, HC_SERIES, HC_BLOCKS
 };
 
 struct query {
@@ -223,6 +223,15 @@ int	query_chunk_fetch(struct query *q, int64_t id, struct chunk_view *v,
 /* Cut [lo, hi] into about nb_want buckets of equal width. */
 void	buckets_init(struct buckets *bk, int64_t lo, int64_t hi,
 	    uint64_t nb_want);
+
+/*
+ * buckets_init(), then, when the buckets are at least align steps wide,
+ * widths rounded to a multiple of align and lo down to one, so that
+ * every bucket is whole blocks of align steps (chunk.h's block
+ * summaries).
+ */
+void	buckets_init_aligned(struct buckets *bk, int64_t lo, int64_t hi,
+	    uint64_t nb_want, uint64_t align);
 
 /* The bucket of step (in [lo, hi]). */
 size_t	buckets_index(const struct buckets *bk, int64_t step);

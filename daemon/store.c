@@ -85,15 +85,15 @@ const char *const store_sql[SID_COUNT] = {
 	    "WHERE series_id = ?1 "
 	    "AND first_step >= ?3 - ?4 AND first_step <= ?2 "
 	    "AND last_step >= ?3 ORDER BY first_step",
-	/* Insert and update bind ?2..?10 alike (store_chunk_bind). */
+	/* Insert and update bind ?2..?11 alike (store_chunk_bind). */
 	[SID_CHUNK_INSERT] =
 	    "INSERT INTO chunks (series_id, first_step, last_step, n, data, "
-	    "min_value, min_step, max_value, max_step, nonfinite) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    "min_value, min_step, max_value, max_step, nonfinite, blocks) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[SID_CHUNK_UPDATE] =
 	    "UPDATE chunks SET first_step = ?2, last_step = ?3, n = ?4, "
 	    "data = ?5, min_value = ?6, min_step = ?7, max_value = ?8, "
-	    "max_step = ?9, nonfinite = ?10 WHERE id = ?1",
+	    "max_step = ?9, nonfinite = ?10, blocks = ?11 WHERE id = ?1",
 	[SID_CHUNK_DELETE] = "DELETE FROM chunks WHERE id = ?1",
 	[SID_TAIL_LOAD] =
 	    "SELECT id, n, data FROM tails WHERE series_id = ?1 "
@@ -140,6 +140,7 @@ store_open(const char *path, char **cause)
 
 	st = xcalloc(1, sizeof *st);
 	chunk_buf_init(&st->enc);
+	chunk_buf_init(&st->blocks);
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		xasprintf(cause, "%s: %s", path, st->db == NULL ?
@@ -223,6 +224,7 @@ store_close(struct store *st)
 		free(st->bad[i].why);
 	free(st->bad);
 	chunk_buf_cleanup(&st->enc);
+	chunk_buf_cleanup(&st->blocks);
 	free(st);
 }
 

@@ -234,6 +234,7 @@ struct store {
 	size_t			 nbad;
 	size_t			 badcap;
 	struct chunk_buf	 enc;		/* an encoded chunk */
+	struct chunk_buf	 blocks;	/* its block summaries */
 	sqlite3_stmt		*remote_log;	/* NULL: no remote-write */
 	/*
 	 * The batch being applied only appends to its run: every series'

@@ -229,7 +229,10 @@ store_summary_bind(sqlite3_stmt *s, int col, const struct chunk_summary *sum)
 	sqlite3_bind_int64(s, col + 4, (int64_t)sum->nonfinite);
 }
 
-/* Bind ?2..?10 of a chunk insert or update: the points and their summary. */
+/*
+ * Bind ?2..?11 of a chunk insert or update: the points, their summary and
+ * their block summaries.
+ */
 static int
 store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
     const double *vals, size_t n, char **cause)
@@ -247,6 +250,12 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
 	sqlite3_bind_int64(s, 4, (int64_t)n);
 	sqlite3_bind_blob(s, 5, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
 	store_summary_bind(s, 6, &sum);
+	st->blocks.len = 0;
+	if (chunk_blocks_encode(&st->blocks, steps, vals, n) > 0)
+		sqlite3_bind_blob(s, 11, st->blocks.data, (int)st->blocks.len,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 11);	/* sparse: none */
 	return 0;
 }
 

@@ -927,6 +927,188 @@ test_summary(void **state)
 	assert_true(s.max == DBL_MAX && s.max_step == 17);
 }
 
+/* ---- block summaries ---------------------------------------------------- */
+
+/* The expected cell of the points of steps/vals in block k. */
+static void
+block_expect(const int64_t *steps, const double *vals, size_t n, int64_t k,
+    enum chunk_rank *rank, double *mx)
+{
+	enum chunk_rank	r;
+	size_t		i;
+
+	*rank = CHUNK_RANK_NONE;
+	*mx = 0;
+	for (i = 0; i < n; i++) {
+		if (chunk_block_of(steps[i]) != k)
+			continue;
+		r = isfinite(vals[i]) ? CHUNK_RANK_FINITE : isnan(vals[i]) ?
+		    CHUNK_RANK_NAN : vals[i] > 0 ? CHUNK_RANK_PINF :
+		    CHUNK_RANK_NINF;
+		if (r == CHUNK_RANK_FINITE) {
+			if (*rank < CHUNK_RANK_FINITE ||
+			    (*rank == CHUNK_RANK_FINITE && vals[i] > *mx)) {
+				*rank = CHUNK_RANK_FINITE;
+				*mx = vals[i];
+			}
+		} else if (r > *rank)
+			*rank = r;
+	}
+}
+
+/* Encode, check every block against brute force; the blob's size. */
+static size_t
+blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
+{
+	struct chunk_buf	 out;
+	struct chunk_blocks	 b;
+	enum chunk_rank		 rank, want;
+	int64_t			 k, next;
+	double			 v, mx;
+	size_t			 len;
+	char			*cause = NULL;
+
+	chunk_buf_init(&out);
+	len = chunk_blocks_encode(&out, steps, vals, n);
+	assert_int_equal(len, out.len);
+	if (len == 0) {
+		/* Too sparse for summaries: more blocks than n / 8 + 1. */
+		assert_true(chunk_block_of(steps[n - 1]) -
+		    chunk_block_of(steps[0]) + 1 >
+		    (int64_t)(n / CHUNK_BLOCKS_MIN_POINTS + 1));
+		return 0;
+	}
+	if (chunk_blocks_open(&b, out.data, out.len, &cause) != 0)
+		fail_msg("chunk_blocks_open: %s", cause);
+	assert_int_equal(b.first, chunk_block_of(steps[0]));
+	assert_int_equal(b.first + (int64_t)b.count - 1,
+	    chunk_block_of(steps[n - 1]));
+	next = b.first;
+	while (chunk_blocks_next(&b, &k, &rank, &v)) {
+		assert_int_equal(k, next++);
+		block_expect(steps, vals, n, k, &want, &mx);
+		assert_int_equal(rank, want);
+		if (rank == CHUNK_RANK_FINITE)
+			assert_true(to_bits(v) == to_bits(mx));
+	}
+	assert_int_equal(next, b.first + (int64_t)b.count);
+	chunk_buf_cleanup(&out);
+	return len;
+}
+
+static void
+test_blocks(void **state)
+{
+	int64_t		steps[1000];
+	double		vals[1000];
+	size_t		i, n, l64, l32;
+	int		round, summarized = 0;
+
+	(void)state;
+	assert_int_equal(chunk_block_of(0), 0);
+	assert_int_equal(chunk_block_of(127), 0);
+	assert_int_equal(chunk_block_of(128), 1);
+	assert_int_equal(chunk_block_of(-1), -1);
+	assert_int_equal(chunk_block_of(-128), -1);
+	assert_int_equal(chunk_block_of(-129), -2);
+	assert_int_equal(chunk_block_of(INT64_MIN), INT64_MIN / 128);
+	/* Consecutive steps, doubles, then float32 widened: 4 bytes less. */
+	for (i = 0; i < 1000; i++) {
+		steps[i] = (int64_t)i + 100;
+		vals[i] = gauss();
+	}
+	l64 = blocks_roundtrip(steps, vals, 1000);
+	for (i = 0; i < 1000; i++)
+		vals[i] = (double)(float)vals[i];
+	l32 = blocks_roundtrip(steps, vals, 1000);
+	assert_int_equal(l64 - l32, 4 * 9);	/* blocks 0 .. 8 */
+	/* Gaps (blocks with no point), negative steps, non-finite values. */
+	for (round = 0; round < 200; round++) {
+		n = 1 + next_rand() % 1000;
+		steps[0] = (int64_t)(next_rand() % 2000) - 1000;
+		for (i = 1; i < n; i++)
+			steps[i] = steps[i - 1] + 1 + (int64_t)(next_rand() %
+			    (round % 3 == 0 ? 400 : 3));
+		for (i = 0; i < n; i++) {
+			switch (next_rand() % 20) {
+			case 0:
+				vals[i] = NAN;
+				break;
+			case 1:
+				vals[i] = INFINITY;
+				break;
+			case 2:
+				vals[i] = -INFINITY;
+				break;
+			default:
+				vals[i] = round % 2 ? (double)(float)gauss() :
+				    gauss();
+			}
+		}
+		if (blocks_roundtrip(steps, vals, n) > 0)
+			summarized++;
+	}
+	assert_true(summarized > 100);
+	/* Two steps far apart: no summaries, and no huge allocation. */
+	steps[0] = 0;
+	steps[1] = INT64_MAX / 2;
+	assert_int_equal(blocks_roundtrip(steps, vals, 2), 0);
+}
+
+/* Damaged block summaries are refused whole, with a reason. */
+static void
+test_blocks_damaged(void **state)
+{
+	struct chunk_buf	 out;
+	struct chunk_blocks	 b;
+	unsigned char		*bad;
+	int64_t			 steps[300];
+	double			 vals[300];
+	size_t			 i;
+	char			*cause = NULL;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		steps[i] = (int64_t)i;
+		vals[i] = i == 7 ? NAN : (double)i;
+	}
+	chunk_buf_init(&out);
+	chunk_blocks_encode(&out, steps, vals, 300);
+	/* Every truncation and one trailing byte. */
+	for (i = 0; i <= out.len; i++) {
+		bad = malloc(i + 1);
+		memcpy(bad, out.data, i < out.len ? i : out.len);
+		bad[out.len < i + 1 ? out.len : i] = 0;
+		if (i == out.len) {
+			assert_int_equal(chunk_blocks_open(&b, bad, i + 1,
+			    &cause), -1);
+		} else
+			assert_int_equal(chunk_blocks_open(&b, bad, i, &cause),
+			    -1);
+		assert_non_null(cause);
+		free(cause);
+		cause = NULL;
+		free(bad);
+	}
+	/* A rank past NaN, an unknown version, unknown flags, no block. */
+	bad = malloc(out.len);
+	memcpy(bad, out.data, out.len);
+	bad[14] = CHUNK_RANK_NAN + 1;
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	memcpy(bad, out.data, out.len);
+	bad[0] = 2;
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	memcpy(bad, out.data, out.len);
+	bad[1] = 0x02;
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	memcpy(bad, out.data, out.len);
+	memset(bad + 10, 0, 4);
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	free(bad);
+	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, NULL), 0);
+	chunk_buf_cleanup(&out);
+}
+
 int
 main(void)
 {
@@ -948,6 +1130,8 @@ main(void)
 		cmocka_unit_test(test_flips),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_blocks),
+		cmocka_unit_test(test_blocks_damaged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

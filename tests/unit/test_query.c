@@ -36,6 +36,7 @@ struct fx {
 	sqlite3		*db;	/* the writer side of the fixture */
 	struct query	*q;
 	size_t		 nrows;	/* packed rows written: every other a tail */
+	size_t		 nchunks; /* chunk rows: two in three get blocks */
 };
 
 /* ---- fixture: a database built with plain SQL ---------------------------- */
@@ -160,7 +161,7 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 	sqlite3_stmt	*st;
 	double		 mn = 0, mx = 0;
 	int64_t		 mns = 0, mxs = 0, nonfinite = 0;
-	struct chunk_buf enc;
+	struct chunk_buf enc, blocks;
 	size_t		 i;
 	int		 have = 0, tail;
 
@@ -191,8 +192,8 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 	    " last_step, n, data) VALUES (?1, ?2, ?3, ?4, ?5)" :
 	    "INSERT INTO chunks (series_id, first_step,"
 	    " last_step, n, data, min_value, min_step, max_value,"
-	    " max_step, nonfinite) VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?8,"
-	    " ?9, ?10, ?11)");
+	    " max_step, nonfinite, blocks) VALUES (?1, ?2, ?3, ?4, ?5, ?7,"
+	    " ?8, ?9, ?10, ?11, ?12)");
 	sqlite3_bind_int64(st, 1, sid);
 	sqlite3_bind_int64(st, 2, steps[0]);
 	sqlite3_bind_int64(st, 3, steps[n - 1]);
@@ -204,10 +205,18 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 		sqlite3_bind_double(st, 9, mx);
 		sqlite3_bind_int64(st, 10, mxs);
 	}
+	/* Block summaries on two chunk rows in three; the others have none. */
+	chunk_buf_init(&blocks);
+	if (!tail && fx->nchunks++ % 3 != 0) {
+		assert_true(chunk_blocks_encode(&blocks, steps, vals, n) > 0);
+		sqlite3_bind_blob(st, 12, blocks.data, (int)blocks.len,
+		    SQLITE_STATIC);
+	}
 	if (!tail)
 		sqlite3_bind_int64(st, 11, nonfinite);
 	fx_done(fx, st);
 	chunk_buf_cleanup(&enc);
+	chunk_buf_cleanup(&blocks);
 	/* The writer's bound on a row's span (schema 0003). */
 	st = fx_prepare(fx, "UPDATE series SET max_span = max(max_span, ?2)"
 	    " WHERE id = ?1");
@@ -1389,7 +1398,7 @@ test_heatmap_big(void **state)
 	json_t			*j, *row;
 	size_t			 n, k, b;
 	char			 name[16];
-	static const char *const buckets[] = { "50", "1000", "10", "7" };
+	static const char *const buckets[] = { "50", "1000", "10", "7", "3" };
 
 	id = fx_run(fx, "big", NULL, "running", 1);
 	fx_run_steps(fx, id, 0, 999, 0);
@@ -1445,6 +1454,33 @@ test_heatmap_big(void **state)
 			    95 + (int64_t)b * 22 + 21);
 	}
 	json_decref(j);
+	/*
+	 * Wide buckets are whole blocks of 128 steps: the range starts at
+	 * the block of from (300 -> 256) and a bucket is 128 steps.
+	 */
+	query_heatmap(fx->q, "big", "300", "950", "4", &r);
+	j = reply_ok(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "from")), 256);
+	assert_int_equal(json_integer_value(json_object_get(j, "bucket_size")),
+	    128);
+	n = json_array_size(json_object_get(j, "steps"));
+	assert_int_equal(n, 6);
+	for (l = 0; l < 10; l++) {
+		row = json_array_get(json_object_get(j, "values"), (size_t)l);
+		for (b = 0; b < n; b++)
+			check_cell(json_array_get(row, b), l, 256 + (int64_t)b * 128,
+			    256 + (int64_t)b * 128 + 127 > 950 ? 950 :
+			    256 + (int64_t)b * 128 + 127);
+	}
+	json_decref(j);
+	/* Damaged block summaries fail the heatmap that reads them. */
+	fx_exec(fx, "UPDATE chunks SET blocks = x'0100' WHERE id = (SELECT "
+	    "min(id) FROM chunks WHERE blocks IS NOT NULL AND first_step < "
+	    "384 AND last_step >= 384)");
+	query_heatmap(fx->q, "big", "256", "999", "4", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "damaged chunk at steps"));
+	free(r.body);
 }
 
 /* ---- alerts -------------------------------------------------------------- */

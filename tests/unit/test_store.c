@@ -896,6 +896,9 @@ test_seal_round(void **state)
 	    "WHERE n = 2100"), half);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), half);
 	assert_int_equal(query_int(db, "SELECT sum(n) FROM tails"), 8 * half);
+	/* Every chunk carries its block summaries (schema 0006). */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "blocks IS NULL"), 0);
 	check_layers(db, m);
 	for (i = 0; i < ROUND_SERIES; i++)
 		free(m[i]);
