@@ -189,9 +189,9 @@ void	chunk_summarize(struct chunk_summary *s, const int64_t *steps,
  *
  *   byte 0   version, 1
  *   byte 1   flags: 0x01 F32 (the finite values are float32 patterns)
- *   8 bytes  the first block's index, int64 little-endian
- *   4 bytes  the number of blocks, uint32 little-endian, >= 1
- *   then for each block, a rank byte, and with CHUNK_RANK_FINITE the
+ *   then for each block, from the one of the chunk's first step to the
+ *   one of its last (its row's columns say which), a rank byte, and with
+ *   CHUNK_RANK_FINITE the
  *   value: 4 bytes (the float32 whose widening it is) with F32, else 8
  *   (IEEE-754 binary64), little-endian.
  */
@@ -219,7 +219,7 @@ int64_t	chunk_block_of(int64_t s);
 size_t	chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
 	    const double *vals, size_t n);
 
-/* A cursor over block summaries; fields are private but first, count. */
+/* A cursor over block summaries; fields are private. */
 struct chunk_blocks {
 	int64_t			 first;		/* the first block's index */
 	size_t			 count;
@@ -229,11 +229,12 @@ struct chunk_blocks {
 };
 
 /*
- * Check blob (every block) and start reading it: 0, or -1 and an
- * allocated *cause (unless cause is NULL) when it is damaged.
+ * Check blob, the summaries of a chunk from first_step to last_step
+ * (every block), and start reading it: 0, or -1 and an allocated
+ * *cause (unless cause is NULL) when it is damaged.
  */
 int	chunk_blocks_open(struct chunk_blocks *b, const void *blob,
-	    size_t len, char **cause);
+	    size_t len, int64_t first_step, int64_t last_step, char **cause);
 /* The next block's index, rank and (finite) value: 1, or 0 at the end. */
 int	chunk_blocks_next(struct chunk_blocks *b, int64_t *block,
 	    enum chunk_rank *rank, double *v);

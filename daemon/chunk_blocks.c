@@ -6,6 +6,7 @@
  * chunk's points when its buckets are whole blocks.  Pure code on
  * caller-owned structs: any thread, one thread per struct.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 
 #define BLOCKS_VERSION	1
 #define BLOCKS_F32	0x01
-#define BLOCKS_HDR	14
+#define BLOCKS_HDR	2
 
 int64_t
 chunk_block_of(int64_t s)
@@ -97,8 +98,6 @@ chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
 	p = out->data + out->len;
 	p[0] = BLOCKS_VERSION;
 	p[1] = f32 ? BLOCKS_F32 : 0;
-	put_le(p + 2, (uint64_t)first, 8);
-	put_le(p + 10, (uint64_t)count, 4);
 	p += BLOCKS_HDR;
 	for (k = 0; k < count; k++) {
 		*p++ = ranks[k];
@@ -120,7 +119,7 @@ chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
 
 int
 chunk_blocks_open(struct chunk_blocks *b, const void *blob, size_t len,
-    char **cause)
+    int64_t first_step, int64_t last_step, char **cause)
 {
 	const unsigned char	*p = blob, *end;
 	size_t			 k, w;
@@ -132,13 +131,14 @@ chunk_blocks_open(struct chunk_blocks *b, const void *blob, size_t len,
 	if (p[0] != BLOCKS_VERSION || (p[1] & ~BLOCKS_F32) != 0)
 		return chunk_fail(cause, "block summaries: version %u, "
 		    "flags %#x unknown", p[0], p[1]);
+	if (last_step < first_step)
+		return chunk_fail(cause, "block summaries: steps %" PRId64
+		    "..%" PRId64 " out of order", first_step, last_step);
 	b->f32 = p[1] & BLOCKS_F32;
-	b->first = (int64_t)get_le(p + 2, 8);
-	b->count = (size_t)get_le(p + 10, 4);
+	b->first = chunk_block_of(first_step);
+	b->count = (size_t)(chunk_block_of(last_step) - b->first) + 1;
 	b->i = 0;
 	b->p = p + BLOCKS_HDR;
-	if (b->count == 0)
-		return chunk_fail(cause, "block summaries: no block");
 	w = b->f32 ? 4 : 8;
 	for (p = b->p, k = 0; k < b->count; k++) {
 		if (p >= end || *p > CHUNK_RANK_NAN)

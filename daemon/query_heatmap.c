@@ -141,11 +141,9 @@ heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
 	    (blob = sqlite3_column_blob(st, HC_BLOCKS)) == NULL)
 		return 0;
 	if (chunk_blocks_open(&b, blob, (size_t)sqlite3_column_bytes(st,
-	    HC_BLOCKS), &why) == -1 || b.first != chunk_block_of(first) ||
-	    b.first + (int64_t)b.count - 1 != chunk_block_of(last)) {
+	    HC_BLOCKS), first, last, &why) == -1) {
 		xasprintf(cause, "damaged chunk at steps %" PRId64 "..%" PRId64
-		    ": %s", first, last, why != NULL ? why : "block summaries "
-		    "that do not cover its steps");
+		    ": %s", first, last, why);
 		free(why);
 		return -1;
 	}

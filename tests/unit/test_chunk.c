@@ -978,12 +978,10 @@ blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
 		    (int64_t)(n / CHUNK_BLOCKS_MIN_POINTS + 1));
 		return 0;
 	}
-	if (chunk_blocks_open(&b, out.data, out.len, &cause) != 0)
+	if (chunk_blocks_open(&b, out.data, out.len, steps[0], steps[n - 1],
+	    &cause) != 0)
 		fail_msg("chunk_blocks_open: %s", cause);
-	assert_int_equal(b.first, chunk_block_of(steps[0]));
-	assert_int_equal(b.first + (int64_t)b.count - 1,
-	    chunk_block_of(steps[n - 1]));
-	next = b.first;
+	next = chunk_block_of(steps[0]);
 	while (chunk_blocks_next(&b, &k, &rank, &v)) {
 		assert_int_equal(k, next++);
 		block_expect(steps, vals, n, k, &want, &mx);
@@ -991,7 +989,7 @@ blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
 		if (rank == CHUNK_RANK_FINITE)
 			assert_true(to_bits(v) == to_bits(mx));
 	}
-	assert_int_equal(next, b.first + (int64_t)b.count);
+	assert_int_equal(next, chunk_block_of(steps[n - 1]) + 1);
 	chunk_buf_cleanup(&out);
 	return len;
 }
@@ -1079,33 +1077,36 @@ test_blocks_damaged(void **state)
 		bad = malloc(i + 1);
 		memcpy(bad, out.data, i < out.len ? i : out.len);
 		bad[out.len < i + 1 ? out.len : i] = 0;
-		if (i == out.len) {
-			assert_int_equal(chunk_blocks_open(&b, bad, i + 1,
-			    &cause), -1);
-		} else
-			assert_int_equal(chunk_blocks_open(&b, bad, i, &cause),
-			    -1);
+		assert_int_equal(chunk_blocks_open(&b, bad, i == out.len ?
+		    i + 1 : i, 0, 299, &cause), -1);
 		assert_non_null(cause);
 		free(cause);
 		cause = NULL;
 		free(bad);
 	}
-	/* A rank past NaN, an unknown version, unknown flags, no block. */
+	/*
+	 * A rank past NaN, an unknown version, unknown flags; opened for
+	 * more steps than it covers, or fewer, or steps out of order.
+	 */
 	bad = malloc(out.len);
 	memcpy(bad, out.data, out.len);
-	bad[14] = CHUNK_RANK_NAN + 1;
-	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	bad[2] = CHUNK_RANK_NAN + 1;
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299, NULL), -1);
 	memcpy(bad, out.data, out.len);
 	bad[0] = 2;
-	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299, NULL), -1);
 	memcpy(bad, out.data, out.len);
 	bad[1] = 0x02;
-	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
-	memcpy(bad, out.data, out.len);
-	memset(bad + 10, 0, 4);
-	assert_int_equal(chunk_blocks_open(&b, bad, out.len, NULL), -1);
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299, NULL), -1);
 	free(bad);
-	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, NULL), 0);
+	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, 0, 599, NULL),
+	    -1);
+	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, 0, 200, NULL),
+	    -1);
+	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, 299, 0, NULL),
+	    -1);
+	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, 0, 299,
+	    NULL), 0);
 	chunk_buf_cleanup(&out);
 }
 
