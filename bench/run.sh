@@ -159,42 +159,35 @@ if [ "$long" != 0 ]; then
 	echo "  largest WAL file during the run: $(cat "$tmp/wal.max") MiB"
 fi
 
-if [ "$do_query" != 0 ]; then
-	echo "-- queries"
-	start_daemon "$tmp/gw-query.db"
-	GW_BUILD="$build" "$top/bench/query.sh" "$url" >"$tmp/query.out" &
+# query_run NAME [VAR=value ...]: bench/query.sh, with that environment,
+# against a daemon on a fresh database; its RESULT lines are kept.
+query_run() {
+	local name=$1 rc=0
+	shift
+	start_daemon "$tmp/gw-$name.db"
+	env GW_BUILD="$build" "$@" "$top/bench/query.sh" "$url" \
+	    >"$tmp/$name.out" &
 	cpid=$!
-	rc=0
 	wait "$cpid" || rc=$?
 	cpid=
 	if [ "$rc" != 0 ]; then
-		cat "$tmp/query.out"
+		cat "$tmp/$name.out"
 		exit 1
 	fi
-	sed 's/^/  /' "$tmp/query.out" | grep -v '^  RESULT'
-	grep '^RESULT' "$tmp/query.out" >>"$tmp/results"
+	sed 's/^/  /' "$tmp/$name.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/$name.out" >>"$tmp/results"
 	stop_daemon
-	rm_db "$tmp/gw-query.db"
+	rm_db "$tmp/gw-$name.db"
+}
+if [ "$do_query" != 0 ]; then
+	echo "-- queries"
+	query_run query
 fi
 if [ "$do_huge" != 0 ]; then
 	echo "-- the whole-run heatmap of a big model: 1,000 layers x ${BENCH_HUGE_STEPS:-1000000} steps"
-	start_daemon "$tmp/gw-huge.db"
-	GW_BUILD="$build" BENCH_QUERY_NAME=huge_ BENCH_QUERY_LAYERS=1000 \
+	query_run huge BENCH_QUERY_NAME=huge_ BENCH_QUERY_LAYERS=1000 \
 	    BENCH_QUERY_HEATMAP_STEPS="${BENCH_HUGE_STEPS:-1000000}" \
-	    BENCH_QUERY_POINTS_STEPS=1000 BENCH_QUERY_F32=1 \
-	    "$top/bench/query.sh" "$url" >"$tmp/huge.out" &
-	cpid=$!
-	rc=0
-	wait "$cpid" || rc=$?
-	cpid=
-	if [ "$rc" != 0 ]; then
-		cat "$tmp/huge.out"
-		exit 1
-	fi
-	sed 's/^/  /' "$tmp/huge.out" | grep -v '^  RESULT'
-	grep '^RESULT' "$tmp/huge.out" >>"$tmp/results"
-	stop_daemon
-	rm_db "$tmp/gw-huge.db"
+	    BENCH_QUERY_POINTS_STEPS=1000 BENCH_QUERY_F32=1
 fi
 
 if [ "${BENCH_CLIENT:-1}" != 0 ]; then

@@ -1383,6 +1383,32 @@ check_cell(json_t *v, int64_t l, int64_t a, int64_t b)
 }
 
 /*
+ * Check the big heatmap j: buckets of w steps from step from (n of them,
+ * the last ending at to), every cell against brute force.
+ */
+static void
+check_big(json_t *j, int64_t from, int64_t w, size_t n, int64_t to)
+{
+	json_t	*row;
+	size_t	 b;
+	int64_t	 l, a;
+
+	assert_int_equal(json_integer_value(json_object_get(j, "from")), from);
+	assert_int_equal(json_integer_value(json_object_get(j, "bucket_size")),
+	    w);
+	assert_int_equal(json_array_size(json_object_get(j, "steps")), n);
+	for (l = 0; l < 10; l++) {
+		row = json_array_get(json_object_get(j, "values"), (size_t)l);
+		assert_int_equal(json_array_size(row), n);
+		for (b = 0; b < n; b++) {
+			a = from + (int64_t)b * w;
+			check_cell(json_array_get(row, b), l, a,
+			    a + w - 1 > to ? to : a + w - 1);
+		}
+	}
+}
+
+/*
  * Ten layers of 1000 steps written step-major in chunks of 30, as the
  * writer does; odd layers have packed steps.  Every cell against brute
  * force, with buckets inside chunks, across them, and mostly holding
@@ -1395,8 +1421,8 @@ test_heatmap_big(void **state)
 	struct query_reply	 r;
 	int64_t			 id, sids[10], steps[30], s0, s, l;
 	double			 vals[30];
-	json_t			*j, *row;
-	size_t			 n, k, b;
+	json_t			*j;
+	size_t			 n, k;
 	char			 name[16];
 	static const char *const buckets[] = { "50", "1000", "10", "7", "3" };
 
@@ -1426,33 +1452,13 @@ test_heatmap_big(void **state)
 		query_heatmap(fx->q, "big", NULL, NULL, buckets[k], &r);
 		j = reply_ok(&r);
 		w = json_integer_value(json_object_get(j, "bucket_size"));
-		n = json_array_size(json_object_get(j, "steps"));
-		assert_int_equal(n, (1000 + w - 1) / w);
-		for (l = 0; l < 10; l++) {
-			row = json_array_get(json_object_get(j, "values"),
-			    (size_t)l);
-			assert_int_equal(json_array_size(row), n);
-			for (b = 0; b < n; b++)
-				check_cell(json_array_get(row, b), l,
-				    (int64_t)b * w, (int64_t)b * w + w - 1 > 999 ?
-				    999 : (int64_t)b * w + w - 1);
-		}
+		check_big(j, 0, w, (size_t)((1000 + w - 1) / w), 999);
 		json_decref(j);
 	}
 	/* A cut range: chunks straddle from and to. */
 	query_heatmap(fx->q, "big", "95", "904", "37", &r);
 	j = reply_ok(&r);
-	assert_int_equal(json_integer_value(json_object_get(j, "bucket_size")),
-	    22);
-	n = json_array_size(json_object_get(j, "steps"));
-	assert_int_equal(n, 37);
-	for (l = 0; l < 10; l++) {
-		row = json_array_get(json_object_get(j, "values"), (size_t)l);
-		for (b = 0; b < n; b++)
-			check_cell(json_array_get(row, b), l, 95 + (int64_t)b * 22,
-			    95 + (int64_t)b * 22 + 21 > 904 ? 904 :
-			    95 + (int64_t)b * 22 + 21);
-	}
+	check_big(j, 95, 22, 37, 904);
 	json_decref(j);
 	/*
 	 * Wide buckets are whole blocks of 128 steps: the range starts at
@@ -1460,18 +1466,7 @@ test_heatmap_big(void **state)
 	 */
 	query_heatmap(fx->q, "big", "300", "950", "4", &r);
 	j = reply_ok(&r);
-	assert_int_equal(json_integer_value(json_object_get(j, "from")), 256);
-	assert_int_equal(json_integer_value(json_object_get(j, "bucket_size")),
-	    128);
-	n = json_array_size(json_object_get(j, "steps"));
-	assert_int_equal(n, 6);
-	for (l = 0; l < 10; l++) {
-		row = json_array_get(json_object_get(j, "values"), (size_t)l);
-		for (b = 0; b < n; b++)
-			check_cell(json_array_get(row, b), l, 256 + (int64_t)b * 128,
-			    256 + (int64_t)b * 128 + 127 > 950 ? 950 :
-			    256 + (int64_t)b * 128 + 127);
-	}
+	check_big(j, 256, 128, 6, 950);
 	json_decref(j);
 	/* Damaged block summaries fail the heatmap that reads them. */
 	fx_exec(fx, "UPDATE chunks SET blocks = x'0100' WHERE id = (SELECT "
