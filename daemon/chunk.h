@@ -191,9 +191,8 @@ void	chunk_summarize(struct chunk_summary *s, const int64_t *steps,
  *   byte 1   flags: 0x01 F32 (the finite values are float32 patterns)
  *   then for each block, from the one of the chunk's first step to the
  *   one of its last (its row's columns say which), a rank byte, and with
- *   CHUNK_RANK_FINITE the
- *   value: 4 bytes (the float32 whose widening it is) with F32, else 8
- *   (IEEE-754 binary64), little-endian.
+ *   CHUNK_RANK_FINITE the value: 4 bytes (the float32 whose widening it
+ *   is) with F32, else 8 (IEEE-754 binary64), little-endian.
  */
 #define CHUNK_BLOCK_STEPS	128
 
