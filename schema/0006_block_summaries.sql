@@ -35,8 +35,4 @@ INSERT INTO chunks_v6 (id, series_id, first_step, last_step, n, min_value,
     max_value, max_step, nonfinite, data FROM chunks ORDER BY id;
 DROP TABLE chunks;
 ALTER TABLE chunks_v6 RENAME TO chunks;
--- The index covers the heatmap's summary columns, so that a whole-run
--- heatmap reads index pages (a few hundred bytes a chunk) and never a
--- chunk's own page, which its blob fills.
-CREATE INDEX chunks_by_series ON chunks(series_id, first_step, last_step,
-    nonfinite, max_value, blocks);
+CREATE INDEX chunks_by_series ON chunks(series_id, first_step);
