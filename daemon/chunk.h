@@ -198,12 +198,27 @@ void	chunk_summarize(struct chunk_summary *s, const int64_t *steps,
 
 /* A cell's rank: the higher one shows; NaN over +Inf over -Inf. */
 enum chunk_rank {
-	CHUNK_RANK_NONE,	/* no point in the block */
+	CHUNK_RANK_NONE,	/* no point in the cell */
 	CHUNK_RANK_FINITE,
 	CHUNK_RANK_NINF,
 	CHUNK_RANK_PINF,
 	CHUNK_RANK_NAN
 };
+
+/*
+ * What a heatmap cell shows of the points added to it: its rank, and
+ * with CHUNK_RANK_FINITE the largest value (the first of equal ones).
+ * Zeroed, it is empty.
+ */
+struct chunk_cell {
+	double		 max;
+	unsigned char	 rank;		/* enum chunk_rank */
+};
+
+/* Add the value v to c. */
+void	chunk_cell_add(struct chunk_cell *c, double v);
+/* Add every point of the cell b to c. */
+void	chunk_cell_merge(struct chunk_cell *c, const struct chunk_cell *b);
 
 /* The block of step s (floor(s / CHUNK_BLOCK_STEPS)). */
 int64_t	chunk_block_of(int64_t s);
@@ -234,8 +249,8 @@ struct chunk_blocks {
  */
 int	chunk_blocks_open(struct chunk_blocks *b, const void *blob,
 	    size_t len, int64_t first_step, int64_t last_step, char **cause);
-/* The next block's index, rank and (finite) value: 1, or 0 at the end. */
+/* The next block's index and cell: 1, or 0 at the end. */
 int	chunk_blocks_next(struct chunk_blocks *b, int64_t *block,
-	    enum chunk_rank *rank, double *v);
+	    struct chunk_cell *cell);
 
 #endif

@@ -29,13 +29,32 @@ chunk_block_of(int64_t s)
 	return s % CHUNK_BLOCK_STEPS < 0 ? q - 1 : q;
 }
 
-static enum chunk_rank
-rank_of(double v)
+void
+chunk_cell_add(struct chunk_cell *c, double v)
 {
-	if (isfinite(v))
-		return CHUNK_RANK_FINITE;
-	return isnan(v) ? CHUNK_RANK_NAN : v > 0 ? CHUNK_RANK_PINF :
+	unsigned char	rank;
+
+	if (isfinite(v)) {
+		if (c->rank < CHUNK_RANK_FINITE) {
+			c->rank = CHUNK_RANK_FINITE;
+			c->max = v;
+		} else if (c->rank == CHUNK_RANK_FINITE && v > c->max)
+			c->max = v;
+		return;
+	}
+	rank = isnan(v) ? CHUNK_RANK_NAN : v > 0 ? CHUNK_RANK_PINF :
 	    CHUNK_RANK_NINF;
+	if (rank > c->rank)
+		c->rank = rank;
+}
+
+void
+chunk_cell_merge(struct chunk_cell *c, const struct chunk_cell *b)
+{
+	if (b->rank == CHUNK_RANK_FINITE)
+		chunk_cell_add(c, b->max);
+	else if (b->rank > c->rank)
+		c->rank = b->rank;
 }
 
 static void
@@ -65,33 +84,22 @@ chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
 	int64_t		 first = chunk_block_of(steps[0]);
 	size_t		 count = (size_t)(chunk_block_of(steps[n - 1]) - first) + 1;
 	size_t		 i, k, start = out->len, nfinite = 0;
-	unsigned char	*ranks, *p;
-	double		*max;
+	struct chunk_cell *cells;
+	unsigned char	*p;
 	int		 f32 = 1;
-	enum chunk_rank	 r;
 	uint32_t	 fb;
 
 	if (count > n / CHUNK_BLOCKS_MIN_POINTS + 1)
 		return 0;	/* sparse: reading the points costs less */
-	ranks = xcalloc(count, 1);
-	max = xcalloc(count, sizeof *max);
-	for (i = 0; i < n; i++) {
-		k = (size_t)(chunk_block_of(steps[i]) - first);
-		r = rank_of(vals[i]);
-		if (r == CHUNK_RANK_FINITE) {
-			if (ranks[k] < CHUNK_RANK_FINITE ||
-			    (ranks[k] == CHUNK_RANK_FINITE && vals[i] > max[k])) {
-				ranks[k] = CHUNK_RANK_FINITE;
-				max[k] = vals[i];
-			}
-		} else if (r > ranks[k])
-			ranks[k] = (unsigned char)r;
-	}
+	cells = xcalloc(count, sizeof *cells);
+	for (i = 0; i < n; i++)
+		chunk_cell_add(&cells[chunk_block_of(steps[i]) - first],
+		    vals[i]);
 	for (k = 0; k < count; k++) {
-		if (ranks[k] != CHUNK_RANK_FINITE)
+		if (cells[k].rank != CHUNK_RANK_FINITE)
 			continue;
 		nfinite++;
-		if (!f32_narrow(max[k], &fb))
+		if (!f32_narrow(cells[k].max, &fb))
 			f32 = 0;
 	}
 	chunk_buf_reserve(out, BLOCKS_HDR + count + nfinite * (f32 ? 4 : 8));
@@ -100,20 +108,19 @@ chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
 	p[1] = f32 ? BLOCKS_F32 : 0;
 	p += BLOCKS_HDR;
 	for (k = 0; k < count; k++) {
-		*p++ = ranks[k];
-		if (ranks[k] != CHUNK_RANK_FINITE)
+		*p++ = cells[k].rank;
+		if (cells[k].rank != CHUNK_RANK_FINITE)
 			continue;
 		if (f32) {
-			put_le(p, f32_pattern(max[k]), 4);
+			put_le(p, f32_pattern(cells[k].max), 4);
 			p += 4;
 		} else {
-			put_le(p, dbl_bits(max[k]), 8);
+			put_le(p, dbl_bits(cells[k].max), 8);
 			p += 8;
 		}
 	}
 	out->len = (size_t)(p - out->data);
-	free(ranks);
-	free(max);
+	free(cells);
 	return out->len - start;
 }
 
@@ -159,20 +166,20 @@ chunk_blocks_open(struct chunk_blocks *b, const void *blob, size_t len,
 
 int
 chunk_blocks_next(struct chunk_blocks *b, int64_t *block,
-    enum chunk_rank *rank, double *v)
+    struct chunk_cell *cell)
 {
 	if (b->i >= b->count)
 		return 0;
 	*block = b->first + (int64_t)b->i++;
-	*rank = (enum chunk_rank)*b->p++;
-	*v = 0;
-	if (*rank != CHUNK_RANK_FINITE)
+	cell->rank = *b->p++;
+	cell->max = 0;
+	if (cell->rank != CHUNK_RANK_FINITE)
 		return 1;
 	if (b->f32) {
-		*v = f32_widen((uint32_t)get_le(b->p, 4));
+		cell->max = f32_widen((uint32_t)get_le(b->p, 4));
 		b->p += 4;
 	} else {
-		*v = bits_dbl(get_le(b->p, 8));
+		cell->max = bits_dbl(get_le(b->p, 8));
 		b->p += 8;
 	}
 	return 1;

@@ -140,24 +140,24 @@ buckets_init(struct buckets *bk, int64_t lo, int64_t hi, uint64_t nb_want)
 	bk->hi = hi;
 	bk->w = span / nb_want + (span % nb_want != 0);
 	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
+	bk->blocks = 0;
 }
 
 void
-buckets_init_aligned(struct buckets *bk, int64_t lo, int64_t hi,
-    uint64_t nb_want, uint64_t align)
+buckets_init_blocks(struct buckets *bk, int64_t lo, int64_t hi,
+    uint64_t nb_want)
 {
-	uint64_t	w, span;
-	int64_t		r;
+	const uint64_t	b = CHUNK_BLOCK_STEPS;
+	uint64_t	span;
 
 	buckets_init(bk, lo, hi, nb_want);
-	if (bk->w < align)
+	if (bk->w < b)
 		return;
-	w = (bk->w + align / 2) / align * align;
-	r = lo % (int64_t)align;
-	bk->lo = lo - (r < 0 ? r + (int64_t)align : r);
-	bk->w = w;
+	bk->w = (bk->w + b / 2) / b * b;
+	bk->lo = chunk_block_of(lo) * CHUNK_BLOCK_STEPS;
 	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
-	bk->nb = (size_t)(span / w + (span % w != 0));
+	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
+	bk->blocks = 1;
 }
 
 size_t

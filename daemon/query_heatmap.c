@@ -26,49 +26,23 @@
 
 #define QUERY_HEATMAP_BUCKETS_MAX 10000
 
-/* Heatmap cell ranks: a higher rank wins; NaN over +Inf over -Inf. */
-enum cell_rank { CELL_NONE, CELL_FINITE, CELL_NINF, CELL_PINF, CELL_NAN };
-
-struct cell {
-	double		 max;
-	unsigned char	 rank;
-};
-
 /* A layer of the heatmap: its series and its row in the answer. */
 struct heat_layer {
 	int64_t		 sid;
 	size_t		 row;
 };
 
-static void
-cell_add(struct cell *c, double v)
-{
-	unsigned char	rank;
-
-	if (isfinite(v)) {
-		if (c->rank < CELL_FINITE) {
-			c->rank = CELL_FINITE;
-			c->max = v;
-		} else if (c->rank == CELL_FINITE && v > c->max)
-			c->max = v;
-		return;
-	}
-	rank = isnan(v) ? CELL_NAN : v > 0 ? CELL_PINF : CELL_NINF;
-	if (rank > c->rank)
-		c->rank = rank;
-}
-
 static json_t *
-cell_json(const struct cell *c)
+cell_json(const struct chunk_cell *c)
 {
 	switch (c->rank) {
-	case CELL_NONE:
+	case CHUNK_RANK_NONE:
 		return json_null();
-	case CELL_FINITE:
+	case CHUNK_RANK_FINITE:
 		return json_real(c->max);
-	case CELL_NINF:
+	case CHUNK_RANK_NINF:
 		return wire_json_number(-INFINITY);
-	case CELL_PINF:
+	case CHUNK_RANK_PINF:
 		return wire_json_number(INFINITY);
 	default:
 		return wire_json_number(NAN);
@@ -86,7 +60,7 @@ heat_layer_cmp(const void *a, const void *b)
 /* Add the points of v in bk's range to cells, the row of one layer. */
 static void
 heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
-    struct cell *cells)
+    struct chunk_cell *cells)
 {
 	struct view_walk	 w;
 	size_t			 k, i, i0, i1;
@@ -100,14 +74,14 @@ heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
 		for (i = i0; i < i1; i++) {
 			x = view_value(v, i);
 			if (!isfinite(x))
-				cell_add(&cells[k], x);
+				chunk_cell_add(&cells[k], x);
 			else if (!have || x > mx) {
 				mx = x;
 				have = 1;
 			}
 		}
 		if (have)
-			cell_add(&cells[k], mx);
+			chunk_cell_add(&cells[k], mx);
 	}
 }
 
@@ -119,25 +93,17 @@ heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
  */
 static int
 heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
-    struct cell *cells, char **cause)
+    struct chunk_cell *cells, char **cause)
 {
-	static const double	 rank_value[] = {
-		[CHUNK_RANK_NINF] = -INFINITY,
-		[CHUNK_RANK_PINF] = INFINITY,
-		[CHUNK_RANK_NAN] = NAN,
-	};
 	struct chunk_blocks	 b;
-	enum chunk_rank		 rank;
+	struct chunk_cell	 cell;
 	const void		*blob;
 	int64_t			 first, last, k;
-	double			 v;
 	char			*why = NULL;
 
 	first = sqlite3_column_int64(st, SC_FIRST);
 	last = sqlite3_column_int64(st, SC_LAST);
-	if (bk->w % CHUNK_BLOCK_STEPS != 0 ||
-	    chunk_block_of(bk->lo) * CHUNK_BLOCK_STEPS != bk->lo ||
-	    first < bk->lo || last > bk->hi ||
+	if (!bk->blocks || first < bk->lo || last > bk->hi ||
 	    (blob = sqlite3_column_blob(st, HC_BLOCKS)) == NULL)
 		return 0;
 	if (chunk_blocks_open(&b, blob, (size_t)sqlite3_column_bytes(st,
@@ -147,11 +113,9 @@ heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
 		free(why);
 		return -1;
 	}
-	while (chunk_blocks_next(&b, &k, &rank, &v))
-		if (rank != CHUNK_RANK_NONE)
-			cell_add(&cells[buckets_index(bk, k *
-			    CHUNK_BLOCK_STEPS)], rank == CHUNK_RANK_FINITE ?
-			    v : rank_value[rank]);
+	while (chunk_blocks_next(&b, &k, &cell))
+		chunk_cell_merge(&cells[buckets_index(bk, k *
+		    CHUNK_BLOCK_STEPS)], &cell);
 	return 1;
 }
 
@@ -162,13 +126,13 @@ heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
  */
 static int
 heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
-    struct cell *cells, char **cause)
+    struct chunk_cell *cells, char **cause)
 {
 	struct chunk_view	v;
 	int			rc;
 
 	if (buckets_hold_chunk(bk, st)) {
-		cell_add(&cells[buckets_index(bk,
+		chunk_cell_add(&cells[buckets_index(bk,
 		    sqlite3_column_int64(st, SC_FIRST))],
 		    sqlite3_column_double(st, HC_MAX));
 		return 0;
@@ -185,7 +149,7 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 /* Fill cells with layer sid's largest value per bucket, by its index. */
 static int
 query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
-    struct cell *cells, char **cause)
+    struct chunk_cell *cells, char **cause)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -210,7 +174,7 @@ query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
 /* Fill cells (nl rows of bk->nb) for layers, sorted by sid. */
 static int
 query_heatmap_cells(struct query *q, const struct heat_layer *layers,
-    size_t nl, const struct buckets *bk, struct cell *cells,
+    size_t nl, const struct buckets *bk, struct chunk_cell *cells,
     char **cause)
 {
 	size_t	l;
@@ -229,7 +193,7 @@ query_heatmap(struct query *q, const char *run, const char *from,
 {
 	struct buckets		 bk;
 	struct heat_layer	*layers = NULL;
-	struct cell		*cells = NULL;
+	struct chunk_cell	*cells = NULL;
 	sqlite3_stmt		*st;
 	json_t			*o = NULL, *names, *steps, *values, *row;
 	char			*cause = NULL;
@@ -255,8 +219,7 @@ query_heatmap(struct query *q, const char *run, const char *from,
 		hi = last;
 	/* Buckets of whole blocks read block summaries, not points. */
 	if (lo >= 0 && hi >= lo) {
-		buckets_init_aligned(&bk, lo, hi, (uint64_t)nb,
-		    CHUNK_BLOCK_STEPS);
+		buckets_init_blocks(&bk, lo, hi, (uint64_t)nb);
 		lo = bk.lo;
 	}
 

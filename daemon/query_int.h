@@ -97,6 +97,7 @@ struct buckets {
 	int64_t		 hi;
 	uint64_t	 w;
 	size_t		 nb;
+	int		 blocks;	/* every bucket whole blocks (chunk.h) */
 };
 
 /* Where a statement's row holds a row's range, count and blob. */
@@ -225,13 +226,13 @@ void	buckets_init(struct buckets *bk, int64_t lo, int64_t hi,
 	    uint64_t nb_want);
 
 /*
- * buckets_init(), then, when the buckets are at least align steps wide,
- * widths rounded to a multiple of align and lo down to one, so that
- * every bucket is whole blocks of align steps (chunk.h's block
- * summaries).
+ * buckets_init(), then, when the buckets are at least CHUNK_BLOCK_STEPS
+ * wide, widths rounded to a multiple of it and lo down to a block's
+ * first step, so that every bucket is whole blocks (chunk.h's block
+ * summaries; bk->blocks says so).
  */
-void	buckets_init_aligned(struct buckets *bk, int64_t lo, int64_t hi,
-	    uint64_t nb_want, uint64_t align);
+void	buckets_init_blocks(struct buckets *bk, int64_t lo, int64_t hi,
+	    uint64_t nb_want);
 
 /* The bucket of step (in [lo, hi]). */
 size_t	buckets_index(const struct buckets *bk, int64_t step);

@@ -962,9 +962,10 @@ blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
 {
 	struct chunk_buf	 out;
 	struct chunk_blocks	 b;
-	enum chunk_rank		 rank, want;
+	struct chunk_cell	 cell;
+	enum chunk_rank		 want;
 	int64_t			 k, next;
-	double			 v, mx;
+	double			 mx;
 	size_t			 len;
 	char			*cause = NULL;
 
@@ -982,12 +983,12 @@ blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
 	    &cause) != 0)
 		fail_msg("chunk_blocks_open: %s", cause);
 	next = chunk_block_of(steps[0]);
-	while (chunk_blocks_next(&b, &k, &rank, &v)) {
+	while (chunk_blocks_next(&b, &k, &cell)) {
 		assert_int_equal(k, next++);
 		block_expect(steps, vals, n, k, &want, &mx);
-		assert_int_equal(rank, want);
-		if (rank == CHUNK_RANK_FINITE)
-			assert_true(to_bits(v) == to_bits(mx));
+		assert_int_equal(cell.rank, want);
+		if (cell.rank == CHUNK_RANK_FINITE)
+			assert_true(to_bits(cell.max) == to_bits(mx));
 	}
 	assert_int_equal(next, chunk_block_of(steps[n - 1]) + 1);
 	chunk_buf_cleanup(&out);
