@@ -33,8 +33,8 @@
  * chunk.h blobs.  QS_CHUNKS, the fetches by id and the export's
  * statement select rows with their blob; the summary statements leave
  * it out (SQLite copies every selected blob out of the page, used or
- * not; the heatmap's takes the small block summaries, schema 0006)
- * and give a tail row, which has no summary, a negative id.  The
+ * not; the heatmap's takes the small block summaries, schema 0006 and
+ * 0007) and give a tail row, which has no summary, a negative id.  The
  * QUERY_OVERLAP ones select the rows of series ?1 meeting steps
  * [?2, ?3]: no row spans more than series.max_span steps, so the index
  * range on (series_id, first_step) is bounded on both sides and a
@@ -100,7 +100,20 @@ static const char *const query_sql[QS_COUNT] = {
 	    QUERY_ROW_COLS " FROM tails" QUERY_OVERLAP_WHERE " ORDER BY 1",
 	[QS_SUMMARIES] = QUERY_OVERLAP(QUERY_POINTS_SUMMARY,
 	    QUERY_POINTS_TAILS),
-	[QS_HEAT_LAYER] = QUERY_OVERLAP(QUERY_HEAT_SUMMARY, QUERY_HEAT_TAILS),
+	/*
+	 * The heatmap's chunks through chunks_by_series alone (first_step
+	 * and id are in the index), with their chunk_blocks row: a chunk
+	 * row is read only when it has none (QS_HEAT_CHUNK) or is cut by
+	 * the range.  It may not meet [?2, ?3] (last_step < ?2).
+	 */
+	[QS_HEAT_INDEX] =
+	    "SELECT c.id, c.first_step, b.last_step, b.blocks FROM chunks c"
+	    " LEFT JOIN chunk_blocks b ON b.chunk_id = c.id"
+	    " WHERE c.series_id = ?1 AND c.first_step <= ?3"
+	    " AND c.first_step >= ?2"
+	    " - (SELECT max_span FROM series WHERE id = ?1)",
+	[QS_HEAT_CHUNK] = QUERY_HEAT_SUMMARY " WHERE id = ?1",
+	[QS_HEAT_TAILS] = QUERY_HEAT_TAILS QUERY_OVERLAP_WHERE,
 	[QS_CHUNK_BY_ID] = QUERY_CHUNK_COLS " WHERE id = ?1",
 	[QS_TAIL_BY_ID] = QUERY_ROW_COLS " FROM tails WHERE id = ?1",
 	[QS_LAYERS] =

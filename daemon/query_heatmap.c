@@ -3,10 +3,13 @@
  * query_heatmap: GET /api/v1/runs/{run}/heatmap.  Every layer's
  * gradient norm in a step range, one row a layer (by depth), one cell
  * a bucket: the bucket's largest value, with NaN over +Inf over -Inf
- * over finite.  Reads each layer's summaries through the bounded index:
- * a chunk's max when it lies in one bucket, its block summaries when
- * the buckets are whole blocks (wide buckets are aligned to them), and
- * decodes only the other rows.
+ * over finite.  Walks each layer's chunks through the bounded index
+ * (first steps and ids only) and folds their block summaries from
+ * chunk_blocks when the buckets are whole blocks (wide buckets are
+ * aligned to them): a whole-run heatmap reads no chunk row.  A chunk
+ * without that row gives its max when it lies in one bucket, else its
+ * schema-0006 summaries when it has them, else its decoded points; so
+ * do tail rows and chunks cut by the range.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -86,28 +89,24 @@ heat_fold_view(const struct chunk_view *v, const struct buckets *bk,
 }
 
 /*
- * Add the block summaries of the row in st (a heat summary) to cells:
- * 1 when they stand for it (every bucket whole blocks, the chunk inside
- * [lo, hi], summaries stored), 0 when its points must be read, -1 with
- * *cause when the summaries are damaged.
+ * Add the block summaries blob (len bytes, of a chunk of steps [first,
+ * last]) to cells: 1 when they stand for the chunk (every bucket whole
+ * blocks, the chunk inside [lo, hi], summaries stored), 0 when its
+ * points must be read, -1 with *cause when the summaries are damaged.
  */
 static int
-heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
-    struct chunk_cell *cells, char **cause)
+heat_add_blocks(const struct buckets *bk, const void *blob, int len,
+    int64_t first, int64_t last, struct chunk_cell *cells, char **cause)
 {
 	struct chunk_blocks	 b;
 	struct chunk_cell	 cell;
-	const void		*blob;
-	int64_t			 first, last, k;
+	int64_t			 k;
 	char			*why = NULL;
 
-	first = sqlite3_column_int64(st, SC_FIRST);
-	last = sqlite3_column_int64(st, SC_LAST);
-	if (!bk->blocks || first < bk->lo || last > bk->hi ||
-	    (blob = sqlite3_column_blob(st, HC_BLOCKS)) == NULL)
+	if (!bk->blocks || first < bk->lo || last > bk->hi || blob == NULL)
 		return 0;
-	if (chunk_blocks_open(&b, blob, (size_t)sqlite3_column_bytes(st,
-	    HC_BLOCKS), first, last, &why) == -1) {
+	if (chunk_blocks_open(&b, blob, (size_t)len, first, last,
+	    &why) == -1) {
 		xasprintf(cause, "damaged chunk at steps %" PRId64 "..%" PRId64
 		    ": %s", first, last, why);
 		free(why);
@@ -119,17 +118,30 @@ heat_add_blocks(sqlite3_stmt *st, const struct buckets *bk,
 	return 1;
 }
 
-/*
- * Add the row of st (a heat summary) to cells: its max when that stands
- * for the whole chunk, else its block summaries when they stand for it,
- * else its decoded points.
- */
+/* Decode row id (a chunk; a tail row when negative) into cells. */
 static int
-heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+heat_add_points(struct query *q, int64_t id, const struct buckets *bk,
     struct chunk_cell *cells, char **cause)
 {
 	struct chunk_view	v;
-	int			rc;
+
+	if (query_chunk_fetch(q, id, &v, cause) == -1)
+		return -1;
+	heat_fold_view(&v, bk, cells);
+	return 0;
+}
+
+/*
+ * Add the row of st (a heat summary: a tail row, or a chunk without a
+ * chunk_blocks row) to cells: its max when that stands for the whole
+ * chunk, else its schema-0006 block summaries when they stand for it,
+ * else its decoded points.
+ */
+static int
+heat_add_row(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+    struct chunk_cell *cells, char **cause)
+{
+	int	rc;
 
 	if (buckets_hold_chunk(bk, st)) {
 		chunk_cell_add(&cells[buckets_index(bk,
@@ -137,12 +149,79 @@ heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 		    sqlite3_column_double(st, HC_MAX));
 		return 0;
 	}
-	if ((rc = heat_add_blocks(st, bk, cells, cause)) != 0)
+	if ((rc = heat_add_blocks(bk, sqlite3_column_blob(st, HC_BLOCKS),
+	    sqlite3_column_bytes(st, HC_BLOCKS), sqlite3_column_int64(st,
+	    SC_FIRST), sqlite3_column_int64(st, SC_LAST), cells, cause)) != 0)
 		return rc == 1 ? 0 : -1;
-	if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
-	    cause) == -1)
+	return heat_add_points(q, sqlite3_column_int64(st, SC_ID), bk, cells,
+	    cause);
+}
+
+/* Add chunk id, which has no chunk_blocks row, to cells. */
+static int
+heat_add_chunk_row(struct query *q, int64_t id, const struct buckets *bk,
+    struct chunk_cell *cells, char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = query_stmt(q, QS_HEAT_CHUNK);
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = 0;
+		if (sqlite3_column_int64(st, SC_LAST) >= bk->lo)
+			rc = heat_add_row(q, st, bk, cells, cause);
+	} else {
+		*cause = xstrdup(rc == SQLITE_DONE ? "chunk vanished inside a"
+		    " read transaction" : query_errmsg(q));
+		rc = -1;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/*
+ * Add the chunk of st (a QS_HEAT_INDEX row) to cells, from its
+ * chunk_blocks row when it has one that stands for it.
+ */
+static int
+heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+    struct chunk_cell *cells, char **cause)
+{
+	int64_t	id = sqlite3_column_int64(st, HI_ID);
+	int64_t	last;
+	int	rc;
+
+	if (sqlite3_column_type(st, HI_LAST) == SQLITE_NULL)
+		return heat_add_chunk_row(q, id, bk, cells, cause);
+	if ((last = sqlite3_column_int64(st, HI_LAST)) < bk->lo)
+		return 0;
+	if ((rc = heat_add_blocks(bk, sqlite3_column_blob(st, HI_BLOCKS),
+	    sqlite3_column_bytes(st, HI_BLOCKS), sqlite3_column_int64(st,
+	    HI_FIRST), last, cells, cause)) != 0)
+		return rc == 1 ? 0 : -1;
+	return heat_add_points(q, id, bk, cells, cause);
+}
+
+/* Run st (bound to a layer and bk's range) through add; 0 or -1, *cause. */
+static int
+heat_add_rows(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
+    struct chunk_cell *cells, char **cause,
+    int (*add)(struct query *, sqlite3_stmt *, const struct buckets *,
+    struct chunk_cell *, char **))
+{
+	int	rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (add(q, st, bk, cells, cause) == -1)
+			break;
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
 		return -1;
-	heat_fold_view(&v, bk, cells);
+	if (rc != SQLITE_DONE) {
+		*cause = xstrdup(query_errmsg(q));
+		return -1;
+	}
 	return 0;
 }
 
@@ -151,22 +230,18 @@ static int
 query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
     struct chunk_cell *cells, char **cause)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	static const int	 stmts[] = { QS_HEAT_INDEX, QS_HEAT_TAILS };
+	sqlite3_stmt		*st;
+	size_t			 i;
 
-	st = query_stmt(q, QS_HEAT_LAYER);
-	sqlite3_bind_int64(st, 1, sid);
-	sqlite3_bind_int64(st, 2, bk->lo);
-	sqlite3_bind_int64(st, 3, bk->hi);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (heat_add_chunk(q, st, bk, cells, cause) == -1)
-			break;
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		*cause = xstrdup(query_errmsg(q));
-		return -1;
+	for (i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+		st = query_stmt(q, stmts[i]);
+		sqlite3_bind_int64(st, 1, sid);
+		sqlite3_bind_int64(st, 2, bk->lo);
+		sqlite3_bind_int64(st, 3, bk->hi);
+		if (heat_add_rows(q, st, bk, cells, cause, i == 0 ?
+		    heat_add_chunk : heat_add_row) == -1)
+			return -1;
 	}
 	return 0;
 }

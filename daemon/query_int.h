@@ -33,7 +33,9 @@ enum query_stmt {
 	QS_EXTENT,
 	QS_CHUNKS,
 	QS_SUMMARIES,
-	QS_HEAT_LAYER,
+	QS_HEAT_INDEX,
+	QS_HEAT_CHUNK,
+	QS_HEAT_TAILS,
 	QS_CHUNK_BY_ID,
 	QS_TAIL_BY_ID,
 	QS_LAYERS,
@@ -59,6 +61,9 @@ enum summary_col {
 	SC_N = 4, SC_MIN, SC_MIN_STEP, SC_MAX, SC_MAX_STEP,
 	HC_MAX = 4, HC_SERIES, HC_BLOCKS
 };
+
+/* The columns of QS_HEAT_INDEX: chunk_blocks' are NULL for a chunk without. */
+enum heat_index_col { HI_ID, HI_FIRST, HI_LAST, HI_BLOCKS };
 
 struct query {
 	sqlite3		*db;

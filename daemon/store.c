@@ -85,16 +85,26 @@ const char *const store_sql[SID_COUNT] = {
 	    "WHERE series_id = ?1 "
 	    "AND first_step >= ?3 - ?4 AND first_step <= ?2 "
 	    "AND last_step >= ?3 ORDER BY first_step",
-	/* Insert and update bind ?2..?11 alike (store_chunk_bind). */
+	/*
+	 * Insert and update bind ?2..?10 alike (store_chunk_bind).  Block
+	 * summaries go to chunk_blocks (schema 0007); chunks.blocks, 0006's
+	 * place for them, is cleared by a rewrite so that it never outlives
+	 * the points it summarised.
+	 */
 	[SID_CHUNK_INSERT] =
 	    "INSERT INTO chunks (series_id, first_step, last_step, n, data, "
-	    "min_value, min_step, max_value, max_step, nonfinite, blocks) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	    "min_value, min_step, max_value, max_step, nonfinite) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[SID_CHUNK_UPDATE] =
 	    "UPDATE chunks SET first_step = ?2, last_step = ?3, n = ?4, "
 	    "data = ?5, min_value = ?6, min_step = ?7, max_value = ?8, "
-	    "max_step = ?9, nonfinite = ?10, blocks = ?11 WHERE id = ?1",
+	    "max_step = ?9, nonfinite = ?10, blocks = NULL WHERE id = ?1",
+	/* chunk_blocks' row goes with its chunk (ON DELETE CASCADE). */
 	[SID_CHUNK_DELETE] = "DELETE FROM chunks WHERE id = ?1",
+	[SID_BLOCKS_PUT] =
+	    "INSERT OR REPLACE INTO chunk_blocks (chunk_id, last_step, blocks) "
+	    "VALUES (?1, ?2, ?3)",
+	[SID_BLOCKS_DROP] = "DELETE FROM chunk_blocks WHERE chunk_id = ?1",
 	[SID_TAIL_LOAD] =
 	    "SELECT id, n, data FROM tails WHERE series_id = ?1 "
 	    "ORDER BY first_step",

@@ -230,8 +230,9 @@ store_summary_bind(sqlite3_stmt *s, int col, const struct chunk_summary *sum)
 }
 
 /*
- * Bind ?2..?11 of a chunk insert or update: the points, their summary and
- * their block summaries.
+ * Bind ?2..?10 of a chunk insert or update: the points and their
+ * summary.  Leaves their block summaries in st->blocks (empty when the
+ * chunk is too sparse to have them).
  */
 static int
 store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
@@ -251,19 +252,40 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
 	sqlite3_bind_blob(s, 5, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
 	store_summary_bind(s, 6, &sum);
 	st->blocks.len = 0;
-	if (chunk_blocks_encode(&st->blocks, steps, vals, n) > 0)
-		sqlite3_bind_blob(s, 11, st->blocks.data, (int)st->blocks.len,
-		    SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 11);	/* sparse: none */
+	(void)chunk_blocks_encode(&st->blocks, steps, vals, n);
 	return 0;
+}
+
+/*
+ * Write chunk id's row of chunk_blocks from st->blocks: put it, or drop
+ * a stale one when a rewritten chunk has none (was_there: it may).
+ */
+static int
+store_blocks_write(struct store *st, int64_t id, int64_t last, int was_there,
+    char **cause)
+{
+	sqlite3_stmt	*s;
+
+	if (st->blocks.len == 0) {
+		if (!was_there)
+			return 0;
+		s = st->stmt[SID_BLOCKS_DROP];
+		sqlite3_bind_int64(s, 1, id);
+		return store_done(st, s, "drop block summaries", cause);
+	}
+	s = st->stmt[SID_BLOCKS_PUT];
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, last);
+	sqlite3_bind_blob(s, 3, st->blocks.data, (int)st->blocks.len,
+	    SQLITE_STATIC);
+	return store_done(st, s, "put block summaries", cause);
 }
 
 /*
  * Write points (ascending, unique) as chunks of at most STORE_CHUNK_MAX
  * points, split evenly, reusing the rows st->cand (which held them
- * before), inserting more rows or deleting surplus ones.  e's max_span
- * grows to cover them.
+ * before), inserting more rows or deleting surplus ones, each with its
+ * block summaries.  e's max_span grows to cover them.
  */
 int
 store_chunks_write(struct store *st, struct store_ent *e,
@@ -271,7 +293,8 @@ store_chunks_write(struct store *st, struct store_ent *e,
 {
 	sqlite3_stmt	*s;
 	size_t		 off, k, i, nchunks;
-	int64_t		 span;
+	int64_t		 span, id;
+	int		 reuse;
 
 	nchunks = (n + STORE_CHUNK_MAX - 1) / STORE_CHUNK_MAX;
 	for (off = 0, i = 0; off < n; off += k, i++) {
@@ -279,7 +302,8 @@ store_chunks_write(struct store *st, struct store_ent *e,
 		span = steps[off + k - 1] - steps[off];
 		if (span > e->s.maxspan)
 			e->s.maxspan = span;
-		if (i < st->ncand) {
+		reuse = i < st->ncand;
+		if (reuse) {
 			s = st->stmt[SID_CHUNK_UPDATE];
 			sqlite3_bind_int64(s, 1, st->cand[i]);
 		} else {
@@ -291,8 +315,12 @@ store_chunks_write(struct store *st, struct store_ent *e,
 			sqlite3_clear_bindings(s);
 			return -1;
 		}
-		if (store_done(st, s, i < st->ncand ? "update chunk" :
+		if (store_done(st, s, reuse ? "update chunk" :
 		    "insert chunk", cause) == -1)
+			return -1;
+		id = reuse ? st->cand[i] : sqlite3_last_insert_rowid(st->db);
+		if (store_blocks_write(st, id, steps[off + k - 1], reuse,
+		    cause) == -1)
 			return -1;
 	}
 	for (; i < st->ncand; i++) {

@@ -36,7 +36,7 @@ struct fx {
 	sqlite3		*db;	/* the writer side of the fixture */
 	struct query	*q;
 	size_t		 nrows;	/* packed rows written: every other a tail */
-	size_t		 nchunks; /* chunk rows: two in three get blocks */
+	size_t		 nchunks; /* chunk rows: see fx_chunk's blocks */
 };
 
 /* ---- fixture: a database built with plain SQL ---------------------------- */
@@ -160,9 +160,9 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 {
 	sqlite3_stmt	*st;
 	double		 mn = 0, mx = 0;
-	int64_t		 mns = 0, mxs = 0, nonfinite = 0;
+	int64_t		 mns = 0, mxs = 0, nonfinite = 0, id;
 	struct chunk_buf enc, blocks;
-	size_t		 i;
+	size_t		 i, where;
 	int		 have = 0, tail;
 
 	for (i = 0; i < n; i++) {
@@ -205,16 +205,31 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 		sqlite3_bind_double(st, 9, mx);
 		sqlite3_bind_int64(st, 10, mxs);
 	}
-	/* Block summaries on two chunk rows in three; the others have none. */
+	/*
+	 * Block summaries: in chunk_blocks (schema 0007) for one chunk row
+	 * in three, in the row itself (0006's place) for another, none for
+	 * the third.
+	 */
 	chunk_buf_init(&blocks);
-	if (!tail && fx->nchunks++ % 3 != 0) {
+	where = tail ? 0 : fx->nchunks++ % 3;
+	if (where != 0)
 		assert_true(chunk_blocks_encode(&blocks, steps, vals, n) > 0);
+	if (where == 2)
 		sqlite3_bind_blob(st, 12, blocks.data, (int)blocks.len,
 		    SQLITE_STATIC);
-	}
 	if (!tail)
 		sqlite3_bind_int64(st, 11, nonfinite);
 	fx_done(fx, st);
+	if (where == 1) {
+		id = sqlite3_last_insert_rowid(fx->db);
+		st = fx_prepare(fx, "INSERT INTO chunk_blocks (chunk_id,"
+		    " last_step, blocks) VALUES (?1, ?2, ?3)");
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, steps[n - 1]);
+		sqlite3_bind_blob(st, 3, blocks.data, (int)blocks.len,
+		    SQLITE_STATIC);
+		fx_done(fx, st);
+	}
 	chunk_buf_cleanup(&enc);
 	chunk_buf_cleanup(&blocks);
 	/* The writer's bound on a row's span (schema 0003). */
@@ -1468,7 +1483,32 @@ test_heatmap_big(void **state)
 	j = reply_ok(&r);
 	check_big(j, 256, 128, 6, 950);
 	json_decref(j);
-	/* Damaged block summaries fail the heatmap that reads them. */
+	/*
+	 * Damaged block summaries fail the heatmap that reads them, in
+	 * chunk_blocks (a last step that is not the chunk's too) and in
+	 * the chunk's row.
+	 */
+	fx_exec(fx, "CREATE TEMP TABLE saved AS SELECT * FROM chunk_blocks");
+	fx_exec(fx, "UPDATE chunk_blocks SET blocks = x'0100' WHERE "
+	    "chunk_id = (SELECT min(id) FROM chunks WHERE id IN (SELECT "
+	    "chunk_id FROM chunk_blocks) AND first_step >= 256)");
+	query_heatmap(fx->q, "big", "256", "999", "4", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "damaged chunk at steps"));
+	free(r.body);
+	fx_exec(fx, "UPDATE chunk_blocks SET blocks = (SELECT blocks FROM "
+	    "saved WHERE saved.chunk_id = chunk_blocks.chunk_id)");
+	query_heatmap(fx->q, "big", "256", "999", "4", &r);
+	json_decref(reply_ok(&r));
+	fx_exec(fx, "UPDATE chunk_blocks SET last_step = last_step + 200 "
+	    "WHERE chunk_id = (SELECT min(id) FROM chunks WHERE id IN (SELECT "
+	    "chunk_id FROM chunk_blocks) AND first_step >= 256)");
+	query_heatmap(fx->q, "big", "256", "999", "4", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "damaged chunk at steps"));
+	free(r.body);
+	fx_exec(fx, "UPDATE chunk_blocks SET last_step = (SELECT last_step "
+	    "FROM saved WHERE saved.chunk_id = chunk_blocks.chunk_id)");
 	fx_exec(fx, "UPDATE chunks SET blocks = x'0100' WHERE id = (SELECT "
 	    "min(id) FROM chunks WHERE blocks IS NOT NULL AND first_step < "
 	    "384 AND last_step >= 384)");

@@ -225,6 +225,29 @@ chunk_count(sqlite3 *db, int64_t sid)
 }
 
 /*
+ * The chunk_blocks columns of a chunk row (9: last_step, 10: blocks)
+ * hold exactly the block summaries of its points, or nothing when they
+ * are too sparse to have them (schema 0007).
+ */
+static void
+check_blocks(sqlite3_stmt *s, const int64_t *steps, const double *vals,
+    size_t n)
+{
+	struct chunk_buf	want;
+
+	chunk_buf_init(&want);
+	if (chunk_blocks_encode(&want, steps, vals, n) == 0)
+		assert_int_equal(sqlite3_column_type(s, 10), SQLITE_NULL);
+	else {
+		assert_int_equal(sqlite3_column_int64(s, 9), steps[n - 1]);
+		assert_int_equal(sqlite3_column_bytes(s, 10), want.len);
+		assert_memory_equal(sqlite3_column_blob(s, 10), want.data,
+		    want.len);
+	}
+	chunk_buf_cleanup(&want);
+}
+
+/*
  * Decode the rows of one table (chunks or tails) of series sid into a
  * model, checking each row's blob against its columns (range, n, and
  * for chunks the summary) and that no step is stored twice, across
@@ -242,9 +265,10 @@ read_rows(sqlite3 *db, int64_t sid, struct model *out, int chunks)
 	int		 havefin;
 
 	assert_int_equal(sqlite3_prepare_v2(db, chunks ?
-	    "SELECT first_step, last_step, n, data, min_value, min_step, "
-	    "max_value, max_step, nonfinite FROM chunks WHERE series_id = ?1 "
-	    "ORDER BY first_step" :
+	    "SELECT first_step, c.last_step, n, data, min_value, min_step, "
+	    "max_value, max_step, nonfinite, b.last_step, b.blocks "
+	    "FROM chunks c LEFT JOIN chunk_blocks b ON b.chunk_id = c.id "
+	    "WHERE series_id = ?1 ORDER BY first_step" :
 	    "SELECT first_step, last_step, n, data FROM tails "
 	    "WHERE series_id = ?1 ORDER BY first_step", -1, &s, NULL),
 	    SQLITE_OK);
@@ -290,6 +314,8 @@ read_rows(sqlite3 *db, int64_t sid, struct model *out, int chunks)
 			}
 			havefin = 1;
 		}
+		if (chunks)
+			check_blocks(s, steps, vals, (size_t)n);
 		free(steps);
 		free(vals);
 		if (!chunks)
@@ -617,6 +643,20 @@ test_resend_replaces(void **state)
 	assert_int_equal(query_int(db, "SELECT points FROM series"), 200);
 	/* The run counts distinct points: resends are not counted again. */
 	assert_int_equal(query_int(db, "SELECT points FROM runs"), 200);
+	/*
+	 * A chunk that schema 0006 gave summaries in its own row loses
+	 * them when a resend rewrites it; chunk_blocks gets the new ones.
+	 */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 200, 4200, 1.0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"),
+	    query_int(db, "SELECT count(*) FROM chunks"));
+	assert_int_equal(sqlite3_exec(db, "UPDATE chunks SET blocks = "
+	    "x'0000'; DELETE FROM chunk_blocks", NULL, NULL, NULL), SQLITE_OK);
+	send_range(st, m, "r", SERIES_LOSS, "loss", 150, 250, 7.0);
+	check_series(db, "r", "loss", "loss", m);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "blocks IS NOT NULL"), 0);
+	assert_true(query_int(db, "SELECT count(*) FROM chunk_blocks") > 0);
 	store_close(st);
 	free(m);
 }
@@ -896,9 +936,17 @@ test_seal_round(void **state)
 	    "WHERE n = 2100"), half);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), half);
 	assert_int_equal(query_int(db, "SELECT sum(n) FROM tails"), 8 * half);
-	/* Every chunk carries its block summaries (schema 0006). */
+	/*
+	 * Every chunk has its block summaries in chunk_blocks, with its
+	 * last step (schema 0007), and none in its own row.
+	 */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks c "
+	    "JOIN chunk_blocks b ON b.chunk_id = c.id AND "
+	    "b.last_step = c.last_step"), ROUND_SERIES + half);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"),
+	    ROUND_SERIES + half);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
-	    "blocks IS NULL"), 0);
+	    "blocks IS NOT NULL"), 0);
 	check_layers(db, m);
 	for (i = 0; i < ROUND_SERIES; i++)
 		free(m[i]);
@@ -953,6 +1001,13 @@ test_run_deleted(void **state)
 	(void)rid1;
 	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 3, 1.0);
 	check_series(db, "r", "loss", "loss", m);
+	/* A run's chunks take their block summaries with them. */
+	send_range(st, NULL, "r", SERIES_LAYER_GRAD, "x", 0, 4200, 1.0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"), 1);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM runs", NULL, NULL,
+	    NULL), SQLITE_OK);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"), 0);
 	store_close(st);
 	free(m);
 }
@@ -1679,6 +1734,10 @@ test_random(void **state)
 	}
 	assert_int_equal(query_int(db, "SELECT count(*) FROM series WHERE "
 	    "name = 'poison'"), 0);
+	/* Rewritten and deleted chunks took their summaries with them. */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks "
+	    "WHERE chunk_id NOT IN (SELECT id FROM chunks)"), 0);
+	assert_true(query_int(db, "SELECT count(*) FROM chunk_blocks") > 0);
 	store_close(st);
 	free(m);
 	free(saved);
