@@ -166,7 +166,7 @@ DETECTOR_OBJS := detector.o detector_evict.o detector_alert.o alert_kind.o basel
 STORE_OBJS := store.o store_sql.o store_rows.o store_series.o store_tails.o store_migrate.o store_alerts.o \
 	store_history.o store_json.o store_outbox.o chunk.o store_rowjson.o chunk_read.o chunk_blocks.o notice.o receiver.o \
 	alert_kind.o store_remote.o
-QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o wire_json.o \
+QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o wire_json.o numfmt.o \
 	query_export.o store_rowjson.o chunk.o chunk_read.o chunk_blocks.o
 UNIT_DEPS_test_chunk := chunk_read.o chunk_blocks.o
 UNIT_DEPS_test_store := $(STORE_OBJS)

@@ -102,16 +102,17 @@ static const char *const query_sql[QS_COUNT] = {
 	    QUERY_POINTS_TAILS),
 	/*
 	 * The heatmap's chunks through chunks_by_series alone (first_step
-	 * and id are in the index), with their chunk_blocks row: a chunk
-	 * row is read only when it has none (QS_HEAT_CHUNK) or is cut by
-	 * the range.  It may not meet [?2, ?3] (last_step < ?2).
+	 * and id are in the index; they may not meet [?2, ?3]), then their
+	 * chunk_blocks rows from id ?1 on, in id order: a chunk row is read
+	 * only when it has none (QS_HEAT_CHUNK) or is cut by the range.
 	 */
-	[QS_HEAT_INDEX] =
-	    "SELECT c.id, c.first_step, b.last_step, b.blocks FROM chunks c"
-	    " LEFT JOIN chunk_blocks b ON b.chunk_id = c.id"
-	    " WHERE c.series_id = ?1 AND c.first_step <= ?3"
-	    " AND c.first_step >= ?2"
-	    " - (SELECT max_span FROM series WHERE id = ?1)",
+	[QS_HEAT_IDS] =
+	    "SELECT id, first_step FROM chunks"
+	    " WHERE series_id = ?1 AND first_step <= ?3"
+	    " AND first_step >= ?2 - (SELECT max_span FROM series WHERE id = ?1)",
+	[QS_HEAT_BLOCKS] =
+	    "SELECT chunk_id, last_step, blocks FROM chunk_blocks"
+	    " WHERE chunk_id >= ?1 ORDER BY chunk_id",
 	[QS_HEAT_CHUNK] = QUERY_HEAT_SUMMARY " WHERE id = ?1",
 	[QS_HEAT_TAILS] = QUERY_HEAT_TAILS QUERY_OVERLAP_WHERE,
 	[QS_CHUNK_BY_ID] = QUERY_CHUNK_COLS " WHERE id = ?1",
@@ -138,8 +139,7 @@ static const char *const query_sql[QS_COUNT] = {
 };
 /* ---- replies ----------------------------------------------------------- */
 
-/* Dump j (stolen) as a compact body that round-trips doubles. */
-static char *
+char *
 query_dump(json_t *j)
 {
 	char	*s;

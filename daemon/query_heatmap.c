@@ -22,9 +22,10 @@
 #include <sqlite3.h>
 
 #include "chunk.h"
+#include "numfmt.h"
 #include "query_int.h"
 #include "store_rowjson.h"
-#include "wire_json.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 #define QUERY_HEATMAP_BUCKETS_MAX 10000
@@ -35,21 +36,77 @@ struct heat_layer {
 	size_t		 row;
 };
 
-static json_t *
-cell_json(const struct chunk_cell *c)
+/*
+ * Append cell c's JSON to out (room for CELL_TEXT_MAX bytes reserved):
+ * what Jansson writes for the number, null or API.md's string.
+ */
+#define CELL_TEXT_MAX	(NUMFMT_MAX + 1)
+static void
+cell_text(struct chunk_buf *out, const struct chunk_cell *c)
 {
+	char	*p = (char *)out->data + out->len;
+	double	 v;
+
 	switch (c->rank) {
 	case CHUNK_RANK_NONE:
-		return json_null();
+		memcpy(p, "null", 4);
+		out->len += 4;
+		return;
 	case CHUNK_RANK_FINITE:
-		return json_real(c->max);
+		out->len += numfmt_double(p, c->max);
+		return;
 	case CHUNK_RANK_NINF:
-		return wire_json_number(-INFINITY);
+		v = -INFINITY;
+		break;
 	case CHUNK_RANK_PINF:
-		return wire_json_number(INFINITY);
+		v = INFINITY;
+		break;
 	default:
-		return wire_json_number(NAN);
+		v = NAN;
+		break;
 	}
+	out->len += (size_t)snprintf(p, CELL_TEXT_MAX, "\"%s\"",
+	    wire_nonfinite_str(v));
+}
+
+/*
+ * The answer's text: o's (every member but the values) with the values
+ * written straight from cells, nl rows of nb, as Jansson would write
+ * them; a whole-run heatmap has a million cells, and a json_t for each
+ * cost more than reading them.
+ */
+static char *
+heat_text(json_t *o, const struct chunk_cell *cells, size_t nl, size_t nb)
+{
+	struct chunk_buf	 out;
+	char			*head;
+	size_t			 l, i, hlen;
+
+	head = query_dump(o);
+	hlen = strlen(head);
+	chunk_buf_init(&out);
+	chunk_buf_reserve(&out, hlen + 16);
+	/* {"layers":...,"bucket_size":N} -> {...,"bucket_size":N,"values":[ */
+	memcpy(out.data, head, hlen - 1);
+	out.len = hlen - 1;
+	free(head);
+	memcpy(out.data + out.len, ",\"values\":[", 11);
+	out.len += 11;
+	for (l = 0; l < nl; l++) {
+		chunk_buf_reserve(&out, nb * (CELL_TEXT_MAX + 1) + 8);
+		out.data[out.len++] = l > 0 ? ',' : '[';
+		if (l > 0)
+			out.data[out.len++] = '[';
+		for (i = 0; i < nb; i++) {
+			if (i > 0)
+				out.data[out.len++] = ',';
+			cell_text(&out, &cells[l * nb + i]);
+		}
+		out.data[out.len++] = ']';
+	}
+	chunk_buf_reserve(&out, 3);
+	memcpy(out.data + out.len, "]}", 3);
+	return (char *)out.data;
 }
 
 static int
@@ -100,7 +157,8 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 {
 	struct chunk_blocks	 b;
 	struct chunk_cell	 cell;
-	int64_t			 k;
+	int64_t			 k, edge;
+	size_t			 idx;
 	char			*why = NULL;
 
 	if (!bk->blocks || first < bk->lo || last > bk->hi || blob == NULL)
@@ -112,9 +170,17 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 		free(why);
 		return -1;
 	}
-	while (chunk_blocks_next(&b, &k, &cell))
-		chunk_cell_merge(&cells[buckets_index(bk, k *
-		    CHUNK_BLOCK_STEPS)], &cell);
+	/* A bucket is whole blocks: step from bucket to bucket, no division. */
+	idx = buckets_index(bk, b.first * CHUNK_BLOCK_STEPS);
+	edge = bk->lo + (int64_t)((idx + 1) * bk->w);
+	while (chunk_blocks_next(&b, &k, &cell)) {
+		if (k * CHUNK_BLOCK_STEPS >= edge) {
+			idx++;
+			edge += (int64_t)bk->w;
+		}
+		if (cell.rank != CHUNK_RANK_NONE)
+			chunk_cell_merge(&cells[idx], &cell);
+	}
 	return 1;
 }
 
@@ -180,29 +246,6 @@ heat_add_chunk_row(struct query *q, int64_t id, const struct buckets *bk,
 	return rc;
 }
 
-/*
- * Add the chunk of st (a QS_HEAT_INDEX row) to cells, from its
- * chunk_blocks row when it has one that stands for it.
- */
-static int
-heat_add_chunk(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
-    struct chunk_cell *cells, char **cause)
-{
-	int64_t	id = sqlite3_column_int64(st, HI_ID);
-	int64_t	last;
-	int	rc;
-
-	if (sqlite3_column_type(st, HI_LAST) == SQLITE_NULL)
-		return heat_add_chunk_row(q, id, bk, cells, cause);
-	if ((last = sqlite3_column_int64(st, HI_LAST)) < bk->lo)
-		return 0;
-	if ((rc = heat_add_blocks(bk, sqlite3_column_blob(st, HI_BLOCKS),
-	    sqlite3_column_bytes(st, HI_BLOCKS), sqlite3_column_int64(st,
-	    HI_FIRST), last, cells, cause)) != 0)
-		return rc == 1 ? 0 : -1;
-	return heat_add_points(q, id, bk, cells, cause);
-}
-
 /* Run st (bound to a layer and bk's range) through add; 0 or -1, *cause. */
 static int
 heat_add_rows(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
@@ -225,25 +268,167 @@ heat_add_rows(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
 	return 0;
 }
 
-/* Fill cells with layer sid's largest value per bucket, by its index. */
-static int
-query_heatmap_layer(struct query *q, int64_t sid, const struct buckets *bk,
-    struct chunk_cell *cells, char **cause)
-{
-	static const int	 stmts[] = { QS_HEAT_INDEX, QS_HEAT_TAILS };
-	sqlite3_stmt		*st;
-	size_t			 i;
+/* A chunk the heatmap meets: its id, first step and its layer's cells. */
+struct heat_chunk {
+	int64_t			 id;
+	int64_t			 first;
+	struct chunk_cell	*cells;
+};
 
-	for (i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-		st = query_stmt(q, stmts[i]);
-		sqlite3_bind_int64(st, 1, sid);
-		sqlite3_bind_int64(st, 2, bk->lo);
-		sqlite3_bind_int64(st, 3, bk->hi);
-		if (heat_add_rows(q, st, bk, cells, cause, i == 0 ?
-		    heat_add_chunk : heat_add_row) == -1)
-			return -1;
+/* Chunks gathered before one walk of chunk_blocks (memory's bound). */
+#define HEAT_BATCH	(1u << 18)
+/* A chunk further on than this many ids is sought, not stepped to. */
+#define HEAT_SEEK_GAP	64
+
+struct heat_batch {
+	struct heat_chunk	*c;
+	size_t			 n;
+	size_t			 cap;
+};
+
+/*
+ * Sort c[0..n-1] by id: a radix sort, 11 bits a pass over the ids' span
+ * (two or three passes), for a quarter of a million chunks and more.
+ */
+#define HEAT_RADIX_BITS	11
+static void
+heat_sort(struct heat_chunk *c, size_t n)
+{
+	struct heat_chunk	*tmp, *src = c, *dst, *t;
+	size_t			 count[1u << HEAT_RADIX_BITS], i, d, sum, k;
+	uint64_t		 lo, span;
+	unsigned int		 shift;
+
+	if (n < 2)
+		return;
+	lo = (uint64_t)c[0].id;
+	span = 0;
+	for (i = 1; i < n; i++)
+		if ((uint64_t)c[i].id < lo)
+			lo = (uint64_t)c[i].id;
+	for (i = 0; i < n; i++)
+		if ((uint64_t)c[i].id - lo > span)
+			span = (uint64_t)c[i].id - lo;
+	dst = tmp = xreallocarray(NULL, n, sizeof *tmp);
+	for (shift = 0; shift < 64 && (span >> shift) != 0;
+	    shift += HEAT_RADIX_BITS) {
+		memset(count, 0, sizeof count);
+		for (i = 0; i < n; i++)
+			count[(((uint64_t)src[i].id - lo) >> shift) &
+			    ((1u << HEAT_RADIX_BITS) - 1)]++;
+		for (d = 0, sum = 0; d < (1u << HEAT_RADIX_BITS); d++) {
+			k = count[d];
+			count[d] = sum;
+			sum += k;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[(((uint64_t)src[i].id - lo) >> shift) &
+			    ((1u << HEAT_RADIX_BITS) - 1)]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != c)
+		memcpy(c, src, n * sizeof *c);
+	free(tmp);
+}
+
+/* Add the chunks of layer sid that may meet bk's range to hb. */
+static int
+heat_gather(struct query *q, int64_t sid, const struct buckets *bk,
+    struct chunk_cell *cells, struct heat_batch *hb, char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	st = query_stmt(q, QS_HEAT_IDS);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 3, bk->hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (hb->n == hb->cap) {
+			hb->cap = hb->cap == 0 ? 1024 : hb->cap * 2;
+			hb->c = xreallocarray(hb->c, hb->cap, sizeof *hb->c);
+		}
+		hb->c[hb->n].id = sqlite3_column_int64(st, 0);
+		hb->c[hb->n].first = sqlite3_column_int64(st, 1);
+		hb->c[hb->n++].cells = cells;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*cause = xstrdup(query_errmsg(q));
+		return -1;
 	}
 	return 0;
+}
+
+/* Add chunk c to its cells from st, its chunk_blocks row (QS_HEAT_BLOCKS). */
+static int
+heat_add_from_blocks(struct query *q, sqlite3_stmt *st,
+    const struct heat_chunk *c, const struct buckets *bk, char **cause)
+{
+	int64_t	last = sqlite3_column_int64(st, 1);
+	int	rc;
+
+	if (last < bk->lo)
+		return 0;
+	if ((rc = heat_add_blocks(bk, sqlite3_column_blob(st, 2),
+	    sqlite3_column_bytes(st, 2), c->first, last, c->cells,
+	    cause)) != 0)
+		return rc == 1 ? 0 : -1;
+	return heat_add_points(q, c->id, bk, c->cells, cause);
+}
+
+/*
+ * Add hb's chunks to their cells, walking chunk_blocks once in id
+ * order: summaries are read page by page, not sought one chunk at a
+ * time (a layer's chunks lie a page apart when all layers seal
+ * together).  A chunk without a chunk_blocks row is read from its own.
+ */
+static int
+heat_walk(struct query *q, struct heat_batch *hb, const struct buckets *bk,
+    char **cause)
+{
+	sqlite3_stmt	*st = query_stmt(q, QS_HEAT_BLOCKS);
+	struct heat_chunk *c = hb->c;
+	size_t		 i = 0, n = hb->n;
+	int64_t		 id;
+	int		 rc = SQLITE_DONE;
+
+	heat_sort(c, n);
+	while (i < n) {
+		sqlite3_bind_int64(st, 1, c[i].id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			id = sqlite3_column_int64(st, 0);
+			for (; i < n && c[i].id < id; i++)
+				if (heat_add_chunk_row(q, c[i].id, bk,
+				    c[i].cells, cause) == -1)
+					goto fail;
+			if (i < n && c[i].id == id &&
+			    heat_add_from_blocks(q, st, &c[i++], bk,
+			    cause) == -1)
+				goto fail;
+			if (i == n || c[i].id > id + HEAT_SEEK_GAP)
+				break;
+		}
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW)
+			continue;
+		if (rc != SQLITE_DONE) {
+			*cause = xstrdup(query_errmsg(q));
+			return -1;
+		}
+		/* No chunk_blocks row from here on. */
+		for (; i < n; i++)
+			if (heat_add_chunk_row(q, c[i].id, bk, c[i].cells,
+			    cause) == -1)
+				return -1;
+	}
+	hb->n = 0;
+	return 0;
+fail:
+	sqlite3_reset(st);
+	return -1;
 }
 
 /* Fill cells (nl rows of bk->nb) for layers, sorted by sid. */
@@ -252,14 +437,27 @@ query_heatmap_cells(struct query *q, const struct heat_layer *layers,
     size_t nl, const struct buckets *bk, struct chunk_cell *cells,
     char **cause)
 {
-	size_t	l;
+	struct heat_batch	 hb = { NULL, 0, 0 };
+	sqlite3_stmt		*st;
+	struct chunk_cell	*row;
+	size_t			 l;
+	int			 rc = 0;
 
 	/* Each layer through its bounded index range: O(window) rows. */
-	for (l = 0; l < nl; l++)
-		if (query_heatmap_layer(q, layers[l].sid, bk,
-		    cells + layers[l].row * bk->nb, cause) == -1)
-			return -1;
-	return 0;
+	for (l = 0; l < nl && rc == 0; l++) {
+		row = cells + layers[l].row * bk->nb;
+		st = query_stmt(q, QS_HEAT_TAILS);
+		sqlite3_bind_int64(st, 1, layers[l].sid);
+		sqlite3_bind_int64(st, 2, bk->lo);
+		sqlite3_bind_int64(st, 3, bk->hi);
+		rc = heat_add_rows(q, st, bk, row, cause, heat_add_row);
+		if (rc == 0)
+			rc = heat_gather(q, layers[l].sid, bk, row, &hb, cause);
+		if (rc == 0 && (hb.n >= HEAT_BATCH || l == nl - 1))
+			rc = heat_walk(q, &hb, bk, cause);
+	}
+	free(hb.c);
+	return rc;
 }
 
 void
@@ -270,10 +468,10 @@ query_heatmap(struct query *q, const char *run, const char *from,
 	struct heat_layer	*layers = NULL;
 	struct chunk_cell	*cells = NULL;
 	sqlite3_stmt		*st;
-	json_t			*o = NULL, *names, *steps, *values, *row;
+	json_t			*o = NULL, *names, *steps;
 	char			*cause = NULL;
 	int64_t			 run_id, first, last, lo, hi, nb;
-	size_t			 i, l, nl = 0, cap = 0;
+	size_t			 i, nl = 0, cap = 0;
 	int			 rc;
 
 	memset(&bk, 0, sizeof bk);
@@ -337,16 +535,8 @@ query_heatmap(struct query *q, const char *run, const char *from,
 		free(cause);
 		goto done;
 	}
-	values = json_array();
-	json_object_set_new(o, "values", values);
-	for (l = 0; l < nl; l++) {
-		row = json_array();
-		json_array_append_new(values, row);
-		for (i = 0; i < bk.nb; i++)
-			json_array_append_new(row,
-			    cell_json(&cells[l * bk.nb + i]));
-	}
-	query_reply_json(r, o);
+	r->status = 200;
+	r->body = heat_text(o, cells, nl, bk.nb);
 	o = NULL;
 
 done:

@@ -33,7 +33,8 @@ enum query_stmt {
 	QS_EXTENT,
 	QS_CHUNKS,
 	QS_SUMMARIES,
-	QS_HEAT_INDEX,
+	QS_HEAT_IDS,
+	QS_HEAT_BLOCKS,
 	QS_HEAT_CHUNK,
 	QS_HEAT_TAILS,
 	QS_CHUNK_BY_ID,
@@ -61,9 +62,6 @@ enum summary_col {
 	SC_N = 4, SC_MIN, SC_MIN_STEP, SC_MAX, SC_MAX_STEP,
 	HC_MAX = 4, HC_SERIES, HC_BLOCKS
 };
-
-/* The columns of QS_HEAT_INDEX: chunk_blocks' are NULL for a chunk without. */
-enum heat_index_col { HI_ID, HI_FIRST, HI_LAST, HI_BLOCKS };
 
 struct query {
 	sqlite3		*db;
@@ -151,6 +149,8 @@ view_value(const struct chunk_view *v, size_t i)
 /* ---- query.c: replies, parameters, the connection ---------------------- */
 
 void	query_reply_json(struct query_reply *r, json_t *j);
+/* Dump j (stolen) as a compact body that round-trips doubles. */
+char	*query_dump(json_t *j);
 
 /* An error reply: the API's code (its status) and a message. */
 void	query_reply_error(struct query_reply *r, const char *code,

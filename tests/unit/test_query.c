@@ -1424,6 +1424,39 @@ check_big(json_t *j, int64_t from, int64_t w, size_t n, int64_t to)
 }
 
 /*
+ * n chunk rows of one point each for series sid, the next ids, each with
+ * damaged block summaries in chunk_blocks.
+ */
+static void
+fx_foreign(struct fx *fx, int64_t sid, int n)
+{
+	char	*sql;
+
+	xasprintf(&sql, "WITH RECURSIVE k(x) AS (SELECT 1 UNION ALL SELECT "
+	    "x + 1 FROM k WHERE x < %d) INSERT INTO chunks (series_id, "
+	    "first_step, last_step, n, data) SELECT %lld, x, x, 1, x'00' "
+	    "FROM k; INSERT INTO chunk_blocks (chunk_id, last_step, blocks) "
+	    "SELECT id, last_step, x'0100' FROM chunks WHERE series_id = %lld "
+	    "AND id NOT IN (SELECT chunk_id FROM chunk_blocks)", n,
+	    (long long)sid, (long long)sid);
+	fx_exec(fx, sql);
+	free(sql);
+}
+
+/* One such chunk row with the given id: later rows' ids follow it. */
+static void
+fx_foreign_at(struct fx *fx, int64_t sid, int64_t id)
+{
+	char	*sql;
+
+	xasprintf(&sql, "INSERT INTO chunks (id, series_id, first_step, "
+	    "last_step, n, data) VALUES (%lld, %lld, 0, 0, 1, x'00')",
+	    (long long)id, (long long)sid);
+	fx_exec(fx, sql);
+	free(sql);
+}
+
+/*
  * Ten layers of 1000 steps written step-major in chunks of 30, as the
  * writer does; odd layers have packed steps.  Every cell against brute
  * force, with buckets inside chunks, across them, and mostly holding
@@ -1434,7 +1467,7 @@ test_heatmap_big(void **state)
 {
 	struct fx		*fx = *state;
 	struct query_reply	 r;
-	int64_t			 id, sids[10], steps[30], s0, s, l;
+	int64_t			 id, sids[10], steps[30], s0, s, l, other;
 	double			 vals[30];
 	json_t			*j;
 	size_t			 n, k;
@@ -1447,8 +1480,20 @@ test_heatmap_big(void **state)
 		snprintf(name, sizeof name, "L%lld", (long long)l);
 		sids[l] = fx_series(fx, id, "layer_grad", name, l);
 	}
+	other = fx_series(fx, fx_run(fx, "other", NULL, "running", 1),
+	    "layer_grad", "X", 0);
 	fx_exec(fx, "BEGIN");
 	for (s0 = 0; s0 < 1000; s0 += 30) {
+		/*
+		 * Another run's chunks between these: runs of 100 ids (the
+		 * heatmap's walk of chunk_blocks seeks past them; their
+		 * summaries, damaged, must not be read), and from step 300
+		 * on ids past 2^33 (a sort over a wide span of ids).
+		 */
+		if (s0 % 90 == 0)
+			fx_foreign(fx, other, 100);
+		if (s0 == 300)
+			fx_foreign_at(fx, other, (int64_t)1 << 33);
 		for (l = 0; l < 10; l++) {
 			for (n = 0, s = s0; s < s0 + 30 && s < 1000; s++) {
 				if ((l % 2) == 1 && s % 3 == 0)
