@@ -50,9 +50,6 @@
 #define QUERY_HEAT_SUMMARY						\
 	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
 	" max_value IS NOT NULL, max_value, series_id, blocks FROM chunks"
-#define QUERY_HEAT_TAILS						\
-	"SELECT -id, first_step, last_step, 0, NULL, series_id, NULL"	\
-	" FROM tails"
 
 #define QUERY_OVERLAP_WHERE						\
 	" WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"	\
@@ -114,7 +111,8 @@ static const char *const query_sql[QS_COUNT] = {
 	    "SELECT chunk_id, last_step, blocks FROM chunk_blocks"
 	    " WHERE chunk_id >= ?1 ORDER BY chunk_id",
 	[QS_HEAT_CHUNK] = QUERY_HEAT_SUMMARY " WHERE id = ?1",
-	[QS_HEAT_TAILS] = QUERY_HEAT_TAILS QUERY_OVERLAP_WHERE,
+	/* Tail rows have no summaries: the heatmap decodes them as read. */
+	[QS_HEAT_TAILS] = QUERY_ROW_COLS " FROM tails" QUERY_OVERLAP_WHERE,
 	[QS_CHUNK_BY_ID] = QUERY_CHUNK_COLS " WHERE id = ?1",
 	[QS_TAIL_BY_ID] = QUERY_ROW_COLS " FROM tails WHERE id = ?1",
 	[QS_LAYERS] =

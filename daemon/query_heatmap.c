@@ -3,13 +3,14 @@
  * query_heatmap: GET /api/v1/runs/{run}/heatmap.  Every layer's
  * gradient norm in a step range, one row a layer (by depth), one cell
  * a bucket: the bucket's largest value, with NaN over +Inf over -Inf
- * over finite.  Walks each layer's chunks through the bounded index
- * (first steps and ids only) and folds their block summaries from
- * chunk_blocks when the buckets are whole blocks (wide buckets are
- * aligned to them): a whole-run heatmap reads no chunk row.  A chunk
- * without that row gives its max when it lies in one bucket, else its
- * schema-0006 summaries when it has them, else its decoded points; so
- * do tail rows and chunks cut by the range.
+ * over finite.  Gathers each layer's chunks through the bounded index
+ * (first steps and ids only), then walks chunk_blocks in id order and
+ * folds their block summaries when the buckets are whole blocks (wide
+ * buckets are aligned to them): a whole-run heatmap reads no chunk row.
+ * A chunk cut by the range is decoded; one without a chunk_blocks row
+ * gives its max when it lies in one bucket, else its schema-0006
+ * summaries when it has them, else its decoded points.  Tail rows are
+ * decoded as they are read.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -184,7 +185,7 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 	return 1;
 }
 
-/* Decode row id (a chunk; a tail row when negative) into cells. */
+/* Decode chunk id into cells. */
 static int
 heat_add_points(struct query *q, int64_t id, const struct buckets *bk,
     struct chunk_cell *cells, char **cause)
@@ -198,8 +199,8 @@ heat_add_points(struct query *q, int64_t id, const struct buckets *bk,
 }
 
 /*
- * Add the row of st (a heat summary: a tail row, or a chunk without a
- * chunk_blocks row) to cells: its max when that stands for the whole
+ * Add the row of st (a heat summary of a chunk without a chunk_blocks
+ * row) to cells: its max when that stands for the whole
  * chunk, else its schema-0006 block summaries when they stand for it,
  * else its decoded points.
  */
@@ -246,18 +247,24 @@ heat_add_chunk_row(struct query *q, int64_t id, const struct buckets *bk,
 	return rc;
 }
 
-/* Run st (bound to a layer and bk's range) through add; 0 or -1, *cause. */
+/* Decode layer sid's tail rows meeting bk's range into cells. */
 static int
-heat_add_rows(struct query *q, sqlite3_stmt *st, const struct buckets *bk,
-    struct chunk_cell *cells, char **cause,
-    int (*add)(struct query *, sqlite3_stmt *, const struct buckets *,
-    struct chunk_cell *, char **))
+heat_add_tails(struct query *q, int64_t sid, const struct buckets *bk,
+    struct chunk_cell *cells, char **cause)
 {
-	int	rc;
+	struct chunk_view	 v;
+	sqlite3_stmt		*st;
+	int			 rc;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (add(q, st, bk, cells, cause) == -1)
+	st = query_stmt(q, QS_HEAT_TAILS);
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 3, bk->hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (chunk_view_get(q, st, &chunk_cols_plain, &v, cause) == -1)
 			break;
+		heat_fold_view(&v, bk, cells);
+	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
 		return -1;
@@ -438,7 +445,6 @@ query_heatmap_cells(struct query *q, const struct heat_layer *layers,
     char **cause)
 {
 	struct heat_batch	 hb = { NULL, 0, 0 };
-	sqlite3_stmt		*st;
 	struct chunk_cell	*row;
 	size_t			 l;
 	int			 rc = 0;
@@ -446,11 +452,7 @@ query_heatmap_cells(struct query *q, const struct heat_layer *layers,
 	/* Each layer through its bounded index range: O(window) rows. */
 	for (l = 0; l < nl && rc == 0; l++) {
 		row = cells + layers[l].row * bk->nb;
-		st = query_stmt(q, QS_HEAT_TAILS);
-		sqlite3_bind_int64(st, 1, layers[l].sid);
-		sqlite3_bind_int64(st, 2, bk->lo);
-		sqlite3_bind_int64(st, 3, bk->hi);
-		rc = heat_add_rows(q, st, bk, row, cause, heat_add_row);
+		rc = heat_add_tails(q, layers[l].sid, bk, row, cause);
 		if (rc == 0)
 			rc = heat_gather(q, layers[l].sid, bk, row, &hb, cause);
 		if (rc == 0 && (hb.n >= HEAT_BATCH || l == nl - 1))
