@@ -33,8 +33,9 @@
  * chunk.h blobs.  QS_CHUNKS, the fetches by id and the export's
  * statement select rows with their blob; the summary statements leave
  * it out (SQLite copies every selected blob out of the page, used or
- * not; the heatmap's takes the small block summaries, schema 0006 and
- * 0007) and give a tail row, which has no summary, a negative id.  The
+ * not; QS_HEAT_CHUNK takes schema 0006's small block summaries, which
+ * 0007 keeps in chunk_blocks) and give a tail row, which has no
+ * summary, a negative id.  The
  * QUERY_OVERLAP ones select the rows of series ?1 meeting steps
  * [?2, ?3]: no row spans more than series.max_span steps, so the index
  * range on (series_id, first_step) is bounded on both sides and a

@@ -247,6 +247,19 @@ heat_add_chunk_row(struct query *q, int64_t id, const struct buckets *bk,
 	return rc;
 }
 
+/* Statement which, bound to layer sid and bk's range (?1, ?2, ?3). */
+static sqlite3_stmt *
+heat_stmt(struct query *q, enum query_stmt which, int64_t sid,
+    const struct buckets *bk)
+{
+	sqlite3_stmt	*st = query_stmt(q, which);
+
+	sqlite3_bind_int64(st, 1, sid);
+	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 3, bk->hi);
+	return st;
+}
+
 /* Decode layer sid's tail rows meeting bk's range into cells. */
 static int
 heat_add_tails(struct query *q, int64_t sid, const struct buckets *bk,
@@ -256,10 +269,7 @@ heat_add_tails(struct query *q, int64_t sid, const struct buckets *bk,
 	sqlite3_stmt		*st;
 	int			 rc;
 
-	st = query_stmt(q, QS_HEAT_TAILS);
-	sqlite3_bind_int64(st, 1, sid);
-	sqlite3_bind_int64(st, 2, bk->lo);
-	sqlite3_bind_int64(st, 3, bk->hi);
+	st = heat_stmt(q, QS_HEAT_TAILS, sid, bk);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (chunk_view_get(q, st, &chunk_cols_plain, &v, cause) == -1)
 			break;
@@ -348,10 +358,7 @@ heat_gather(struct query *q, int64_t sid, const struct buckets *bk,
 	sqlite3_stmt	*st;
 	int		 rc;
 
-	st = query_stmt(q, QS_HEAT_IDS);
-	sqlite3_bind_int64(st, 1, sid);
-	sqlite3_bind_int64(st, 2, bk->lo);
-	sqlite3_bind_int64(st, 3, bk->hi);
+	st = heat_stmt(q, QS_HEAT_IDS, sid, bk);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (hb->n == hb->cap) {
 			hb->cap = hb->cap == 0 ? 1024 : hb->cap * 2;

@@ -1423,6 +1423,19 @@ check_big(json_t *j, int64_t from, int64_t w, size_t n, int64_t to)
 	}
 }
 
+/* After damage (sql), the big heatmap from 256 fails, naming a chunk. */
+static void
+heatmap_damaged(struct fx *fx, const char *sql)
+{
+	struct query_reply	r;
+
+	fx_exec(fx, sql);
+	query_heatmap(fx->q, "big", "256", "999", "4", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "damaged chunk at steps"));
+	free(r.body);
+}
+
 /*
  * n chunk rows of one point each for series sid, the next ids, each with
  * damaged block summaries in chunk_blocks.
@@ -1534,33 +1547,21 @@ test_heatmap_big(void **state)
 	 * the chunk's row.
 	 */
 	fx_exec(fx, "CREATE TEMP TABLE saved AS SELECT * FROM chunk_blocks");
-	fx_exec(fx, "UPDATE chunk_blocks SET blocks = x'0100' WHERE "
+	heatmap_damaged(fx, "UPDATE chunk_blocks SET blocks = x'0100' WHERE "
 	    "chunk_id = (SELECT min(id) FROM chunks WHERE id IN (SELECT "
 	    "chunk_id FROM chunk_blocks) AND first_step >= 256)");
-	query_heatmap(fx->q, "big", "256", "999", "4", &r);
-	assert_int_equal(r.status, 500);
-	assert_non_null(strstr(r.body, "damaged chunk at steps"));
-	free(r.body);
 	fx_exec(fx, "UPDATE chunk_blocks SET blocks = (SELECT blocks FROM "
 	    "saved WHERE saved.chunk_id = chunk_blocks.chunk_id)");
 	query_heatmap(fx->q, "big", "256", "999", "4", &r);
 	json_decref(reply_ok(&r));
-	fx_exec(fx, "UPDATE chunk_blocks SET last_step = last_step + 200 "
-	    "WHERE chunk_id = (SELECT min(id) FROM chunks WHERE id IN (SELECT "
-	    "chunk_id FROM chunk_blocks) AND first_step >= 256)");
-	query_heatmap(fx->q, "big", "256", "999", "4", &r);
-	assert_int_equal(r.status, 500);
-	assert_non_null(strstr(r.body, "damaged chunk at steps"));
-	free(r.body);
+	heatmap_damaged(fx, "UPDATE chunk_blocks SET last_step = last_step + "
+	    "200 WHERE chunk_id = (SELECT min(id) FROM chunks WHERE id IN "
+	    "(SELECT chunk_id FROM chunk_blocks) AND first_step >= 256)");
 	fx_exec(fx, "UPDATE chunk_blocks SET last_step = (SELECT last_step "
 	    "FROM saved WHERE saved.chunk_id = chunk_blocks.chunk_id)");
-	fx_exec(fx, "UPDATE chunks SET blocks = x'0100' WHERE id = (SELECT "
-	    "min(id) FROM chunks WHERE blocks IS NOT NULL AND first_step < "
-	    "384 AND last_step >= 384)");
-	query_heatmap(fx->q, "big", "256", "999", "4", &r);
-	assert_int_equal(r.status, 500);
-	assert_non_null(strstr(r.body, "damaged chunk at steps"));
-	free(r.body);
+	heatmap_damaged(fx, "UPDATE chunks SET blocks = x'0100' WHERE id = "
+	    "(SELECT min(id) FROM chunks WHERE blocks IS NOT NULL AND "
+	    "first_step < 384 AND last_step >= 384)");
 }
 
 /* ---- alerts -------------------------------------------------------------- */
