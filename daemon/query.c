@@ -50,7 +50,7 @@
 	" FROM tails"
 #define QUERY_HEAT_SUMMARY						\
 	"SELECT id, first_step, last_step, nonfinite = 0 AND"		\
-	" max_value IS NOT NULL, max_value, series_id, blocks FROM chunks"
+	" max_value IS NOT NULL, max_value, blocks FROM chunks"
 
 #define QUERY_OVERLAP_WHERE						\
 	" WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2"	\

@@ -37,37 +37,32 @@ struct heat_layer {
 	size_t		 row;
 };
 
+/* A cell's JSON by its rank (enum chunk_rank); a finite one is its max. */
+static const char *const cell_rank_text[] = {
+	[CHUNK_RANK_NONE] = "null",
+	[CHUNK_RANK_NINF] = "\"" WIRE_STR_NINF "\"",
+	[CHUNK_RANK_PINF] = "\"" WIRE_STR_PINF "\"",
+	[CHUNK_RANK_NAN] = "\"" WIRE_STR_NAN "\"",
+};
+
 /*
  * Append cell c's JSON to out (room for CELL_TEXT_MAX bytes reserved):
  * what Jansson writes for the number, null or API.md's string.
  */
-#define CELL_TEXT_MAX	(NUMFMT_MAX + 1)
+#define CELL_TEXT_MAX	NUMFMT_MAX
 static void
 cell_text(struct chunk_buf *out, const struct chunk_cell *c)
 {
 	char	*p = (char *)out->data + out->len;
-	double	 v;
+	size_t	 len;
 
-	switch (c->rank) {
-	case CHUNK_RANK_NONE:
-		memcpy(p, "null", 4);
-		out->len += 4;
-		return;
-	case CHUNK_RANK_FINITE:
+	if (c->rank == CHUNK_RANK_FINITE) {
 		out->len += numfmt_double(p, c->max);
 		return;
-	case CHUNK_RANK_NINF:
-		v = -INFINITY;
-		break;
-	case CHUNK_RANK_PINF:
-		v = INFINITY;
-		break;
-	default:
-		v = NAN;
-		break;
 	}
-	out->len += (size_t)snprintf(p, CELL_TEXT_MAX, "\"%s\"",
-	    wire_nonfinite_str(v));
+	len = strlen(cell_rank_text[c->rank]);
+	memcpy(p, cell_rank_text[c->rank], len);
+	out->len += len;
 }
 
 /*
@@ -172,7 +167,7 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 		return -1;
 	}
 	/* A bucket is whole blocks: step from bucket to bucket, no division. */
-	idx = buckets_index(bk, b.first * CHUNK_BLOCK_STEPS);
+	idx = buckets_index(bk, chunk_block_of(first) * CHUNK_BLOCK_STEPS);
 	edge = bk->lo + (int64_t)((idx + 1) * bk->w);
 	while (chunk_blocks_next(&b, &k, &cell)) {
 		if (k * CHUNK_BLOCK_STEPS >= edge) {
@@ -260,6 +255,21 @@ heat_stmt(struct query *q, enum query_stmt which, int64_t sid,
 	return st;
 }
 
+/*
+ * Reset st after a loop that stopped with rc: 0 when it ran to the end,
+ * -1 when it failed (with *cause, set already when a row failed).
+ */
+static int
+heat_stmt_end(struct query *q, sqlite3_stmt *st, int rc, char **cause)
+{
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		*cause = xstrdup(query_errmsg(q));
+	return -1;
+}
+
 /* Decode layer sid's tail rows meeting bk's range into cells. */
 static int
 heat_add_tails(struct query *q, int64_t sid, const struct buckets *bk,
@@ -275,14 +285,7 @@ heat_add_tails(struct query *q, int64_t sid, const struct buckets *bk,
 			break;
 		heat_fold_view(&v, bk, cells);
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return -1;
-	if (rc != SQLITE_DONE) {
-		*cause = xstrdup(query_errmsg(q));
-		return -1;
-	}
-	return 0;
+	return heat_stmt_end(q, st, rc, cause);
 }
 
 /* A chunk the heatmap meets: its id, first step and its layer's cells. */
@@ -313,19 +316,19 @@ heat_sort(struct heat_chunk *c, size_t n)
 {
 	struct heat_chunk	*tmp, *src = c, *dst, *t;
 	size_t			 count[1u << HEAT_RADIX_BITS], i, d, sum, k;
-	uint64_t		 lo, span;
+	uint64_t		 lo, hi, span;
 	unsigned int		 shift;
 
 	if (n < 2)
 		return;
-	lo = (uint64_t)c[0].id;
-	span = 0;
-	for (i = 1; i < n; i++)
+	lo = hi = (uint64_t)c[0].id;
+	for (i = 1; i < n; i++) {
 		if ((uint64_t)c[i].id < lo)
 			lo = (uint64_t)c[i].id;
-	for (i = 0; i < n; i++)
-		if ((uint64_t)c[i].id - lo > span)
-			span = (uint64_t)c[i].id - lo;
+		if ((uint64_t)c[i].id > hi)
+			hi = (uint64_t)c[i].id;
+	}
+	span = hi - lo;
 	dst = tmp = xreallocarray(NULL, n, sizeof *tmp);
 	for (shift = 0; shift < 64 && (span >> shift) != 0;
 	    shift += HEAT_RADIX_BITS) {
@@ -368,12 +371,7 @@ heat_gather(struct query *q, int64_t sid, const struct buckets *bk,
 		hb->c[hb->n].first = sqlite3_column_int64(st, 1);
 		hb->c[hb->n++].cells = cells;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		*cause = xstrdup(query_errmsg(q));
-		return -1;
-	}
-	return 0;
+	return heat_stmt_end(q, st, rc, cause);
 }
 
 /* Add chunk c to its cells from st, its chunk_blocks row (QS_HEAT_BLOCKS). */

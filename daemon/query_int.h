@@ -60,7 +60,7 @@ enum chunk_col { CC_FIRST, CC_LAST, CC_N, CC_DATA };
 enum summary_col {
 	SC_ID, SC_FIRST, SC_LAST, SC_WHOLE,
 	SC_N = 4, SC_MIN, SC_MIN_STEP, SC_MAX, SC_MAX_STEP,
-	HC_MAX = 4, HC_SERIES, HC_BLOCKS
+	HC_MAX = 4, HC_BLOCKS
 };
 
 struct query {
