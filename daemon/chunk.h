@@ -188,11 +188,22 @@ void	chunk_summarize(struct chunk_summary *s, const int64_t *steps,
  * are whole blocks then reads no point.  Format, version 1:
  *
  *   byte 0   version, 1
- *   byte 1   flags: 0x01 F32 (the finite values are float32 patterns)
+ *   byte 1   flags: 0x01 F32 (the finite values are float32 patterns),
+ *            0x02 EXTREMES (finite blocks carry their min too); the
+ *            other bits are 0
  *   then for each block, from the one of the chunk's first step to the
  *   one of its last (its row's columns say which), a rank byte, and with
- *   CHUNK_RANK_FINITE the value: 4 bytes (the float32 whose widening it
- *   is) with F32, else 8 (IEEE-754 binary64), little-endian.
+ *   CHUNK_RANK_FINITE the max: 4 bytes (the float32 whose widening it
+ *   is) with F32, else 8 (IEEE-754 binary64), little-endian.  With
+ *   EXTREMES a finite block's max is followed by its min, alike, then
+ *   one byte each: the offset in the block (0 .. 127) of the first step
+ *   holding the max, then of the one holding the min.  Both values are
+ *   finite, min <= max, and both steps lie in the chunk's range.
+ *
+ * A finite rank means every point of the block is finite, so with
+ * EXTREMES a downsampled line whose buckets are whole blocks reads no
+ * point either (query_points).  The store writes EXTREMES for series
+ * drawn as lines (all but the layer kinds, which the heatmap draws).
  */
 #define CHUNK_BLOCK_STEPS	128
 
@@ -215,6 +226,17 @@ struct chunk_cell {
 	unsigned char	 rank;		/* enum chunk_rank */
 };
 
+/*
+ * A finite block's min and max, each at the first step holding it
+ * (-0.0 and 0.0 tie), with EXTREMES.
+ */
+struct chunk_extremes {
+	double		 min;
+	int64_t		 min_step;
+	double		 max;
+	int64_t		 max_step;
+};
+
 /* Add the value v to c. */
 void	chunk_cell_add(struct chunk_cell *c, double v);
 /* Add every point of the cell b to c. */
@@ -225,13 +247,14 @@ int64_t	chunk_block_of(int64_t s);
 
 /*
  * Append the block summaries of steps[0..n-1] (ascending, n >= 1) and
- * vals to out.  Returns the bytes appended, or 0 (nothing appended) when
- * the points are too sparse for summaries to pay: more blocks than one
- * for every CHUNK_BLOCKS_MIN_POINTS points, plus one.
+ * vals to out, with EXTREMES if extremes.  Returns the bytes appended,
+ * or 0 (nothing appended) when the points are too sparse for summaries
+ * to pay: more blocks than one for every CHUNK_BLOCKS_MIN_POINTS points,
+ * plus one.
  */
 #define CHUNK_BLOCKS_MIN_POINTS	8
 size_t	chunk_blocks_encode(struct chunk_buf *out, const int64_t *steps,
-	    const double *vals, size_t n);
+	    const double *vals, size_t n, int extremes);
 
 /* A cursor over block summaries; fields are private. */
 struct chunk_blocks {
@@ -239,6 +262,7 @@ struct chunk_blocks {
 	size_t			 count;
 	size_t			 i;
 	int			 f32;
+	int			 extremes;
 	const unsigned char	*p;
 };
 
@@ -249,8 +273,13 @@ struct chunk_blocks {
  */
 int	chunk_blocks_open(struct chunk_blocks *b, const void *blob,
 	    size_t len, int64_t first_step, int64_t last_step, char **cause);
-/* The next block's index and cell: 1, or 0 at the end. */
+/* 1 if the summaries opened in b carry EXTREMES. */
+int	chunk_blocks_have_extremes(const struct chunk_blocks *b);
+/*
+ * The next block's index and cell: 1, or 0 at the end.  With EXTREMES
+ * and a finite cell, *ext (unless NULL) gets its min and max.
+ */
 int	chunk_blocks_next(struct chunk_blocks *b, int64_t *block,
-	    struct chunk_cell *cell);
+	    struct chunk_cell *cell, struct chunk_extremes *ext);
 
 #endif

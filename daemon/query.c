@@ -116,6 +116,8 @@ static const char *const query_sql[QS_COUNT] = {
 	[QS_HEAT_TAILS] = QUERY_ROW_COLS " FROM tails" QUERY_OVERLAP_WHERE,
 	[QS_CHUNK_BY_ID] = QUERY_CHUNK_COLS " WHERE id = ?1",
 	[QS_TAIL_BY_ID] = QUERY_ROW_COLS " FROM tails WHERE id = ?1",
+	[QS_BLOCKS_BY_ID] =
+	    "SELECT last_step, blocks FROM chunk_blocks WHERE chunk_id = ?1",
 	[QS_LAYERS] =
 	    "SELECT id, name FROM series"
 	    " WHERE run_id = ?1 AND kind = 'layer_grad'"

@@ -140,6 +140,7 @@ buckets_init(struct buckets *bk, int64_t lo, int64_t hi, uint64_t nb_want)
 	bk->hi = hi;
 	bk->w = span / nb_want + (span % nb_want != 0);
 	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
+	bk->from = lo;
 	bk->blocks = 0;
 }
 
@@ -157,6 +158,25 @@ buckets_init_blocks(struct buckets *bk, int64_t lo, int64_t hi,
 	bk->lo = chunk_block_of(lo) * CHUNK_BLOCK_STEPS;
 	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
 	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
+	bk->from = bk->lo;	/* the heatmap's answer starts there */
+	bk->blocks = 1;
+}
+
+void
+buckets_init_capped(struct buckets *bk, int64_t lo, int64_t hi,
+    uint64_t nb_max)
+{
+	const uint64_t	b = CHUNK_BLOCK_STEPS;
+	uint64_t	span;
+
+	buckets_init(bk, lo, hi, nb_max);
+	if (bk->w < b)
+		return;
+	bk->lo = chunk_block_of(lo) * CHUNK_BLOCK_STEPS;
+	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
+	bk->w = span / nb_max + (span % nb_max != 0);
+	bk->w = (bk->w + b - 1) / b * b;
+	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
 	bk->blocks = 1;
 }
 
@@ -168,7 +188,7 @@ buckets_index(const struct buckets *bk, int64_t step)
 
 /*
  * 1 if the summary row in st (enum summary_col) stands for its chunk:
- * all its steps in [lo, hi] and one bucket, all its values finite.
+ * all its steps in [from, hi] and one bucket, all its values finite.
  */
 int
 buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st)
@@ -178,7 +198,7 @@ buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st)
 
 	if (sqlite3_column_int(st, SC_WHOLE) == 0)
 		return 0;
-	return first >= bk->lo && last <= bk->hi && first <= last &&
+	return first >= bk->from && last <= bk->hi && first <= last &&
 	    buckets_index(bk, first) == buckets_index(bk, last);
 }
 
@@ -194,7 +214,7 @@ view_walk_init(struct view_walk *w, const struct chunk_view *v,
 
 /*
  * The next run of points [*i0, *i1) lying in one bucket *b: 1, or 0
- * when no point of the chunk is left in [lo, hi].  One division per
+ * when no point of the chunk is left in [from, hi].  One division per
  * bucket, none per point.
  */
 int
@@ -207,8 +227,8 @@ view_walk_next(struct view_walk *w, size_t *b, size_t *i0, size_t *i1)
 
 	if (!w->started) {
 		w->started = 1;
-		if (v->first < bk->lo)
-			while (w->i < v->n && view_step(v, w->i) < bk->lo)
+		if (v->first < bk->from)
+			while (w->i < v->n && view_step(v, w->i) < bk->from)
 				w->i++;
 	}
 	if (w->i >= v->n || (s = view_step(v, w->i)) > bk->hi)

@@ -169,7 +169,7 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 	/* A bucket is whole blocks: step from bucket to bucket, no division. */
 	idx = buckets_index(bk, chunk_block_of(first) * CHUNK_BLOCK_STEPS);
 	edge = bk->lo + (int64_t)((idx + 1) * bk->w);
-	while (chunk_blocks_next(&b, &k, &cell)) {
+	while (chunk_blocks_next(&b, &k, &cell, NULL)) {
 		if (k * CHUNK_BLOCK_STEPS >= edge) {
 			idx++;
 			edge += (int64_t)bk->w;

@@ -39,6 +39,7 @@ enum query_stmt {
 	QS_HEAT_TAILS,
 	QS_CHUNK_BY_ID,
 	QS_TAIL_BY_ID,
+	QS_BLOCKS_BY_ID,
 	QS_LAYERS,
 	QS_ALERTS,
 	QS_RUN_HEALTH,
@@ -96,8 +97,9 @@ struct chunk {
 
 /* A step range cut into nb buckets of w steps from lo. */
 struct buckets {
-	int64_t		 lo;
+	int64_t		 lo;		/* bucket 0's first step */
 	int64_t		 hi;
+	int64_t		 from;		/* no point before it counts */
 	uint64_t	 w;
 	size_t		 nb;
 	int		 blocks;	/* every bucket whole blocks (chunk.h) */
@@ -239,12 +241,21 @@ void	buckets_init(struct buckets *bk, int64_t lo, int64_t hi,
 void	buckets_init_blocks(struct buckets *bk, int64_t lo, int64_t hi,
 	    uint64_t nb_want);
 
+/*
+ * At most nb_max buckets over [lo, hi] (nb_max >= 1); when they are at
+ * least CHUNK_BLOCK_STEPS wide, whole blocks: widths rounded up to a
+ * multiple of it and bk->lo down to a block's first step, with
+ * bk->from left at lo so that no point before lo counts.
+ */
+void	buckets_init_capped(struct buckets *bk, int64_t lo, int64_t hi,
+	    uint64_t nb_max);
+
 /* The bucket of step (in [lo, hi]). */
 size_t	buckets_index(const struct buckets *bk, int64_t step);
 
 /*
  * 1 if the summary row in st (enum summary_col) stands for its chunk:
- * all its steps in [lo, hi] and one bucket, all its values finite.
+ * all its steps in [from, hi] and one bucket, all its values finite.
  */
 int	buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st);
 
@@ -253,7 +264,7 @@ void	view_walk_init(struct view_walk *w, const struct chunk_view *v,
 
 /*
  * The next run of points [*i0, *i1) lying in one bucket *b: 1, or 0
- * when no point of the chunk is left in [lo, hi].  One division per
+ * when no point of the chunk is left in [from, hi].  One division per
  * bucket, none per point.
  */
 int	view_walk_next(struct view_walk *w, size_t *b, size_t *i0, size_t *i1);

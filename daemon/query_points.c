@@ -3,9 +3,11 @@
  * query_points: GET /api/v1/runs/{run}/points.  A series' points in a
  * step range, every one when they fit in max, else downsampled to each
  * bucket's min and max, taken from a chunk's summary instead of its
- * blob whenever the chunk lies inside one bucket; non-finite points
+ * blob whenever the chunk lies inside one bucket, and from its block
+ * extremes (chunk.h) when buckets are whole blocks; non-finite points
  * are kept (thinned to the first and last of each class a bucket).
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "batch.h"
+#include "chunk.h"
 #include "query_int.h"
 #include "store_rowjson.h"
 #include "wire.h"
@@ -112,6 +115,66 @@ points_fold_view(const struct chunk_view *v, const struct buckets *bk,
 }
 
 /*
+ * Fold the block extremes of chunk id (steps [first, last], in [from,
+ * hi] of bk's whole-block buckets) into b: 1 when they stand for the
+ * chunk (stored, with extremes, every block finite), 0 when its points
+ * must be read, -1 with *cause when they are damaged.
+ */
+static int
+points_add_blocks(struct query *q, int64_t id, int64_t first, int64_t last,
+    const struct buckets *bk, struct bucket *b, char **cause)
+{
+	struct chunk_blocks	 blocks, scan;
+	struct chunk_cell	 cell;
+	struct chunk_extremes	 ext;
+	sqlite3_stmt		*st;
+	int64_t			 k, edge;
+	size_t			 idx;
+	char			*why = NULL;
+	int			 rc;
+
+	st = query_stmt(q, QS_BLOCKS_BY_ID);
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			return 0;
+		*cause = xstrdup(query_errmsg(q));
+		return -1;
+	}
+	if (sqlite3_column_int64(st, 0) != last)
+		why = xstrdup("block summaries of another last step");
+	else if (chunk_blocks_open(&blocks, sqlite3_column_blob(st, 1),
+	    (size_t)sqlite3_column_bytes(st, 1), first, last, &why) == 0 &&
+	    !chunk_blocks_have_extremes(&blocks))
+		return 0;
+	if (why != NULL) {
+		xasprintf(cause, "damaged chunk at steps %" PRId64 "..%" PRId64
+		    ": %s", first, last, why);
+		free(why);
+		return -1;
+	}
+	/* A non-finite point is kept as it is: read the points then. */
+	scan = blocks;
+	while (chunk_blocks_next(&scan, &k, &cell, NULL))
+		if (cell.rank > CHUNK_RANK_FINITE)
+			return 0;
+	/* A bucket is whole blocks: step from bucket to bucket. */
+	idx = buckets_index(bk, chunk_block_of(first) * CHUNK_BLOCK_STEPS);
+	edge = bk->lo + (int64_t)((idx + 1) * bk->w);
+	while (chunk_blocks_next(&blocks, &k, &cell, &ext)) {
+		if (k * CHUNK_BLOCK_STEPS >= edge) {
+			idx++;
+			edge += (int64_t)bk->w;
+		}
+		if (cell.rank != CHUNK_RANK_FINITE)
+			continue;
+		bucket_add(&b[idx], ext.min_step, ext.min);
+		bucket_add(&b[idx], ext.max_step, ext.max);
+	}
+	return 1;
+}
+
+/*
  * Keep, of sorted non-finite points, the first and the last of each
  * class in each bucket: bounds the answer for a series that stays NaN
  * while every bucket still shows what it held.
@@ -205,18 +268,22 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 	struct bucket		*b;
 	struct points		 nf = { NULL, 0, 0 };
 	sqlite3_stmt		*st;
+	int64_t			 id, first, last;
 	size_t			 i;
-	int			 rc, ret = -1;
+	int			 rc, got, ret = -1;
 
 	b = xcalloc(bk->nb, sizeof *b);
 	*exact = 0;
 	st = query_stmt(q, QS_SUMMARIES);
 	sqlite3_bind_int64(st, 1, sid);
-	sqlite3_bind_int64(st, 2, bk->lo);
+	sqlite3_bind_int64(st, 2, bk->from);
 	sqlite3_bind_int64(st, 3, bk->hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, SC_ID);
+		first = sqlite3_column_int64(st, SC_FIRST);
+		last = sqlite3_column_int64(st, SC_LAST);
 		if (buckets_hold_chunk(bk, st)) {
-			i = buckets_index(bk, sqlite3_column_int64(st, SC_FIRST));
+			i = buckets_index(bk, first);
 			bucket_add(&b[i], sqlite3_column_int64(st, SC_MIN_STEP),
 			    sqlite3_column_double(st, SC_MIN));
 			bucket_add(&b[i], sqlite3_column_int64(st, SC_MAX_STEP),
@@ -224,8 +291,18 @@ query_points_bucketed(struct query *q, int64_t sid, const struct buckets *bk,
 			*exact += sqlite3_column_int64(st, SC_N);
 			continue;
 		}
-		if (query_chunk_fetch(q, sqlite3_column_int64(st, SC_ID), &v,
-		    cause) == -1)
+		if (bk->blocks && id > 0 && first >= bk->from &&
+		    last <= bk->hi) {
+			got = points_add_blocks(q, id, first, last, bk, b,
+			    cause);
+			if (got == -1)
+				goto done;
+			if (got == 1) {
+				*exact += sqlite3_column_int64(st, SC_N);
+				continue;
+			}
+		}
+		if (query_chunk_fetch(q, id, &v, cause) == -1)
 			goto done;
 		points_fold_view(&v, bk, b, &nf, exact);
 	}
@@ -294,8 +371,8 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 	hi = sqlite3_column_int64(st, 2);
 	sqlite3_reset(st);
 	if (total > (int64_t)max) {
-		buckets_init(&bk, lo > from ? lo : from, hi < to ? hi : to,
-		    max / 2);
+		buckets_init_capped(&bk, lo > from ? lo : from,
+		    hi < to ? hi : to, max / 2);
 		if (query_points_bucketed(q, sid, &bk, max, &pts, &exact,
 		    cause) == -1)
 			goto done;
@@ -321,6 +398,7 @@ query_series_points(struct query *q, int64_t sid, int64_t from, int64_t to,
 		json_object_set_new(o, "buckets", json_integer((json_int_t)bk.nb));
 		json_object_set_new(o, "bucket_size",
 		    json_integer((json_int_t)bk.w));
+		json_object_set_new(o, "bucket_from", json_integer(bk.lo));
 	}
 	ret = 0;
 

@@ -232,11 +232,12 @@ store_summary_bind(sqlite3_stmt *s, int col, const struct chunk_summary *sum)
 /*
  * Bind ?2..?10 of a chunk insert or update: the points and their
  * summary.  Leaves their block summaries in st->blocks (empty when the
- * chunk is too sparse to have them).
+ * chunk is too sparse to have them), with extremes for a series of
+ * kind that is drawn as a line (chunk.h).
  */
 static int
-store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
-    const double *vals, size_t n, char **cause)
+store_chunk_bind(struct store *st, sqlite3_stmt *s, int kind,
+    const int64_t *steps, const double *vals, size_t n, char **cause)
 {
 	struct chunk_summary	sum;
 
@@ -252,7 +253,8 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, const int64_t *steps,
 	sqlite3_bind_blob(s, 5, st->enc.data, (int)st->enc.len, SQLITE_STATIC);
 	store_summary_bind(s, 6, &sum);
 	st->blocks.len = 0;
-	(void)chunk_blocks_encode(&st->blocks, steps, vals, n);
+	(void)chunk_blocks_encode(&st->blocks, steps, vals, n,
+	    !series_kind_is_tensor((enum series_kind)kind));
 	return 0;
 }
 
@@ -310,7 +312,7 @@ store_chunks_write(struct store *st, struct store_ent *e,
 			s = st->stmt[SID_CHUNK_INSERT];
 			sqlite3_bind_int64(s, 1, e->s.id);
 		}
-		if (store_chunk_bind(st, s, steps + off, vals + off, k,
+		if (store_chunk_bind(st, s, e->kind, steps + off, vals + off, k,
 		    cause) == -1) {
 			sqlite3_clear_bindings(s);
 			return -1;

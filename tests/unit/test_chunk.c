@@ -929,48 +929,61 @@ test_summary(void **state)
 
 /* ---- block summaries ---------------------------------------------------- */
 
-/* The expected cell of the points of steps/vals in block k. */
+/*
+ * The expected cell of the points of steps/vals in block k, and its
+ * extremes: each at the first step holding it (-0.0 and 0.0 tie).
+ */
 static void
 block_expect(const int64_t *steps, const double *vals, size_t n, int64_t k,
-    enum chunk_rank *rank, double *mx)
+    enum chunk_rank *rank, struct chunk_extremes *ext)
 {
 	enum chunk_rank	r;
 	size_t		i;
+	int		have = 0;
 
 	*rank = CHUNK_RANK_NONE;
-	*mx = 0;
+	memset(ext, 0, sizeof *ext);
 	for (i = 0; i < n; i++) {
 		if (chunk_block_of(steps[i]) != k)
 			continue;
 		r = isfinite(vals[i]) ? CHUNK_RANK_FINITE : isnan(vals[i]) ?
 		    CHUNK_RANK_NAN : vals[i] > 0 ? CHUNK_RANK_PINF :
 		    CHUNK_RANK_NINF;
-		if (r == CHUNK_RANK_FINITE) {
-			if (*rank < CHUNK_RANK_FINITE ||
-			    (*rank == CHUNK_RANK_FINITE && vals[i] > *mx)) {
-				*rank = CHUNK_RANK_FINITE;
-				*mx = vals[i];
-			}
-		} else if (r > *rank)
+		if (r > *rank)
 			*rank = r;
+		if (r != CHUNK_RANK_FINITE)
+			continue;
+		if (!have || vals[i] < ext->min) {
+			ext->min = vals[i];
+			ext->min_step = steps[i];
+		}
+		if (!have || vals[i] > ext->max) {
+			ext->max = vals[i];
+			ext->max_step = steps[i];
+		}
+		have = 1;
 	}
 }
 
-/* Encode, check every block against brute force; the blob's size. */
+/*
+ * Encode (with extremes or not), check every block against brute
+ * force; the blob's size.
+ */
 static size_t
-blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
+blocks_roundtrip(const int64_t *steps, const double *vals, size_t n,
+    int extremes)
 {
 	struct chunk_buf	 out;
 	struct chunk_blocks	 b;
 	struct chunk_cell	 cell;
+	struct chunk_extremes	 ext, want_ext;
 	enum chunk_rank		 want;
 	int64_t			 k, next;
-	double			 mx;
 	size_t			 len;
 	char			*cause = NULL;
 
 	chunk_buf_init(&out);
-	len = chunk_blocks_encode(&out, steps, vals, n);
+	len = chunk_blocks_encode(&out, steps, vals, n, extremes);
 	assert_int_equal(len, out.len);
 	if (len == 0) {
 		/* Too sparse for summaries: more blocks than n / 8 + 1. */
@@ -982,17 +995,34 @@ blocks_roundtrip(const int64_t *steps, const double *vals, size_t n)
 	if (chunk_blocks_open(&b, out.data, out.len, steps[0], steps[n - 1],
 	    &cause) != 0)
 		fail_msg("chunk_blocks_open: %s", cause);
+	assert_int_equal(chunk_blocks_have_extremes(&b), extremes);
 	next = chunk_block_of(steps[0]);
-	while (chunk_blocks_next(&b, &k, &cell)) {
+	while (chunk_blocks_next(&b, &k, &cell, &ext)) {
 		assert_int_equal(k, next++);
-		block_expect(steps, vals, n, k, &want, &mx);
+		block_expect(steps, vals, n, k, &want, &want_ext);
+		/* A finite cell is a block of finite points only. */
 		assert_int_equal(cell.rank, want);
-		if (cell.rank == CHUNK_RANK_FINITE)
-			assert_true(to_bits(cell.max) == to_bits(mx));
+		if (cell.rank != CHUNK_RANK_FINITE)
+			continue;
+		assert_true(to_bits(cell.max) == to_bits(want_ext.max));
+		if (!extremes)
+			continue;
+		assert_true(to_bits(ext.max) == to_bits(want_ext.max));
+		assert_true(to_bits(ext.min) == to_bits(want_ext.min));
+		assert_int_equal(ext.max_step, want_ext.max_step);
+		assert_int_equal(ext.min_step, want_ext.min_step);
 	}
 	assert_int_equal(next, chunk_block_of(steps[n - 1]) + 1);
 	chunk_buf_cleanup(&out);
 	return len;
+}
+
+/* Both forms: the size of the one with extremes. */
+static size_t
+blocks_roundtrip_both(const int64_t *steps, const double *vals, size_t n)
+{
+	(void)blocks_roundtrip(steps, vals, n, 0);
+	return blocks_roundtrip(steps, vals, n, 1);
 }
 
 static void
@@ -1016,11 +1046,22 @@ test_blocks(void **state)
 		steps[i] = (int64_t)i + 100;
 		vals[i] = gauss();
 	}
-	l64 = blocks_roundtrip(steps, vals, 1000);
+	l64 = blocks_roundtrip(steps, vals, 1000, 0);
+	assert_int_equal(l64, 2 + 9 * 9);	/* blocks 0 .. 8 */
+	assert_int_equal(blocks_roundtrip(steps, vals, 1000, 1),
+	    2 + 9 * (1 + 8 + 8 + 2));
 	for (i = 0; i < 1000; i++)
 		vals[i] = (double)(float)vals[i];
-	l32 = blocks_roundtrip(steps, vals, 1000);
-	assert_int_equal(l64 - l32, 4 * 9);	/* blocks 0 .. 8 */
+	l32 = blocks_roundtrip(steps, vals, 1000, 0);
+	assert_int_equal(l64 - l32, 4 * 9);
+	assert_int_equal(blocks_roundtrip(steps, vals, 1000, 1),
+	    2 + 9 * (1 + 4 + 4 + 2));
+	/* Ties: the first step holding the min and the max; -0.0 is 0.0. */
+	for (i = 0; i < 1000; i++)
+		vals[i] = i % 3 == 0 ? -0.0 : i % 3 == 1 ? 0.0 : 1.0;
+	blocks_roundtrip_both(steps, vals, 1000);
+	vals[200] = 1e300;	/* no float32: every value in 8 bytes */
+	blocks_roundtrip_both(steps, vals, 1000);
 	/* Gaps (blocks with no point), negative steps, non-finite values. */
 	for (round = 0; round < 200; round++) {
 		n = 1 + next_rand() % 1000;
@@ -1044,14 +1085,23 @@ test_blocks(void **state)
 				    gauss();
 			}
 		}
-		if (blocks_roundtrip(steps, vals, n) > 0)
+		if (blocks_roundtrip_both(steps, vals, n) > 0)
 			summarized++;
 	}
 	assert_true(summarized > 100);
+	/* The ends of the step range. */
+	for (i = 0; i < 300; i++) {
+		steps[i] = INT64_MAX - 299 + (int64_t)i;
+		vals[i] = gauss();
+	}
+	assert_true(blocks_roundtrip_both(steps, vals, 300) > 0);
+	for (i = 0; i < 300; i++)
+		steps[i] = INT64_MIN + (int64_t)i;
+	assert_true(blocks_roundtrip_both(steps, vals, 300) > 0);
 	/* Two steps far apart: no summaries, and no huge allocation. */
 	steps[0] = 0;
 	steps[1] = INT64_MAX / 2;
-	assert_int_equal(blocks_roundtrip(steps, vals, 2), 0);
+	assert_int_equal(blocks_roundtrip_both(steps, vals, 2), 0);
 }
 
 /* Damaged block summaries are refused whole, with a reason. */
@@ -1060,31 +1110,80 @@ test_blocks_damaged(void **state)
 {
 	struct chunk_buf	 out;
 	struct chunk_blocks	 b;
-	unsigned char		*bad;
+	unsigned char		*bad, *p;
 	int64_t			 steps[300];
 	double			 vals[300];
 	size_t			 i;
 	char			*cause = NULL;
+	int			 extremes;
 
 	(void)state;
 	for (i = 0; i < 300; i++) {
 		steps[i] = (int64_t)i;
 		vals[i] = i == 7 ? NAN : (double)i;
 	}
+	for (extremes = 0; extremes < 2; extremes++) {
+		/* Every truncation and one trailing byte. */
+		chunk_buf_init(&out);
+		chunk_blocks_encode(&out, steps, vals, 300, extremes);
+		for (i = 0; i <= out.len; i++) {
+			bad = malloc(i + 1);
+			memcpy(bad, out.data, i < out.len ? i : out.len);
+			bad[out.len < i + 1 ? out.len : i] = 0;
+			assert_int_equal(chunk_blocks_open(&b, bad,
+			    i == out.len ? i + 1 : i, 0, 299, &cause), -1);
+			assert_non_null(cause);
+			free(cause);
+			cause = NULL;
+			free(bad);
+		}
+		chunk_buf_cleanup(&out);
+	}
+	/*
+	 * Extremes that cannot be: not finite, min over max, a step past
+	 * its block or outside the chunk (block 2 is steps 256 .. 383, the
+	 * chunk ends at 299).  Block 2's bytes: rank, max, min, offsets.
+	 */
 	chunk_buf_init(&out);
-	chunk_blocks_encode(&out, steps, vals, 300);
-	/* Every truncation and one trailing byte. */
-	for (i = 0; i <= out.len; i++) {
-		bad = malloc(i + 1);
-		memcpy(bad, out.data, i < out.len ? i : out.len);
-		bad[out.len < i + 1 ? out.len : i] = 0;
-		assert_int_equal(chunk_blocks_open(&b, bad, i == out.len ?
-		    i + 1 : i, 0, 299, &cause), -1);
-		assert_non_null(cause);
+	chunk_blocks_encode(&out, steps, vals, 300, 1);
+	assert_int_equal(out.len, 2 + 1 + 2 * (1 + 4 + 4 + 2));	/* 0 is NaN */
+	bad = malloc(out.len);
+	for (i = 0; i < 6; i++) {
+		memcpy(bad, out.data, out.len);
+		assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299,
+		    NULL), 0);
+		p = bad + out.len - 11;
+		switch (i) {
+		case 0:
+			memcpy(p + 1, "\x00\x00\x80\x7f", 4);	/* +Inf max */
+			break;
+		case 1:
+			memcpy(p + 5, "\x00\x00\xc0\x7f", 4);	/* NaN min */
+			break;
+		case 2:
+			memcpy(p + 5, p + 1, 4);
+			p[5] ^= 1;		/* min a hair over max */
+			break;
+		case 3:
+			p[9] = CHUNK_BLOCK_STEPS;
+			break;
+		case 4:
+			p[10] = 44;		/* step 300 */
+			break;
+		case 5:
+			p[9] = 127;		/* step 383 */
+			break;
+		}
+		assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299,
+		    &cause), -1);
+		assert_non_null(strstr(cause, "block 2 of 3"));
 		free(cause);
 		cause = NULL;
-		free(bad);
 	}
+	free(bad);
+	chunk_buf_cleanup(&out);
+	chunk_buf_init(&out);
+	chunk_blocks_encode(&out, steps, vals, 300, 0);
 	/*
 	 * A rank past NaN, an unknown version, unknown flags; opened for
 	 * more steps than it covers, or fewer, or steps out of order.
@@ -1097,7 +1196,10 @@ test_blocks_damaged(void **state)
 	bad[0] = 2;
 	assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299, NULL), -1);
 	memcpy(bad, out.data, out.len);
-	bad[1] = 0x02;
+	bad[1] = 0x02;		/* extremes, which are not there */
+	assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299, NULL), -1);
+	memcpy(bad, out.data, out.len);
+	bad[1] = 0x04;
 	assert_int_equal(chunk_blocks_open(&b, bad, out.len, 0, 299, NULL), -1);
 	free(bad);
 	assert_int_equal(chunk_blocks_open(&b, out.data, out.len, 0, 599, NULL),

@@ -150,6 +150,22 @@ fx_series(struct fx *fx, int64_t run_id, const char *kind, const char *name,
 	return sqlite3_last_insert_rowid(fx->db);
 }
 
+/* 1 if series sid is drawn as a line (not a layer's): chunk.h. */
+static int
+fx_is_line(struct fx *fx, int64_t sid)
+{
+	sqlite3_stmt	*st;
+	int		 kind;
+
+	st = fx_prepare(fx, "SELECT kind FROM series WHERE id = ?1");
+	sqlite3_bind_int64(st, 1, sid);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	kind = series_kind_parse((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	assert_true(kind != -1);
+	return !series_kind_is_tensor((enum series_kind)kind);
+}
+
 /*
  * One chunk of n points per schema 0001: the summary computed here,
  * the steps blob NULL when packed is 0 (steps must then be consecutive).
@@ -163,7 +179,7 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 	int64_t		 mns = 0, mxs = 0, nonfinite = 0, id;
 	struct chunk_buf enc, blocks;
 	size_t		 i, where;
-	int		 have = 0, tail;
+	int		 have = 0, tail, extremes;
 
 	for (i = 0; i < n; i++) {
 		if (i > 0)
@@ -207,13 +223,18 @@ fx_chunk(struct fx *fx, int64_t sid, const int64_t *steps, const double *vals,
 	}
 	/*
 	 * Block summaries: in chunk_blocks (schema 0007) for one chunk row
-	 * in three, in the row itself (0006's place) for another, none for
-	 * the third.
+	 * in three, in the row itself (0006's place, never with extremes)
+	 * for another, none for the third.  In chunk_blocks, a series that
+	 * is not a layer's has extremes every other time (as the store
+	 * writes; rows written before extremes have none).
 	 */
 	chunk_buf_init(&blocks);
 	where = tail ? 0 : fx->nchunks++ % 3;
+	extremes = where == 1 && fx_is_line(fx, sid) &&
+	    (fx->nchunks / 3) % 2 == 0;
 	if (where != 0)
-		assert_true(chunk_blocks_encode(&blocks, steps, vals, n) > 0);
+		assert_true(chunk_blocks_encode(&blocks, steps, vals, n,
+		    extremes) > 0);
 	if (where == 2)
 		sqlite3_bind_blob(st, 12, blocks.data, (int)blocks.len,
 		    SQLITE_STATIC);
@@ -975,13 +996,14 @@ f_curve(int64_t s)
 
 /*
  * Check a downsampled reply of series f over [lo, hi] against brute
- * force: buckets of w steps from lo, each with its min and max.
+ * force: buckets of w steps from origin (lo, or the block of lo when
+ * buckets are whole blocks), each with its min and max in [lo, hi].
  */
 static void
 check_downsampled(json_t *s, double (*f)(int64_t), int64_t lo, int64_t hi,
-    int64_t w)
+    int64_t origin, int64_t w)
 {
-	size_t	 i, n, k, nb;
+	size_t	 i, n, k, nb, nnf = 0;
 	int64_t	 st, b;
 	double	 v, *mn, *mx;
 	int	*seen;
@@ -989,7 +1011,9 @@ check_downsampled(json_t *s, double (*f)(int64_t), int64_t lo, int64_t hi,
 	assert_true(json_is_true(json_object_get(s, "downsampled")));
 	assert_int_equal(json_integer_value(json_object_get(s, "bucket_size")),
 	    w);
-	nb = (size_t)((hi - lo) / w + 1);
+	assert_int_equal(json_integer_value(json_object_get(s, "bucket_from")),
+	    origin);
+	nb = (size_t)((hi - origin) / w + 1);
 	assert_int_equal(json_integer_value(json_object_get(s, "buckets")),
 	    nb);
 	n = json_array_size(json_object_get(s, "steps"));
@@ -1004,7 +1028,7 @@ check_downsampled(json_t *s, double (*f)(int64_t), int64_t lo, int64_t hi,
 		v = f(st);
 		if (!isfinite(v))
 			continue;
-		b = (st - lo) / w;
+		b = (st - origin) / w;
 		if (v < mn[b])
 			mn[b] = v;
 		if (v > mx[b])
@@ -1020,18 +1044,21 @@ check_downsampled(json_t *s, double (*f)(int64_t), int64_t lo, int64_t hi,
 			assert_true(isnan(f(st)));
 		else
 			assert_true(v == f(st));
-		b = (st - lo) / w;
+		b = (st - origin) / w;
 		if (v == mn[b])
 			seen[b] |= 1;
 		if (v == mx[b])
 			seen[b] |= 2;
 	}
-	for (st = lo; st <= hi; st++)	/* every non-finite point kept */
-		if (!isfinite(f(st)))
+	for (st = lo; st <= hi; st++) {	/* every non-finite point kept */
+		if (!isfinite(f(st))) {
 			assert_true(find_step(s, st) >= 0);
-	for (k = 0; k < nb; k++)
-		assert_int_equal(seen[k], 3);
-	assert_true(n <= 2 * nb + 2);
+			nnf++;
+		}
+	}
+	for (k = 0; k < nb; k++)	/* a bucket with no finite point: -Inf */
+		assert_int_equal(seen[k], mx[k] == -INFINITY ? 0 : 3);
+	assert_true(n <= 2 * nb + nnf);
 	free(mn);
 	free(mx);
 	free(seen);
@@ -1064,21 +1091,23 @@ test_points_downsample(void **state)
 	query_points(fx->q, "r", "loss,grad_norm", NULL, NULL, "100", &r);
 	j = reply_ok(&r);
 	s = points_of(j, "loss");
-	check_downsampled(s, f_curve, 0, 9999, 200);
+	/* Buckets of at least 128 steps are whole blocks: 200 up to 256. */
+	check_downsampled(s, f_curve, 0, 9999, 0, 256);
 	assert_true(value_at(s, (size_t)find_step(s, 5123)) == 1000);
 	assert_true(isnan(value_at(s, (size_t)find_step(s, 7777))));
 	assert_true(value_at(s, (size_t)find_step(s, 8000)) == INFINITY);
-	check_downsampled(points_of(j, "grad_norm"), f_curve, 0, 9999, 200);
+	check_downsampled(points_of(j, "grad_norm"), f_curve, 0, 9999, 0, 256);
 	json_decref(j);
 
 	/* The default max, a sub-range, and odd bucket widths. */
 	query_points(fx->q, "r", "loss", "1001", "9876", NULL, &r);
 	j = reply_ok(&r);
-	check_downsampled(points_of(j, "loss"), f_curve, 1001, 9876, 9);
+	check_downsampled(points_of(j, "loss"), f_curve, 1001, 9876, 1001, 9);
 	json_decref(j);
 	query_points(fx->q, "r", "grad_norm", "333", "7800", "2", &r);
 	j = reply_ok(&r);
-	check_downsampled(points_of(j, "grad_norm"), f_curve, 333, 7800, 7468);
+	check_downsampled(points_of(j, "grad_norm"), f_curve, 333, 7800, 256,
+	    7552);
 	json_decref(j);
 
 	/* Chunk counts overestimate a cut range: 100 points, max 100. */
@@ -1090,6 +1119,139 @@ test_points_downsample(void **state)
 	for (i = 0; i < 100; i++)
 		assert_int_equal(step_at(s, i), 20 + (int64_t)i);
 	json_decref(j);
+}
+
+/* float32 values with runs of ties, -0.0 among 0.0, NaN in 9000..9002. */
+static double
+f_ties(int64_t s)
+{
+	if (s >= 9000 && s <= 9002)
+		return NAN;
+	if (s % 7 == 0)
+		return s % 2 ? -0.0 : 0.0;
+	return (double)(float)(1.0 + (double)(s % 97) / 8.0 -
+	    (double)((s / 13) % 5));
+}
+
+/* Put block summaries with extremes beside every chunk row of sid. */
+static void
+fx_extremes_all(struct fx *fx, int64_t sid)
+{
+	sqlite3_stmt		*st, *put;
+	struct chunk_buf	 blocks;
+	int64_t			 steps[4096];
+	double			 vals[4096];
+	size_t			 n;
+
+	st = fx_prepare(fx, "SELECT id, data FROM chunks WHERE series_id = ?1");
+	put = fx_prepare(fx, "INSERT OR REPLACE INTO chunk_blocks (chunk_id,"
+	    " last_step, blocks) VALUES (?1, ?2, ?3)");
+	sqlite3_bind_int64(st, 1, sid);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_int_equal(chunk_decode(sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1), steps, vals, 4096, &n,
+		    NULL), 0);
+		chunk_buf_init(&blocks);
+		assert_true(chunk_blocks_encode(&blocks, steps, vals, n, 1) > 0);
+		sqlite3_bind_int64(put, 1, sqlite3_column_int64(st, 0));
+		sqlite3_bind_int64(put, 2, steps[n - 1]);
+		sqlite3_bind_blob(put, 3, blocks.data, (int)blocks.len,
+		    SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(put), SQLITE_DONE);
+		sqlite3_reset(put);
+		chunk_buf_cleanup(&blocks);
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(put);
+}
+
+/* The body of a 200 points reply (allocated). */
+static char *
+points_body(struct fx *fx, const char *from, const char *to, const char *max)
+{
+	struct query_reply	r;
+
+	query_points(fx->q, "r", "loss", from, to, max, &r);
+	if (r.status != 200)
+		fail_msg("status %u: %s", r.status, r.body);
+	return r.body;
+}
+
+/*
+ * Downsampling from block extremes answers exactly what reading the
+ * points does, over whole-block buckets, ranges cut inside blocks and
+ * chunks, ties, and a NaN (whose chunk is read); damaged extremes fail
+ * the query that reads them.
+ */
+static void
+test_points_extremes(void **state)
+{
+	static const char *const ranges[][3] = {
+		{ NULL, NULL, "100" }, { NULL, NULL, "2" },
+		{ "333", "17777", "100" }, { "129", "19000", "60" },
+		{ "8000", "12000", "20" }, { NULL, NULL, "1000" },
+	};
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, sid, *steps;
+	double			*vals;
+	char			*with[6];
+	json_t			*j;
+	size_t			 i, n = 20000;
+
+	steps = calloc(n, sizeof *steps);
+	vals = calloc(n, sizeof *vals);
+	for (i = 0; i < n; i++) {
+		steps[i] = (int64_t)i;
+		vals[i] = f_ties((int64_t)i);
+	}
+	id = fx_run(fx, "r", NULL, "running", 1);
+	sid = fx_series(fx, id, "loss", "loss", -1);
+	fx_points(fx, sid, steps, vals, n, 1000);
+	free(steps);
+	free(vals);
+	fx_extremes_all(fx, sid);
+	for (i = 0; i < 6; i++)
+		with[i] = points_body(fx, ranges[i][0], ranges[i][1],
+		    ranges[i][2]);
+	j = json_loads(with[2], 0, NULL);
+	check_downsampled(json_object_get(json_object_get(j, "series"),
+	    "loss"), f_ties, 333, 17777, 256, 384);
+	json_decref(j);
+	j = json_loads(with[0], 0, NULL);
+	check_downsampled(json_object_get(json_object_get(j, "series"),
+	    "loss"), f_ties, 0, 19999, 0, 512);
+	json_decref(j);
+
+	/* The same answers from the points alone. */
+	fx_exec(fx, "DELETE FROM chunk_blocks; UPDATE chunks SET blocks = NULL");
+	for (i = 0; i < 6; i++) {
+		r.body = points_body(fx, ranges[i][0], ranges[i][1],
+		    ranges[i][2]);
+		assert_string_equal(r.body, with[i]);
+		free(r.body);
+		free(with[i]);
+	}
+
+	/*
+	 * Extremes are read: damaged ones fail the query (a last step that
+	 * is not the chunk's too), but only one whose range meets theirs.
+	 */
+	fx_extremes_all(fx, sid);
+	fx_exec(fx, "UPDATE chunk_blocks SET blocks = x'0102' WHERE chunk_id ="
+	    " (SELECT id FROM chunks WHERE first_step = 15000)");
+	query_points(fx->q, "r", "loss", NULL, NULL, "100", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "damaged chunk at steps 15000..15999"));
+	free(r.body);
+	free(points_body(fx, "0", "14999", "100"));
+	fx_extremes_all(fx, sid);
+	fx_exec(fx, "UPDATE chunk_blocks SET last_step = last_step - 1 WHERE"
+	    " chunk_id = (SELECT id FROM chunks WHERE first_step = 3000)");
+	query_points(fx->q, "r", "loss", NULL, NULL, "100", &r);
+	assert_int_equal(r.status, 500);
+	assert_non_null(strstr(r.body, "damaged chunk at steps 3000..3999"));
+	free(r.body);
 }
 
 /* A series that goes NaN for good: the answer stays bounded. */
@@ -2074,6 +2236,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_points_interleaved,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_points_downsample,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_points_extremes,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_points_all_nan,
 		    fx_setup, fx_teardown),

@@ -226,17 +226,22 @@ chunk_count(sqlite3 *db, int64_t sid)
 
 /*
  * The chunk_blocks columns of a chunk row (9: last_step, 10: blocks)
- * hold exactly the block summaries of its points, or nothing when they
- * are too sparse to have them (schema 0007).
+ * hold exactly the block summaries of its points, with extremes unless
+ * its series (kind in 11) is a layer's, or nothing when they are too
+ * sparse to have them (schema 0007).
  */
 static void
 check_blocks(sqlite3_stmt *s, const int64_t *steps, const double *vals,
     size_t n)
 {
 	struct chunk_buf	want;
+	int			kind;
 
+	kind = series_kind_parse((const char *)sqlite3_column_text(s, 11));
+	assert_true(kind != -1);
 	chunk_buf_init(&want);
-	if (chunk_blocks_encode(&want, steps, vals, n) == 0)
+	if (chunk_blocks_encode(&want, steps, vals, n,
+	    !series_kind_is_tensor((enum series_kind)kind)) == 0)
 		assert_int_equal(sqlite3_column_type(s, 10), SQLITE_NULL);
 	else {
 		assert_int_equal(sqlite3_column_int64(s, 9), steps[n - 1]);
@@ -266,7 +271,8 @@ read_rows(sqlite3 *db, int64_t sid, struct model *out, int chunks)
 
 	assert_int_equal(sqlite3_prepare_v2(db, chunks ?
 	    "SELECT first_step, c.last_step, n, data, min_value, min_step, "
-	    "max_value, max_step, nonfinite, b.last_step, b.blocks "
+	    "max_value, max_step, nonfinite, b.last_step, b.blocks, "
+	    "(SELECT kind FROM series WHERE id = c.series_id) "
 	    "FROM chunks c LEFT JOIN chunk_blocks b ON b.chunk_id = c.id "
 	    "WHERE series_id = ?1 ORDER BY first_step" :
 	    "SELECT first_step, last_step, n, data FROM tails "
