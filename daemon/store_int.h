@@ -305,6 +305,14 @@ int	 store_remote_log(struct store *st, int64_t run_id, int64_t first,
 int	 store_tail_load(struct store *st, struct store_ent *e, char **cause);
 void	 store_tail_push(struct store *st, struct store_ent *e,
 	    const int64_t *steps, const double *vals, size_t n);
+/*
+ * Points (ascending, none stored before) of which the first is after
+ * e's first tail point and not after its last step: merged into the
+ * tail without rewriting a row.  1 if taken, 0 when not (no tail, a
+ * step before it or one it holds), -1 with *cause on error.
+ */
+int	 store_tail_insert(struct store *st, struct store_ent *e,
+	    const int64_t *ns, const double *nv, size_t nn, char **cause);
 int	 store_tail_seal(struct store *st, struct store_ent *e, char **cause);
 int	 store_tail_flush(struct store *st, struct store_ent *e, char **cause);
 void	 store_tail_compact(struct store *st, struct store_ent *e);

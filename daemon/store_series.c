@@ -456,8 +456,21 @@ store_series_apply(struct store *st, int64_t run_id,
 		return 0;
 	}
 	st->plain = 0;
-	if (store_points_rewrite(st, e, ns, nv, nn, &added, cause) == -1)
+	if (e->s.tail == STORE_TAIL_UNKNOWN &&
+	    store_tail_load(st, e, cause) == -1)
 		return -1;
+	/* Late points inside the tail join it; others rewrite chunks. */
+	switch (store_tail_insert(st, e, ns, nv, nn, cause)) {
+	case -1:
+		return -1;
+	case 1:
+		added = (int64_t)nn;
+		break;
+	default:
+		if (store_points_rewrite(st, e, ns, nv, nn, &added,
+		    cause) == -1)
+			return -1;
+	}
 	e->s.points += added;
 	st->added += added;
 	if (ns[nn - 1] >= e->s.last_step) {

@@ -81,10 +81,63 @@ store_tail_compact(struct store *st, struct store_ent *e)
 	e->s.toff = 0;
 }
 
+/* 1 if some step of a[0..na) (ascending) is in b[0..nb) (ascending). */
+static int
+steps_meet(const int64_t *a, size_t na, const int64_t *b, size_t nb)
+{
+	size_t	i = 0, j = 0;
+
+	while (i < na && j < nb) {
+		if (a[i] == b[j])
+			return 1;
+		if (a[i] < b[j])
+			i++;
+		else
+			j++;
+	}
+	return 0;
+}
+
+/*
+ * Merge the n points decoded after e's tail (at tn, ascending) into
+ * [0, tn), in place from the back: 0, or -1 (nothing changed) when one
+ * of them repeats a step there.
+ */
+static int
+store_tail_merge_last(struct store_ent *e, size_t n)
+{
+	int64_t	*s = e->tsteps, *rs;
+	double	*v = e->tvals, *rv;
+	size_t	 i = e->s.tn, j = n, k = e->s.tn + n;
+
+	if (steps_meet(s, e->s.tn, s + e->s.tn, n))
+		return -1;
+	/* The row's points move out of the way of the merged ones. */
+	rs = xreallocarray(NULL, n, sizeof *rs);
+	rv = xreallocarray(NULL, n, sizeof *rv);
+	memcpy(rs, s + e->s.tn, n * sizeof *rs);
+	memcpy(rv, v + e->s.tn, n * sizeof *rv);
+	while (j > 0) {
+		k--;
+		if (i > 0 && s[i - 1] > rs[j - 1]) {
+			i--;
+			s[k] = s[i];
+			v[k] = v[i];
+		} else {
+			j--;
+			s[k] = rs[j];
+			v[k] = rv[j];
+		}
+	}
+	free(rs);
+	free(rv);
+	return 0;
+}
+
 /*
  * Read e's tail rows into memory (its tail is STORE_TAIL_UNKNOWN).  A
- * row that does not decode, or does not follow the one before, goes to
- * quarantine.
+ * row that does not decode, or repeats a step of a row before it, goes
+ * to quarantine.
  */
 int
 store_tail_load(struct store *st, struct store_ent *e, char **cause)
@@ -118,16 +171,18 @@ store_tail_load(struct store *st, struct store_ent *e, char **cause)
 			store_bad_add(st, id, n, why);
 			continue;
 		}
-		if (e->s.tn > 0 && info.first_step <= e->tsteps[e->s.tn - 1]) {
-			xasprintf(&why, "its steps %" PRId64 "..%" PRId64
-			    " do not follow step %" PRId64, info.first_step,
-			    info.last_step, e->tsteps[e->s.tn - 1]);
-			store_bad_add(st, id, n, why);
-			continue;
-		}
 		store_tail_reserve(e, info.n);
 		if (chunk_decode(blob, (size_t)len, e->tsteps + e->s.tn,
 		    e->tvals + e->s.tn, info.n, &got, &why) == -1) {
+			store_bad_add(st, id, n, why);
+			continue;
+		}
+		/* A row of late points (store_tail_insert) interleaves. */
+		if (e->s.tn > 0 && info.first_step <= e->tsteps[e->s.tn - 1] &&
+		    store_tail_merge_last(e, got) == -1) {
+			xasprintf(&why, "its steps %" PRId64 "..%" PRId64
+			    " repeat a step of an earlier row", info.first_step,
+			    info.last_step);
 			store_bad_add(st, id, n, why);
 			continue;
 		}
@@ -205,33 +260,16 @@ store_tail_seal(struct store *st, struct store_ent *e, char **cause)
 	return store_tail_seal_first(st, e, n, cause);
 }
 
-/*
- * Write e's unwritten tail points as one tails row; once the tail holds
- * STORE_SEAL_NOW points, its whole chunks are sealed first and only the
- * rest is written as a row.
- */
-int
-store_tail_flush(struct store *st, struct store_ent *e, char **cause)
+/* Write points (ascending) of e as one more tails row. */
+static int
+store_tail_row_insert(struct store *st, struct store_ent *e,
+    const int64_t *steps, const double *vals, size_t n, char **cause)
 {
 	sqlite3_stmt	*s = st->stmt[SID_TAIL_INSERT];
-	const int64_t	*steps;
-	size_t		 n = e->s.tn - e->s.tflushed, live;
 	int64_t		 span;
 
-	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
-		return 0;
-	live = e->s.tn - e->s.toff;
-	if (live >= STORE_SEAL_NOW) {
-		if (store_tail_seal_first(st, e, live - live % STORE_CHUNK_MAX,
-		    cause) == -1)
-			return -1;
-		st->sealed_now = 1;
-		if ((n = e->s.tn - e->s.tflushed) == 0)
-			return 0;
-	}
-	steps = e->tsteps + e->s.tflushed;
 	st->enc.len = 0;
-	if (chunk_encode(&st->enc, steps, e->tvals + e->s.tflushed, n) == 0) {
+	if (chunk_encode(&st->enc, steps, vals, n) == 0) {
 		xasprintf(cause, "store: %zu points of series %s do not make "
 		    "a tail row", n, e->name);
 		return -1;
@@ -246,9 +284,91 @@ store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 	span = steps[n - 1] - steps[0];
 	if (span > e->s.maxspan)
 		e->s.maxspan = span;
+	e->s.trows++;
+	return 0;
+}
+
+/* Merge a[0..na) and b[0..nb) (ascending, no step in both) into out. */
+static void
+merge_into(int64_t *os, double *ov, const int64_t *as, const double *av,
+    size_t na, const int64_t *bs, const double *bv, size_t nb)
+{
+	size_t	i = 0, j = 0, k = 0;
+
+	while (i < na || j < nb) {
+		if (j == nb || (i < na && as[i] < bs[j])) {
+			os[k] = as[i];
+			ov[k++] = av[i++];
+		} else {
+			os[k] = bs[j];
+			ov[k++] = bv[j++];
+		}
+	}
+}
+
+int
+store_tail_insert(struct store *st, struct store_ent *e, const int64_t *ns,
+    const double *nv, size_t nn, char **cause)
+{
+	size_t	off = e->s.toff, fl = e->s.tflushed, end = e->s.tn, na, k;
+
+	if (e->s.tail != STORE_TAIL_LOADED || end == off ||
+	    ns[0] <= e->tsteps[off] ||
+	    steps_meet(e->tsteps + off, end - off, ns, nn))
+		return 0;
+	/*
+	 * The points before the first unwritten one go to a row of their
+	 * own now, the rest join the unwritten points: written rows are
+	 * never rewritten.
+	 */
+	na = 0;
+	if (fl > off)
+		while (na < nn && (fl == end || ns[na] < e->tsteps[fl]))
+			na++;
+	if (na > 0 && store_tail_row_insert(st, e, ns, nv, na, cause) == -1)
+		return -1;
+	/* Build the merged tail after the old one, which an undo may need. */
+	store_tail_reserve(e, end - off + nn);
+	k = end;
+	merge_into(e->tsteps + k, e->tvals + k, e->tsteps + off,
+	    e->tvals + off, fl - off, ns, nv, na);
+	k += fl - off + na;
+	merge_into(e->tsteps + k, e->tvals + k, e->tsteps + fl, e->tvals + fl,
+	    end - fl, ns + na, nv + na, nn - na);
+	e->s.toff = end;
+	e->s.tflushed = k;
+	e->s.tn = k + (end - fl) + (nn - na);
+	st->pending += nn - na;
+	st->tpoints += nn;
+	return 1;
+}
+
+/*
+ * Write e's unwritten tail points as one tails row; once the tail holds
+ * STORE_SEAL_NOW points, its whole chunks are sealed first and only the
+ * rest is written as a row.
+ */
+int
+store_tail_flush(struct store *st, struct store_ent *e, char **cause)
+{
+	size_t	n = e->s.tn - e->s.tflushed, live;
+
+	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
+		return 0;
+	live = e->s.tn - e->s.toff;
+	if (live >= STORE_SEAL_NOW) {
+		if (store_tail_seal_first(st, e, live - live % STORE_CHUNK_MAX,
+		    cause) == -1)
+			return -1;
+		st->sealed_now = 1;
+		if ((n = e->s.tn - e->s.tflushed) == 0)
+			return 0;
+	}
+	if (store_tail_row_insert(st, e, e->tsteps + e->s.tflushed,
+	    e->tvals + e->s.tflushed, n, cause) == -1)
+		return -1;
 	st->pending -= n;
 	e->s.tflushed = e->s.tn;
-	e->s.trows++;
 	return 0;
 }
 

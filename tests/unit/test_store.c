@@ -745,6 +745,138 @@ test_interleaved(void **state)
 }
 
 /*
+ * Between transactions: no tail point is unwritten, and the count of
+ * those in memory is the sum of the series' live tails.
+ */
+static void
+check_tail_counts(const struct store *st)
+{
+	const struct store_ent	*e;
+	size_t			 i, live = 0;
+
+	assert_int_equal(st->pending, 0);
+	for (i = 0; i < st->tabsize; i++) {
+		e = st->tab[i];
+		if (e != NULL && e->kind != -1 && !e->s.stale &&
+		    e->s.tail == STORE_TAIL_LOADED) {
+			assert_int_equal(e->s.tflushed, e->s.tn);
+			live += e->s.tn - e->s.toff;
+		}
+	}
+	assert_int_equal(st->tpoints, live);
+}
+
+/* Send steps [from, to) of layer "w" by stride, value -step, into m. */
+static void
+late_batch(struct store *st, struct model *m, int64_t from, int64_t to,
+    int64_t stride, int commit)
+{
+	struct batch	*b = batch_new("r");
+	char		*cause = NULL;
+	int64_t		 s, rid = -1;
+
+	for (s = from; s < to; s += stride) {
+		add_point(b, SERIES_LAYER_GRAD, "w", s, -(double)s);
+		m->present[s] = 1;
+		m->vals[s] = -(double)s;
+	}
+	if (!commit) {
+		assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
+		batch_free(b);
+		return;
+	}
+	apply1(st, b, 1.0);
+}
+
+/*
+ * Points that arrive late (several connections of one run) but fall in
+ * a series' open tail join it without a chunk being sealed early or
+ * rewritten: written tail rows get a row of late points beside them,
+ * unwritten points take them in; a restart merges the rows back, and
+ * the tail still seals as whole chunks.
+ */
+static void
+test_late_points(void **state)
+{
+	const char	*path = ((struct tmpdb *)*state)->path;
+	struct store	*st;
+	struct model	*m = xcalloc(1, sizeof *m);
+	sqlite3		*db;
+	char		*cause = NULL;
+	int64_t		 s;
+
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	/* 0 .. 99 and 200 .. 299 in one row, 100 .. 199 after it. */
+	assert_int_equal(store_begin(st, &cause), 0);
+	late_batch(st, m, 0, 100, 1, 0);
+	late_batch(st, m, 200, 300, 1, 0);
+	assert_int_equal(store_commit(st, &cause), 0);
+	late_batch(st, m, 100, 200, 1, 1);
+	check_series(db, "r", "layer_grad", "w", m);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 2);
+	assert_int_equal(query_int(db, "SELECT points FROM series"), 300);
+	assert_int_equal(query_int(db, "SELECT last_step FROM series"), 299);
+	/* In one commit: odd steps, then the even ones late, unwritten. */
+	assert_int_equal(store_begin(st, &cause), 0);
+	late_batch(st, m, 301, 400, 2, 0);
+	late_batch(st, m, 302, 400, 2, 0);
+	assert_int_equal(store_commit(st, &cause), 0);
+	check_series(db, "r", "layer_grad", "w", m);
+	check_tail_counts(st);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 3);
+	assert_int_equal(query_int(db, "SELECT n FROM tails ORDER BY id DESC "
+	    "LIMIT 1"), 99);
+	/* Late points reaching past the last step, and one step again. */
+	late_batch(st, m, 400, 450, 2, 1);
+	late_batch(st, m, 401, 501, 2, 1);
+	check_series(db, "r", "layer_grad", "w", m);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	late_batch(st, m, 10, 12, 1, 1);	/* a resend: rewritten */
+	check_series(db, "r", "layer_grad", "w", m);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 1);
+	/* Late rows, read back after a restart, merge into the tail. */
+	late_batch(st, m, 500, 600, 2, 1);
+	late_batch(st, m, 501, 600, 2, 1);
+	late_batch(st, m, 650, 800, 1, 1);
+	late_batch(st, m, 600, 650, 1, 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 4);
+	store_close(st);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	check_series(db, "r", "layer_grad", "w", m);
+	late_batch(st, m, 800, 850, 1, 1);
+	check_series(db, "r", "layer_grad", "w", m);
+	/* Points before the tail's first rewrite the chunks they meet. */
+	late_batch(st, m, 300, 301, 1, 1);
+	check_series(db, "r", "layer_grad", "w", m);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 5);
+	/*
+	 * The tail fills whole chunks of 4,096 points, with one commit in
+	 * five late (none of them next to a seal).
+	 */
+	for (s = 850; s < 9050; s += 100) {
+		if (s % 500 != 0) {
+			late_batch(st, m, s, s + 100, 1, 1);
+			continue;
+		}
+		late_batch(st, m, s + 50, s + 100, 1, 1);
+		late_batch(st, m, s, s + 50, 1, 1);
+	}
+	check_series(db, "r", "layer_grad", "w", m);
+	check_tail_counts(st);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "n = 4096"), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 3);
+	store_close(st);
+	free(m);
+}
+
+/*
  * A chunk may span far (sparse steps merged into a tail): a resend must
  * find it although it starts long before the resent step, with the
  * cache warm or cold.
@@ -1616,6 +1748,7 @@ test_random(void **state)
 	int64_t		 savednext[RND_RUNS][RND_SERIES];
 	size_t		 nm = RND_RUNS * RND_SERIES, tx, i, k, r, j, op, n;
 	int		 poison;
+	int64_t		 overlaps = 0;
 
 	m = xcalloc(nm, sizeof *m);
 	saved = xcalloc(nm, sizeof *saved);
@@ -1653,10 +1786,29 @@ test_random(void **state)
 				si = batch_series_get(b, SERIES_LAYER_GRAD,
 				    names[j]);
 				op = rnd() % 10;
-				if (op < 4) {		/* append */
+				if (op == 3) {		/* fill holes late */
+					len = 1 + (int64_t)(rnd() % 100);
+					for (s = (int64_t)(rnd() % (uint64_t)
+					    (*nx + 1)); s < *nx && len > 0;
+					    s++) {
+						double	v = rnd_value();
+
+						if (pm->present[s])
+							continue;
+						batch_series_push(b, si, s, v);
+						pm->present[s] = 1;
+						pm->vals[s] = v;
+						len--;
+						n++;
+					}
+					continue;
+				}
+				if (op < 3) {		/* append */
 					len = op == 0 ? 1 + (int64_t)(rnd() %
 					    3) : 1 + (int64_t)(rnd() % 200);
-					from = *nx;
+					/* Leaving a hole now and then. */
+					from = *nx + (op == 1 ? (int64_t)(rnd() %
+					    40) : 0);
 				} else if (op < 7) {	/* resend a range */
 					from = (int64_t)(rnd() % (uint64_t)
 					    (*nx + 1));
@@ -1716,6 +1868,12 @@ test_random(void **state)
 		} else
 			assert_int_equal(store_commit(st, &cause), 0);
 
+		check_tail_counts(st);
+		/* Late points in a tail got rows of their own. */
+		overlaps += query_int(db, "SELECT count(*) FROM tails a JOIN "
+		    "tails b ON a.series_id = b.series_id AND a.id < b.id AND "
+		    "b.first_step < a.last_step AND a.first_step < "
+		    "b.last_step");
 		for (i = 0; i < nm; i++) {
 			r = i / RND_SERIES;
 			if (series_id(db, runs[r], "layer_grad",
@@ -1740,6 +1898,7 @@ test_random(void **state)
 	}
 	assert_int_equal(query_int(db, "SELECT count(*) FROM series WHERE "
 	    "name = 'poison'"), 0);
+	assert_true(overlaps > 0);
 	/* Rewritten and deleted chunks took their summaries with them. */
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks "
 	    "WHERE chunk_id NOT IN (SELECT id FROM chunks)"), 0);
@@ -1875,6 +2034,8 @@ main(void)
 		cmocka_unit_test(test_annotate_run),
 		cmocka_unit_test(test_run_counters),
 		cmocka_unit_test(test_layer_meta),
+		cmocka_unit_test_setup_teardown(test_late_points, tmpdb_setup,
+		    tmpdb_teardown),
 		cmocka_unit_test_setup_teardown(test_random, tmpdb_setup,
 		    tmpdb_teardown),
 	};
