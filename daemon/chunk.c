@@ -132,12 +132,18 @@ put_xor(struct bitw *w, unsigned int *wlead, unsigned int *wsig,
 	bitw_put(w, pay & ((UINT64_C(1) << nlo) - 1), nlo);
 }
 
-/* The bit stream of chunk.h; inlined once per value width. */
-INLINE void
+/*
+ * The bit stream of chunk.h; inlined once per value width and use.
+ * With fit, stops before the first point that would take the stream
+ * (from base) past budget bytes; returns the points encoded.
+ */
+INLINE size_t
 encode_points(struct bitw *out, const int64_t *steps, const double *vals,
-    size_t n, unsigned int flags, uint64_t d0, const unsigned int wd)
+    size_t n, unsigned int flags, uint64_t d0, const unsigned char *base,
+    size_t budget, const unsigned int wd, const int fit)
 {
 	struct bitw	lw = *out, *w = &lw;	/* a local: no aliasing */
+	struct bitw	before = lw;
 	unsigned int	wlead = 0, wsig = wd;
 	uint64_t	prev, pat, d, delta = d0;
 	size_t		i;
@@ -151,6 +157,7 @@ encode_points(struct bitw *out, const int64_t *steps, const double *vals,
 		bitw_put(w, prev & 0xffffffff, 32);
 	}
 	for (i = 1; i < n; i++) {
+		before = lw;
 		if (flags & CHUNK_STEPS) {
 			d = (uint64_t)steps[i] - (uint64_t)steps[i - 1];
 			put_dod(w, d - delta);
@@ -162,8 +169,13 @@ encode_points(struct bitw *out, const int64_t *steps, const double *vals,
 			pat = dbl_bits(vals[i]);
 		put_xor(w, &wlead, &wsig, pat ^ prev, wd);
 		prev = pat;
+		if (fit && (size_t)(w->p - base) + (w->fill != 0) > budget) {
+			lw = before;
+			break;
+		}
 	}
 	*out = lw;
+	return i;
 }
 
 void
@@ -193,57 +205,185 @@ chunk_buf_reserve(struct chunk_buf *b, size_t more)
 	b->cap = cap;
 }
 
+/*
+ * The flags of the points steps/vals[0..n-1]: 0 with *bad set when the
+ * steps do not ascend.  *regular and *narrow are the longest prefixes
+ * with one step delta and with float32 values.
+ */
+static unsigned int
+chunk_flags(const int64_t *steps, const double *vals, size_t n,
+    size_t *regular, size_t *narrow, int *bad)
+{
+	unsigned int	flags = 0;
+	uint64_t	d0 = 0;
+	uint32_t	f;
+	size_t		i;
+
+	*bad = 0;
+	*regular = n;
+	if (n > 1)
+		d0 = (uint64_t)steps[1] - (uint64_t)steps[0];
+	for (i = 1; i < n; i++) {
+		if (steps[i] <= steps[i - 1]) {
+			*bad = 1;
+			return 0;
+		}
+		if ((uint64_t)steps[i] - (uint64_t)steps[i - 1] != d0 &&
+		    *regular == n)
+			*regular = i;
+	}
+	if (*regular < n)
+		flags |= CHUNK_STEPS;
+	for (i = 0; i < n && f32_narrow(vals[i], &f); i++)
+		;
+	*narrow = i;
+	if (i == n)
+		flags |= CHUNK_F32;
+	return flags;
+}
+
+/*
+ * Append the chunk of the longest prefix of n points, flags as given,
+ * whose bit stream takes at most budget bytes: its point count (0 when
+ * not even the first fits).
+ */
+static size_t
+chunk_encode_prefix(struct chunk_buf *out, const int64_t *steps,
+    const double *vals, size_t n, unsigned int flags, size_t budget)
+{
+	struct bitw	 w;
+	unsigned char	*start, *base;
+	uint64_t	 span = 0, d0 = 0, zz;
+	size_t		 k, hdr, room;
+
+	room = (n * POINT_MAX_BITS + 64) / 8;
+	if (room > budget)
+		room = budget;
+	chunk_buf_reserve(out, HDR_MAX + room + 32);
+	start = out->data + out->len;
+	base = start + HDR_MAX;
+	if (n > 1)
+		d0 = ((uint64_t)steps[n - 1] - (uint64_t)steps[0]) / (n - 1);
+	w.p = base;
+	w.acc = 0;
+	w.fill = 0;
+	if (budget == SIZE_MAX)		/* chunk_encode(): no need to look */
+		k = flags & CHUNK_F32 ?
+		    encode_points(&w, steps, vals, n, flags, d0, base, budget,
+		    32, 0) :
+		    encode_points(&w, steps, vals, n, flags, d0, base, budget,
+		    64, 0);
+	else
+		k = flags & CHUNK_F32 ?
+		    encode_points(&w, steps, vals, n, flags, d0, base, budget,
+		    32, 1) :
+		    encode_points(&w, steps, vals, n, flags, d0, base, budget,
+		    64, 1);
+	if ((size_t)(w.p - base) + (w.fill != 0) > budget)
+		return 0;	/* the first point alone is too wide */
+	bitw_finish(&w);
+	/* The header, now that the count is known, then the bits. */
+	if (k == 1)
+		flags &= ~(unsigned int)CHUNK_STEPS;
+	start[0] = CHUNK_VERSION;
+	start[1] = (unsigned char)flags;
+	hdr = 2 + put_varint(start + 2, k);
+	zz = (uint64_t)steps[0] << 1 ^ -((uint64_t)steps[0] >> 63);
+	hdr += put_varint(start + hdr, zz);
+	if (k > 1) {
+		span = (uint64_t)steps[k - 1] - (uint64_t)steps[0];
+		hdr += put_varint(start + hdr, span);
+	}
+	memmove(start + hdr, base, (size_t)(w.p - base));
+	out->len += hdr + (size_t)(w.p - base);
+	return k;
+}
+
 size_t
 chunk_encode(struct chunk_buf *out, const int64_t *steps,
     const double *vals, size_t n)
 {
-	struct bitw	 w;
-	unsigned char	*start;
-	unsigned int	 flags = 0;
-	uint64_t	 span = 0, d0 = 0, d;
-	uint64_t	 zz;
-	uint32_t	 f;
-	size_t		 i;
+	size_t		len = out->len, regular, narrow;
+	unsigned int	flags;
+	int		bad;
 
 	if (n == 0 || n > CHUNK_MAX_POINTS)
 		return 0;
-	if (n > 1)
-		d0 = (uint64_t)steps[1] - (uint64_t)steps[0];
-	for (i = 1; i < n; i++) {
-		if (steps[i] <= steps[i - 1])
-			return 0;
-		d = (uint64_t)steps[i] - (uint64_t)steps[i - 1];
-		if (d != d0)
-			flags |= CHUNK_STEPS;
-	}
-	if (n > 1) {
-		span = (uint64_t)steps[n - 1] - (uint64_t)steps[0];
-		d0 = span / (n - 1);	/* the first step delta's guess */
-	}
-	for (i = 0; i < n && f32_narrow(vals[i], &f); i++)
-		;
-	if (i == n)
-		flags |= CHUNK_F32;
+	flags = chunk_flags(steps, vals, n, &regular, &narrow, &bad);
+	if (bad)
+		return 0;
+	(void)chunk_encode_prefix(out, steps, vals, n, flags, SIZE_MAX);
+	return out->len - len;
+}
 
-	chunk_buf_reserve(out, HDR_MAX + (n * POINT_MAX_BITS + 64) / 8 + 16);
-	start = out->data + out->len;
-	start[0] = CHUNK_VERSION;
-	start[1] = (unsigned char)flags;
-	w.p = start + 2;
-	w.p += put_varint(w.p, n);
-	zz = (uint64_t)steps[0] << 1 ^ -((uint64_t)steps[0] >> 63);
-	w.p += put_varint(w.p, zz);
-	if (n > 1)
-		w.p += put_varint(w.p, span);
-	w.acc = 0;
-	w.fill = 0;
-	if (flags & CHUNK_F32)
-		encode_points(&w, steps, vals, n, flags, d0, 32);
-	else
-		encode_points(&w, steps, vals, n, flags, d0, 64);
-	bitw_finish(&w);
-	out->len += (size_t)(w.p - start);
-	return (size_t)(w.p - start);
+/*
+ * chunk_encode_fit() of points whose flags are known: the prefix's own
+ * chunk_encode() when it was cut (a cut prefix with STEPS needs its own
+ * span: it is encoded in a margin left for its first step code).
+ */
+static size_t
+chunk_fit_flags(struct chunk_buf *out, const int64_t *steps,
+    const double *vals, size_t n, unsigned int flags, size_t max_bytes)
+{
+	size_t	len = out->len, k;
+
+	k = chunk_encode_prefix(out, steps, vals, n, flags, max_bytes -
+	    HDR_MAX - (flags & CHUNK_STEPS ? 16 : 0));
+	if (k < n && k > 0 && (flags & CHUNK_STEPS)) {
+		out->len = len;
+		(void)chunk_encode(out, steps, vals, k);
+	}
+	return k;
+}
+
+size_t
+chunk_encode_fit(struct chunk_buf *out, const int64_t *steps,
+    const double *vals, size_t n, size_t max_bytes, size_t *used)
+{
+	size_t		len = out->len, regular, narrow, cuts[3], k, best = 0;
+	size_t		i, ncut = 0;
+	unsigned int	pf;
+	int		bad;
+
+	*used = 0;
+	if (n == 0 || n > CHUNK_MAX_POINTS || max_bytes < CHUNK_FIT_MIN)
+		return 0;
+	(void)chunk_flags(steps, vals, n, &regular, &narrow, &bad);
+	if (bad)
+		return 0;
+	/*
+	 * A prefix up to the first point that breaks the stride, or the
+	 * first that is not a float32, is coded narrower than the whole:
+	 * fit each such prefix with its own flags, shortest first, while
+	 * they fit whole.
+	 */
+	if (regular < n)
+		cuts[ncut++] = regular;
+	if (narrow > 0 && narrow < n && narrow != regular)
+		cuts[ncut++] = narrow;
+	if (ncut == 2 && cuts[0] > cuts[1]) {
+		cuts[2] = cuts[0];
+		cuts[0] = cuts[1];
+		cuts[1] = cuts[2];
+	}
+	cuts[ncut++] = n;
+	for (i = 0; i < ncut; i++) {
+		pf = (cuts[i] > regular ? CHUNK_STEPS : 0) |
+		    (cuts[i] <= narrow ? CHUNK_F32 : 0);
+		out->len = len;
+		k = chunk_fit_flags(out, steps, vals, cuts[i], pf, max_bytes);
+		if (k > best)
+			best = k;
+		if (k < cuts[i])
+			break;
+	}
+	/* The blob in out is best's unless a shorter prefix won. */
+	if (k != best) {
+		out->len = len;
+		(void)chunk_encode(out, steps, vals, best);
+	}
+	*used = best;
+	return out->len - len;
 }
 
 void

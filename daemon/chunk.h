@@ -94,6 +94,15 @@ void	chunk_buf_reserve(struct chunk_buf *b, size_t more);
 size_t	chunk_encode(struct chunk_buf *out, const int64_t *steps,
 	    const double *vals, size_t n);
 
+/*
+ * As chunk_encode(), of the longest prefix of the points (one at least)
+ * whose blob takes at most max_bytes (CHUNK_FIT_MIN or more): *used is
+ * its count.  The blob is the prefix's chunk_encode().
+ */
+#define CHUNK_FIT_MIN	64
+size_t	chunk_encode_fit(struct chunk_buf *out, const int64_t *steps,
+	    const double *vals, size_t n, size_t max_bytes, size_t *used);
+
 /* What a chunk's header says. */
 struct chunk_info {
 	size_t		 n;

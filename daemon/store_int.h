@@ -25,22 +25,30 @@
 #include "chunk.h"
 #include "store.h"
 
-/* Points in one chunk row at most (a seal splits evenly under it). */
-#define STORE_CHUNK_MAX		4096
 /*
- * A series' tail is sealed once it holds STORE_SEAL_NOW points: whole
- * chunks of STORE_CHUNK_MAX go to chunk rows in the commit that filled
- * them, the rest stays as the tail.  Sealing deletes the series' tails
- * rows, which lie one to a page among every other series' rows; so after
- * a commit that sealed, a round (store_tails_seal_round) also seals every
- * tail past STORE_SEAL_JOIN.  Series fed together then seal together,
- * and a page of tails rows is emptied and freed at once instead of being
- * rewritten once for each series on it.
+ * A chunk row fills a page (the database's are 16 KiB): its blob takes
+ * at most STORE_CHUNK_BYTES, so that with its other columns and
+ * SQLite's cell and page headers the row fits one leaf page whole, and
+ * it holds at most STORE_CHUNK_MAX points.  A row of STORE_CHUNK_HALF
+ * bytes fits two to a page.  Rows are appended in id order, each to the
+ * last page if it fits there, else to a new one: rows of any other size
+ * leave the rest of their page empty.
  */
-#define STORE_SEAL_NOW		STORE_CHUNK_MAX
-#define STORE_SEAL_JOIN		(STORE_CHUNK_MAX / 2)
+#define STORE_CHUNK_BYTES	16200
+#define STORE_CHUNK_HALF	8040
+#define STORE_CHUNK_MAX		16384
+/*
+ * A series' tail is sealed in the commit that fills a chunk row:
+ * whole rows go to chunks, the rest stays as the tail.  Sealing deletes
+ * the series' tails rows, which lie one to a page among every other
+ * series' rows; so after a commit that sealed, a round
+ * (store_tails_seal_round) also seals every tail past half a row, as
+ * half rows.  Series fed together then seal together, and a page of
+ * tails rows is emptied and freed at once instead of being rewritten
+ * once for each series on it.
+ */
 /* Tail points held in memory, all series, before the biggest are sealed. */
-#define STORE_TAIL_POINTS_MAX	((size_t)2 << 20)	/* 32 MiB */
+#define STORE_TAIL_POINTS_MAX	((size_t)4 << 20)	/* 64 MiB */
 /* Unwritten points, all series, before a flush in mid-transaction. */
 #define STORE_PENDING_MAX	((size_t)1 << 20)
 /* Cached entries before the cache is emptied between transactions. */
@@ -146,6 +154,13 @@ struct store_state {
 	size_t		 tflushed;
 	size_t		 tn;
 	int64_t		 trows;		/* tails rows of the series */
+	size_t		 tbytes;	/* their blobs' bytes */
+	/*
+	 * How far tbytes overstated the live tail's chunk at the last
+	 * seal that found no whole row in it: the next waits for that much
+	 * more (each row repeats its header and first value).
+	 */
+	size_t		 tshort;
 	int		 dirty;		/* the series row is behind */
 	/*
 	 * A run's entry: 1 when points and last_step are the run's own
@@ -287,6 +302,18 @@ struct chunk_summary;
 void	 store_summary_bind(sqlite3_stmt *s, int col,
 	    const struct chunk_summary *sum);
 int	 store_chunks_write(struct store *st, struct store_ent *e,
+	    const int64_t *steps, const double *vals, size_t n, char **cause);
+/*
+ * Encode into st->enc the longest prefix of the n points whose chunk
+ * blob takes at most max_bytes and STORE_CHUNK_MAX points: its count.
+ */
+size_t	 store_chunk_fit(struct store *st, const int64_t *steps,
+	    const double *vals, size_t n, size_t max_bytes);
+/*
+ * Put st->enc, the chunk of the n points, as row reuse (when > 0) or a
+ * new chunk row of e, with its block summaries; e's max_span grows.
+ */
+int	 store_chunk_put(struct store *st, struct store_ent *e, int64_t reuse,
 	    const int64_t *steps, const double *vals, size_t n, char **cause);
 void	 store_normalize(struct store *st, const int64_t *steps,
 	    const double *vals, size_t n, struct store_buf *out,

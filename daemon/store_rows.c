@@ -229,23 +229,31 @@ store_summary_bind(sqlite3_stmt *s, int col, const struct chunk_summary *sum)
 	sqlite3_bind_int64(s, col + 4, (int64_t)sum->nonfinite);
 }
 
+size_t
+store_chunk_fit(struct store *st, const int64_t *steps, const double *vals,
+    size_t n, size_t max_bytes)
+{
+	size_t	k;
+
+	st->enc.len = 0;
+	(void)chunk_encode_fit(&st->enc, steps, vals,
+	    n < STORE_CHUNK_MAX ? n : STORE_CHUNK_MAX, max_bytes, &k);
+	return k;
+}
+
 /*
- * Bind ?2..?10 of a chunk insert or update: the points and their
- * summary.  Leaves their block summaries in st->blocks (empty when the
- * chunk is too sparse to have them), with extremes for a series of
- * kind that is drawn as a line (chunk.h).
+ * Bind ?2..?10 of a chunk insert or update from st->enc, the chunk of
+ * steps/vals[0..n-1]: the points and their summary.  Leaves their block
+ * summaries in st->blocks (empty when the chunk is too sparse to have
+ * them), with extremes for a series of kind that is drawn as a line
+ * (chunk.h).
  */
-static int
+static void
 store_chunk_bind(struct store *st, sqlite3_stmt *s, int kind,
-    const int64_t *steps, const double *vals, size_t n, char **cause)
+    const int64_t *steps, const double *vals, size_t n)
 {
 	struct chunk_summary	sum;
 
-	st->enc.len = 0;
-	if (chunk_encode(&st->enc, steps, vals, n) == 0) {
-		xasprintf(cause, "store: %zu points do not make a chunk", n);
-		return -1;
-	}
 	chunk_summarize(&sum, steps, vals, n);
 	sqlite3_bind_int64(s, 2, steps[0]);
 	sqlite3_bind_int64(s, 3, steps[n - 1]);
@@ -255,7 +263,6 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, int kind,
 	st->blocks.len = 0;
 	(void)chunk_blocks_encode(&st->blocks, steps, vals, n,
 	    !series_kind_is_tensor((enum series_kind)kind));
-	return 0;
 }
 
 /*
@@ -283,46 +290,54 @@ store_blocks_write(struct store *st, int64_t id, int64_t last, int was_there,
 	return store_done(st, s, "put block summaries", cause);
 }
 
+int
+store_chunk_put(struct store *st, struct store_ent *e, int64_t reuse,
+    const int64_t *steps, const double *vals, size_t n, char **cause)
+{
+	sqlite3_stmt	*s;
+	int64_t		 span, id;
+
+	span = steps[n - 1] - steps[0];
+	if (span > e->s.maxspan)
+		e->s.maxspan = span;
+	if (reuse > 0) {
+		s = st->stmt[SID_CHUNK_UPDATE];
+		sqlite3_bind_int64(s, 1, reuse);
+	} else {
+		s = st->stmt[SID_CHUNK_INSERT];
+		sqlite3_bind_int64(s, 1, e->s.id);
+	}
+	store_chunk_bind(st, s, e->kind, steps, vals, n);
+	if (store_done(st, s, reuse > 0 ? "update chunk" : "insert chunk",
+	    cause) == -1)
+		return -1;
+	id = reuse > 0 ? reuse : sqlite3_last_insert_rowid(st->db);
+	return store_blocks_write(st, id, steps[n - 1], reuse > 0, cause);
+}
+
 /*
- * Write points (ascending, unique) as chunks of at most STORE_CHUNK_MAX
- * points, split evenly, reusing the rows st->cand (which held them
- * before), inserting more rows or deleting surplus ones, each with its
- * block summaries.  e's max_span grows to cover them.
+ * Write points (ascending, unique) as chunk rows that each fill a page
+ * (the last one takes the rest), reusing the rows st->cand (which held
+ * them before), inserting more rows or deleting surplus ones, each with
+ * its block summaries.  e's max_span grows to cover them.
  */
 int
 store_chunks_write(struct store *st, struct store_ent *e,
     const int64_t *steps, const double *vals, size_t n, char **cause)
 {
 	sqlite3_stmt	*s;
-	size_t		 off, k, i, nchunks;
-	int64_t		 span, id;
-	int		 reuse;
+	size_t		 off, k, i;
 
-	nchunks = (n + STORE_CHUNK_MAX - 1) / STORE_CHUNK_MAX;
 	for (off = 0, i = 0; off < n; off += k, i++) {
-		k = n / nchunks + (i < n % nchunks);
-		span = steps[off + k - 1] - steps[off];
-		if (span > e->s.maxspan)
-			e->s.maxspan = span;
-		reuse = i < st->ncand;
-		if (reuse) {
-			s = st->stmt[SID_CHUNK_UPDATE];
-			sqlite3_bind_int64(s, 1, st->cand[i]);
-		} else {
-			s = st->stmt[SID_CHUNK_INSERT];
-			sqlite3_bind_int64(s, 1, e->s.id);
-		}
-		if (store_chunk_bind(st, s, e->kind, steps + off, vals + off, k,
-		    cause) == -1) {
-			sqlite3_clear_bindings(s);
+		k = store_chunk_fit(st, steps + off, vals + off, n - off,
+		    STORE_CHUNK_BYTES);
+		if (k == 0) {
+			xasprintf(cause, "store: %zu points do not make a "
+			    "chunk", n - off);
 			return -1;
 		}
-		if (store_done(st, s, reuse ? "update chunk" :
-		    "insert chunk", cause) == -1)
-			return -1;
-		id = reuse ? st->cand[i] : sqlite3_last_insert_rowid(st->db);
-		if (store_blocks_write(st, id, steps[off + k - 1], reuse,
-		    cause) == -1)
+		if (store_chunk_put(st, e, i < st->ncand ? st->cand[i] : 0,
+		    steps + off, vals + off, k, cause) == -1)
 			return -1;
 	}
 	for (; i < st->ncand; i++) {

@@ -3,15 +3,16 @@
  * store_tails: the open tail of each series (schema/0003).  A commit
  * appends a series' new points as one row at the end of the tails
  * table, so that it writes pages in proportion to its points however
- * long the run is; no row is ever rewritten on this path.  The tail's
- * points are also kept in the series' cache entry, so that sealing
- * them, once there are enough for a chunk, reads nothing: one chunk
- * row is inserted and the series' tail rows deleted, in the commit that
- * filled the chunk.  A round after that commit seals every other tail
- * past half a chunk (store_tails_seal_round), because a series' tail
- * rows lie one to a page among the others': series sealed together free
- * whole pages, where sealed one by one they rewrite each page many
- * times.  After a restart (or once the cache was emptied) a series'
+ * long the run is; no row is ever rewritten on this path.  Points that
+ * arrive late but fall inside the tail join it (store_tail_insert).
+ * The tail's points are also kept in the series' cache entry, so that
+ * sealing them, once they fill a chunk row (a page: store_int.h),
+ * reads nothing: the chunk row is inserted and the series' tail rows
+ * deleted, in the commit that filled it.  A round after that commit
+ * seals every other tail past half a row as half rows
+ * (store_tails_seal_round), because a series' tail rows lie one to a
+ * page among the others': series sealed together free whole pages,
+ * where sealed one by one they rewrite each page many times.  After a restart (or once the cache was emptied) a series'
  * tail rows are read back on its next append.  The points held in
  * memory are bounded: past STORE_TAIL_POINTS_MAX, a round seals the
  * biggest tails first.  Writer thread only.
@@ -152,6 +153,7 @@ store_tail_load(struct store *st, struct store_ent *e, char **cause)
 
 	e->s.toff = e->s.tflushed = e->s.tn = 0;
 	e->s.trows = 0;
+	e->s.tbytes = e->s.tshort = 0;
 	sqlite3_bind_int64(s, 1, e->s.id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		why = NULL;
@@ -188,12 +190,14 @@ store_tail_load(struct store *st, struct store_ent *e, char **cause)
 		}
 		e->s.tn += got;
 		e->s.trows++;
+		e->s.tbytes += (size_t)len;
 	}
 	if (rc != SQLITE_DONE) {
 		store_err(st, cause, "read tail");
 		sqlite3_reset(s);
 		e->s.tn = 0;
 		e->s.trows = 0;
+		e->s.tbytes = 0;
 		return -1;
 	}
 	sqlite3_reset(s);
@@ -217,39 +221,37 @@ store_tail_push(struct store *st, struct store_ent *e, const int64_t *steps,
 }
 
 /*
- * Seal the first k of e's live points: they become chunk rows and e's
- * tail rows are deleted, so the points after them, written or not, are
- * left unwritten for the next store_tail_flush.  The caller writes e's
- * series row (its max_span may have grown).
+ * After the first points of e's live tail, up to end, went to chunk rows
+ * and its tails rows were deleted: the points after them, written or
+ * not, are left unwritten for the next store_tail_flush.  The caller
+ * writes e's series row (its max_span may have grown).
  */
-static int
-store_tail_seal_first(struct store *st, struct store_ent *e, size_t k,
-    char **cause)
+static void
+store_tail_sealed(struct store *st, struct store_ent *e, size_t end)
 {
-	sqlite3_stmt	*s;
-	size_t		 end = e->s.toff + k;
-
-	if (e->s.trows > 0) {
-		s = st->stmt[SID_TAIL_DELETE];
-		sqlite3_bind_int64(s, 1, e->s.id);
-		if (store_done(st, s, "delete tail", cause) == -1)
-			return -1;
-	}
-	st->ncand = 0;		/* no rows to reuse: all inserts */
-	if (store_chunks_write(st, e, e->tsteps + e->s.toff,
-	    e->tvals + e->s.toff, k, cause) == -1)
-		return -1;
 	if (end > e->s.tflushed)
 		st->pending -= end - e->s.tflushed;
 	else
 		st->pending += e->s.tflushed - end;
-	st->tpoints -= k;
+	st->tpoints -= end - e->s.toff;
 	e->s.toff = e->s.tflushed = end;
 	e->s.trows = 0;
-	return 0;
+	e->s.tbytes = 0;
+	e->s.tshort = 0;
 }
 
-/* Seal e's whole tail, written or not (store_tail_seal_first). */
+static int
+store_tail_rows_delete(struct store *st, struct store_ent *e, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_TAIL_DELETE];
+
+	if (e->s.trows == 0)
+		return 0;
+	sqlite3_bind_int64(s, 1, e->s.id);
+	return store_done(st, s, "delete tail", cause);
+}
+
+/* Seal e's whole tail, written or not, as chunk rows. */
 int
 store_tail_seal(struct store *st, struct store_ent *e, char **cause)
 {
@@ -257,23 +259,77 @@ store_tail_seal(struct store *st, struct store_ent *e, char **cause)
 
 	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
 		return 0;
-	return store_tail_seal_first(st, e, n, cause);
+	if (store_tail_rows_delete(st, e, cause) == -1)
+		return -1;
+	st->ncand = 0;		/* no rows to reuse: all inserts */
+	if (store_chunks_write(st, e, e->tsteps + e->s.toff,
+	    e->tvals + e->s.toff, n, cause) == -1)
+		return -1;
+	store_tail_sealed(st, e, e->s.tn);
+	return 0;
 }
 
-/* Write points (ascending) of e as one more tails row. */
+/*
+ * Seal the first points of e's live tail as chunk rows of budget bytes
+ * while they come out whole: the rest stays as the tail.  Sets *sealed
+ * to the points sealed, and when none, e's tshort from what the tail
+ * would take (est: its estimate from its rows).
+ */
 static int
-store_tail_row_insert(struct store *st, struct store_ent *e,
+store_tail_seal_whole(struct store *st, struct store_ent *e, size_t budget,
+    size_t est, size_t *sealed, char **cause)
+{
+	size_t	off = e->s.toff, live, k;
+
+	*sealed = 0;
+	while ((live = e->s.tn - off) > 0) {
+		k = store_chunk_fit(st, e->tsteps + off, e->tvals + off, live,
+		    budget);
+		if (k == 0) {
+			xasprintf(cause, "store: %zu points of series %s do "
+			    "not make a chunk", live, e->name);
+			return -1;
+		}
+		if (k == live && k < STORE_CHUNK_MAX)
+			break;		/* not a whole row: the tail */
+		if (off == e->s.toff && store_tail_rows_delete(st, e,
+		    cause) == -1)
+			return -1;
+		if (store_chunk_put(st, e, 0, e->tsteps + off, e->tvals + off,
+		    k, cause) == -1)
+			return -1;
+		off += k;
+	}
+	if (off > e->s.toff) {
+		*sealed = off - e->s.toff;
+		store_tail_sealed(st, e, off);
+	} else
+		e->s.tshort = est > st->enc.len ? est - st->enc.len : 0;
+	return 0;
+}
+
+/* Encode points (ascending) of e into st->enc as a tails row. */
+static int
+store_tail_row_encode(struct store *st, struct store_ent *e,
     const int64_t *steps, const double *vals, size_t n, char **cause)
 {
-	sqlite3_stmt	*s = st->stmt[SID_TAIL_INSERT];
-	int64_t		 span;
-
 	st->enc.len = 0;
 	if (chunk_encode(&st->enc, steps, vals, n) == 0) {
 		xasprintf(cause, "store: %zu points of series %s do not make "
 		    "a tail row", n, e->name);
 		return -1;
 	}
+	return 0;
+}
+
+/* Write st->enc, the points steps[0..n-1] of e, as one more tails row. */
+static int
+store_tail_row_put(struct store *st, struct store_ent *e,
+    const int64_t *steps, size_t n, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_TAIL_INSERT];
+	int64_t		 span;
+
 	sqlite3_bind_int64(s, 1, e->s.id);
 	sqlite3_bind_int64(s, 2, steps[0]);
 	sqlite3_bind_int64(s, 3, steps[n - 1]);
@@ -285,6 +341,7 @@ store_tail_row_insert(struct store *st, struct store_ent *e,
 	if (span > e->s.maxspan)
 		e->s.maxspan = span;
 	e->s.trows++;
+	e->s.tbytes += st->enc.len;
 	return 0;
 }
 
@@ -325,7 +382,8 @@ store_tail_insert(struct store *st, struct store_ent *e, const int64_t *ns,
 	if (fl > off)
 		while (na < nn && (fl == end || ns[na] < e->tsteps[fl]))
 			na++;
-	if (na > 0 && store_tail_row_insert(st, e, ns, nv, na, cause) == -1)
+	if (na > 0 && (store_tail_row_encode(st, e, ns, nv, na, cause) == -1 ||
+	    store_tail_row_put(st, e, ns, na, cause) == -1))
 		return -1;
 	/* Build the merged tail after the old one, which an undo may need. */
 	store_tail_reserve(e, end - off + nn);
@@ -345,27 +403,35 @@ store_tail_insert(struct store *st, struct store_ent *e, const int64_t *ns,
 
 /*
  * Write e's unwritten tail points as one tails row; once the tail holds
- * STORE_SEAL_NOW points, its whole chunks are sealed first and only the
- * rest is written as a row.
+ * a whole chunk row (by its rows' bytes, or STORE_CHUNK_MAX points), its
+ * whole rows are sealed first and only the rest is written as a row.
  */
 int
 store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 {
-	size_t	n = e->s.tn - e->s.tflushed, live;
+	size_t	n = e->s.tn - e->s.tflushed, est, sealed;
 
 	if (e->s.tail != STORE_TAIL_LOADED || n == 0)
 		return 0;
-	live = e->s.tn - e->s.toff;
-	if (live >= STORE_SEAL_NOW) {
-		if (store_tail_seal_first(st, e, live - live % STORE_CHUNK_MAX,
-		    cause) == -1)
+	if (store_tail_row_encode(st, e, e->tsteps + e->s.tflushed,
+	    e->tvals + e->s.tflushed, n, cause) == -1)
+		return -1;
+	est = e->s.tbytes + st->enc.len;
+	if (est >= STORE_CHUNK_BYTES + e->s.tshort ||
+	    e->s.tn - e->s.toff >= STORE_CHUNK_MAX) {
+		if (store_tail_seal_whole(st, e, STORE_CHUNK_BYTES, est,
+		    &sealed, cause) == -1)
 			return -1;
-		st->sealed_now = 1;
+		if (sealed > 0)
+			st->sealed_now = 1;
 		if ((n = e->s.tn - e->s.tflushed) == 0)
 			return 0;
+		if (store_tail_row_encode(st, e, e->tsteps + e->s.tflushed,
+		    e->tvals + e->s.tflushed, n, cause) == -1)
+			return -1;
 	}
-	if (store_tail_row_insert(st, e, e->tsteps + e->s.tflushed,
-	    e->tvals + e->s.tflushed, n, cause) == -1)
+	if (store_tail_row_put(st, e, e->tsteps + e->s.tflushed, n,
+	    cause) == -1)
 		return -1;
 	st->pending -= n;
 	e->s.tflushed = e->s.tn;
@@ -389,9 +455,9 @@ store_tail_size_cmp(const void *a, const void *b)
  * the requests just committed, and with no savepoint per series (each
  * would copy every page it touches to a statement journal).  When the
  * tails hold more than STORE_TAIL_POINTS_MAX points in memory, seal the
- * biggest until they hold three quarters of it; else, after a commit
- * that sealed a tail (store_tail_flush), seal every tail past
- * STORE_SEAL_JOIN with it.  On a failure the round is rolled back and -1
+ * biggest whole until they hold three quarters of it; else, after a
+ * commit that sealed a tail (store_tail_flush), seal the whole half
+ * rows (STORE_CHUNK_HALF) of every tail that has one.  On a failure the round is rolled back and -1
  * returned: the caller empties the cache, so the tails are read again
  * from their rows when next used.
  */
@@ -399,7 +465,7 @@ int
 store_tails_seal_round(struct store *st)
 {
 	struct store_ent	**v, *e;
-	size_t			  n = 0, i, live;
+	size_t			  n = 0, i, live, sealed;
 	char			 *cause = NULL;
 	int			  trim;
 
@@ -413,7 +479,8 @@ store_tails_seal_round(struct store *st)
 		if (e == NULL || e->s.stale || e->s.tail != STORE_TAIL_LOADED)
 			continue;
 		live = e->s.tn - e->s.toff;
-		if (live > 0 && (trim || live >= STORE_SEAL_JOIN))
+		if (live > 0 && (trim ||
+		    e->s.tbytes >= STORE_CHUNK_HALF + e->s.tshort))
 			v[n++] = e;
 	}
 	if (n == 0)
@@ -423,10 +490,16 @@ store_tails_seal_round(struct store *st)
 	if (store_done(st, st->stmt[SID_BEGIN], "begin", &cause) == -1)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		if (trim && st->tpoints <= STORE_TAIL_POINTS_MAX / 4 * 3)
-			break;
-		if (store_tail_seal(st, v[i], &cause) == -1 ||
-		    store_series_row_write(st, v[i], &cause) == -1)
+		if (trim) {
+			if (st->tpoints <= STORE_TAIL_POINTS_MAX / 4 * 3)
+				break;
+			if (store_tail_seal(st, v[i], &cause) == -1)
+				goto fail;
+		} else if (store_tail_seal_whole(st, v[i], STORE_CHUNK_HALF,
+		    v[i]->s.tbytes, &sealed, &cause) == -1 ||
+		    store_tail_flush(st, v[i], &cause) == -1)
+			goto fail;
+		if (store_series_row_write(st, v[i], &cause) == -1)
 			goto fail;
 		store_tail_compact(st, v[i]);
 	}

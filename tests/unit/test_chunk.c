@@ -575,6 +575,90 @@ test_append(void **state)
 	chunk_buf_cleanup(&b);
 }
 
+/*
+ * chunk_encode_fit() of the points under each budget: the prefix's own
+ * chunk_encode(), within the budget, and the longest to fit but for a
+ * point and the margins (header, step code) it keeps.
+ */
+static void
+fit_check(const int64_t *steps, const double *vals, size_t n)
+{
+	static const size_t	 budgets[] = { 64, 65, 100, 333, 1000, 4096,
+	    8040, 16200, 100000 };
+	struct chunk_buf	 fit, want;
+	size_t			 i, k, len;
+
+	for (i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+		chunk_buf_init(&fit);
+		len = chunk_encode_fit(&fit, steps, vals, n, budgets[i], &k);
+		assert_int_equal(len, fit.len);
+		if (len == 0) {		/* not even one point: a double */
+			assert_int_equal(k, 0);
+			assert_true(budgets[i] < 128);
+			chunk_buf_cleanup(&fit);
+			continue;
+		}
+		assert_true(k >= 1 && k <= n);
+		assert_true(len <= budgets[i]);
+		encode(&want, steps, vals, k);
+		assert_int_equal(want.len, len);
+		assert_memory_equal(want.data, fit.data, len);
+		chunk_buf_cleanup(&want);
+		if (k < n) {
+			encode(&want, steps, vals, k + 1);
+			assert_true(want.len > budgets[i] - 64);
+			chunk_buf_cleanup(&want);
+		}
+		chunk_buf_cleanup(&fit);
+	}
+}
+
+static void
+test_encode_fit(void **state)
+{
+	int64_t			steps[5000];
+	double			vals[5000];
+	struct chunk_buf	b;
+	size_t			i, k, round;
+
+	(void)state;
+	for (round = 0; round < 12; round++) {
+		for (i = 0; i < 5000; i++) {
+			/* Regular, strided, then irregular steps. */
+			steps[i] = round < 4 ? (int64_t)i : round < 8 ?
+			    (int64_t)i * 7 - 3000 : (i > 0 ? steps[i - 1] : 0) +
+			    1 + (int64_t)(next_rand() % 5);
+			switch (round % 4) {
+			case 0:
+				vals[i] = gauss();
+				break;
+			case 1:
+				vals[i] = (double)(float)gauss();
+				break;
+			case 2:		/* float32, then one double at 3000 */
+				vals[i] = i == 3000 ? 0.1 : (double)(float)gauss();
+				break;
+			default:	/* regular, then one step off at 2500 */
+				vals[i] = 1.0;
+				if (i == 2500)
+					steps[i] = steps[i - 1] + 2;
+				else if (i > 2500)
+					steps[i] = steps[i - 1] + 1;
+			}
+		}
+		fit_check(steps, vals, 5000);
+		fit_check(steps, vals, 1);
+	}
+	/* Refused as chunk_encode() refuses, and under CHUNK_FIT_MIN. */
+	chunk_buf_init(&b);
+	steps[1] = steps[0];
+	assert_int_equal(chunk_encode_fit(&b, steps, vals, 5, 1000, &k), 0);
+	assert_int_equal(chunk_encode_fit(&b, steps, vals, 1, 63, &k), 0);
+	assert_int_equal(chunk_encode_fit(&b, steps, vals, 0, 1000, &k), 0);
+	assert_int_equal(b.len, 0);
+	chunk_buf_cleanup(&b);
+}
+
 /* Blobs assembled by hand from chunk.h, byte for byte. */
 static void
 test_format(void **state)
@@ -1234,6 +1318,7 @@ main(void)
 		cmocka_unit_test(test_flips),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_encode_fit),
 		cmocka_unit_test(test_blocks),
 		cmocka_unit_test(test_blocks_damaged),
 	};

@@ -284,7 +284,11 @@ read_rows(sqlite3 *db, int64_t sid, struct model *out, int chunks)
 		first = sqlite3_column_int64(s, 0);
 		last = sqlite3_column_int64(s, 1);
 		n = sqlite3_column_int64(s, 2);
-		assert_true(n > 0 && n <= 4096);
+		assert_true(n > 0 && n <= STORE_CHUNK_MAX);
+		/* A chunk row fits a page (store_int.h). */
+		if (chunks)
+			assert_true(sqlite3_column_bytes(s, 3) <=
+			    STORE_CHUNK_BYTES);
 		steps = xcalloc((size_t)n, sizeof *steps);
 		vals = xcalloc((size_t)n, sizeof *vals);
 		if (chunk_decode(sqlite3_column_blob(s, 3),
@@ -744,6 +748,16 @@ test_interleaved(void **state)
 	free(m);
 }
 
+/* Layer i's norm at step s: float32, as random as a gradient's. */
+static double
+layer_value(int i, int64_t s)
+{
+	uint64_t	h = ((uint64_t)s * 1000003 + (uint64_t)i) *
+	    UINT64_C(0x9e3779b97f4a7c15);
+
+	return (double)(float)(1.0 + (double)(h >> 40) / 1e6);
+}
+
 /*
  * Between transactions: no tail point is unwritten, and the count of
  * those in memory is the sum of the series' live tails.
@@ -766,7 +780,7 @@ check_tail_counts(const struct store *st)
 	assert_int_equal(st->tpoints, live);
 }
 
-/* Send steps [from, to) of layer "w" by stride, value -step, into m. */
+/* Send steps [from, to) of layer "w" by stride into m. */
 static void
 late_batch(struct store *st, struct model *m, int64_t from, int64_t to,
     int64_t stride, int commit)
@@ -776,9 +790,9 @@ late_batch(struct store *st, struct model *m, int64_t from, int64_t to,
 	int64_t		 s, rid = -1;
 
 	for (s = from; s < to; s += stride) {
-		add_point(b, SERIES_LAYER_GRAD, "w", s, -(double)s);
+		add_point(b, SERIES_LAYER_GRAD, "w", s, layer_value(0, s));
 		m->present[s] = 1;
-		m->vals[s] = -(double)s;
+		m->vals[s] = layer_value(0, s);
 	}
 	if (!commit) {
 		assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
@@ -856,8 +870,8 @@ test_late_points(void **state)
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), 5);
 	/*
-	 * The tail fills whole chunks of 4,096 points, with one commit in
-	 * five late (none of them next to a seal).
+	 * The tail fills whole chunk rows (about 4,200 of these points a
+	 * page), with one commit in five late (none of them next to a seal).
 	 */
 	for (s = 850; s < 9050; s += 100) {
 		if (s % 500 != 0) {
@@ -870,7 +884,7 @@ test_late_points(void **state)
 	check_series(db, "r", "layer_grad", "w", m);
 	check_tail_counts(st);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
-	    "n = 4096"), 2);
+	    "length(data) > 16200 - 64"), 2);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 3);
 	store_close(st);
 	free(m);
@@ -966,11 +980,12 @@ test_tail_merge(void **state)
 	assert_int_equal(check_series(db, "r", "loss", "loss", m), 100);
 	assert_int_equal(chunk_count(db, series_id(db, "r", "layer_grad",
 	    "a")), 0);
-	/* A big append seals the tail into chunks of at most 4096 points. */
-	send_range(st, m, "r", SERIES_LOSS, "loss", 1000, 11000, 0.25);
-	assert_true(check_series(db, "r", "loss", "loss", m) <= 8);
-	assert_true(query_int(db, "SELECT max(n) FROM chunks") <= 4096);
+	/* A big append seals the tail into chunk rows that fill pages. */
+	send_range(st, m, "r", SERIES_LOSS, "loss", 1000, 20000, 0.1);
+	assert_true(check_series(db, "r", "loss", "loss", m) <= 12);
 	assert_true(query_int(db, "SELECT count(*) FROM chunks") >= 2);
+	assert_true(query_int(db, "SELECT min(length(data)) FROM chunks") >
+	    STORE_CHUNK_BYTES - 64);
 	store_close(st);
 	free(m);
 }
@@ -993,9 +1008,9 @@ send_layers(struct store *st, struct model **m, int nseries, int commits,
 			snprintf(name, sizeof name, "l%d", i);
 			si = batch_series_get(b, SERIES_LAYER_GRAD, name);
 			for (s = *next; s < *next + 50; s++) {
-				batch_series_push(b, si, s, (double)(s + i));
+				batch_series_push(b, si, s, layer_value(i, s));
 				m[i]->present[s] = 1;
-				m[i]->vals[s] = (double)(s + i);
+				m[i]->vals[s] = layer_value(i, s);
 			}
 		}
 		for (s = *next; s < *next + 50; s++)
@@ -1017,12 +1032,29 @@ check_layers(sqlite3 *db, struct model **m)
 	}
 }
 
+/* The least and the most bytes of tails rows of layers [lo, hi). */
+static void
+tail_bytes(sqlite3 *db, int lo, int hi, int64_t *least, int64_t *most)
+{
+	char	*sql;
+	int	 k;
+
+	for (k = 0; k < 2; k++) {
+		xasprintf(&sql, "SELECT %s(b) FROM (SELECT "
+		    "coalesce(sum(length(t.data)), 0) b FROM series s LEFT "
+		    "JOIN tails t ON t.series_id = s.id WHERE "
+		    "CAST(substr(s.name, 2) AS INTEGER) BETWEEN %d AND %d "
+		    "GROUP BY s.id)", k == 0 ? "min" : "max", lo, hi - 1);
+		*(k == 0 ? least : most) = query_int(db, sql);
+		free(sql);
+	}
+}
+
 /*
- * A tail seals whole chunks in the commit that fills one
- * (STORE_SEAL_NOW); a round after that commit seals every other tail
- * past STORE_SEAL_JOIN with it (store_tails_seal_round), in a
- * transaction of its own.  A round that fails changes nothing
- * committed, and a later one seals.
+ * A tail seals a whole chunk row (a page) in the commit that fills one;
+ * a round after that commit seals every other tail past half a row as
+ * half rows (store_tails_seal_round), in a transaction of its own.  A
+ * round that fails changes nothing committed, and a later one seals.
  */
 static void
 test_seal_round(void **state)
@@ -1030,59 +1062,80 @@ test_seal_round(void **state)
 	struct store	*st = open_mem();
 	sqlite3		*db = store_db(st);
 	struct model	*m[ROUND_SERIES];
-	int64_t		 next = 0;
-	int		 i, half = ROUND_SERIES / 2;
+	int64_t		 next = 0, least, most;
+	int		 i, c, half = ROUND_SERIES / 2;
 
 	(void)state;
 	for (i = 0; i < ROUND_SERIES; i++)
 		m[i] = xcalloc(1, sizeof *m[i]);
-	/* 41 commits of every series: 2,050 points each, no chunk yet. */
-	send_layers(st, m, ROUND_SERIES, 41, &next);
+	/* 60 commits of every series: past half a row, no chunk yet. */
+	send_layers(st, m, ROUND_SERIES, 60, &next);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
-	    41 * ROUND_SERIES);
+	    60 * ROUND_SERIES);
+	tail_bytes(db, 0, ROUND_SERIES, &least, &most);
+	assert_true(least > STORE_CHUNK_HALF && most < STORE_CHUNK_BYTES);
 	/*
-	 * The first half goes on to 4,100 points: each seals one chunk of
-	 * 4,096 in its 82nd commit and keeps 4 as its tail.  The round
-	 * after it fails (no chunk under 4,096 points may be inserted): the
-	 * commits stand, the second half's tails stay rows.
+	 * The first half goes on until each seals a whole row, in the
+	 * commit that fills it.  The round after it fails (no half row may
+	 * be inserted): the commits stand, the second half's tails stay
+	 * rows.
 	 */
 	assert_int_equal(sqlite3_exec(db, "CREATE TEMP TRIGGER no_join "
-	    "BEFORE INSERT ON chunks WHEN NEW.n < 4096 BEGIN "
+	    "BEFORE INSERT ON chunks WHEN length(NEW.data) <= 8040 BEGIN "
 	    "SELECT RAISE(ABORT, 'no join'); END", NULL, NULL, NULL),
 	    SQLITE_OK);
-	send_layers(st, m, half, 41, &next);
+	for (c = 0; c < 100 && query_int(db, "SELECT count(*) FROM chunks") <
+	    half; c++)
+		send_layers(st, m, half, 1, &next);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), half);
-	assert_int_equal(query_int(db, "SELECT min(n) FROM chunks"), 4096);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
-	    half + 41 * half);
+	assert_int_equal(query_int(db, "SELECT count(DISTINCT series_id) "
+	    "FROM chunks"), half);
+	/* Whole rows: each fills its page but for a point and a header. */
+	assert_true(query_int(db, "SELECT min(length(data)) FROM chunks") >
+	    STORE_CHUNK_BYTES - 64);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM tails t JOIN "
+	    "series s ON s.id = t.series_id WHERE CAST(substr(s.name, 2) AS "
+	    "INTEGER) >= 100"), 60 * half);
 	check_layers(db, m);
 	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER no_join", NULL, NULL,
 	    NULL), SQLITE_OK);
 	/*
 	 * The failed round emptied the cache.  One commit of every series
-	 * loads their tails again; the first half's next chunk (4 + 82 x 50
-	 * points) fills 81 commits later, and its round seals the second
-	 * half's 2,100 points with it, together: no tails row is left but
-	 * the first half's rest.
+	 * loads their tails again; when the first half's next rows fill,
+	 * their round seals the second half's tails with them, as one half
+	 * row each, together.
 	 */
 	send_layers(st, m, ROUND_SERIES, 1, &next);
-	send_layers(st, m, half, 81, &next);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"),
-	    ROUND_SERIES + half);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks "
-	    "WHERE n = 2100"), half);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"), half);
-	assert_int_equal(query_int(db, "SELECT sum(n) FROM tails"), 8 * half);
+	for (c = 0; c < 100 && query_int(db, "SELECT count(*) FROM chunks") <
+	    2 * half; c++)
+		send_layers(st, m, half, 1, &next);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks c JOIN "
+	    "series s ON s.id = c.series_id WHERE CAST(substr(s.name, 2) AS "
+	    "INTEGER) >= 100"), half);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks c JOIN "
+	    "series s ON s.id = c.series_id WHERE CAST(substr(s.name, 2) AS "
+	    "INTEGER) >= 100 AND length(c.data) <= 8040 AND "
+	    "length(c.data) > 8040 - 64"), half);
+	tail_bytes(db, half, ROUND_SERIES, &least, &most);
+	assert_true(most < STORE_CHUNK_HALF);
+	/* The first half: whole rows, or half rows from the round. */
+	assert_int_equal(query_int(db, "SELECT min(k) FROM (SELECT count(*) k "
+	    "FROM chunks c JOIN series s ON s.id = c.series_id WHERE "
+	    "CAST(substr(s.name, 2) AS INTEGER) < 100 GROUP BY s.id)"), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE NOT "
+	    "(length(data) > 16200 - 64 OR (length(data) <= 8040 AND "
+	    "length(data) > 8040 - 64))"), 0);
 	/*
 	 * Every chunk has its block summaries in chunk_blocks, with its
 	 * last step (schema 0007), and none in its own row.
 	 */
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks c "
 	    "JOIN chunk_blocks b ON b.chunk_id = c.id AND "
-	    "b.last_step = c.last_step"), ROUND_SERIES + half);
+	    "b.last_step = c.last_step"), query_int(db, "SELECT count(*) FROM "
+	    "chunks"));
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"),
-	    ROUND_SERIES + half);
+	    query_int(db, "SELECT count(*) FROM chunks"));
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
 	    "blocks IS NOT NULL"), 0);
 	check_layers(db, m);
@@ -1140,8 +1193,10 @@ test_run_deleted(void **state)
 	send_range(st, m, "r", SERIES_LOSS, "loss", 0, 3, 1.0);
 	check_series(db, "r", "loss", "loss", m);
 	/* A run's chunks take their block summaries with them. */
-	send_range(st, NULL, "r", SERIES_LAYER_GRAD, "x", 0, 4200, 1.0);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"), 1);
+	send_range(st, NULL, "r", SERIES_LAYER_GRAD, "x", 0, 20000, 1.0);
+	assert_true(query_int(db, "SELECT count(*) FROM chunk_blocks") > 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks"),
+	    query_int(db, "SELECT count(*) FROM chunks"));
 	assert_int_equal(sqlite3_exec(db, "DELETE FROM runs", NULL, NULL,
 	    NULL), SQLITE_OK);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
@@ -1190,7 +1245,7 @@ test_group(void **state)
 	m->vals[30] = 30.0;
 	assert_int_equal(store_apply(st, b, 1.0, &rid, &cause), 0);
 	batch_free(b);
-	/* 100 requests of 50 steps: buffers never pass a chunk. */
+	/* 100 requests of 50 steps, in one transaction. */
 	for (k = 0; k < 100; k++) {
 		b = batch_new("r");
 		for (s = k * 50; s < k * 50 + 50; s++) {
@@ -1203,7 +1258,8 @@ test_group(void **state)
 	}
 	assert_int_equal(store_commit(st, &cause), 0);
 	assert_true(check_series(db, "r", "loss", "loss", m) <= 3);
-	assert_int_equal(check_series(db, "r", "layer_grad", "big", m2), 2);
+	/* 5,000 points that take less than a chunk row: one tails row. */
+	assert_int_equal(check_series(db, "r", "layer_grad", "big", m2), 1);
 	assert_int_equal(query_int(db, "SELECT points FROM runs"),
 	    query_int(db, "SELECT sum(points) FROM series"));
 	store_close(st);
