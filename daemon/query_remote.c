@@ -21,7 +21,8 @@
  * request takes about REMOTE_MAX_SAMPLES / series steps of a run, a
  * sealed chunk holds thousands, so a lagging sender meets each chunk in
  * many requests running and decodes it once.  At most 512 chunks of
- * 4,096 points: 32 MiB.
+ * STORE_CHUNK_MAX (8,192) points: 64 MiB; a page of float32 norms holds
+ * about 4,500.
  */
 #define QR_CACHE_SLOTS		512
 

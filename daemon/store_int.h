@@ -36,7 +36,7 @@
  */
 #define STORE_CHUNK_BYTES	16200
 #define STORE_CHUNK_HALF	8040
-#define STORE_CHUNK_MAX		16384
+#define STORE_CHUNK_MAX		8192
 /*
  * A series' tail is sealed in the commit that fills a chunk row:
  * whole rows go to chunks, the rest stays as the tail.  Sealing deletes
