@@ -149,6 +149,7 @@ store_open(const char *path, char **cause)
 	char		*msg = NULL;
 
 	st = xcalloc(1, sizeof *st);
+	st->tpoints_max = STORE_TAIL_POINTS_MAX;
 	chunk_buf_init(&st->enc);
 	chunk_buf_init(&st->blocks);
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |

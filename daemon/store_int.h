@@ -234,6 +234,7 @@ struct store {
 	size_t			 dirtycap;
 	size_t			 pending;	/* unwritten tail points, all series */
 	size_t			 tpoints;	/* tail points in memory, all series */
+	size_t			 tpoints_max;	/* STORE_TAIL_POINTS_MAX; tests lower it */
 	int			 sealed_now;	/* a tail sealed since the last round */
 	int64_t			 added;		/* distinct points the batch added */
 

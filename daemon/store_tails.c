@@ -454,10 +454,11 @@ store_tail_size_cmp(const void *a, const void *b)
  * seal that fails (its series was deleted behind our back) never fails
  * the requests just committed, and with no savepoint per series (each
  * would copy every page it touches to a statement journal).  When the
- * tails hold more than STORE_TAIL_POINTS_MAX points in memory, seal the
- * biggest whole until they hold three quarters of it; else, after a
+ * tails hold more than st->tpoints_max points in memory, seal the
+ * biggest until they hold three quarters of it: their whole half rows
+ * (STORE_CHUNK_HALF), or all of a tail that has none; else, after a
  * commit that sealed a tail (store_tail_flush), seal the whole half
- * rows (STORE_CHUNK_HALF) of every tail that has one.  On a failure the round is rolled back and -1
+ * rows of every tail that has one.  On a failure the round is rolled back and -1
  * returned: the caller empties the cache, so the tails are read again
  * from their rows when next used.
  */
@@ -469,7 +470,7 @@ store_tails_seal_round(struct store *st)
 	char			 *cause = NULL;
 	int			  trim;
 
-	trim = st->tpoints > STORE_TAIL_POINTS_MAX;
+	trim = st->tpoints > st->tpoints_max;
 	if (!trim && !st->sealed_now)
 		return 0;
 	st->sealed_now = 0;
@@ -490,13 +491,13 @@ store_tails_seal_round(struct store *st)
 	if (store_done(st, st->stmt[SID_BEGIN], "begin", &cause) == -1)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		if (trim) {
-			if (st->tpoints <= STORE_TAIL_POINTS_MAX / 4 * 3)
-				break;
-			if (store_tail_seal(st, v[i], &cause) == -1)
-				goto fail;
-		} else if (store_tail_seal_whole(st, v[i], STORE_CHUNK_HALF,
+		if (trim && st->tpoints <= st->tpoints_max / 4 * 3)
+			break;
+		/* Half rows where there are some (the memory bound too). */
+		if (store_tail_seal_whole(st, v[i], STORE_CHUNK_HALF,
 		    v[i]->s.tbytes, &sealed, &cause) == -1 ||
+		    (trim && sealed == 0 && store_tail_seal(st, v[i],
+		    &cause) == -1) ||
 		    store_tail_flush(st, v[i], &cause) == -1)
 			goto fail;
 		if (store_series_row_write(st, v[i], &cause) == -1)

@@ -1145,6 +1145,52 @@ test_seal_round(void **state)
 }
 
 /*
+ * Past the bound on tail points in memory, a round seals the biggest
+ * tails: their whole half rows, or all of a tail that has none.  The
+ * points stay where they were sent.
+ */
+static void
+test_tail_memory(void **state)
+{
+	struct store	*st = open_mem();
+	sqlite3		*db = store_db(st);
+	struct model	*m[ROUND_SERIES];
+	int64_t		 next = 0;
+	int		 i;
+
+	(void)state;
+	for (i = 0; i < ROUND_SERIES; i++)
+		m[i] = xcalloc(1, sizeof *m[i]);
+	/* Ten tails past half a row each, then the bound is passed. */
+	st->tpoints_max = 24000;
+	send_layers(st, m, 10, 48, &next);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks"), 0);
+	send_layers(st, m, 10, 1, &next);
+	assert_true(st->tpoints <= 18000);
+	assert_true(query_int(db, "SELECT count(*) FROM chunks") >= 3);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "length(data) > 8040 OR length(data) <= 8040 - 64"), 0);
+	check_tail_counts(st);
+	for (i = 0; i < 10; i++) {
+		char	name[16];
+
+		snprintf(name, sizeof name, "l%d", i);
+		check_series(db, "r", "layer_grad", name, m[i]);
+	}
+	/* Two hundred small tails: sealed whole. */
+	st->tpoints_max = 20000;
+	send_layers(st, m, ROUND_SERIES, 3, &next);
+	assert_true(st->tpoints <= 15000);
+	assert_true(query_int(db, "SELECT count(*) FROM chunks WHERE "
+	    "length(data) < 2000") >= 100);
+	check_tail_counts(st);
+	check_layers(db, m);
+	for (i = 0; i < ROUND_SERIES; i++)
+		free(m[i]);
+	store_close(st);
+}
+
+/*
  * A resend that does not reach the last step may delete the tail chunk,
  * and SQLite reuses the greatest rowid: the next append must not merge
  * into another series' chunk.
@@ -2085,6 +2131,7 @@ main(void)
 		cmocka_unit_test(test_preflush_fails),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_seal_round),
+		cmocka_unit_test(test_tail_memory),
 		cmocka_unit_test(test_plain_log),
 		cmocka_unit_test(test_finish_run),
 		cmocka_unit_test(test_annotate_run),
