@@ -58,7 +58,7 @@ chunk_cell_merge(struct chunk_cell *c, const struct chunk_cell *b)
 		c->rank = b->rank;
 }
 
-static void
+static inline void
 put_le(unsigned char *p, uint64_t v, unsigned int bytes)
 {
 	unsigned int	i;
@@ -67,7 +67,7 @@ put_le(unsigned char *p, uint64_t v, unsigned int bytes)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint64_t
+static inline uint64_t
 get_le(const unsigned char *p, unsigned int bytes)
 {
 	uint64_t	v = 0;
@@ -119,7 +119,7 @@ put_value(unsigned char *p, double v, int f32)
 	return p + 8;
 }
 
-static double
+static inline double
 get_value(const unsigned char *p, int f32)
 {
 	return f32 ? f32_widen((uint32_t)get_le(p, 4)) :
