@@ -184,8 +184,12 @@ UNIT_DEPS_test_detector := $(INGEST_OBJS) $(filter-out detector.o,$(DETECTOR_OBJ
 UNIT_DEPS_test_receiver := $(DETECTOR_OBJS)
 UNIT_DEPS_test_store_outbox := $(STORE_OBJS) $(DETECTOR_OBJS)
 UNIT_DEPS_test_remote_feed := query_remote.o chunk_read.o
+UNIT_DEPS_test_remote_encode := query_remote.o chunk_read.o
+# Objects from outside daemon/ a test links (the generated protobuf code).
+UNIT_EXTRA_test_remote_encode := $(BUILD)/proto/remote_write.pb-c.o
 unit_objs = $(addprefix $(BUILD)/daemon/,$(sort $(patsubst test_%,%.o,$(1)) $(UNIT_COMMON) \
-	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o
+	$(UNIT_DEPS_$(1)))) $(BUILD)/schema.o $(UNIT_EXTRA_$(1))
+$(BUILD)/tests/unit/test_remote_encode: CFLAGS_ALL += -I$(BUILD)/proto
 
 .SECONDEXPANSION:
 $(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_objs,$$*)

@@ -429,14 +429,20 @@ remote_enc_body(struct remote_enc *e, const char **body, size_t *len,
 	prometheus__write_request__init(&req);
 	req.n_timeseries = e->nts;
 	req.timeseries = e->ts;
-	/* Buffers kept from request to request: no page faults each time. */
-	rawlen = prometheus__write_request__get_packed_size(&req);
-	if (rawlen + 1 > e->rawcap) {
+	/*
+	 * Buffers kept from request to request: no page faults each time.
+	 * Packed into room for the most each message can take, so that
+	 * protobuf-c does not size every sample once more first: a sample
+	 * (tag, length, a double and an int64 with their tags) 22 bytes, a
+	 * label 18 and its strings, a series' tag and length 6.
+	 */
+	rawlen = e->samples * 22 + e->nl * 18 + e->strn + e->nts * 6 + 16;
+	if (rawlen > e->rawcap) {
 		free(e->raw);
-		e->rawcap = rawlen + rawlen / 4 + 1;
+		e->rawcap = rawlen + rawlen / 4;
 		e->raw = xmalloc(e->rawcap);
 	}
-	prometheus__write_request__pack(&req, e->raw);
+	rawlen = prometheus__write_request__pack(&req, e->raw);
 	clen = snappy_max_compressed_length(rawlen);
 	if (clen + 1 > e->bodycap) {
 		free(e->body);
