@@ -7,6 +7,7 @@
  * store_int.h for how the files share the work.  Writer thread only.
  */
 #include <math.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,30 @@ store_journal_cb(void *arg, int ncol, char **vals, char **names)
 	return 0;
 }
 
+/* Chunk rows are sized to the file's pages (store_int.h). */
+static int
+store_chunk_sizes(struct store *st, char **cause)
+{
+	sqlite3_stmt	*s;
+	int64_t		 page = 0;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA page_size", -1, &s,
+	    NULL) != SQLITE_OK) {
+		store_err(st, cause, "page size");
+		return -1;
+	}
+	if (sqlite3_step(s) == SQLITE_ROW)
+		page = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (page < 512 || page > 65536) {
+		xasprintf(cause, "store: page size %" PRId64 " unknown", page);
+		return -1;
+	}
+	st->chunk_bytes = STORE_CHUNK_BYTES(page);
+	st->chunk_half = STORE_CHUNK_HALF(page);
+	return 0;
+}
+
 struct store *
 store_open(const char *path, char **cause)
 {
@@ -190,7 +215,8 @@ store_open(const char *path, char **cause)
 	    store_exec(st, "PRAGMA cache_size = -65536", cause) == -1 ||
 	    store_exec(st, "PRAGMA journal_size_limit = 67108864", cause) == -1 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", cause) == -1 ||
-	    store_exec(st, "PRAGMA secure_delete = FAST", cause) == -1)
+	    store_exec(st, "PRAGMA secure_delete = FAST", cause) == -1 ||
+	    store_chunk_sizes(st, cause) == -1)
 		goto fail;
 	if (store_migrate(st, path, cause) == -1)
 		goto fail;

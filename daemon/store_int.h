@@ -26,16 +26,16 @@
 #include "store.h"
 
 /*
- * A chunk row fills a page (the database's are 16 KiB): its blob takes
- * at most STORE_CHUNK_BYTES, so that with its other columns and
- * SQLite's cell and page headers the row fits one leaf page whole, and
- * it holds at most STORE_CHUNK_MAX points.  A row of STORE_CHUNK_HALF
- * bytes fits two to a page.  Rows are appended in id order, each to the
- * last page if it fits there, else to a new one: rows of any other size
- * leave the rest of their page empty.
+ * A chunk row fills a page (16 KiB in a database gradwatchd made): its
+ * blob takes at most STORE_CHUNK_BYTES(page size), so that with its
+ * other columns and SQLite's cell and page headers the row fits one
+ * leaf page whole, and it holds at most STORE_CHUNK_MAX points.  A row
+ * of STORE_CHUNK_HALF bytes fits two to a page.  Rows are appended in
+ * id order, each to the last page if it fits there, else to a new one:
+ * rows of any other size leave the rest of their page empty.
  */
-#define STORE_CHUNK_BYTES	16200
-#define STORE_CHUNK_HALF	8040
+#define STORE_CHUNK_BYTES(page)	((size_t)(page) - 184)	/* 16,200 */
+#define STORE_CHUNK_HALF(page)	((size_t)(page) / 2 - 152)	/* 8,040 */
 #define STORE_CHUNK_MAX		8192
 /*
  * A series' tail is sealed in the commit that fills a chunk row:
@@ -235,6 +235,8 @@ struct store {
 	size_t			 pending;	/* unwritten tail points, all series */
 	size_t			 tpoints;	/* tail points in memory, all series */
 	size_t			 tpoints_max;	/* STORE_TAIL_POINTS_MAX; tests lower it */
+	size_t			 chunk_bytes;	/* STORE_CHUNK_BYTES of the file's pages */
+	size_t			 chunk_half;	/* STORE_CHUNK_HALF of them */
 	int			 sealed_now;	/* a tail sealed since the last round */
 	int64_t			 added;		/* distinct points the batch added */
 

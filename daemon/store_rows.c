@@ -330,7 +330,7 @@ store_chunks_write(struct store *st, struct store_ent *e,
 
 	for (off = 0, i = 0; off < n; off += k, i++) {
 		k = store_chunk_fit(st, steps + off, vals + off, n - off,
-		    STORE_CHUNK_BYTES);
+		    st->chunk_bytes);
 		if (k == 0) {
 			xasprintf(cause, "store: %zu points do not make a "
 			    "chunk", n - off);

@@ -12,10 +12,11 @@
  * seals every other tail past half a row as half rows
  * (store_tails_seal_round), because a series' tail rows lie one to a
  * page among the others': series sealed together free whole pages,
- * where sealed one by one they rewrite each page many times.  After a restart (or once the cache was emptied) a series'
- * tail rows are read back on its next append.  The points held in
- * memory are bounded: past STORE_TAIL_POINTS_MAX, a round seals the
- * biggest tails first.  Writer thread only.
+ * where sealed one by one they rewrite each page many times.  After a
+ * restart (or once the cache was emptied) a series' tail rows are read
+ * back on its next append.  The points held in memory are bounded:
+ * past STORE_TAIL_POINTS_MAX, a round seals the biggest tails first.
+ * Writer thread only.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -417,9 +418,9 @@ store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 	    e->tvals + e->s.tflushed, n, cause) == -1)
 		return -1;
 	est = e->s.tbytes + st->enc.len;
-	if (est >= STORE_CHUNK_BYTES + e->s.tshort ||
+	if (est >= st->chunk_bytes + e->s.tshort ||
 	    e->s.tn - e->s.toff >= STORE_CHUNK_MAX) {
-		if (store_tail_seal_whole(st, e, STORE_CHUNK_BYTES, est,
+		if (store_tail_seal_whole(st, e, st->chunk_bytes, est,
 		    &sealed, cause) == -1)
 			return -1;
 		if (sealed > 0)
@@ -456,7 +457,7 @@ store_tail_size_cmp(const void *a, const void *b)
  * would copy every page it touches to a statement journal).  When the
  * tails hold more than st->tpoints_max points in memory, seal the
  * biggest until they hold three quarters of it: their whole half rows
- * (STORE_CHUNK_HALF), or all of a tail that has none; else, after a
+ * (st->chunk_half), or all of a tail that has none; else, after a
  * commit that sealed a tail (store_tail_flush), seal the whole half
  * rows of every tail that has one.  On a failure the round is rolled back and -1
  * returned: the caller empties the cache, so the tails are read again
@@ -481,7 +482,7 @@ store_tails_seal_round(struct store *st)
 			continue;
 		live = e->s.tn - e->s.toff;
 		if (live > 0 && (trim ||
-		    e->s.tbytes >= STORE_CHUNK_HALF + e->s.tshort))
+		    e->s.tbytes >= st->chunk_half + e->s.tshort))
 			v[n++] = e;
 	}
 	if (n == 0)
@@ -494,7 +495,7 @@ store_tails_seal_round(struct store *st)
 		if (trim && st->tpoints <= st->tpoints_max / 4 * 3)
 			break;
 		/* Half rows where there are some (the memory bound too). */
-		if (store_tail_seal_whole(st, v[i], STORE_CHUNK_HALF,
+		if (store_tail_seal_whole(st, v[i], st->chunk_half,
 		    v[i]->s.tbytes, &sealed, &cause) == -1 ||
 		    (trim && sealed == 0 && store_tail_seal(st, v[i],
 		    &cause) == -1) ||

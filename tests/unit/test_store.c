@@ -288,7 +288,7 @@ read_rows(sqlite3 *db, int64_t sid, struct model *out, int chunks)
 		/* A chunk row fits a page (store_int.h). */
 		if (chunks)
 			assert_true(sqlite3_column_bytes(s, 3) <=
-			    STORE_CHUNK_BYTES);
+			    (int)STORE_CHUNK_BYTES(16384));
 		steps = xcalloc((size_t)n, sizeof *steps);
 		vals = xcalloc((size_t)n, sizeof *vals);
 		if (chunk_decode(sqlite3_column_blob(s, 3),
@@ -985,7 +985,7 @@ test_tail_merge(void **state)
 	assert_true(check_series(db, "r", "loss", "loss", m) <= 12);
 	assert_true(query_int(db, "SELECT count(*) FROM chunks") >= 2);
 	assert_true(query_int(db, "SELECT min(length(data)) FROM chunks") >
-	    STORE_CHUNK_BYTES - 64);
+	    (int64_t)STORE_CHUNK_BYTES(16384) - 64);
 	store_close(st);
 	free(m);
 }
@@ -1074,7 +1074,8 @@ test_seal_round(void **state)
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails"),
 	    60 * ROUND_SERIES);
 	tail_bytes(db, 0, ROUND_SERIES, &least, &most);
-	assert_true(least > STORE_CHUNK_HALF && most < STORE_CHUNK_BYTES);
+	assert_true(least > (int64_t)STORE_CHUNK_HALF(16384) &&
+	    most < (int64_t)STORE_CHUNK_BYTES(16384));
 	/*
 	 * The first half goes on until each seals a whole row, in the
 	 * commit that fills it.  The round after it fails (no half row may
@@ -1093,7 +1094,7 @@ test_seal_round(void **state)
 	    "FROM chunks"), half);
 	/* Whole rows: each fills its page but for a point and a header. */
 	assert_true(query_int(db, "SELECT min(length(data)) FROM chunks") >
-	    STORE_CHUNK_BYTES - 64);
+	    (int64_t)STORE_CHUNK_BYTES(16384) - 64);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM tails t JOIN "
 	    "series s ON s.id = t.series_id WHERE CAST(substr(s.name, 2) AS "
 	    "INTEGER) >= 100"), 60 * half);
@@ -1118,7 +1119,7 @@ test_seal_round(void **state)
 	    "INTEGER) >= 100 AND length(c.data) <= 8040 AND "
 	    "length(c.data) > 8040 - 64"), half);
 	tail_bytes(db, half, ROUND_SERIES, &least, &most);
-	assert_true(most < STORE_CHUNK_HALF);
+	assert_true(most < (int64_t)STORE_CHUNK_HALF(16384));
 	/* The first half: whole rows, or half rows from the round. */
 	assert_int_equal(query_int(db, "SELECT min(k) FROM (SELECT count(*) k "
 	    "FROM chunks c JOIN series s ON s.id = c.series_id WHERE "
@@ -1141,6 +1142,40 @@ test_seal_round(void **state)
 	check_layers(db, m);
 	for (i = 0; i < ROUND_SERIES; i++)
 		free(m[i]);
+	store_close(st);
+}
+
+/*
+ * A file made with smaller pages (an early gradwatchd's 4 KiB) gets
+ * chunk rows sized to them.
+ */
+static void
+test_small_pages(void **state)
+{
+	const char	*path = ((struct tmpdb *)*state)->path;
+	struct store	*st;
+	struct model	*m[1];
+	sqlite3		*db;
+	char		*cause = NULL;
+	int64_t		 next = 0;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 4096; "
+	    "CREATE TABLE x (a); DROP TABLE x", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	assert_int_equal(query_int(db, "PRAGMA page_size"), 4096);
+	m[0] = xcalloc(1, sizeof *m[0]);
+	send_layers(st, m, 1, 100, &next);
+	check_series(db, "r", "layer_grad", "l0", m[0]);
+	assert_true(query_int(db, "SELECT count(*) FROM chunks") >= 3);
+	assert_true(query_int(db, "SELECT max(length(data)) FROM chunks") <=
+	    (int64_t)STORE_CHUNK_BYTES(4096));
+	assert_true(query_int(db, "SELECT min(length(data)) FROM chunks") >
+	    (int64_t)STORE_CHUNK_BYTES(4096) - 64);
+	free(m[0]);
 	store_close(st);
 }
 
@@ -2132,6 +2167,8 @@ main(void)
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_seal_round),
 		cmocka_unit_test(test_tail_memory),
+		cmocka_unit_test_setup_teardown(test_small_pages, tmpdb_setup,
+		    tmpdb_teardown),
 		cmocka_unit_test(test_plain_log),
 		cmocka_unit_test(test_finish_run),
 		cmocka_unit_test(test_annotate_run),
