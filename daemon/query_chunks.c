@@ -144,22 +144,33 @@ buckets_init(struct buckets *bk, int64_t lo, int64_t hi, uint64_t nb_want)
 	bk->blocks = 0;
 }
 
+/*
+ * bk's buckets made w steps wide (a multiple of CHUNK_BLOCK_STEPS), the
+ * first starting at the start of lo's block: whole blocks.
+ */
+static void
+buckets_to_blocks(struct buckets *bk, int64_t lo, int64_t hi, uint64_t w)
+{
+	uint64_t	span;
+
+	bk->lo = chunk_block_of(lo) * CHUNK_BLOCK_STEPS;
+	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
+	bk->w = w;
+	bk->nb = (size_t)(span / w + (span % w != 0));
+	bk->blocks = 1;
+}
+
 void
 buckets_init_blocks(struct buckets *bk, int64_t lo, int64_t hi,
     uint64_t nb_want)
 {
 	const uint64_t	b = CHUNK_BLOCK_STEPS;
-	uint64_t	span;
 
 	buckets_init(bk, lo, hi, nb_want);
 	if (bk->w < b)
 		return;
-	bk->w = (bk->w + b / 2) / b * b;
-	bk->lo = chunk_block_of(lo) * CHUNK_BLOCK_STEPS;
-	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
-	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
+	buckets_to_blocks(bk, lo, hi, (bk->w + b / 2) / b * b);
 	bk->from = bk->lo;	/* the heatmap's answer starts there */
-	bk->blocks = 1;
 }
 
 void
@@ -167,17 +178,16 @@ buckets_init_capped(struct buckets *bk, int64_t lo, int64_t hi,
     uint64_t nb_max)
 {
 	const uint64_t	b = CHUNK_BLOCK_STEPS;
-	uint64_t	span;
+	uint64_t	span, w;
 
 	buckets_init(bk, lo, hi, nb_max);
 	if (bk->w < b)
 		return;
-	bk->lo = chunk_block_of(lo) * CHUNK_BLOCK_STEPS;
-	span = (uint64_t)hi - (uint64_t)bk->lo + 1;
-	bk->w = span / nb_max + (span % nb_max != 0);
-	bk->w = (bk->w + b - 1) / b * b;
-	bk->nb = (size_t)(span / bk->w + (span % bk->w != 0));
-	bk->blocks = 1;
+	/* No more than nb_max buckets once the first starts earlier. */
+	span = (uint64_t)hi - (uint64_t)(chunk_block_of(lo) *
+	    CHUNK_BLOCK_STEPS) + 1;
+	w = span / nb_max + (span % nb_max != 0);
+	buckets_to_blocks(bk, lo, hi, (w + b - 1) / b * b);
 }
 
 size_t

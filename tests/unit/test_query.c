@@ -1064,29 +1064,43 @@ check_downsampled(json_t *s, double (*f)(int64_t), int64_t lo, int64_t hi,
 	free(seen);
 }
 
+/*
+ * Steps 0 .. n - 1 of f as the series name (its own kind) of run id,
+ * in chunks of k points; its id in *sid.
+ */
 static void
-test_points_downsample(void **state)
+fx_curve(struct fx *fx, int64_t id, const char *name, double (*f)(int64_t),
+    size_t n, size_t k, int64_t *sid)
 {
-	struct fx		*fx = *state;
-	struct query_reply	 r;
-	int64_t			 id, sid, *steps;
-	double			*vals;
-	json_t			*j, *s;
-	size_t			 i, n = 10000;
+	int64_t	*steps;
+	double	*vals;
+	size_t	 i;
 
 	steps = calloc(n, sizeof *steps);
 	vals = calloc(n, sizeof *vals);
 	for (i = 0; i < n; i++) {
 		steps[i] = (int64_t)i;
-		vals[i] = f_curve((int64_t)i);
+		vals[i] = f((int64_t)i);
 	}
-	id = fx_run(fx, "r", NULL, "running", 1);
-	sid = fx_series(fx, id, "loss", "loss", -1);
-	fx_points(fx, sid, steps, vals, n, 50);	/* aligned to buckets */
-	sid = fx_series(fx, id, "grad_norm", "grad_norm", -1);
-	fx_points(fx, sid, steps, vals, n, 37);	/* straddling buckets */
+	*sid = fx_series(fx, id, name, name, -1);
+	fx_points(fx, *sid, steps, vals, n, k);
 	free(steps);
 	free(vals);
+}
+
+static void
+test_points_downsample(void **state)
+{
+	struct fx		*fx = *state;
+	struct query_reply	 r;
+	int64_t			 id, sid;
+	json_t			*j, *s;
+	size_t			 i;
+
+	id = fx_run(fx, "r", NULL, "running", 1);
+	/* Chunks aligned to buckets, and straddling them. */
+	fx_curve(fx, id, "loss", f_curve, 10000, 50, &sid);
+	fx_curve(fx, id, "grad_norm", f_curve, 10000, 37, &sid);
 
 	query_points(fx->q, "r", "loss,grad_norm", NULL, NULL, "100", &r);
 	j = reply_ok(&r);
@@ -1178,6 +1192,31 @@ points_body(struct fx *fx, const char *from, const char *to, const char *max)
 }
 
 /*
+ * With every chunk's extremes stored, then the chunk_blocks row of the
+ * chunk from step first SET as set says: the whole downsampled series
+ * fails, naming the chunk.
+ */
+static void
+extremes_damaged(struct fx *fx, int64_t sid, const char *set, int64_t first)
+{
+	struct query_reply	 r;
+	char			*sql, *want;
+
+	fx_extremes_all(fx, sid);
+	xasprintf(&sql, "UPDATE chunk_blocks SET %s WHERE chunk_id = (SELECT "
+	    "id FROM chunks WHERE first_step = %lld)", set, (long long)first);
+	fx_exec(fx, sql);
+	free(sql);
+	query_points(fx->q, "r", "loss", NULL, NULL, "100", &r);
+	assert_int_equal(r.status, 500);
+	xasprintf(&want, "damaged chunk at steps %lld..%lld", (long long)first,
+	    (long long)first + 999);
+	assert_non_null(strstr(r.body, want));
+	free(want);
+	free(r.body);
+}
+
+/*
  * Downsampling from block extremes answers exactly what reading the
  * points does, over whole-block buckets, ranges cut inside blocks and
  * chunks, ties, and a NaN (whose chunk is read); damaged extremes fail
@@ -1193,23 +1232,13 @@ test_points_extremes(void **state)
 	};
 	struct fx		*fx = *state;
 	struct query_reply	 r;
-	int64_t			 id, sid, *steps;
-	double			*vals;
+	int64_t			 sid;
 	char			*with[6];
 	json_t			*j;
-	size_t			 i, n = 20000;
+	size_t			 i;
 
-	steps = calloc(n, sizeof *steps);
-	vals = calloc(n, sizeof *vals);
-	for (i = 0; i < n; i++) {
-		steps[i] = (int64_t)i;
-		vals[i] = f_ties((int64_t)i);
-	}
-	id = fx_run(fx, "r", NULL, "running", 1);
-	sid = fx_series(fx, id, "loss", "loss", -1);
-	fx_points(fx, sid, steps, vals, n, 1000);
-	free(steps);
-	free(vals);
+	fx_curve(fx, fx_run(fx, "r", NULL, "running", 1), "loss", f_ties,
+	    20000, 1000, &sid);
 	fx_extremes_all(fx, sid);
 	for (i = 0; i < 6; i++)
 		with[i] = points_body(fx, ranges[i][0], ranges[i][1],
@@ -1237,21 +1266,9 @@ test_points_extremes(void **state)
 	 * Extremes are read: damaged ones fail the query (a last step that
 	 * is not the chunk's too), but only one whose range meets theirs.
 	 */
-	fx_extremes_all(fx, sid);
-	fx_exec(fx, "UPDATE chunk_blocks SET blocks = x'0102' WHERE chunk_id ="
-	    " (SELECT id FROM chunks WHERE first_step = 15000)");
-	query_points(fx->q, "r", "loss", NULL, NULL, "100", &r);
-	assert_int_equal(r.status, 500);
-	assert_non_null(strstr(r.body, "damaged chunk at steps 15000..15999"));
-	free(r.body);
+	extremes_damaged(fx, sid, "blocks = x'0102'", 15000);
 	free(points_body(fx, "0", "14999", "100"));
-	fx_extremes_all(fx, sid);
-	fx_exec(fx, "UPDATE chunk_blocks SET last_step = last_step - 1 WHERE"
-	    " chunk_id = (SELECT id FROM chunks WHERE first_step = 3000)");
-	query_points(fx->q, "r", "loss", NULL, NULL, "100", &r);
-	assert_int_equal(r.status, 500);
-	assert_non_null(strstr(r.body, "damaged chunk at steps 3000..3999"));
-	free(r.body);
+	extremes_damaged(fx, sid, "last_step = last_step - 1", 3000);
 }
 
 /* A series that goes NaN for good: the answer stays bounded. */
