@@ -163,7 +163,7 @@ INGEST_OBJS := ingest.o ingest_core.o ingest_dump.o ingest_scan.o numscan.o
 DETECTOR_OBJS := detector.o detector_evict.o detector_alert.o alert_kind.o baseline.o detector_config.o \
 	detector_detail.o detector_msg.o detector_msg_tensor.o detector_rules.o detector_group.o \
 	detector_rules_tensor.o detector_order.o
-STORE_OBJS := store.o store_sql.o store_rows.o store_series.o store_tails.o store_migrate.o store_alerts.o \
+STORE_OBJS := store.o store_sql.o store_rows.o store_series.o store_tails.o store_backfill.o store_migrate.o store_alerts.o \
 	store_history.o store_json.o store_outbox.o chunk.o store_rowjson.o chunk_read.o chunk_blocks.o notice.o receiver.o \
 	alert_kind.o store_remote.o
 QUERY_OBJS := query.o query_chunks.o query_points.o query_heatmap.o query_runs.o wire_json.o numfmt.o \

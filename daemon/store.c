@@ -245,6 +245,7 @@ store_close(struct store *st)
 	store_finalize_all(st->alerts, AID_COUNT);
 	store_finalize_all(st->history, HID_COUNT);
 	store_finalize_all(st->json, JID_COUNT);
+	store_finalize_all(st->backfill, BID_COUNT);
 	sqlite3_finalize(st->remote_log);
 	sqlite3_close(st->db);
 	store_cache_clear(st);

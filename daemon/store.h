@@ -62,6 +62,14 @@ void		 store_wal_hook(struct store *st,
 int		 store_checkpoint(struct store *st, int *wal, int *done,
 		    char **cause);
 
+/*
+ * Between transactions, when there is nothing else to do: put the block
+ * summaries of up to max more chunks written before they existed, in a
+ * transaction of its own (store_backfill.c).  *done is 1 once no chunk
+ * is left to look at.  0, or -1 with *cause (nothing changed).
+ */
+int		 store_backfill_step(struct store *st, size_t max, int *done,
+		    char **cause);
 int		 store_begin(struct store *st, char **cause);
 /*
  * Commit the open transaction; -1 and *cause if it failed (rolled back).

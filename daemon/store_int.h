@@ -109,6 +109,16 @@ enum store_hid {
 	HID_COUNT
 };
 
+/* Statements of store_backfill.c (store_backfill_sql), made when first used. */
+enum store_bid {
+	BID_CURSOR,
+	BID_CURSOR_PUT,
+	BID_CHUNKS,
+	BID_DATA,
+	BID_PUT,
+	BID_COUNT
+};
+
 /* Statements of store_json.c (store_json_sql). */
 enum store_jid {
 	JID_RUN,
@@ -121,6 +131,7 @@ extern const char *const store_sql[SID_COUNT];
 extern const char *const store_alerts_sql[AID_COUNT];
 extern const char *const store_history_sql[HID_COUNT];
 extern const char *const store_json_sql[JID_COUNT];
+extern const char *const store_backfill_sql[BID_COUNT];
 
 /* Whether a series' tail points are in memory. */
 enum store_tail {
@@ -218,6 +229,7 @@ struct store {
 	sqlite3_stmt		*alerts[AID_COUNT];
 	sqlite3_stmt		*history[HID_COUNT];
 	sqlite3_stmt		*json[JID_COUNT];
+	sqlite3_stmt		*backfill[BID_COUNT];	/* NULL until used */
 	void			(*walhook)(void *, int);	/* store_wal_hook */
 	void			*walarg;
 

@@ -17,7 +17,9 @@
  * outcomes are marked in the next one (notify.h).  Besides batches, a
  * job may set a run's status (finish, which detection hears of) or its
  * tags and note (annotate, answered once committed: neither detection
- * nor eviction has anything to do with it).
+ * nor eviction has anything to do with it).  On a tick that found no
+ * job, the writer puts the block summaries of chunks that an older
+ * gradwatchd left without (store_backfill.c).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -52,6 +54,8 @@
 #define WRITER_GROUP_POINTS	((size_t)2 << 20)
 #define WRITER_TICK_MS		1000	/* the detector's stall timer */
 #define WRITER_PRUNE_S		3600.0	/* between prunes of the outbox */
+#define WRITER_BACKFILL_CHUNKS	256	/* chunks a backfill step looks at */
+#define WRITER_BACKFILL_S	0.05	/* backfill steps a quiet tick, at most */
 
 struct writer {
 	struct store	*st;		/* writer thread only */
@@ -62,6 +66,7 @@ struct writer {
 	struct store_outbox *outbox;	/* writer thread only; NULL: none */
 	struct notify	*notify;	/* borrowed; NULL: no receivers */
 	struct evict	*ev;		/* writer thread only; NULL: never */
+	int		 backfilled;	/* writer thread only: no chunk left */
 	struct store_remote *rlog;	/* writer thread only; NULL: none */
 	struct remote	*remote;	/* borrowed; NULL: no targets */
 	double		 next_prune;	/* writer thread only */
@@ -509,6 +514,28 @@ writer_evict(struct writer *w)
 	log_debug("writer: evicted %zu quiet runs", n);
 }
 
+/*
+ * On a tick that found nothing to do: older chunks' block summaries
+ * (store_backfill_step), for up to WRITER_BACKFILL_S.  A failure is
+ * logged and ends the backfill until the next start.
+ */
+static void
+writer_backfill(struct writer *w)
+{
+	double	start = now_mono();
+	char	*cause = NULL;
+
+	while (!w->backfilled && now_mono() - start < WRITER_BACKFILL_S) {
+		if (store_backfill_step(w->st, WRITER_BACKFILL_CHUNKS,
+		    &w->backfilled, &cause) == -1) {
+			log_warnx("writer: block summaries of older chunks: %s",
+			    cause);
+			free(cause);
+			w->backfilled = 1;
+		}
+	}
+}
+
 /* Detection thread: it finished an item; the writer comes for its events. */
 static void
 writer_wake_cb(void *arg)
@@ -554,6 +581,8 @@ writer_main(void *arg)
 				watch_tick(w->watch, now_wall());
 			writer_round(w, NULL, 0);	/* the outbox's marks */
 			writer_evict(w);
+			if (n == 0)
+				writer_backfill(w);
 			last_tick = t;
 		}
 	}

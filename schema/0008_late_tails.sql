@@ -9,8 +9,11 @@
 -- (the EXTREMES flag of daemon/chunk.h's block format), and chunk rows
 -- are cut to fill a page rather than at 4,096 points.
 --
--- Nothing is rewritten.  The version exists so that an older gradwatchd
--- refuses the file (it would quarantine interleaving tails rows as
--- damaged) instead of misreading it.
+-- Nothing is rewritten here.  Chunks written before their block
+-- summaries (or before extremes) get them later, a few at a time while
+-- the daemon is idle (daemon/store_backfill.c, its cursor in settings
+-- as 'blocks_backfilled_through').  The version exists so that an older
+-- gradwatchd refuses the file (it would quarantine interleaving tails
+-- rows as damaged) instead of misreading it.
 
 SELECT 1;

@@ -1145,6 +1145,108 @@ test_seal_round(void **state)
 	store_close(st);
 }
 
+/* Rewrite the chunk_blocks rows of series sid without extremes. */
+static void
+strip_extremes(sqlite3 *db, int64_t sid)
+{
+	sqlite3_stmt		*s, *u;
+	struct chunk_buf	 b;
+	int64_t			 steps[STORE_CHUNK_MAX];
+	double			 vals[STORE_CHUNK_MAX];
+	size_t			 n;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT c.id, c.data FROM "
+	    "chunks c JOIN chunk_blocks b ON b.chunk_id = c.id WHERE "
+	    "c.series_id = ?1", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE chunk_blocks SET "
+	    "blocks = ?2 WHERE chunk_id = ?1", -1, &u, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, sid);
+	chunk_buf_init(&b);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		assert_int_equal(chunk_decode(sqlite3_column_blob(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1), steps, vals,
+		    STORE_CHUNK_MAX, &n, NULL), 0);
+		b.len = 0;
+		assert_true(chunk_blocks_encode(&b, steps, vals, n, 0) > 0);
+		sqlite3_bind_int64(u, 1, sqlite3_column_int64(s, 0));
+		sqlite3_bind_blob(u, 2, b.data, (int)b.len, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(u), SQLITE_DONE);
+		sqlite3_reset(u);
+	}
+	chunk_buf_cleanup(&b);
+	sqlite3_finalize(s);
+	sqlite3_finalize(u);
+}
+
+/*
+ * Chunks an older gradwatchd wrote without block summaries, or without
+ * extremes, get them a step at a time, the cursor kept across a
+ * restart; a sparse chunk gets none and a damaged one is left to the
+ * queries that meet it.
+ */
+static void
+test_backfill(void **state)
+{
+	const char	*path = ((struct tmpdb *)*state)->path;
+	struct store	*st;
+	struct model	*m[2];
+	sqlite3		*db;
+	char		*cause = NULL;
+	int64_t		 next = 0, sid;
+	int		 done = 0, steps;
+
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	m[0] = xcalloc(1, sizeof *m[0]);
+	m[1] = xcalloc(1, sizeof *m[1]);
+	send_layers(st, m, 1, 150, &next);	/* l0 */
+	send_range(st, m[1], "r", SERIES_LOSS, "loss", 0, 12000, 0.1);
+	assert_true(query_int(db, "SELECT count(*) FROM chunks") >= 6);
+	/* As an older gradwatchd left them. */
+	sid = series_id(db, "r", "loss", "loss");
+	strip_extremes(db, sid);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM chunk_blocks WHERE "
+	    "chunk_id % 2 = 0", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO series (run_id, kind, "
+	    "name) SELECT id, 'metric', 'odd' FROM runs; INSERT INTO chunks "
+	    "(series_id, first_step, last_step, n, data) SELECT id, 0, 5, 2, "
+	    "x'0100' FROM series WHERE name = 'odd'; INSERT INTO chunks "
+	    "(series_id, first_step, last_step, n, data) SELECT id, 0, 100000, "
+	    "2, x'0100' FROM series WHERE name = 'odd'", NULL, NULL, NULL),
+	    SQLITE_OK);
+	store_close(st);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	/* A few steps, a restart, then the rest. */
+	assert_int_equal(store_backfill_step(st, 3, &done, &cause), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(query_int(db, "SELECT value FROM settings WHERE "
+	    "name = 'blocks_backfilled_through'"), query_int(db, "SELECT "
+	    "min(id) FROM chunks") + 2);
+	store_close(st);
+	st = store_open(path, &cause);
+	assert_non_null(st);
+	db = store_db(st);
+	for (steps = 0; !done && steps < 100; steps++)
+		assert_int_equal(store_backfill_step(st, 3, &done, &cause), 0);
+	assert_true(done && steps > 1);
+	check_series(db, "r", "layer_grad", "l0", m[0]);
+	check_series(db, "r", "loss", "loss", m[1]);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM chunk_blocks b "
+	    "JOIN chunks c ON c.id = b.chunk_id JOIN series s ON s.id = "
+	    "c.series_id WHERE s.name = 'odd'"), 0);
+	assert_int_equal(query_int(db, "SELECT value FROM settings WHERE "
+	    "name = 'blocks_backfilled_through'"), query_int(db, "SELECT "
+	    "max(id) FROM chunks"));
+	assert_int_equal(store_backfill_step(st, 3, &done, &cause), 0);
+	assert_int_equal(done, 1);
+	free(m[0]);
+	free(m[1]);
+	store_close(st);
+}
+
 /*
  * A file made with smaller pages (an early gradwatchd's 4 KiB) gets
  * chunk rows sized to them.
@@ -2168,6 +2270,8 @@ main(void)
 		cmocka_unit_test(test_seal_round),
 		cmocka_unit_test(test_tail_memory),
 		cmocka_unit_test_setup_teardown(test_small_pages, tmpdb_setup,
+		    tmpdb_teardown),
+		cmocka_unit_test_setup_teardown(test_backfill, tmpdb_setup,
 		    tmpdb_teardown),
 		cmocka_unit_test(test_plain_log),
 		cmocka_unit_test(test_finish_run),
