@@ -272,6 +272,7 @@ struct chunk_blocks {
 	size_t			 i;
 	int			 f32;
 	int			 extremes;
+	int			 finite;	/* no non-finite block */
 	const unsigned char	*p;
 };
 
@@ -284,6 +285,8 @@ int	chunk_blocks_open(struct chunk_blocks *b, const void *blob,
 	    size_t len, int64_t first_step, int64_t last_step, char **cause);
 /* 1 if the summaries opened in b carry EXTREMES. */
 int	chunk_blocks_have_extremes(const struct chunk_blocks *b);
+/* 1 if no block of b holds a non-finite point (its rank is above finite). */
+int	chunk_blocks_all_finite(const struct chunk_blocks *b);
 /*
  * The next block's index and cell: 1, or 0 at the end.  With EXTREMES
  * and a finite cell, *ext (unless NULL) gets its min and max.

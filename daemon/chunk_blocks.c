@@ -80,7 +80,7 @@ get_le(const unsigned char *p, unsigned int bytes)
 
 /* A block's summary as it is built. */
 struct block_sum {
-	struct chunk_cell	cell;
+	struct chunk_cell	cell;	/* its rank; its max is ext.max */
 	struct chunk_extremes	ext;
 	int			have;	/* ext holds a finite point */
 };
@@ -88,9 +88,12 @@ struct block_sum {
 static void
 block_sum_add(struct block_sum *b, int64_t step, double v)
 {
-	chunk_cell_add(&b->cell, v);
-	if (!isfinite(v))
+	if (!isfinite(v)) {
+		chunk_cell_add(&b->cell, v);
 		return;
+	}
+	if (b->cell.rank < CHUNK_RANK_FINITE)
+		b->cell.rank = CHUNK_RANK_FINITE;
 	if (!b->have) {
 		b->have = 1;
 		b->ext.min = b->ext.max = v;
@@ -231,12 +234,15 @@ chunk_blocks_open(struct chunk_blocks *b, const void *blob, size_t len,
 	b->first = chunk_block_of(first_step);
 	b->count = (size_t)(chunk_block_of(last_step) - b->first) + 1;
 	b->i = 0;
+	b->finite = 1;
 	b->p = p + BLOCKS_HDR;
 	w = b->f32 ? 4 : 8;
 	for (p = b->p, k = 0; k < b->count; k++) {
 		if (p >= end || *p > CHUNK_RANK_NAN)
 			return chunk_fail(cause, "block summaries: block %zu "
 			    "of %zu cut short or of no rank", k, b->count);
+		if (*p > CHUNK_RANK_FINITE)
+			b->finite = 0;
 		if (*p++ != CHUNK_RANK_FINITE)
 			continue;
 		if ((size_t)(end - p) < (b->extremes ? 2 * w + 2 : w))
@@ -258,6 +264,12 @@ int
 chunk_blocks_have_extremes(const struct chunk_blocks *b)
 {
 	return b->extremes;
+}
+
+int
+chunk_blocks_all_finite(const struct chunk_blocks *b)
+{
+	return b->finite;
 }
 
 int

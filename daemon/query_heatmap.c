@@ -153,7 +153,8 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 {
 	struct chunk_blocks	 b;
 	struct chunk_cell	 cell;
-	int64_t			 k, edge;
+	struct bucket_step	 bs;
+	int64_t			 k;
 	size_t			 idx;
 	char			*why = NULL;
 
@@ -166,14 +167,9 @@ heat_add_blocks(const struct buckets *bk, const void *blob, int len,
 		free(why);
 		return -1;
 	}
-	/* A bucket is whole blocks: step from bucket to bucket, no division. */
-	idx = buckets_index(bk, chunk_block_of(first) * CHUNK_BLOCK_STEPS);
-	edge = bk->lo + (int64_t)((idx + 1) * bk->w);
+	bucket_step_init(&bs, bk, chunk_block_of(first));
 	while (chunk_blocks_next(&b, &k, &cell, NULL)) {
-		if (k * CHUNK_BLOCK_STEPS >= edge) {
-			idx++;
-			edge += (int64_t)bk->w;
-		}
+		idx = bucket_step_of(&bs, bk, k);
 		if (cell.rank != CHUNK_RANK_NONE)
 			chunk_cell_merge(&cells[idx], &cell);
 	}

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "chunk.h"
 #include "query.h"
 
 #define QUERY_ECHO_MAX		200	/* bytes of a parameter quoted back */
@@ -258,6 +259,34 @@ size_t	buckets_index(const struct buckets *bk, int64_t step);
  * all its steps in [from, hi] and one bucket, all its values finite.
  */
 int	buckets_hold_chunk(const struct buckets *bk, sqlite3_stmt *st);
+
+/*
+ * Steps through bk's buckets (whole blocks, bk->blocks) block by block,
+ * for a chunk's blocks in order: no division a block.
+ */
+struct bucket_step {
+	size_t	idx;		/* the current block's bucket */
+	int64_t	edge;		/* the first step of the next bucket */
+};
+
+static inline void
+bucket_step_init(struct bucket_step *s, const struct buckets *bk,
+    int64_t first_block)
+{
+	s->idx = buckets_index(bk, first_block * CHUNK_BLOCK_STEPS);
+	s->edge = bk->lo + (int64_t)((s->idx + 1) * bk->w);
+}
+
+/* The bucket of block (the one after the last asked, or the first). */
+static inline size_t
+bucket_step_of(struct bucket_step *s, const struct buckets *bk, int64_t block)
+{
+	if (block * CHUNK_BLOCK_STEPS >= s->edge) {
+		s->idx++;
+		s->edge += (int64_t)bk->w;
+	}
+	return s->idx;
+}
 
 void	view_walk_init(struct view_walk *w, const struct chunk_view *v,
 	    const struct buckets *bk);

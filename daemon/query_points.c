@@ -124,11 +124,12 @@ static int
 points_add_blocks(struct query *q, int64_t id, int64_t first, int64_t last,
     const struct buckets *bk, struct bucket *b, char **cause)
 {
-	struct chunk_blocks	 blocks, scan;
+	struct chunk_blocks	 blocks;
 	struct chunk_cell	 cell;
 	struct chunk_extremes	 ext;
+	struct bucket_step	 bs;
 	sqlite3_stmt		*st;
-	int64_t			 k, edge;
+	int64_t			 k;
 	size_t			 idx;
 	char			*why = NULL;
 	int			 rc;
@@ -154,18 +155,11 @@ points_add_blocks(struct query *q, int64_t id, int64_t first, int64_t last,
 		return -1;
 	}
 	/* A non-finite point is kept as it is: read the points then. */
-	scan = blocks;
-	while (chunk_blocks_next(&scan, &k, &cell, NULL))
-		if (cell.rank > CHUNK_RANK_FINITE)
-			return 0;
-	/* A bucket is whole blocks: step from bucket to bucket. */
-	idx = buckets_index(bk, chunk_block_of(first) * CHUNK_BLOCK_STEPS);
-	edge = bk->lo + (int64_t)((idx + 1) * bk->w);
+	if (!chunk_blocks_all_finite(&blocks))
+		return 0;
+	bucket_step_init(&bs, bk, chunk_block_of(first));
 	while (chunk_blocks_next(&blocks, &k, &cell, &ext)) {
-		if (k * CHUNK_BLOCK_STEPS >= edge) {
-			idx++;
-			edge += (int64_t)bk->w;
-		}
+		idx = bucket_step_of(&bs, bk, k);
 		if (cell.rank != CHUNK_RANK_FINITE)
 			continue;
 		bucket_add(&b[idx], ext.min_step, ext.min);

@@ -84,10 +84,9 @@ static int
 backfill_one(struct store *st, int64_t id, int kind, char **cause)
 {
 	struct chunk_info	 info;
+	struct store_buf	*pts = &st->old;	/* scratch between batches */
 	sqlite3_stmt		*s = st->backfill[BID_DATA], *put;
 	const void		*blob;
-	int64_t			*steps = NULL;
-	double			*vals = NULL;
 	size_t			 n;
 	int			 len, rc;
 
@@ -104,23 +103,19 @@ backfill_one(struct store *st, int64_t id, int kind, char **cause)
 	rc = 0;
 	st->blocks.len = 0;
 	if (blob != NULL && chunk_info(blob, (size_t)len, &info, NULL) == 0) {
-		steps = xreallocarray(NULL, info.n, sizeof *steps);
-		vals = xreallocarray(NULL, info.n, sizeof *vals);
-		if (chunk_decode(blob, (size_t)len, steps, vals, info.n, &n,
-		    NULL) == 0 && chunk_blocks_encode(&st->blocks, steps,
-		    vals, n, kind != -1 &&
-		    !series_kind_is_tensor((enum series_kind)kind)) > 0) {
+		store_buf_reserve(pts, info.n);
+		if (chunk_decode(blob, (size_t)len, pts->steps, pts->vals,
+		    info.n, &n, NULL) == 0 && chunk_blocks_encode(&st->blocks,
+		    pts->steps, pts->vals, n, store_kind_extremes(kind)) > 0) {
 			put = st->backfill[BID_PUT];
 			sqlite3_bind_int64(put, 1, id);
-			sqlite3_bind_int64(put, 2, steps[n - 1]);
+			sqlite3_bind_int64(put, 2, pts->steps[n - 1]);
 			sqlite3_bind_blob(put, 3, st->blocks.data,
 			    (int)st->blocks.len, SQLITE_STATIC);
 			rc = store_done(st, put, "put block summaries", cause);
 		}
 	}
 	sqlite3_reset(s);
-	free(steps);
-	free(vals);
 	return rc;
 }
 
@@ -131,7 +126,7 @@ backfill_next(struct store *st, int64_t through, size_t max,
     char **cause)
 {
 	sqlite3_stmt	*s = st->backfill[BID_CHUNKS];
-	int		 rc, kind, line;
+	int		 rc, kind;
 
 	*ntodo = *seen = 0;
 	sqlite3_bind_int64(s, 1, through);
@@ -141,10 +136,8 @@ backfill_next(struct store *st, int64_t through, size_t max,
 		*last = sqlite3_column_int64(s, 0);
 		kind = series_kind_parse((const char *)sqlite3_column_text(s,
 		    1));
-		line = kind != -1 &&
-		    !series_kind_is_tensor((enum series_kind)kind);
 		if (sqlite3_column_int(s, 2) ||
-		    (line && sqlite3_column_int(s, 3))) {
+		    (store_kind_extremes(kind) && sqlite3_column_int(s, 3))) {
 			todo[*ntodo].id = *last;
 			todo[(*ntodo)++].kind = kind;
 		}

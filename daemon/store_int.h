@@ -307,6 +307,16 @@ int		 store_layer_meta(struct store *st, int64_t run_id,
 		    const struct batch_layer_meta *lm, char **cause);
 int		 store_flush_all(struct store *st, int atomic, char **cause);
 
+/*
+ * 1 if a series of kind (enum series_kind; -1 unknown) is drawn as a
+ * line, so its block summaries carry extremes (chunk.h).
+ */
+static inline int
+store_kind_extremes(int kind)
+{
+	return kind >= 0 && !series_kind_is_tensor((enum series_kind)kind);
+}
+
 /* store_rows.c: a series' chunk rows and series row. */
 void	 store_queue(struct store *st, struct store_ent *e);
 int	 store_series_row_write(struct store *st, struct store_ent *e,

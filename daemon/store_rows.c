@@ -262,7 +262,7 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, int kind,
 	store_summary_bind(s, 6, &sum);
 	st->blocks.len = 0;
 	(void)chunk_blocks_encode(&st->blocks, steps, vals, n,
-	    !series_kind_is_tensor((enum series_kind)kind));
+	    store_kind_extremes(kind));
 }
 
 /*

@@ -277,7 +277,7 @@ store_tail_seal(struct store *st, struct store_ent *e, char **cause)
  * would take (est: its estimate from its rows).
  */
 static int
-store_tail_seal_whole(struct store *st, struct store_ent *e, size_t budget,
+store_tail_seal_rows(struct store *st, struct store_ent *e, size_t budget,
     size_t est, size_t *sealed, char **cause)
 {
 	size_t	off = e->s.toff, live, k;
@@ -420,7 +420,7 @@ store_tail_flush(struct store *st, struct store_ent *e, char **cause)
 	est = e->s.tbytes + st->enc.len;
 	if (est >= st->chunk_bytes + e->s.tshort ||
 	    e->s.tn - e->s.toff >= STORE_CHUNK_MAX) {
-		if (store_tail_seal_whole(st, e, st->chunk_bytes, est,
+		if (store_tail_seal_rows(st, e, st->chunk_bytes, est,
 		    &sealed, cause) == -1)
 			return -1;
 		if (sealed > 0)
@@ -495,7 +495,7 @@ store_tails_seal_round(struct store *st)
 		if (trim && st->tpoints <= st->tpoints_max / 4 * 3)
 			break;
 		/* Half rows where there are some (the memory bound too). */
-		if (store_tail_seal_whole(st, v[i], st->chunk_half,
+		if (store_tail_seal_rows(st, v[i], st->chunk_half,
 		    v[i]->s.tbytes, &sealed, &cause) == -1 ||
 		    (trim && sealed == 0 && store_tail_seal(st, v[i],
 		    &cause) == -1) ||
