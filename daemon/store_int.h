@@ -340,6 +340,8 @@ size_t	 store_chunk_fit(struct store *st, const int64_t *steps,
  */
 int	 store_chunk_put(struct store *st, struct store_ent *e, int64_t reuse,
 	    const int64_t *steps, const double *vals, size_t n, char **cause);
+/* Delete chunk row id with its block summaries. */
+int	 store_chunk_delete(struct store *st, int64_t id, char **cause);
 void	 store_normalize(struct store *st, const int64_t *steps,
 	    const double *vals, size_t n, struct store_buf *out,
 	    const int64_t **rsteps, const double **rvals, size_t *rn);

@@ -120,12 +120,12 @@ store_bad_quarantine(struct store *st, struct store_ent *e, int tails,
 			sqlite3_bind_text(s, 2, b->why, -1, SQLITE_STATIC);
 			rc = store_done(st, s, "quarantine", cause);
 		}
-		if (rc == 0) {
-			s = st->stmt[tails ? SID_DELETE_TAIL_ROW :
-			    SID_CHUNK_DELETE];
+		if (rc == 0 && tails) {
+			s = st->stmt[SID_DELETE_TAIL_ROW];
 			sqlite3_bind_int64(s, 1, b->id);
 			rc = store_done(st, s, "quarantine", cause);
-		}
+		} else if (rc == 0)
+			rc = store_chunk_delete(st, b->id, cause);
 		if (rc == 0) {
 			e->s.points -= b->n > 0 ? b->n : 0;
 			if (e->s.points < 0)
@@ -325,7 +325,6 @@ int
 store_chunks_write(struct store *st, struct store_ent *e,
     const int64_t *steps, const double *vals, size_t n, char **cause)
 {
-	sqlite3_stmt	*s;
 	size_t		 off, k, i;
 
 	for (off = 0, i = 0; off < n; off += k, i++) {
@@ -340,13 +339,27 @@ store_chunks_write(struct store *st, struct store_ent *e,
 		    steps + off, vals + off, k, cause) == -1)
 			return -1;
 	}
-	for (; i < st->ncand; i++) {
-		s = st->stmt[SID_CHUNK_DELETE];
-		sqlite3_bind_int64(s, 1, st->cand[i]);
-		if (store_done(st, s, "delete chunk", cause) == -1)
+	for (; i < st->ncand; i++)
+		if (store_chunk_delete(st, st->cand[i], cause) == -1)
 			return -1;
-	}
 	return 0;
+}
+
+/*
+ * Delete chunk row id and its chunk_blocks row (the writer's connection
+ * does not enforce the schema's ON DELETE CASCADE: store_open).
+ */
+int
+store_chunk_delete(struct store *st, int64_t id, char **cause)
+{
+	sqlite3_stmt	*s = st->stmt[SID_BLOCKS_DROP];
+
+	sqlite3_bind_int64(s, 1, id);
+	if (store_done(st, s, "drop block summaries", cause) == -1)
+		return -1;
+	s = st->stmt[SID_CHUNK_DELETE];
+	sqlite3_bind_int64(s, 1, id);
+	return store_done(st, s, "delete chunk", cause);
 }
 
 /* Merge old (ascending, unique) and new points into st->merged; new wins. */
