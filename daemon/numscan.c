@@ -95,6 +95,37 @@ numscan_isdigit(const char *p, const char *end)
 	return p < end && *p >= '0' && *p <= '9';
 }
 
+/*
+ * Eight digits at once (the SWAR method of fast_float): the bytes at p,
+ * read as a little-endian word, are all ASCII digits when no byte
+ * reaches '9' + 1 after adding 0x46 or falls under '0' (a borrow shows
+ * in a byte that is already off); their value, most significant first,
+ * by three multiplies.
+ */
+static inline int
+numscan_eight(const char *p, const char *end, uint32_t *value)
+{
+	uint64_t	v;
+
+	if (end - p < 8)
+		return 0;
+	memcpy(&v, p, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	if (((v + UINT64_C(0x4646464646464646)) |
+	    (v - UINT64_C(0x3030303030303030))) & UINT64_C(0x8080808080808080))
+		return 0;
+	v -= UINT64_C(0x3030303030303030);
+	v = v * 10 + (v >> 8);
+	v = ((v & UINT64_C(0x000000ff000000ff)) *
+	    (100 + (UINT64_C(1000000) << 32)) +
+	    ((v >> 16) & UINT64_C(0x000000ff000000ff)) *
+	    (1 + (UINT64_C(10000) << 32))) >> 32;
+	*value = (uint32_t)v;
+	return 1;
+}
+
 enum numscan_kind
 numscan(const char *p, const char *end, const char **endp, int64_t *ival,
     double *dval)
@@ -103,6 +134,7 @@ numscan(const char *p, const char *end, const char **endp, int64_t *ival,
 	uint64_t	 m = 0;
 	int64_t		 e10 = 0, ex = 0;
 	int		 neg = 0, ndig = 0, lost = 0, real = 0, exneg = 0, dig;
+	uint32_t	 eight;
 
 	if (p < end && *p == '-') {
 		neg = 1;
@@ -128,6 +160,18 @@ numscan(const char *p, const char *end, const char **endp, int64_t *ival,
 		real = 1;
 		if (!numscan_isdigit(++p, end))
 			return NUMSCAN_NONE;
+		/* Leading zeros one by one, then eight digits at a time. */
+		while (m == 0 && p < end && *p == '0') {
+			e10--;
+			p++;
+		}
+		while (ndig + 8 <= NUMSCAN_DIGITS_MAX &&
+		    numscan_eight(p, end, &eight)) {
+			m = m * 100000000 + eight;
+			ndig += 8;
+			e10 -= 8;
+			p += 8;
+		}
 		for (; numscan_isdigit(p, end); p++) {
 			dig = *p - '0';
 			if (m == 0 && dig == 0)

@@ -244,6 +244,57 @@ test_halfway(void **state)
 	}
 }
 
+/*
+ * Fractions of every length around the eight-digits-at-once path, with
+ * leading zeros, each followed by a byte that is no digit (some that
+ * the SWAR test must not take for one) or cut by end: the value and
+ * where the token stops.
+ */
+static void
+test_fraction_runs(void **state)
+{
+	static const char	 after[] = { ',', ']', ' ', '}', '/', ':',
+	    '\x80', '\xb9', '\xff', '\0' };
+	char			 buf[96], want_buf[96];
+	const char		*stop;
+	int64_t			 iv;
+	double			 dv, want;
+	size_t			 i, j, len, zeros, digits, tok;
+
+	(void)state;
+	for (i = 0; i < 200000; i++) {
+		len = 0;
+		if (rng() % 4 == 0)
+			buf[len++] = '-';
+		buf[len++] = rng() % 3 == 0 ? (char)('1' + rng() % 9) : '0';
+		buf[len++] = '.';
+		zeros = rng() % 4 == 0 ? rng() % 12 : 0;
+		for (j = 0; j < zeros; j++)
+			buf[len++] = '0';
+		digits = 1 + rng() % 26;
+		for (j = 0; j < digits; j++)
+			buf[len++] = (char)('0' + rng() % 10);
+		tok = len;
+		/* Then a byte that ends it, and digits the scan must not see. */
+		buf[len++] = after[rng() % sizeof after];
+		for (j = 0; j < 9; j++)
+			buf[len++] = (char)('0' + rng() % 10);
+		memcpy(want_buf, buf, tok);
+		want_buf[tok] = '\0';
+		want = strtod(want_buf, NULL);
+		/* Half the time end cuts the buffer right after the token. */
+		if (numscan(buf, buf + (rng() % 2 ? tok : len), &stop, &iv,
+		    &dv) != NUMSCAN_REAL)
+			fail_msg("\"%s\": not scanned as a real", want_buf);
+		if (stop != buf + tok)
+			fail_msg("\"%s\": stopped after %td bytes, not %zu",
+			    want_buf, stop - buf, tok);
+		if (memcmp(&dv, &want, sizeof dv) != 0)
+			fail_msg("\"%s\": %.17g, strtod %.17g", want_buf, dv,
+			    want);
+	}
+}
+
 static void
 test_integers(void **state)
 {
@@ -274,6 +325,7 @@ main(void)
 		cmocka_unit_test(test_random_digits),
 		cmocka_unit_test(test_halfway),
 		cmocka_unit_test(test_integers),
+		cmocka_unit_test(test_fraction_runs),
 	};
 
 	return cmocka_run_group_tests_name("numscan", tests, NULL, NULL);
