@@ -274,13 +274,16 @@ store_tail_seal(struct store *st, struct store_ent *e, char **cause)
  * Seal the first points of e's live tail as chunk rows of budget bytes
  * while they come out whole: the rest stays as the tail.  Sets *sealed
  * to the points sealed, and when none, e's tshort from what the tail
- * would take (est: its estimate from its rows).
+ * would take (est: its estimate from its rows).  What is left after a
+ * row is not encoded again when, at that row's bytes a point, it would
+ * take under 7/8 of a row: it is the tail (and should it fill a row
+ * after all, the next flush or round seals it).
  */
 static int
 store_tail_seal_rows(struct store *st, struct store_ent *e, size_t budget,
     size_t est, size_t *sealed, char **cause)
 {
-	size_t	off = e->s.toff, live, k;
+	size_t	off = e->s.toff, live, k, len;
 
 	*sealed = 0;
 	while ((live = e->s.tn - off) > 0) {
@@ -293,6 +296,7 @@ store_tail_seal_rows(struct store *st, struct store_ent *e, size_t budget,
 		}
 		if (k == live && k < STORE_CHUNK_MAX)
 			break;		/* not a whole row: the tail */
+		len = st->enc.len;
 		if (off == e->s.toff && store_tail_rows_delete(st, e,
 		    cause) == -1)
 			return -1;
@@ -300,6 +304,8 @@ store_tail_seal_rows(struct store *st, struct store_ent *e, size_t budget,
 		    k, cause) == -1)
 			return -1;
 		off += k;
+		if ((live - k) * len < budget / 8 * 7 * k)
+			break;
 	}
 	if (off > e->s.toff) {
 		*sealed = off - e->s.toff;
