@@ -424,17 +424,17 @@ store_batch_extent(const struct batch *b, int64_t *first, int64_t *last,
 	return have_steps;
 }
 
-/* Create or update b's run; its id in *run_id. */
+/*
+ * Create or update b's run (have_steps, first and last from
+ * store_batch_extent); its id in *run_id.
+ */
 static int
-store_run_write(struct store *st, const struct batch *b, double now,
-    int64_t *run_id, char **cause)
+store_run_write(struct store *st, const struct batch *b, int have_steps,
+    int64_t first, int64_t last, double now, int64_t *run_id, char **cause)
 {
 	struct store_ent	*e;
 	sqlite3_stmt		*s;
-	int64_t			 first, last, n;
-	int			 have_steps;
 
-	have_steps = store_batch_extent(b, &first, &last, &n);
 	e = store_cache_get(st, 0, -1, b->run);
 	/* Plain needs the run's earlier steps known, and all below b's. */
 	if (!e->s.stale && (!e->s.run_known ||
@@ -530,7 +530,9 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 	tpoints = st->tpoints;
 	if (store_done(st, st->stmt[SID_SAVEPOINT], "savepoint", cause) == -1)
 		return -1;
-	if (store_run_write(st, b, now, &rid, cause) == -1)
+	have_steps = store_batch_extent(b, &first, &last, &nsteps);
+	if (store_run_write(st, b, have_steps, first, last, now, &rid,
+	    cause) == -1)
 		goto fail;
 	for (i = 0; i < b->nlayers_meta; i++)
 		if (store_layer_meta(st, rid, &b->layers_meta[i], cause) == -1)
@@ -545,7 +547,6 @@ store_apply_batch(struct store *st, const struct batch *b, double now,
 		if (store_done(st, s, "run points", cause) == -1)
 			goto fail;
 	}
-	have_steps = store_batch_extent(b, &first, &last, &nsteps);
 	if (st->remote_log != NULL && have_steps) {
 		if (store_remote_log(st, rid, first, last, nsteps, now,
 		    cause) == -1)
