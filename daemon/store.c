@@ -208,12 +208,10 @@ store_open(const char *path, char **cause)
 	 * the disk; the writer answers a commit only after walsync has
 	 * synced the WAL, the one sync FULL would add (walsync.h).
 	 * A 64 MiB page cache keeps the b-tree pages that commits touch
-	 * (the tails' end, the series rows, the indexes).
-	 */
-	/*
-	 * secure_delete: Debian's SQLite zeroes what is deleted, a WAL
-	 * frame for every freed page; the rows deleted here are points
-	 * moved into chunk rows, nothing that must be scrubbed.
+	 * (the tails' end, the series rows, the indexes).  secure_delete:
+	 * Debian's SQLite zeroes what is deleted, a WAL frame for every
+	 * freed page; the rows deleted here are points moved into chunk
+	 * rows, nothing that must be scrubbed.
 	 */
 	if (store_exec(st, "PRAGMA synchronous = NORMAL", cause) == -1 ||
 	    store_exec(st, "PRAGMA cache_size = -65536", cause) == -1 ||

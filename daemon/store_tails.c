@@ -304,7 +304,8 @@ store_tail_seal_rows(struct store *st, struct store_ent *e, size_t budget,
 		    k, cause) == -1)
 			return -1;
 		off += k;
-		if ((live - k) * len < budget / 8 * 7 * k)
+		if (live - k < STORE_CHUNK_MAX &&
+		    (live - k) * len < budget / 8 * 7 * k)
 			break;
 	}
 	if (off > e->s.toff) {
