@@ -46,8 +46,6 @@ const char *const store_backfill_sql[BID_COUNT] = {
 	    " LEFT JOIN chunk_blocks b ON b.chunk_id = c.id"
 	    " WHERE c.id > ?1 ORDER BY c.id LIMIT ?2",
 	[BID_DATA] = "SELECT data FROM chunks WHERE id = ?1",
-	[BID_PUT] = "INSERT OR REPLACE INTO chunk_blocks"
-	    " (chunk_id, last_step, blocks) VALUES (?1, ?2, ?3)",
 };
 
 /* Chunks a step looks at, and those of them that need summaries. */
@@ -85,7 +83,7 @@ backfill_one(struct store *st, int64_t id, int kind, char **cause)
 {
 	struct chunk_info	 info;
 	struct store_buf	*pts = &st->old;	/* scratch between batches */
-	sqlite3_stmt		*s = st->backfill[BID_DATA], *put;
+	sqlite3_stmt		*s = st->backfill[BID_DATA];
 	const void		*blob;
 	size_t			 n;
 	int			 len, rc;
@@ -106,14 +104,9 @@ backfill_one(struct store *st, int64_t id, int kind, char **cause)
 		store_buf_reserve(pts, info.n);
 		if (chunk_decode(blob, (size_t)len, pts->steps, pts->vals,
 		    info.n, &n, NULL) == 0 && chunk_blocks_encode(&st->blocks,
-		    pts->steps, pts->vals, n, store_kind_extremes(kind)) > 0) {
-			put = st->backfill[BID_PUT];
-			sqlite3_bind_int64(put, 1, id);
-			sqlite3_bind_int64(put, 2, pts->steps[n - 1]);
-			sqlite3_bind_blob(put, 3, st->blocks.data,
-			    (int)st->blocks.len, SQLITE_STATIC);
-			rc = store_done(st, put, "put block summaries", cause);
-		}
+		    pts->steps, pts->vals, n, store_kind_extremes(kind)) > 0)
+			rc = store_blocks_write(st, id, pts->steps[n - 1], 0,
+			    cause);
 	}
 	sqlite3_reset(s);
 	return rc;

@@ -115,7 +115,6 @@ enum store_bid {
 	BID_CURSOR_PUT,
 	BID_CHUNKS,
 	BID_DATA,
-	BID_PUT,
 	BID_COUNT
 };
 
@@ -340,6 +339,13 @@ size_t	 store_chunk_fit(struct store *st, const int64_t *steps,
  */
 int	 store_chunk_put(struct store *st, struct store_ent *e, int64_t reuse,
 	    const int64_t *steps, const double *vals, size_t n, char **cause);
+/*
+ * Write chunk id's chunk_blocks row (last: its last step) from
+ * st->blocks: put it, or drop a stale one when st->blocks is empty
+ * (was_there: the chunk may have one).
+ */
+int	 store_blocks_write(struct store *st, int64_t id, int64_t last,
+	    int was_there, char **cause);
 /* Delete chunk row id with its block summaries. */
 int	 store_chunk_delete(struct store *st, int64_t id, char **cause);
 void	 store_normalize(struct store *st, const int64_t *steps,

@@ -265,11 +265,7 @@ store_chunk_bind(struct store *st, sqlite3_stmt *s, int kind,
 	    store_kind_extremes(kind));
 }
 
-/*
- * Write chunk id's row of chunk_blocks from st->blocks: put it, or drop
- * a stale one when a rewritten chunk has none (was_there: it may).
- */
-static int
+int
 store_blocks_write(struct store *st, int64_t id, int64_t last, int was_there,
     char **cause)
 {
