@@ -190,6 +190,7 @@ remote_enc_add(struct remote_enc *e, const char *metric,
     const char *const *lab, size_t nlab, const int64_t *ms,
     const double *vals, size_t n)
 {
+	static const Prometheus__Sample	 init = PROMETHEUS__SAMPLE__INIT;
 	Prometheus__TimeSeries	*t;
 	Prometheus__Sample	*s;
 	uint64_t		 bits;
@@ -213,7 +214,7 @@ remote_enc_add(struct remote_enc *e, const char *metric,
 	}
 	s = &e->spool[e->samples];
 	for (i = 0; i < n; i++) {
-		prometheus__sample__init(&s[i]);
+		s[i] = init;	/* inlined, not a call a sample */
 		s[i].timestamp = ms[i];
 		s[i].value = vals[i];
 		if (isnan(vals[i])) {
