@@ -23,6 +23,13 @@ sender may lag a burst (the log keeps it), so a backlog is not a loss.
 The databases live in /dev/shm, as bench/notify.py's, for the same
 reason (this machine's disk swings rates between runs).
 
+A fourth run each round is a control: no target, a busy loop at idle
+priority beside the daemon.  What it costs ingest is what any work on
+the core the writer does not use costs on this machine (cores that
+share the hardware underneath, or a host that runs one as the other
+waits), whoever does it; the sender's cost is measured against none,
+not against it.
+
 Prints what it measures and a RESULT line for bench/run.sh.  Traffic goes
 to 127.0.0.1 only; every process it starts is stopped on exit.
 """
@@ -110,24 +117,33 @@ def stop(proc):
 
 
 def one(a, target, tmp):
+    """A daemon sending to target (None: no target; "busy": none, and a
+    busy loop at idle priority beside it) under bench/ingest."""
     db = os.path.join(tmp, "gw.db")
-    args = ["--remote-write", target + " name=t"] if target else []
-    with Daemon(*args, db=db, tmp=tmp) as d:
-        kv = bench_ingest(d, a.seconds, a.conns)
-        with urllib.request.urlopen(d.url + "/metrics", timeout=30) as r:
-            metrics = r.read().decode()
+    args = ["--remote-write", target + " name=t"] if target not in (None, "busy") else []
+    busy = None
+    if target == "busy":
+        busy = subprocess.Popen(["chrt", "--idle", "0", "sh", "-c", "while :; do :; done"])
+    try:
+        with Daemon(*args, db=db, tmp=tmp) as d:
+            kv = bench_ingest(d, a.seconds, a.conns)
+            with urllib.request.urlopen(d.url + "/metrics", timeout=30) as r:
+                metrics = r.read().decode()
+    finally:
+        if busy is not None:
+            stop(busy)
     remove_db(db)
     sent = gauge(metrics, "gradwatch_remote_write_samples_total")
     backlog = gauge(metrics, "gradwatch_remote_write_backlog_steps")
     return float(kv["points_per_s"]), float(kv["cpu_us_per_point"]), sent, backlog
 
 
-KINDS = ("none", "sink", "vm")
+KINDS = ("none", "sink", "vm", "busy")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--sink", type=int, help=argparse.SUPPRESS)
@@ -150,11 +166,11 @@ def main():
     backlog = {k: [] for k in KINDS[1:]}
     try:
         wait_listening(sink_port, sink_proc, "the sink")
-        targets = {"none": None, "sink": "http://127.0.0.1:%d/api/v1/write" % sink_port}
+        targets = {"none": None, "busy": "busy", "sink": "http://127.0.0.1:%d/api/v1/write" % sink_port}
         for i in range(a.rounds):
             vm, targets["vm"] = start_vm(tmp)
             got, us = {}, {}
-            for k in KINDS[i % 3:] + KINDS[:i % 3]:
+            for k in KINDS[i % len(KINDS):] + KINDS[:i % len(KINDS)]:
                 got[k], us[k], n, left = one(a, targets[k], tmp)
                 rate[k].append(got[k])
                 if k != "none":
@@ -166,6 +182,9 @@ def main():
             for k in KINDS[1:]:
                 ratio[k].append(got[k] / got["none"])
                 cpu[k].append(us[k] / us["none"])
+                if k == "busy":
+                    line.append("control, an idle-priority busy loop %.0f (ratio %.3f)" % (got[k], ratio[k][-1]))
+                    continue
                 line.append("%s %.0f (ratio %.3f, daemon CPU a point %.3f vs %.3f us, sent %.0f samples/s, "
                             "backlog at the end %.0f steps)" % (k, got[k], ratio[k][-1], us[k], us["none"],
                                                                 sent[k][-1], backlog[k][-1]))
@@ -181,17 +200,19 @@ def main():
           "(goal < 10%%): %s" % (med["sink"], (1 - med["sink"]) * 100, "PASS" if med["sink"] >= 0.9 else "FAIL"))
     print("with VictoriaMetrics on the same two cores (its ingestion included): median ratio %.3f, %.1f%%"
           % (med["vm"], (1 - med["vm"]) * 100))
+    print("control, no target and a busy loop at idle priority beside the daemon: median ratio %.3f, %.1f%% "
+          "(what any work on the other core costs ingest on this machine)" % (med["busy"], (1 - med["busy"]) * 100))
     print("daemon CPU a point with / without: sink %.3f, VictoriaMetrics %.3f (medians)"
           % (statistics.median(cpu["sink"]), statistics.median(cpu["vm"])))
     print("RESULT bench=remote_write rounds=%d without_points_per_s=%.0f sink_points_per_s=%.0f "
           "vm_points_per_s=%.0f paired_ratio=%.4f cost_pct=%.2f vm_paired_ratio=%.4f vm_cost_pct=%.2f "
           "cpu_ratio=%.4f sent_samples_per_s=%.0f backlog_steps=%.0f vm_sent_samples_per_s=%.0f "
-          "vm_backlog_steps=%.0f"
+          "vm_backlog_steps=%.0f busy_paired_ratio=%.4f busy_cost_pct=%.2f"
           % (a.rounds, statistics.median(rate["none"]), statistics.median(rate["sink"]),
              statistics.median(rate["vm"]), med["sink"], (1 - med["sink"]) * 100, med["vm"],
              (1 - med["vm"]) * 100, statistics.median(cpu["sink"]), statistics.median(sent["sink"]),
              statistics.median(backlog["sink"]), statistics.median(sent["vm"]),
-             statistics.median(backlog["vm"])))
+             statistics.median(backlog["vm"]), med["busy"], (1 - med["busy"]) * 100))
 
 
 if __name__ == "__main__":

@@ -267,10 +267,11 @@ if [ "$do_soak" != 0 ]; then
 fi
 
 # ---- remote-write (bench/remote_write.py: its own daemons and VictoriaMetrics) --
-# BENCH_REMOTE (1; 0 skips), BENCH_REMOTE_ROUNDS (6), BENCH_REMOTE_SECONDS (5).
+# BENCH_REMOTE (1; 0 skips), BENCH_REMOTE_ROUNDS (10: a round swings by more
+# than the cost), BENCH_REMOTE_SECONDS (5).
 if [ "${BENCH_REMOTE:-1}" != 0 ]; then
 	echo "-- remote-write: ingest with a target (a sink; VictoriaMetrics) vs none"
-	GW_BUILD="$build" python3 "$top/bench/remote_write.py" --rounds "${BENCH_REMOTE_ROUNDS:-6}" \
+	GW_BUILD="$build" python3 "$top/bench/remote_write.py" --rounds "${BENCH_REMOTE_ROUNDS:-10}" \
 		--seconds "${BENCH_REMOTE_SECONDS:-5}" --conns "$conns" >"$tmp/remote.out" &
 	cpid=$!
 	rc=0
