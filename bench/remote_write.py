@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: MIT
 """bench/remote_write.py: what does remote-write cost ingest?
 
---rounds rounds, each of three runs on fresh daemons in rotating order:
+--rounds rounds, each of four runs on fresh daemons in rotating order:
 one without a target, one sending every stored point (--remote-write) to
 a sink, one to a real VictoriaMetrics (Debian's, on a loopback port,
 started afresh each round with its data in a scratch folder, so that
-later rounds do not pay for an engine grown by earlier ones).  In each,
-bench/ingest loads the daemon for --seconds on --conns connections (the
-client library's compact form).  A round's ratio is a with-target rate
-over the without.
+later rounds do not pay for an engine grown by earlier ones), and a
+control (below).  In each, bench/ingest loads the daemon for --seconds
+on --conns connections (the client library's compact form).  A round's
+ratio is a with-target rate over the without.
 
 The goal (remote-write costs ingest under 10%) is judged on the sink:
 a target that reads each request and answers 204, as a cluster on other

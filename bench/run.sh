@@ -270,7 +270,7 @@ fi
 # BENCH_REMOTE (1; 0 skips), BENCH_REMOTE_ROUNDS (10: a round swings by more
 # than the cost), BENCH_REMOTE_SECONDS (5).
 if [ "${BENCH_REMOTE:-1}" != 0 ]; then
-	echo "-- remote-write: ingest with a target (a sink; VictoriaMetrics) vs none"
+	echo "-- remote-write: ingest with a target (a sink; VictoriaMetrics) vs none, and a control"
 	GW_BUILD="$build" python3 "$top/bench/remote_write.py" --rounds "${BENCH_REMOTE_ROUNDS:-10}" \
 		--seconds "${BENCH_REMOTE_SECONDS:-5}" --conns "$conns" >"$tmp/remote.out" &
 	cpid=$!

@@ -586,6 +586,7 @@ remote_curl(struct remote_sender *s, char **cause)
 	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, REMOTE_TIMEOUT_MS);
 	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+	/* A request's body (~2 MB) in one copy and a few sends, not 64 KiB. */
 	curl_easy_setopt(s->curl, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
 	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, remote_reply_cb);
 	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
