@@ -116,29 +116,28 @@ def stop(proc):
         proc.wait()
 
 
-def one(a, target, tmp):
-    """A daemon sending to target (None: no target; "busy": none, and a
-    busy loop at idle priority beside it) under bench/ingest."""
+def one(a, target, tmp, busy=False):
+    """A daemon sending to target (None: none) under bench/ingest; with
+    busy, a busy loop at idle priority beside it (the control)."""
     db = os.path.join(tmp, "gw.db")
-    args = ["--remote-write", target + " name=t"] if target not in (None, "busy") else []
-    busy = None
-    if target == "busy":
-        busy = subprocess.Popen(["chrt", "--idle", "0", "sh", "-c", "while :; do :; done"])
+    args = ["--remote-write", target + " name=t"] if target else []
+    loop = subprocess.Popen(["chrt", "--idle", "0", "sh", "-c", "while :; do :; done"]) if busy else None
     try:
         with Daemon(*args, db=db, tmp=tmp) as d:
             kv = bench_ingest(d, a.seconds, a.conns)
             with urllib.request.urlopen(d.url + "/metrics", timeout=30) as r:
                 metrics = r.read().decode()
     finally:
-        if busy is not None:
-            stop(busy)
+        if loop is not None:
+            stop(loop)
     remove_db(db)
     sent = gauge(metrics, "gradwatch_remote_write_samples_total")
     backlog = gauge(metrics, "gradwatch_remote_write_backlog_steps")
     return float(kv["points_per_s"]), float(kv["cpu_us_per_point"]), sent, backlog
 
 
-KINDS = ("none", "sink", "vm", "busy")
+TARGETS = ("sink", "vm")
+KINDS = ("none",) + TARGETS + ("busy",)
 
 
 def main():
@@ -161,19 +160,19 @@ def main():
     vm = None
     rate = {k: [] for k in KINDS}
     ratio = {k: [] for k in KINDS[1:]}
-    cpu = {k: [] for k in KINDS[1:]}
-    sent = {k: [] for k in KINDS[1:]}
-    backlog = {k: [] for k in KINDS[1:]}
+    cpu = {k: [] for k in TARGETS}
+    sent = {k: [] for k in TARGETS}
+    backlog = {k: [] for k in TARGETS}
     try:
         wait_listening(sink_port, sink_proc, "the sink")
-        targets = {"none": None, "busy": "busy", "sink": "http://127.0.0.1:%d/api/v1/write" % sink_port}
+        targets = {"sink": "http://127.0.0.1:%d/api/v1/write" % sink_port}
         for i in range(a.rounds):
             vm, targets["vm"] = start_vm(tmp)
             got, us = {}, {}
             for k in KINDS[i % len(KINDS):] + KINDS[:i % len(KINDS)]:
-                got[k], us[k], n, left = one(a, targets[k], tmp)
+                got[k], us[k], n, left = one(a, targets.get(k), tmp, busy=k == "busy")
                 rate[k].append(got[k])
-                if k != "none":
+                if k in TARGETS:
                     sent[k].append(n / a.seconds)
                     backlog[k].append(left)
             stop(vm)
@@ -181,13 +180,12 @@ def main():
             line = []
             for k in KINDS[1:]:
                 ratio[k].append(got[k] / got["none"])
+            for k in TARGETS:
                 cpu[k].append(us[k] / us["none"])
-                if k == "busy":
-                    line.append("control, an idle-priority busy loop %.0f (ratio %.3f)" % (got[k], ratio[k][-1]))
-                    continue
                 line.append("%s %.0f (ratio %.3f, daemon CPU a point %.3f vs %.3f us, sent %.0f samples/s, "
                             "backlog at the end %.0f steps)" % (k, got[k], ratio[k][-1], us[k], us["none"],
                                                                 sent[k][-1], backlog[k][-1]))
+            line.append("control, an idle-priority busy loop %.0f (ratio %.3f)" % (got["busy"], ratio["busy"][-1]))
             print("round %d: points/s without a target %.0f; %s" % (i + 1, got["none"], "; ".join(line)),
                   flush=True)
     finally:
