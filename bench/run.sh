@@ -35,7 +35,7 @@ do_longrun=${BENCH_LONGRUN:-1}
 strict=${BENCH_STRICT:-0}
 
 # `make bench` builds them; run alone, build what is missing by its rule.
-for b in ingest raw_sqlite detector; do
+for b in ingest raw_sqlite detector remote_encode; do
 	if [ ! -x "$build/bench/$b" ] || [ "$top/bench/$b.c" -nt "$build/bench/$b" ]; then
 		make -s --no-print-directory -C "$top" BUILD="${GW_BUILD:-build}" "${GW_BUILD:-build}/bench/$b" >&2
 	fi
@@ -283,6 +283,10 @@ if [ "${BENCH_REMOTE:-1}" != 0 ]; then
 	fi
 	sed 's/^/  /' "$tmp/remote.out" | grep -v '^  RESULT'
 	grep '^RESULT' "$tmp/remote.out" >>"$tmp/results"
+	echo "-- the remote-write encoder alone (bench/remote_encode: protobuf-c and snappy)"
+	"$build/bench/remote_encode" >"$tmp/remote_encode.out" || exit 1
+	sed 's/^/  /' "$tmp/remote_encode.out" | grep -v '^  RESULT'
+	grep '^RESULT' "$tmp/remote_encode.out" >>"$tmp/results"
 fi
 
 # ---- summary ---------------------------------------------------------------

@@ -112,8 +112,13 @@ query_remote_open(const char *path, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(qr->db, QUERY_REMOTE_BUSY_MS);
-	/* Chunk pages mapped, not copied by a read(2) each. */
-	sqlite3_exec(qr->db, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
+	/*
+	 * Pages read, never mapped: the database grows all the time under
+	 * ingest, and SQLite maps a grown file anew at each read transaction
+	 * (one a request): unmapping tens of MB a time stalls every core
+	 * the daemon runs on (TLB shootdowns), the writer's too.
+	 */
+	sqlite3_exec(qr->db, "PRAGMA mmap_size = 0", NULL, NULL, NULL);
 	for (i = 0; i < QR_COUNT; i++)
 		if (sqlite3_prepare_v3(qr->db, qr_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &qr->st[i], NULL) != SQLITE_OK) {

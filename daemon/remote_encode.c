@@ -26,29 +26,22 @@
 #define REMOTE_LABELS_MAX	4
 
 /*
- * A request's messages live in arrays kept from request to request (a
- * request has ~100,000 samples: no allocation a series or a sample),
- * referred to by index while they are added, since an array may move
- * as it grows; remote_enc_body() sets protobuf-c's pointers.
+ * A request is packed series by series as it is built: each series is
+ * one WriteRequest holding one TimeSeries, packed by protobuf-c after the
+ * ones before it.  Protobuf reads messages one after the other as one
+ * message with their repeated fields joined, and a WriteRequest's only
+ * field is its series, so the bytes are those protobuf-c packs for the
+ * whole request at once, while only one series' messages are in memory
+ * (a request has ~100,000 samples: the cache keeps the writer's data,
+ * not ours).  Buffers are kept from request to request: no allocation a
+ * series or a sample.
  */
 struct remote_enc {
-	Prometheus__TimeSeries	 *tspool;	/* nts of them */
-	Prometheus__TimeSeries	**ts;
-	size_t			 *tsl;		/* a series' first label */
-	size_t			 *tss;		/* a series' first sample */
-	size_t			  nts;
-	size_t			  tscap;
-	Prometheus__Label	 *lpool;	/* nl of them */
-	Prometheus__Label	**lptr;
-	size_t			 *loff;		/* name, value: offsets in str */
-	size_t			  nl;
-	size_t			  lcap;
-	Prometheus__Sample	 *spool;	/* samples of them */
-	Prometheus__Sample	**sptr;
-	size_t			  samples;
+	Prometheus__Sample	 *spool;	/* a series' samples, initialised */
+	Prometheus__Sample	**sptr;		/* spool[i] at [i] */
 	size_t			  scap;
-	char			 *str;		/* label strings, NUL-ended */
-	size_t			  strn;
+	size_t			  samples;	/* since the reset */
+	char			 *str;		/* a series' label strings */
 	size_t			  strcap;
 	struct remote_points	 *pts;	/* each series' points */
 	size_t			  npts;
@@ -58,7 +51,9 @@ struct remote_enc {
 	size_t			  nfirst;	/* the first series' */
 	size_t			  stepcap;
 	int64_t			 *ms;		/* their timestamps */
+	double			 *vals;		/* stepcap of them: scratch */
 	uint8_t			 *raw;		/* the packed request */
+	size_t			  rawlen;
 	size_t			  rawcap;
 	char			 *body;		/* raw, compressed */
 	size_t			  bodycap;
@@ -97,7 +92,7 @@ remote_enc_new(void)
 void
 remote_enc_reset(struct remote_enc *e)
 {
-	e->nts = e->nl = e->samples = e->strn = 0;
+	e->samples = e->rawlen = 0;
 }
 
 void
@@ -105,13 +100,6 @@ remote_enc_free(struct remote_enc *e)
 {
 	if (e == NULL)
 		return;
-	free(e->tspool);
-	free(e->ts);
-	free(e->tsl);
-	free(e->tss);
-	free(e->lpool);
-	free(e->lptr);
-	free(e->loff);
 	free(e->spool);
 	free(e->sptr);
 	free(e->str);
@@ -121,6 +109,7 @@ remote_enc_free(struct remote_enc *e)
 	remote_points_cleanup(&e->times);
 	free(e->steps);
 	free(e->ms);
+	free(e->vals);
 	free(e->raw);
 	free(e->body);
 	free(e);
@@ -132,89 +121,83 @@ remote_enc_samples(const struct remote_enc *e)
 	return e->samples;
 }
 
-/* A copy of str in e->str: its offset. */
-static size_t
-remote_enc_str(struct remote_enc *e, const char *str)
-{
-	size_t	n = strlen(str) + 1, off = e->strn;
-
-	if (e->strn + n > e->strcap) {
-		e->strcap = e->strcap == 0 ? 4096 : e->strcap;
-		while (e->strcap < e->strn + n)
-			e->strcap *= 2;
-		e->str = xreallocarray(e->str, e->strcap, 1);
-	}
-	memcpy(e->str + off, str, n);
-	e->strn += n;
-	return off;
-}
-
-/* Room for one more series of nlab labels and n samples. */
+/* Room for a series of n samples, and len more bytes packed. */
 static void
-remote_enc_room(struct remote_enc *e, size_t nlab, size_t n)
+remote_enc_room(struct remote_enc *e, size_t n, size_t len)
 {
-	size_t	cap;
+	size_t	cap, i;
 
-	if (e->nts == e->tscap) {
-		e->tscap = e->tscap == 0 ? 256 : e->tscap * 2;
-		e->tspool = xreallocarray(e->tspool, e->tscap,
-		    sizeof *e->tspool);
-		e->ts = xreallocarray(e->ts, e->tscap, sizeof *e->ts);
-		e->tsl = xreallocarray(e->tsl, e->tscap, sizeof *e->tsl);
-		e->tss = xreallocarray(e->tss, e->tscap, sizeof *e->tss);
-	}
-	if (e->nl + nlab > e->lcap) {
-		for (cap = e->lcap == 0 ? 1024 : e->lcap; cap < e->nl + nlab;)
-			cap *= 2;
-		e->lpool = xreallocarray(e->lpool, cap, sizeof *e->lpool);
-		e->lptr = xreallocarray(e->lptr, cap, sizeof *e->lptr);
-		e->loff = xreallocarray(e->loff, cap, 2 * sizeof *e->loff);
-		e->lcap = cap;
-	}
-	if (e->samples + n > e->scap) {
-		for (cap = e->scap == 0 ? 1 << 17 : e->scap;
-		    cap < e->samples + n;)
+	if (n > e->scap) {
+		for (cap = e->scap == 0 ? 4096 : e->scap; cap < n;)
 			cap *= 2;
 		e->spool = xreallocarray(e->spool, cap, sizeof *e->spool);
 		e->sptr = xreallocarray(e->sptr, cap, sizeof *e->sptr);
+		for (i = 0; i < cap; i++) {
+			if (i >= e->scap)
+				prometheus__sample__init(&e->spool[i]);
+			e->sptr[i] = &e->spool[i];
+		}
 		e->scap = cap;
+	}
+	if (e->rawlen + len > e->rawcap) {
+		for (cap = e->rawcap == 0 ? 1 << 21 : e->rawcap;
+		    cap < e->rawlen + len;)
+			cap *= 2;
+		e->raw = xreallocarray(e->raw, cap, 1);
+		e->rawcap = cap;
 	}
 }
 
 /*
- * Add one TimeSeries: metric with the label pairs lab[0..2*nlab-1]
- * (names sorted, after __name__) and n samples, copied.
+ * Pack one TimeSeries after the request's others: metric with the label
+ * pairs lab[0..2*nlab-1] (names sorted, after __name__) and n samples.
  */
 static void
 remote_enc_add(struct remote_enc *e, const char *metric,
     const char *const *lab, size_t nlab, const int64_t *ms,
     const double *vals, size_t n)
 {
-	static const Prometheus__Sample	 init = PROMETHEUS__SAMPLE__INIT;
-	Prometheus__TimeSeries	*t;
-	Prometheus__Sample	*s;
-	uint64_t		 bits;
-	size_t			 i;
+	Prometheus__Label	  label[REMOTE_LABELS_MAX + 1];
+	Prometheus__Label	 *lptr[REMOTE_LABELS_MAX + 1];
+	Prometheus__TimeSeries	  ts, *tsp = &ts;
+	Prometheus__WriteRequest  req;
+	Prometheus__Sample	 *s;
+	uint64_t		  bits;
+	size_t			  i, len, off, room;
 
 	if (n == 0)
 		return;
-	remote_enc_room(e, nlab + 1, n);
-	t = &e->tspool[e->nts];
-	prometheus__time_series__init(t);
-	t->n_labels = nlab + 1;
-	t->n_samples = n;
-	e->tsl[e->nts] = e->nl;
-	e->tss[e->nts++] = e->samples;
-	for (i = 0; i < nlab + 1; i++, e->nl++) {
-		prometheus__label__init(&e->lpool[e->nl]);
-		e->loff[2 * e->nl] = remote_enc_str(e, i == 0 ? "__name__" :
-		    lab[2 * (i - 1)]);
-		e->loff[2 * e->nl + 1] = remote_enc_str(e, i == 0 ? metric :
-		    lab[2 * (i - 1) + 1]);
+	/* The label strings, copied: protobuf-c's are not const. */
+	for (i = len = 0; i < 2 * nlab; i++)
+		len += strlen(lab[i]) + 1;
+	len += strlen("__name__") + strlen(metric) + 2;
+	if (len > e->strcap) {
+		e->strcap = len + 256;
+		e->str = xreallocarray(e->str, e->strcap, 1);
 	}
-	s = &e->spool[e->samples];
+	for (i = off = 0; i < 2 * (nlab + 1); i++) {
+		const char	*from = i == 0 ? "__name__" : i == 1 ? metric :
+				    lab[i - 2];
+		size_t		 k = strlen(from) + 1;
+
+		memcpy(e->str + off, from, k);
+		if (i % 2 == 0) {
+			prometheus__label__init(&label[i / 2]);
+			label[i / 2].name = e->str + off;
+			lptr[i / 2] = &label[i / 2];
+		} else
+			label[i / 2].value = e->str + off;
+		off += k;
+	}
+	/*
+	 * Room for the most each message can take: a sample (tag, length,
+	 * a double and an int64 with their tags) 22 bytes, a label 18 and
+	 * its strings, the series' and the request's tags and lengths 12.
+	 */
+	room = n * 22 + (nlab + 1) * 18 + len + 12;
+	remote_enc_room(e, n, room);
+	s = e->spool;
 	for (i = 0; i < n; i++) {
-		s[i] = init;	/* inlined, not a call a sample */
 		s[i].timestamp = ms[i];
 		s[i].value = vals[i];
 		if (isnan(vals[i])) {
@@ -222,27 +205,16 @@ remote_enc_add(struct remote_enc *e, const char *metric,
 			memcpy(&s[i].value, &bits, sizeof s[i].value);
 		}
 	}
+	prometheus__time_series__init(&ts);
+	ts.n_labels = nlab + 1;
+	ts.labels = lptr;
+	ts.n_samples = n;
+	ts.samples = e->sptr;
+	prometheus__write_request__init(&req);
+	req.n_timeseries = 1;
+	req.timeseries = &tsp;
+	e->rawlen += prometheus__write_request__pack(&req, e->raw + e->rawlen);
 	e->samples += n;
-}
-
-/* protobuf-c's pointers into the arrays, once they no longer move. */
-static void
-remote_enc_wire(struct remote_enc *e)
-{
-	size_t	i;
-
-	for (i = 0; i < e->nl; i++) {
-		e->lpool[i].name = e->str + e->loff[2 * i];
-		e->lpool[i].value = e->str + e->loff[2 * i + 1];
-		e->lptr[i] = &e->lpool[i];
-	}
-	for (i = 0; i < e->samples; i++)
-		e->sptr[i] = &e->spool[i];
-	for (i = 0; i < e->nts; i++) {
-		e->tspool[i].labels = e->lptr + e->tsl[i];
-		e->tspool[i].samples = e->sptr + e->tss[i];
-		e->ts[i] = &e->tspool[i];
-	}
 }
 
 static int
@@ -286,6 +258,7 @@ remote_enc_steps_add(struct remote_enc *e, const struct remote_points *p)
 	if (cap != e->stepcap) {
 		e->steps = xreallocarray(e->steps, cap, sizeof *e->steps);
 		e->ms = xreallocarray(e->ms, cap, sizeof *e->ms);
+		e->vals = xreallocarray(e->vals, cap, sizeof *e->vals);
 		e->stepcap = cap;
 	}
 	memcpy(e->steps + e->nsteps, p->steps, p->n * sizeof *p->steps);
@@ -376,7 +349,6 @@ remote_enc_span(struct remote_enc *e, const struct remote_source *src,
     size_t nrows, int64_t layer_every, char **cause)
 {
 	const char	*lab[2 * REMOTE_LABELS_MAX];
-	double		*v;
 	size_t		 i, nlab;
 
 	/* First every series' points, the steps and their times. */
@@ -407,15 +379,14 @@ remote_enc_span(struct remote_enc *e, const struct remote_source *src,
 			    layer_every);
 	/* The step as a series of its own, and the run's health. */
 	nlab = remote_enc_labels(run, NULL, lab);
-	v = xreallocarray(NULL, e->nsteps, sizeof *v);
 	for (i = 0; i < e->nsteps; i++)
-		v[i] = (double)e->steps[i];
-	remote_enc_add(e, "gradwatch_step", lab, nlab, e->ms, v, e->nsteps);
-	for (i = 0; i < e->nsteps; i++)
-		v[i] = run->health;
-	remote_enc_add(e, "gradwatch_run_health", lab, nlab, e->ms, v,
+		e->vals[i] = (double)e->steps[i];
+	remote_enc_add(e, "gradwatch_step", lab, nlab, e->ms, e->vals,
 	    e->nsteps);
-	free(v);
+	for (i = 0; i < e->nsteps; i++)
+		e->vals[i] = run->health;
+	remote_enc_add(e, "gradwatch_run_health", lab, nlab, e->ms, e->vals,
+	    e->nsteps);
 	return 0;
 }
 
@@ -423,37 +394,18 @@ int
 remote_enc_body(struct remote_enc *e, const char **body, size_t *len,
     char **cause)
 {
-	Prometheus__WriteRequest	 req;
-	size_t				 rawlen, clen;
+	size_t	clen;
 
-	remote_enc_wire(e);
-	prometheus__write_request__init(&req);
-	req.n_timeseries = e->nts;
-	req.timeseries = e->ts;
-	/*
-	 * Buffers kept from request to request: no page faults each time.
-	 * Packed into room for the most each message can take, so that
-	 * protobuf-c does not size every sample once more first: a sample
-	 * (tag, length, a double and an int64 with their tags) 22 bytes, a
-	 * label 18 and its strings, a series' tag and length 6.
-	 */
-	rawlen = e->samples * 22 + e->nl * 18 + e->strn + e->nts * 6 + 16;
-	if (rawlen > e->rawcap) {
-		free(e->raw);
-		e->rawcap = rawlen + rawlen / 4;
-		e->raw = xmalloc(e->rawcap);
-	}
-	rawlen = prometheus__write_request__pack(&req, e->raw);
-	clen = snappy_max_compressed_length(rawlen);
+	clen = snappy_max_compressed_length(e->rawlen);
 	if (clen + 1 > e->bodycap) {
 		free(e->body);
 		e->bodycap = clen + clen / 4 + 1;
 		e->body = xmalloc(e->bodycap);
 	}
-	if (snappy_compress((const char *)e->raw, rawlen, e->body, &clen) !=
+	if (snappy_compress((const char *)e->raw, e->rawlen, e->body, &clen) !=
 	    SNAPPY_OK) {
 		xasprintf(cause, "remote_encode: snappy could not compress "
-		    "%zu bytes", rawlen);
+		    "%zu bytes", e->rawlen);
 		return -1;
 	}
 	*body = e->body;

@@ -4,8 +4,10 @@
  * (daemon/remote_encode.c), read back with snappy and protobuf-c: every
  * sample at its value and timestamp, the labels sorted, gradwatch_step
  * and gradwatch_run_health for every step, layer series thinned by
- * layer_every; the widest messages the format allows (negative
- * timestamps, long labels) pack whole into the room the encoder makes.
+ * layer_every; the request packed series by series is the one
+ * protobuf-c packs whole; the widest messages the format allows
+ * (negative timestamps, long labels) pack into the room the encoder
+ * makes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,7 +97,8 @@ test_span_roundtrip(void **state)
 	Prometheus__WriteRequest *req;
 	const Prometheus__TimeSeries *t;
 	const char		*body, *metric;
-	char			*raw, *cause = NULL, key[301], project[201];
+	char			*raw, *again, *cause = NULL, key[301];
+	char			 project[201];
 	size_t			 len, rawlen, i, j, seen = 0;
 	int64_t			 step;
 
@@ -120,9 +123,17 @@ test_span_roundtrip(void **state)
 	req = prometheus__write_request__unpack(NULL, rawlen,
 	    (const uint8_t *)raw);
 	assert_non_null(req);
-	/* Packed whole: exactly what protobuf-c itself sizes it at. */
+	/*
+	 * Packed series by series: the very bytes protobuf-c packs for the
+	 * whole request at once.
+	 */
 	assert_int_equal(prometheus__write_request__get_packed_size(req),
 	    rawlen);
+	again = xmalloc(rawlen);
+	assert_int_equal(prometheus__write_request__pack(req,
+	    (uint8_t *)again), rawlen);
+	assert_memory_equal(again, raw, rawlen);
+	free(again);
 	assert_int_equal(req->n_timeseries, 4);
 	for (i = 0; i < req->n_timeseries; i++) {
 		t = req->timeseries[i];
