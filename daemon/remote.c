@@ -47,6 +47,7 @@
 #define REMOTE_BACKOFF_MAX	30.0
 #define REMOTE_TIMEOUT_MS	30000L
 #define REMOTE_POLL_S		1.0	/* looks even when not woken */
+#define REMOTE_LINGER_S		0.2	/* after a request not half full */
 #define REMOTE_BACKLOG_S	1.0	/* between counts of the backlog */
 #define REMOTE_ERROR_MAX	200	/* bytes of an answer kept */
 #define REMOTE_NICE		19	/* where SCHED_IDLE is refused */
@@ -549,6 +550,17 @@ remote_main(void *arg)
 		s->part_next = s->to_part_next;
 		atomic_store(&s->acked, s->sent);
 		remote_feed_trim(s->r->feed, remote_least(s->r));
+		/*
+		 * A request under half full took all there was: let more
+		 * come before the next, so that a sender keeping up with
+		 * heavy ingest sends a few full requests a second, not one a
+		 * commit (each costs a read transaction, an HTTP exchange
+		 * and the target's own work).  A point waits at most this
+		 * much more to be sent.
+		 */
+		if (nsamples < REMOTE_MAX_SAMPLES / 2 &&
+		    remote_wait(s->r, &seen, REMOTE_LINGER_S, 1))
+			break;
 	}
 	return NULL;
 }
