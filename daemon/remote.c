@@ -47,7 +47,7 @@
 #define REMOTE_BACKOFF_MAX	30.0
 #define REMOTE_TIMEOUT_MS	30000L
 #define REMOTE_POLL_S		1.0	/* looks even when not woken */
-#define REMOTE_LINGER_S		0.2	/* after a request not half full */
+#define REMOTE_LINGER_S		0.2	/* at most, after one not half full */
 #define REMOTE_BACKLOG_S	1.0	/* between counts of the backlog */
 #define REMOTE_ERROR_MAX	200	/* bytes of an answer kept */
 #define REMOTE_NICE		19	/* where SCHED_IDLE is refused */
@@ -106,6 +106,7 @@ struct remote {
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;		/* {lock}: gen moved or stop */
 	uint64_t		 gen;		/* {lock} */
+	uint64_t		 told;		/* {lock}: points committed */
 	int			 stopping;	/* {lock} */
 	_Atomic int		 halt;		/* ends requests in flight */
 	struct remote_sender	*s;
@@ -153,6 +154,18 @@ remote_set_error(struct remote_sender *s, char *error)
 	pthread_mutex_unlock(&s->elock);
 }
 
+/* seconds from now on the clock of r->cond, into *ts. */
+static void
+remote_deadline(struct timespec *ts, double seconds)
+{
+	double	until;
+
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	until = (double)ts->tv_sec + ts->tv_nsec / 1e9 + seconds;
+	ts->tv_sec = (time_t)until;
+	ts->tv_nsec = (long)((until - (double)ts->tv_sec) * 1e9);
+}
+
 /*
  * Wait until woken (unless backoff) or for seconds; 1 when stopping.
  * seen is the wake generation already looked at.
@@ -161,13 +174,9 @@ static int
 remote_wait(struct remote *r, uint64_t *seen, double seconds, int backoff)
 {
 	struct timespec	ts;
-	double		until;
 	int		stopping;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	until = (double)ts.tv_sec + ts.tv_nsec / 1e9 + seconds;
-	ts.tv_sec = (time_t)until;
-	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	remote_deadline(&ts, seconds);
 	pthread_mutex_lock(&r->lock);
 	while (!r->stopping && (backoff || r->gen == *seen))
 		if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)
@@ -445,6 +454,43 @@ remote_post(struct remote_sender *s, const char *body, size_t len)
 	return status == 429 || status >= 500 ? REMOTE_RETRY : REMOTE_DROP;
 }
 
+/* Points committed since the start (remote_wake's). */
+static uint64_t
+remote_told(struct remote *r)
+{
+	uint64_t	told;
+
+	pthread_mutex_lock(&r->lock);
+	told = r->told;
+	pthread_mutex_unlock(&r->lock);
+	return told;
+}
+
+/*
+ * After a request under half full, one that took all there was: wait
+ * until half a request's points more were committed after mark, or for
+ * REMOTE_LINGER_S.  A sender keeping up with heavy ingest then sends
+ * full requests, not one a commit (each costs a read transaction, an
+ * HTTP exchange and the target's own work), and never waits while a
+ * backlog builds; under light ingest a point waits at most that long.
+ * 1 when stopping.
+ */
+static int
+remote_linger(struct remote *r, uint64_t mark)
+{
+	struct timespec	ts;
+	int		stopping;
+
+	remote_deadline(&ts, REMOTE_LINGER_S);
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping && r->told - mark < REMOTE_MAX_SAMPLES / 2)
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0)
+			break;
+	stopping = r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return stopping;
+}
+
 /* Count the backlog now and then, for /metrics. */
 static void
 remote_backlog(struct remote_sender *s, double *next)
@@ -487,7 +533,7 @@ remote_main(void *arg)
 	const char		*body;
 	size_t			 len, nsamples;
 	double			 backoff = REMOTE_BACKOFF_MIN, next_count = 0;
-	uint64_t		 seen = 0;
+	uint64_t		 seen = 0, mark;
 	int			 rc;
 
 	thread_name("gw-remote");
@@ -509,6 +555,7 @@ remote_main(void *arg)
 	}
 #endif
 	for (;;) {
+		mark = remote_told(s->r);
 		remote_backlog(s, &next_count);
 		if ((rc = remote_build(s, &cause)) == -1) {
 			log_warnx("remote: %s: %s", s->t->name, cause);
@@ -550,16 +597,8 @@ remote_main(void *arg)
 		s->part_next = s->to_part_next;
 		atomic_store(&s->acked, s->sent);
 		remote_feed_trim(s->r->feed, remote_least(s->r));
-		/*
-		 * A request under half full took all there was: let more
-		 * come before the next, so that a sender keeping up with
-		 * heavy ingest sends a few full requests a second, not one a
-		 * commit (each costs a read transaction, an HTTP exchange
-		 * and the target's own work).  A point waits at most this
-		 * much more to be sent.
-		 */
 		if (nsamples < REMOTE_MAX_SAMPLES / 2 &&
-		    remote_wait(s->r, &seen, REMOTE_LINGER_S, 1))
+		    remote_linger(s->r, mark))
 			break;
 	}
 	return NULL;
@@ -669,12 +708,13 @@ fail:
 }
 
 void
-remote_wake(struct remote *r)
+remote_wake(struct remote *r, size_t points)
 {
 	if (r == NULL)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->gen++;
+	r->told += points;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 }

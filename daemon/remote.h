@@ -47,8 +47,8 @@ struct remote	*remote_start(const struct config *cfg, char **cause);
  */
 void		 remote_keep(struct remote *r, int64_t log_id, int64_t run_id,
 		    struct batch *b);
-/* Any thread: points were committed; senders look for them now. */
-void		 remote_wake(struct remote *r);
+/* Any thread: points more were committed; senders look for them now. */
+void		 remote_wake(struct remote *r, size_t points);
 /*
  * Writer thread: each target's cursor, in cfg's order (an array owned
  * by r, valid until the next call).

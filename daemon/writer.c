@@ -461,7 +461,7 @@ writer_round(struct writer *w, struct writer_job **jobs, size_t n)
 			    jobs[i]->run_id, jobs[i]->plain ?
 			    jobs[i]->batch : NULL);
 	if (points > 0)
-		remote_wake(w->remote);
+		remote_wake(w->remote, points);
 	writer_publish(w, jobs, n);	/* viewers before answers */
 	for (i = 0; i < n; i++) {
 		if (jobs[i]->run_id == -1)
