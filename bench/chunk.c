@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "chunk.h"
+#include "bench_util.h"
 
 struct series {
 	const char	*name;
@@ -24,21 +25,11 @@ struct series {
 	double		*vals;
 };
 
-static uint64_t	rng = 0x9e3779b97f4a7c15ULL;
-
-static double
-uniform(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return ((rng >> 11) + 0.5) / 9007199254740992.0;
-}
-
 static double
 gauss(void)
 {
-	return sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform());
+	return sqrt(-2 * log(bench_uniform())) *
+	    cos(6.283185307179586 * bench_uniform());
 }
 
 static void
@@ -89,7 +80,7 @@ make_series(struct series *ss, size_t n)
 	series_alloc(&ss[k], "nonfinite_f32", n);
 	for (i = 0; i < n; i++) {
 		ss[k].steps[i] = (int64_t)i;
-		u = uniform();
+		u = bench_uniform();
 		ss[k].vals[i] = u < 0.002 ? NAN : u < 0.0025 ? INFINITY :
 		    ss[0].vals[i];
 	}
@@ -103,35 +94,11 @@ make_series(struct series *ss, size_t n)
 	series_alloc(&ss[k], "irregular_f32", n);
 	for (i = 0; i < n; i++) {
 		ss[k].steps[i] = (i ? ss[k].steps[i - 1] : 0) + 1 +
-		    (int64_t)(50 * uniform());
+		    (int64_t)(50 * bench_uniform());
 		ss[k].vals[i] = ss[1].vals[i];
 	}
 	k++;
 	return k;
-}
-
-static double
-cpu_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *a, size_t n)
-{
-	qsort(a, n, sizeof *a, cmp_double);
-	return a[n / 2];
 }
 
 static void
@@ -186,7 +153,7 @@ main(int argc, char **argv)
 	for (k = 0; k < ns; k++) {
 		for (r = 0; r < rounds; r++) {
 			buf.len = 0;
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			for (c = 0, i = 0; i < (size_t)npoints; c++, i += m) {
 				m = (size_t)npoints - i < (size_t)csize ?
 				    (size_t)npoints - i : (size_t)csize;
@@ -196,9 +163,10 @@ main(int argc, char **argv)
 					abort();
 			}
 			off[c] = buf.len;
-			enc[r] = (cpu_now() - t0) * 1e9 / (double)npoints;
+			enc[r] = (bench_cpu_now() - t0) * 1e9 /
+			    (double)npoints;
 
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			for (c = 0; c < nchunks; c++) {
 				if (chunk_decode(buf.data + off[c],
 				    off[c + 1] - off[c], steps, vals,
@@ -217,9 +185,10 @@ main(int argc, char **argv)
 					return 1;
 				}
 			}
-			dec[r] = (cpu_now() - t0) * 1e9 / (double)npoints;
+			dec[r] = (bench_cpu_now() - t0) * 1e9 /
+			    (double)npoints;
 
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			for (c = 0; c < nchunks; c++) {
 				if (chunk_reader_init(&rd, buf.data + off[c],
 				    off[c + 1] - off[c], NULL) == -1)
@@ -228,7 +197,8 @@ main(int argc, char **argv)
 					isink ^= (uint64_t)step;
 				sink += v;
 			}
-			nxt[r] = (cpu_now() - t0) * 1e9 / (double)npoints;
+			nxt[r] = (bench_cpu_now() - t0) * 1e9 /
+			    (double)npoints;
 		}
 		printf("%s: %ld points in chunks of %ld: %.3f bytes a point "
 		    "(raw %d); median of %ld: encode %.2f ns, decode %.2f ns, "
@@ -236,13 +206,15 @@ main(int argc, char **argv)
 		    (double)buf.len / (double)npoints,
 		    ss[k].steps[1] - ss[k].steps[0] == 1 &&
 		    ss[k].steps[npoints - 1] == npoints - 1 ? 8 : 16, rounds,
-		    median(enc, (size_t)rounds), median(dec, (size_t)rounds),
-		    median(nxt, (size_t)rounds));
+		    bench_median(enc, (size_t)rounds),
+		    bench_median(dec, (size_t)rounds),
+		    bench_median(nxt, (size_t)rounds));
 		printf("RESULT bench=chunk data=%s chunk=%ld bytes_per_point=%.3f "
 		    "encode_ns=%.2f decode_ns=%.2f next_ns=%.2f\n", ss[k].name,
 		    csize, (double)buf.len / (double)npoints,
-		    median(enc, (size_t)rounds), median(dec, (size_t)rounds),
-		    median(nxt, (size_t)rounds));
+		    bench_median(enc, (size_t)rounds),
+		    bench_median(dec, (size_t)rounds),
+		    bench_median(nxt, (size_t)rounds));
 	}
 	if (sink == 42 || isink == 42)	/* uses what was decoded */
 		printf("\n");

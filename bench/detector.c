@@ -18,25 +18,16 @@
 
 #include "batch.h"
 #include "detector.h"
+#include "bench_util.h"
 
 #define NBATCH	20	/* distinct batches, fed round after round */
 
-/* A standard normal from a small xorshift generator (deterministic). */
-static uint64_t	rng = 0x9e3779b97f4a7c15ULL;
-
-static double
-uniform(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return ((rng >> 11) + 0.5) / 9007199254740992.0;
-}
-
+/* A standard normal (deterministic: bench_uniform). */
 static double
 gauss(void)
 {
-	return sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform());
+	return sqrt(-2 * log(bench_uniform())) *
+	    cos(6.283185307179586 * bench_uniform());
 }
 
 static struct batch *
@@ -91,23 +82,6 @@ shift_batch(struct batch *b, int64_t delta)
 	for (i = 0; i < b->nseries; i++)
 		for (j = 0; j < b->series[i].n; j++)
 			b->series[i].steps[j] += delta;
-}
-
-static double
-cpu_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void
@@ -175,10 +149,10 @@ main(int argc, char **argv)
 		points = 0;
 		for (fed = 0; fed < steps; fed += bsteps) {
 			k = (int)((fed / bsteps) % NBATCH);
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			detector_feed(d, 1, b[k], 1767225600.0 +
 			    0.1 * (double)fed, 0, &ev);
-			cpu += cpu_now() - t0;
+			cpu += bench_cpu_now() - t0;
 			points += (double)b[k]->npoints;
 			nev += (long)ev.n;
 			detector_events_clear(&ev);
@@ -192,7 +166,7 @@ main(int argc, char **argv)
 		    1e9 / rate[r]);
 		detector_free(d);
 	}
-	qsort(rate, (size_t)runs, sizeof *rate, cmp_double);
+	qsort(rate, (size_t)runs, sizeof *rate, bench_cmp_double);
 	printf("detector: %ld layers, %ld steps, batches of %ld steps: median "
 	    "%.2f M points/s, %.1f ns a point (%ld alert events)\n", layers,
 	    steps, bsteps, rate[runs / 2] / 1e6, 1e9 / rate[runs / 2], nev);

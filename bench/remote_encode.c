@@ -27,23 +27,13 @@
 #include "remote.h"
 #include "remote_encode.h"
 #include "xmalloc.h"
-
-static uint64_t	rng = 0x9e3779b97f4a7c15ULL;
-
-static double
-uniform(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return ((rng >> 11) + 0.5) / 9007199254740992.0;
-}
+#include "bench_util.h"
 
 /* A gradient norm of 9 significant digits, as bench/ingest sends. */
 static double
 norm(void)
 {
-	double	v = exp(-4.0 + 6.0 * uniform());
+	double	v = exp(-4.0 + 6.0 * bench_uniform());
 	double	scale = pow(10.0, 8 - floor(log10(v)));
 
 	return round(v * scale) / scale;
@@ -70,30 +60,6 @@ source_points(void *arg, const struct remote_series *s, int64_t lo,
 		p->vals[p->n++] = src->vals[(s->id - 1) * src->steps + st];
 	}
 	return 0;
-}
-
-static double
-cpu_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-dbl_cmp(const void *a, const void *b)
-{
-	double	x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, dbl_cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void
@@ -181,14 +147,14 @@ main(int argc, char **argv)
 			row.n = span;
 			row.at = 1.7e9;
 			remote_enc_reset(e);
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			if (remote_enc_span(e, &rsrc, &run, ser, nser,
 			    row.first, row.last, &row, 1, 1, &cause) == -1)
 				goto fail;
-			t1 = cpu_now();
+			t1 = bench_cpu_now();
 			if (remote_enc_body(e, &body, &len, &cause) == -1)
 				goto fail;
-			t2 = cpu_now();
+			t2 = bench_cpu_now();
 			samples += remote_enc_samples(e);
 			body_bytes += len;
 			if (snappy_uncompressed_length(body, len, &rawlen) !=
@@ -211,7 +177,8 @@ main(int argc, char **argv)
 	    (double)raw_bytes / (double)samples,
 	    (double)body_bytes / (double)samples);
 	{
-		double	p = median(pack, rounds), z = median(snap, rounds);
+		double	p = bench_median(pack, (size_t)rounds);
+		double	z = bench_median(snap, (size_t)rounds);
 
 		printf("ns a sample (medians): series and protobuf-c %.1f, "
 		    "snappy %.1f, in all %.1f\n", p, z, p + z);
