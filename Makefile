@@ -327,13 +327,13 @@ $(BUILD)/bench/chunk: bench/chunk.c $(addprefix $(BUILD)/daemon/,chunk.o chunk_r
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Idaemon -Iclient_lib -o $@ $(filter %.c %.o,$^) -lm
 
-# The remote-write encoder alone (protobuf-c, snappy); run by bench/run.sh.
+# The remote-write encoder alone (protobuf-c, snappy), with its unit
+# test's objects; run by bench/run.sh.
 BENCH_BINS += $(BUILD)/bench/remote_encode
 $(BUILD)/bench/remote_encode: bench/remote_encode.c $(addprefix $(BUILD)/daemon/,remote_encode.o \
-		query_remote.o chunk_read.o batch.o log.o now.o xmalloc.o wire_json.o) \
-		$(BUILD)/proto/remote_write.pb-c.o
+		$(UNIT_DEPS_test_remote_encode) $(UNIT_COMMON)) $(UNIT_EXTRA_test_remote_encode)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -Iclient_lib -I$(BUILD)/proto -o $@ $^ $(DEP_LIBS)
+	$(CC) $(CFLAGS_ALL) $(DEP_CFLAGS) -Idaemon -Iclient_lib -I$(BUILD)/proto -o $@ $(filter %.c %.o,$^) $(DEP_LIBS)
 
 bench: all $(BENCH_BINS)
 	GW_BUILD=$(BUILD) bench/run.sh

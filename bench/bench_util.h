@@ -42,7 +42,7 @@ bench_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The median of a[0..n-1], n > 0 (a is sorted). */
+/* The median of a[0..n-1], n > 0; sorts a. */
 static inline double
 bench_median(double *a, size_t n)
 {
